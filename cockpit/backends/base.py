@@ -1,0 +1,99 @@
+"""The contracts every backend implements: small, one-verb Protocols.
+
+A *source* feeds one pane with records on each ``fetch()``; a *log source* streams
+``LogRecord`` batches. Capabilities (``Restartable``, ``Scalable``, ...) are separate
+Protocols: the action registry offers an action on a row only when the object behind
+that row's source implements the capability, the way k9s offers "restart" only on a
+``Restartable`` resource.
+
+Every capability pairs the call with the argv of the equivalent CLI command, which the
+confirmation modal, the audit log and the explain layer show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from cockpit.model import DatabaseSnapshot, LogRecord, PaneKind, QueueStatus, ServiceStatus
+
+
+@runtime_checkable
+class Source(Protocol):
+    """Feeds one pane. ``fetch`` never returns partial garbage: it returns or raises."""
+
+    id: str  # unique within a profile, e.g. "aws:ecs:production"
+    pane: PaneKind
+    title: str  # what the pane shows for it: "ECS production"
+
+    async def fetch(self) -> Sequence[Any]:
+        """Return the current records; raise ``CockpitError`` (or anything) on failure."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class LogSource(Protocol):
+    id: str
+    title: str
+
+    def follow(self) -> AsyncIterator[list[LogRecord]]:
+        """Yield batches of new records, oldest first, forever.
+
+        After an error the hub calls ``follow()`` again; the source resumes from the
+        last record it yielded (timestamp / eventId / file offset), so nothing is
+        duplicated or lost across the gap.
+        """
+        ...
+
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class Explainable(Protocol):
+    """The command a user would type to see what this source shows."""
+
+    def explain_command(self) -> list[str]: ...
+
+
+# --- capabilities -------------------------------------------------------------------
+
+
+@runtime_checkable
+class Restartable(Protocol):
+    async def restart(self, target: ServiceStatus) -> str:
+        """Start the restart; return a one-line result for the user."""
+        ...
+
+    def restart_command(self, target: ServiceStatus) -> list[str]: ...
+
+
+@runtime_checkable
+class Scalable(Protocol):
+    async def scale(self, target: ServiceStatus, desired: int) -> str: ...
+
+    def scale_command(self, target: ServiceStatus, desired: int) -> list[str]: ...
+
+
+@runtime_checkable
+class RollbackCapable(Protocol):
+    async def rollback(self, target: ServiceStatus) -> str: ...
+
+    def rollback_command(self, target: ServiceStatus) -> list[str]: ...
+
+
+@runtime_checkable
+class Purgeable(Protocol):
+    """Empties a queue's dead-letter queue."""
+
+    async def purge_dlq(self, target: QueueStatus) -> str: ...
+
+    def purge_dlq_command(self, target: QueueStatus) -> list[str]: ...
+
+
+@runtime_checkable
+class Snapshottable(Protocol):
+    async def snapshot(self, target: DatabaseSnapshot, snapshot_id: str) -> str: ...
+
+    def snapshot_command(self, target: DatabaseSnapshot, snapshot_id: str) -> list[str]: ...

@@ -1,0 +1,158 @@
+"""Plain frozen records the panes show.
+
+One record type per pane, whatever the backend: ECS services, Kubernetes deployments and
+systemd units are all ``ServiceStatus`` rows. Backends build these; widgets render them.
+Nothing here knows about an SDK or about Textual.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class Severity(enum.IntEnum):
+    """Ordered so that ``max()`` of several severities is the worst one."""
+
+    OK = 0
+    INFO = 1
+    WARNING = 2
+    CRITICAL = 3
+    UNKNOWN = 4  # no data: shown apart from OK, never hidden
+
+    @property
+    def symbol(self) -> str:
+        # Status is never colour alone: every severity has a glyph too.
+        return _SYMBOLS[self]
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+_SYMBOLS = {
+    Severity.OK: "●",
+    Severity.INFO: "ℹ",
+    Severity.WARNING: "▲",
+    Severity.CRITICAL: "✖",
+    Severity.UNKNOWN: "?",
+}
+
+
+class PaneKind(str, enum.Enum):
+    SERVICES = "services"
+    ALARMS = "alarms"
+    LOGS = "logs"
+    QUEUES = "queues"
+    DATABASE = "database"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    id: str
+    status: str  # PRIMARY | ACTIVE | ...
+    task_definition: str  # family:revision
+    desired: int
+    running: int
+    pending: int
+    failed: int = 0
+    rollout_state: str = ""  # IN_PROGRESS | COMPLETED | FAILED
+    rollout_reason: str = ""
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """A running thing with a desired and an actual count (ECS service, Deployment, unit)."""
+
+    name: str
+    backend: str  # "ecs", "kubernetes", "host"
+    source: str  # the hub source id that produced it
+    status: Severity
+    status_text: str  # "healthy", "degraded", "down", "deploying", ...
+    running: int
+    desired: int
+    pending: int = 0
+    deployment: str = ""  # "COMPLETED", "IN_PROGRESS 2/4", ...
+    task_definition: str = ""  # family:revision or image
+    created_at: datetime | None = None
+    cluster: str = ""  # ECS cluster / k8s namespace / host name
+    deployments: tuple[Deployment, ...] = ()
+    events: tuple[tuple[datetime, str], ...] = ()  # newest first
+
+    @property
+    def key(self) -> str:
+        return f"{self.source}/{self.cluster}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Alarm:
+    name: str
+    source: str
+    severity: Severity
+    state: str  # ALARM | OK | INSUFFICIENT_DATA | firing ...
+    reason: str  # text from the estate: plain text only
+    since: datetime | None = None
+    resource: str = ""  # what it concerns (service, queue, host)
+    threshold: str = ""  # "CPUUtilization > 80"
+
+    @property
+    def key(self) -> str:
+        return f"{self.source}/{self.name}"
+
+
+class LogLevel(enum.IntEnum):
+    DEBUG = 10
+    INFO = 20
+    WARN = 30
+    ERROR = 40
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    time: datetime
+    source: str  # "api/ecs-task-1", host name, pod
+    level: LogLevel
+    text: str  # raw text from the estate, unsanitised: the pane sanitises on display
+    id: str = ""  # backend-unique id (CloudWatch eventId) for de-duplication
+
+
+@dataclass(frozen=True)
+class QueueStatus:
+    name: str
+    backend: str  # "sqs", "redis"
+    source: str
+    depth: int
+    in_flight: int | None = None
+    dlq_name: str = ""
+    dlq_depth: int | None = None
+    oldest_age_s: float | None = None
+    severity: Severity = Severity.OK
+    url: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.source}/{self.name}"
+
+
+@dataclass(frozen=True)
+class DatabaseSnapshot:
+    name: str
+    backend: str  # "postgres", "rds", "redis"
+    source: str
+    connections: int | None = None
+    max_connections: int | None = None
+    active: int | None = None
+    idle_in_transaction: int | None = None
+    longest_query_s: float | None = None
+    longest_query: str = ""  # query text: plain text only
+    blocked: int | None = None
+    size_bytes: int | None = None
+    status: str = ""  # "available", "up", engine status
+    severity: Severity = Severity.OK
+    detail: tuple[tuple[str, str], ...] = field(default=())  # extra key/value lines
+
+    @property
+    def key(self) -> str:
+        return f"{self.source}/{self.name}"

@@ -1,0 +1,166 @@
+"""Typed, validated profile records (what ``cockpit.config`` builds from profiles.yaml).
+
+Every field has a default matching the documented contract, so a test or the lab can build
+a ``Profile`` in code. Secrets are never stored here in clear: a ``SecretRef`` keeps the
+reference (``env:NAME`` / ``file:PATH``) and resolves it only when a backend connects.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cockpit.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """``env:NAME`` or ``file:PATH``, or a literal that holds no secret (a plain URL)."""
+
+    ref: str
+
+    def resolve(self) -> str:
+        if self.ref.startswith("env:"):
+            name = self.ref[4:]
+            value = os.environ.get(name)
+            if value is None:
+                raise ConfigError(
+                    f"environment variable {name} is not set", f"export {name}=... and retry"
+                )
+            return value
+        if self.ref.startswith("file:"):
+            path = Path(self.ref[5:]).expanduser()
+            try:
+                return path.read_text().strip()
+            except OSError as e:
+                raise ConfigError(f"cannot read {path}: {e.strerror}", "check the path") from e
+        return self.ref
+
+    def __str__(self) -> str:  # never the resolved value
+        return self.ref
+
+
+@dataclass(frozen=True)
+class EcsCluster:
+    cluster: str
+    services: tuple[str, ...] = ()  # empty: all
+    log_groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AlarmFilter:
+    prefix: str = ""
+    states: tuple[str, ...] = ("ALARM", "INSUFFICIENT_DATA")
+
+
+@dataclass(frozen=True)
+class SqsQueue:
+    queue: str
+    dlq: str = ""  # empty: found through the RedrivePolicy
+
+
+@dataclass(frozen=True)
+class AwsConfig:
+    profile: str | None = None
+    region: str | None = None
+    endpoint_url: str | None = None
+    ecs: tuple[EcsCluster, ...] = ()
+    alarms: AlarmFilter | None = None
+    sqs: tuple[SqsQueue, ...] = ()
+    rds: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class KubernetesConfig:
+    context: str | None = None
+    namespaces: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    name: str
+    ssh: str | None = None
+    local: bool = False
+    units: tuple[str, ...] = ()
+    journal: tuple[str, ...] = ()
+    logs: tuple[str, ...] = ()
+    sudo: bool = False
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    name: str
+    url: str
+    expect_status: int = 200
+    timeout: float = 3.0
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    name: str
+    dsn: SecretRef
+
+
+@dataclass(frozen=True)
+class RedisConfig:
+    name: str
+    url: SecretRef
+    queues: tuple[str, ...] = ()  # "queue:default" (a list) or "stream:events"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    cpu: float = 80
+    memory: float = 85
+    disk: float = 80
+    error_rate: float = 0.5
+    p95_ms: float = 2000
+    queue_depth: int = 1000
+    connections: float = 0.75
+
+
+@dataclass(frozen=True)
+class Runbook:
+    match: str
+    title: str
+    url: str = ""
+    steps: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str = ""
+    lab: bool = False
+    production: bool = False
+    read_only: bool = False
+    refresh: float = 5.0
+    timeout: float = 10.0
+    audit_log: str | None = None  # default $XDG_STATE_HOME/cockpit/audit.jsonl
+    theme: str | None = None
+    aws: AwsConfig | None = None
+    kubernetes: tuple[KubernetesConfig, ...] = ()
+    hosts: tuple[HostConfig, ...] = ()
+    health: tuple[HealthCheck, ...] = ()
+    databases: tuple[DatabaseConfig, ...] = ()
+    redis: tuple[RedisConfig, ...] = ()
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    runbooks: tuple[Runbook, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path  # the file the profiles came from
+    default: str
+    profiles: dict[str, Profile]
+
+    def get(self, name: str | None) -> Profile:
+        name = name or self.default
+        try:
+            return self.profiles[name]
+        except KeyError:
+            known = ", ".join(sorted(self.profiles))
+            raise ConfigError(
+                f"{self.path}: unknown profile {name!r}", f"known profiles: {known}"
+            ) from None

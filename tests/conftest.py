@@ -1,0 +1,21 @@
+"""Shared test setup. Fixtures live in tests/fixtures/*.py, one module per kind of server."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+pytest_plugins = [
+    "tests.fixtures.moto",
+    "tests.fixtures.servers",
+]
+
+REQUIRE_SERVERS = os.environ.get("COCKPIT_REQUIRE_SERVERS") == "1"
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip a test whose server is missing, or fail when CI demands every server."""
+    if REQUIRE_SERVERS:
+        pytest.fail(f"COCKPIT_REQUIRE_SERVERS=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
