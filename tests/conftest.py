@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
-pytest_plugins = [
-    "tests.fixtures.moto",
-    "tests.fixtures.servers",
-]
+# Every module in tests/fixtures is a fixture plugin (moto server, private servers, ...).
+pytest_plugins = sorted(
+    f"tests.fixtures.{p.stem}"
+    for p in (Path(__file__).parent / "fixtures").glob("*.py")
+    if not p.name.startswith("_")
+)
 
 REQUIRE_SERVERS = os.environ.get("COCKPIT_REQUIRE_SERVERS") == "1"
 

@@ -1,0 +1,242 @@
+"""The refresh loop: one schedule per source, timeouts, backoff, staleness.
+
+Headless (no Textual): the app gives the hub two callbacks and turns what they receive into
+Textual messages. Each source has its own task, so a slow or hung backend delays only
+itself; a refresh is re-armed only after the previous one ended (one in flight at most).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cockpit.backends.base import LogSource, Source
+from cockpit.errors import CockpitError
+from cockpit.model import LogRecord, PaneKind
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = 60.0
+STALE_AFTER_INTERVALS = 3
+
+
+@dataclass(frozen=True)
+class SourceUpdate:
+    """The state of one source after a refresh attempt (what its pane needs to show)."""
+
+    source_id: str
+    pane: PaneKind
+    title: str
+    records: tuple[Any, ...] | None  # last good records (kept after a failure); None: never fetched
+    fetched_at: float | None  # wall-clock time of the last good fetch
+    interval: float
+    error: str | None = None  # what failed
+    hint: str = ""  # what to do
+    error_since: float | None = None
+    next_retry: float | None = None  # wall-clock time of the next attempt after a failure
+
+    def is_stale(self, now: float | None = None) -> bool:
+        if self.fetched_at is None:
+            return False
+        now = time.time() if now is None else now
+        return now - self.fetched_at > STALE_AFTER_INTERVALS * self.interval
+
+
+@dataclass(frozen=True)
+class LogBatch:
+    """New log records from one source, oldest first; or an error of its follower."""
+
+    source_id: str
+    title: str
+    records: tuple[LogRecord, ...] = ()
+    error: str | None = None
+    hint: str = ""
+    next_retry: float | None = None
+
+
+def describe_error(exc: BaseException) -> tuple[str, str]:
+    """(what failed, what to do) for any exception a backend let through."""
+    if isinstance(exc, CockpitError):
+        return exc.message, exc.hint
+    if isinstance(exc, TimeoutError):
+        return "timed out", "the backend did not answer; will retry"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__, ""
+
+
+def backoff_delay(interval: float, failures: int) -> float:
+    """Exponential backoff after ``failures`` consecutive failures, capped at 60 s."""
+    if failures <= 0:
+        return interval
+    return min(interval * (2 ** (failures - 1)), MAX_BACKOFF)
+
+
+@dataclass
+class _SourceState:
+    source: Source
+    interval: float
+    timeout: float
+    records: tuple[Any, ...] | None = None
+    fetched_at: float | None = None
+    failures: int = 0
+    error: tuple[str, str] | None = None
+    error_since: float | None = None
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    in_flight: bool = False
+
+
+class Hub:
+    """Runs every source on its own schedule and reports each result through callbacks."""
+
+    def __init__(
+        self,
+        sources: Sequence[Source],
+        log_sources: Sequence[LogSource] = (),
+        *,
+        on_update: Callable[[SourceUpdate], None],
+        on_logs: Callable[[LogBatch], None],
+        interval: float = 5.0,
+        timeout: float = 10.0,
+        log_flush_interval: float = 0.25,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._states = {s.id: _SourceState(s, interval, timeout) for s in sources}
+        self._log_sources = list(log_sources)
+        self._on_update = on_update
+        self._on_logs = on_logs
+        self._log_flush_interval = log_flush_interval
+        self._clock = clock
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def sources(self) -> list[Source]:
+        return [st.source for st in self._states.values()]
+
+    @property
+    def log_sources(self) -> list[LogSource]:
+        return list(self._log_sources)
+
+    def source(self, source_id: str) -> Source | LogSource | None:
+        st = self._states.get(source_id)
+        if st is not None:
+            return st.source
+        return next((s for s in self._log_sources if s.id == source_id), None)
+
+    def start(self) -> None:
+        for st in self._states.values():
+            self._tasks.append(asyncio.create_task(self._run(st), name=f"hub:{st.source.id}"))
+        for ls in self._log_sources:
+            self._tasks.append(asyncio.create_task(self._follow(ls), name=f"hub-log:{ls.id}"))
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        for src in [*self.sources, *self._log_sources]:
+            try:
+                await asyncio.wait_for(src.close(), 2)
+            except Exception as e:  # closing is best effort at exit, but say so
+                log.warning("closing %s failed: %s", src.id, e)
+
+    def refresh_now(self, source_id: str | None = None) -> None:
+        """Ask for an early refresh (after an action); the one in flight is not duplicated."""
+        for sid, st in self._states.items():
+            if source_id is None or sid == source_id:
+                st.wake.set()
+
+    def snapshot(self, source_id: str) -> SourceUpdate:
+        return self._update(self._states[source_id], next_retry=None)
+
+    def _update(self, st: _SourceState, next_retry: float | None) -> SourceUpdate:
+        err = st.error
+        return SourceUpdate(
+            source_id=st.source.id,
+            pane=st.source.pane,
+            title=st.source.title,
+            records=st.records,
+            fetched_at=st.fetched_at,
+            interval=st.interval,
+            error=err[0] if err else None,
+            hint=err[1] if err else "",
+            error_since=st.error_since if err else None,
+            next_retry=next_retry if err else None,
+        )
+
+    async def _run(self, st: _SourceState) -> None:
+        while True:
+            st.wake.clear()
+            st.in_flight = True
+            try:
+                records = await asyncio.wait_for(st.source.fetch(), st.timeout)
+            except asyncio.CancelledError:
+                raise
+            except TimeoutError:
+                self._failed(st, (f"no answer within {st.timeout:g} s", "the backend hangs or is slow; retrying"))
+            except Exception as e:  # a backend never raises into the UI
+                self._failed(st, describe_error(e))
+            else:
+                st.records = tuple(records)
+                st.fetched_at = self._clock()
+                st.failures = 0
+                st.error = None
+                st.error_since = None
+            finally:
+                st.in_flight = False
+            delay = backoff_delay(st.interval, st.failures)
+            next_retry = self._clock() + delay
+            self._on_update(self._update(st, next_retry))
+            try:
+                await asyncio.wait_for(st.wake.wait(), delay)
+            except TimeoutError:
+                pass
+
+    def _failed(self, st: _SourceState, err: tuple[str, str]) -> None:
+        st.failures += 1
+        if st.error is None:
+            st.error_since = self._clock()
+        st.error = err
+        log.info("source %s failed: %s", st.source.id, err[0])
+
+    async def _follow(self, ls: LogSource) -> None:
+        """Follow a log source; batch records so a flood becomes a few messages per second."""
+        failures = 0
+        while True:
+            pending: list[LogRecord] = []
+            flusher = asyncio.create_task(self._flush_loop(ls, pending))
+            try:
+                async for batch in ls.follow():
+                    failures = 0
+                    pending.extend(batch)
+            except asyncio.CancelledError:
+                flusher.cancel()
+                raise
+            except Exception as e:
+                failures += 1
+                message, hint = describe_error(e)
+                delay = backoff_delay(2.0, failures)
+                flusher.cancel()
+                self._emit_logs(ls, pending)
+                self._on_logs(
+                    LogBatch(ls.id, ls.title, error=message, hint=hint, next_retry=self._clock() + delay)
+                )
+                await asyncio.sleep(delay)
+                continue
+            # A follower that ends on its own is finished (e.g. a replayed file).
+            flusher.cancel()
+            self._emit_logs(ls, pending)
+            return
+
+    async def _flush_loop(self, ls: LogSource, pending: list[LogRecord]) -> None:
+        while True:
+            await asyncio.sleep(self._log_flush_interval)
+            self._emit_logs(ls, pending)
+
+    def _emit_logs(self, ls: LogSource, pending: list[LogRecord]) -> None:
+        if pending:
+            self._on_logs(LogBatch(ls.id, ls.title, records=tuple(pending)))
+            pending.clear()

@@ -1,0 +1,147 @@
+"""The hub alone: slow sources, failures, backoff, staleness and log batching."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from cockpit.errors import BackendError
+from cockpit.hub import Hub, LogBatch, SourceUpdate, backoff_delay
+from cockpit.model import LogLevel, LogRecord, PaneKind
+
+from .helpers import wait_until
+
+
+class FakeSource:
+    def __init__(self, sid: str, *, delay: float = 0.0, fail: bool = False, hang: bool = False):
+        self.id = sid
+        self.pane = PaneKind.SERVICES
+        self.title = sid
+        self.delay = delay
+        self.fail = fail
+        self.hang = hang
+        self.calls = 0
+
+    async def fetch(self):
+        self.calls += 1
+        if self.hang:
+            await asyncio.Event().wait()
+        await asyncio.sleep(self.delay)
+        if self.fail:
+            raise BackendError("cannot reach lab endpoint", "check the network")
+        return [f"{self.id}-record-{self.calls}"]
+
+    async def close(self):
+        pass
+
+
+class FakeLogs:
+    id = "logs"
+    title = "logs"
+
+    def __init__(self, batches: list[list[LogRecord]], fail_after: int | None = None):
+        self.batches = batches
+        self.fail_after = fail_after
+        self.follows = 0
+
+    async def follow(self):
+        self.follows += 1
+        for i, b in enumerate(self.batches):
+            if self.fail_after is not None and i == self.fail_after and self.follows == 1:
+                raise BackendError("log stream dropped", "will resume")
+            yield b
+        await asyncio.Event().wait()
+
+    async def close(self):
+        pass
+
+
+def _rec(n: int) -> LogRecord:
+    from datetime import UTC, datetime
+
+    return LogRecord(datetime.now(UTC), "api", LogLevel.INFO, f"line {n}", id=str(n))
+
+
+async def _collect(sources, logs=(), **kw):
+    updates: list[SourceUpdate] = []
+    batches: list[LogBatch] = []
+    hub = Hub(sources, logs, on_update=updates.append, on_logs=batches.append, **kw)
+    hub.start()
+    return hub, updates, batches
+
+
+async def test_hung_source_does_not_delay_others_and_times_out():
+    fast = FakeSource("fast")
+    hung = FakeSource("hung", hang=True)
+    hub, updates, _ = await _collect([hung, fast], interval=0.05, timeout=0.3)
+    try:
+        await wait_until(lambda: sum(u.source_id == "fast" for u in updates) >= 3, 2)
+        # the fast source refreshed several times while the hung one had not answered once
+        assert not [u for u in updates if u.source_id == "hung"]
+        await wait_until(lambda: any(u.source_id == "hung" for u in updates), 2)
+        hung_update = next(u for u in updates if u.source_id == "hung")
+        assert hung_update.error and "no answer within 0.3 s" in hung_update.error
+        assert hung_update.records is None
+    finally:
+        await hub.stop()
+
+
+async def test_failure_keeps_last_good_rows_and_backs_off():
+    src = FakeSource("ecs")
+    hub, updates, _ = await _collect([src], interval=0.05, timeout=1)
+    try:
+        await wait_until(lambda: updates and updates[-1].records is not None, 2)
+        good = updates[-1].records
+        src.fail = True
+        await wait_until(lambda: updates[-1].error is not None, 2)
+        failed = updates[-1]
+        assert failed.records == good  # last good rows stay
+        assert failed.error == "cannot reach lab endpoint"
+        assert failed.hint == "check the network"
+        assert failed.error_since is not None and failed.next_retry is not None
+        calls = src.calls
+        start = time.monotonic()
+        await wait_until(lambda: src.calls >= calls + 3, 3)
+        # three failures back off 0.05, 0.1, 0.2 s: not a tight loop
+        assert time.monotonic() - start >= 0.25
+        src.fail = False
+        await wait_until(lambda: updates[-1].error is None, 3)
+    finally:
+        await hub.stop()
+
+
+def test_backoff_is_exponential_and_capped():
+    assert backoff_delay(5, 0) == 5
+    assert [backoff_delay(5, n) for n in (1, 2, 3, 4)] == [5, 10, 20, 40]
+    assert backoff_delay(5, 10) == 60
+
+
+def test_stale_after_three_intervals():
+    u = SourceUpdate("s", PaneKind.SERVICES, "s", (), fetched_at=100.0, interval=5)
+    assert not u.is_stale(now=114.9)
+    assert u.is_stale(now=115.1)
+
+
+async def test_refresh_now_wakes_a_source_early():
+    src = FakeSource("ecs")
+    hub, updates, _ = await _collect([src], interval=60, timeout=1)
+    try:
+        await wait_until(lambda: src.calls == 1 and updates, 2)
+        hub.refresh_now("ecs")
+        await wait_until(lambda: src.calls == 2, 2)
+    finally:
+        await hub.stop()
+
+
+async def test_logs_are_batched_and_resume_after_error():
+    recs = [[_rec(i)] for i in range(50)]
+    logs = FakeLogs(recs, fail_after=20)
+    hub, _, batches = await _collect([], [logs], log_flush_interval=0.05)
+    try:
+        await wait_until(lambda: sum(len(b.records) for b in batches) >= 50 + 20, 10)
+        errors = [b for b in batches if b.error]
+        assert errors and errors[0].error == "log stream dropped"
+        # 70 records arrived in far fewer messages than records: bursts collapse
+        assert len([b for b in batches if b.records]) < 20
+    finally:
+        await hub.stop()
