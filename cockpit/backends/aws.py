@@ -1,0 +1,274 @@
+"""AWS: one shared session per profile, error translation, and the source factory.
+
+Every AWS source of a profile shares one ``AwsContext``: it creates the boto3 session and
+clients on first use (importing boto3 costs ~0.5 s, which must not delay the first frame),
+runs the blocking SDK calls in a thread, turns SDK exceptions into ``CockpitError``s a pane
+can show, and builds the CLI argv that is equivalent to a call (with ``--profile``,
+``--region`` and ``--endpoint-url`` so a user can paste it as is).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from cockpit.errors import BackendError, CockpitError, CredentialsError
+
+if TYPE_CHECKING:
+    from cockpit.backends.base import LogSource, Source
+    from cockpit.profile import AwsConfig, Profile
+
+T = TypeVar("T")
+
+LAB_REGION = "us-east-1"
+LAB_KEY = "testing"
+
+# Error codes that mean "your credentials are no good", whatever the service.
+_CREDENTIAL_CODES = frozenset(
+    {
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "RequestExpired",
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "InvalidAccessKeyId",
+        "AuthFailure",
+        "SignatureDoesNotMatch",
+        "InvalidSignatureException",
+    }
+)
+_THROTTLE_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "SlowDown",
+        "ProvisionedThroughputExceededException",
+    }
+)
+_ACCESS_CODES = frozenset(
+    {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError"}
+)
+
+
+class AwsContext:
+    """The session, clients and CLI conventions shared by a profile's AWS sources."""
+
+    def __init__(self, aws: AwsConfig, *, lab: bool = False) -> None:
+        self.aws = aws
+        self.lab = lab
+        self.region: str | None = aws.region or (LAB_REGION if lab else None)
+        self._lock = threading.Lock()
+        self._session: Any = None
+        self._clients: dict[str, Any] = {}
+        self._users: set[int] = set()
+
+    # --- clients ------------------------------------------------------------------
+
+    def client(self, service: str) -> Any:
+        """The boto3 client for ``service``, created on first use (thread-safe).
+
+        Raises ``CockpitError`` (never an SDK error) when the session cannot be built.
+        """
+        with self._lock:
+            client = self._clients.get(service)
+            if client is None:
+                try:
+                    client = self._make_client(service)
+                except CockpitError:
+                    raise
+                except Exception as e:
+                    raise self.translate(e, f"cannot create the AWS {service} client") from e
+                self._clients[service] = client
+            return client
+
+    def _make_client(self, service: str) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        if self._session is None:
+            if self.lab:
+                # The lab is moto on loopback: static dummy keys, never the user's real ones.
+                self._session = boto3.Session(
+                    aws_access_key_id=LAB_KEY,
+                    aws_secret_access_key=LAB_KEY,
+                    region_name=self.region,
+                )
+            else:
+                self._session = boto3.Session(
+                    profile_name=self.aws.profile, region_name=self.aws.region
+                )
+                self.region = self._session.region_name
+        if self.lab:
+            # moto answers unimplemented actions with HTTP 500, which retries would triple;
+            # host prefixes (e.g. "streaming-") do not resolve on 127.0.0.1.
+            config = Config(
+                retries={"max_attempts": 1},
+                inject_host_prefix=False,
+                connect_timeout=1,
+                read_timeout=3,
+            )
+        else:
+            config = Config(
+                retries={"mode": "standard", "max_attempts": 3},
+                connect_timeout=3,
+                read_timeout=8,
+            )
+        if not self.region:
+            raise BackendError(
+                "no AWS region configured"
+                + (f" for profile {self.aws.profile}" if self.aws.profile else ""),
+                "set aws.region in profiles.yaml or region in ~/.aws/config",
+            )
+        return self._session.client(
+            service, endpoint_url=self.aws.endpoint_url, config=config, region_name=self.region
+        )
+
+    # --- running calls --------------------------------------------------------------
+
+    async def run(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run blocking SDK code in a thread; SDK errors come out as ``CockpitError``."""
+        return await asyncio.to_thread(self.guard, what, fn, *args, **kwargs)
+
+    def guard(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except CockpitError:
+            raise
+        except Exception as e:
+            raise self.translate(e, what) from e
+
+    def where(self) -> str:
+        """What we talk to, for "cannot reach ..." messages."""
+        if self.aws.endpoint_url:
+            return self.aws.endpoint_url
+        return f"AWS region {self.region}" if self.region else "AWS"
+
+    def translate(self, e: BaseException, what: str) -> CockpitError:
+        """Map an SDK exception to an error a pane can show (message + what to do)."""
+        from botocore import exceptions as bx
+
+        prof = self.aws.profile
+        if prof:
+            renew = f"run `aws sso login --profile {prof}`"
+        else:
+            renew = "configure credentials (aws configure, AWS_PROFILE or `aws sso login`)"
+        whose = f"for profile {prof}" if prof else "(default credential chain)"
+
+        if isinstance(e, bx.ProfileNotFound):
+            return CredentialsError(
+                f"AWS profile {prof} is not configured",
+                f"add it to ~/.aws/config (`aws configure sso --profile {prof}`)",
+            )
+        if isinstance(e, bx.NoRegionError):
+            return BackendError(
+                "no AWS region configured", "set aws.region in profiles.yaml or ~/.aws/config"
+            )
+        sso_errors: tuple[type[BaseException], ...] = tuple(
+            getattr(bx, n)
+            for n in (
+                "SSOTokenLoadError",
+                "UnauthorizedSSOTokenError",
+                "TokenRetrievalError",
+                "SSOError",
+            )
+            if hasattr(bx, n)
+        )
+        if isinstance(e, sso_errors):
+            return CredentialsError(f"SSO session expired {whose}", renew)
+        if isinstance(e, bx.NoCredentialsError | bx.PartialCredentialsError):
+            return CredentialsError(f"no AWS credentials {whose}", renew)
+        if isinstance(e, bx.EndpointConnectionError | bx.ConnectTimeoutError):
+            return BackendError(
+                f"cannot reach {self.where()}",
+                "the lab's moto server is not answering: restart cockpit"
+                if self.lab
+                else "check the network / endpoint_url",
+            )
+        if isinstance(e, bx.ReadTimeoutError | bx.ConnectionClosedError):
+            return BackendError(
+                f"{what}: {self.where()} did not answer in time",
+                "check the network / endpoint_url; the next refresh retries",
+            )
+        if isinstance(e, bx.ClientError):
+            err = e.response.get("Error", {})
+            code = str(err.get("Code", "") or "")
+            msg = str(err.get("Message", "") or "")
+            status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code in _CREDENTIAL_CODES:
+                return CredentialsError(f"credentials expired {whose} ({code})", renew)
+            if code in _THROTTLE_CODES or status == 429:
+                return BackendError(
+                    f"{what}: throttled by AWS ({code})",
+                    "refresh less often (profile refresh) or narrow the configured resources",
+                )
+            if code in _ACCESS_CODES:
+                return BackendError(
+                    f"{what}: access denied ({msg or code})",
+                    "grant this action to the role of " + (f"profile {prof}" if prof else "your credentials"),
+                )
+            if self.lab and status == 500:
+                return BackendError(f"{what}: unsupported in the lab", "this works on real AWS")
+            summary = f"{code}: {msg}" if msg else code or str(e)
+            return BackendError(f"{what}: {summary}")
+        if isinstance(e, bx.BotoCoreError):
+            return BackendError(f"{what}: {e}")
+        return BackendError(f"{what}: {type(e).__name__}: {e}")
+
+    # --- CLI equivalents ------------------------------------------------------------
+
+    def cli(self, *args: str) -> list[str]:
+        """``aws <args>`` plus the options that make it hit what the cockpit hits."""
+        argv = ["aws", *args]
+        if self.aws.profile:
+            argv += ["--profile", self.aws.profile]
+        region = self.aws.region or (LAB_REGION if self.lab else None)
+        if region:
+            argv += ["--region", region]
+        if self.aws.endpoint_url:
+            argv += ["--endpoint-url", self.aws.endpoint_url]
+        return argv
+
+    # --- lifetime -------------------------------------------------------------------
+
+    def acquire(self, owner: object) -> None:
+        self._users.add(id(owner))
+
+    async def release(self, owner: object) -> None:
+        """Close the clients once the last source sharing them is closed (idempotent)."""
+        self._users.discard(id(owner))
+        if self._users:
+            return
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for c in clients:
+            c.close()
+
+
+def build_aws_sources(profile: Profile) -> tuple[list[Source], list[LogSource]]:
+    """One source per configured AWS thing of ``profile``; ``([], [])`` without ``aws``."""
+    aws = profile.aws
+    if aws is None:
+        return [], []
+    from cockpit.backends.cloudwatch import AlarmsSource
+    from cockpit.backends.ecs import EcsServicesSource
+    from cockpit.backends.logs import EcsLogSource
+    from cockpit.backends.rds import RdsSource
+    from cockpit.backends.sqs import SqsSource
+
+    ctx = AwsContext(aws, lab=profile.lab)
+    sources: list[Source] = [EcsServicesSource(ctx, c) for c in aws.ecs]
+    if aws.alarms is not None:
+        sources.append(AlarmsSource(ctx, aws.alarms))
+    if aws.sqs:
+        sources.append(SqsSource(ctx, aws.sqs, profile.thresholds))
+    if aws.rds:
+        sources.append(RdsSource(ctx, aws.rds))
+    logs: list[LogSource] = [EcsLogSource(ctx, c) for c in aws.ecs if c.log_groups]
+    return sources, logs

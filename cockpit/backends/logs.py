@@ -1,0 +1,156 @@
+"""CloudWatch Logs of an ECS cluster's log groups, followed by polling FilterLogEvents.
+
+Live tail (StartLiveTail) is a streaming API that moto serves only once, so the cockpit
+polls: every ``poll_interval`` seconds, from the last seen timestamp minus an overlap (late
+ingestion), following nextToken pages, de-duplicating by eventId. The cursor and the
+recent ids live on the object, so after an error the hub calls ``follow()`` again and the
+stream resumes where it stopped, with nothing lost or repeated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from cockpit.backends.aws import AwsContext
+from cockpit.model import LogLevel, LogRecord
+from cockpit.profile import EcsCluster
+
+FIRST_WINDOW_MS = 5 * 60 * 1000
+FIRST_MAX_EVENTS = 500
+OVERLAP_MS = 2000
+MAX_RECENT_IDS = 20_000
+
+_LEVEL_WORDS = {
+    "ERROR": LogLevel.ERROR,
+    "ERR": LogLevel.ERROR,
+    "FATAL": LogLevel.ERROR,
+    "CRITICAL": LogLevel.ERROR,
+    "CRIT": LogLevel.ERROR,
+    "WARN": LogLevel.WARN,
+    "WARNING": LogLevel.WARN,
+    "INFO": LogLevel.INFO,
+    "DEBUG": LogLevel.DEBUG,
+    "TRACE": LogLevel.DEBUG,
+}
+# Upper-case tokens ("ERROR ...", "[WARN]") first; then key/value styles in any case
+# ("level=error", '"level": "warning"'). A lower-case "error" inside prose is not a level.
+_UPPER = re.compile(r"\b(ERROR|ERR|FATAL|CRITICAL|CRIT|WARNING|WARN|INFO|DEBUG|TRACE)\b")
+_KEYED = re.compile(r"""\b(?:level|lvl|severity)"?\s*[=:]\s*"?([A-Za-z]+)""", re.IGNORECASE)
+
+
+def parse_level(text: str) -> LogLevel:
+    m = _UPPER.search(text)
+    if m:
+        return _LEVEL_WORDS[m.group(1)]
+    m = _KEYED.search(text)
+    if m:
+        return _LEVEL_WORDS.get(m.group(1).upper(), LogLevel.INFO)
+    return LogLevel.INFO
+
+
+def source_label(group: str, stream: str) -> str:
+    """``/ecs/api`` + ``ecs/api/1a2b3c4d...`` -> ``api/ecs-1a2b``."""
+    tail = group.rstrip("/").rsplit("/", 1)[-1] or group
+    parts = [p for p in stream.split("/") if p]
+    if len(parts) >= 2:
+        short = f"{parts[0]}-{parts[-1][:4]}"
+    else:
+        short = stream[:16]
+    return f"{tail}/{short}"
+
+
+class EcsLogSource:
+    """Follows the log groups of one ECS cluster."""
+
+    def __init__(self, ctx: AwsContext, cluster: EcsCluster) -> None:
+        self.ctx = ctx
+        self.cluster = cluster
+        self.groups = cluster.log_groups
+        self.id = f"aws:logs:{cluster.cluster}"
+        self.title = f"logs {cluster.cluster}"
+        self.poll_interval = 1.0
+        # Per group: the newest event timestamp yielded (ms). None: not polled yet.
+        self._cursor: dict[str, int] = {}
+        self._recent: OrderedDict[str, None] = OrderedDict()
+        ctx.acquire(self)
+
+    @property
+    def client(self) -> Any:
+        return self.ctx.client("logs")
+
+    async def follow(self) -> AsyncIterator[list[LogRecord]]:
+        while True:
+            batch = await self.ctx.run(f"logs of {self.cluster.cluster}", self.poll_once)
+            if batch:
+                yield batch
+            await asyncio.sleep(self.poll_interval)
+
+    def poll_once(self) -> list[LogRecord]:
+        """One poll of every group (blocking). State is committed only when all succeed."""
+        logs = self.client
+        now = int(time.time() * 1000)
+        found: dict[str, tuple[int, str, str, dict[str, Any]]] = {}
+        cursors = dict(self._cursor)
+        first = not self._cursor
+        for group in self.groups:
+            start = cursors.get(group, now - FIRST_WINDOW_MS + OVERLAP_MS) - OVERLAP_MS
+            kwargs: dict[str, Any] = {
+                "logGroupName": group,
+                "startTime": max(start, 0),
+                "interleaved": True,
+            }
+            newest = cursors.get(group, now - FIRST_WINDOW_MS + OVERLAP_MS)
+            while True:
+                page = logs.filter_log_events(**kwargs)
+                for ev in page.get("events", []):
+                    eid = str(ev.get("eventId", ""))
+                    if not eid or eid in self._recent or eid in found:
+                        continue
+                    ts = int(ev.get("timestamp", 0))
+                    found[eid] = (ts, eid, group, ev)
+                    newest = max(newest, ts)
+                token = page.get("nextToken")
+                if not token or token == kwargs.get("nextToken"):
+                    break
+                kwargs["nextToken"] = token
+            cursors[group] = newest
+
+        ordered = sorted(found.values(), key=lambda t: (t[0], _id_key(t[1])))
+        self._cursor = cursors
+        for eid in found:
+            self._recent[eid] = None
+        while len(self._recent) > MAX_RECENT_IDS:
+            self._recent.popitem(last=False)
+        if first:
+            ordered = ordered[-FIRST_MAX_EVENTS:]
+        return [self._record(ts, eid, group, ev) for ts, eid, group, ev in ordered]
+
+    @staticmethod
+    def _record(ts: int, eid: str, group: str, ev: dict[str, Any]) -> LogRecord:
+        text = str(ev.get("message", "")).rstrip("\n")
+        return LogRecord(
+            time=datetime.fromtimestamp(ts / 1000, tz=UTC),
+            source=source_label(group, str(ev.get("logStreamName", ""))),
+            level=parse_level(text),
+            text=text,
+            id=eid,
+        )
+
+    def explain_command(self) -> list[str]:
+        group = self.groups[0] if self.groups else ""
+        return self.ctx.cli("logs", "tail", group, "--follow", "--since", "5m")
+
+    async def close(self) -> None:
+        await self.ctx.release(self)
+
+
+def _id_key(eid: str) -> tuple[int, int | str]:
+    # AWS ids are 56-digit strings and moto's are counters: compare numerically when
+    # they are numbers so "10" sorts after "9", without otherwise interpreting them.
+    return (0, int(eid)) if eid.isdigit() else (1, eid)

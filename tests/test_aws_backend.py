@@ -1,0 +1,389 @@
+"""The AWS backend against moto's server over HTTP (boto3 all the way, no SDK mocks)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from cockpit.backends.aws import build_aws_sources
+from cockpit.backends.base import (
+    Explainable,
+    LogSource,
+    Purgeable,
+    Restartable,
+    Scalable,
+    Snapshottable,
+    Source,
+)
+from cockpit.backends.cloudwatch import AlarmsSource
+from cockpit.backends.ecs import EcsServicesSource
+from cockpit.backends.logs import EcsLogSource
+from cockpit.backends.rds import RdsSource
+from cockpit.backends.sqs import SqsSource
+from cockpit.model import PaneKind, Severity
+from cockpit.profile import AlarmFilter, AwsConfig, EcsCluster, Profile, SqsQueue, Thresholds
+from tests.fixtures.moto import ACCOUNT, REGION, aws_client
+
+
+def lab_profile(endpoint: str, **aws: Any) -> Profile:
+    return Profile(name="lab", lab=True, aws=AwsConfig(endpoint_url=endpoint, **aws))
+
+
+def only(sources: list[Any], cls: type) -> Any:
+    (src,) = [s for s in sources if isinstance(s, cls)]
+    return src
+
+
+def ecs_backend() -> Any:
+    # ThreadedMotoServer serves from this process, so the test can set what ECS would
+    # report (moto starts no tasks) on the same backend the HTTP requests read.
+    from moto.backends import get_backend
+
+    return get_backend("ecs")[ACCOUNT][REGION]
+
+
+def seed_cluster(endpoint: str, n: int) -> Any:
+    ecs = aws_client(endpoint, "ecs")
+    ecs.create_cluster(clusterName="production")
+    td = ecs.register_task_definition(
+        family="api", containerDefinitions=[{"name": "api", "image": "nginx", "memory": 128}]
+    )["taskDefinition"]["taskDefinitionArn"]
+    for i in range(n):
+        ecs.create_service(
+            cluster="production", serviceName=f"svc-{i:02d}", taskDefinition=td, desiredCount=2
+        )
+    return ecs
+
+
+def set_counts(name: str, running: int, rollout: str = "COMPLETED") -> None:
+    svc = ecs_backend().services[f"production:{name}"]
+    svc.running_count, svc.pending_count = running, svc.desired_count - running
+    dep = dict(svc.deployments[0])
+    dep.update(runningCount=running, rolloutState=rollout)
+    svc.deployments = [dep]
+
+
+def test_build_sources_from_profile(moto_endpoint: str) -> None:
+    profile = lab_profile(
+        moto_endpoint,
+        ecs=(EcsCluster("production", log_groups=("/ecs/api",)), EcsCluster("staging")),
+        alarms=AlarmFilter(),
+        sqs=(SqsQueue("jobs"),),
+        rds=("orders-db",),
+    )
+    sources, logs = build_aws_sources(profile)
+    assert [(s.id, s.pane) for s in sources] == [
+        ("aws:ecs:production", PaneKind.SERVICES),
+        ("aws:ecs:staging", PaneKind.SERVICES),
+        ("aws:alarms", PaneKind.ALARMS),
+        ("aws:sqs", PaneKind.QUEUES),
+        ("aws:rds", PaneKind.DATABASE),
+    ]
+    assert [lg.id for lg in logs] == ["aws:logs:production"]
+    assert all(isinstance(s, Source) and isinstance(s, Explainable) for s in sources)
+    assert isinstance(logs[0], LogSource)
+    assert build_aws_sources(Profile(name="none")) == ([], [])
+
+
+async def test_ecs_lists_all_services_in_batches_and_computes_status(moto_endpoint: str) -> None:
+    seed_cluster(moto_endpoint, 12)
+    set_counts("svc-00", 2)  # healthy
+    set_counts("svc-01", 1)  # degraded
+    set_counts("svc-02", 2, rollout="IN_PROGRESS")  # deploying
+    set_counts("svc-03", 2, rollout="FAILED")  # failed
+    # the rest: moto's fresh services, running 0 of 2 -> down
+    sources, _ = build_aws_sources(lab_profile(moto_endpoint, ecs=(EcsCluster("production"),)))
+    src = only(sources, EcsServicesSource)
+    calls: list[int] = []
+    src.client.meta.events.register(
+        "before-call.ecs.DescribeServices",
+        # before-call sees the wire request: the JSON body holds the batch
+        lambda params, **_: calls.append(len(json.loads(params["body"])["services"])),
+    )
+
+    rows = await src.fetch()
+
+    assert [r.name for r in rows] == [f"svc-{i:02d}" for i in range(12)]
+    assert calls == [10, 2]
+    status = {r.name: (r.status, r.status_text) for r in rows}
+    assert status["svc-00"] == (Severity.OK, "healthy")
+    assert status["svc-01"] == (Severity.WARNING, "degraded")
+    assert status["svc-02"] == (Severity.INFO, "deploying")
+    assert status["svc-03"] == (Severity.CRITICAL, "failed")
+    assert status["svc-04"] == (Severity.CRITICAL, "down")
+    api = rows[0]
+    assert (api.backend, api.cluster, api.task_definition) == ("ecs", "production", "api:1")
+    assert (api.running, api.desired, api.deployment) == (2, 2, "COMPLETED")
+    assert api.deployments[0].status == "PRIMARY"
+    assert rows[2].deployment == "IN_PROGRESS 2/2"
+    await src.close()
+
+
+async def test_ecs_configured_services_only_and_missing_one_shown(moto_endpoint: str) -> None:
+    seed_cluster(moto_endpoint, 3)
+    profile = lab_profile(
+        moto_endpoint, ecs=(EcsCluster("production", services=("svc-02", "svc-00", "gone")),)
+    )
+    src = only(build_aws_sources(profile)[0], EcsServicesSource)
+    rows = await src.fetch()
+    assert [(r.name, r.status_text) for r in rows] == [
+        ("svc-02", "down"),
+        ("svc-00", "down"),
+        ("gone", "missing"),
+    ]
+    assert src.explain_command() == [
+        "aws", "ecs", "describe-services", "--cluster", "production",
+        "--services", "svc-02", "svc-00", "gone",
+        "--region", "us-east-1", "--endpoint-url", moto_endpoint,
+    ]  # fmt: skip
+
+
+async def test_ecs_restart_and_scale_are_seen_by_describe_services(moto_endpoint: str) -> None:
+    ecs = seed_cluster(moto_endpoint, 1)
+    src = only(
+        build_aws_sources(lab_profile(moto_endpoint, ecs=(EcsCluster("production"),)))[0],
+        EcsServicesSource,
+    )
+    assert isinstance(src, Restartable) and isinstance(src, Scalable)
+    (row,) = await src.fetch()
+    before = row.deployments[0].id
+
+    result = await src.restart(row)
+    after = ecs.describe_services(cluster="production", services=["svc-00"])["services"][0]
+    new_id = after["deployments"][0]["id"]
+    # moto replaces the PRIMARY deployment's id rather than adding one; AWS adds one.
+    assert new_id != before
+    assert new_id in result
+    assert src.restart_command(row) == [
+        "aws", "ecs", "update-service", "--cluster", "production", "--service", "svc-00",
+        "--force-new-deployment", "--region", "us-east-1", "--endpoint-url", moto_endpoint,
+    ]  # fmt: skip
+
+    await src.scale(row, 5)
+    svc = ecs.describe_services(cluster="production", services=["svc-00"])["services"][0]
+    assert svc["desiredCount"] == 5
+    assert src.scale_command(row, 5)[:9] == [
+        "aws", "ecs", "update-service", "--cluster", "production",
+        "--service", "svc-00", "--desired-count", "5",
+    ]  # fmt: skip
+
+
+async def test_alarms_in_alarm_returned_with_reason_and_filtered_by_state(
+    moto_endpoint: str,
+) -> None:
+    cw = aws_client(moto_endpoint, "cloudwatch")
+    for name, metric, dims in [
+        ("prod-api-cpu", "CPUUtilization", [{"Name": "ServiceName", "Value": "api"}]),
+        ("prod-jobs-depth", "ApproximateNumberOfMessagesVisible", [{"Name": "QueueName", "Value": "jobs"}]),
+        ("prod-quiet", "CPUUtilization", []),
+        ("other-cpu", "CPUUtilization", []),
+    ]:  # fmt: skip
+        cw.put_metric_alarm(
+            AlarmName=name, MetricName=metric, Namespace="AWS/ECS", Statistic="Average",
+            Period=60, EvaluationPeriods=1, Threshold=80, Dimensions=dims,
+            ComparisonOperator="GreaterThanThreshold",
+        )  # fmt: skip
+    cw.set_alarm_state(AlarmName="prod-api-cpu", StateValue="ALARM", StateReason="CPU 93 > 80")
+    cw.set_alarm_state(AlarmName="prod-jobs-depth", StateValue="INSUFFICIENT_DATA", StateReason="no data")
+    cw.set_alarm_state(AlarmName="other-cpu", StateValue="ALARM", StateReason="not ours")
+
+    profile = lab_profile(moto_endpoint, alarms=AlarmFilter(prefix="prod-"))
+    src = only(build_aws_sources(profile)[0], AlarmsSource)
+    alarms = await src.fetch()
+    assert [(a.name, a.severity, a.state) for a in alarms] == [
+        ("prod-jobs-depth", Severity.UNKNOWN, "INSUFFICIENT_DATA"),
+        ("prod-api-cpu", Severity.CRITICAL, "ALARM"),
+    ]  # UNKNOWN sorts above CRITICAL: Severity orders it worst
+    cpu = alarms[1]
+    assert (cpu.reason, cpu.resource, cpu.threshold) == ("CPU 93 > 80", "api", "CPUUtilization > 80")
+    assert cpu.since is not None
+    assert alarms[0].resource == "jobs"
+
+    only_alarm = AlarmsSource(src.ctx, AlarmFilter(states=("ALARM",)))
+    assert {a.name for a in await only_alarm.fetch()} == {"prod-api-cpu", "other-cpu"}
+
+
+async def test_sqs_depth_and_dlq_depth_through_redrive_policy(moto_endpoint: str) -> None:
+    sqs = aws_client(moto_endpoint, "sqs")
+    dlq_url = sqs.create_queue(QueueName="jobs-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"})
+    url = sqs.create_queue(QueueName="jobs", Attributes={"RedrivePolicy": policy})["QueueUrl"]
+    plain = sqs.create_queue(QueueName="emails")["QueueUrl"]
+    for i in range(4):
+        sqs.send_message(QueueUrl=url, MessageBody=f"job {i}")
+    for i in range(2):
+        sqs.send_message(QueueUrl=dlq_url, MessageBody=f"dead {i}")
+    sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=300)
+    for i in range(3):
+        sqs.send_message(QueueUrl=plain, MessageBody=f"mail {i}")
+
+    profile = Profile(
+        name="lab",
+        lab=True,
+        aws=AwsConfig(endpoint_url=moto_endpoint, sqs=(SqsQueue("jobs"), SqsQueue("emails"))),
+        thresholds=Thresholds(queue_depth=2),
+    )
+    src = only(build_aws_sources(profile)[0], SqsSource)
+    jobs, emails = await src.fetch()
+    assert (jobs.name, jobs.depth, jobs.in_flight) == ("jobs", 3, 1)
+    assert (jobs.dlq_name, jobs.dlq_depth, jobs.severity) == ("jobs-dlq", 2, Severity.WARNING)
+    assert jobs.oldest_age_s is None and jobs.url == url
+    # no DLQ; depth 3 is over the profile's threshold of 2
+    assert (emails.depth, emails.dlq_depth, emails.severity) == (3, None, Severity.WARNING)
+
+    assert isinstance(src, Purgeable)
+    assert src.purge_dlq_command(jobs) == [
+        "aws", "sqs", "purge-queue", "--queue-url", dlq_url,
+        "--region", "us-east-1", "--endpoint-url", moto_endpoint,
+    ]  # fmt: skip
+    assert "jobs-dlq" in await src.purge_dlq(jobs)
+    jobs, _ = await src.fetch()
+    assert jobs.dlq_depth == 0 and jobs.depth == 3 and jobs.severity == Severity.WARNING
+
+    from cockpit.errors import BackendError
+
+    with pytest.raises(BackendError, match="no dead-letter queue"):
+        await src.purge_dlq(emails)
+
+
+async def test_rds_status_and_snapshot(moto_endpoint: str) -> None:
+    rds = aws_client(moto_endpoint, "rds")
+    rds.create_db_instance(
+        DBInstanceIdentifier="orders-db", DBInstanceClass="db.t3.micro", Engine="postgres",
+        MasterUsername="admin", MasterUserPassword="secret-password", AllocatedStorage=20,
+    )  # fmt: skip
+    src = only(
+        build_aws_sources(lab_profile(moto_endpoint, rds=("orders-db", "gone-db")))[0], RdsSource
+    )
+    db, gone = await src.fetch()
+    assert (db.name, db.backend, db.status, db.severity) == (
+        "orders-db", "rds", "available", Severity.OK,
+    )  # fmt: skip
+    detail = dict(db.detail)
+    assert detail["class"] == "db.t3.micro" and detail["engine"].startswith("postgres")
+    assert "endpoint" in detail
+    assert (gone.status, gone.severity) == ("not found", Severity.UNKNOWN)
+
+    assert isinstance(src, Snapshottable)
+    await src.snapshot(db, "before-migration")
+    snaps = rds.describe_db_snapshots(DBInstanceIdentifier="orders-db", SnapshotType="manual")[
+        "DBSnapshots"
+    ]
+    assert [s["DBSnapshotIdentifier"] for s in snaps] == ["before-migration"]
+    assert src.snapshot_command(db, "x")[:7] == [
+        "aws", "rds", "create-db-snapshot", "--db-instance-identifier", "orders-db",
+        "--db-snapshot-identifier", "x",
+    ]  # fmt: skip
+
+
+def put_events(
+    logs: Any, group: str, stream: str, texts: list[str], base_ms: int, step_ms: int = 1
+) -> None:
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName=stream,
+        logEvents=[
+            {"timestamp": base_ms + i * step_ms, "message": t} for i, t in enumerate(texts)
+        ],
+    )
+
+
+def log_setup(endpoint: str) -> tuple[Any, EcsLogSource]:
+    logs = aws_client(endpoint, "logs")
+    for group, stream in [("/ecs/api", "ecs/api/1a2b3c4d"), ("/ecs/worker", "ecs/worker/9f8e7d")]:
+        logs.create_log_group(logGroupName=group)
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    profile = lab_profile(
+        endpoint, ecs=(EcsCluster("production", log_groups=("/ecs/api", "/ecs/worker")),)
+    )
+    (src,) = build_aws_sources(profile)[1]
+    assert isinstance(src, EcsLogSource)
+    src.poll_interval = 0.01
+    return logs, src
+
+
+async def next_batch(gen: Any, deadline_s: float = 5.0) -> list[Any]:
+    import asyncio
+
+    return await asyncio.wait_for(gen.__anext__(), deadline_s)
+
+
+async def test_logs_follow_two_polls_in_order_without_duplicates(moto_endpoint: str) -> None:
+    logs, src = log_setup(moto_endpoint)
+    now = int(time.time() * 1000)
+    put_events(logs, "/ecs/api", "ecs/api/1a2b3c4d", ["INFO start", "ERROR boom"], now - 3000, 1000)
+    put_events(logs, "/ecs/worker", "ecs/worker/9f8e7d", ["level=warning slow"], now - 2500)
+    gen = src.follow()
+
+    first = await next_batch(gen)
+    assert [r.text for r in first] == ["INFO start", "level=warning slow", "ERROR boom"]
+    assert [r.level.name for r in first] == ["INFO", "WARN", "ERROR"]
+    assert first[0].source == "api/ecs-1a2b" and first[1].source == "worker/ecs-9f8e"
+
+    # The next poll overlaps the last 2 s, so it sees the old events again: only new ones
+    # may come out.
+    put_events(logs, "/ecs/api", "ecs/api/1a2b3c4d", ["DEBUG later"], now + 10)
+    put_events(logs, "/ecs/worker", "ecs/worker/9f8e7d", ["done"], now + 5)
+    second = await next_batch(gen)
+    assert [r.text for r in second] == ["done", "DEBUG later"]
+    seen = [r.id for r in first + second]
+    assert len(seen) == len(set(seen))
+    times = [r.time for r in first + second]
+    assert times == sorted(times)
+    await gen.aclose()
+
+
+async def test_logs_first_poll_is_capped_to_the_newest_500(moto_endpoint: str) -> None:
+    logs, src = log_setup(moto_endpoint)
+    now = int(time.time() * 1000) - 60_000
+    put_events(logs, "/ecs/api", "ecs/api/1a2b3c4d", [f"line {i}" for i in range(600)], now)
+    records = src.poll_once()
+    assert len(records) == 500
+    assert records[0].text == "line 100" and records[-1].text == "line 599"
+
+
+async def test_logs_resume_after_an_error_without_loss(moto_endpoint: str) -> None:
+    from cockpit.errors import BackendError
+
+    logs, src = log_setup(moto_endpoint)
+    now = int(time.time() * 1000)
+    put_events(logs, "/ecs/api", "ecs/api/1a2b3c4d", ["one"], now - 1000)
+    gen = src.follow()
+    assert [r.text for r in await next_batch(gen)] == ["one"]
+
+    # Fail the next FilterLogEvents call, after new events were written.
+    put_events(logs, "/ecs/api", "ecs/api/1a2b3c4d", ["two"], now)
+    state = {"fail": True}
+
+    def boom(**_: Any) -> None:
+        if state.pop("fail", False):
+            from botocore.exceptions import EndpointConnectionError
+
+            raise EndpointConnectionError(endpoint_url=moto_endpoint)
+
+    src.client.meta.events.register("before-call.logs.FilterLogEvents", boom)
+    with pytest.raises(BackendError, match="cannot reach"):
+        await next_batch(gen)
+
+    put_events(logs, "/ecs/api", "ecs/api/1a2b3c4d", ["three"], now + 1)
+    gen = src.follow()  # what the hub does after an error
+    assert [r.text for r in await next_batch(gen)] == ["two", "three"]
+    await gen.aclose()
+
+
+def test_parse_level_and_labels() -> None:
+    from cockpit.backends.logs import parse_level, source_label
+
+    assert parse_level("2024-01-01 WARN disk").name == "WARN"
+    assert parse_level('{"level": "error", "msg": "x"}').name == "ERROR"
+    assert parse_level("no error here").name == "INFO"
+    assert parse_level("[DEBUG] x").name == "DEBUG"
+    assert source_label("/ecs/api", "ecs/api/1a2b3c4d5e") == "api/ecs-1a2b"
+    assert source_label("app", "single-stream") == "app/single-stream"
+
