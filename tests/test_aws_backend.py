@@ -187,7 +187,9 @@ async def test_alarms_in_alarm_returned_with_reason_and_filtered_by_state(
             ComparisonOperator="GreaterThanThreshold",
         )  # fmt: skip
     cw.set_alarm_state(AlarmName="prod-api-cpu", StateValue="ALARM", StateReason="CPU 93 > 80")
-    cw.set_alarm_state(AlarmName="prod-jobs-depth", StateValue="INSUFFICIENT_DATA", StateReason="no data")
+    cw.set_alarm_state(
+        AlarmName="prod-jobs-depth", StateValue="INSUFFICIENT_DATA", StateReason="no data"
+    )
     cw.set_alarm_state(AlarmName="other-cpu", StateValue="ALARM", StateReason="not ours")
 
     profile = lab_profile(moto_endpoint, alarms=AlarmFilter(prefix="prod-"))
@@ -198,7 +200,11 @@ async def test_alarms_in_alarm_returned_with_reason_and_filtered_by_state(
         ("prod-api-cpu", Severity.CRITICAL, "ALARM"),
     ]  # UNKNOWN sorts above CRITICAL: Severity orders it worst
     cpu = alarms[1]
-    assert (cpu.reason, cpu.resource, cpu.threshold) == ("CPU 93 > 80", "api", "CPUUtilization > 80")
+    assert (cpu.reason, cpu.resource, cpu.threshold) == (
+        "CPU 93 > 80",
+        "api",
+        "CPUUtilization > 80",
+    )
     assert cpu.since is not None
     assert alarms[0].resource == "jobs"
 
@@ -209,9 +215,9 @@ async def test_alarms_in_alarm_returned_with_reason_and_filtered_by_state(
 async def test_sqs_depth_and_dlq_depth_through_redrive_policy(moto_endpoint: str) -> None:
     sqs = aws_client(moto_endpoint, "sqs")
     dlq_url = sqs.create_queue(QueueName="jobs-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"})
     url = sqs.create_queue(QueueName="jobs", Attributes={"RedrivePolicy": policy})["QueueUrl"]
     plain = sqs.create_queue(QueueName="emails")["QueueUrl"]
@@ -288,9 +294,7 @@ def put_events(
     logs.put_log_events(
         logGroupName=group,
         logStreamName=stream,
-        logEvents=[
-            {"timestamp": base_ms + i * step_ms, "message": t} for i, t in enumerate(texts)
-        ],
+        logEvents=[{"timestamp": base_ms + i * step_ms, "message": t} for i, t in enumerate(texts)],
     )
 
 
@@ -387,3 +391,19 @@ def test_parse_level_and_labels() -> None:
     assert source_label("/ecs/api", "ecs/api/1a2b3c4d5e") == "api/ecs-1a2b"
     assert source_label("app", "single-stream") == "app/single-stream"
 
+
+async def test_ecs_rollback_goes_to_the_previous_revision(moto_endpoint: str) -> None:
+    ecs = seed_cluster(moto_endpoint, 0)
+    td2 = ecs.register_task_definition(
+        family="api", containerDefinitions=[{"name": "api", "image": "nginx:2", "memory": 128}]
+    )["taskDefinition"]["taskDefinitionArn"]
+    ecs.create_service(cluster="production", serviceName="api", taskDefinition=td2, desiredCount=1)
+    src = only(
+        build_aws_sources(lab_profile(moto_endpoint, ecs=(EcsCluster("production"),)))[0],
+        EcsServicesSource,
+    )
+    (row,) = await src.fetch()
+    assert row.task_definition == "api:2"
+    assert "api:2 -> api:1" in await src.rollback(row)
+    (row,) = await src.fetch()
+    assert row.task_definition == "api:1"

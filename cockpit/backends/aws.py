@@ -211,7 +211,8 @@ class AwsContext:
             if code in _ACCESS_CODES:
                 return BackendError(
                     f"{what}: access denied ({msg or code})",
-                    "grant this action to the role of " + (f"profile {prof}" if prof else "your credentials"),
+                    "grant this action to the role of "
+                    + (f"profile {prof}" if prof else "your credentials"),
                 )
             if self.lab and status == 500:
                 return BackendError(f"{what}: unsupported in the lab", "this works on real AWS")

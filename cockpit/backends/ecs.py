@@ -1,4 +1,4 @@
-"""ECS services of one cluster -> ``ServiceStatus`` rows; restart and scale."""
+"""ECS services of one cluster -> ``ServiceStatus`` rows; restart, scale, roll back."""
 
 from __future__ import annotations
 
@@ -20,9 +20,7 @@ def short_task_definition(arn: str) -> str:
     return arn.rsplit("/", 1)[-1] if arn else ""
 
 
-def service_status(
-    svc: dict[str, Any], *, source: str, cluster: str
-) -> ServiceStatus:
+def service_status(svc: dict[str, Any], *, source: str, cluster: str) -> ServiceStatus:
     """Turn one DescribeServices service into a row (pure; tested against dicts)."""
     running = int(svc.get("runningCount", 0) or 0)
     desired = int(svc.get("desiredCount", 0) or 0)
@@ -225,6 +223,45 @@ class EcsServicesSource:
             return f"{target.name}: desired count {target.desired} -> {desired}"
 
         return await self.ctx.run(f"scale {target.name}", call)
+
+    # --- RollbackCapable -----------------------------------------------------------
+
+    def previous_task_definition(self, target: ServiceStatus) -> str:
+        """The revision a rollback returns to: the deployment being replaced, else rev - 1."""
+        current = target.task_definition
+        for d in target.deployments:
+            if d.status != "PRIMARY" and d.task_definition and d.task_definition != current:
+                return d.task_definition
+        family, _, rev = current.rpartition(":")
+        if family and rev.isdigit() and int(rev) > 1:
+            return f"{family}:{int(rev) - 1}"
+        raise BackendError(
+            f"{target.name} has no earlier task definition to roll back to",
+            "deploy a fixed revision instead",
+        )
+
+    def rollback_command(self, target: ServiceStatus) -> list[str]:
+        return self.ctx.cli(
+            "ecs",
+            "update-service",
+            "--cluster",
+            self._cluster_of(target),
+            "--service",
+            target.name,
+            "--task-definition",
+            self.previous_task_definition(target),
+        )
+
+    async def rollback(self, target: ServiceStatus) -> str:
+        previous = self.previous_task_definition(target)
+
+        def call() -> str:
+            self.client.update_service(
+                cluster=self._cluster_of(target), service=target.name, taskDefinition=previous
+            )
+            return f"{target.name}: rolling back {target.task_definition} -> {previous}"
+
+        return await self.ctx.run(f"roll back {target.name}", call)
 
     async def close(self) -> None:
         await self.ctx.release(self)

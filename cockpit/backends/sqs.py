@@ -84,9 +84,7 @@ class SqsSource:
         urls = self._urls.get(q.queue)
         if urls is None:
             urls = _Urls(queue=self._url(sqs, q.queue))
-        attrs = sqs.get_queue_attributes(QueueUrl=urls.queue, AttributeNames=["All"])[
-            "Attributes"
-        ]
+        attrs = sqs.get_queue_attributes(QueueUrl=urls.queue, AttributeNames=["All"])["Attributes"]
         if not urls.dlq:
             if q.dlq:
                 urls.dlq_name, urls.dlq = q.dlq, self._url(sqs, q.dlq)
@@ -120,7 +118,11 @@ class SqsSource:
 
     def explain_command(self) -> list[str]:
         name = self.queues[0].queue if self.queues else ""
-        url = self._urls[name].queue if name in self._urls else f"$(aws sqs get-queue-url --queue-name {name})"
+        url = (
+            self._urls[name].queue
+            if name in self._urls
+            else f"$(aws sqs get-queue-url --queue-name {name})"
+        )
         return self.ctx.cli(
             "sqs", "get-queue-attributes", "--queue-url", url, "--attribute-names", "All"
         )
