@@ -1,0 +1,213 @@
+"""The Textual App: wires profile -> hub -> screens and registers commands.
+
+Start-up order matters for the first frame: the screen is composed at once with every pane
+saying "loading"; the lab and the backends (boto3 alone takes ~1 s to import) are started
+by a worker after that first frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.message import Message
+
+from cockpit.hub import Hub, LogBatch, SourceUpdate
+from cockpit.profile import Profile
+from cockpit.sources import Sources, build_sources
+from screens.detail import DetailScreen
+from screens.help import HelpScreen
+from screens.main import CockpitScreen
+from themes import CSS_PATH, LOUD_THEMES, THEMES, resolve_theme
+from widgets.banner import ProfileBanner
+from widgets.logview import LogView
+from widgets.pane import Pane
+
+log = logging.getLogger(__name__)
+
+SourcesFactory = Callable[[Profile, dict[str, str]], Sources]
+
+
+class SourceUpdated(Message):
+    def __init__(self, update: SourceUpdate) -> None:
+        super().__init__()
+        self.update = update
+
+    def can_replace(self, message: Message) -> bool:
+        # A queued older state of the same source is superseded by this one.
+        return isinstance(message, SourceUpdated) and message.update.source_id == self.update.source_id
+
+
+class LogsArrived(Message):
+    def __init__(self, batch: LogBatch) -> None:
+        super().__init__()
+        self.batch = batch
+
+
+class BootFailed(Message):
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__()
+        self.message_text = message
+        self.hint = hint
+
+
+class CockpitApp(App[int]):
+    TITLE = "ops cockpit"
+    CSS_PATH = str(CSS_PATH)
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
+        Binding("tab", "app.focus_next", "Next pane", show=False, id="app.next"),
+        Binding("shift+tab", "app.focus_previous", "Previous pane", show=False, id="app.previous"),
+    ]
+
+    def __init__(
+        self,
+        profile: Profile,
+        *,
+        read_only: bool = False,
+        dry_run: bool = False,
+        theme: str | None = None,
+        refresh: float | None = None,
+        sources_factory: SourcesFactory | None = None,
+        start_lab: Callable[[], Any] | None = None,
+    ) -> None:
+        super().__init__()
+        if refresh is not None:
+            profile = replace(profile, refresh=refresh)
+        if read_only:
+            profile = replace(profile, read_only=True)
+        self.profile = profile
+        self.dry_run = dry_run
+        self._sources_factory = sources_factory or build_sources
+        self._start_lab = start_lab
+        self.lab: Any = None
+        self.hub: Hub | None = None
+        for t in THEMES.values():
+            self.register_theme(t)
+        self.theme_name, self.theme_warning = resolve_theme(theme or profile.theme)
+        self.theme = self.theme_name
+
+    # --- composition --------------------------------------------------------------------
+
+    def make_banner(self) -> ProfileBanner:
+        p = self.profile
+        return ProfileBanner(
+            p.name, p.description, production=p.production, lab=p.lab,
+            read_only=p.read_only, dry_run=self.dry_run,
+        )
+
+    @property
+    def loud_status(self) -> bool:
+        return self.theme in LOUD_THEMES
+
+    def on_mount(self) -> None:
+        self.cockpit = CockpitScreen(self.make_banner())
+        self.push_screen(self.cockpit)
+        if self.theme_warning:
+            self.notify(self.theme_warning, severity="warning")
+        self.set_interval(max(self.profile.refresh, 1.0), self._check_staleness, name="staleness")
+        self.boot()
+
+    def _check_staleness(self) -> None:
+        # Only flips a pane's status line when it crosses the stale limit: no ticking text.
+        self.cockpit.refresh_status()
+
+    @work(exclusive=True, group="boot", exit_on_error=False)
+    async def boot(self) -> None:
+        profile = self.profile
+        notes: dict[str, str] = {}
+        try:
+            if profile.lab:
+                starter = self._start_lab
+                if starter is None:
+                    from cockpit.lab import start_lab as starter
+                self.lab = await asyncio.to_thread(starter)
+                profile = self.lab.profile(profile)
+                notes = dict(self.lab.notes)
+            sources = await asyncio.to_thread(self._sources_factory, profile, notes)
+        except Exception as e:  # shown on every pane; the cockpit stays usable
+            from cockpit.hub import describe_error
+
+            message, hint = describe_error(e)
+            self.post_message(BootFailed(message, hint))
+            return
+        self.hub = Hub(
+            sources.sources,
+            sources.log_sources,
+            on_update=lambda u: self.post_message(SourceUpdated(u)),
+            on_logs=lambda b: self.post_message(LogsArrived(b)),
+            interval=profile.refresh,
+            timeout=profile.timeout,
+        )
+        if not sources.log_sources:
+            self.cockpit.logs.add_batch(LogBatch("none", "logs", error="no log sources configured",
+                                                 hint="add log_groups, journal or logs to the profile"))
+        self.hub.start()
+
+    # --- data flow ----------------------------------------------------------------------
+
+    def on_source_updated(self, message: SourceUpdated) -> None:
+        self.cockpit.apply(message.update)
+
+    def on_logs_arrived(self, message: LogsArrived) -> None:
+        self.cockpit.add_logs(message.batch)
+
+    def on_boot_failed(self, message: BootFailed) -> None:
+        self.notify(f"{message.message_text}\n{message.hint}", severity="error", timeout=30)
+        for pane in self.cockpit.panes.values():
+            pane.header.show(*_boot_error(message.message_text, message.hint))
+
+    def on_pane_open_detail(self, message: Pane.OpenDetail) -> None:
+        self.push_screen(DetailScreen(message.record, message.title, self.make_banner()))
+
+    def on_log_view_open_line(self, message: LogView.OpenLine) -> None:
+        self.push_screen(DetailScreen(message.line.record, "Log line", self.make_banner()))
+
+    # --- actions ------------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.help_sections(), self.make_banner()))
+
+    def help_sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        seen: set[str] = set()
+        general: list[tuple[str, str]] = []
+        from screens.main import CockpitScreen as _S
+        from widgets.logview import LogView as _L
+        from widgets.pane import Pane as _P
+
+        for binding in [*self.BINDINGS, *_S.BINDINGS, *_P.BINDINGS, *_L.BINDINGS]:
+            b = binding if isinstance(binding, Binding) else Binding(*binding)
+            if b.description and b.key not in seen:
+                seen.add(b.key)
+                general.append((b.key_display or b.key, b.description))
+        general += [("enter", "Open the row's detail"), ("ctrl+p", "Command palette")]
+        return [("Cockpit", general)]
+
+    async def action_quit(self) -> None:
+        await self.shutdown()
+        self.exit(0)
+
+    async def shutdown(self) -> None:
+        if self.hub is not None:
+            await self.hub.stop()
+            self.hub = None
+        if self.lab is not None:
+            await asyncio.to_thread(self.lab.stop)
+            self.lab = None
+
+    async def on_unmount(self) -> None:
+        await self.shutdown()
+
+
+def _boot_error(message: str, hint: str):
+    from cockpit.model import Severity
+
+    return Severity.CRITICAL, f"✖ start-up failed: {message}" + (f" · {hint}" if hint else "")

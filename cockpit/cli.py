@@ -1,0 +1,85 @@
+"""`cockpit`, `cockpit profiles`, `cockpit timeline`, `cockpit --check-config`: parsing only."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from cockpit import __version__
+from cockpit.errors import CockpitError
+
+SUBCOMMANDS = ("profiles", "timeline")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="cockpit",
+        description="A live, safe terminal cockpit: services, alarms, logs, queues, database.",
+        epilog="Subcommands: `cockpit profiles` lists profiles; "
+        "`cockpit timeline --since 2h --format md|json` prints the incident timeline.",
+    )
+    p.add_argument("--profile", help="profile name (default: the file's `default`, normally lab)")
+    p.add_argument("--config", metavar="PATH", help="profiles.yaml to use (else $COCKPIT_CONFIG, "
+                   "./profiles.yaml, $XDG_CONFIG_HOME/cockpit/profiles.yaml, the bundled file)")
+    p.add_argument("--read-only", action="store_true", help="refuse every change and destructive action")
+    p.add_argument("--dry-run", action="store_true", help="show and audit what actions would run; run nothing")
+    p.add_argument("--theme", help="cockpit-dark (default), cockpit-light or war-room")
+    p.add_argument("--refresh", type=float, metavar="SECONDS", help="override the profile's refresh interval")
+    p.add_argument("--check-config", action="store_true", help="validate profiles.yaml and exit")
+    p.add_argument("--version", action="version", version=f"cockpit {__version__}")
+    return p
+
+
+def _fail(err: CockpitError) -> int:
+    print(f"cockpit: {err.message}", file=sys.stderr)
+    if err.hint:
+        print(f"  {err.hint}", file=sys.stderr)
+    return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "timeline":
+        from cockpit.timeline import main_timeline
+
+        return main_timeline(argv[1:])
+    command = argv.pop(0) if argv and argv[0] in SUBCOMMANDS else None
+    args = _parser().parse_args(argv)
+    if args.refresh is not None and args.refresh <= 0:
+        print("cockpit: --refresh must be a positive number of seconds", file=sys.stderr)
+        return 2
+    from cockpit.config import find_config_path, load_config
+
+    try:
+        path = find_config_path(args.config, environ=os.environ)
+        config = load_config(path)
+        if command == "profiles":
+            for name, prof in config.profiles.items():
+                mark = "*" if name == config.default else " "
+                flags = " [production]" if prof.production else ""
+                print(f"{mark} {name:<16} {prof.description}{flags}")
+            print(f"(from {path})")
+            return 0
+        profile = config.get(args.profile)
+        if args.check_config:
+            print(f"{path}: OK ({len(config.profiles)} profiles, default {config.default})")
+            return 0
+    except CockpitError as e:
+        return _fail(e)
+
+    from cockpit.app import CockpitApp
+
+    app = CockpitApp(
+        profile, read_only=args.read_only, dry_run=args.dry_run, theme=args.theme, refresh=args.refresh
+    )
+    try:
+        result = app.run()
+    except KeyboardInterrupt:
+        result = 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Screens: the cockpit grid, details, help, confirmation and the timeline."""

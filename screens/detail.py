@@ -1,0 +1,90 @@
+"""Detail of one row: every field as plain text, deployments and events for services."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from cockpit.model import Deployment, Severity
+from cockpit.text import sanitize
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+    if isinstance(value, Severity):
+        return f"{value.symbol} {value.label}"
+    if hasattr(value, "value") and hasattr(value, "name"):  # other enums
+        return str(value.name).lower()
+    return "–" if value in (None, "") else str(value)
+
+
+def describe(record: Any) -> list[tuple[str, str]]:
+    """Scalar fields of a record as (label, plain text) pairs; collections are rendered apart."""
+    out: list[tuple[str, str]] = []
+    for f in dataclasses.fields(record):
+        value = getattr(record, f.name)
+        if isinstance(value, tuple) and f.name in ("deployments", "events", "detail"):
+            continue
+        out.append((f.name.replace("_", " "), sanitize(_fmt(value), 4000)))
+    for label, value in getattr(record, "detail", ()) or ():
+        out.append((sanitize(label, 60), sanitize(value, 4000)))
+    return out
+
+
+def render_record(record: Any) -> list[Any]:
+    fields = Table.grid(padding=(0, 2))
+    fields.add_column(style="bold")
+    fields.add_column()
+    for label, value in describe(record):
+        fields.add_row(Text(label), Text(value))
+    parts: list[Any] = [fields]
+    deployments: tuple[Deployment, ...] = getattr(record, "deployments", ())
+    if deployments:
+        t = Table(title="Deployments", title_justify="left", expand=False)
+        for col in ("status", "task definition", "running/pending/desired", "failed", "rollout", "created"):
+            t.add_column(col)
+        for d in deployments:
+            t.add_row(
+                Text(d.status), Text(d.task_definition), Text(f"{d.running}/{d.pending}/{d.desired}"),
+                Text(str(d.failed)), Text(sanitize(f"{d.rollout_state} {d.rollout_reason}".strip(), 300)),
+                Text(_fmt(d.created_at)),
+            )
+        parts.append(t)
+    events = getattr(record, "events", ())
+    if events:
+        t = Table(title="Events (newest first)", title_justify="left", expand=False)
+        t.add_column("time")
+        t.add_column("message")
+        for when, message in events[:20]:
+            t.add_row(Text(_fmt(when)), Text(sanitize(message, 1000)))
+        parts.append(t)
+    return parts
+
+
+class DetailScreen(Screen):
+    BINDINGS = [Binding("escape,q", "app.pop_screen", "Back", id="detail.back")]
+
+    def __init__(self, record: Any, title: str, banner: Static, extra: list[Any] | None = None) -> None:
+        super().__init__()
+        self.record = record
+        self.title_text = title
+        self.banner = banner
+        self.extra = extra or []
+
+    def compose(self) -> ComposeResult:
+        yield self.banner
+        with VerticalScroll():
+            yield Static(Text(self.title_text, style="bold"))
+            for part in render_record(self.record) + self.extra:
+                yield Static(part)
+        yield Footer()

@@ -1,0 +1,77 @@
+"""The cockpit grid: five panes on one screen, from 80x24 up to wall displays."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from cockpit.hub import LogBatch, SourceUpdate
+from cockpit.model import PaneKind
+from widgets.alarms import AlarmsPane
+from widgets.database import DatabasePane
+from widgets.logs import LogsPane
+from widgets.pane import Pane
+from widgets.queues import QueuesPane
+from widgets.services import ServicesPane
+
+
+class CockpitScreen(Screen):
+    BINDINGS = [
+        Binding("z", "toggle_maximize", "Maximise", id="screen.maximize"),
+        Binding("escape", "back", "Back", show=False, id="screen.back"),
+    ]
+
+    def __init__(self, banner, log_capacity: int = 10_000) -> None:
+        super().__init__()
+        self.banner = banner
+        self.panes: dict[PaneKind, Pane] = {
+            PaneKind.SERVICES: ServicesPane(id="services"),
+            PaneKind.ALARMS: AlarmsPane(id="alarms"),
+            PaneKind.LOGS: LogsPane(capacity=log_capacity, id="logs"),
+            PaneKind.QUEUES: QueuesPane(id="queues"),
+            PaneKind.DATABASE: DatabasePane(id="database"),
+        }
+
+    def compose(self) -> ComposeResult:
+        yield self.banner
+        with Container(id="grid"):
+            yield from self.panes.values()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.panes[PaneKind.SERVICES].focus_body()
+
+    @property
+    def logs(self) -> LogsPane:
+        return self.panes[PaneKind.LOGS]  # type: ignore[return-value]
+
+    def apply(self, update: SourceUpdate) -> None:
+        self.panes[update.pane].apply(update)
+
+    def add_logs(self, batch: LogBatch) -> None:
+        self.logs.add_batch(batch)
+
+    def refresh_status(self) -> None:
+        for pane in self.panes.values():
+            pane.refresh_status()
+
+    def focused_pane(self) -> Pane | None:
+        node = self.focused
+        while node is not None and not isinstance(node, Pane):
+            node = node.parent
+        return node
+
+    def action_toggle_maximize(self) -> None:
+        if self.maximized is not None:
+            self.minimize()
+            return
+        pane = self.focused_pane()
+        if pane is not None:
+            self.maximize(pane, container=False)
+
+    def action_back(self) -> None:
+        if self.maximized is not None:
+            self.minimize()

@@ -1,0 +1,111 @@
+"""What keys do in the cockpit, on an in-process estate (no backend needed)."""
+
+from __future__ import annotations
+
+from cockpit.app import CockpitApp
+from cockpit.model import LogLevel, PaneKind
+from cockpit.profile import Profile
+from screens.detail import DetailScreen
+from screens.help import HelpScreen
+
+from .fakes import FakeEstate
+from .helpers import wait_until
+
+
+def make_app(estate: FakeEstate, **kw) -> CockpitApp:
+    profile = Profile(name="test", description="fake estate", refresh=0.2, **kw)
+    return CockpitApp(profile, sources_factory=estate.factory)
+
+
+async def test_five_panes_fill_with_rows():
+    estate = FakeEstate()
+    app = make_app(estate)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = app.cockpit
+        await wait_until(lambda: screen.panes[PaneKind.SERVICES].row_count() == 2, 5)
+        await wait_until(lambda: screen.panes[PaneKind.DATABASE].row_count() == 1, 5)
+        assert screen.panes[PaneKind.ALARMS].table.row_keys == ["fake:alarms/api-5xx-error-rate"]
+        assert screen.panes[PaneKind.QUEUES].row_count() == 1
+        estate.logs.push("GET /v1/orders 200 43ms", "upstream timeout", level=LogLevel.ERROR)
+        await wait_until(lambda: len(screen.logs.view.lines) == 2, 5)
+        await pilot.pause()
+
+
+async def test_filter_narrows_the_log_and_escape_clears_it():
+    estate = FakeEstate()
+    app = make_app(estate)
+    async with app.run_test(size=(160, 48)) as pilot:
+        logs = app.cockpit.logs
+        estate.logs.push("GET /v1/orders 200", "POST /v1/pay 500", "GET /health 200")
+        await wait_until(lambda: len(logs.view.lines) == 3, 5)
+        logs.focus_body()
+        await pilot.press("slash", *"pay")
+        assert [ln.text for ln in logs.view.lines] == ["POST /v1/pay 500"]
+        estate.logs.push("POST /v1/pay 200", "GET /other")
+        await wait_until(lambda: logs.view.total == 5, 5)
+        assert [ln.text for ln in logs.view.lines] == ["POST /v1/pay 500", "POST /v1/pay 200"]
+        await pilot.press("escape")
+        assert len(logs.view.lines) == 5
+
+
+async def test_failing_source_shows_error_and_keeps_rows():
+    estate = FakeEstate()
+    app = make_app(estate)
+    async with app.run_test(size=(160, 48)):
+        pane = app.cockpit.panes[PaneKind.SERVICES]
+        await wait_until(lambda: pane.row_count() == 2, 5)
+        estate.services.fail = "cannot reach ECS endpoint"
+        await wait_until(lambda: "cannot reach ECS endpoint" in str(pane.header.render()), 5)
+        status = str(pane.header.render())
+        assert "retry" in status and "check the endpoint" in status and "last good data" in status
+        assert pane.row_count() == 2
+        # the other panes keep refreshing
+        calls = estate.alarms.calls
+        await wait_until(lambda: estate.alarms.calls > calls + 2, 5)
+
+
+async def test_enter_opens_detail_and_escape_returns():
+    estate = FakeEstate()
+    app = make_app(estate)
+    async with app.run_test(size=(160, 48)) as pilot:
+        pane = app.cockpit.panes[PaneKind.SERVICES]
+        await wait_until(lambda: pane.row_count() == 2, 5)
+        pane.focus_body()
+        await pilot.press("enter")
+        assert isinstance(app.screen, DetailScreen)
+        assert app.screen.record.name == "api"
+        await pilot.press("escape")
+        assert app.screen is app.cockpit
+
+
+async def test_tab_moves_between_panes_z_maximises_and_help_opens():
+    estate = FakeEstate()
+    app = make_app(estate)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = app.cockpit
+        assert screen.focused_pane() is screen.panes[PaneKind.SERVICES]
+        await pilot.press("tab")
+        assert screen.focused_pane() is screen.panes[PaneKind.ALARMS]
+        await pilot.press("z")
+        assert screen.maximized is screen.panes[PaneKind.ALARMS]
+        await pilot.press("z")
+        assert screen.maximized is None
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert app.screen is screen
+
+
+async def test_estate_text_is_shown_literally():
+    estate = FakeEstate()
+    estate.alarms.records[0] = type(estate.alarms.records[0])(
+        "evil", "fake:alarms", estate.alarms.records[0].severity, "ALARM",
+        "[bold red]boom[/] \x1b]0;pwned\x07 \x1b[2Jcleared",
+    )
+    app = make_app(estate)
+    async with app.run_test(size=(160, 48)):
+        pane = app.cockpit.panes[PaneKind.ALARMS]
+        await wait_until(lambda: pane.row_count() == 1, 5)
+        reason = pane.table.get_row_at(0)[4]
+        assert reason.plain == "[bold red]boom[/]  cleared"
+        assert not reason.spans

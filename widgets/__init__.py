@@ -1,0 +1,1 @@
+"""Panes: each knows model records, never an SDK."""

@@ -1,0 +1,63 @@
+"""Logs pane: the merged, filterable stream of every log source."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+
+from cockpit.hub import LogBatch, SourceUpdate
+from cockpit.model import PaneKind, Severity
+from widgets.logview import LogView
+from widgets.pane import Pane, clock
+
+
+class LogsPane(Pane):
+    kind = PaneKind.LOGS
+    title = "Logs"
+    noun = "lines"
+
+    def __init__(self, capacity: int = 10_000, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.view = LogView(capacity=capacity, classes="pane-body")
+        self.errors: dict[str, LogBatch] = {}
+        self.sources: set[str] = set()
+
+    def compose_body(self) -> ComposeResult:
+        yield self.view
+
+    def focus_body(self) -> None:
+        self.view.focus()
+
+    def on_mount(self) -> None:
+        self.refresh_status()
+
+    def add_batch(self, batch: LogBatch) -> None:
+        self.sources.add(batch.source_id)
+        if batch.error:
+            self.errors[batch.source_id] = batch
+        else:
+            self.errors.pop(batch.source_id, None)
+            self.view.add_records(batch.records)
+        self.refresh_status()
+
+    def apply(self, update: SourceUpdate) -> None:  # logs come as batches, not snapshots
+        self.refresh_status()
+
+    def apply_filter(self, text: str) -> None:
+        self.view.set_filter(text)
+        self.refresh_status()
+
+    def on_log_view_state_changed(self, event: LogView.StateChanged) -> None:
+        self.refresh_status()
+
+    def refresh_status(self, now: float | None = None) -> None:
+        if self.errors:
+            b = next(iter(self.errors.values()))
+            hint = f" · {b.hint}" if b.hint else ""
+            sev, text = Severity.CRITICAL, f"✖ {b.title}: {b.error} · retry {clock(b.next_retry)}{hint}"
+        elif not self.sources:
+            sev, text = Severity.UNKNOWN, "⧗ waiting for log sources…"
+        else:
+            sev, text = Severity.OK, f"● {self.view.position_text()}"
+        if self.view.filter_text:
+            text += f" · filter: {self.view.filter_text}"
+        self.header.show(sev, text, self.has_focus_within)

@@ -1,0 +1,277 @@
+"""The merged log stream: a bounded ring, rendered line by line, cheap over SSH.
+
+A Textual ``Log`` in a five-pane grid writes ~710 KB/min at one line a second, because
+every new line scrolls (repaints) the whole pane. This view uses *jump scroll* instead, as
+xterm does: while following, a new line is drawn on the next free row (one line repainted),
+and only when the view is full does it jump by half a page (one full repaint per half page).
+Lines are only rendered when visible; ingest is by batch, never one message per line.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.strip import Strip
+from textual.widget import Widget
+
+from cockpit.model import LogLevel, LogRecord
+from cockpit.text import sanitize
+
+_LEVEL_NAMES = {LogLevel.DEBUG: "DEBUG", LogLevel.INFO: "INFO ", LogLevel.WARN: "WARN ", LogLevel.ERROR: "ERROR"}
+
+
+@dataclass(frozen=True)
+class LogLine:
+    record: LogRecord
+    text: str  # sanitised once, at ingest
+    seq: int
+
+    @property
+    def sort_key(self) -> tuple[float, int]:
+        return (self.record.time.timestamp(), self.seq)
+
+
+class LogView(Widget, can_focus=True):
+    """Newest at the bottom; follow mode on by default; ``/`` filter applied by the pane."""
+
+    COMPONENT_CLASSES = {
+        "logview--time",
+        "logview--source",
+        "logview--debug",
+        "logview--info",
+        "logview--warn",
+        "logview--error",
+        "logview--cursor",
+    }
+    DEFAULT_CSS = """
+    LogView { height: 1fr; }
+    LogView > .logview--time { color: $text-muted; }
+    LogView > .logview--source { color: $secondary; }
+    LogView > .logview--debug { color: $text-muted; }
+    LogView > .logview--info { color: $text; }
+    LogView > .logview--warn { color: $warning; text-style: bold; }
+    LogView > .logview--error { color: $error; text-style: bold; }
+    LogView > .logview--cursor { background: $accent 40%; }
+    """
+    BINDINGS = [
+        Binding("up", "move(-1)", "Up", show=False, id="logs.up"),
+        Binding("down", "move(1)", "Down", show=False, id="logs.down"),
+        Binding("pageup", "move(-10)", "Page up", show=False, id="logs.pageup"),
+        Binding("pagedown", "move(10)", "Page down", show=False, id="logs.pagedown"),
+        Binding("home", "home", "Oldest", show=False, id="logs.home"),
+        Binding("end,f", "follow", "Follow", id="logs.follow"),
+        Binding("enter", "open", "Line detail", show=False, id="logs.open"),
+    ]
+
+    class StateChanged(Message):
+        """Follow mode or position changed (the pane's status line shows it)."""
+
+    class OpenLine(Message):
+        def __init__(self, line: LogLine) -> None:
+            super().__init__()
+            self.line = line
+
+    def __init__(self, capacity: int = 10_000, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.capacity = capacity
+        self._all: list[LogLine] = []
+        self._view: list[LogLine] = []
+        self._seq = 0
+        self._filter: re.Pattern[str] | None = None
+        self._filter_text = ""
+        self.follow = True
+        self._top = 0
+        self._cursor = 0
+        self.repaints = 0  # whole-view repaints, for tests and the bench
+        self.line_refreshes = 0
+
+    # --- data -----------------------------------------------------------------------
+
+    @property
+    def lines(self) -> list[LogLine]:
+        """What the view shows (after the filter), oldest first."""
+        return self._view
+
+    @property
+    def total(self) -> int:
+        return len(self._all)
+
+    def add_records(self, records: Iterable[LogRecord]) -> None:
+        before = len(self._view)
+        out_of_order = False
+        for rec in records:
+            self._seq += 1
+            line = LogLine(rec, sanitize(rec.text), self._seq)
+            out_of_order |= self._insert(self._all, line)
+            if self._matches(line):
+                out_of_order |= self._insert(self._view, line)
+        self._trim()
+        if out_of_order or len(self._view) < before:
+            self._full_repaint()
+        self._after_growth(before)
+
+    def set_filter(self, text: str) -> None:
+        self._filter_text = text
+        self._filter = re.compile(re.escape(text), re.IGNORECASE) if text else None
+        self._view = [ln for ln in self._all if self._matches(ln)]
+        self._top = max(0, len(self._view) - self._page())
+        self._cursor = max(0, len(self._view) - 1)
+        self._full_repaint()
+        self.post_message(self.StateChanged())
+
+    @property
+    def filter_text(self) -> str:
+        return self._filter_text
+
+    def _matches(self, line: LogLine) -> bool:
+        if self._filter is None:
+            return True
+        return bool(self._filter.search(line.text) or self._filter.search(line.record.source))
+
+    @staticmethod
+    def _insert(target: list[LogLine], line: LogLine) -> bool:
+        """Append, or insert by time when a record arrives late; True when inserted."""
+        if not target or target[-1].sort_key <= line.sort_key:
+            target.append(line)
+            return False
+        bisect.insort(target, line, key=lambda ln: ln.sort_key)
+        return True
+
+    def _trim(self) -> None:
+        # Trim in chunks so a steady stream does not shift the list on every line.
+        slack = max(self.capacity // 10, 1)
+        if len(self._all) > self.capacity + slack:
+            drop = len(self._all) - self.capacity
+            cut = self._all[drop - 1]
+            del self._all[:drop]
+            vdrop = bisect.bisect_right(self._view, cut.sort_key, key=lambda ln: ln.sort_key)
+            del self._view[:vdrop]
+            self._top = max(0, self._top - vdrop)
+            self._cursor = max(0, self._cursor - vdrop)
+
+    # --- scrolling --------------------------------------------------------------------
+
+    def _page(self) -> int:
+        return max(1, self.size.height)
+
+    def _after_growth(self, before: int) -> None:
+        n = len(self._view)
+        if not self.follow or n == before:
+            return
+        page = self._page()
+        if n - self._top <= page:
+            # The new lines fit below what is shown: repaint just those rows.
+            for idx in range(max(before, self._top), n):
+                self.refresh(Region(0, idx - self._top, self.size.width, 1))
+                self.line_refreshes += 1
+        else:
+            # Jump scroll: keep the newest half page in view, free space below it.
+            self._top = max(0, n - max(1, page // 2))
+            self._full_repaint()
+
+    def _full_repaint(self) -> None:
+        self.repaints += 1
+        self.refresh()
+
+    def _scroll_to(self, top: int) -> None:
+        top = max(0, min(top, max(0, len(self._view) - self._page())))
+        if top != self._top:
+            self._top = top
+            self._full_repaint()
+
+    def action_move(self, delta: int) -> None:
+        if not self._view:
+            return
+        if self.follow:
+            self.follow = False
+            self._cursor = min(len(self._view) - 1, self._top + self._page() - 1)
+        old = self._cursor
+        self._cursor = max(0, min(len(self._view) - 1, self._cursor + delta))
+        if self._cursor < self._top:
+            self._scroll_to(self._cursor)
+        elif self._cursor >= self._top + self._page():
+            self._scroll_to(self._cursor - self._page() + 1)
+        else:
+            for idx in {old, self._cursor}:
+                self.refresh(Region(0, idx - self._top, self.size.width, 1))
+        self.post_message(self.StateChanged())
+
+    def action_home(self) -> None:
+        self.follow = False
+        self._cursor = 0
+        self._scroll_to(0)
+        self._full_repaint()
+        self.post_message(self.StateChanged())
+
+    def action_follow(self) -> None:
+        self.follow = True
+        n = len(self._view)
+        self._top = max(0, n - self._page())
+        self._full_repaint()
+        self.post_message(self.StateChanged())
+
+    def action_open(self) -> None:
+        if self._view and not self.follow:
+            self.post_message(self.OpenLine(self._view[self._cursor]))
+        elif self._view:
+            self.post_message(self.OpenLine(self._view[-1]))
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        event.stop()
+        self.action_move(-3)
+
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        event.stop()
+        self.action_move(3)
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.follow:
+            self._top = max(0, len(self._view) - self._page())
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return container.height
+
+    # --- rendering --------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        idx = self._top + y
+        if idx >= len(self._view) or width <= 0:
+            return Strip.blank(width, self.rich_style)
+        line = self._view[idx]
+        text = self._line_text(line)
+        if not self.follow and idx == self._cursor:
+            text.stylize(self.get_component_rich_style("logview--cursor"))
+        segments = [Segment(s.text, self.rich_style + s.style if s.style else self.rich_style) for s in text.render(self.app.console)]
+        return Strip(segments).crop_extend(0, width, self.rich_style)
+
+    def _line_text(self, line: LogLine) -> Text:
+        rec = line.record
+        level = rec.level
+        level_style = self._level_style(level)
+        text = Text(no_wrap=True, overflow="crop", end="")
+        text.append(rec.time.astimezone().strftime("%H:%M:%S "), self.get_component_rich_style("logview--time"))
+        text.append(f"{sanitize(rec.source, 24):<16.16} ", self.get_component_rich_style("logview--source"))
+        text.append(_LEVEL_NAMES.get(level, "INFO ") + " ", level_style)
+        text.append(line.text, level_style if level >= LogLevel.WARN else Style())
+        return text
+
+    def _level_style(self, level: LogLevel) -> Style:
+        name = {LogLevel.DEBUG: "debug", LogLevel.WARN: "warn", LogLevel.ERROR: "error"}.get(level, "info")
+        return self.get_component_rich_style(f"logview--{name}")
+
+    def position_text(self) -> str:
+        if self.follow:
+            return "following"
+        below = len(self._view) - 1 - self._cursor
+        return f"paused · line {self._cursor + 1} of {len(self._view)} · {below} newer below · f to follow"

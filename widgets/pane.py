@@ -1,0 +1,281 @@
+"""What every pane shares: a status line, a ``/`` filter, and per-source state.
+
+A pane knows model records and ``SourceUpdate``s, never an SDK. Its status line changes only
+when the state changes (live -> stale -> failing), never on a timer: a ticking "3 s ago"
+would repaint on every tick, which is the bandwidth we refuse to pay over SSH.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import Input, Static
+
+from cockpit.hub import SourceUpdate
+from cockpit.model import PaneKind, Severity
+from cockpit.text import one_line, sanitize
+from widgets.keyed_table import KeyedTable, Row
+
+
+def clock(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts).strftime("%H:%M:%S") if ts else "--:--:--"
+
+
+def status_line(updates: Sequence[SourceUpdate], now: float, rows: int, noun: str) -> tuple[Severity, str]:
+    """The pane's one-line state: the worst of its sources, plain text (pure, tested)."""
+    if not updates:
+        return Severity.UNKNOWN, "⧗ loading…"
+    failing = [u for u in updates if u.error]
+    if failing:
+        u = failing[0]
+        more = f" (+{len(failing) - 1} more)" if len(failing) > 1 else ""
+        kept = " · showing last good data" if u.records else ""
+        hint = f" · {u.hint}" if u.hint else ""
+        return (
+            Severity.CRITICAL,
+            f"✖ {u.title}: {sanitize(u.error or '', 200)} · since {clock(u.error_since)}"
+            f" · retry {clock(u.next_retry)}{kept}{hint}{more}",
+        )
+    stale = [u for u in updates if u.is_stale(now)]
+    if stale:
+        u = stale[0]
+        return Severity.WARNING, f"▲ stale: {u.title} data from {clock(u.fetched_at)}"
+    if any(u.records is None for u in updates):
+        return Severity.UNKNOWN, "⧗ loading…"
+    interval = min(u.interval for u in updates)
+    return Severity.OK, f"● live · {rows} {noun} · every {interval:g}s"
+
+
+class PaneHeader(Static):
+    """Title and state on one line; updated only when the text changes."""
+
+    DEFAULT_CSS = """
+    PaneHeader { height: 1; background: $panel; color: $text; padding: 0 1; }
+    PaneHeader.-ok { color: $text; }
+    PaneHeader.-warning { color: $warning; }
+    PaneHeader.-critical { color: $error; }
+    """
+
+    def __init__(self, title: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.title = title
+        self._shown: tuple[str, Severity] | None = None
+
+    def show(self, severity: Severity, state: str, focused: bool = False) -> None:
+        key = (f"{focused}{state}", severity)
+        if key == self._shown:
+            return
+        self._shown = key
+        for sev in (Severity.OK, Severity.WARNING, Severity.CRITICAL):
+            self.set_class(severity == sev, f"-{sev.label}")
+        marker = "▶ " if focused else "  "
+        self.update(Text.assemble((marker + self.title, "bold"), "  ", state))
+
+
+class Pane(Vertical):
+    """Base of every pane: header, optional filter input, body."""
+
+    kind: ClassVar[PaneKind]
+    title: ClassVar[str]
+    noun: ClassVar[str] = "rows"
+    ALLOW_MAXIMIZE = True  # `z` maximises the whole pane (header and filter), not its table
+
+    DEFAULT_CSS = """
+    Pane { height: 1fr; }
+    Pane > Input.pane-filter { display: none; height: 1; border: none; padding: 0 1; }
+    Pane > Input.pane-filter.-shown { display: block; }
+    """
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", id="pane.filter"),
+    ]
+
+    class OpenDetail(Message):
+        def __init__(self, record: Any, title: str) -> None:
+            super().__init__()
+            self.record = record
+            self.title = title
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.updates: dict[str, SourceUpdate] = {}
+        self.header = PaneHeader(self.title, classes="pane-header")
+        self.filter_input = Input(placeholder="filter (Esc clears)", classes="pane-filter")
+
+    def compose(self) -> ComposeResult:
+        yield self.header
+        yield self.filter_input
+        yield from self.compose_body()
+
+    def compose_body(self) -> ComposeResult:
+        raise NotImplementedError
+
+    def apply(self, update: SourceUpdate) -> None:
+        self.updates[update.source_id] = update
+        self.render_records()
+        self.refresh_status()
+
+    def refresh_status(self, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        sev, text = status_line(list(self.updates.values()), now, self.row_count(), self.noun)
+        self.header.show(sev, text, self.has_focus_within)
+
+    def on_descendant_focus(self) -> None:
+        self.refresh_status()
+
+    def on_descendant_blur(self) -> None:
+        self.refresh_status()
+
+    def row_count(self) -> int:
+        return 0
+
+    def render_records(self) -> None:
+        pass
+
+    @property
+    def filter_text(self) -> str:
+        return self.filter_input.value
+
+    def action_filter(self) -> None:
+        self.filter_input.add_class("-shown")
+        self.filter_input.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input is self.filter_input:
+            event.stop()
+            self.apply_filter(event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input is self.filter_input:
+            event.stop()
+            self.focus_body()
+
+    def on_key(self, event) -> None:
+        if event.key == "escape" and self.filter_input.has_focus:
+            event.stop()
+            self.filter_input.value = ""
+            self.filter_input.remove_class("-shown")
+            self.apply_filter("")
+            self.focus_body()
+
+    def apply_filter(self, text: str) -> None:
+        self.render_records()
+        self.refresh_status()
+
+    def focus_body(self) -> None:
+        pass
+
+
+class TablePane(Pane):
+    """A pane whose records are rows of a ``KeyedTable``."""
+
+    columns: ClassVar[Sequence[tuple[str, int]]]
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.table = KeyedTable(self.columns, classes="pane-table")
+        self.records: dict[str, Any] = {}
+
+    def compose_body(self) -> ComposeResult:
+        yield self.table
+
+    def focus_body(self) -> None:
+        self.table.focus()
+
+    def all_records(self) -> list[Any]:
+        out: list[Any] = []
+        for u in self.updates.values():
+            out.extend(u.records or ())
+        return out
+
+    def render_records(self) -> None:
+        records = self.sort(self.all_records())
+        needle = self.filter_text.lower()
+        rows: list[Row] = []
+        self.records = {}
+        for rec in records:
+            key, cells = self.row(rec)
+            if needle and not any(needle in c.plain.lower() for c in cells):
+                continue
+            rows.append((key, cells))
+            self.records[key] = rec
+        if self.table.is_mounted:
+            self.table.sync(rows)
+
+    def on_mount(self) -> None:
+        self.render_records()
+        self.refresh_status()
+
+    def row_count(self) -> int:
+        return len(self.records)
+
+    @property
+    def selected(self) -> Any | None:
+        key = self.table.selected_key
+        return self.records.get(key) if key else None
+
+    def on_data_table_row_selected(self, event: KeyedTable.RowSelected) -> None:
+        event.stop()
+        rec = self.records.get(event.row_key.value or "")
+        if rec is not None:
+            self.post_message(self.OpenDetail(rec, self.title))
+
+    def sort(self, records: list[Any]) -> list[Any]:
+        return records
+
+    def row(self, record: Any) -> tuple[str, list[Text]]:
+        raise NotImplementedError
+
+    # --- cell helpers shared by the panes -----------------------------------------------
+
+    def severity_cell(self, severity: Severity, label: str) -> Text:
+        loud = getattr(self.app, "loud_status", False)
+        text = f"{severity.symbol} {label.upper() if loud else label}"
+        return Text(text, style=self.severity_style(severity), no_wrap=True)
+
+    def severity_style(self, severity: Severity) -> str:
+        return {
+            Severity.CRITICAL: "bold " + self.app.theme_variables.get("error", "red"),
+            Severity.WARNING: "bold " + self.app.theme_variables.get("warning", "yellow"),
+            Severity.INFO: self.app.theme_variables.get("accent", "cyan"),
+            Severity.OK: self.app.theme_variables.get("success", "green"),
+            Severity.UNKNOWN: self.app.theme_variables.get("text-muted", "grey50"),
+        }[severity]
+
+
+def plain(value: object, width: int = 60) -> Text:
+    """A cell from estate text: sanitised, never markup-parsed."""
+    return Text("" if value is None else one_line(str(value), width), no_wrap=True)
+
+
+def num(value: int | float | None) -> Text:
+    return Text("–" if value is None else f"{value:,}", justify="right", no_wrap=True)
+
+
+def age(dt: datetime | None, now: float | None = None) -> str:
+    """Coarse age (s, m, h, d) so the cell changes rarely."""
+    if dt is None:
+        return "–"
+    secs = max(0, (time.time() if now is None else now) - dt.timestamp())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if secs >= size:
+            return f"{int(secs // size)}{unit}"
+    return "<1m"
+
+
+def human_bytes(n: int | None) -> str:
+    if n is None:
+        return "–"
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1024 or unit == "TB":
+            return f"{size:.0f}{unit}" if unit == "B" else f"{size:.1f}{unit}"
+        size /= 1024
+    return f"{n}B"

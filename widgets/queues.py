@@ -1,0 +1,46 @@
+"""Queues pane: SQS queues with their dead-letter queues, Redis lists and streams."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from cockpit.model import PaneKind, QueueStatus
+from widgets.pane import TablePane, num, plain
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
+
+
+class QueuesPane(TablePane):
+    kind = PaneKind.QUEUES
+    title = "Queues"
+    noun = "queues"
+    columns = [
+        ("", 2),
+        ("queue", 18),
+        ("depth", 7),
+        ("in flight", 9),
+        ("dead letters", 16),
+        ("dlq", 6),
+        ("oldest", 6),
+    ]
+
+    def sort(self, records: list[QueueStatus]) -> list[QueueStatus]:
+        return sorted(records, key=lambda q: (q.backend, q.name))
+
+    def row(self, q: QueueStatus) -> tuple[str, list[Text]]:
+        return q.key, [
+            Text(q.severity.symbol, style=self.severity_style(q.severity)),
+            plain(q.name, 60),
+            num(q.depth),
+            num(q.in_flight),
+            plain(q.dlq_name or "–", 60),
+            num(q.dlq_depth),
+            Text(_age(q.oldest_age_s), justify="right"),
+        ]

@@ -1,0 +1,39 @@
+"""Services pane: ECS services, Kubernetes workloads and host units as one kind of row."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from cockpit.model import PaneKind, ServiceStatus
+from widgets.pane import TablePane, age, plain
+
+
+class ServicesPane(TablePane):
+    kind = PaneKind.SERVICES
+    title = "Services"
+    noun = "services"
+    columns = [
+        ("status", 12),
+        ("service", 20),
+        ("backend", 7),
+        ("run/des", 7),
+        ("deployment", 16),
+        ("revision", 12),
+        ("age", 4),
+    ]
+
+    def sort(self, records: list[ServiceStatus]) -> list[ServiceStatus]:
+        # Stable by name: rows that jump around when a status changes cost a full repaint
+        # and cost the on-call their place; the status column carries the urgency.
+        return sorted(records, key=lambda s: (s.cluster, s.name))
+
+    def row(self, s: ServiceStatus) -> tuple[str, list[Text]]:
+        return s.key, [
+            self.severity_cell(s.status, s.status_text),
+            plain(s.name, 40),
+            plain(s.backend, 10),
+            Text(f"{s.running}/{s.desired}", justify="right"),
+            plain(s.deployment, 30),
+            plain(s.task_definition, 30),
+            Text(age(s.created_at)),
+        ]
