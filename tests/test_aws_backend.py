@@ -347,7 +347,11 @@ async def test_logs_first_poll_is_capped_to_the_newest_500(moto_endpoint: str) -
     logs, src = log_setup(moto_endpoint)
     now = int(time.time() * 1000) - 60_000
     put_events(logs, "/ecs/api", "ecs/api/1a2b3c4d", [f"line {i}" for i in range(600)], now)
+    src.page_limit = 70  # many pages: every nextToken must be followed
+    pages: list[int] = []
+    src.client.meta.events.register("before-call.logs.FilterLogEvents", lambda **_: pages.append(1))
     records = src.poll_once()
+    assert len(pages) >= 600 // 70
     assert len(records) == 500
     assert records[0].text == "line 100" and records[-1].text == "line 599"
 
@@ -407,3 +411,36 @@ async def test_ecs_rollback_goes_to_the_previous_revision(moto_endpoint: str) ->
     assert "api:2 -> api:1" in await src.rollback(row)
     (row,) = await src.fetch()
     assert row.task_definition == "api:1"
+
+
+async def test_logs_cancelled_poll_loses_nothing(moto_endpoint: str) -> None:
+    import asyncio
+    import threading
+
+    logs, src = log_setup(moto_endpoint)
+    now = int(time.time() * 1000)
+    put_events(logs, "/ecs/api", "ecs/api/1a2b3c4d", ["one"], now - 1000)
+    gen = src.follow()
+    assert [r.text for r in await next_batch(gen)] == ["one"]
+
+    # The hub is stopped while a poll is in its thread: that poll's events must come out
+    # of the next follow(), because the cursor only moves when a batch is handed over.
+    put_events(logs, "/ecs/api", "ecs/api/1a2b3c4d", ["two"], now)
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(**_: Any) -> None:
+        if not entered.is_set():
+            entered.set()
+            release.wait(5)
+
+    src.client.meta.events.register("before-call.logs.FilterLogEvents", hold)
+    task = asyncio.ensure_future(next_batch(gen))
+    await asyncio.to_thread(entered.wait, 5)
+    task.cancel()
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    gen = src.follow()
+    assert [r.text for r in await next_batch(gen)] == ["two"]
+    await gen.aclose()

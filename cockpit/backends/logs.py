@@ -14,6 +14,7 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,6 +66,13 @@ def source_label(group: str, stream: str) -> str:
     return f"{tail}/{short}"
 
 
+@dataclass
+class _Poll:
+    first: bool
+    cursors: dict[str, int]
+    events: list[tuple[int, str, str, dict[str, Any]]]  # (timestamp, eventId, group, event)
+
+
 class EcsLogSource:
     """Follows the log groups of one ECS cluster."""
 
@@ -75,6 +83,8 @@ class EcsLogSource:
         self.id = f"aws:logs:{cluster.cluster}"
         self.title = f"logs {cluster.cluster}"
         self.poll_interval = 1.0
+        # FilterLogEvents page size; None lets AWS choose (up to 10,000 events / 1 MB).
+        self.page_limit: int | None = None
         # Per group: the newest event timestamp yielded (ms). None: not polled yet.
         self._cursor: dict[str, int] = {}
         self._recent: OrderedDict[str, None] = OrderedDict()
@@ -86,26 +96,35 @@ class EcsLogSource:
 
     async def follow(self) -> AsyncIterator[list[LogRecord]]:
         while True:
-            batch = await self.ctx.run(f"logs of {self.cluster.cluster}", self.poll_once)
-            if batch:
-                yield batch
+            poll = await self.ctx.run(f"logs of {self.cluster.cluster}", self._poll)
+            # Committed here, not in the thread: if this task is cancelled while the thread
+            # runs, the cursor stays put and the next follow() fetches those events again.
+            records = self._commit(poll)
+            if records:
+                yield records
             await asyncio.sleep(self.poll_interval)
 
     def poll_once(self) -> list[LogRecord]:
-        """One poll of every group (blocking). State is committed only when all succeed."""
+        """One blocking poll of every group, committed (for callers without a loop)."""
+        return self._commit(self.ctx.guard(f"logs of {self.cluster.cluster}", self._poll))
+
+    def _poll(self) -> _Poll:
+        """Fetch what is new in every group; changes no state (a failure loses nothing)."""
         logs = self.client
         now = int(time.time() * 1000)
+        first = not self._cursor
+        default = now - FIRST_WINDOW_MS + OVERLAP_MS  # first poll: 5 minutes back
         found: dict[str, tuple[int, str, str, dict[str, Any]]] = {}
         cursors = dict(self._cursor)
-        first = not self._cursor
         for group in self.groups:
-            start = cursors.get(group, now - FIRST_WINDOW_MS + OVERLAP_MS) - OVERLAP_MS
+            newest = cursors.get(group, default)
             kwargs: dict[str, Any] = {
                 "logGroupName": group,
-                "startTime": max(start, 0),
+                "startTime": max(newest - OVERLAP_MS, 0),
                 "interleaved": True,
             }
-            newest = cursors.get(group, now - FIRST_WINDOW_MS + OVERLAP_MS)
+            if self.page_limit:
+                kwargs["limit"] = self.page_limit
             while True:
                 page = logs.filter_log_events(**kwargs)
                 for ev in page.get("events", []):
@@ -120,16 +139,17 @@ class EcsLogSource:
                     break
                 kwargs["nextToken"] = token
             cursors[group] = newest
-
         ordered = sorted(found.values(), key=lambda t: (t[0], _id_key(t[1])))
-        self._cursor = cursors
-        for eid in found:
+        return _Poll(first=first, cursors=cursors, events=ordered)
+
+    def _commit(self, poll: _Poll) -> list[LogRecord]:
+        self._cursor = poll.cursors
+        for _, eid, _, _ in poll.events:
             self._recent[eid] = None
         while len(self._recent) > MAX_RECENT_IDS:
             self._recent.popitem(last=False)
-        if first:
-            ordered = ordered[-FIRST_MAX_EVENTS:]
-        return [self._record(ts, eid, group, ev) for ts, eid, group, ev in ordered]
+        events = poll.events[-FIRST_MAX_EVENTS:] if poll.first else poll.events
+        return [self._record(ts, eid, group, ev) for ts, eid, group, ev in events]
 
     @staticmethod
     def _record(ts: int, eid: str, group: str, ev: dict[str, Any]) -> LogRecord:

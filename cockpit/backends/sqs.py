@@ -118,13 +118,15 @@ class SqsSource:
 
     def explain_command(self) -> list[str]:
         name = self.queues[0].queue if self.queues else ""
-        url = (
-            self._urls[name].queue
-            if name in self._urls
-            else f"$(aws sqs get-queue-url --queue-name {name})"
-        )
+        if name not in self._urls:  # not fetched yet: the URL is the first thing to look up
+            return self.ctx.cli("sqs", "get-queue-url", "--queue-name", name)
         return self.ctx.cli(
-            "sqs", "get-queue-attributes", "--queue-url", url, "--attribute-names", "All"
+            "sqs",
+            "get-queue-attributes",
+            "--queue-url",
+            self._urls[name].queue,
+            "--attribute-names",
+            "All",
         )
 
     # --- Purgeable -----------------------------------------------------------------
