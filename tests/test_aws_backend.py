@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -205,7 +206,7 @@ async def test_alarms_in_alarm_returned_with_reason_and_filtered_by_state(
         "api",
         "CPUUtilization > 80",
     )
-    assert cpu.since is not None
+    assert cpu.since is not None and cpu.since.utcoffset() == timedelta(0)
     assert alarms[0].resource == "jobs"
 
     only_alarm = AlarmsSource(src.ctx, AlarmFilter(states=("ALARM",)))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from cockpit.errors import BackendError, CockpitError, CredentialsError
@@ -250,6 +251,13 @@ class AwsContext:
             clients, self._clients = list(self._clients.values()), {}
         for c in clients:
             c.close()
+
+
+def utc(value: Any) -> datetime | None:
+    """An SDK timestamp as an aware UTC datetime (botocore hands out tzlocal ones)."""
+    if not isinstance(value, datetime):
+        return None
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def build_aws_sources(profile: Profile) -> tuple[list[Source], list[LogSource]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cockpit.backends.aws import AwsContext
+from cockpit.backends.aws import AwsContext, utc
 from cockpit.model import Alarm, PaneKind, Severity
 from cockpit.profile import AlarmFilter
 
@@ -54,7 +54,7 @@ def to_alarm(a: dict[str, Any], *, source: str) -> Alarm:
         severity=_SEVERITY.get(state, Severity.UNKNOWN),
         state=state,
         reason=str(a.get("StateReason", "") or ""),
-        since=a.get("StateUpdatedTimestamp"),
+        since=utc(a.get("StateUpdatedTimestamp")),
         resource=resource_of(a),
         threshold=threshold_text(a),
     )

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from cockpit.backends.aws import AwsContext
+from cockpit.backends.aws import AwsContext, utc
 from cockpit.errors import BackendError
 from cockpit.model import Deployment, PaneKind, ServiceStatus, Severity
 from cockpit.profile import EcsCluster
@@ -52,9 +52,9 @@ def service_status(svc: dict[str, Any], *, source: str, cluster: str) -> Service
             deployment += f" +{len(deployments) - 1}"
 
     events: list[tuple[datetime, str]] = [
-        (e["createdAt"], str(e.get("message", "")))
+        (t, str(e.get("message", "")))
         for e in svc.get("events", []) or []
-        if isinstance(e.get("createdAt"), datetime)
+        if (t := utc(e.get("createdAt"))) is not None
     ]
     events.sort(key=lambda ev: ev[0], reverse=True)
 
@@ -69,7 +69,7 @@ def service_status(svc: dict[str, Any], *, source: str, cluster: str) -> Service
         pending=pending,
         deployment=deployment,
         task_definition=short_task_definition(str(svc.get("taskDefinition", "") or "")),
-        created_at=svc.get("createdAt"),
+        created_at=utc(svc.get("createdAt")),
         cluster=cluster,
         deployments=deployments,
         events=tuple(events[:MAX_EVENTS]),
@@ -87,7 +87,7 @@ def _deployment(d: dict[str, Any]) -> Deployment:
         failed=int(d.get("failedTasks", 0) or 0),
         rollout_state=str(d.get("rolloutState", "") or ""),
         rollout_reason=str(d.get("rolloutStateReason", "") or ""),
-        created_at=d.get("createdAt"),
+        created_at=utc(d.get("createdAt")),
     )
 
 
@@ -97,7 +97,10 @@ def _batches(items: list[str], size: int) -> Iterable[list[str]]:
 
 
 class EcsServicesSource:
-    """The services of one ECS cluster (all, or the configured ones)."""
+    """The services of one ECS cluster (all, or the configured ones).
+
+    Restartable, Scalable and RollbackCapable: each verb comes with its CLI argv.
+    """
 
     pane = PaneKind.SERVICES
 
