@@ -19,6 +19,7 @@ from cockpit.profile import Profile
 from cockpit.sources import Sources
 
 T0 = datetime(2026, 11, 25, 3, 12, tzinfo=UTC)
+NOW = datetime.now(UTC)  # ages are relative to now so snapshots stay stable
 
 
 class ListSource:
@@ -62,10 +63,10 @@ class QueueLogs:
 def services() -> list[ServiceStatus]:
     return [
         ServiceStatus("api", "ecs", "fake:ecs", Severity.OK, "healthy", 2, 2, deployment="COMPLETED",
-                      task_definition="api:2", created_at=T0 - timedelta(days=2), cluster="production"),
+                      task_definition="api:2", created_at=NOW - timedelta(days=2, minutes=5), cluster="production"),
         ServiceStatus("worker", "ecs", "fake:ecs", Severity.WARNING, "degraded", 2, 3,
                       deployment="COMPLETED", task_definition="worker:2",
-                      created_at=T0 - timedelta(hours=5), cluster="production"),
+                      created_at=NOW - timedelta(hours=5, minutes=5), cluster="production"),
     ]
 
 

@@ -13,11 +13,11 @@ class AlarmsPane(TablePane):
     title = "Alarms"
     noun = "alarms"
     columns = [
-        ("severity", 10),
-        ("alarm", 22),
-        ("source", 8),
+        ("severity", 9),
+        ("alarm", 20),
         ("since", 8),
-        ("reason", 60),
+        ("source", 7),
+        ("reason", 20),
     ]
 
     def sort(self, records: list[Alarm]) -> list[Alarm]:
@@ -28,7 +28,7 @@ class AlarmsPane(TablePane):
         return a.key, [
             self.severity_cell(a.severity, a.state.lower().replace("_", " ")),
             plain(a.name, 60),
-            plain(a.source.split(":")[0], 10),
             Text(since),
+            plain(a.source.split(":")[0], 10),
             plain(a.reason, 200),
         ]

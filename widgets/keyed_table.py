@@ -14,13 +14,14 @@ from rich.text import Text
 from textual.coordinate import Coordinate
 from textual.geometry import Region
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
 
 Row = tuple[str, Sequence[Text]]  # (row key, one Text per column)
 
 
 class KeyedTable(DataTable):
     DEFAULT_CSS = """
-    KeyedTable { height: 1fr; scrollbar-size-vertical: 1; }
+    KeyedTable { height: 1fr; scrollbar-size-vertical: 1; scrollbar-size-horizontal: 0; }
     """
 
     _cell_refresh_only = False  # class default: DataTable.__init__ already calls refresh()
@@ -41,6 +42,19 @@ class KeyedTable(DataTable):
         if self._cell_refresh_only and not regions and not layout and not recompose:
             return self
         return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
+    def on_resize(self) -> None:
+        # The last column (reason, query, ...) takes whatever width the pane has left, so
+        # no horizontal scrollbar is drawn; its full text is in the row's detail.
+        if not self.columns:
+            return
+        *fixed, (last_label, last_min) = self._column_spec
+        used = sum(width + 2 * self.cell_padding for _, width in fixed) + 2 * self.cell_padding
+        width = max(last_min, self.scrollable_content_region.width - used)
+        column = self.columns.get(ColumnKey(last_label))
+        if column is not None and column.width != width:
+            column.width = width
+            self.refresh(layout=True)
 
     @property
     def row_keys(self) -> list[str]:

@@ -51,14 +51,15 @@ def status_line(updates: Sequence[SourceUpdate], now: float, rows: int, noun: st
     if any(u.records is None for u in updates):
         return Severity.UNKNOWN, "⧗ loading…"
     interval = min(u.interval for u in updates)
-    return Severity.OK, f"● live · {rows} {noun} · every {interval:g}s"
+    label = noun[:-1] if rows == 1 and noun.endswith("s") else noun
+    return Severity.OK, f"● live · {rows} {label} · every {interval:g}s"
 
 
 class PaneHeader(Static):
     """Title and state on one line; updated only when the text changes."""
 
     DEFAULT_CSS = """
-    PaneHeader { height: 1; background: $panel; color: $text; padding: 0 1; }
+    PaneHeader { height: 1; background: $panel; color: $text; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
     PaneHeader.-ok { color: $text; }
     PaneHeader.-warning { color: $warning; }
     PaneHeader.-critical { color: $error; }

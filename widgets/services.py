@@ -13,11 +13,11 @@ class ServicesPane(TablePane):
     title = "Services"
     noun = "services"
     columns = [
-        ("status", 12),
-        ("service", 20),
-        ("backend", 7),
+        ("status", 11),
+        ("service", 16),
         ("run/des", 7),
         ("deployment", 16),
+        ("backend", 7),
         ("revision", 12),
         ("age", 4),
     ]
@@ -31,9 +31,9 @@ class ServicesPane(TablePane):
         return s.key, [
             self.severity_cell(s.status, s.status_text),
             plain(s.name, 40),
-            plain(s.backend, 10),
             Text(f"{s.running}/{s.desired}", justify="right"),
             plain(s.deployment, 30),
+            plain(s.backend, 10),
             plain(s.task_definition, 30),
             Text(age(s.created_at)),
         ]

@@ -1,0 +1,52 @@
+"""What the main screen looks like, in each theme, at 160x48 and at 80x24."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from cockpit.app import CockpitApp
+from cockpit.model import LogLevel, PaneKind
+from cockpit.profile import Profile
+
+from .fakes import FakeEstate
+from .helpers import wait_until
+
+T_LOG = datetime(2026, 11, 25, 3, 12, 0, tzinfo=UTC)
+
+
+def _app(theme: str, production: bool = False) -> tuple[CockpitApp, FakeEstate]:
+    estate = FakeEstate()
+    profile = Profile(name="production" if production else "staging",
+                      description="snapshot estate", production=production, refresh=60)
+    return CockpitApp(profile, theme=theme, sources_factory=estate.factory), estate
+
+
+def _filled(estate: FakeEstate):
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        for i, (text, level) in enumerate([
+            ("GET /v1/orders 200 43ms request_id=7f3a", LogLevel.INFO),
+            ("slow request GET /v1/search 1800ms request_id=99c1", LogLevel.WARN),
+            ("upstream timeout after 5000ms request_id=0b2e", LogLevel.ERROR),
+        ]):
+            estate.logs.push(text, level=level, when=T_LOG + timedelta(seconds=i))
+        await wait_until(lambda: all(
+            app.cockpit.panes[k].row_count() for k in
+            (PaneKind.SERVICES, PaneKind.ALARMS, PaneKind.QUEUES, PaneKind.DATABASE)), 10)
+        await wait_until(lambda: len(app.cockpit.logs.view.lines) == 3, 10)
+        await pilot.pause()
+    return run_before
+
+
+@pytest.mark.parametrize("theme", ["cockpit-dark", "cockpit-light", "war-room"])
+@pytest.mark.parametrize("size", [(160, 48), (80, 24)], ids=["160x48", "80x24"])
+def test_main_screen(snap_compare, theme, size):
+    app, estate = _app(theme)
+    assert snap_compare(app, terminal_size=size, run_before=_filled(estate))
+
+
+def test_production_banner(snap_compare):
+    app, estate = _app("cockpit-dark", production=True)
+    assert snap_compare(app, terminal_size=(120, 30), run_before=_filled(estate))
