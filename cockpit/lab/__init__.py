@@ -1,0 +1,278 @@
+"""The embedded lab: a small production-like estate on the user's machine, nothing to set up.
+
+``start_lab()`` starts moto's server in a child process (``cockpit.lab.server``) that seeds
+the estate and keeps it moving, and, in parallel, a private PostgreSQL and Redis with
+generated activity when their binaries are installed. ``Lab.profile()`` points a profile
+at all of it. Everything the lab started stops in ``Lab.stop()``, at interpreter exit, and
+even when the cockpit is SIGKILLed: the child exits when its stdin pipe from the cockpit
+closes, and then stops the servers listed in ``watch.json``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from cockpit.errors import CockpitError
+from cockpit.profile import (
+    AlarmFilter,
+    AwsConfig,
+    DatabaseConfig,
+    EcsCluster,
+    Profile,
+    RedisConfig,
+    SecretRef,
+    SqsQueue,
+)
+
+READY_TIMEOUT = 30.0  # a cold start is ~1.7 s; a loaded CI box can be much slower
+STOP_TIMEOUT = 3.0
+LOG_GROUP = "/ecs/api-production"
+REDIS_QUEUES = ("queue:default", "stream:events")
+
+__all__ = ["Lab", "LabError", "start_lab"]
+
+
+class LabError(CockpitError):
+    """The lab's AWS server did not come up."""
+
+
+@dataclass
+class Lab:
+    aws_endpoint: str
+    postgres_dsn: str | None
+    redis_url: str | None
+    notes: dict[str, str]
+    state_dir: Path
+    _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False, compare=False)
+    _servers: list[Any] = field(default_factory=list, repr=False, compare=False)
+    _activities: list[Any] = field(default_factory=list, repr=False, compare=False)
+    _owns_state_dir: bool = field(default=False, repr=False, compare=False)
+    _stopped: bool = field(default=False, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    @property
+    def pid(self) -> int | None:
+        """The moto child's pid (for tests and ``cockpit check``)."""
+        return self._proc.pid if self._proc else None
+
+    def profile(self, base: Profile) -> Profile:
+        """``base`` pointed at this lab's endpoint, database and Redis."""
+        aws = AwsConfig(
+            endpoint_url=self.aws_endpoint,
+            region="us-east-1",
+            ecs=(EcsCluster("production", log_groups=(LOG_GROUP,)),),
+            alarms=AlarmFilter(states=("ALARM", "INSUFFICIENT_DATA")),
+            sqs=(SqsQueue("jobs", "jobs-dlq"),),
+            rds=("prod-postgresql",),
+        )
+        databases = (
+            (DatabaseConfig("lab-postgres", SecretRef(self.postgres_dsn)),)
+            if self.postgres_dsn
+            else ()
+        )
+        redis = (
+            (RedisConfig("lab-redis", SecretRef(self.redis_url), queues=REDIS_QUEUES),)
+            if self.redis_url
+            else ()
+        )
+        return dataclasses.replace(base, aws=aws, databases=databases, redis=redis)
+
+    def send(self, command: str) -> None:
+        """A controller command for the child (``fail-next-deployment api``, ``log-rate 5``)."""
+        proc = self._proc
+        if proc is None or proc.stdin is None or proc.poll() is not None:
+            raise LabError("the lab is not running", "restart the cockpit")
+        try:
+            proc.stdin.write(command.encode() + b"\n")
+            proc.stdin.flush()
+        except (BrokenPipeError, ValueError) as e:
+            raise LabError("the lab is not running", "restart the cockpit") from e
+
+    def stop(self) -> None:
+        """Stop the child, the servers and their activity; idempotent."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        atexit.unregister(self.stop)
+        for activity in self._activities:
+            with contextlib.suppress(Exception):
+                activity.stop()
+        # We stop the servers ourselves: the child must not race us for them.
+        with contextlib.suppress(OSError):
+            (self.state_dir / "watch.json").unlink()
+        if self._proc is not None:
+            _stop_child(self._proc)
+        for server in self._servers:
+            with contextlib.suppress(Exception):
+                server.stop()
+        if self._owns_state_dir:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+
+
+def _stop_child(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(OSError, ProcessLookupError):
+        proc.send_signal(signal.SIGTERM)
+    with contextlib.suppress(OSError, ValueError):
+        if proc.stdin:
+            proc.stdin.close()
+    try:
+        proc.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(OSError, ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(STOP_TIMEOUT)
+
+
+def _spawn(state_dir: Path, *, owns: bool) -> subprocess.Popen[bytes]:
+    root = str(Path(__file__).resolve().parent.parent.parent)  # the dir holding cockpit/
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.pop("PYTHONSTARTUP", None)
+    log: IO[bytes]
+    with open(state_dir / "lab.log", "ab") as log:
+        # Own session: a Ctrl+C in the terminal reaches the cockpit, which stops us in order.
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "cockpit.lab.server",
+                "--state-dir",
+                str(state_dir),
+                *(["--remove-state-dir"] if owns else []),
+            ],  # fmt: skip
+            stdin=subprocess.PIPE,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=state_dir,
+            env=env,
+            start_new_session=True,
+        )
+
+
+def _log_tail(path: Path, lines: int = 12) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], state_dir: Path, timeout: float) -> str:
+    ready = state_dir / "ready.json"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return str(json.loads(ready.read_text())["endpoint"])
+        except (OSError, ValueError, KeyError):
+            pass
+        if proc.poll() is not None:
+            raise LabError(
+                f"the lab's AWS server exited with code {proc.returncode}:\n"
+                f"{_log_tail(state_dir / 'lab.log')}",
+                f"see {state_dir / 'lab.log'}; is moto[server] installed?",
+            )
+        if time.monotonic() > deadline:
+            raise LabError(
+                f"the lab's AWS server did not answer within {timeout:.0f} s",
+                f"see {state_dir / 'lab.log'}",
+            )
+        time.sleep(0.02)
+
+
+def _start_server(kind: str, workdir: Path, out: dict[str, Any]) -> None:
+    """Runs in a helper thread: start one private server, or record why it cannot run."""
+    from cockpit.lab import servers
+
+    try:
+        out[kind] = (
+            servers.start_postgres(workdir) if kind == "database" else servers.start_redis(workdir)
+        )
+    except servers.ServerUnavailable as e:
+        out[kind] = e
+    except Exception as e:  # the lab opens without it; the note says what went wrong
+        out[kind] = CockpitError(f"{kind} server failed to start: {e}", "see the lab's state dir")
+
+
+def _note(e: CockpitError) -> str:
+    first = e.message.splitlines()[0] if e.message else str(e)
+    return f"{first}: {e.hint}" if e.hint else first
+
+
+def start_lab(
+    state_dir: Path | None = None,
+    *,
+    with_servers: bool = True,
+    timeout: float = READY_TIMEOUT,
+) -> Lab:
+    """Start the lab; returns once the seeded AWS estate answers (and the servers, if any).
+
+    ``state_dir`` defaults to a new temp dir, removed on ``stop()``. ``with_servers=False``
+    skips PostgreSQL and Redis (fast tests).
+    """
+    owns = state_dir is None
+    state_dir = Path(tempfile.mkdtemp(prefix="cockpit-lab-")) if owns else Path(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    for stale in ("ready.json", "watch.json"):
+        with contextlib.suppress(OSError):
+            (state_dir / stale).unlink()
+    lab = Lab("", None, None, {}, state_dir, _owns_state_dir=owns)
+    atexit.register(lab.stop)
+    try:
+        lab._proc = _spawn(state_dir, owns=owns)
+        results: dict[str, Any] = {}
+        threads = []
+        if with_servers:
+            for kind in ("database", "redis"):
+                t = threading.Thread(
+                    target=_start_server, args=(kind, state_dir / kind, results),
+                    name=f"lab-start-{kind}", daemon=True,
+                )  # fmt: skip
+                t.start()
+                threads.append(t)
+        lab.aws_endpoint = _wait_ready(lab._proc, state_dir, timeout)
+        for t in threads:
+            t.join()
+        _adopt_servers(lab, results)
+    except BaseException:
+        lab.stop()
+        raise
+    return lab
+
+
+def _adopt_servers(lab: Lab, results: dict[str, Any]) -> None:
+    from cockpit.lab import activity
+
+    watch: dict[str, list[Any]] = {"pids": [], "dirs": []}
+    for kind, result in results.items():
+        if isinstance(result, CockpitError):
+            lab.notes[kind] = _note(result)
+            continue
+        lab._servers.append(result)
+        if result.pid:
+            watch["pids"].append(result.pid)
+        if kind == "database":
+            lab.postgres_dsn = result.dsn
+            watch["dirs"].append(str(result.datadir))
+            lab._activities.append(activity.PostgresActivity(result.dsn).start())
+        else:
+            lab.redis_url = result.url
+            lab._activities.append(activity.RedisActivity(result.url).start())
+    if watch["pids"]:
+        from cockpit.lab.server import WATCH_FILE, write_atomically
+
+        write_atomically(lab.state_dir / WATCH_FILE, json.dumps(watch))

@@ -1,0 +1,241 @@
+"""Generated activity for the lab's private PostgreSQL and Redis, so their panes have a pulse.
+
+Runs in the cockpit process, so it stays cheap: a couple of daemon threads per server that
+sleep on ``Event.wait`` between small steps. ``stop()`` returns within about a second
+(the slow query is cancelled, not waited for).
+
+PostgreSQL: a table ``orders`` taking writes, three idle connections (``api``, ``worker``,
+``metabase``), now and then a connection left ``idle in transaction`` holding a row lock for
+~20 s, and ``select pg_sleep(8)`` every ~30 s.
+Redis: list ``queue:default`` filled in bursts (RPUSH) and drained steadily (LPOP), so its
+depth rises and falls between 0 and ~300; stream ``stream:events`` with consumer group
+``workers`` that leaves some entries pending.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import threading
+import time
+from typing import Any
+
+log = logging.getLogger("cockpit.lab")
+
+STEP = 1.0  # seconds between steps of every loop
+SLOW_QUERY_EVERY = 30.0
+SLOW_QUERY_SECONDS = 8
+IDLE_TX_EVERY = 45.0
+IDLE_TX_SECONDS = 20.0
+
+
+class _Activity:
+    name = "activity"
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._rng = random.Random()
+
+    def _spawn(self, target: Any, suffix: str) -> None:
+        t = threading.Thread(
+            target=self._guard, args=(target,), name=f"lab-{self.name}-{suffix}", daemon=True
+        )
+        t.start()
+        self._threads.append(t)
+
+    def _guard(self, target: Any) -> None:
+        # The server going away (stop, or a drill killing connections) ends or pauses a
+        # loop; it must never print into the cockpit's screen.
+        while not self._stop.is_set():
+            try:
+                target()
+                return
+            except Exception as e:
+                if self._stop.is_set():
+                    return
+                log.warning("lab %s activity: %s; retrying", self.name, e)
+                self._stop.wait(5.0)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._interrupt()
+        deadline = time.monotonic() + 2.0
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+
+    def _interrupt(self) -> None:
+        """Unblock threads waiting on the server."""
+
+
+class PostgresActivity(_Activity):
+    name = "postgres"
+
+    def __init__(self, dsn: str) -> None:
+        super().__init__()
+        self.dsn = dsn
+        self._slow_conn: Any = None
+        self._conns: list[Any] = []
+        self._conns_lock = threading.Lock()
+
+    def start(self) -> PostgresActivity:
+        self._spawn(self._writer, "writer")
+        self._spawn(self._slow_queries, "slow")
+        return self
+
+    def _connect(self, app: str, *, autocommit: bool = True) -> Any:
+        import psycopg
+
+        conn = psycopg.connect(
+            self.dsn, autocommit=autocommit, application_name=app, connect_timeout=3
+        )
+        with self._conns_lock:
+            self._conns.append(conn)
+        return conn
+
+    def _interrupt(self) -> None:
+        with self._conns_lock:
+            conns, self._conns = self._conns, []
+        slow = self._slow_conn
+        if slow is not None:
+            with contextlib.suppress(Exception):
+                slow.cancel_safe(timeout=1.0)
+        for conn in conns:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def _setup(self, conn: Any) -> None:
+        conn.execute(
+            "create table if not exists orders ("
+            " id bigserial primary key,"
+            " customer_id int not null,"
+            " status text not null default 'new',"
+            " total numeric(10, 2) not null,"
+            " created_at timestamptz not null default now(),"
+            " updated_at timestamptz not null default now())"
+        )
+        if conn.execute("select count(*) from orders").fetchone()[0] == 0:
+            conn.execute(
+                "insert into orders (customer_id, status, total, created_at)"
+                " select (random() * 5000)::int,"
+                " (array['new','paid','shipped','delivered'])[1 + (random() * 3)::int],"
+                " round((random() * 400 + 5)::numeric, 2),"
+                " now() - random() * interval '30 days'"
+                " from generate_series(1, 2000)"
+            )
+        with contextlib.suppress(Exception):  # needs shared_preload_libraries; optional
+            conn.execute("create extension if not exists pg_stat_statements")
+
+    def _writer(self) -> None:
+        writer = self._connect("api")
+        self._setup(writer)
+        for app in ("worker", "metabase", "api"):  # idle connections, as a pool keeps them
+            self._connect(app).execute("select 1")
+        idle_tx: Any = None
+        idle_tx_until = 0.0
+        next_idle_tx = time.monotonic() + 10.0
+        while not self._stop.wait(STEP):
+            rng = self._rng
+            writer.execute(
+                "insert into orders (customer_id, total) values (%s, %s)",
+                (rng.randint(1, 5000), round(rng.uniform(5, 400), 2)),
+            )
+            writer.execute(
+                "update orders set status = %s, updated_at = now()"
+                " where id = (select id from orders where status <> 'delivered'"
+                " order by random() limit 1)",
+                (rng.choice(("paid", "shipped", "delivered")),),
+            )
+            if rng.random() < 0.2:
+                writer.execute(
+                    "select status, count(*), sum(total) from orders"
+                    " where created_at > now() - interval '1 day' group by status"
+                ).fetchall()
+            now = time.monotonic()
+            if idle_tx is None and now >= next_idle_tx:
+                # A forgotten transaction: took a row lock, then the code went elsewhere.
+                idle_tx = self._connect("worker", autocommit=False)
+                idle_tx.execute(
+                    "update orders set updated_at = now() where id = (select min(id) from orders)"
+                )
+                idle_tx_until = now + IDLE_TX_SECONDS
+            elif idle_tx is not None and now >= idle_tx_until:
+                with contextlib.suppress(Exception):
+                    idle_tx.commit()
+                    idle_tx.close()
+                idle_tx = None
+                next_idle_tx = now + IDLE_TX_EVERY * rng.uniform(0.7, 1.3)
+
+    def _slow_queries(self) -> None:
+        import psycopg
+
+        conn = self._connect("reporting")
+        self._slow_conn = conn
+        while not self._stop.wait(SLOW_QUERY_EVERY * self._rng.uniform(0.8, 1.2)):
+            try:
+                conn.execute(f"select pg_sleep({SLOW_QUERY_SECONDS})")
+            except psycopg.errors.QueryCanceled:
+                pass  # cancelled by stop() or by someone practising pg_cancel_backend
+
+
+class RedisActivity(_Activity):
+    name = "redis"
+    QUEUE = "queue:default"
+    STREAM = "stream:events"
+    GROUP = "workers"
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
+        self._client: Any = None
+
+    def start(self) -> RedisActivity:
+        self._spawn(self._run, "loop")
+        return self
+
+    def _interrupt(self) -> None:
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                self._client.close()
+
+    def _run(self) -> None:
+        import redis
+
+        r = redis.Redis.from_url(self.url, socket_timeout=5, decode_responses=True)
+        self._client = r
+        with contextlib.suppress(redis.ResponseError):  # BUSYGROUP: it exists already
+            r.xgroup_create(self.STREAM, self.GROUP, id="0", mkstream=True)
+        rng = self._rng
+        burst_left = rng.randint(120, 250)
+        seq = 0
+        while not self._stop.wait(STEP):
+            depth = int(r.llen(self.QUEUE))
+            if burst_left == 0 and depth < 20 and rng.random() < 0.15:
+                burst_left = rng.randint(120, 300 - depth)
+            pipe = r.pipeline(transaction=False)
+            push = min(burst_left, rng.randint(30, 60))
+            if push:
+                burst_left -= push
+                pipe.rpush(self.QUEUE, *(f'{{"job":"email","n":{seq + i}}}' for i in range(push)))
+                seq += push
+            pipe.lpop(self.QUEUE, rng.randint(4, 8))
+            for _ in range(rng.randint(1, 3)):
+                pipe.xadd(
+                    self.STREAM,
+                    {"type": rng.choice(("order.created", "order.paid", "order.shipped")),
+                     "order_id": str(rng.randint(10_000, 99_999))},
+                    maxlen=2000, approximate=True,
+                )  # fmt: skip
+            pipe.execute()
+            # One consumer that acks most of what it reads and leaves some pending, then
+            # sometimes catches up on old pending entries: the lag moves, never runs away.
+            got = r.xreadgroup(self.GROUP, "worker-1", {self.STREAM: ">"}, count=5)
+            ids = [eid for _stream, entries in got for eid, _fields in entries]
+            acked = [eid for eid in ids if rng.random() < 0.8]
+            if acked:
+                r.xack(self.STREAM, self.GROUP, *acked)
+            pending = r.xpending(self.STREAM, self.GROUP)
+            if int(pending.get("pending", 0)) > 30:
+                old = r.xpending_range(self.STREAM, self.GROUP, min="-", max="+", count=10)
+                r.xack(self.STREAM, self.GROUP, *(p["message_id"] for p in old))

@@ -1,0 +1,200 @@
+"""The lab's child process: moto's server, the seeded estate and the lab controller.
+
+Run as ``python -m cockpit.lab.server --state-dir DIR``. The cockpit starts it with
+``start_new_session=True``, stdin a pipe, stdout/stderr to ``DIR/lab.log``; nothing here may
+print to the cockpit's terminal. Sequence: start ThreadedMotoServer on 127.0.0.1 port 0,
+serialise requests with the controller's lock, seed, write ``DIR/ready.json`` atomically,
+then run the controller until the parent is gone (stdin reaches EOF or ``getppid()``
+changes) or SIGTERM arrives.
+
+Lines the parent writes on stdin are controller commands (see ``LabController.command``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+READY_FILE = "ready.json"
+LOG_FILE = "lab.log"
+WATCH_FILE = "watch.json"  # pids of processes to stop if the parent dies (see kill_watched)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Readers see the whole file or none of it."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def install_request_lock(lock: threading.RLock) -> None:
+    """Serve every moto request under ``lock`` so lab threads can mutate backends safely.
+
+    ThreadedMotoServer serves each request on its own thread; a lab thread inserting into a
+    backend dict while a request iterates it gave HTTP 500s (MOTO-LAB.md).
+    """
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication as App
+
+    if getattr(App.__call__, "_cockpit_locked", False):
+        return
+    call = App.__call__
+
+    def locked(self: Any, environ: Any, start_response: Any) -> Any:
+        with lock:
+            return call(self, environ, start_response)
+
+    locked._cockpit_locked = True  # type: ignore[attr-defined]
+    App.__call__ = locked  # type: ignore[method-assign]
+
+
+def kill_watched(state_dir: Path, *, remove_state_dir: bool = False) -> None:
+    """Stop the private servers the parent recorded, when the parent died without doing so.
+
+    The parent writes ``watch.json`` ({"pids": [...], "dirs": [...]}) after starting
+    PostgreSQL and Redis. SIGINT is PostgreSQL's fast shutdown and stops redis-server too;
+    the dirs (PostgreSQL's data dir) are removed once the servers are gone.
+    """
+    try:
+        watch = json.loads((state_dir / WATCH_FILE).read_text())
+    except (OSError, ValueError):
+        watch = {}
+    pids = [int(p) for p in watch.get("pids", [])]
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGINT)
+        except OSError:
+            pass
+    deadline = time.monotonic() + 5.0
+    while pids and time.monotonic() < deadline:
+        pids = [p for p in pids if _alive(p)]
+        time.sleep(0.05)
+    for pid in pids:  # ignored SIGINT for 5 s
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    for d in watch.get("dirs", []):
+        shutil.rmtree(d, ignore_errors=True)
+    if remove_state_dir:
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    # Our servers are not our children (the dead parent started them); a zombie is
+    # reaped by init soon, so treat "Z" as gone.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][:1] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+class ParentWatch:
+    """Sets ``gone`` when the parent process dies; forwards stdin lines as commands."""
+
+    def __init__(self, on_command: Any) -> None:
+        self.gone = threading.Event()
+        self._ppid = os.getppid()
+        self._on_command = on_command
+
+    def start(self) -> None:
+        threading.Thread(target=self._read_stdin, name="lab-stdin", daemon=True).start()
+        threading.Thread(target=self._poll_ppid, name="lab-ppid", daemon=True).start()
+
+    def _read_stdin(self) -> None:
+        # The parent holds the write end; EOF means it closed it or died (even on SIGKILL).
+        try:
+            for line in sys.stdin:
+                line = line.strip()
+                if line:
+                    try:
+                        self._on_command(line)
+                    except Exception:  # a bad command must not take the lab down
+                        logging.getLogger("cockpit.lab").exception("command %r failed", line)
+        except (OSError, ValueError):
+            pass
+        self.gone.set()
+
+    def _poll_ppid(self) -> None:
+        # Belt and braces for a parent that passed no pipe (stdin a tty or /dev/null).
+        while not self.gone.wait(1.0):
+            if os.getppid() != self._ppid:
+                self.gone.set()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cockpit.lab.server")
+    parser.add_argument("--state-dir", type=Path, required=True)
+    parser.add_argument("--no-stdin", action="store_true", help="watch getppid() only")
+    parser.add_argument(
+        "--remove-state-dir", action="store_true", help="remove it if the parent dies"
+    )
+    args = parser.parse_args(argv)
+    state_dir: Path = args.state_dir
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    # werkzeug logs every request; moto prints tracebacks for unimplemented actions.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+    t0 = time.monotonic()
+    from moto.server import ThreadedMotoServer
+
+    from cockpit.lab.controller import LabController
+    from cockpit.lab.seed import seed_estate
+
+    lock = threading.RLock()
+    install_request_lock(lock)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+
+    controller = LabController(endpoint, lock)
+    controller.install_patches()
+
+    stop = threading.Event()
+    watch = ParentWatch(controller.command)
+    if args.no_stdin:
+        watch._read_stdin = lambda: None  # type: ignore[method-assign]
+    watch.start()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    seed_estate(endpoint, lock)
+    write_atomically(
+        state_dir / READY_FILE,
+        json.dumps(
+            {
+                "endpoint": endpoint,
+                "port": port,
+                "pid": os.getpid(),
+                "startup_s": round(time.monotonic() - t0, 3),
+            }
+        ),
+    )
+
+    controller.start(stop)
+    while not stop.is_set():
+        if watch.gone.wait(0.5):
+            kill_watched(state_dir, remove_state_dir=args.remove_state_dir)
+            break
+    stop.set()
+    controller.join(timeout=2.0)
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
