@@ -84,6 +84,13 @@ class _Walk:
         prefix = f"{self.path}:{line}: "
         raise ConfigError(prefix + (f"{where}: {msg}" if where else msg), hint)
 
+    def scalar(self, node: ScalarNode, line: int, where: str) -> Any:
+        """The value of a bool/int/float scalar; explicit tags (!!int "x") can make it invalid."""
+        try:
+            return self.scalars.construct_object(node, deep=True)
+        except (ValueError, KeyError, TypeError, yaml.YAMLError):
+            self.fail(line, where, f"{node.value!r} is not a valid {node.tag.removeprefix(_TAG)}")
+
     def count(self, node: Node, line: int, where: str) -> None:
         self.nodes += 1
         if self.nodes > MAX_NODES:
@@ -116,7 +123,9 @@ def _join(where: str, key: str) -> str:
     return f"{where}.{key}" if where else key
 
 
-def _pairs(node: MappingNode, w: _Walk, where: str) -> list[tuple[str, int, Node]]:
+def _pairs(
+    node: MappingNode, w: _Walk, where: str, _merging: tuple[Node, ...] = ()
+) -> list[tuple[str, int, Node]]:
     """(key, key line, value node) in document order; merge keys (<<) applied; no duplicates."""
     explicit: dict[str, int] = {}
     own: list[tuple[str, int, Node]] = []
@@ -128,7 +137,9 @@ def _pairs(node: MappingNode, w: _Walk, where: str) -> list[tuple[str, int, Node
                 w.count(src, _line(knode), where)
                 if not isinstance(src, MappingNode):
                     w.fail(_line(knode), where, f"<< expects a mapping to merge, got {_kind(src)}")
-                merged.extend(_pairs(src, w, where))
+                if src is node or src in _merging:  # an anchor merged into itself
+                    w.fail(_line(knode), where, "<< merges a mapping into itself")
+                merged.extend(_pairs(src, w, where, (*_merging, node)))
             continue
         w.count(knode, _line(knode), where)
         if not _is(knode, "str"):
@@ -194,7 +205,7 @@ class _Bool(_Type):
     def convert(self, node: Node, w: _Walk, where: str, line: int) -> bool:
         if not _is(node, "bool"):
             self.expected(node, w, where, line, "a boolean (true or false)")
-        return bool(w.scalars.construct_yaml_bool(node))
+        return bool(w.scalar(node, line, where))
 
 
 @dataclass(frozen=True)
@@ -207,9 +218,9 @@ class _Num(_Type):
 
     def convert(self, node: Node, w: _Walk, where: str, line: int) -> float | int:
         if _is(node, "int"):
-            value: float | int = w.scalars.construct_yaml_int(node)
+            value: float | int = w.scalar(node, line, where)
         elif _is(node, "float") and not self.integer:
-            value = w.scalars.construct_yaml_float(node)
+            value = w.scalar(node, line, where)
             if not math.isfinite(value):
                 w.fail(line, where, f"expected a finite number, got {node.value}")
         else:
@@ -220,7 +231,12 @@ class _Num(_Type):
             w.fail(line, where, f"must be at least {self.minimum:g}, got {node.value}")
         if self.maximum is not None and value > self.maximum:
             w.fail(line, where, f"must be at most {self.maximum:g}, got {node.value}")
-        return int(value) if self.integer else float(value)
+        if self.integer:
+            return int(value)
+        try:
+            return float(value)
+        except OverflowError:
+            w.fail(line, where, "number too large")
 
 
 @dataclass(frozen=True)
@@ -255,7 +271,7 @@ class _Secret(_Type):
                 line,
                 where,
                 _PASSWORD_MSG,
-                "e.g. dsn: env:DATABASE_URL, or keep the password in ~/.pgpass",
+                "keep it in an environment variable (env:NAME) or a file only you can read",
             )
         return SecretRef(value)
 
@@ -297,7 +313,7 @@ class _Seq(_Type):
         out = []
         seen: dict[Any, int] = {}
         for i, item in enumerate(node.value):
-            w.count(item, _line(item), where)
+            w.count(item, line, where)
             here = f"{where}[{i}]"
             value = self.item.convert(item, w, here, _line(item))
             if self.unique is not None:
@@ -379,9 +395,10 @@ def _shell_safe(what: str) -> Callable[[str], str | None]:
 
 def _no_space(what: str, inner: Callable[[str], str | None]) -> Callable[[str], str | None]:
     def check(value: str) -> str | None:
-        if any(c.isspace() for c in value):
+        problem = inner(value)
+        if problem is None and any(c.isspace() for c in value):
             return f"{what} must not contain spaces"
-        return inner(value)
+        return problem
 
     return check
 
@@ -617,11 +634,25 @@ def load_text(text: str, path: Path) -> Config:
     """Parse and validate profiles.yaml text; ``path`` is only used in messages and ``Config``."""
     w = _Walk(path)
     try:
+        return _load(text, w)
+    except RecursionError:  # a chain of thousands of << merges; the schema itself is shallow
+        w.fail(1, "", "invalid YAML: nested too deeply")
+
+
+def _load(text: str, w: _Walk) -> Config:
+    path = w.path
+    try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark is not None else 1
-        w.fail(line, "", f"invalid YAML: {e.problem or e.context}")
+        hint = ""
+        if e.context and e.context_mark is not None and e.problem:
+            hint = f"{e.context} that starts at line {e.context_mark.line + 1}"
+        problem = e.problem or e.context
+        if e.context and e.problem and e.problem.startswith("but "):  # half a sentence alone
+            problem, hint = f"{e.context}, {e.problem}", ""
+        w.fail(line, "", f"invalid YAML: {problem}", hint)
     except yaml.reader.ReaderError as e:
         line = text[: e.position].count("\n") + 1 if isinstance(e.position, int) else 1
         w.fail(line, "", f"invalid YAML: {e.reason} (character {e.character!r})")
