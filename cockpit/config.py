@@ -82,7 +82,8 @@ class _Walk:
 
     def fail(self, line: int, where: str, msg: str, hint: str = "") -> NoReturn:
         prefix = f"{self.path}:{line}: "
-        raise ConfigError(prefix + (f"{where}: {msg}" if where else msg), hint)
+        # from None: the user needs the message and the hint, never a chained parser error.
+        raise ConfigError(prefix + (f"{where}: {msg}" if where else msg), hint) from None
 
     def scalar(self, node: ScalarNode, line: int, where: str) -> Any:
         """The value of a bool/int/float scalar; explicit tags (!!int "x") can make it invalid."""
@@ -682,7 +683,13 @@ def _load(text: str, w: _Walk) -> Config:
                 w.count(pnode, pline, here)
                 profiles[name] = PROFILE.convert(pnode, w, here, pline, name=name)
         else:
-            w.fail(kline, key, f"unknown key {key!r} (expected one of: {', '.join(_TOP_KEYS)})")
+            close = difflib.get_close_matches(key, list(_TOP_KEYS), n=1)
+            w.fail(
+                kline,
+                key,
+                f"unknown key {key!r} (expected one of: {', '.join(_TOP_KEYS)})",
+                f"did you mean {close[0]!r}?" if close else "",
+            )
     if not profiles_line:
         w.fail(_line(root), "", "missing required key 'profiles'")
     if not profiles:
