@@ -39,23 +39,52 @@ class Sources:
     log_sources: list[LogSource] = field(default_factory=list)
 
 
-def build_sources(profile: Profile, notes: dict[str, str] | None = None) -> Sources:
-    """Every source the profile configures. ``notes`` are the lab's "not installed" notices."""
-    out = Sources()
-    if profile.aws is not None:
-        from cockpit.backends.aws import build_aws_sources
+def _aws(profile: Profile) -> tuple[list[Source], list[LogSource]]:
+    from cockpit.backends.aws import build_aws_sources
 
-        srcs, logs = build_aws_sources(profile)
+    return build_aws_sources(profile)
+
+
+def _postgres(profile: Profile) -> tuple[list[Source], list[LogSource]]:
+    from cockpit.backends.postgres import build_postgres_sources
+
+    return build_postgres_sources(profile), []
+
+
+def _redis(profile: Profile) -> tuple[list[Source], list[LogSource]]:
+    from cockpit.backends.redis import build_redis_sources
+
+    return build_redis_sources(profile), []
+
+
+# (name, is it configured, builder, the pane that shows a failure to build it)
+_BACKENDS = (
+    ("aws", lambda p: p.aws is not None, _aws, PaneKind.SERVICES),
+    ("postgres", lambda p: bool(p.databases), _postgres, PaneKind.DATABASE),
+    ("redis", lambda p: bool(p.redis), _redis, PaneKind.DATABASE),
+)
+
+
+def build_sources(profile: Profile, notes: dict[str, str] | None = None) -> Sources:
+    """Every source the profile configures. ``notes`` are the lab's "not installed" notices.
+
+    A backend that cannot even be built (a missing module, a bad secret reference) becomes
+    a notice on its pane; the others are built regardless.
+    """
+    out = Sources()
+    for name, configured, builder, pane in _BACKENDS:
+        if not configured(profile):
+            continue
+        try:
+            srcs, logs = builder(profile)
+        except Exception as e:
+            from cockpit.hub import describe_error
+
+            message, hint = describe_error(e)
+            out.sources.append(NoticeSource(f"{name}:setup", pane, name, message, hint))
+            continue
         out.sources += srcs
         out.log_sources += logs
-    if profile.databases:
-        from cockpit.backends.postgres import build_postgres_sources
-
-        out.sources += build_postgres_sources(profile)
-    if profile.redis:
-        from cockpit.backends.redis import build_redis_sources
-
-        out.sources += build_redis_sources(profile)
     # Delivered by later work; accepted by the schema now and shown as not available.
     for kind, configured, pane in (
         ("kubernetes", profile.kubernetes, PaneKind.SERVICES),

@@ -56,9 +56,15 @@ def parse_level(text: str) -> LogLevel:
 
 
 def source_label(group: str, stream: str) -> str:
-    """``/ecs/api`` + ``ecs/api/1a2b3c4d...`` -> ``api/ecs-1a2b``."""
+    """``/ecs/api`` + ``ecs/api/1a2b3c4d...`` -> ``api/1a2b3c``.
+
+    ECS streams are ``prefix/container/task-id``: the container and the start of the task
+    id tell the on-call which task spoke, in the 16 columns the log pane gives a source.
+    """
     tail = group.rstrip("/").rsplit("/", 1)[-1] or group
     parts = [p for p in stream.split("/") if p]
+    if len(parts) >= 3:
+        return f"{parts[-2][:9]}/{parts[-1][:6]}"
     if len(parts) >= 2:
         short = f"{parts[0]}-{parts[-1][:4]}"
     else:
