@@ -301,7 +301,7 @@ def test_postgres_has_orders_and_sessions_in_several_states(lab: Lab) -> None:
 @pytest.mark.servers
 def test_redis_queue_and_stream_move(lab: Lab) -> None:
     if lab.redis_url is None:
-        skip_or_fail(lab.notes.get("redis", "the lab has no Redis"))
+        skip_or_fail(lab.notes.get("queues", "the lab has no Redis"))
     import redis
 
     r = redis.Redis.from_url(lab.redis_url, decode_responses=True)
@@ -317,6 +317,29 @@ def test_redis_queue_and_stream_move(lab: Lab) -> None:
     groups = r.xinfo_groups("stream:events")
     assert [g["name"] for g in groups] == ["workers"]
     r.close()
+
+
+def test_a_missing_server_becomes_a_note_on_its_pane(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cockpit import lab as lab_module
+    from cockpit.lab import servers
+    from cockpit.model import PaneKind
+
+    def missing(workdir: Path) -> Any:
+        raise servers.ServerUnavailable(
+            "redis-server is not installed", "apt-get install redis-server"
+        )
+
+    monkeypatch.setattr(servers, "start_redis", missing)
+    results: dict[str, Any] = {}
+    lab_module._start_server("queues", tmp_path, results)
+    stub = Lab("http://127.0.0.1:1", None, None, {}, tmp_path)
+    lab_module._adopt_servers(stub, results)
+    assert stub.redis_url is None
+    assert stub.notes == {"queues": "redis-server is not installed: apt-get install redis-server"}
+    assert all(PaneKind(k) for k in stub.notes)  # the app keys notices by pane
+    assert stub.profile(Profile("lab", lab=True)).redis == ()
 
 
 # --- lifecycle ------------------------------------------------------------------------------

@@ -55,7 +55,7 @@ class Lab:
     aws_endpoint: str
     postgres_dsn: str | None
     redis_url: str | None
-    notes: dict[str, str]
+    notes: dict[str, str]  # pane ("database", "queues") -> "what is missing: how to get it"
     state_dir: Path
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False, compare=False)
     _servers: list[Any] = field(default_factory=list, repr=False, compare=False)
@@ -209,7 +209,9 @@ def _start_server(kind: str, workdir: Path, out: dict[str, Any]) -> None:
 
 
 def _note(e: CockpitError) -> str:
-    first = e.message.splitlines()[0] if e.message else str(e)
+    """``message: hint`` on one line, the form the app splits on the first ": "."""
+    first = (e.message.splitlines()[0] if e.message else str(e)).rstrip(":")
+    first = first.replace(": ", " - ")
     return f"{first}: {e.hint}" if e.hint else first
 
 
@@ -237,9 +239,10 @@ def start_lab(
         results: dict[str, Any] = {}
         threads = []
         if with_servers:
-            for kind in ("database", "redis"):
+            # Keyed by the pane that shows the server (and its note when it cannot run).
+            for kind, sub in (("database", "postgres"), ("queues", "redis")):
                 t = threading.Thread(
-                    target=_start_server, args=(kind, state_dir / kind, results),
+                    target=_start_server, args=(kind, state_dir / sub, results),
                     name=f"lab-start-{kind}", daemon=True,
                 )  # fmt: skip
                 t.start()
