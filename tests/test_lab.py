@@ -118,6 +118,18 @@ def test_alarms_at_runbook_thresholds_one_firing(lab: Lab) -> None:
     assert [a["AlarmName"] for a in unknown] == ["api-p95-latency"]
 
 
+def test_alarm_history_answers_with_the_transitions(lab: Lab) -> None:
+    cw = aws_client(lab.aws_endpoint, "cloudwatch")
+    items = cw.describe_alarm_history(AlarmName="api-5xx-error-rate")["AlarmHistoryItems"]
+    assert [i["HistorySummary"] for i in items] == [
+        "Alarm updated from OK to ALARM",
+        "Alarm updated from ALARM to OK",
+        "Alarm updated from OK to ALARM",
+    ]
+    assert items[0]["Timestamp"] > items[1]["Timestamp"] > items[2]["Timestamp"]
+    assert json.loads(items[0]["HistoryData"])["newState"]["stateValue"] == "ALARM"
+
+
 def test_alarm_metrics_have_an_hour_of_history(lab: Lab) -> None:
     from datetime import UTC, datetime, timedelta
 

@@ -14,6 +14,7 @@ Relies on moto internals (pinned in pyproject); tests/test_lab.py smoke-tests ea
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -70,6 +71,7 @@ class LabController:
 
         update_service._cockpit_original = original  # type: ignore[attr-defined]
         Backend.update_service = update_service  # type: ignore[method-assign]
+        install_alarm_history()
 
     def _update_service(self, be: Any, original: Any, props: dict[str, Any]) -> Any:
         name = str(props["service"]).split("/")[-1]
@@ -281,3 +283,73 @@ class LabController:
             by_ns.setdefault(metric.namespace, []).append(datum)
         for ns, data in by_ns.items():
             cw.put_metric_data(Namespace=ns, MetricData=data)
+
+
+def alarm_history_items(alarm: Any) -> list[dict[str, Any]]:
+    """moto keeps each alarm's previous states (``Alarm.history``); turn the transitions into
+    DescribeAlarmHistory items, newest first, as AWS words them."""
+    states = [(h[3], h[1], h[4]) for h in alarm.history if h and h[0] == "StateUpdate"]
+    states.append((alarm.state_value, alarm.state_reason, alarm.state_updated_timestamp))
+    items = []
+    for (old, old_reason, _), (new, new_reason, at) in zip(states, states[1:], strict=False):
+        data = {
+            "version": "1.0",
+            "oldState": {"stateValue": old, "stateReason": old_reason},
+            "newState": {"stateValue": new, "stateReason": new_reason},
+        }
+        items.append(
+            {
+                "AlarmName": alarm.name,
+                "AlarmType": "MetricAlarm",
+                "Timestamp": at,
+                "HistoryItemType": "StateUpdate",
+                "HistorySummary": f"Alarm updated from {old} to {new}",
+                "HistoryData": json.dumps(data),
+            }
+        )
+    items.reverse()
+    return items
+
+
+def install_alarm_history() -> None:
+    """moto 5.2 answers DescribeAlarmHistory with HTTP 500; actions are looked up on the
+    response class per request, so adding the method is enough (MOTO-LAB.md)."""
+    from moto.cloudwatch.responses import CloudWatchResponse
+    from moto.core.responses import ActionResult
+
+    def describe_alarm_history(self: Any) -> Any:
+        name = self._get_param("AlarmName")
+        kind = self._get_param("HistoryItemType")
+        start = self._get_param("StartDate")
+        end = self._get_param("EndDate")
+        limit = int(self._get_param("MaxRecords") or 100)
+        alarms = self.cloudwatch_backend.describe_alarms()
+        items = [
+            item
+            for a in alarms
+            if not name or a.name == name
+            for item in alarm_history_items(a)
+            if not kind or item["HistoryItemType"] == kind
+        ]
+        items = [i for i in items if _within(i["Timestamp"], start, end)]
+        items.sort(
+            key=lambda i: i["Timestamp"],
+            reverse=self._get_param("ScanBy") != "TimestampAscending",
+        )
+        return ActionResult({"AlarmHistoryItems": items[:limit]})
+
+    CloudWatchResponse.describe_alarm_history = describe_alarm_history  # type: ignore[attr-defined]
+
+
+def _within(at: datetime, start: Any, end: Any) -> bool:
+    def parse(v: Any) -> datetime | None:
+        if not v:
+            return None
+        if isinstance(v, datetime):
+            return v
+        return datetime.fromisoformat(str(v).replace("Z", "+00:00"))
+
+    lo, hi = parse(start), parse(end)
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return (lo is None or at >= lo) and (hi is None or at <= hi)

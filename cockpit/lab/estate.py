@@ -111,6 +111,7 @@ class Metric:
     unit: str
     base: float
     spread: float
+    calm: float | None = None  # the value before the lab's incident began, if it differs
 
 
 SERVICE_METRICS: tuple[Metric, ...] = tuple(
@@ -120,15 +121,20 @@ SERVICE_METRICS: tuple[Metric, ...] = tuple(
     for svc, cpu, mem in (("api", 46.0, 61.0), ("worker", 33.0, 52.0))
     for name, base, spread in (("CPUUtilization", cpu, 14.0), ("MemoryUtilization", mem, 6.0))
 ) + (
-    Metric("Lab/API", "5xxErrorRate", (("ServiceName", "api"),), "Percent", 0.9, 0.8),
+    Metric("Lab/API", "5xxErrorRate", (("ServiceName", "api"),), "Percent", 1.2, 0.6, 0.12),
     Metric(
         "AWS/SQS", "ApproximateNumberOfMessagesVisible", (("QueueName", "jobs"),), "Count", 60, 50
     ),
 )
 
 
-def metric_datum(metric: Metric, ts: datetime, rng: random.Random) -> dict[str, Any]:
-    value = max(0.0, rng.gauss(metric.base, metric.spread / 2))
+def metric_datum(
+    metric: Metric, ts: datetime, rng: random.Random, *, calm: bool = False
+) -> dict[str, Any]:
+    base, spread = metric.base, metric.spread
+    if calm and metric.calm is not None:
+        base, spread = metric.calm, metric.calm
+    value = max(0.0, rng.gauss(base, spread / 2))
     if metric.unit == "Percent":
         value = min(value, 100.0)
     return {
@@ -141,6 +147,12 @@ def metric_datum(metric: Metric, ts: datetime, rng: random.Random) -> dict[str, 
 
 
 # --- ECS backend --------------------------------------------------------------------------
+
+
+def cloudwatch_backend() -> Any:
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    return cloudwatch_backends[ACCOUNT][REGION]
 
 
 def ecs_backend() -> Any:

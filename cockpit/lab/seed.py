@@ -74,7 +74,7 @@ def seed_estate(endpoint: str, lock: threading.RLock) -> None:
     """Create the whole estate; returns when every part answers over HTTP."""
     preload_backends()
     seed_ecs(endpoint, lock)
-    seed_alarms(endpoint)
+    seed_alarms(endpoint, lock)
     seed_logs(endpoint)
     seed_sqs(endpoint)
     seed_rds(endpoint)
@@ -215,7 +215,7 @@ ALARMS: tuple[dict[str, Any], ...] = (
 )
 
 
-def seed_alarms(endpoint: str) -> None:
+def seed_alarms(endpoint: str, lock: threading.RLock) -> None:
     cw = client(endpoint, "cloudwatch")
     for alarm in ALARMS:
         cw.put_metric_alarm(
@@ -228,30 +228,50 @@ def seed_alarms(endpoint: str) -> None:
             ActionsEnabled=True,
             AlarmActions=[f"arn:aws:sns:{REGION}:{ACCOUNT}:oncall-pager"],
         )
-    cw.set_alarm_state(
-        AlarmName="api-5xx-error-rate",
-        StateValue="ALARM",
-        StateReason=(
-            "Threshold Crossed: 3 out of the last 5 datapoints [1.84 (14/05/24 09:41:00), "
-            "1.21 (14/05/24 09:40:00), 0.92 (14/05/24 09:39:00)] were greater than the "
-            "threshold (0.5) (minimum 3 datapoints for OK -> ALARM transition)."
-        ),
-        StateReasonData=json.dumps({"version": "1.0", "threshold": 0.5}),
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    # The error rate crossed 0.5 % about eight minutes ago; it fired once yesterday too.
+    points = ", ".join(
+        f"{v} ({(now - timedelta(minutes=m)).strftime('%d/%m/%y %H:%M:%S')})"
+        for v, m in ((1.84, 3), (1.21, 4), (0.92, 5))
     )
+    reason = (
+        f"Threshold Crossed: 3 out of the last 5 datapoints [{points}] were greater than the "
+        "threshold (0.5) (minimum 3 datapoints for OK -> ALARM transition)."
+    )
+    for state, why in (
+        ("ALARM", "Threshold Crossed: 3 out of the last 5 datapoints were greater than 0.5."),
+        ("OK", "Threshold Crossed: 5 out of the last 5 datapoints were not greater than 0.5."),
+        ("ALARM", reason),
+    ):
+        cw.set_alarm_state(
+            AlarmName="api-5xx-error-rate",
+            StateValue=state,
+            StateReason=why,
+            StateReasonData=json.dumps({"version": "1.0", "threshold": 0.5}),
+        )
     cw.set_alarm_state(
         AlarmName="api-p95-latency",
         StateValue="INSUFFICIENT_DATA",
         StateReason="Insufficient Data: 5 datapoints were unknown.",
     )
+    with lock:  # backdate the transitions: moto stamps them with the time of the call
+        alarm = estate.cloudwatch_backend().alarms["api-5xx-error-rate"]
+        when = [
+            now - timedelta(days=6),
+            now - timedelta(hours=20),
+            now - timedelta(hours=19, minutes=31),
+        ]
+        alarm.history = [(*h[:4], t) for h, t in zip(alarm.history, when, strict=False)]
+        alarm.state_updated_timestamp = now - timedelta(minutes=2)
     # An hour of one-minute history so sparklines have a shape from the first frame.
-    now = datetime.now(UTC).replace(second=0, microsecond=0)
     rng = random.Random(7)
     for metric in estate.SERVICE_METRICS:
-        points = [
-            estate.metric_datum(metric, now - timedelta(minutes=m), rng) for m in range(60, 0, -1)
+        points_ = [
+            estate.metric_datum(metric, now - timedelta(minutes=m), rng, calm=m > 8)
+            for m in range(60, 0, -1)
         ]
-        for i in range(0, len(points), 20):  # PutMetricData takes at most 1000, keep bodies small
-            cw.put_metric_data(Namespace=metric.namespace, MetricData=points[i : i + 20])
+        for i in range(0, len(points_), 20):  # keep request bodies small
+            cw.put_metric_data(Namespace=metric.namespace, MetricData=points_[i : i + 20])
 
 
 # --- Logs ---------------------------------------------------------------------------
