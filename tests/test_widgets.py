@@ -1,0 +1,105 @@
+"""Panes repaint only what changed: the bandwidth contract, checked without a terminal."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+
+from cockpit.model import LogLevel, LogRecord
+from widgets.keyed_table import KeyedTable
+from widgets.logview import LogView
+
+T0 = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
+
+
+class TableApp(App):
+    def compose(self) -> ComposeResult:
+        yield KeyedTable([("name", 10), ("value", 10)])
+
+
+def rows(*pairs):
+    return [(k, [Text(k), Text(v)]) for k, v in pairs]
+
+
+async def test_one_changed_value_repaints_one_cell_not_the_table(monkeypatch):
+    from textual.widgets import DataTable
+
+    app = TableApp()
+    async with app.run_test(size=(60, 20)) as pilot:
+        table = app.query_one(KeyedTable)
+        assert table.sync(rows(("a", "1"), ("b", "2"), ("c", "3"))) == -1  # first fill: rebuild
+        await pilot.pause()
+        refreshed: list = []
+        original = DataTable.refresh
+
+        def spy(self, *regions, **kw):  # what reaches Textual, after KeyedTable's filter
+            refreshed.append(regions)
+            return original(self, *regions, **kw)
+
+        monkeypatch.setattr(DataTable, "refresh", spy)
+        assert table.sync(rows(("a", "1"), ("b", "20"), ("c", "3"))) == 1
+        assert refreshed and all(regions for regions in refreshed), "a whole-table repaint was asked for"
+        assert table.get_row_at(1)[1].plain == "20"
+        assert table.sync(rows(("a", "1"), ("b", "20"), ("c", "3"))) == 0  # nothing changed, nothing drawn
+
+
+async def test_rows_added_or_removed_rebuild_and_keep_the_cursor_on_its_row():
+    app = TableApp()
+    async with app.run_test(size=(60, 20)) as pilot:
+        table = app.query_one(KeyedTable)
+        table.sync(rows(("a", "1"), ("b", "2"), ("c", "3")))
+        await pilot.pause()
+        table.move_cursor(row=2)
+        table.sync(rows(("0", "0"), ("a", "1"), ("c", "3")))
+        assert table.selected_key == "c"
+
+
+class LogApp(App):
+    def compose(self) -> ComposeResult:
+        yield LogView(capacity=100)
+
+
+def recs(start: int, n: int, step: float = 1.0):
+    return [LogRecord(T0 + timedelta(seconds=(start + i) * step), "api", LogLevel.INFO, f"line {start + i}")
+            for i in range(n)]
+
+
+async def test_log_view_jump_scrolls_instead_of_repainting_every_line():
+    app = LogApp()
+    async with app.run_test(size=(80, 10)) as pilot:
+        view = app.query_one(LogView)
+        await pilot.pause()
+        for i in range(10):  # fills the 10-row view line by line: one row each
+            view.add_records(recs(i, 1))
+        assert view.repaints == 0 and view.line_refreshes == 10
+        for i in range(10, 30):  # 20 more lines: a jump every half page (5 rows)
+            view.add_records(recs(i, 1))
+        assert view.repaints <= 5
+        assert view.lines[-1].text == "line 29"
+
+
+async def test_log_ring_is_bounded_and_late_records_are_placed_by_time():
+    app = LogApp()
+    async with app.run_test(size=(80, 10)):
+        view = app.query_one(LogView)
+        view.add_records(recs(0, 500))
+        assert view.total <= 110  # capacity 100 plus the trimming slack
+        assert view.lines[-1].text == "line 499"
+        late = LogRecord(T0 + timedelta(seconds=495.5), "api", LogLevel.WARN, "late")
+        view.add_records([late])
+        texts = [ln.text for ln in view.lines[-6:]]
+        assert texts == ["line 495", "late", "line 496", "line 497", "line 498", "line 499"]
+
+
+async def test_hostile_log_text_reaches_the_screen_as_plain_text():
+    app = LogApp()
+    async with app.run_test(size=(120, 10)) as pilot:
+        view = app.query_one(LogView)
+        evil = "[link=http://x]click[/link] \x1b]52;c;ZXZpbA==\x07\x1b[31mred\x1b[0m \x1b]8;;http://e\x1b\\x\u202e"
+        view.add_records([LogRecord(T0, "api", LogLevel.INFO, evil)])
+        await pilot.pause()
+        assert view.lines[0].text == "[link=http://x]click[/link] red x "
+        strip = view.render_line(0)
+        assert "\x1b" not in strip.text and "[link=http://x]" in strip.text
