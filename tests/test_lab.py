@@ -248,6 +248,26 @@ def test_force_new_deployment_rolls_out_task_by_task(lab: Lab) -> None:
     assert (done["runningCount"], primary(done)["runningCount"]) == (2, 2)
     assert "steady state" in done["events"][0]["message"]
 
+    # The new tasks log into their own streams, as awslogs names them after the task id.
+    logs = aws_client(lab.aws_endpoint, "logs")
+    started = {
+        e["message"].rsplit("(task ", 1)[1].rstrip(").")
+        for e in done["events"]
+        if "has started 1 tasks" in e["message"]
+    }
+    assert len(started) >= 2
+
+    def streams_exist() -> bool:
+        names = {
+            s["logStreamName"]
+            for s in logs.describe_log_streams(
+                logGroupName="/ecs/api-production", logStreamNamePrefix="api/api/"
+            )["logStreams"]
+        }
+        return {f"api/api/{t}" for t in started} <= names
+
+    wait_until_sync(streams_exist, timeout=10, interval=0.2)
+
 
 def test_new_task_definition_rolls_out_and_shows_its_arn(lab: Lab) -> None:
     ecs = aws_client(lab.aws_endpoint, "ecs")
@@ -285,6 +305,16 @@ def test_a_drilled_deployment_fails_and_a_redeploy_recovers(lab: Lab) -> None:
     failed = _wait_rollout(lab, "worker", "FAILED")
     assert primary(failed)["failedTasks"] == 3
     assert failed["runningCount"] == 3  # the old deployment still serves
+    logs = aws_client(lab.aws_endpoint, "logs")
+    wait_until_sync(
+        lambda: logs.filter_log_events(
+            logGroupName="/ecs/api-production",
+            logStreamNamePrefix="worker/",
+            filterPattern='"startup failed"',
+        )["events"],
+        timeout=10,
+        interval=0.2,
+    )
     ecs.update_service(cluster="production", service="worker", forceNewDeployment=True)
     _wait_rollout(lab, "worker", "COMPLETED")
 

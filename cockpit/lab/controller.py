@@ -39,6 +39,10 @@ class LabController:
         self.log_rate = float(os.environ.get("COCKPIT_LAB_LOG_RATE", "1") or 0)
         self.metric_s = 60.0
         self._fail_next: set[str] = set()
+        # Running task ids of the services that log (api, worker): their log streams follow
+        # rollouts and scaling, as awslogs streams do. Lists are replaced, never edited.
+        self._tasks: dict[str, list[str]] = {k: list(v) for k, v in estate.TASKS.items()}
+        self._dying: list[tuple[str, str]] = []  # (stream, line) of tasks that failed to start
         self._rng = random.Random()
         self._threads: list[threading.Thread] = []
 
@@ -148,10 +152,20 @@ class LabController:
             if svc.name in self._fail_next:
                 failed = int(primary.get("failedTasks", 0) or 0) + 1
                 primary["failedTasks"] = failed
+                task = self._task_id()
                 events.append(
-                    f"(task {self._task_id()}) failed container health checks "
-                    f"in (target-group api-production)."
+                    f"(task {task}) failed container health checks "
+                    f"in (target-group {svc.name}-production)."
                 )
+                if svc.name in self._tasks:
+                    self._dying = [
+                        *self._dying,
+                        (
+                            f"{svc.name}/{svc.name}/{task}",
+                            "ERROR startup failed: could not connect to postgres "
+                            "host=prod-postgresql port=5432: connection refused; exiting (code 1)",
+                        ),
+                    ]
                 if failed >= FAIL_AFTER:
                     self._fail_next.discard(svc.name)
                     primary["rolloutState"] = "FAILED"
@@ -165,11 +179,13 @@ class LabController:
             else:
                 if running < desired:
                     running += 1
-                    events.append(f"has started 1 tasks: (task {self._task_id()}).")
+                    events.append(f"has started 1 tasks: (task {self._start_task(svc.name)}).")
                 active = [d for d in deps if d.get("status") == "ACTIVE" and d.get("runningCount")]
                 if active and running + sum(int(d["runningCount"]) for d in active) > desired:
                     active[-1]["runningCount"] = int(active[-1]["runningCount"]) - 1
-                    events.append(f"has stopped 1 running tasks: (task {self._task_id()}).")
+                    events.append(
+                        f"has stopped 1 running tasks: (task {self._stop_task(svc.name)})."
+                    )
                 primary["runningCount"] = running
                 primary["pendingCount"] = max(0, desired - running)
                 if running >= desired and not any(
@@ -183,10 +199,10 @@ class LabController:
         elif primary.get("rolloutState") != "FAILED" and running != desired:
             if running < desired:
                 running += 1
-                events.append(f"has started 1 tasks: (task {self._task_id()}).")
+                events.append(f"has started 1 tasks: (task {self._start_task(svc.name)}).")
             else:
                 running -= 1
-                events.append(f"has stopped 1 running tasks: (task {self._task_id()}).")
+                events.append(f"has stopped 1 running tasks: (task {self._stop_task(svc.name)}).")
             primary["runningCount"] = running
             primary["pendingCount"] = max(0, desired - running)
             if running == desired:
@@ -214,6 +230,24 @@ class LabController:
     def _task_id(self) -> str:
         return f"{self._rng.getrandbits(128):032x}"
 
+    def _start_task(self, service: str) -> str:
+        task = self._task_id()
+        if service in self._tasks:
+            self._tasks = {**self._tasks, service: [*self._tasks[service], task]}
+        return task
+
+    def _stop_task(self, service: str) -> str:
+        tasks = self._tasks.get(service)
+        if not tasks:
+            return self._task_id()
+        # The oldest task goes first, as ECS drains the old deployment.
+        self._tasks = {**self._tasks, service: tasks[1:]}
+        return tasks[0]
+
+    def log_streams(self) -> list[str]:
+        """The streams of the tasks running now."""
+        return [f"{s}/{s}/{t}" for s, tasks in self._tasks.items() for t in tasks]
+
     # --- threads ------------------------------------------------------------------------
 
     def start(self, stop: threading.Event) -> None:
@@ -240,14 +274,26 @@ class LabController:
         logs = client(self.endpoint, "logs")
         cw = client(self.endpoint, "cloudwatch")
         sqs = client(self.endpoint, "sqs")
-        streams = estate.log_streams()
+        created = set(estate.log_streams())  # seeded
         owed = 0.0
         next_metrics = time.monotonic() + self.metric_s
         while not stop.wait(1.0):
             try:
                 owed = min(owed + self.log_rate, 10_000.0)
                 n = int(owed)
-                if n:
+                streams = self.log_streams()
+                with self.lock:
+                    dying, self._dying = self._dying, []
+                for stream in {*streams, *(d[0] for d in dying)} - created:
+                    logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
+                    created.add(stream)
+                for stream, line in dying:
+                    logs.put_log_events(
+                        logGroupName=LOG_GROUP,
+                        logStreamName=stream,
+                        logEvents=[{"timestamp": int(time.time() * 1000), "message": line}],
+                    )
+                if n and streams:
                     owed -= n
                     self._put_logs(logs, LOG_GROUP, streams, n)
                 if time.monotonic() >= next_metrics:
