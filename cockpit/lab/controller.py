@@ -139,6 +139,10 @@ class LabController:
                 estate.recount_cluster(be, cluster)
 
     def _step(self, svc: Any) -> bool:
+        if svc.running_count == svc.desired_count and not any(
+            d.get("rolloutState") == "IN_PROGRESS" for d in svc.deployments
+        ):
+            return False  # settled: the common case, cheap for thousands of services
         deps = [dict(d) for d in svc.deployments]
         primary = next((d for d in deps if d.get("status") == "PRIMARY"), None)
         if primary is None:
