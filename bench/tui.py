@@ -60,10 +60,11 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # ------------------------------------------------------------------ /proc readings
 
 
-def _stat(pid: int) -> tuple[int, float] | None:
-    """(ppid, utime+stime in seconds) of a live process, None when it is gone."""
+def _stat(pid: int, task: int | None = None) -> tuple[int, float] | None:
+    """(ppid, utime+stime in seconds) of a live process (or one of its threads), None when gone."""
+    path = f"/proc/{pid}/stat" if task is None else f"/proc/{pid}/task/{task}/stat"
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
+        with open(path, "rb") as f:
             raw = f.read().decode(errors="replace")
     except OSError:
         return None
@@ -119,6 +120,8 @@ class CpuMeter:
         self.last: dict[int, float] = {}
         self.names: dict[int, str] = {}
         self.samples = 0
+        self.threads_first: dict[int, float] = {}
+        self.threads_last: dict[int, float] = {}
 
     def sample(self) -> None:
         self.samples += 1
@@ -131,6 +134,19 @@ class CpuMeter:
                 self.first[pid] = st[1] if self.samples == 1 else 0.0
                 self.names[pid] = cmdline(pid)[:80]
             self.last[pid] = st[1]
+        try:
+            tids = [int(t) for t in os.listdir(f"/proc/{self.root}/task")]
+        except OSError:
+            tids = []
+        for tid in tids:
+            st = _stat(self.root, tid)
+            if st is not None:
+                self.threads_first.setdefault(tid, st[1] if self.samples == 1 else 0.0)
+                self.threads_last[tid] = st[1]
+
+    def main_thread(self) -> float:
+        """CPU of the root's main thread (the asyncio loop, for a Textual app)."""
+        return self.threads_last.get(self.root, 0.0) - self.threads_first.get(self.root, 0.0)
 
     def used(self, pid: int | None = None) -> float:
         pids = [pid] if pid is not None else list(self.last)
@@ -406,8 +422,14 @@ def measure(args: argparse.Namespace) -> dict:
         first = all_panes = None
         deadline = s.t0 + args.timeout
         headers: dict[str, Header] = {}
+        births: dict[str, float] = {}
+        next_scan = 0.0
         while time.monotonic() < deadline and not s.eof:
             s.pump(0.02)
+            if time.monotonic() >= next_scan:  # when the children appear explains the wait
+                next_scan = time.monotonic() + 0.1
+                for pid in descendants(s.proc.pid)[1:]:
+                    births.setdefault(cmdline(pid)[:60] or f"pid {pid}", round(time.monotonic() - s.t0, 2))
             lines = s.lines()
             t = s.last_chunk_t - s.t0
             if first is None and any(line.strip() for line in lines):
@@ -423,6 +445,9 @@ def measure(args: argparse.Namespace) -> dict:
             ):
                 all_panes = t
                 break
+        st = _stat(s.proc.pid)
+        out["startup_cpu_s"] = None if st is None else round(st[1], 2)
+        out["children_born_s"] = births
         out["first_frame_s"] = None if first is None else round(first, 3)
         out["all_panes_s"] = None if all_panes is None else round(all_panes, 3)
         if s.eof:
@@ -452,6 +477,7 @@ def measure(args: argparse.Namespace) -> dict:
             bytes_per_min=round((s.total - start_bytes) * per_min),
             cpu_s_per_min=round(own * per_min, 3),
             cpu_pct=round(100 * own / elapsed, 2),
+            cpu_main_thread_s_per_min=round(cpu.main_thread() * per_min, 3),
             tree_cpu_s_per_min=round(tree * per_min, 3),
             tree_cpu_pct=round(100 * tree / elapsed, 2),
             tree_processes=[{"cmd": n, "cpu_s": round(c, 2)} for n, c in cpu.per_process()],
@@ -485,12 +511,16 @@ def table(r: dict) -> str:
         ("command", r["command"]),
         ("first frame", fmt(r.get("first_frame_s"), " s")),
         ("all five panes hold data", fmt(r.get("all_panes_s"), " s")),
+        ("cockpit CPU until then", fmt(r.get("startup_cpu_s"), " s")),
     ]
+    for child, t in r.get("children_born_s", {}).items():
+        rows.append((f"  child at {t} s", child))
     if "bytes_per_min" in r:
         rows += [
             (f"idle window (after {r['settle_s']:g} s settle)", f"{r['window_s']} s"),
             ("bytes to the terminal", f"{r['bytes_per_min'] / 1000:.1f} KB/min"),
-            ("cockpit CPU", f"{r['cpu_pct']} % of a core ({r['cpu_s_per_min']} s/min)"),
+            ("cockpit CPU", f"{r['cpu_pct']} % of a core ({r['cpu_s_per_min']} s/min, "
+             f"main thread {r['cpu_main_thread_s_per_min']} s/min)"),
             ("process tree CPU", f"{r['tree_cpu_pct']} % of a core ({r['tree_cpu_s_per_min']} s/min)"),
             ("cockpit peak RSS", f"{r['peak_rss_mb']} MB"),
         ]
