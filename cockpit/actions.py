@@ -1,0 +1,454 @@
+"""The action registry and the ActionRunner: the one path by which anything changes the estate.
+
+The registry (``REGISTRY``) feeds the palette, the row key bindings, help and explain; the
+runner enforces the safety model below any UI, so a palette hit, a key press and a future
+API call are refused or confirmed the same way:
+
+audit usable -> read-only -> capability -> one action per target -> parameters ->
+confirmation (typed for destructive / production) -> dry-run -> run -> audit line (fsynced)
+
+Nothing here imports Textual: the confirmation is an injected coroutine (``Confirmer``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import re
+import shlex
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from cockpit.audit import AuditLog
+from cockpit.backends.base import Purgeable, Restartable, RollbackCapable, Scalable, Snapshottable
+from cockpit.errors import ActionRefused, CockpitError
+from cockpit.model import Alarm, DatabaseSnapshot, QueueStatus, ServiceStatus
+from cockpit.profile import Profile
+
+
+class Risk(enum.Enum):
+    READ = "read"
+    CHANGE = "change"
+    DESTRUCTIVE = "destructive"
+
+
+@dataclass(frozen=True)
+class Param:
+    """A value the user supplies before confirming (e.g. a desired count)."""
+
+    name: str
+    label: str
+    kind: type = int
+    default: Callable[[Any], Any] | None = None  # from the target, e.g. lambda s: s.desired
+    minimum: int | None = None
+    maximum: int | None = None
+
+    def validate(self, value: Any) -> Any:
+        """Convert and range-check ``value``; raise ``ActionRefused`` saying what is wrong."""
+        if self.kind is int:
+            if isinstance(value, bool):
+                raise ActionRefused(f"{self.label} must be a whole number, not {value!r}")
+            try:
+                number = int(str(value).strip()) if not isinstance(value, int) else value
+            except ValueError:
+                raise ActionRefused(
+                    f"{self.label} must be a whole number, not {value!r}",
+                    self.range_hint(),
+                ) from None
+            if (self.minimum is not None and number < self.minimum) or (
+                self.maximum is not None and number > self.maximum
+            ):
+                raise ActionRefused(f"{self.label} {number} is out of range", self.range_hint())
+            return number
+        if not isinstance(value, self.kind):
+            raise ActionRefused(f"{self.label} must be a {self.kind.__name__}")
+        return value
+
+    def range_hint(self) -> str:
+        if self.minimum is not None and self.maximum is not None:
+            return f"use {self.minimum}..{self.maximum}"
+        return ""
+
+
+Argv = Callable[[Any, Any, dict[str, Any]], list[str]]
+Call = Callable[[Any, Any, dict[str, Any]], Awaitable[str]]
+Prepare = Callable[[Any, dict[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    id: str  # "service.restart"
+    title: str  # "service: restart" (palette titles are "category: verb")
+    target_type: type  # ServiceStatus | QueueStatus | DatabaseSnapshot | Alarm
+    capability: type  # a Protocol from cockpit/backends/base.py
+    risk: Risk
+    key: str | None  # binding on the focused row
+    description: str  # for help and explain
+    params: tuple[Param, ...] = ()
+    argv: Argv = field(default=lambda b, t, p: [], repr=False, compare=False)
+    call: Call | None = field(default=None, repr=False, compare=False)
+    # Fills in values the user does not type but that command and run must share (an id).
+    prepare: Prepare | None = field(default=None, repr=False, compare=False)
+
+    def applies_to(self, target: object) -> bool:
+        return isinstance(target, self.target_type)
+
+    def command(self, backend: Any, target: Any, params: dict[str, Any]) -> list[str]:
+        """The equivalent CLI argv, shown in the confirm modal, the audit and explain."""
+        return list(self.argv(backend, target, params))
+
+    async def run(self, backend: Any, target: Any, params: dict[str, Any]) -> str:
+        if self.call is None:
+            raise CockpitError(f"{self.title} has nothing to run")
+        return await self.call(backend, target, params)
+
+    def resolve_params(self, target: Any, given: dict[str, Any] | None) -> dict[str, Any]:
+        """Validated parameters: given values, else defaults from the target; then prepare."""
+        given = dict(given or {})
+        out: dict[str, Any] = {}
+        for p in self.params:
+            if p.name in given:
+                value = given.pop(p.name)
+            elif p.default is not None:
+                value = p.default(target)
+            else:
+                raise ActionRefused(f"{self.title} needs {p.label}")
+            out[p.name] = p.validate(value)
+        if given:
+            raise ActionRefused(
+                f"{self.title} takes no parameter {', '.join(sorted(given))}",
+                f"parameters: {', '.join(p.name for p in self.params) or 'none'}",
+            )
+        if self.prepare is not None:
+            out.update(self.prepare(target, out))
+        return out
+
+
+# --- the registry ------------------------------------------------------------------------
+
+
+def snapshot_id_for(db_name: str, now: datetime | None = None) -> str:
+    """``cockpit-<db>-<UTC yyyymmddHHMMSS>``, made valid as an RDS snapshot identifier."""
+    now = now or datetime.now(UTC)
+    # RDS ids: letters, digits, single hyphens, first a letter, no trailing hyphen.
+    safe = re.sub(r"-{2,}", "-", re.sub(r"[^A-Za-z0-9-]", "-", db_name)).strip("-") or "db"
+    return f"cockpit-{safe}-{now.astimezone(UTC):%Y%m%d%H%M%S}"
+
+
+def _snapshot_prepare(target: DatabaseSnapshot, params: dict[str, Any]) -> dict[str, Any]:
+    return {"snapshot_id": snapshot_id_for(target.name)}
+
+
+SERVICE_RESTART = ActionSpec(
+    id="service.restart",
+    title="service: restart",
+    target_type=ServiceStatus,
+    capability=Restartable,
+    risk=Risk.CHANGE,
+    key="r",
+    description="Replace every task of the service with a fresh one (a rolling restart).",
+    argv=lambda b, t, p: b.restart_command(t),
+    call=lambda b, t, p: b.restart(t),
+)
+
+SERVICE_SCALE = ActionSpec(
+    id="service.scale",
+    title="service: scale",
+    target_type=ServiceStatus,
+    capability=Scalable,
+    risk=Risk.CHANGE,
+    key="s",
+    description="Set the service's desired count of tasks / replicas.",
+    params=(Param("desired", "desired count", int, lambda s: s.desired, minimum=0, maximum=1000),),
+    argv=lambda b, t, p: b.scale_command(t, p["desired"]),
+    call=lambda b, t, p: b.scale(t, p["desired"]),
+)
+
+SERVICE_ROLLBACK = ActionSpec(
+    id="service.rollback",
+    title="service: roll back",
+    target_type=ServiceStatus,
+    capability=RollbackCapable,
+    risk=Risk.DESTRUCTIVE,
+    key=None,
+    description="Return the service to its previous revision (task definition / ReplicaSet).",
+    argv=lambda b, t, p: b.rollback_command(t),
+    call=lambda b, t, p: b.rollback(t),
+)
+
+QUEUE_PURGE_DLQ = ActionSpec(
+    id="queue.purge_dlq",
+    title="queue: purge dead letters",
+    target_type=QueueStatus,
+    capability=Purgeable,
+    risk=Risk.DESTRUCTIVE,
+    key="P",
+    description="Delete every message in the queue's dead-letter queue. They cannot be recovered.",
+    argv=lambda b, t, p: b.purge_dlq_command(t),
+    call=lambda b, t, p: b.purge_dlq(t),
+)
+
+DATABASE_SNAPSHOT = ActionSpec(
+    id="database.snapshot",
+    title="database: snapshot",
+    target_type=DatabaseSnapshot,
+    capability=Snapshottable,
+    risk=Risk.CHANGE,
+    key="S",
+    description="Take a manual snapshot of the database instance (id cockpit-<db>-<UTC time>).",
+    argv=lambda b, t, p: b.snapshot_command(t, p["snapshot_id"]),
+    call=lambda b, t, p: b.snapshot(t, p["snapshot_id"]),
+    prepare=_snapshot_prepare,
+)
+
+REGISTRY: tuple[ActionSpec, ...] = (
+    SERVICE_RESTART,
+    SERVICE_SCALE,
+    SERVICE_ROLLBACK,
+    QUEUE_PURGE_DLQ,
+    DATABASE_SNAPSHOT,
+)
+
+
+def get_action(action_id: str) -> ActionSpec:
+    for spec in REGISTRY:
+        if spec.id == action_id:
+            return spec
+    raise KeyError(action_id)
+
+
+def available_actions(target: object, backend: object) -> list[ActionSpec]:
+    """The actions offered on ``target``: right record type and a backend that can do it."""
+    return [s for s in REGISTRY if s.applies_to(target) and isinstance(backend, s.capability)]
+
+
+def target_name(target: object, spec: ActionSpec | None = None) -> str:
+    """What the user types for a typed confirmation: the name of the thing acted on.
+
+    For a dead-letter purge that is the dead-letter queue itself, the thing destroyed.
+    """
+    if spec is not None and spec.id == QUEUE_PURGE_DLQ.id and isinstance(target, QueueStatus):
+        return target.dlq_name or target.name
+    if isinstance(target, ServiceStatus | QueueStatus | DatabaseSnapshot | Alarm):
+        return target.name
+    name = getattr(target, "name", None)
+    return str(name) if name is not None else str(target)
+
+
+def target_key(target: object) -> str:
+    key = getattr(target, "key", None)
+    return str(key) if key is not None else target_name(target)
+
+
+# --- confirmation and outcomes ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfirmRequest:
+    profile: str
+    production: bool
+    action: ActionSpec
+    target: str
+    params: dict[str, Any]
+    command: str  # shlex.join of the argv
+    typed: bool  # the user must type ``expected``
+    expected: str
+    dry_run: bool = False
+
+
+# A Confirmer answers False (cancel), True (confirmed) or, for a typed confirmation, the text
+# the user typed: the runner compares that text itself rather than trusting the UI's check.
+Confirmer = Callable[[ConfirmRequest], Awaitable[bool | str]]
+
+Status = Literal["ok", "failed", "refused", "dry-run", "cancelled"]
+
+
+@dataclass(frozen=True)
+class ActionOutcome:
+    status: Status
+    message: str
+    command: str
+    duration_s: float
+    audited: bool = True  # False only when the audit line could not be written after a run
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+class ActionRunner:
+    """The only way an action runs. Every attempt ends in exactly one fsynced audit line."""
+
+    def __init__(
+        self,
+        *,
+        profile: Profile,
+        audit: AuditLog,
+        resolve_backend: Callable[[str], object],
+        confirm: Confirmer,
+        read_only: bool = False,
+        dry_run: bool = False,
+    ) -> None:
+        self.profile = profile
+        self.audit = audit
+        self.resolve_backend = resolve_backend
+        self.confirm = confirm
+        self.read_only = read_only or profile.read_only
+        self.dry_run = dry_run
+        self._busy: set[str] = set()
+
+    def needs_typed_confirmation(self, spec: ActionSpec) -> bool:
+        return spec.risk is Risk.DESTRUCTIVE or (
+            spec.risk is Risk.CHANGE and self.profile.production
+        )
+
+    def is_busy(self, target: object) -> bool:
+        return target_key(target) in self._busy
+
+    async def request(
+        self,
+        spec: ActionSpec,
+        target: object,
+        params: dict[str, Any] | None = None,
+        *,
+        origin: str = "palette",
+    ) -> ActionOutcome:
+        started = time.monotonic()
+        name = target_name(target, spec)
+        entry: dict[str, Any] = {
+            "type": "action",
+            "profile": self.profile.name,
+            "action": spec.id,
+            "target": name,
+            "resource": target_key(target),
+            "params": dict(params or {}),
+            "command": "",
+            "origin": origin,
+        }
+
+        # 1. No audit, no action: a refusal here cannot itself be audited, so say so loudly.
+        try:
+            await asyncio.to_thread(self.audit.check)
+        except CockpitError as e:
+            return ActionOutcome("refused", f"action refused: {e}", "", 0.0, audited=False)
+
+        async def finish(status: Status, message: str, error: str = "") -> ActionOutcome:
+            duration = time.monotonic() - started
+            entry.update(outcome=status, error=error, duration_s=round(duration, 3))
+            try:
+                await asyncio.to_thread(self.audit.append, entry)
+            except CockpitError as e:
+                return ActionOutcome(
+                    status,
+                    f"{message} — AUDIT NOT WRITTEN: {e}",
+                    entry["command"],
+                    duration,
+                    audited=False,
+                )
+            return ActionOutcome(status, message, entry["command"], duration)
+
+        # 2. Read-only refuses every change, whichever path asked.
+        if spec.risk is not Risk.READ and self.read_only:
+            return await finish(
+                "refused", f"{spec.title} refused: {self.profile.name} is read-only", "read-only"
+            )
+
+        # 3. Capability: the row's source must implement the action.
+        if not spec.applies_to(target):
+            return await finish(
+                "refused",
+                f"{spec.title} does not apply to a {type(target).__name__}",
+                "wrong target type",
+            )
+        source_id = getattr(target, "source", "")
+        try:
+            backend = self.resolve_backend(source_id)
+        except (KeyError, CockpitError) as e:
+            return await finish("refused", f"no source {source_id!r} for {name}", str(e))
+        if not isinstance(backend, spec.capability):
+            return await finish(
+                "refused",
+                f"{spec.title} is not supported by source {source_id}",
+                f"not {spec.capability.__name__}",
+            )
+
+        # 4. One action at a time per target, held from confirmation to the audit line.
+        key = target_key(target)
+        if key in self._busy:
+            return await finish(
+                "refused", f"{spec.title} refused: an action on {name} is still running", "busy"
+            )
+        self._busy.add(key)
+        try:
+            return await self._confirm_and_run(spec, target, params, backend, name, entry, finish)
+        finally:
+            self._busy.discard(key)
+
+    async def _confirm_and_run(
+        self,
+        spec: ActionSpec,
+        target: object,
+        params: dict[str, Any] | None,
+        backend: object,
+        name: str,
+        entry: dict[str, Any],
+        finish: Callable[..., Awaitable[ActionOutcome]],
+    ) -> ActionOutcome:
+        # 5. Parameters, and the exact command they produce.
+        try:
+            resolved = spec.resolve_params(target, params)
+            entry["params"] = resolved
+            command = shlex.join(spec.command(backend, target, resolved))
+        except CockpitError as e:
+            return await finish("refused", f"{spec.title} refused: {e}", str(e))
+        entry["command"] = command
+
+        # 6. Confirmation. Reading needs none; typed text is compared here, not only in the UI.
+        if spec.risk is not Risk.READ:
+            typed = self.needs_typed_confirmation(spec)
+            req = ConfirmRequest(
+                profile=self.profile.name,
+                production=self.profile.production,
+                action=spec,
+                target=name,
+                params=resolved,
+                command=command,
+                typed=typed,
+                expected=name,
+                dry_run=self.dry_run,
+            )
+            answer = await self.confirm(req)
+            if typed:
+                confirmed = isinstance(answer, str) and answer.strip() == name
+            else:
+                confirmed = answer is True or (isinstance(answer, str) and answer.strip() == name)
+            if not confirmed:
+                if answer is False or answer is None or answer == "" or not typed:
+                    return await finish(
+                        "refused", f"{spec.title} on {name} cancelled", "cancelled by user"
+                    )
+                return await finish(
+                    "refused",
+                    f"{spec.title} refused: the name typed does not match {name}",
+                    "typed confirmation mismatch",
+                )
+
+        # 7. Dry-run: shown and audited, nothing runs.
+        if self.dry_run:
+            return await finish("dry-run", f"dry run: would run {command}")
+
+        # 8. Run. Every failure is audited; nothing escapes unrecorded.
+        try:
+            message = await spec.run(backend, target, resolved)
+        except CockpitError as e:
+            return await finish("failed", f"{spec.title} on {name} failed: {e}", str(e))
+        except asyncio.CancelledError:
+            await finish("failed", f"{spec.title} on {name} interrupted", "interrupted")
+            raise
+        except Exception as e:  # a backend bug must still leave an audit line
+            error = f"{type(e).__name__}: {e}"
+            return await finish("failed", f"{spec.title} on {name} failed: {error}", error)
+        return await finish("ok", message)

@@ -1,0 +1,476 @@
+"""The ActionRunner enforces the safety model below any UI (fake backends, real audit files)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cockpit.actions import (
+    REGISTRY,
+    ActionRunner,
+    ActionSpec,
+    ConfirmRequest,
+    Risk,
+    available_actions,
+    get_action,
+    snapshot_id_for,
+    target_name,
+)
+from cockpit.audit import AuditLog
+from cockpit.model import DatabaseSnapshot, QueueStatus, ServiceStatus, Severity
+from cockpit.profile import Profile
+
+ORIGINS = ("palette", "key", "api")
+
+SERVICE = ServiceStatus(
+    name="api",
+    backend="ecs",
+    source="fake",
+    status=Severity.OK,
+    status_text="healthy",
+    running=2,
+    desired=2,
+    cluster="production",
+)
+QUEUE = QueueStatus(
+    name="jobs", backend="sqs", source="fake", depth=3, dlq_name="jobs-dlq", dlq_depth=7
+)
+DATABASE = DatabaseSnapshot(name="orders-db", backend="rds", source="fake", status="available")
+TARGETS: dict[type, Any] = {
+    ServiceStatus: SERVICE,
+    QueueStatus: QUEUE,
+    DatabaseSnapshot: DATABASE,
+}
+
+
+class FakeBackend:
+    """Implements every capability Protocol and records what was called."""
+
+    id = "fake"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.gate: asyncio.Event | None = None  # when set, restarts wait on it
+        self.fail: Exception | None = None
+
+    async def _do(self, what: str, arg: Any) -> str:
+        self.calls.append((what, arg))
+        if self.gate is not None and what == "restart":
+            await self.gate.wait()
+        if self.fail is not None:
+            raise self.fail
+        return f"{what} done"
+
+    def restart_command(self, t: ServiceStatus) -> list[str]:
+        return ["fakectl", "restart", t.name]
+
+    async def restart(self, t: ServiceStatus) -> str:
+        return await self._do("restart", t.name)
+
+    def scale_command(self, t: ServiceStatus, desired: int) -> list[str]:
+        return ["fakectl", "scale", t.name, f"--replicas={desired}"]
+
+    async def scale(self, t: ServiceStatus, desired: int) -> str:
+        return await self._do("scale", desired)
+
+    def rollback_command(self, t: ServiceStatus) -> list[str]:
+        return ["fakectl", "rollback", t.name]
+
+    async def rollback(self, t: ServiceStatus) -> str:
+        return await self._do("rollback", t.name)
+
+    def purge_dlq_command(self, t: QueueStatus) -> list[str]:
+        return ["fakectl", "purge", t.dlq_name]
+
+    async def purge_dlq(self, t: QueueStatus) -> str:
+        return await self._do("purge", t.dlq_name)
+
+    def snapshot_command(self, t: DatabaseSnapshot, snapshot_id: str) -> list[str]:
+        return ["fakectl", "snapshot", t.name, snapshot_id]
+
+    async def snapshot(self, t: DatabaseSnapshot, snapshot_id: str) -> str:
+        return await self._do("snapshot", snapshot_id)
+
+
+class ScriptedConfirmer:
+    """Answers each ConfirmRequest with a fixed reply (True, False or typed text)."""
+
+    def __init__(self, answer: Any = True) -> None:
+        self.answer = answer
+        self.requests: list[ConfirmRequest] = []
+
+    async def __call__(self, req: ConfirmRequest) -> Any:
+        self.requests.append(req)
+        answer = self.answer
+        return answer(req) if callable(answer) else answer
+
+
+def typed_right(req: ConfirmRequest) -> Any:
+    return req.expected if req.typed else True
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+
+
+@pytest.fixture
+def audit_path(tmp_path: Path) -> Path:
+    return tmp_path / "state" / "audit.jsonl"
+
+
+def make_runner(
+    audit_path: Path,
+    backend: FakeBackend,
+    confirmer: ScriptedConfirmer,
+    *,
+    profile: Profile | None = None,
+    **kw: Any,
+) -> ActionRunner:
+    return ActionRunner(
+        profile=profile or Profile(name="lab"),
+        audit=AuditLog(audit_path),
+        resolve_backend=lambda source: {"fake": backend}[source],
+        confirm=confirmer,
+        **kw,
+    )
+
+
+def spec_ids() -> list[str]:
+    return [s.id for s in REGISTRY]
+
+
+# --- the registry ------------------------------------------------------------------------
+
+
+def test_registry_titles_are_category_verb_and_ids_unique() -> None:
+    assert len({s.id for s in REGISTRY}) == len(REGISTRY)
+    for spec in REGISTRY:
+        category, _, verb = spec.title.partition(": ")
+        assert category and verb, spec.title
+        assert spec.id.startswith(spec.id.split(".")[0] + ".")
+        assert spec.description
+
+
+def test_available_actions_follow_capability() -> None:
+    assert {s.id for s in available_actions(SERVICE, FakeBackend())} == {
+        "service.restart",
+        "service.scale",
+        "service.rollback",
+    }
+
+    class OnlyRestart:
+        def restart_command(self, t: ServiceStatus) -> list[str]:
+            return []
+
+        async def restart(self, t: ServiceStatus) -> str:
+            return ""
+
+    assert [s.id for s in available_actions(SERVICE, OnlyRestart())] == ["service.restart"]
+    assert [s.id for s in available_actions(QUEUE, OnlyRestart())] == []
+
+
+def test_target_name_for_dlq_purge_is_the_dead_letter_queue() -> None:
+    assert target_name(SERVICE) == "api"
+    assert target_name(QUEUE, get_action("queue.purge_dlq")) == "jobs-dlq"
+    assert target_name(DATABASE) == "orders-db"
+
+
+def test_snapshot_id_is_generated_and_valid() -> None:
+    from datetime import UTC, datetime
+
+    when = datetime(2024, 5, 1, 3, 15, 9, tzinfo=UTC)
+    assert snapshot_id_for("orders-db", when) == "cockpit-orders-db-20240501031509"
+    assert snapshot_id_for("my_db--x-", when) == "cockpit-my-db-x-20240501031509"
+
+
+# --- read-only: generated from the registry so a new action is covered automatically ---------
+
+
+@pytest.mark.parametrize("origin", ORIGINS)
+@pytest.mark.parametrize("action_id", spec_ids())
+@pytest.mark.parametrize("how", ["flag", "profile"])
+async def test_read_only_refuses_every_action_by_every_path(
+    audit_path: Path, action_id: str, origin: str, how: str
+) -> None:
+    spec = get_action(action_id)
+    backend = FakeBackend()
+    confirmer = ScriptedConfirmer(typed_right)
+    profile = Profile(name="lab", read_only=(how == "profile"))
+    runner = make_runner(audit_path, backend, confirmer, profile=profile, read_only=(how == "flag"))
+
+    outcome = await runner.request(spec, TARGETS[spec.target_type], origin=origin)
+
+    assert outcome.status == "refused"
+    assert "read-only" in outcome.message
+    assert backend.calls == []
+    assert confirmer.requests == []  # not even asked
+    [entry] = lines(audit_path)
+    assert entry["outcome"] == "refused"
+    assert entry["error"] == "read-only"
+    assert entry["action"] == action_id
+    assert entry["origin"] == origin
+
+
+@pytest.mark.parametrize("action_id", spec_ids())
+async def test_every_action_runs_when_confirmed(audit_path: Path, action_id: str) -> None:
+    spec = get_action(action_id)
+    backend = FakeBackend()
+    confirmer = ScriptedConfirmer(typed_right)
+    runner = make_runner(audit_path, backend, confirmer)
+
+    outcome = await runner.request(spec, TARGETS[spec.target_type], origin="key")
+
+    assert outcome.status == "ok", outcome.message
+    assert len(backend.calls) == 1
+    [req] = confirmer.requests
+    assert req.typed is (spec.risk is Risk.DESTRUCTIVE)
+    assert req.command == outcome.command and req.command.startswith("fakectl ")
+    [entry] = lines(audit_path)
+    assert entry["outcome"] == "ok"
+    assert entry["command"] == outcome.command
+    for field in ("time", "user", "host", "profile", "target", "params", "duration_s", "origin"):
+        assert field in entry
+
+
+# --- confirmation --------------------------------------------------------------------------
+
+
+async def test_change_asks_plain_confirmation_with_command(audit_path: Path) -> None:
+    backend, confirmer = FakeBackend(), ScriptedConfirmer(True)
+    runner = make_runner(audit_path, backend, confirmer)
+    outcome = await runner.request(get_action("service.scale"), SERVICE, {"desired": 5})
+    assert outcome.status == "ok"
+    [req] = confirmer.requests
+    assert (req.typed, req.profile, req.target, req.params) == (False, "lab", "api", {"desired": 5})
+    assert req.command == "fakectl scale api --replicas=5"
+    assert backend.calls == [("scale", 5)]
+
+
+async def test_production_raises_change_to_typed(audit_path: Path) -> None:
+    backend, confirmer = FakeBackend(), ScriptedConfirmer(True)
+    runner = make_runner(
+        audit_path, backend, confirmer, profile=Profile(name="prod", production=True)
+    )
+    # A bare True is not enough when the user must type the name.
+    outcome = await runner.request(get_action("service.restart"), SERVICE)
+    assert outcome.status == "refused"
+    assert backend.calls == []
+    [req] = confirmer.requests
+    assert req.typed and req.production and req.expected == "api"
+
+
+async def test_typed_confirmation_wrong_name_runs_nothing(audit_path: Path) -> None:
+    backend, confirmer = FakeBackend(), ScriptedConfirmer("jobs")
+    runner = make_runner(audit_path, backend, confirmer)
+    outcome = await runner.request(get_action("queue.purge_dlq"), QUEUE)
+    assert outcome.status == "refused"
+    assert "does not match" in outcome.message
+    assert backend.calls == []
+    assert lines(audit_path)[-1]["error"] == "typed confirmation mismatch"
+
+
+async def test_typed_confirmation_right_name_runs(audit_path: Path) -> None:
+    backend, confirmer = FakeBackend(), ScriptedConfirmer("jobs-dlq")
+    runner = make_runner(audit_path, backend, confirmer)
+    outcome = await runner.request(get_action("queue.purge_dlq"), QUEUE)
+    assert outcome.status == "ok"
+    assert backend.calls == [("purge", "jobs-dlq")]
+
+
+async def test_cancel_runs_nothing_and_is_audited(audit_path: Path) -> None:
+    backend, confirmer = FakeBackend(), ScriptedConfirmer(False)
+    runner = make_runner(audit_path, backend, confirmer)
+    outcome = await runner.request(get_action("service.restart"), SERVICE)
+    assert outcome.status == "refused"
+    assert "cancelled" in outcome.message
+    assert backend.calls == []
+    entry = lines(audit_path)[-1]
+    assert (entry["outcome"], entry["error"]) == ("refused", "cancelled by user")
+
+
+async def test_dry_run_audits_and_runs_nothing(audit_path: Path) -> None:
+    backend, confirmer = FakeBackend(), ScriptedConfirmer(typed_right)
+    runner = make_runner(audit_path, backend, confirmer, dry_run=True)
+    outcome = await runner.request(get_action("service.scale"), SERVICE, {"desired": 3})
+    assert outcome.status == "dry-run"
+    assert "fakectl scale api --replicas=3" in outcome.message
+    assert backend.calls == []
+    assert confirmer.requests[0].dry_run
+    entry = lines(audit_path)[-1]
+    assert entry["outcome"] == "dry-run" and entry["command"] == "fakectl scale api --replicas=3"
+
+
+# --- parameters ---------------------------------------------------------------------------
+
+
+async def test_scale_prefills_current_desired(audit_path: Path) -> None:
+    backend, confirmer = FakeBackend(), ScriptedConfirmer(True)
+    runner = make_runner(audit_path, backend, confirmer)
+    await runner.request(get_action("service.scale"), SERVICE)
+    assert backend.calls == [("scale", 2)]
+
+
+@pytest.mark.parametrize("bad", [-1, 1001, "three", 2.5, True])
+async def test_bad_desired_count_is_refused_before_confirmation(audit_path: Path, bad: Any) -> None:
+    backend, confirmer = FakeBackend(), ScriptedConfirmer(True)
+    runner = make_runner(audit_path, backend, confirmer)
+    outcome = await runner.request(get_action("service.scale"), SERVICE, {"desired": bad})
+    assert outcome.status == "refused"
+    assert confirmer.requests == [] and backend.calls == []
+    assert lines(audit_path)[-1]["outcome"] == "refused"
+
+
+async def test_desired_count_given_as_text_is_converted(audit_path: Path) -> None:
+    backend, confirmer = FakeBackend(), ScriptedConfirmer(True)
+    runner = make_runner(audit_path, backend, confirmer)
+    outcome = await runner.request(get_action("service.scale"), SERVICE, {"desired": " 4 "})
+    assert outcome.status == "ok"
+    assert backend.calls == [("scale", 4)]
+
+
+# --- one action per target, failures, capability ------------------------------------------
+
+
+async def test_second_action_on_busy_target_is_refused(audit_path: Path) -> None:
+    backend, confirmer = FakeBackend(), ScriptedConfirmer(True)
+    backend.gate = asyncio.Event()
+    runner = make_runner(audit_path, backend, confirmer)
+    first = asyncio.create_task(runner.request(get_action("service.restart"), SERVICE))
+    async with asyncio.timeout(5):
+        while not backend.calls:
+            await asyncio.sleep(0)
+    second = await runner.request(get_action("service.scale"), SERVICE, {"desired": 4})
+    assert second.status == "refused" and "still running" in second.message
+    # A different target is not blocked.
+    other = await runner.request(get_action("database.snapshot"), DATABASE)
+    assert other.status == "ok"
+    backend.gate.set()
+    assert (await first).status == "ok"
+    assert backend.calls[0] == ("restart", "api") and ("scale", 4) not in backend.calls
+    assert [e["error"] for e in lines(audit_path)].count("busy") == 1
+    # Free again once the first finished.
+    assert (await runner.request(get_action("service.restart"), SERVICE)).status == "ok"
+
+
+async def test_backend_failure_is_audited_failed(audit_path: Path) -> None:
+    from cockpit.errors import BackendError
+
+    backend, confirmer = FakeBackend(), ScriptedConfirmer(True)
+    backend.fail = BackendError("service api not found", "check the cluster")
+    runner = make_runner(audit_path, backend, confirmer)
+    outcome = await runner.request(get_action("service.restart"), SERVICE)
+    assert outcome.status == "failed" and "not found" in outcome.message
+    entry = lines(audit_path)[-1]
+    assert entry["outcome"] == "failed" and "service api not found" in entry["error"]
+
+
+async def test_unexpected_exception_still_audited(audit_path: Path) -> None:
+    backend, confirmer = FakeBackend(), ScriptedConfirmer(True)
+    backend.fail = RuntimeError("boom")
+    runner = make_runner(audit_path, backend, confirmer)
+    outcome = await runner.request(get_action("service.restart"), SERVICE)
+    assert outcome.status == "failed"
+    assert lines(audit_path)[-1]["error"] == "RuntimeError: boom"
+
+
+async def test_backend_without_capability_is_refused(audit_path: Path) -> None:
+    class ReadOnlySource:
+        id = "fake"
+
+    confirmer = ScriptedConfirmer(True)
+    runner = ActionRunner(
+        profile=Profile(name="lab"),
+        audit=AuditLog(audit_path),
+        resolve_backend=lambda s: ReadOnlySource(),
+        confirm=confirmer,
+    )
+    outcome = await runner.request(get_action("service.restart"), SERVICE)
+    assert outcome.status == "refused" and "not supported" in outcome.message
+    assert confirmer.requests == []
+
+
+# --- audit durability --------------------------------------------------------------------
+
+
+async def test_outcome_returned_only_after_fsync(
+    audit_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order: list[str] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        real_fsync(fd)
+        if os.path.samefile(f"/proc/self/fd/{fd}", audit_path):
+            # The line is complete on disk at the moment it is synced.
+            order.append(f"fsync:{lines(audit_path)[-1]['outcome']}")
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+
+    backend, confirmer = FakeBackend(), ScriptedConfirmer(True)
+
+    async def run_then_mark(t: ServiceStatus) -> str:
+        order.append("run")
+        return "restarted"
+
+    backend.restart = run_then_mark  # type: ignore[method-assign]
+    runner = make_runner(audit_path, backend, confirmer)
+    outcome = await runner.request(get_action("service.restart"), SERVICE)
+    order.append(f"returned:{outcome.status}")
+    assert order == ["run", "fsync:ok", "returned:ok"]
+
+
+async def test_unwritable_audit_refuses_with_message(tmp_path: Path) -> None:
+    blocked = tmp_path / "audit.jsonl"
+    blocked.mkdir()  # a directory where the file should be
+    backend, confirmer = FakeBackend(), ScriptedConfirmer(True)
+    runner = make_runner(blocked, backend, confirmer)
+    outcome = await runner.request(get_action("service.restart"), SERVICE)
+    assert outcome.status == "refused"
+    assert "audit log" in outcome.message and "directory" in outcome.message
+    assert not outcome.audited
+    assert backend.calls == [] and confirmer.requests == []
+
+
+async def test_audit_under_a_file_refuses(tmp_path: Path) -> None:
+    (tmp_path / "notadir").write_text("x")
+    backend, confirmer = FakeBackend(), ScriptedConfirmer(True)
+    runner = make_runner(tmp_path / "notadir" / "audit.jsonl", backend, confirmer)
+    outcome = await runner.request(get_action("service.restart"), SERVICE)
+    assert outcome.status == "refused" and "not writable" in outcome.message
+    assert backend.calls == []
+
+
+async def test_corrupt_audit_refuses(audit_path: Path) -> None:
+    audit_path.parent.mkdir(parents=True)
+    audit_path.write_text('{"time": "2024-01-01T00:00:00Z"}\n{"time": "2024-01-01T00:0')
+    backend, confirmer = FakeBackend(), ScriptedConfirmer(True)
+    runner = make_runner(audit_path, backend, confirmer)
+    outcome = await runner.request(get_action("service.restart"), SERVICE)
+    assert outcome.status == "refused" and "audit log" in outcome.message
+    assert backend.calls == []
+
+
+async def test_secrets_in_params_and_command_are_masked(audit_path: Path) -> None:
+    class SecretBackend(FakeBackend):
+        def restart_command(self, t: ServiceStatus) -> list[str]:
+            return ["psql", "postgresql://admin:hunter2@db:5432/app", "-c", "select 1"]
+
+    backend, confirmer = SecretBackend(), ScriptedConfirmer(True)
+    runner = make_runner(audit_path, backend, confirmer)
+    outcome = await runner.request(get_action("service.restart"), SERVICE)
+    assert outcome.status == "ok"
+    raw = audit_path.read_text()
+    assert "hunter2" not in raw
+    assert "postgresql://admin:***@db:5432/app" in raw
+
+
+def test_spec_is_hashable_and_frozen() -> None:
+    spec: ActionSpec = get_action("service.restart")
+    assert spec in set(REGISTRY)
+    with pytest.raises(AttributeError):
+        spec.key = "x"  # type: ignore[misc]
