@@ -193,7 +193,11 @@ class AuditLog:
         to_state: str,
         time: datetime | None = None,
         reason: str = "",
+        *,
+        severity: str = "",
+        resource: str = "",
     ) -> dict[str, Any]:
+        """Record an alarm's state change so the incident timeline can be rebuilt."""
         return self.append(
             {
                 "type": "alarm",
@@ -204,6 +208,8 @@ class AuditLog:
                 "from": from_state,
                 "to": to_state,
                 "reason": reason,
+                "severity": severity,
+                "resource": resource,
             }
         )
 

@@ -1,0 +1,185 @@
+"""The incident timeline built from a scripted incident written through the real audit log."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from cockpit.audit import AuditLog
+from cockpit.timeline import (
+    build_timeline,
+    filter_events,
+    main_timeline,
+    parse_since,
+    to_jsonl,
+    to_markdown,
+)
+
+T = datetime(2024, 5, 1, 3, 12, 4, tzinfo=UTC)
+
+EXPECTED_MD = """\
+# Incident report
+
+**Profile:** lab
+**Severity:** critical (highest alarm severity; assess the incident level)
+**Start time:** 2024-05-01 03:12 UTC
+**End time:** 2024-05-01 03:20 UTC
+**Duration:** 8 min
+
+## Summary
+
+1 alarm fired (api-cpu-high); 1 action attempted (1 ok).
+
+## Impact
+
+_To be completed: who and what was affected, and for how long._
+
+## Root cause
+
+_To be completed._
+
+## Timeline
+
+Times are UTC.
+
+- 03:12 - Alarm api-cpu-high fired (OK -> ALARM): Threshold Crossed: CPUUtilization 93.1 > 80
+- 03:15 - service: restart api by alice: ok
+- 03:20 - Alarm api-cpu-high cleared (ALARM -> OK)
+
+## Resolution
+
+Actions that succeeded: service: restart api (03:15). Every alarm had cleared by 03:20.
+
+## Action items
+
+- [ ] _To be completed._
+"""
+
+
+def script_incident(log: AuditLog, profile: str = "lab", start: datetime = T) -> None:
+    """An alarm fires at 03:12, the on-call engineer restarts api at 03:15, it clears at 03:20."""
+    log.record_alarm_transition(
+        profile,
+        "aws:cloudwatch/api-cpu-high",
+        "api-cpu-high",
+        "OK",
+        "ALARM",
+        start,
+        "Threshold Crossed: CPUUtilization 93.1 > 80",
+        severity="critical",
+        resource="api",
+    )
+    log.append(
+        {
+            "type": "action",
+            "time": (start + timedelta(minutes=3, seconds=26)).isoformat(),
+            "user": "alice",
+            "profile": profile,
+            "action": "service.restart",
+            "target": "api",
+            "resource": "aws:ecs:production/production/api",
+            "params": {},
+            "command": "aws ecs update-service --cluster production --service api --force-new-deployment",
+            "outcome": "ok",
+            "error": "",
+            "duration_s": 0.41,
+            "origin": "palette",
+        }
+    )
+    log.record_alarm_transition(
+        profile,
+        "aws:cloudwatch/api-cpu-high",
+        "api-cpu-high",
+        "ALARM",
+        "OK",
+        start + timedelta(minutes=7, seconds=56),
+        "Threshold Crossed: back to normal",
+    )
+
+
+def test_scripted_incident_markdown(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl")
+    script_incident(log)
+    events = build_timeline(log.read(profile="lab"))
+    assert to_markdown(events, "lab") == EXPECTED_MD
+
+
+def test_events_sorted_by_time_even_when_written_out_of_order(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl")
+    log.record_alarm_transition("lab", "a/late", "late", "OK", "ALARM", T + timedelta(hours=1))
+    script_incident(log)
+    assert [e.subject for e in build_timeline(log.read())][-1] == "late"
+
+
+def test_ongoing_incident_says_so(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl")
+    log.record_alarm_transition("lab", "a/q", "queue-depth", "OK", "ALARM", T, "depth 1500")
+    md = to_markdown(build_timeline(log.read()), "lab")
+    assert "**End time:** ongoing (queue-depth still firing)" in md
+    assert "Still firing: queue-depth." in md
+
+
+def test_empty_timeline_is_still_a_report() -> None:
+    md = to_markdown([], "lab")
+    assert md.startswith("# Incident report\n") and "- (no events)" in md
+
+
+def test_jsonl_fields(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl")
+    script_incident(log)
+    rows = [json.loads(x) for x in to_jsonl(build_timeline(log.read())).splitlines()]
+    assert [r["type"] for r in rows] == ["alarm", "action", "alarm"]
+    assert rows[1] == {
+        "event_time": "2024-05-01T03:15:30.000Z",
+        "type": "action",
+        "summary": "service: restart api by alice: ok",
+        "actor": "alice",
+        "resources": ["aws:ecs:production/production/api"],
+        "outcome": "ok",
+        "profile": "lab",
+    }
+    assert rows[0]["resources"] == ["aws:cloudwatch/api-cpu-high", "api"]
+
+
+def test_filter_by_text(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl")
+    script_incident(log)
+    events = build_timeline(log.read())
+    assert len(filter_events(events, "")) == 3
+    assert [e.type for e in filter_events(events, "ALICE")] == ["action"]
+    assert len(filter_events(events, "api-cpu")) == 2
+
+
+def test_parse_since() -> None:
+    now = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    assert parse_since("2h", now) == now - timedelta(hours=2)
+    assert parse_since("30m", now) == now - timedelta(minutes=30)
+    assert parse_since("2024-05-01T03:00", now) == datetime(2024, 5, 1, 3, 0, tzinfo=UTC)
+
+
+def test_cli_prints_markdown_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl")
+    recent = datetime.now(UTC) - timedelta(minutes=30)
+    script_incident(log, start=recent)
+    script_incident(log, profile="other", start=recent)
+    script_incident(log, start=recent - timedelta(days=2))  # outside --since 2h
+
+    audit = str(tmp_path / "audit.jsonl")
+    assert (
+        main_timeline(["--since", "2h", "--format", "md", "--profile", "lab", "--audit", audit])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert out.startswith("# Incident report\n") and out.count("service: restart api") == 2
+
+    assert main_timeline(["--since", "2h", "--format", "json", "--audit", audit]) == 0
+    rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 6 and {r["profile"] for r in rows} == {"lab", "other"}
+
+
+def test_cli_bad_since(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main_timeline(["--since", "yesterday", "--audit", str(tmp_path / "a")]) == 2
+    assert "--since" in capsys.readouterr().err
