@@ -329,7 +329,7 @@ async def test_logs_follow_two_polls_in_order_without_duplicates(moto_endpoint: 
     first = await next_batch(gen)
     assert [r.text for r in first] == ["INFO start", "level=warning slow", "ERROR boom"]
     assert [r.level.name for r in first] == ["INFO", "WARN", "ERROR"]
-    assert first[0].source == "api/ecs-1a2b" and first[1].source == "worker/ecs-9f8e"
+    assert first[0].source == "api/1a2b3c" and first[1].source == "worker/9f8e7d"
 
     # The next poll overlaps the last 2 s, so it sees the old events again: only new ones
     # may come out.
@@ -393,7 +393,7 @@ def test_parse_level_and_labels() -> None:
     assert parse_level('{"level": "error", "msg": "x"}').name == "ERROR"
     assert parse_level("no error here").name == "INFO"
     assert parse_level("[DEBUG] x").name == "DEBUG"
-    assert source_label("/ecs/api", "ecs/api/1a2b3c4d5e") == "api/ecs-1a2b"
+    assert source_label("/ecs/api", "ecs/api/1a2b3c4d5e") == "api/1a2b3c"
     assert source_label("app", "single-stream") == "app/single-stream"
 
 
