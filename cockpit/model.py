@@ -40,7 +40,7 @@ _SYMBOLS = {
 }
 
 
-class PaneKind(str, enum.Enum):
+class PaneKind(enum.StrEnum):
     SERVICES = "services"
     ALARMS = "alarms"
     LOGS = "logs"
@@ -156,3 +156,16 @@ class DatabaseSnapshot:
     @property
     def key(self) -> str:
         return f"{self.source}/{self.name}"
+
+
+@dataclass(frozen=True)
+class DetailSection:
+    """A titled table of plain text that a backend adds to a row's detail screen.
+
+    ``lines`` is for free text (a log tail, a query): shown as plain text under the table.
+    """
+
+    title: str
+    columns: tuple[str, ...] = ()
+    rows: tuple[tuple[str, ...], ...] = ()
+    lines: tuple[str, ...] = ()

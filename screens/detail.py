@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import datetime
 from typing import Any
 
 from rich.table import Table
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from cockpit.model import Deployment, Severity
+from cockpit.model import Deployment, DetailSection, Severity
 from cockpit.text import sanitize
 
 
@@ -71,20 +73,61 @@ def render_record(record: Any) -> list[Any]:
     return parts
 
 
+def render_section(section: DetailSection) -> list[Any]:
+    parts: list[Any] = []
+    if section.columns:
+        t = Table(title=sanitize(section.title, 200), title_justify="left", expand=False)
+        for col in section.columns:
+            t.add_column(sanitize(col, 60))
+        for row in section.rows:
+            t.add_row(*(Text(sanitize(cell, 2000)) for cell in row))
+        parts.append(t)
+    else:
+        parts.append(Text(sanitize(section.title, 200), style="bold"))
+    if section.lines:
+        parts.append(Text("\n".join(sanitize(line, 4000) for line in section.lines)))
+    return parts
+
+
 class DetailScreen(Screen):
+    """Every field of a row; a backend that is a ``DetailProvider`` adds sections on open."""
+
     BINDINGS = [Binding("escape,q", "app.pop_screen", "Back", id="detail.back")]
 
-    def __init__(self, record: Any, title: str, banner: Static, extra: list[Any] | None = None) -> None:
+    def __init__(self, record: Any, title: str, banner: Static, provider: Any = None) -> None:
         super().__init__()
         self.record = record
         self.title_text = title
         self.banner = banner
-        self.extra = extra or []
+        self.provider = provider
+        self.body = VerticalScroll()
+        self.more = Static(Text("⧗ loading details…"), classes="detail-more")
 
     def compose(self) -> ComposeResult:
         yield self.banner
-        with VerticalScroll():
+        with self.body:
             yield Static(Text(self.title_text, style="bold"))
-            for part in render_record(self.record) + self.extra:
+            for part in render_record(self.record):
                 yield Static(part)
+            if self.provider is not None:
+                yield self.more
         yield Footer()
+
+    def on_mount(self) -> None:
+        if self.provider is not None:
+            self.load_more()
+
+    @work(exclusive=True, exit_on_error=False)
+    async def load_more(self) -> None:
+        from cockpit.hub import describe_error
+
+        try:
+            sections = await asyncio.wait_for(self.provider.detail(self.record), 15)
+        except Exception as e:  # shown in place: what failed and what to do
+            message, hint = describe_error(e)
+            self.more.update(Text(f"✖ details unavailable: {message}" + (f" · {hint}" if hint else "")))
+            return
+        await self.more.remove()
+        for section in sections:
+            for part in render_section(section):
+                await self.body.mount(Static(part))

@@ -15,7 +15,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from cockpit.model import DatabaseSnapshot, LogRecord, PaneKind, QueueStatus, ServiceStatus
+from cockpit.model import (
+    DatabaseSnapshot,
+    DetailSection,
+    LogRecord,
+    PaneKind,
+    QueueStatus,
+    ServiceStatus,
+)
 
 
 @runtime_checkable
@@ -55,6 +62,13 @@ class Explainable(Protocol):
     """The command a user would type to see what this source shows."""
 
     def explain_command(self) -> list[str]: ...
+
+
+@runtime_checkable
+class DetailProvider(Protocol):
+    """Extra sections for a row's detail screen, fetched when the user opens it."""
+
+    async def detail(self, record: Any) -> Sequence[DetailSection]: ...
 
 
 # --- capabilities -------------------------------------------------------------------
