@@ -183,3 +183,52 @@ def test_cli_prints_markdown_and_json(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_cli_bad_since(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main_timeline(["--since", "yesterday", "--audit", str(tmp_path / "a")]) == 2
     assert "--since" in capsys.readouterr().err
+
+
+# --- the timeline screen -----------------------------------------------------------------
+
+
+async def test_timeline_screen_filters_and_exports(tmp_path: Path) -> None:
+    from textual.app import App
+    from textual.widgets import DataTable, Static
+
+    from screens.timeline import TimelineScreen
+
+    from .helpers import wait_until
+
+    log = AuditLog(tmp_path / "audit.jsonl")
+    recent = datetime.now(UTC) - timedelta(minutes=30)
+    script_incident(log, start=recent)
+    script_incident(log, profile="other", start=recent)
+    out = tmp_path / "exports"
+    out.mkdir()
+
+    class Host(App[None]):
+        def compose(self):
+            yield Static("cockpit")
+
+    app = Host()
+    async with app.run_test() as pilot:
+        screen = TimelineScreen(log, "lab", export_dir=out)
+        await app.push_screen(screen)
+        table = screen.query_one("#timeline", DataTable)
+        await wait_until(lambda: table.row_count == 3, 5)
+        assert "api-cpu-high fired" in str(table.get_row_at(0)[2])
+
+        await pilot.press("slash", *"alice")
+        await wait_until(lambda: table.row_count == 1, 5)
+        await pilot.press("enter")  # back to the table, filter kept
+        await pilot.press("m")
+        await wait_until(lambda: list(out.glob("*.md")), 5)
+        await pilot.press("j")
+        await wait_until(lambda: list(out.glob("*.jsonl")), 5)
+
+        [md] = out.glob("incident-lab-*.md")
+        assert "- " + f"{recent + timedelta(minutes=3, seconds=26):%H:%M}" in md.read_text()
+        assert "Alarm" not in md.read_text().split("## Timeline")[1].split("## Resolution")[0]
+        [jl] = out.glob("incident-lab-*.jsonl")
+        assert [json.loads(x)["actor"] for x in jl.read_text().splitlines()] == ["alice"]
+
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is not screen
