@@ -474,3 +474,147 @@ def test_spec_is_hashable_and_frozen() -> None:
     assert spec in set(REGISTRY)
     with pytest.raises(AttributeError):
         spec.key = "x"  # type: ignore[misc]
+
+
+# --- through the real AWS backend on moto's server ------------------------------------------
+
+
+def _seed_estate(endpoint: str) -> Any:
+    """ECS production/api on task definition api:2, SQS jobs + jobs-dlq (2 dead), RDS orders-db."""
+    import json as _json
+
+    from tests.fixtures.moto import aws_client
+
+    ecs = aws_client(endpoint, "ecs")
+    ecs.create_cluster(clusterName="production")
+    for _ in range(2):
+        td = ecs.register_task_definition(
+            family="api", containerDefinitions=[{"name": "api", "image": "nginx", "memory": 128}]
+        )["taskDefinition"]["taskDefinitionArn"]
+    ecs.create_service(cluster="production", serviceName="api", taskDefinition=td, desiredCount=2)
+    sqs = aws_client(endpoint, "sqs")
+    dlq_url = sqs.create_queue(QueueName="jobs-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    policy = _json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"})
+    sqs.create_queue(QueueName="jobs", Attributes={"RedrivePolicy": policy})
+    for i in range(2):
+        sqs.send_message(QueueUrl=dlq_url, MessageBody=f"dead {i}")
+    rds = aws_client(endpoint, "rds")
+    rds.create_db_instance(
+        DBInstanceIdentifier="orders-db",
+        DBInstanceClass="db.t3.micro",
+        Engine="postgres",
+        MasterUsername="admin",
+        MasterUserPassword="secret-password",
+        AllocatedStorage=20,
+    )
+    return ecs, sqs, rds, dlq_url
+
+
+def _estate_state(endpoint: str, dlq_url: str) -> dict[str, Any]:
+    from tests.fixtures.moto import aws_client
+
+    svc = aws_client(endpoint, "ecs").describe_services(cluster="production", services=["api"])[
+        "services"
+    ][0]
+    dlq = aws_client(endpoint, "sqs").get_queue_attributes(
+        QueueUrl=dlq_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    snaps = aws_client(endpoint, "rds").describe_db_snapshots()["DBSnapshots"]
+    return {
+        "desired": svc["desiredCount"],
+        "task_definition": svc["taskDefinition"],
+        "deployments": [d["id"] for d in svc["deployments"]],
+        "dlq_depth": int(dlq["ApproximateNumberOfMessages"]),
+        "snapshots": [s["DBSnapshotIdentifier"] for s in snaps],
+    }
+
+
+async def _lab_rows(endpoint: str) -> tuple[dict[str, Any], dict[type, Any]]:
+    """The lab's sources by id, and one fetched row per target type."""
+    from cockpit.backends.aws import build_aws_sources
+    from cockpit.profile import AwsConfig, EcsCluster, SqsQueue
+
+    profile = Profile(
+        name="lab",
+        lab=True,
+        aws=AwsConfig(
+            endpoint_url=endpoint,
+            ecs=(EcsCluster("production"),),
+            sqs=(SqsQueue("jobs"),),
+            rds=("orders-db",),
+        ),
+    )
+    sources, _ = build_aws_sources(profile)
+    by_id = {s.id: s for s in sources}
+    rows: dict[type, Any] = {}
+    for src in sources:
+        for row in await src.fetch():
+            rows.setdefault(type(row), row)
+    return by_id, rows
+
+
+def _aws_runner(path: Path, sources: dict[str, Any], answer: Any, **kw: Any) -> ActionRunner:
+    return ActionRunner(
+        profile=Profile(name="lab", lab=True),
+        audit=AuditLog(path),
+        resolve_backend=lambda source_id: sources[source_id],
+        confirm=ScriptedConfirmer(answer),
+        **kw,
+    )
+
+
+@pytest.mark.parametrize("action_id", spec_ids())
+async def test_read_only_leaves_the_aws_estate_unchanged(
+    moto_endpoint: str, audit_path: Path, action_id: str
+) -> None:
+    _, _, _, dlq_url = _seed_estate(moto_endpoint)
+    sources, rows = await _lab_rows(moto_endpoint)
+    spec = get_action(action_id)
+    target = rows[spec.target_type]
+    assert spec in available_actions(target, sources[target.source])  # the lab offers it
+    before = _estate_state(moto_endpoint, dlq_url)
+
+    runner = _aws_runner(audit_path, sources, typed_right, read_only=True)
+    for origin in ORIGINS:
+        outcome = await runner.request(spec, target, origin=origin)
+        assert outcome.status == "refused" and "read-only" in outcome.message
+
+    assert _estate_state(moto_endpoint, dlq_url) == before
+    assert [(e["origin"], e["error"]) for e in lines(audit_path)] == [
+        (o, "read-only") for o in ORIGINS
+    ]
+    for src in sources.values():
+        await src.close()
+
+
+async def test_restart_scale_purge_snapshot_through_the_runner(
+    moto_endpoint: str, audit_path: Path
+) -> None:
+    _, _, _, dlq_url = _seed_estate(moto_endpoint)
+    sources, rows = await _lab_rows(moto_endpoint)
+    before = _estate_state(moto_endpoint, dlq_url)
+    runner = _aws_runner(audit_path, sources, typed_right)
+    service, queue, db = rows[ServiceStatus], rows[QueueStatus], rows[DatabaseSnapshot]
+
+    restart = await runner.request(get_action("service.restart"), service)
+    assert restart.status == "ok", restart.message
+    assert restart.command.startswith("aws ecs update-service --cluster production --service api")
+    scale = await runner.request(get_action("service.scale"), service, {"desired": 5})
+    assert scale.status == "ok", scale.message
+    purge = await runner.request(get_action("queue.purge_dlq"), queue)
+    assert purge.status == "ok", purge.message
+    snap = await runner.request(get_action("database.snapshot"), db)
+    assert snap.status == "ok", snap.message
+
+    after = _estate_state(moto_endpoint, dlq_url)
+    assert after["deployments"] != before["deployments"]  # a new deployment: restarted
+    assert after["desired"] == 5
+    assert after["dlq_depth"] == 0
+    [snapshot_id] = set(after["snapshots"]) - set(before["snapshots"])
+    assert snapshot_id.startswith("cockpit-orders-db-") and snapshot_id in snap.command
+    assert [e["outcome"] for e in lines(audit_path)] == ["ok"] * 4
+    for src in sources.values():
+        await src.close()
