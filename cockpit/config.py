@@ -29,6 +29,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from cockpit.errors import ConfigError
 from cockpit.profile import (
     AlarmFilter,
+    AlertmanagerConfig,
     AwsConfig,
     Config,
     DatabaseConfig,
@@ -37,6 +38,7 @@ from cockpit.profile import (
     HostConfig,
     KubernetesConfig,
     Profile,
+    PrometheusConfig,
     RedisConfig,
     Runbook,
     SecretRef,
@@ -258,6 +260,7 @@ class _Enum(_Type):
 @dataclass(frozen=True)
 class _Secret(_Type):
     doc: str = "env:NAME, file:PATH, or a URL/DSN without a password"
+    refs_only: str = ""  # e.g. "token": a secret in itself, so never a literal
 
     def convert(self, node: Node, w: _Walk, where: str, line: int) -> SecretRef:
         value = _Str(empty_ok=False).convert(node, w, where, line)
@@ -267,6 +270,13 @@ class _Secret(_Type):
         elif value.startswith("file:"):
             if not value[5:]:
                 w.fail(line, where, "file: needs a path")
+        elif self.refs_only:
+            w.fail(
+                line,
+                where,
+                f"a literal {self.refs_only} is not allowed: use env:NAME or file:PATH",
+                "keep it in an environment variable (env:NAME) or a file only you can read",
+            )
         elif _has_password(value):
             w.fail(
                 line,
@@ -275,6 +285,26 @@ class _Secret(_Type):
                 "keep it in an environment variable (env:NAME) or a file only you can read",
             )
         return SecretRef(value)
+
+
+@dataclass(frozen=True)
+class _Map(_Type):
+    """A mapping of names to string values (e.g. metric name -> PromQL)."""
+
+    value: _Type = dataclasses.field(default_factory=_Str)
+    doc: str = "mapping of name -> string"
+
+    def convert(self, node: Node, w: _Walk, where: str, line: int) -> dict[str, Any]:
+        if not isinstance(node, MappingNode):
+            self.expected(node, w, where, line, "a mapping")
+        out: dict[str, Any] = {}
+        for key, kline, vnode in _pairs(node, w, where):
+            here = _join(where, key)
+            if not _ENV_NAME.match(key):  # also a column / series name: keep it simple
+                w.fail(kline, here, f"expected a name of letters, digits and _, got {key!r}")
+            w.count(vnode, kline, here)
+            out[key] = self.value.convert(vnode, w, here, kline)
+        return out
 
 
 @dataclass(frozen=True)
@@ -430,6 +460,13 @@ def _has_password(value: str) -> bool:
         return "@" in value and ":" in value.split("@", 1)[0].split("//", 1)[-1]
 
 
+def _check_basic_auth(values: dict[str, Any], w: _Walk, where: str, line: int) -> None:
+    if (values.get("username") is None) != (values.get("password") is None):
+        w.fail(line, where, "basic auth needs both username and password")
+    if values.get("token") is not None and values.get("username") is not None:
+        w.fail(line, where, "give either token or username/password, not both")
+
+
 def _check_host(values: dict[str, Any], w: _Walk, where: str, line: int) -> None:
     ssh, local = values.get("ssh"), values.get("local", False)
     if ssh is not None and local:
@@ -546,6 +583,44 @@ REDIS = _Rec(
     },
     name="redis",
 )
+_HTTP_AUTH = {
+    "token": (
+        _Opt(_Secret(doc="env:NAME or file:PATH", refs_only="token")),
+        "bearer token reference",
+    ),
+    "username": (_Opt(NAME), "basic auth user (with password)"),
+    "password": (
+        _Opt(_Secret(doc="env:NAME or file:PATH", refs_only="password")),
+        "basic auth password reference",
+    ),
+    "ca_file": (_Opt(NAME), "CA bundle that signs the server's certificate"),
+    "verify": (_Bool(), "verify TLS certificates (false only for a lab)"),
+}
+PROMETHEUS = _Rec(
+    PrometheusConfig,
+    {
+        "name": (NAME, "shown in the alarms pane"),
+        "url": (_Secret(), "Prometheus base URL, or env:NAME"),
+        "metrics": (
+            _Map(_Str(empty_ok=False)),
+            "name -> PromQL, evaluated each refresh; error_rate, cpu, memory, disk "
+            "(0-1 ratios) and p95_ms are checked against thresholds",
+        ),
+        **_HTTP_AUTH,
+    },
+    name="prometheus",
+    check=_check_basic_auth,
+)
+ALERTMANAGER = _Rec(
+    AlertmanagerConfig,
+    {
+        "name": (NAME, "shown in the alarms pane"),
+        "url": (_Secret(), "Alertmanager base URL, or env:NAME"),
+        **_HTTP_AUTH,
+    },
+    name="alertmanager",
+    check=_check_basic_auth,
+)
 _LIMIT = _Num(doc="number >= 0", minimum=0)
 THRESHOLDS = _Rec(
     Thresholds,
@@ -590,6 +665,8 @@ PROFILE = _Rec(
         "health": (_Seq(HEALTH, unique="name"), "HTTP health checks"),
         "databases": (_Seq(DATABASE, unique="name"), "PostgreSQL databases"),
         "redis": (_Seq(REDIS, unique="name"), "Redis servers"),
+        "prometheus": (_Seq(PROMETHEUS, unique="name"), "Prometheus servers: down targets, PromQL"),
+        "alertmanager": (_Seq(ALERTMANAGER, unique="name"), "Alertmanagers: firing alerts"),
         "thresholds": (THRESHOLDS, "when numbers turn red"),
         "runbooks": (_Seq(RUNBOOK), "runbook entries shown next to alarms and services"),
     },
@@ -606,6 +683,8 @@ _RECORDS = (
     HEALTH,
     DATABASE,
     REDIS,
+    PROMETHEUS,
+    ALERTMANAGER,
     THRESHOLDS,
     RUNBOOK,
     PROFILE,
@@ -764,7 +843,8 @@ def _default_text(rec: _Rec, key: str) -> str:
     if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
         return "required"
     if f.default_factory is not dataclasses.MISSING:
-        return "see below" if isinstance(rec.keys[key][0], _Rec) else "`[]`"
+        typ = rec.keys[key][0]
+        return "see below" if isinstance(typ, _Rec) else "`{}`" if isinstance(typ, _Map) else "`[]`"
     value = f.default
     if value is None:
         return "`null`"

@@ -110,6 +110,30 @@ class RedisConfig:
 
 
 @dataclass(frozen=True)
+class PrometheusConfig:
+    name: str
+    url: SecretRef
+    # metric name -> PromQL; a name that is also a ``Thresholds`` field raises threshold alarms
+    metrics: dict[str, str] = field(default_factory=dict, hash=False)
+    token: SecretRef | None = None  # bearer token, env: or file: only
+    username: str | None = None  # basic auth, with ``password``
+    password: SecretRef | None = None
+    ca_file: str | None = None
+    verify: bool = True
+
+
+@dataclass(frozen=True)
+class AlertmanagerConfig:
+    name: str
+    url: SecretRef
+    token: SecretRef | None = None
+    username: str | None = None
+    password: SecretRef | None = None
+    ca_file: str | None = None
+    verify: bool = True
+
+
+@dataclass(frozen=True)
 class Thresholds:
     cpu: float = 80
     memory: float = 85
@@ -145,6 +169,8 @@ class Profile:
     health: tuple[HealthCheck, ...] = ()
     databases: tuple[DatabaseConfig, ...] = ()
     redis: tuple[RedisConfig, ...] = ()
+    prometheus: tuple[PrometheusConfig, ...] = ()
+    alertmanager: tuple[AlertmanagerConfig, ...] = ()
     thresholds: Thresholds = field(default_factory=Thresholds)
     runbooks: tuple[Runbook, ...] = ()
 

@@ -220,6 +220,8 @@ BAD_FILES = {
     "a literal password in a DSN is not allowed: use env:NAME or file:PATH",
     "password_keyword_dsn.yaml": "{p}:5: profiles.production.databases[0].dsn: "
     "a literal password in a DSN is not allowed: use env:NAME or file:PATH",
+    "literal_prometheus_token.yaml": "{p}:6: profiles.production.prometheus[0].token: "
+    "a literal token is not allowed: use env:NAME or file:PATH",
     "env_ref_invalid.yaml": "{p}:4: profiles.production.redis[0].url: "
     "env: needs a variable name, got 'REDIS URL'",
     "shell_in_unit.yaml": "{p}:6: profiles.production.hosts[0].units[1]: a unit name must not "
