@@ -269,6 +269,17 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
         ) from None
 
 
+def _audit_path_for(profile: str | None, config: str | None) -> Path:
+    """The audit log a profile writes to: its ``audit_log`` if profiles.yaml sets one."""
+    if profile is None and config is None:
+        return default_audit_path(None)
+    # Lazy: only this path needs profiles.yaml (and the YAML parser).
+    from cockpit.config import find_config_path, load_config
+
+    cfg = load_config(find_config_path(config))
+    return default_audit_path(cfg.get(profile))
+
+
 def main_timeline(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="cockpit timeline",
@@ -280,12 +291,16 @@ def main_timeline(argv: list[str]) -> int:
     parser.add_argument("--format", choices=("md", "json"), default="md")
     parser.add_argument("--profile", default=None, help="only this profile's entries")
     parser.add_argument(
-        "--audit", type=Path, default=None, help="audit log (default: the XDG state path)"
+        "--audit",
+        type=Path,
+        default=None,
+        help="audit log (default: the profile's audit_log, else the XDG state path)",
     )
+    parser.add_argument("--config", default=None, help="profiles.yaml for --profile's audit_log")
     args = parser.parse_args(argv)
     try:
         since = parse_since(args.since)
-        log = AuditLog(args.audit or default_audit_path(None))
+        log = AuditLog(args.audit or _audit_path_for(args.profile, args.config))
         entries = log.read(since=since, profile=args.profile)
     except CockpitError as e:
         print(f"cockpit timeline: {e}", file=sys.stderr)

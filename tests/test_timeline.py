@@ -232,3 +232,17 @@ async def test_timeline_screen_filters_and_exports(tmp_path: Path) -> None:
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is not screen
+
+
+def test_cli_uses_the_profiles_audit_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    audit = tmp_path / "prod-audit.jsonl"
+    config = tmp_path / "profiles.yaml"
+    config.write_text(f"default: prod\nprofiles:\n  prod:\n    audit_log: {audit}\n")
+    script_incident(AuditLog(audit), profile="prod", start=datetime.now(UTC) - timedelta(minutes=5))
+    argv = ["--since", "1h", "--format", "json", "--profile", "prod", "--config", str(config)]
+    assert main_timeline(argv) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 3
+    assert main_timeline(["--profile", "nope", "--config", str(config)]) == 2
+    assert "unknown profile" in capsys.readouterr().err
