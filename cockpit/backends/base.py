@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from cockpit.model import (
+    Alarm,
     DatabaseSnapshot,
     DetailSection,
     LogRecord,
@@ -111,3 +112,21 @@ class Snapshottable(Protocol):
     async def snapshot(self, target: DatabaseSnapshot, snapshot_id: str) -> str: ...
 
     def snapshot_command(self, target: DatabaseSnapshot, snapshot_id: str) -> list[str]: ...
+
+
+@runtime_checkable
+class Silenceable(Protocol):
+    """Silences an alert (Alertmanager) for ``duration`` ("1h", "30m") with a comment."""
+
+    async def silence(self, target: Alarm, duration: str, comment: str) -> str: ...
+
+    def silence_command(self, target: Alarm, duration: str, comment: str) -> list[str]: ...
+
+
+@runtime_checkable
+class SilenceExpirable(Protocol):
+    """Ends the silences that currently mute an alert."""
+
+    async def expire_silence(self, target: Alarm) -> str: ...
+
+    def expire_silence_command(self, target: Alarm) -> list[str]: ...
