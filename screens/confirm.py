@@ -22,7 +22,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
-from cockpit.actions import ActionSpec, Confirmer, ConfirmRequest, Risk
+from cockpit.actions import ActionSpec, Confirmer, ConfirmRequest, Risk, target_name
 from cockpit.errors import CockpitError
 from cockpit.text import sanitize
 
@@ -192,11 +192,11 @@ class ParamsScreen(ModalScreen[dict | None]):
     DEFAULT_CSS = CONFIRM_CSS
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="params.cancel")]
 
-    def __init__(self, spec: ActionSpec, target: object, target_label: str) -> None:
+    def __init__(self, spec: ActionSpec, target: object, target_label: str | None = None) -> None:
         super().__init__()
         self.spec = spec
         self.target = target
-        self.target_label = target_label
+        self.target_label = target_label or target_name(target, spec)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
@@ -268,7 +268,7 @@ def make_confirmer(app: App) -> Confirmer:
 
 
 async def ask_params(
-    app: App, spec: ActionSpec, target: object, target_label: str
+    app: App, spec: ActionSpec, target: object, target_label: str | None = None
 ) -> dict[str, Any] | None:
     """The action's parameters from ParamsScreen ({} when it takes none), None if cancelled."""
     if not spec.params:
