@@ -19,11 +19,13 @@ from textual.binding import Binding
 from textual.message import Message
 
 from cockpit.hub import Hub, LogBatch, SourceUpdate
+from cockpit.model import Alarm, PaneKind
 from cockpit.profile import Profile
 from cockpit.sources import Sources, build_sources
 from screens.detail import DetailScreen
 from screens.help import HelpScreen
 from screens.main import CockpitScreen
+from screens.palette import CockpitCommands, PaletteCommand
 from themes import CSS_PATH, LOUD_THEMES, THEMES, resolve_theme
 from widgets.banner import ProfileBanner
 from widgets.logview import LogView
@@ -61,6 +63,7 @@ class CockpitApp(App[int]):
     TITLE = "ops cockpit"
     CSS_PATH = str(CSS_PATH)
     ENABLE_COMMAND_PALETTE = True
+    COMMANDS = App.COMMANDS | {CockpitCommands}
     BINDINGS = [
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
@@ -90,6 +93,8 @@ class CockpitApp(App[int]):
         self._start_lab = start_lab
         self.lab: Any = None
         self.hub: Hub | None = None
+        self._alarm_states: dict[str, str] = {}
+        self.runner = self._make_runner()
         for t in THEMES.values():
             self.register_theme(t)
         self.theme_name, self.theme_warning = resolve_theme(theme or profile.theme)
@@ -155,7 +160,37 @@ class CockpitApp(App[int]):
     # --- data flow ----------------------------------------------------------------------
 
     def on_source_updated(self, message: SourceUpdated) -> None:
-        self.cockpit.apply(message.update)
+        update = message.update
+        self.cockpit.apply(update)
+        if update.pane is PaneKind.ALARMS and update.records is not None and not update.error:
+            self._record_alarm_transitions(update)
+
+    def _record_alarm_transitions(self, update: SourceUpdate) -> None:
+        """Alarm state changes go to the audit log, so the incident timeline can be rebuilt."""
+        prefix = f"{update.source_id}/"
+        now = {a.key: a for a in update.records or () if isinstance(a, Alarm)}
+        before = {k: v for k, v in self._alarm_states.items() if k.startswith(prefix)}
+        changes = [
+            (key, a.name, before.get(key), a.state, a.since, a.reason)
+            for key, a in now.items()
+            if before.get(key) != a.state
+        ] + [
+            # The pane lists problems only: an alarm that left the list has cleared.
+            (key, key[len(prefix):], state, "OK", None, "no longer in a reported state")
+            for key, state in before.items()
+            if key not in now
+        ]
+        for key, name, old, new, when, reason in changes:
+            try:
+                self.runner.audit.record_alarm_transition(
+                    self.profile.name, key, name, old or "", new, when, reason
+                )
+            except Exception as e:  # the cockpit keeps working; the loss is said, not hidden
+                self.notify(f"alarm transition not audited: {e}", severity="warning")
+            if new == "OK":
+                self._alarm_states.pop(key, None)
+            else:
+                self._alarm_states[key] = new
 
     def on_logs_arrived(self, message: LogsArrived) -> None:
         self.cockpit.add_logs(message.batch)
@@ -166,12 +201,75 @@ class CockpitApp(App[int]):
             pane.header.show(*_boot_error(message.message_text, message.hint))
 
     def on_pane_open_detail(self, message: Pane.OpenDetail) -> None:
-        self.push_screen(DetailScreen(message.record, message.title, self.make_banner()))
+        from cockpit.backends.base import DetailProvider
+
+        backend = self.backend_for(message.record)
+        provider = backend if isinstance(backend, DetailProvider) else None
+        self.push_screen(DetailScreen(message.record, message.title, self.make_banner(), provider))
 
     def on_log_view_open_line(self, message: LogView.OpenLine) -> None:
         self.push_screen(DetailScreen(message.line.record, "Log line", self.make_banner()))
 
     # --- actions ------------------------------------------------------------------------
+
+    def _make_runner(self):
+        from cockpit.actions import ActionRunner
+        from cockpit.audit import AuditLog, default_audit_path
+
+        return ActionRunner(
+            profile=self.profile,
+            audit=AuditLog(default_audit_path(self.profile)),
+            resolve_backend=lambda source_id: self.hub.source(source_id) if self.hub else None,
+            confirm=self._confirm,
+            read_only=self.profile.read_only,
+            dry_run=self.dry_run,
+        )
+
+    async def _confirm(self, request) -> bool | str:
+        from screens.confirm import make_confirmer
+
+        answer = await make_confirmer(self)(request)
+        if answer and not request.dry_run:
+            # Progress: the runner now calls the backend; its result follows as a notice.
+            self.notify(f"{request.action.title} {request.target}: running…", timeout=4)
+        return answer
+
+    def backend_for(self, record: Any) -> Any:
+        source = getattr(record, "source", None)
+        return self.hub.source(source) if self.hub and source else None
+
+    @work(group="actions", exit_on_error=False)
+    async def request_action(self, spec, target: Any, origin: str = "palette") -> None:
+        """Every entry point (palette, row key) ends here, and here only in the runner."""
+        params: dict[str, Any] | None = None
+        # Read-only refuses before asking anything: the runner says so and audits it.
+        if spec.params and not self.runner.read_only:
+            from screens.confirm import ask_params
+
+            params = await ask_params(self, spec, target)
+            if params is None:
+                self.notify(f"{spec.title}: cancelled", timeout=3)
+                return
+        outcome = await self.runner.request(spec, target, params, origin=origin)
+        if outcome.status in ("ok", "dry-run"):
+            severity = "information"
+        elif "cancelled" in outcome.message:
+            severity = "warning"
+        else:
+            severity = "error"
+        self.notify(outcome.message, title=f"{spec.title}: {outcome.status}", severity=severity,
+                    timeout=8 if outcome.ok else 15)
+        if outcome.ok and self.hub is not None:
+            self.hub.refresh_now(getattr(target, "source", None))
+
+    def extra_palette_commands(self) -> list[PaletteCommand]:
+        return [PaletteCommand("incident: timeline", "alarms and actions of this profile, exportable",
+                               self.action_timeline)]
+
+    def action_timeline(self) -> None:
+        from screens.timeline import TimelineScreen
+
+        self.push_screen(TimelineScreen(self.runner.audit, self.profile.name, banner=self.make_banner()))
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.help_sections(), self.make_banner()))
@@ -189,7 +287,15 @@ class CockpitApp(App[int]):
                 seen.add(b.key)
                 general.append((b.key_display or b.key, b.description))
         general += [("enter", "Open the row's detail"), ("ctrl+p", "Command palette")]
-        return [("Cockpit", general)]
+        from cockpit.actions import REGISTRY
+
+        actions = [
+            (spec.key or "ctrl+p", f"{spec.title} ({spec.risk.value}) — {spec.description}")
+            for spec in REGISTRY
+        ]
+        mode = "read-only: every change is refused" if self.runner.read_only else (
+            "dry-run: actions are shown and audited, not run" if self.dry_run else "actions run after confirmation")
+        return [("Cockpit", general), (f"Actions on the focused row ({mode})", actions)]
 
     async def action_quit(self) -> None:
         await self.shutdown()

@@ -22,3 +22,11 @@ def skip_or_fail(reason: str) -> None:
     if REQUIRE_SERVERS:
         pytest.fail(f"COCKPIT_REQUIRE_SERVERS=1 but {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _private_state(tmp_path_factory, monkeypatch):
+    """Audit logs and other state go to a temp dir, never the developer's own."""
+    state = tmp_path_factory.mktemp("xdg-state")
+    monkeypatch.setenv("XDG_STATE_HOME", str(state))
+    return state

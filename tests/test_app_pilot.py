@@ -106,6 +106,45 @@ async def test_estate_text_is_shown_literally():
     async with app.run_test(size=(160, 48)):
         pane = app.cockpit.panes[PaneKind.ALARMS]
         await wait_until(lambda: pane.row_count() == 1, 5)
-        reason = pane.table.get_row_at(0)[4]
+        reason = pane.table.get_row_at(0)[3]
         assert reason.plain == "[bold red]boom[/]  cleared"
         assert not reason.spans
+
+
+async def test_hung_backend_never_freezes_the_ui():
+    import asyncio
+
+    estate = FakeEstate()
+
+    async def hang():
+        await asyncio.Event().wait()
+
+    estate.database.fetch = hang  # type: ignore[method-assign]
+    profile = Profile(name="test", description="fake", refresh=0.2, timeout=0.5)
+    app = CockpitApp(profile, sources_factory=estate.factory)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = app.cockpit
+        db = screen.panes[PaneKind.DATABASE]
+        await wait_until(lambda: "no answer within 0.5 s" in str(db.header.render()), 5)
+        # keys still work and the other panes keep their data
+        await pilot.press("tab")
+        assert screen.focused_pane() is screen.panes[PaneKind.ALARMS]
+        assert screen.panes[PaneKind.SERVICES].row_count() == 2
+
+
+def test_status_line_states():
+    from cockpit.hub import SourceUpdate
+    from cockpit.model import Severity
+    from widgets.pane import status_line
+
+    live = SourceUpdate("s", PaneKind.SERVICES, "ECS", (1, 2), fetched_at=100.0, interval=5)
+    assert status_line([], 100, 0, "services") == (Severity.UNKNOWN, "⧗ loading…")
+    assert status_line([live], 101, 2, "services") == (Severity.OK, "● live · 2 services · every 5s")
+    sev, text = status_line([live], 116, 2, "services")
+    assert sev is Severity.WARNING and text.startswith("▲ stale: ECS data from ")
+    failed = SourceUpdate("s", PaneKind.SERVICES, "ECS", (1,), 100.0, 5, error="cannot reach x",
+                          hint="check the network", error_since=101.0, next_retry=110.0)
+    sev, text = status_line([failed], 105, 1, "services")
+    assert sev is Severity.CRITICAL
+    assert "✖ ECS: cannot reach x" in text and "showing last good data" in text
+    assert text.endswith("check the network")

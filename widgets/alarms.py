@@ -5,18 +5,20 @@ from __future__ import annotations
 from rich.text import Text
 
 from cockpit.model import Alarm, PaneKind
-from widgets.pane import TablePane, plain
+from widgets.pane import TablePane, action_bindings, plain
+
+_STATE_LABELS = {"ALARM": "alarm", "INSUFFICIENT_DATA": "no data", "OK": "ok"}
 
 
 class AlarmsPane(TablePane):
     kind = PaneKind.ALARMS
     title = "Alarms"
+    BINDINGS = action_bindings(Alarm)
     noun = "alarms"
     columns = [
         ("severity", 9),
         ("alarm", 20),
-        ("since", 8),
-        ("source", 7),
+        ("since", 5),
         ("reason", 20),
     ]
 
@@ -24,11 +26,10 @@ class AlarmsPane(TablePane):
         return sorted(records, key=lambda a: (-a.severity, a.name))
 
     def row(self, a: Alarm) -> tuple[str, list[Text]]:
-        since = a.since.astimezone().strftime("%H:%M:%S") if a.since else "–"
+        since = a.since.astimezone().strftime("%H:%M") if a.since else "–"
         return a.key, [
-            self.severity_cell(a.severity, a.state.lower().replace("_", " ")),
+            self.severity_cell(a.severity, _STATE_LABELS.get(a.state, a.state.lower())),
             plain(a.name, 60),
             Text(since),
-            plain(a.source.split(":")[0], 10),
             plain(a.reason, 200),
         ]

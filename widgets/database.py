@@ -5,12 +5,13 @@ from __future__ import annotations
 from rich.text import Text
 
 from cockpit.model import DatabaseSnapshot, PaneKind
-from widgets.pane import TablePane, human_bytes, num, plain
+from widgets.pane import TablePane, action_bindings, human_bytes, num, plain
 
 
 class DatabasePane(TablePane):
     kind = PaneKind.DATABASE
     title = "Database"
+    BINDINGS = action_bindings(DatabaseSnapshot)
     noun = "databases"
     columns = [
         ("", 2),
@@ -19,8 +20,8 @@ class DatabasePane(TablePane):
         ("active", 6),
         ("idle tx", 7),
         ("blocked", 7),
-        ("longest query", 28),
         ("size", 8),
+        ("longest query", 16),
     ]
 
     def sort(self, records: list[DatabaseSnapshot]) -> list[DatabaseSnapshot]:
@@ -37,11 +38,11 @@ class DatabasePane(TablePane):
             longest = "–"
         return d.key, [
             Text(d.severity.symbol, style=self.severity_style(d.severity)),
-            plain(f"{d.name} ({d.backend})", 60),
+            plain(d.name, 60),
             Text(conns, justify="right"),
             num(d.active),
             num(d.idle_in_transaction),
             num(d.blocked),
-            plain(longest, 120),
             Text(human_bytes(d.size_bytes), justify="right"),
+            plain(longest, 120),
         ]

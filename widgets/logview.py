@@ -27,6 +27,12 @@ from textual.widget import Widget
 from cockpit.model import LogLevel, LogRecord
 from cockpit.text import sanitize
 
+_LEVEL_WORDS = {
+    LogLevel.DEBUG: ("DEBUG",),
+    LogLevel.INFO: ("INFO",),
+    LogLevel.WARN: ("WARN", "WARNING"),
+    LogLevel.ERROR: ("ERROR", "ERR"),
+}
 _LEVEL_NAMES = {LogLevel.DEBUG: "DEBUG", LogLevel.INFO: "INFO ", LogLevel.WARN: "WARN ", LogLevel.ERROR: "ERROR"}
 
 
@@ -263,7 +269,12 @@ class LogView(Widget, can_focus=True):
         text.append(rec.time.astimezone().strftime("%H:%M:%S "), self.get_component_rich_style("logview--time"))
         text.append(f"{sanitize(rec.source, 24):<16.16} ", self.get_component_rich_style("logview--source"))
         text.append(_LEVEL_NAMES.get(level, "INFO ") + " ", level_style)
-        text.append(line.text, level_style if level >= LogLevel.WARN else Style())
+        body = line.text
+        # The level has its own column: drop the same word when the line starts with it.
+        first, _, rest = body.partition(" ")
+        if first.rstrip(":").upper() in _LEVEL_WORDS.get(level, ()):
+            body = rest
+        text.append(body, level_style if level >= LogLevel.WARN else Style())
         return text
 
     def _level_style(self, level: LogLevel) -> Style:

@@ -174,6 +174,17 @@ class Pane(Vertical):
         pass
 
 
+def action_bindings(record_type: type) -> list[Binding]:
+    """Row keys for the registry's actions on this record type (footer, help, keys)."""
+    from cockpit.actions import REGISTRY
+
+    return [
+        Binding(spec.key, f"row_action('{spec.id}')", spec.title, id=f"action.{spec.id}")
+        for spec in REGISTRY
+        if spec.key and spec.target_type is record_type
+    ]
+
+
 class TablePane(Pane):
     """A pane whose records are rows of a ``KeyedTable``."""
 
@@ -221,6 +232,28 @@ class TablePane(Pane):
     def selected(self) -> Any | None:
         key = self.table.selected_key
         return self.records.get(key) if key else None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # A row key is offered only when the selected row's backend can do the action.
+        if action != "row_action":
+            return True
+        from cockpit.actions import get_action
+
+        spec = get_action(str(parameters[0]))
+        rec = self.selected
+        if rec is None or not spec.applies_to(rec):
+            return None  # shown disabled
+        return isinstance(self.app.backend_for(rec), spec.capability) or None
+
+    def action_row_action(self, action_id: str) -> None:
+        from cockpit.actions import get_action
+
+        rec = self.selected
+        if rec is not None:
+            self.app.request_action(get_action(action_id), rec, "key")
+
+    def on_data_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
+        self.refresh_bindings()
 
     def on_data_table_row_selected(self, event: KeyedTable.RowSelected) -> None:
         event.stop()

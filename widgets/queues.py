@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from cockpit.model import PaneKind, QueueStatus
-from widgets.pane import TablePane, num, plain
+from widgets.pane import TablePane, action_bindings, num, plain
 
 
 def _age(seconds: float | None) -> str:
@@ -20,6 +20,7 @@ def _age(seconds: float | None) -> str:
 class QueuesPane(TablePane):
     kind = PaneKind.QUEUES
     title = "Queues"
+    BINDINGS = action_bindings(QueueStatus)
     noun = "queues"
     columns = [
         ("", 2),

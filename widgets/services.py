@@ -5,20 +5,21 @@ from __future__ import annotations
 from rich.text import Text
 
 from cockpit.model import PaneKind, ServiceStatus
-from widgets.pane import TablePane, age, plain
+from widgets.pane import TablePane, action_bindings, age, plain
 
 
 class ServicesPane(TablePane):
     kind = PaneKind.SERVICES
     title = "Services"
+    BINDINGS = action_bindings(ServiceStatus)
     noun = "services"
     columns = [
-        ("status", 11),
+        ("status", 10),
         ("service", 16),
         ("run/des", 7),
-        ("deployment", 16),
+        ("deployment", 14),
         ("backend", 7),
-        ("revision", 12),
+        ("revision", 10),
         ("age", 4),
     ]
 
@@ -35,5 +36,5 @@ class ServicesPane(TablePane):
             plain(s.deployment, 30),
             plain(s.backend, 10),
             plain(s.task_definition, 30),
-            Text(age(s.created_at)),
+            Text(age(s.created_at or (s.deployments[0].created_at if s.deployments else None))),
         ]

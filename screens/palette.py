@@ -1,0 +1,93 @@
+"""Command palette provider: actions on rows ("service: restart api") and cockpit commands.
+
+Generated from the action registry and the rows on screen, never hand-listed, so a new
+action appears here, in the footer, in help and in the explain layer at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+if TYPE_CHECKING:
+    from cockpit.app import CockpitApp
+
+# Past this many rows only the focused row's actions are listed: 2,000 services times three
+# actions would drown the palette, and the focused row is what the user meant anyway.
+ALL_ROWS_LIMIT = 300
+
+
+@dataclass(frozen=True)
+class PaletteCommand:
+    title: str
+    help: str
+    run: Callable[[], Any]
+    focused: bool = False  # the focused row's own actions rank first
+
+
+def row_commands(app: CockpitApp) -> list[PaletteCommand]:
+    from cockpit.actions import available_actions, target_name
+
+    screen = app.cockpit
+    focused = screen.focused_pane()
+    selected = getattr(focused, "selected", None)
+    rows: list[Any] = []
+    if selected is not None:
+        rows.append(selected)
+    total = sum(len(getattr(p, "records", {})) for p in screen.panes.values())
+    if total <= ALL_ROWS_LIMIT:
+        for pane in screen.panes.values():
+            rows += [r for r in getattr(pane, "records", {}).values() if r is not selected]
+    out: list[PaletteCommand] = []
+    for rec in rows:
+        backend = app.backend_for(rec)
+        for spec in available_actions(rec, backend):
+            out.append(
+                PaletteCommand(
+                    f"{spec.title} {target_name(rec, spec)}",
+                    f"{spec.risk.value} · {spec.description}",
+                    partial(app.request_action, spec, rec, "palette"),
+                    focused=rec is selected,
+                )
+            )
+    return out
+
+
+def cockpit_commands(app: CockpitApp) -> list[PaletteCommand]:
+    from themes import THEMES
+
+    out = [
+        PaletteCommand("pane: maximise or restore", "z: the focused pane fills the screen",
+                       app.cockpit.action_toggle_maximize),
+        PaletteCommand("logs: follow", "jump to the newest log line and follow",
+                       app.cockpit.logs.view.action_follow),
+        PaletteCommand("help: keys", "?: every key and action", app.action_help),
+    ]
+    out += [
+        PaletteCommand(f"theme: {name}", "switch the colour theme", partial(setattr, app, "theme", name))
+        for name in THEMES
+    ]
+    out += app.extra_palette_commands()
+    return out
+
+
+class CockpitCommands(Provider):
+    def _commands(self) -> list[PaletteCommand]:
+        app: CockpitApp = self.app  # type: ignore[assignment]
+        return row_commands(app) + cockpit_commands(app)
+
+    async def discover(self) -> Hits:
+        for cmd in self._commands():
+            yield DiscoveryHit(cmd.title, cmd.run, help=cmd.help)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for cmd in self._commands():
+            score = matcher.match(cmd.title)
+            if score > 0:
+                yield Hit(min(1.0, score * (1.5 if cmd.focused else 1.0)), matcher.highlight(cmd.title),
+                          cmd.run, text=cmd.title, help=cmd.help)
