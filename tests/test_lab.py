@@ -408,6 +408,21 @@ def test_size_option_and_stop_ends_the_child() -> None:
     lab.stop()  # idempotent
 
 
+def test_a_lab_that_cannot_start_says_why_and_leaves_nothing_behind() -> None:
+    from cockpit.lab import LabError
+
+    old = _env(COCKPIT_LAB_SERVICES="many")  # the child's seed rejects it and exits
+    try:
+        with pytest.raises(LabError) as err:
+            start_lab(with_servers=False)
+    finally:
+        _restore(old)
+    assert "exited with code 1" in err.value.message
+    assert "COCKPIT_LAB_SERVICES must be a whole number" in err.value.message
+    state_dir = Path(err.value.hint.split("see ", 1)[1].split(";")[0]).parent
+    assert not state_dir.exists()
+
+
 PARENT = textwrap.dedent(
     """
     import json, sys, time

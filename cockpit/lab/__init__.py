@@ -234,10 +234,10 @@ def start_lab(
             (state_dir / stale).unlink()
     lab = Lab("", None, None, {}, state_dir, _owns_state_dir=owns)
     atexit.register(lab.stop)
+    results: dict[str, Any] = {}
+    threads: list[threading.Thread] = []
     try:
         lab._proc = _spawn(state_dir, owns=owns)
-        results: dict[str, Any] = {}
-        threads = []
         if with_servers:
             # Keyed by the pane that shows the server (and its note when it cannot run).
             for kind, sub in (("database", "postgres"), ("queues", "redis")):
@@ -252,6 +252,13 @@ def start_lab(
             t.join()
         _adopt_servers(lab, results)
     except BaseException:
+        # Servers that came up while the AWS side failed are not the lab's yet: stop them too.
+        for t in threads:
+            t.join(timeout)
+        for result in results.values():
+            if not isinstance(result, CockpitError):
+                with contextlib.suppress(Exception):
+                    result.stop()
         lab.stop()
         raise
     return lab

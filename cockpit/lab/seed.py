@@ -78,7 +78,11 @@ def seed_estate(endpoint: str, lock: threading.RLock) -> None:
     seed_logs(endpoint)
     seed_sqs(endpoint)
     seed_rds(endpoint)
-    extra = int(os.environ.get("COCKPIT_LAB_SERVICES", "0") or 0)
+    raw = os.environ.get("COCKPIT_LAB_SERVICES", "0") or "0"
+    if not raw.strip().isdigit():
+        # The parent shows the tail of our log: make its last line the whole story.
+        raise SystemExit(f"COCKPIT_LAB_SERVICES must be a whole number, not {raw!r}")
+    extra = int(raw)
     if extra > 0:
         seed_extra_services(lock, extra)
 
