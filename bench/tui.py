@@ -144,6 +144,11 @@ class CpuMeter:
                 self.threads_first.setdefault(tid, st[1] if self.samples == 1 else 0.0)
                 self.threads_last[tid] = st[1]
 
+    def threads(self) -> list[tuple[int, float]]:
+        """(tid, CPU s) of the root's threads that used any CPU, busiest first."""
+        rows = [(t, self.threads_last[t] - self.threads_first.get(t, 0.0)) for t in self.threads_last]
+        return sorted((r for r in rows if r[1] > 0), key=lambda r: -r[1])
+
     def main_thread(self) -> float:
         """CPU of the root's main thread (the asyncio loop, for a Textual app)."""
         return self.threads_last.get(self.root, 0.0) - self.threads_first.get(self.root, 0.0)
@@ -478,6 +483,11 @@ def measure(args: argparse.Namespace) -> dict:
             cpu_s_per_min=round(own * per_min, 3),
             cpu_pct=round(100 * own / elapsed, 2),
             cpu_main_thread_s_per_min=round(cpu.main_thread() * per_min, 3),
+            # Python 3.11 does not name native threads: the tid is all there is to tell them apart.
+            cpu_threads=[
+                {"tid": t, "main": t == s.proc.pid, "cpu_s": round(c, 2)} for t, c in cpu.threads()
+            ],
+            thread_count=len(cpu.threads_last),
             tree_cpu_s_per_min=round(tree * per_min, 3),
             tree_cpu_pct=round(100 * tree / elapsed, 2),
             tree_processes=[{"cmd": n, "cpu_s": round(c, 2)} for n, c in cpu.per_process()],
