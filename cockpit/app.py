@@ -93,8 +93,10 @@ class CockpitApp(App[int]):
         self._start_lab = start_lab
         self.lab: Any = None
         self.hub: Hub | None = None
-        self._alarm_states: dict[str, str] = {}
         self.runner = self._make_runner()
+        from cockpit.audit import AlarmTracker
+
+        self.alarm_tracker = AlarmTracker(self.runner.audit, profile.name)
         for t in THEMES.values():
             self.register_theme(t)
         self.theme_name, self.theme_warning = resolve_theme(theme or profile.theme)
@@ -167,30 +169,11 @@ class CockpitApp(App[int]):
 
     def _record_alarm_transitions(self, update: SourceUpdate) -> None:
         """Alarm state changes go to the audit log, so the incident timeline can be rebuilt."""
-        prefix = f"{update.source_id}/"
-        now = {a.key: a for a in update.records or () if isinstance(a, Alarm)}
-        before = {k: v for k, v in self._alarm_states.items() if k.startswith(prefix)}
-        changes = [
-            (key, a.name, before.get(key), a.state, a.since, a.reason)
-            for key, a in now.items()
-            if before.get(key) != a.state
-        ] + [
-            # The pane lists problems only: an alarm that left the list has cleared.
-            (key, key[len(prefix):], state, "OK", None, "no longer in a reported state")
-            for key, state in before.items()
-            if key not in now
-        ]
-        for key, name, old, new, when, reason in changes:
-            try:
-                self.runner.audit.record_alarm_transition(
-                    self.profile.name, key, name, old or "", new, when, reason
-                )
-            except Exception as e:  # the cockpit keeps working; the loss is said, not hidden
-                self.notify(f"alarm transition not audited: {e}", severity="warning")
-            if new == "OK":
-                self._alarm_states.pop(key, None)
-            else:
-                self._alarm_states[key] = new
+        alarms = [a for a in update.records or () if isinstance(a, Alarm)]
+        try:
+            self.alarm_tracker.observe(update.source_id, alarms)
+        except Exception as e:  # the cockpit keeps working; the loss is said, not hidden
+            self.notify(f"alarm transition not audited: {e}", severity="warning")
 
     def on_logs_arrived(self, message: LogsArrived) -> None:
         self.cockpit.add_logs(message.batch)

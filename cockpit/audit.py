@@ -264,3 +264,37 @@ def _fsync_dir(path: Path) -> None:
         pass  # some filesystems refuse fsync on directories; the file itself is synced
     finally:
         os.close(fd)
+
+
+class AlarmTracker:
+    """Turns successive alarm lists of a source into recorded state transitions.
+
+    Sources report the alarms in a problem state; one that leaves the list has cleared,
+    and is recorded as a transition to OK.
+    """
+
+    def __init__(self, audit: AuditLog, profile: str) -> None:
+        self.audit = audit
+        self.profile = profile
+        self._states: dict[str, str] = {}
+
+    def observe(self, source_id: str, alarms: Any) -> list[dict[str, Any]]:
+        prefix = f"{source_id}/"
+        now = {a.key: a for a in alarms}
+        before = {k: v for k, v in self._states.items() if k.startswith(prefix)}
+        written: list[dict[str, Any]] = []
+        for key, alarm in now.items():
+            if before.get(key) != alarm.state:
+                written.append(self.audit.record_alarm_transition(
+                    self.profile, key, alarm.name, before.get(key, ""), alarm.state, alarm.since,
+                    alarm.reason, severity=alarm.severity.label, resource=alarm.resource,
+                ))
+                self._states[key] = alarm.state
+        for key, state in before.items():
+            if key not in now:
+                written.append(self.audit.record_alarm_transition(
+                    self.profile, key, key[len(prefix):], state, "OK", None,
+                    "no longer in a reported state",
+                ))
+                del self._states[key]
+        return written

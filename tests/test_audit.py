@@ -158,3 +158,22 @@ def test_alarm_transitions_and_read_filters(tmp_path: Path) -> None:
 
 def test_read_of_missing_file_is_empty(tmp_path: Path) -> None:
     assert AuditLog(tmp_path / "none.jsonl").read() == []
+
+
+def test_alarm_tracker_records_fire_change_and_clear(tmp_path):
+    from datetime import UTC, datetime
+
+    from cockpit.audit import AlarmTracker, AuditLog
+    from cockpit.model import Alarm, Severity
+
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    tracker = AlarmTracker(audit, "lab")
+    t = datetime(2026, 11, 25, 3, 12, tzinfo=UTC)
+    firing = Alarm("api-high-cpu", "aws:alarms", Severity.CRITICAL, "ALARM", "CPU 93 > 80", since=t)
+    assert [e["to"] for e in tracker.observe("aws:alarms", [firing])] == ["ALARM"]
+    assert tracker.observe("aws:alarms", [firing]) == []  # unchanged: nothing written
+    cleared = tracker.observe("aws:alarms", [])
+    assert [(e["from"], e["to"]) for e in cleared] == [("ALARM", "OK")]
+    entries = audit.read()
+    assert [e["to"] for e in entries] == ["ALARM", "OK"]
+    assert entries[0]["severity"] == "critical" and entries[0]["reason"] == "CPU 93 > 80"
