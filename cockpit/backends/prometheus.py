@@ -1,0 +1,477 @@
+"""Prometheus -> alarms (scrape targets that are down, PromQL metrics over their threshold)
+and the metric series themselves, for sparklines and the detail screen.
+
+Each refresh runs, concurrently and under one deadline, ``/api/v1/targets`` and one
+``/api/v1/query_range`` per expression in the profile's ``metrics:``. The records are
+``Alarm`` rows for the alarms pane; the series of the last refresh stay on the source
+(``series`` / ``series_for(name)``) and are shown by ``detail()``.
+
+Units follow Prometheus' own convention: ``error_rate``, ``cpu``, ``memory`` and ``disk``
+are 0-1 ratios (shown and compared as %, against ``thresholds`` in %), ``p95_ms`` is in
+milliseconds; any other metric is shown as it comes and raises no alarm.
+
+``HttpApi`` is the small JSON client both this module and ``alertmanager`` use: httpx with
+TLS verification on (a CA file option), bearer/basic auth resolved from env:/file:
+references, an overall deadline, and errors turned into ``BackendError`` with a hint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import ssl
+import time
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from cockpit.errors import BackendError, CockpitError, CredentialsError
+from cockpit.model import Alarm, DetailSection, PaneKind, ServiceStatus, Severity
+from cockpit.profile import AlertmanagerConfig, Profile, PrometheusConfig, SecretRef, Thresholds
+
+# Labels that name what a series or an alert is about, most specific first.
+RESOURCE_LABELS = ("service", "app", "deployment", "job", "container", "pod", "instance",
+                   "namespace")  # fmt: skip
+RATIO_METRICS = ("error_rate", "cpu", "memory", "disk")
+WINDOW_S = 900.0  # the sparkline window
+STEP_S = 30.0
+CONNECT_TIMEOUT_S = 3.0
+_SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def utc_from_rfc3339(text: str | None) -> datetime | None:
+    """Prometheus/Alertmanager timestamps (nanoseconds, ``Z``) as aware UTC; None if unset."""
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text)  # 3.11 reads Z and truncates nanoseconds
+    except ValueError:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC) if value.year > 1 else None  # 0001-01-01: "never"
+
+
+def mask_url(url: str) -> str:
+    """The URL without any user:password part (it may come from an env: reference)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(unparseable url)"
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return parts._replace(netloc=f"***@{host}").geturl()
+
+
+def _resolve(ref: SecretRef | str | None) -> str | None:
+    if ref is None:
+        return None
+    return ref.resolve() if isinstance(ref, SecretRef) else str(ref)
+
+
+def _first_line(text: str, limit: int = 200) -> str:
+    line = (text.strip().splitlines() or [""])[0]
+    return line[:limit]
+
+
+class HttpApi:
+    """One lazily built ``httpx.AsyncClient`` for one configured server, JSON in and out."""
+
+    def __init__(
+        self, kind: str, cfg: PrometheusConfig | AlertmanagerConfig, timeout: float
+    ) -> None:
+        self.kind = kind  # "Prometheus" / "Alertmanager", for messages
+        self.cfg = cfg
+        self.timeout = timeout
+        self._client: Any = None
+        self._url = ""
+
+    @property
+    def url(self) -> str:
+        """The base URL (resolved from its reference once), without a trailing slash."""
+        if not self._url:
+            url = (_resolve(self.cfg.url) or "").rstrip("/")
+            if not url.startswith(("http://", "https://")):
+                raise BackendError(
+                    f"{self.kind} {self.cfg.name}: url {mask_url(url)!r} is not an http(s) URL",
+                    "check its url in profiles.yaml",
+                )
+            self._url = url
+        return self._url
+
+    @property
+    def shown_url(self) -> str:
+        try:
+            return mask_url(self.url)
+        except CockpitError:
+            return str(self.cfg.url)  # the reference itself, e.g. env:PROMETHEUS_URL
+
+    def client(self) -> Any:
+        if self._client is None:
+            import httpx
+
+            headers = {"Accept": "application/json", "User-Agent": "ops-cockpit"}
+            auth = None
+            token = _resolve(self.cfg.token)
+            if token:
+                headers["Authorization"] = f"Bearer {token}"
+            if self.cfg.username is not None:
+                auth = httpx.BasicAuth(self.cfg.username, _resolve(self.cfg.password) or "")
+            verify: ssl.SSLContext | bool = self.cfg.verify
+            if self.cfg.verify and self.cfg.ca_file:
+                try:
+                    verify = ssl.create_default_context(cafile=self.cfg.ca_file)
+                except (OSError, ssl.SSLError) as e:
+                    raise BackendError(
+                        f"cannot load CA file {self.cfg.ca_file}: {e}",
+                        "check ca_file in profiles.yaml",
+                    ) from e
+            self._client = httpx.AsyncClient(
+                base_url=self.url,
+                headers=headers,
+                auth=auth,
+                verify=verify,
+                timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, CONNECT_TIMEOUT_S)),
+                follow_redirects=False,
+                trust_env=False,  # a proxy from the environment must not see the token
+            )
+        return self._client
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        doing: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        hint: str = "",
+    ) -> Any:
+        """The parsed JSON answer (None for an empty body); any failure -> BackendError."""
+        import httpx
+
+        where = f"{self.kind} {self.cfg.name}"
+        try:
+            client = self.client()
+            # httpx times each read; the overall deadline also bounds a server that trickles.
+            resp = await asyncio.wait_for(
+                client.request(method, path, params=params, json=json), self.timeout
+            )
+        except CockpitError:
+            raise
+        except (TimeoutError, httpx.TimeoutException) as e:
+            raise BackendError(
+                f"{doing}: {where} at {self.shown_url} did not answer within {self.timeout:g} s",
+                f"is {self.kind} up and reachable? a firewall that drops packets looks like this",
+            ) from e
+        except httpx.ConnectError as e:
+            raise BackendError(
+                f"{doing}: cannot connect to {where} at {self.shown_url}: {_first_line(str(e))}",
+                f"is {self.kind} running? check the url (and ca_file/verify for https)",
+            ) from e
+        except httpx.HTTPError as e:
+            raise BackendError(
+                f"{doing}: {where} at {self.shown_url}: {type(e).__name__}: {_first_line(str(e))}",
+                "check the url; will retry",
+            ) from e
+        if resp.status_code in (401, 403):
+            raise CredentialsError(
+                f"{doing}: {where} refused the credentials (HTTP {resp.status_code})",
+                "check token (or username/password) in profiles.yaml and the variable or "
+                "file it names",
+            )
+        body: Any = None
+        if resp.content:
+            try:
+                body = resp.json()
+            except ValueError:
+                body = None
+                if resp.is_success:
+                    raise BackendError(
+                        f"{doing}: {where} answered with something that is not JSON",
+                        f"is {self.shown_url} really {self.kind}? check the url",
+                    ) from None
+        if not resp.is_success:
+            detail = ""
+            if isinstance(body, dict):
+                detail = str(body.get("error") or body.get("message") or "")
+            elif resp.text:
+                detail = resp.text
+            raise BackendError(
+                f"{doing}: {where} answered HTTP {resp.status_code}"
+                + (f": {_first_line(detail)}" if detail else ""),
+                hint or "check the url and the server's log",
+            )
+        return body
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                await client.aclose()
+            except Exception:  # a broken connection: nothing left to release
+                pass
+
+
+# --- records ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MetricSeries:
+    """One series of one configured expression over the sparkline window."""
+
+    metric: str  # the profile's name for the expression, e.g. "error_rate"
+    labels: tuple[tuple[str, str], ...]
+    points: tuple[tuple[float, float], ...]  # (unix time, value), oldest first; no NaN
+
+    @property
+    def latest(self) -> float | None:
+        return self.points[-1][1] if self.points else None
+
+    def label(self, name: str) -> str:
+        return dict(self.labels).get(name, "")
+
+    @property
+    def resource(self) -> str:
+        """What the series is about: its service/job/... label, "" for an aggregate."""
+        return next((v for k in RESOURCE_LABELS if (v := self.label(k))), "")
+
+    @property
+    def selector(self) -> str:
+        inner = ", ".join(f'{k}="{v}"' for k, v in self.labels)
+        return f"{self.metric}{{{inner}}}" if inner else self.metric
+
+    def values(self) -> list[float]:
+        return [v for _, v in self.points]
+
+
+def format_value(metric: str, value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return "n/a"
+    if metric in RATIO_METRICS:
+        return f"{value * 100:.2f} %"
+    if metric.endswith("_ms"):
+        return f"{value:.0f} ms"
+    return f"{value:.4g}"
+
+
+def sparkline(values: Sequence[float], width: int = 30) -> str:
+    """Block characters scaled between the values' min and max (newest on the right)."""
+    finite = [v for v in values if math.isfinite(v)][-width:]
+    if not finite:
+        return ""
+    lo, hi = min(finite), max(finite)
+    if hi == lo:
+        return _SPARKS[0 if hi == 0 else 3] * len(finite)
+    return "".join(_SPARKS[round((v - lo) / (hi - lo) * (len(_SPARKS) - 1))] for v in finite)
+
+
+def threshold_for(metric: str, thresholds: Thresholds) -> float | None:
+    """The limit a metric's raw value is compared with (ratios: the % threshold / 100)."""
+    if metric in RATIO_METRICS:
+        return float(getattr(thresholds, metric)) / 100
+    if metric == "p95_ms":
+        return float(thresholds.p95_ms)
+    return None
+
+
+def threshold_alarm(s: MetricSeries, limit: float, source: str) -> Alarm | None:
+    latest = s.latest
+    if latest is None or not latest > limit:
+        return None
+    since = None
+    for t, v in reversed(s.points):  # how long it has been above, within the window
+        if not v > limit:
+            break
+        since = datetime.fromtimestamp(t, UTC)
+    return Alarm(
+        name=s.selector,
+        source=source,
+        severity=Severity.CRITICAL,
+        state="ALARM",
+        reason=f"{s.metric} is {format_value(s.metric, latest)}, "
+        f"above {format_value(s.metric, limit)}",
+        since=since,
+        resource=s.resource,
+        threshold=f"{s.metric} > {format_value(s.metric, limit)}",
+    )
+
+
+def target_alarm(t: dict[str, Any], source: str) -> Alarm:
+    labels = t.get("labels") or {}
+    job = str(labels.get("job") or t.get("scrapePool") or "")
+    instance = str(labels.get("instance") or t.get("scrapeUrl") or "")
+    return Alarm(
+        name=f"target down: {job} {instance}".strip(),
+        source=source,
+        severity=Severity.CRITICAL,
+        state="down",
+        reason=str(t.get("lastError") or "scrape failed"),
+        since=utc_from_rfc3339(t.get("lastScrape")),
+        resource=job,
+        threshold="up == 0",
+    )
+
+
+def matrix_series(metric: str, result: Any) -> list[MetricSeries]:
+    out = []
+    for item in result or []:
+        labels = tuple(sorted((str(k), str(v)) for k, v in (item.get("metric") or {}).items()))
+        points = []
+        for t, v in item.get("values") or []:
+            try:
+                value = float(v)
+            except (TypeError, ValueError):
+                continue
+            if not math.isnan(value):  # 0/0 with no traffic: a gap, not a value
+                points.append((float(t), value))
+        out.append(MetricSeries(metric, labels, tuple(points)))
+    out.sort(key=lambda s: s.labels)
+    return out
+
+
+async def gather_all(*calls: Awaitable[Any]) -> list[Any]:
+    """Run concurrently; on the first failure cancel the rest and raise that failure itself."""
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(c) for c in calls]  # type: ignore[arg-type]
+    except BaseExceptionGroup as eg:
+        first = eg.exceptions[0]
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from None
+    return [t.result() for t in tasks]
+
+
+# --- the source -------------------------------------------------------------------------
+
+
+class PrometheusSource:
+    """Down scrape targets and threshold breaches of the profile's PromQL metrics."""
+
+    pane = PaneKind.ALARMS
+
+    def __init__(
+        self,
+        cfg: PrometheusConfig,
+        thresholds: Thresholds | None = None,
+        *,
+        timeout: float = 8.0,
+        window_s: float = WINDOW_S,
+        step_s: float = STEP_S,
+    ) -> None:
+        self.cfg = cfg
+        self.thresholds = thresholds or Thresholds()
+        self.api = HttpApi("Prometheus", cfg, timeout)
+        self.window_s = window_s
+        self.step_s = step_s
+        self.id = f"prometheus:{cfg.name}"
+        self.title = f"Prometheus {cfg.name}"
+        self.series: dict[str, tuple[MetricSeries, ...]] = {}  # metric name -> last refresh
+        self.down_targets: tuple[Alarm, ...] = ()
+
+    async def fetch(self) -> list[Alarm]:
+        end = time.time()
+        names = list(self.cfg.metrics)
+        targets, *results = await gather_all(
+            self._targets(), *(self._query_range(n, self.cfg.metrics[n], end) for n in names)
+        )
+        self.series = dict(zip(names, results, strict=True))
+        self.down_targets = tuple(targets)
+        alarms = list(targets)
+        for name, series in self.series.items():
+            limit = threshold_for(name, self.thresholds)
+            if limit is None:
+                continue
+            alarms += [a for s in series if (a := threshold_alarm(s, limit, self.id))]
+        alarms.sort(key=lambda a: (-a.severity, a.name))
+        return alarms
+
+    async def _targets(self) -> list[Alarm]:
+        body = await self.api.request(
+            "GET", "/api/v1/targets", "scrape targets", params={"state": "active"}
+        )
+        active = ((body or {}).get("data") or {}).get("activeTargets") or []
+        return [target_alarm(t, self.id) for t in active if t.get("health") == "down"]
+
+    async def _query_range(self, name: str, expr: str, end: float) -> tuple[MetricSeries, ...]:
+        params = {
+            "query": expr,
+            "start": f"{end - self.window_s:.3f}",
+            "end": f"{end:.3f}",
+            "step": f"{self.step_s:g}",
+            "timeout": f"{self.api.timeout:g}s",  # the server gives up when we do
+        }
+        body = await self.api.request(
+            "GET",
+            "/api/v1/query_range",
+            f"PromQL metric {name}",
+            params=params,
+            hint=f"check the expression of metrics.{name} in profiles.yaml "
+            f"(try it in the Prometheus UI at {self.api.shown_url}/graph)",
+        )
+        data = (body or {}).get("data") or {}
+        return tuple(matrix_series(name, data.get("result")))
+
+    def series_for(self, name: str) -> list[MetricSeries]:
+        """Series of the last refresh about ``name`` (a service: its service/job/... label)."""
+        return [
+            s
+            for series in self.series.values()
+            for s in series
+            if name and any(s.label(k) == name for k in RESOURCE_LABELS)
+        ]
+
+    async def detail(self, record: Any) -> list[DetailSection]:
+        if isinstance(record, ServiceStatus):
+            chosen = self.series_for(record.name)
+        elif isinstance(record, Alarm) and record.resource and record.threshold != "up == 0":
+            chosen = [s for s in self.series_for(record.resource)] or self._all()
+        else:
+            chosen = self._all()
+        sections = []
+        if chosen:
+            sections.append(
+                DetailSection(
+                    title=f"Prometheus {self.cfg.name}: metrics over {self.window_s / 60:g} min",
+                    columns=("series", "now", "min", "max", "trend"),
+                    rows=tuple(
+                        (
+                            s.selector,
+                            format_value(s.metric, s.latest),
+                            format_value(s.metric, min(s.values(), default=None)),
+                            format_value(s.metric, max(s.values(), default=None)),
+                            sparkline(s.values()),
+                        )
+                        for s in chosen
+                    ),
+                )
+            )
+        if isinstance(record, Alarm) and record.threshold == "up == 0":
+            sections.append(DetailSection(title="last scrape error", lines=(record.reason,)))
+        return sections
+
+    def _all(self) -> list[MetricSeries]:
+        return [s for series in self.series.values() for s in series]
+
+    def explain_command(self) -> list[str]:
+        return ["curl", "-s", f"{self.api.shown_url}/api/v1/targets?state=active"]
+
+    def query_command(self, name: str) -> list[str]:
+        """The promtool call that evaluates one configured metric (for the explain layer)."""
+        return ["promtool", "query", "range", f"--step={self.step_s:g}s",
+                self.api.shown_url, self.cfg.metrics[name]]  # fmt: skip
+
+    async def close(self) -> None:
+        await self.api.close()
+
+
+def build_prometheus_sources(profile: Profile) -> list[PrometheusSource]:
+    # Our own deadline fires before the hub's, so the pane shows our message and hint.
+    timeout = max(1.0, profile.timeout * 0.8)
+    return [
+        PrometheusSource(cfg, profile.thresholds, timeout=timeout) for cfg in profile.prometheus
+    ]

@@ -1,0 +1,297 @@
+"""Prometheus backend against a real private Prometheus scraping a test exporter."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from cockpit.backends.base import DetailProvider, Explainable, Source
+from cockpit.backends.prometheus import (
+    MetricSeries,
+    PrometheusSource,
+    format_value,
+    matrix_series,
+    sparkline,
+    threshold_alarm,
+    utc_from_rfc3339,
+)
+from cockpit.config import load_text
+from cockpit.errors import BackendError, ConfigError, CredentialsError
+from cockpit.model import PaneKind, ServiceStatus, Severity
+from cockpit.profile import PrometheusConfig, SecretRef, Thresholds
+from cockpit.sources import build_sources
+from tests.fixtures.prometheus import DEAD_TARGET
+
+METRICS = {
+    "error_rate": 'sum by (service) (rate(http_requests_total{code=~"5.."}[5s]))'
+    " / sum by (service) (rate(http_requests_total[5s]))",
+    "p95_ms": "histogram_quantile(0.95, sum by (le, service) "
+    "(rate(http_request_duration_seconds_bucket[5s]))) * 1000",
+}
+
+
+def _source(url: str, metrics: dict[str, str] | None = None, **kw) -> PrometheusSource:  # type: ignore[no-untyped-def]
+    cfg = PrometheusConfig(name="main", url=SecretRef(url), metrics=metrics or {})
+    kw.setdefault("timeout", 5.0)
+    kw.setdefault("step_s", 5)
+    return PrometheusSource(cfg, kw.pop("thresholds", Thresholds()), window_s=60, **kw)
+
+
+async def test_promql_metrics_raise_threshold_alarms_and_keep_series(prometheus_server) -> None:
+    src = _source(prometheus_server.url, METRICS, step_s=1)
+    deadline = time.monotonic() + 20
+    try:
+        # Prometheus has scraped for only a few seconds: refresh until the window has a trend.
+        while True:
+            alarms = await src.fetch()
+            points = [len(s.points) for s in src.series_for("api")]
+            if (points and min(points) >= 3) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+    finally:
+        await src.close()
+    by_name = {a.name: a for a in alarms}
+    # api runs at 5 % errors, above the 0.5 % default threshold; worker has none.
+    api = by_name['error_rate{service="api"}']
+    assert api.severity is Severity.CRITICAL
+    assert api.resource == "api"
+    assert api.reason == "error_rate is 5.00 %, above 0.50 %"
+    assert api.threshold == "error_rate > 0.50 %"
+    assert api.since is not None and api.since <= datetime.now(UTC)
+    assert not any("worker" in a.name for a in alarms)
+    # p95 is ~450 ms, under the 2000 ms default: no alarm, but the series is there.
+    assert not any(a.name.startswith("p95_ms") for a in alarms)
+    api_series = {s.metric: s for s in src.series_for("api")}
+    assert api_series["error_rate"].latest == pytest.approx(0.05, rel=0.01)
+    assert 250 < api_series["p95_ms"].latest < 500
+    assert len(api_series["error_rate"].points) >= 3  # a range, for a sparkline
+    assert [s.latest for s in src.series_for("worker")] == [0.0]
+
+
+async def test_thresholds_from_profile_decide(prometheus_server) -> None:
+    strict = Thresholds(error_rate=10, p95_ms=300)  # 5 % is fine now; 450 ms is not
+    src = _source(prometheus_server.url, METRICS, thresholds=strict)
+    try:
+        alarms = [a for a in await src.fetch() if not a.name.startswith("target down")]
+    finally:
+        await src.close()
+    assert [a.name for a in alarms] == ['p95_ms{service="api"}']
+    assert alarms[0].threshold == "p95_ms > 300 ms"
+
+
+async def test_down_target_is_an_alarm(prometheus_server) -> None:
+    src = _source(prometheus_server.url)
+    try:
+        alarms = await src.fetch()
+    finally:
+        await src.close()
+    assert [a.name for a in alarms] == [f"target down: dead {DEAD_TARGET}"]
+    down = alarms[0]
+    assert down.severity is Severity.CRITICAL and down.state == "down"
+    assert "connection refused" in down.reason
+    assert down.resource == "dead" and down.threshold == "up == 0"
+
+
+async def test_detail_shows_series_with_sparkline(prometheus_server) -> None:
+    src = _source(prometheus_server.url, METRICS)
+    try:
+        alarms = await src.fetch()
+        assert isinstance(src, DetailProvider) and isinstance(src, Explainable)
+        assert isinstance(src, Source) and src.pane is PaneKind.ALARMS
+        api = next(a for a in alarms if a.resource == "api")
+        (section,) = await src.detail(api)
+        service = ServiceStatus("api", "ecs", "aws:ecs", Severity.OK, "healthy", 2, 2)
+        (for_service,) = await src.detail(service)
+    finally:
+        await src.close()
+    assert section.columns == ("series", "now", "min", "max", "trend")
+    rows = {r[0]: r for r in section.rows}
+    assert rows['error_rate{service="api"}'][1] == "5.00 %"
+    assert rows['p95_ms{service="api"}'][1].endswith(" ms")
+    assert all(r[4] for r in section.rows)  # a trend drawn for every series
+    assert for_service.rows == section.rows  # same series, found by the service's name
+
+
+async def test_bad_promql_names_the_metric(prometheus_server) -> None:
+    src = _source(prometheus_server.url, {"error_rate": "sum(rate(http_requests_total[5s]"})
+    try:
+        with pytest.raises(BackendError) as e:
+            await src.fetch()
+    finally:
+        await src.close()
+    assert e.value.message.startswith("PromQL metric error_rate: Prometheus main answered HTTP 400")
+    assert "metrics.error_rate" in e.value.hint
+
+
+async def test_hung_prometheus_fails_within_its_timeout(hung_endpoint) -> None:
+    src = _source(hung_endpoint, METRICS, timeout=1.0)
+    started = time.monotonic()
+    try:
+        with pytest.raises(BackendError) as e:
+            await src.fetch()
+    finally:
+        await src.close()
+    assert time.monotonic() - started < 3
+    assert "did not answer within 1 s" in e.value.message
+    assert "firewall" in e.value.hint
+
+
+async def test_unreachable_prometheus_says_so() -> None:
+    src = _source("http://127.0.0.1:1")
+    try:
+        with pytest.raises(BackendError) as e:
+            await src.fetch()
+    finally:
+        await src.close()
+    assert e.value.message.startswith("scrape targets: cannot connect to Prometheus main")
+    assert "running" in e.value.hint
+
+
+async def test_env_url_missing_is_a_config_error(monkeypatch) -> None:
+    monkeypatch.delenv("COCKPIT_TEST_PROM_URL", raising=False)
+    src = _source("env:COCKPIT_TEST_PROM_URL")
+    with pytest.raises(ConfigError) as e:
+        await src.fetch()
+    assert e.value.message == "environment variable COCKPIT_TEST_PROM_URL is not set"
+    assert src.explain_command()[-1] == "env:COCKPIT_TEST_PROM_URL/api/v1/targets?state=active"
+
+
+async def test_bearer_token_from_file_is_sent_and_refusal_is_credentials(
+    tmp_path: Path, hung_endpoint
+) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[str | None] = []
+
+    class Guard(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            seen.append(self.headers.get("Authorization"))
+            ok = self.headers.get("Authorization") == "Bearer s3cret"
+            body = b'{"status":"success","data":{"activeTargets":[]}}' if ok else b"no"
+            self.send_response(200 if ok else 401)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Guard)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    token = tmp_path / "token"
+    token.write_text("s3cret\n")
+    try:
+        good = PrometheusSource(
+            PrometheusConfig("main", SecretRef(url), token=SecretRef(f"file:{token}")), timeout=3
+        )
+        bad = PrometheusSource(
+            PrometheusConfig("main", SecretRef(url), token=SecretRef("env:NO_SUCH_TOKEN_X")),
+            timeout=3,
+        )
+        assert await good.fetch() == []
+        with pytest.raises(ConfigError):
+            await bad.fetch()
+        wrong = PrometheusSource(
+            PrometheusConfig(
+                "main", SecretRef(url), username="u", password=SecretRef("file:" + str(token))
+            ),
+            timeout=3,
+        )
+        with pytest.raises(CredentialsError) as e:
+            await wrong.fetch()
+        assert "HTTP 401" in e.value.message and "token" in e.value.hint
+        for s in (good, bad, wrong):
+            await s.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen[0] == "Bearer s3cret"
+    assert seen[1].startswith("Basic ")
+
+
+def test_profile_builds_prometheus_and_alertmanager_sources(tmp_path: Path) -> None:
+    text = """
+profiles:
+  prod:
+    timeout: 5
+    prometheus:
+      - name: main
+        url: http://prometheus.monitoring:9090
+        token: env:PROM_TOKEN
+        ca_file: /etc/ssl/ca.pem
+        metrics:
+          error_rate: 'sum(rate(http_requests_total{code=~"5.."}[5m])) / sum(rate(http_requests_total[5m]))'
+    alertmanager:
+      - {name: main, url: "env:ALERTMANAGER_URL", username: ops, password: "file:/etc/am-pass"}
+"""
+    profile = load_text(text, tmp_path / "profiles.yaml").get("prod")
+    (prom,) = profile.prometheus
+    assert prom.metrics["error_rate"].startswith("sum(rate(")
+    assert str(prom.token) == "env:PROM_TOKEN" and prom.verify is True
+    ids = [s.id for s in build_sources(profile).sources]
+    assert ids == ["prometheus:main", "alertmanager:main"]
+    src = build_sources(profile).sources[0]
+    assert isinstance(src, PrometheusSource) and src.api.timeout == 4.0
+
+
+@pytest.mark.parametrize(
+    ("snippet", "message"),
+    [
+        ("token: abc123", "a literal token is not allowed: use env:NAME or file:PATH"),
+        ("{username: ops}", None),
+        ("password: hunter2", "a literal password is not allowed: use env:NAME or file:PATH"),
+        (
+            "metrics: {error-rate: 'up'}",
+            "expected a name of letters, digits and _, got 'error-rate'",
+        ),
+    ],
+)
+def test_bad_prometheus_config_is_refused(
+    tmp_path: Path, snippet: str, message: str | None
+) -> None:
+    if snippet.startswith("{"):
+        item = "      - {name: main, url: 'http://p:9090', username: ops}"
+        message = "basic auth needs both username and password"
+    else:
+        item = f"      - name: main\n        url: http://p:9090\n        {snippet}"
+    text = f"profiles:\n  prod:\n    prometheus:\n{item}\n"
+    with pytest.raises(ConfigError) as e:
+        load_text(text, tmp_path / "p.yaml")
+    assert message in e.value.message
+
+
+# --- pure helpers -----------------------------------------------------------------------
+
+
+def test_matrix_drops_nan_and_threshold_since_counts_back() -> None:
+    (s,) = matrix_series(
+        "error_rate",
+        [
+            {
+                "metric": {"service": "api"},
+                "values": [[100, "0.001"], [130, "NaN"], [160, "0.02"], [190, "0.03"]],
+            }
+        ],
+    )
+    assert [v for _, v in s.points] == [0.001, 0.02, 0.03]
+    alarm = threshold_alarm(s, 0.005, "prometheus:main")
+    assert alarm is not None and alarm.since == datetime.fromtimestamp(160, UTC)
+    assert threshold_alarm(MetricSeries("error_rate", (), ()), 0.005, "x") is None
+
+
+def test_formatting_and_sparkline() -> None:
+    assert format_value("error_rate", 0.0123) == "1.23 %"
+    assert format_value("p95_ms", 1234.4) == "1234 ms"
+    assert format_value("queue", float("nan")) == "n/a"
+    assert sparkline([0, 1, 2, 3, 4, 5, 6, 7]) == "▁▂▃▄▅▆▇█"
+    assert sparkline([]) == ""
+    assert utc_from_rfc3339("2026-11-25T12:51:37.859123463Z") == datetime(
+        2026, 11, 25, 12, 51, 37, 859123, tzinfo=UTC
+    )
+    assert utc_from_rfc3339("0001-01-01T00:00:00Z") is None
