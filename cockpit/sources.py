@@ -57,11 +57,25 @@ def _redis(profile: Profile) -> tuple[list[Source], list[LogSource]]:
     return build_redis_sources(profile), []
 
 
+def _prometheus(profile: Profile) -> tuple[list[Source], list[LogSource]]:
+    from cockpit.backends.prometheus import build_prometheus_sources
+
+    return list(build_prometheus_sources(profile)), []
+
+
+def _alertmanager(profile: Profile) -> tuple[list[Source], list[LogSource]]:
+    from cockpit.backends.alertmanager import build_alertmanager_sources
+
+    return list(build_alertmanager_sources(profile)), []
+
+
 # (name, is it configured, builder, the pane that shows a failure to build it)
 _BACKENDS = (
     ("aws", lambda p: p.aws is not None, _aws, PaneKind.SERVICES),
     ("postgres", lambda p: bool(p.databases), _postgres, PaneKind.DATABASE),
     ("redis", lambda p: bool(p.redis), _redis, PaneKind.DATABASE),
+    ("prometheus", lambda p: bool(p.prometheus), _prometheus, PaneKind.ALARMS),
+    ("alertmanager", lambda p: bool(p.alertmanager), _alertmanager, PaneKind.ALARMS),
 )
 
 
