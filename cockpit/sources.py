@@ -69,6 +69,12 @@ def _alertmanager(profile: Profile) -> tuple[list[Source], list[LogSource]]:
     return list(build_alertmanager_sources(profile)), []
 
 
+def _kubernetes(profile: Profile) -> tuple[list[Source], list[LogSource]]:
+    from cockpit.backends.kubernetes import build_kubernetes_sources
+
+    return build_kubernetes_sources(profile)
+
+
 # (name, is it configured, builder, the pane that shows a failure to build it)
 _BACKENDS = (
     ("aws", lambda p: p.aws is not None, _aws, PaneKind.SERVICES),
@@ -76,6 +82,7 @@ _BACKENDS = (
     ("redis", lambda p: bool(p.redis), _redis, PaneKind.DATABASE),
     ("prometheus", lambda p: bool(p.prometheus), _prometheus, PaneKind.ALARMS),
     ("alertmanager", lambda p: bool(p.alertmanager), _alertmanager, PaneKind.ALARMS),
+    ("kubernetes", lambda p: bool(p.kubernetes), _kubernetes, PaneKind.SERVICES),
 )
 
 
@@ -101,7 +108,6 @@ def build_sources(profile: Profile, notes: dict[str, str] | None = None) -> Sour
         out.log_sources += logs
     # Delivered by later work; accepted by the schema now and shown as not available.
     for kind, configured, pane in (
-        ("kubernetes", profile.kubernetes, PaneKind.SERVICES),
         ("hosts", profile.hosts, PaneKind.SERVICES),
         ("health", profile.health, PaneKind.ALARMS),
     ):
