@@ -245,9 +245,22 @@ class CockpitApp(App[int]):
         if outcome.ok and self.hub is not None:
             self.hub.refresh_now(getattr(target, "source", None))
 
+    def explain_sections(self, pane: Pane) -> list:
+        from cockpit.explain import explain
+
+        sources = [s for s in (self.hub.sources if self.hub else []) if s.pane is pane.kind]
+        if pane.kind is PaneKind.LOGS and self.hub:
+            sources = self.hub.log_sources
+        record = getattr(pane, "selected", None)
+        return explain(pane.kind, sources, record, self.backend_for(record), self.profile.name)
+
     def extra_palette_commands(self) -> list[PaletteCommand]:
-        return [PaletteCommand("incident: timeline", "alarms and actions of this profile, exportable",
-                               self.action_timeline)]
+        return [
+            PaletteCommand("incident: timeline", "alarms and actions of this profile, exportable",
+                           self.action_timeline),
+            PaletteCommand("help: explain", "e: what the focused pane shows and the commands it replaces",
+                           self.cockpit.action_toggle_explain),
+        ]
 
     def action_timeline(self) -> None:
         from screens.timeline import TimelineScreen

@@ -12,6 +12,7 @@ from cockpit.hub import LogBatch, SourceUpdate
 from cockpit.model import PaneKind
 from widgets.alarms import AlarmsPane
 from widgets.database import DatabasePane
+from widgets.explain import ExplainPanel
 from widgets.logs import LogsPane
 from widgets.pane import Pane
 from widgets.queues import QueuesPane
@@ -21,6 +22,7 @@ from widgets.services import ServicesPane
 class CockpitScreen(Screen):
     BINDINGS = [
         Binding("z", "toggle_maximize", "Maximise", id="screen.maximize"),
+        Binding("e", "toggle_explain", "Explain", id="screen.explain"),
         Binding("escape", "back", "Back", show=False, id="screen.back"),
     ]
 
@@ -34,9 +36,11 @@ class CockpitScreen(Screen):
             PaneKind.QUEUES: QueuesPane(id="queues"),
             PaneKind.DATABASE: DatabasePane(id="database"),
         }
+        self.explain_panel = ExplainPanel(id="explain")
 
     def compose(self) -> ComposeResult:
         yield self.banner
+        yield self.explain_panel
         with Container(id="grid"):
             yield from self.panes.values()
         yield Footer()
@@ -71,6 +75,22 @@ class CockpitScreen(Screen):
         pane = self.focused_pane()
         if pane is not None:
             self.maximize(pane, container=False)
+
+    def action_toggle_explain(self) -> None:
+        self.explain_panel.toggle_class("-shown")
+        self.update_explain()
+
+    def update_explain(self) -> None:
+        if not self.explain_panel.shown:
+            return
+        pane = self.focused_pane() or self.panes[PaneKind.SERVICES]
+        self.explain_panel.show(self.app.explain_sections(pane))
+
+    def on_descendant_focus(self) -> None:
+        self.update_explain()
+
+    def on_data_table_row_highlighted(self) -> None:
+        self.update_explain()
 
     def action_back(self) -> None:
         if self.maximized is not None:

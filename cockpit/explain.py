@@ -1,0 +1,92 @@
+"""The explain layer: what a pane shows, where it comes from, and the command it replaces.
+
+Generated from the sources (their ``explain_command``) and the action registry (each action's
+equivalent command for the focused row), never written per screen, so a new backend or
+action explains itself. Headless: the explain panel only renders these sections.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from cockpit.model import PaneKind
+
+PANES: dict[PaneKind, tuple[str, str]] = {
+    PaneKind.SERVICES: (
+        "Every running thing with a desired and an actual count: ECS services, Kubernetes "
+        "workloads, systemd units. Status is the worst of: nothing running (down), fewer than "
+        "desired (degraded), a rollout in progress or failed.",
+        "Replaces `aws ecs describe-services`, `kubectl get deploy`, `systemctl status`.",
+    ),
+    PaneKind.ALARMS: (
+        "What is firing now, worst first: CloudWatch alarms in ALARM or without data, and the "
+        "cockpit's own threshold alarms. `since` is when the state last changed.",
+        "Replaces `aws cloudwatch describe-alarms --state-value ALARM`.",
+    ),
+    PaneKind.LOGS: (
+        "The merged log stream of every followed source, newest at the bottom, kept in a "
+        "bounded ring. `/` filters; arrows pause following; `f` follows again.",
+        "Replaces `aws logs tail --follow`, `kubectl logs -f`, `tail -F`.",
+    ),
+    PaneKind.QUEUES: (
+        "Queue depth, messages in flight, and the dead-letter queue's depth: messages that "
+        "failed processing too many times land there and wait for a human.",
+        "Replaces `aws sqs get-queue-attributes`, `redis-cli LLEN`.",
+    ),
+    PaneKind.DATABASE: (
+        "Connections used of the maximum, active and idle-in-transaction sessions, blocked "
+        "sessions and the longest running query; RDS instance status.",
+        "Replaces `psql -c 'select ... from pg_stat_activity'`, `redis-cli INFO`, "
+        "`aws rds describe-db-instances`.",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ExplainSection:
+    title: str
+    lines: tuple[str, ...]
+
+
+def _command(argv: Iterable[str]) -> str:
+    return shlex.join(list(argv))
+
+
+def explain(pane: PaneKind, sources: Iterable[Any], record: Any = None, backend: Any = None,
+            profile_name: str = "") -> list[ExplainSection]:
+    """Sections for the explain panel: the pane, its sources' commands, the row's actions."""
+    from cockpit.actions import available_actions, target_name
+
+    what, replaces = PANES[pane]
+    out = [ExplainSection(pane.value.capitalize(), (what, replaces))]
+    commands = []
+    for src in sources:
+        cmd = getattr(src, "explain_command", None)
+        if callable(cmd):
+            try:
+                commands.append(f"{src.title}: {_command(cmd())}")
+            except Exception as e:  # an explain that fails must not break the panel
+                commands.append(f"{src.title}: (no command: {e})")
+        else:
+            commands.append(f"{src.title}: (read directly; no CLI equivalent)")
+    if commands:
+        out.append(ExplainSection("Where the data comes from", tuple(commands)))
+    if record is not None:
+        lines = []
+        for spec in available_actions(record, backend):
+            try:
+                params = spec.resolve_params(record, None)
+                argv = spec.command(backend, record, params)
+                lines.append(f"{spec.title} ({spec.risk.value}): {_command(argv)}")
+            except Exception as e:
+                lines.append(f"{spec.title} ({spec.risk.value}): needs input first ({e})")
+        name = target_name(record)
+        if not lines:
+            lines.append("no actions for this row's backend")
+        out.append(ExplainSection(f"Actions on {name}", tuple(lines)))
+    if profile_name:
+        out.append(ExplainSection("Profile", (profile_name,)))
+    return out
