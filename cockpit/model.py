@@ -80,6 +80,8 @@ class ServiceStatus:
     cluster: str = ""  # ECS cluster / k8s namespace / host name
     deployments: tuple[Deployment, ...] = ()
     events: tuple[tuple[datetime, str], ...] = ()  # newest first
+    # metric name -> its last values, oldest first (e.g. ("cpu", (41.0, 46.5, ...))): sparklines
+    metrics: tuple[tuple[str, tuple[float, ...]], ...] = ()
 
     @property
     def key(self) -> str:
