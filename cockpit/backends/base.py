@@ -152,3 +152,30 @@ class Cordonable(Protocol):
     async def uncordon(self, target: Any) -> str: ...
 
     def uncordon_command(self, target: Any) -> list[str]: ...
+
+
+@runtime_checkable
+class RevisionDeployable(Protocol):
+    """Deploys a given revision (ECS task definition revision) of the service's family."""
+
+    async def deploy_revision(self, target: ServiceStatus, revision: int) -> str: ...
+
+    def deploy_revision_command(self, target: ServiceStatus, revision: int) -> list[str]: ...
+
+
+@runtime_checkable
+class DeadLetterPeekable(Protocol):
+    """Reads (receives, without deleting) up to 10 messages of a queue's dead-letter queue."""
+
+    async def peek_dlq(self, target: QueueStatus) -> str: ...
+
+    def peek_dlq_command(self, target: QueueStatus) -> list[str]: ...
+
+
+@runtime_checkable
+class DeadLetterRedrivable(Protocol):
+    """Moves the messages of a queue's dead-letter queue back to the queue."""
+
+    async def redrive_dlq(self, target: QueueStatus) -> str: ...
+
+    def redrive_dlq_command(self, target: QueueStatus) -> list[str]: ...
