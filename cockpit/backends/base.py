@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from cockpit.dbmodel import Backend
 from cockpit.model import (
     Alarm,
     DatabaseSnapshot,
@@ -179,3 +180,30 @@ class DeadLetterRedrivable(Protocol):
     async def redrive_dlq(self, target: QueueStatus) -> str: ...
 
     def redrive_dlq_command(self, target: QueueStatus) -> list[str]: ...
+
+
+@runtime_checkable
+class QueryCancellable(Protocol):
+    """Cancels the query a database session is running; the session stays connected."""
+
+    async def cancel_backend(self, target: Backend) -> str: ...
+
+    def cancel_backend_command(self, target: Backend) -> list[str]: ...
+
+
+@runtime_checkable
+class SessionTerminable(Protocol):
+    """Ends a database session; its open transaction rolls back."""
+
+    async def terminate_backend(self, target: Backend) -> str: ...
+
+    def terminate_backend_command(self, target: Backend) -> list[str]: ...
+
+
+@runtime_checkable
+class CacheFlushable(Protocol):
+    """Deletes every key of the cache's configured logical database (FLUSHDB, not FLUSHALL)."""
+
+    async def flush_db(self, target: DatabaseSnapshot) -> str: ...
+
+    def flush_db_command(self, target: DatabaseSnapshot) -> list[str]: ...
