@@ -132,6 +132,7 @@ class QueueStatus:
     oldest_age_s: float | None = None
     severity: Severity = Severity.OK
     url: str = ""
+    history: tuple[float, ...] = ()  # recent depths, oldest first (for a sparkline)
 
     @property
     def key(self) -> str:
