@@ -185,10 +185,22 @@ class CockpitApp(App[int]):
 
     def on_pane_open_detail(self, message: Pane.OpenDetail) -> None:
         from cockpit.backends.base import DetailProvider
+        from cockpit.runbooks import match_runbooks
 
-        backend = self.backend_for(message.record)
+        record = message.record
+        backend = self.backend_for(record)
         provider = backend if isinstance(backend, DetailProvider) else None
-        self.push_screen(DetailScreen(message.record, message.title, self.make_banner(), provider))
+        names = (getattr(record, "name", ""), getattr(record, "resource", ""))
+        runbooks = match_runbooks(self.profile.runbooks, *names)
+        self.push_screen(DetailScreen(record, message.title, self.make_banner(), provider, runbooks))
+
+    def record_runbook_step(self, runbook, step: str, done: bool, target: str) -> None:
+        from cockpit.runbooks import record_step
+
+        try:
+            record_step(self.runner.audit, self.profile.name, runbook, step, done, target)
+        except Exception as e:
+            self.notify(f"runbook step not recorded: {e}", severity="error")
 
     def on_log_view_open_line(self, message: LogView.OpenLine) -> None:
         self.push_screen(DetailScreen(message.line.record, "Log line", self.make_banner()))

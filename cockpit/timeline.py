@@ -100,6 +100,16 @@ def _action_event(e: dict[str, Any], when: datetime) -> TimelineEvent:
     )
 
 
+def _note_event(e: dict[str, Any], when: datetime) -> TimelineEvent:
+    """A person's note: a runbook step ticked, an incident started or resolved."""
+    actor = str(e.get("user", "?"))
+    summary = f"{e.get('summary', '')} ({actor})"
+    resources = tuple(str(r) for r in (e.get("resource"),) if r)
+    return TimelineEvent(
+        when, "note", summary, actor, resources, "", str(e.get("profile", "")), str(e.get("summary", ""))
+    )
+
+
 def build_timeline(entries: Iterable[dict[str, Any]]) -> list[TimelineEvent]:
     """Events in time order (stable for equal times); unknown or undated entries are skipped."""
     events: list[TimelineEvent] = []
@@ -113,6 +123,8 @@ def build_timeline(entries: Iterable[dict[str, Any]]) -> list[TimelineEvent]:
             events.append(_alarm_event(e, when))
         elif kind == "action":
             events.append(_action_event(e, when))
+        elif kind == "note":
+            events.append(_note_event(e, when))
     events.sort(key=lambda ev: ev.time)
     return events
 

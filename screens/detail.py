@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -14,9 +15,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Checkbox, Footer, Static
 
 from cockpit.model import Deployment, DetailSection, Severity
+from cockpit.profile import Runbook
 from cockpit.text import sanitize
 
 
@@ -94,8 +96,11 @@ class DetailScreen(Screen):
 
     BINDINGS = [Binding("escape,q", "app.pop_screen", "Back", id="detail.back")]
 
-    def __init__(self, record: Any, title: str, banner: Static, provider: Any = None) -> None:
+    def __init__(self, record: Any, title: str, banner: Static, provider: Any = None,
+                 runbooks: Sequence[Runbook] = ()) -> None:
         super().__init__()
+        self.runbooks = list(runbooks)
+        self._steps: dict[str, tuple[Runbook, str]] = {}
         self.record = record
         self.title_text = title
         self.banner = banner
@@ -109,9 +114,21 @@ class DetailScreen(Screen):
             yield Static(Text(self.title_text, style="bold"))
             for part in render_record(self.record):
                 yield Static(part)
+            for i, rb in enumerate(self.runbooks):
+                yield Static(Text(f"Runbook: {sanitize(rb.title, 200)}", style="bold underline"))
+                if rb.url:
+                    yield Static(Text(sanitize(rb.url, 500)))
+                for j, step in enumerate(rb.steps):
+                    box_id = f"step-{i}-{j}"
+                    self._steps[box_id] = (rb, step)
+                    yield Checkbox(sanitize(step, 500), id=box_id)
             if self.provider is not None:
                 yield self.more
         yield Footer()
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        rb, step = self._steps[event.checkbox.id or ""]
+        self.app.record_runbook_step(rb, step, event.value, getattr(self.record, "name", "?"))
 
     def on_mount(self) -> None:
         if self.provider is not None:

@@ -148,3 +148,33 @@ def test_status_line_states():
     assert sev is Severity.CRITICAL
     assert "✖ ECS: cannot reach x" in text and "showing last good data" in text
     assert text.endswith("check the network")
+
+
+async def test_alarm_detail_shows_matching_runbook_and_ticks_are_audited():
+    import json
+    import os
+    from pathlib import Path
+
+    from textual.widgets import Checkbox
+
+    from cockpit.profile import Runbook
+
+    estate = FakeEstate()
+    runbooks = (Runbook("*error-rate*", "5XX error rate", "https://wiki.example.com/5xx",
+                        ("Read the ERROR lines", "Roll back if the deploy is new")),
+                Runbook("*cpu*", "High CPU", steps=("Scale out",)))
+    app = CockpitApp(Profile(name="test", refresh=0.2, runbooks=runbooks), sources_factory=estate.factory)
+    async with app.run_test(size=(160, 48)) as pilot:
+        alarms = app.cockpit.panes[PaneKind.ALARMS]
+        await wait_until(lambda: alarms.row_count() == 1, 5)
+        alarms.focus_body()
+        await pilot.press("enter")
+        assert isinstance(app.screen, DetailScreen)
+        boxes = list(app.screen.query(Checkbox))
+        assert [str(b.label) for b in boxes] == ["Read the ERROR lines", "Roll back if the deploy is new"]
+        await pilot.click(f"#{boxes[0].id}")
+        assert boxes[0].value
+        audit = Path(os.environ["XDG_STATE_HOME"]) / "cockpit" / "audit.jsonl"
+        notes = [json.loads(x) for x in audit.read_text().splitlines() if '"note"' in x]
+        assert notes[-1]["step"] == "Read the ERROR lines" and notes[-1]["done"] is True
+        assert "runbook 5XX error rate: Read the ERROR lines" in notes[-1]["summary"]
