@@ -9,15 +9,30 @@ never appears in a message or record: ``masked`` (``user@host:port/db``) does.
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Any
 
+from cockpit.dbmodel import (
+    Activity,
+    Backend,
+    SlowQueries,
+    SlowQuery,
+    blocking_tree_lines,
+    format_duration,
+    one_line,
+    sort_by_duration,
+)
 from cockpit.errors import BackendError
-from cockpit.model import DatabaseSnapshot, PaneKind, Severity
+from cockpit.model import DatabaseSnapshot, DetailSection, PaneKind, Severity
 from cockpit.profile import DatabaseConfig, Profile, Thresholds
 
 APPLICATION_NAME = "ops-cockpit"
 CONNECT_TIMEOUT_S = 3
-STATEMENT_TIMEOUT_MS = 5000
+# Every monitoring statement gives up after this: the cockpit must never add load to a
+# database that is already struggling.
+STATEMENT_TIMEOUT_MS = 3000
+SESSION_LIMIT = 500  # rows of pg_stat_activity read per refresh of the activity view
+TOP_STATEMENTS = 10
 CRITICAL_CONNECTIONS = 0.95
 
 # Connections count the whole server (max_connections is server-wide); the other figures
@@ -49,6 +64,75 @@ SELECT
     WHERE state IN ('idle in transaction', 'idle in transaction (aborted)')) AS oldest_idle_tx_s,
   pg_database_size(current_database()) AS size_bytes,
   current_setting('server_version') AS version"""
+
+# Sessions of this database, longest running first. The duration is the current query's for
+# an active session, else the open transaction's (what an idle-in-transaction session costs).
+# A session waiting on a lock names the lock it waits for; when that lock has no relation
+# (a transactionid wait on a row another transaction updated), the relation comes from the
+# tuple lock it already holds, so the tree can say which table the queue is on.
+ACTIVITY_SQL = """SELECT a.pid,
+       coalesce(a.usename, '') AS usename,
+       coalesce(a.application_name, '') AS application,
+       CASE WHEN a.client_addr IS NULL THEN 'local'
+            ELSE host(a.client_addr) || ':' || a.client_port END AS client,
+       coalesce(a.datname, '') AS datname,
+       coalesce(a.state, '') AS state,
+       coalesce(a.wait_event_type || '/' || a.wait_event, '') AS wait_event,
+       extract(epoch FROM now() - CASE WHEN a.state = 'active' THEN a.query_start
+                                       ELSE a.xact_start END)::float8 AS duration_s,
+       coalesce(a.query, '') AS query,
+       CASE WHEN a.wait_event_type = 'Lock' THEN pg_blocking_pids(a.pid)
+            ELSE '{}'::int[] END AS blocked_by,
+       coalesce(w.locktype, '') AS lock_type,
+       coalesce(w.mode, '') AS lock_mode,
+       coalesce((coalesce(w.relation, t.relation))::regclass::text, '') AS relation,
+       a.backend_start
+FROM pg_stat_activity a
+LEFT JOIN LATERAL (
+  SELECT locktype, mode, relation FROM pg_locks
+  WHERE pid = a.pid AND NOT granted LIMIT 1
+) w ON a.wait_event_type = 'Lock'
+LEFT JOIN LATERAL (
+  SELECT relation FROM pg_locks
+  WHERE pid = a.pid AND granted AND locktype = 'tuple' LIMIT 1
+) t ON a.wait_event_type = 'Lock'
+WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()
+  AND a.datname = current_database()
+ORDER BY duration_s DESC NULLS LAST, a.pid
+LIMIT %s"""
+
+STATEMENTS_INSTALLED_SQL = """SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'),
+       current_setting('server_version_num')::int"""
+
+# pg_stat_statements renamed its time columns in PostgreSQL 13 (total_time -> total_exec_time).
+_STATEMENTS_SQL = """WITH s AS (
+  SELECT query, calls, {total} AS total_ms, {mean} AS mean_ms, rows,
+         shared_blks_hit, shared_blks_read
+  FROM pg_stat_statements
+  WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+    AND calls > 0
+)
+(SELECT 'mean', * FROM s ORDER BY mean_ms DESC LIMIT %s)
+UNION ALL
+(SELECT 'total', * FROM s ORDER BY total_ms DESC LIMIT %s)"""
+# Two fixed texts, chosen by server version: nothing from input is ever formatted into SQL.
+STATEMENTS_SQL = _STATEMENTS_SQL.replace("{total}", "total_exec_time").replace(
+    "{mean}", "mean_exec_time"
+)
+STATEMENTS_SQL_PG12 = _STATEMENTS_SQL.replace("{total}", "total_time").replace(
+    "{mean}", "mean_time"
+)
+
+ENABLE_STATEMENTS_HINT = (
+    "add pg_stat_statements to shared_preload_libraries in postgresql.conf (on RDS/Aurora: "
+    "the DB parameter group) and restart, then run CREATE EXTENSION pg_stat_statements; "
+    "in this database; reading it needs the role pg_read_all_stats or pg_monitor"
+)
+
+TERMINATE_SQL = """SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+WHERE pid = %s AND (%s::timestamptz IS NULL OR backend_start = %s)"""
+CANCEL_SQL = """SELECT pg_cancel_backend(pid) FROM pg_stat_activity
+WHERE pid = %s AND (%s::timestamptz IS NULL OR backend_start = %s)"""
 
 
 def _conninfo(dsn: str) -> dict[str, Any]:
@@ -136,7 +220,9 @@ class PostgresSource:
             connect_timeout=CONNECT_TIMEOUT_S,
             application_name=APPLICATION_NAME,
         )
-        await conn.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
+        await conn.execute(
+            "SELECT set_config('statement_timeout', %s, false)", (str(STATEMENT_TIMEOUT_MS),)
+        )
         return conn
 
     async def _drop(self) -> None:
@@ -180,6 +266,13 @@ class PostgresSource:
         return BackendError(f"{doing} on {where} failed: {detail}", "check the server's log")
 
     async def _query(self, doing: str, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        """The first row of ``sql`` run with ``params`` (always passed apart, never formatted)."""
+        return await self._run(doing, sql, params, many=False)
+
+    async def _query_all(self, doing: str, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        return await self._run(doing, sql, params, many=True)
+
+    async def _run(self, doing: str, sql: str, params: tuple[Any, ...], *, many: bool) -> Any:
         import psycopg
 
         dsn = self._dsn()
@@ -188,7 +281,7 @@ class PostgresSource:
                 if self._conn is None or self._conn.closed:
                     self._conn = await self._connect(dsn)
                 cur = await self._conn.execute(sql, params or None)
-                return await cur.fetchone()
+                return await (cur.fetchall() if many else cur.fetchone())
             except psycopg.Error as e:
                 await self._drop()
                 raise self._wrap(e, dsn, doing) from e
@@ -246,7 +339,103 @@ class PostgresSource:
         async with self._lock:
             await self._drop()
 
-    # --- capability: end a session (kill a query) -----------------------------------
+    # --- activity: sessions, blocking tree, slow queries ---------------------------------
+
+    async def sessions(self) -> list[Backend]:
+        """Client sessions of this database (ours excluded), longest running first."""
+        rows = await self._query_all(
+            "reading pg_stat_activity", ACTIVITY_SQL, (SESSION_LIMIT,)
+        )
+        out = [
+            Backend(
+                pid=int(pid), source=self.id, user=user, application=app, client=client,
+                database=db, state=state, wait_event=wait,
+                duration_s=float(dur) if dur is not None else None,
+                query=query or "", blocked_by=tuple(int(p) for p in blocked or ()),
+                lock_type=lock_type, lock_mode=lock_mode, relation=relation,
+                backend_start=started,
+            )
+            for (pid, user, app, client, db, state, wait, dur, query, blocked,
+                 lock_type, lock_mode, relation, started) in rows
+        ]  # fmt: skip
+        return sort_by_duration(out)
+
+    async def slow_queries(self, limit: int = TOP_STATEMENTS) -> SlowQueries:
+        """Top statements by mean and by total time, or how to enable pg_stat_statements."""
+        from psycopg import errors as pge
+
+        installed, version = await self._query(
+            "checking for pg_stat_statements", STATEMENTS_INSTALLED_SQL
+        )
+        where = self._masked or self.db.name
+        if not installed:
+            return SlowQueries(
+                available=False,
+                message=f"pg_stat_statements is not installed in {where}",
+                hint=ENABLE_STATEMENTS_HINT,
+            )
+        sql = STATEMENTS_SQL if int(version) >= 130000 else STATEMENTS_SQL_PG12
+        try:
+            rows = await self._query_all("reading pg_stat_statements", sql, (limit, limit))
+        except BackendError as e:
+            cause = e.__cause__
+            # Created but not preloaded: "pg_stat_statements must be loaded via
+            # shared_preload_libraries" (SQLSTATE 55000).
+            if isinstance(cause, pge.ObjectNotInPrerequisiteState):
+                return SlowQueries(
+                    available=False,
+                    message=f"pg_stat_statements is installed in {where} but not loaded",
+                    hint=ENABLE_STATEMENTS_HINT,
+                )
+            raise
+        by: dict[str, list[SlowQuery]] = {"mean": [], "total": []}
+        for tag, query, calls, total, mean, nrows, hit, read in rows:
+            by[tag].append(
+                SlowQuery(
+                    query=query or "", calls=int(calls), total_ms=float(total),
+                    mean_ms=float(mean), rows=int(nrows), shared_hit=int(hit),
+                    shared_read=int(read),
+                )
+            )  # fmt: skip
+        return SlowQueries(by_mean=tuple(by["mean"]), by_total=tuple(by["total"]))
+
+    async def activity(self) -> Activity:
+        sessions = await self.sessions()
+        slow = await self.slow_queries()
+        return Activity(self.db.name, self.id, tuple(sessions), slow)
+
+    async def detail(self, record: Any) -> list[DetailSection]:
+        """Sections for the database row's detail screen (DetailProvider)."""
+        return activity_sections(await self.activity())
+
+    # --- capabilities: cancel a query, terminate a session ------------------------------
+
+    def cancel_backend_command(self, target: Backend) -> list[str]:
+        return self.cancel_command(target.pid)
+
+    async def cancel_backend(self, target: Backend) -> str:
+        return await self._signal(target, CANCEL_SQL, "cancelled the query of")
+
+    def terminate_backend_command(self, target: Backend) -> list[str]:
+        return self.terminate_command(target.pid)
+
+    async def terminate_backend(self, target: Backend) -> str:
+        return await self._signal(target, TERMINATE_SQL, "terminated")
+
+    async def _signal(self, target: Backend, sql: str, done: str) -> str:
+        # The pid must still be the session that was on screen: pids are reused, and ending
+        # whatever process holds the number now would hit the wrong client.
+        pid = int(target.pid)
+        started: datetime | None = target.backend_start
+        verb = "terminating" if sql is TERMINATE_SQL else "cancelling the query of"
+        row = await self._query(f"{verb} session {pid}", sql, (pid, started, started))
+        if row and row[0]:
+            return f"{done} session {pid} ({target.name}) on {self._masked}"
+        if row is None:
+            return f"session {pid} ({target.name}) is gone from {self._masked}: nothing to do"
+        return f"session {pid} ({target.name}) on {self._masked} was not signalled"
+
+    # --- end a session by pid (kept for scripts and the lab) ---------------------------
 
     def terminate_command(self, pid: int) -> list[str]:
         return [
@@ -279,6 +468,56 @@ class PostgresSource:
         if row and row[0]:
             return f"cancelled the query of session {pid} on {self._masked}"
         return f"session {pid} was not found on {self._masked} (already gone?)"
+
+
+def activity_sections(activity: Activity, limit: int = 20) -> list[DetailSection]:
+    """Top sessions, the blocking tree as indented lines, and the slow statements."""
+    sessions = activity.sessions
+    top = DetailSection(
+        title=f"Sessions, longest first ({min(limit, len(sessions))} of {len(sessions)})",
+        columns=("pid", "user", "application", "client", "state", "wait", "duration", "query"),
+        rows=tuple(
+            (
+                str(b.pid), b.user, b.application, b.client, b.state, b.wait_event,
+                format_duration(b.duration_s), one_line(b.query),
+            )
+            for b in sessions[:limit]
+        ),  # fmt: skip
+        lines=() if sessions else ("no other session is connected to this database",),
+    )
+    tree = blocking_tree_lines(sessions)
+    blocking = DetailSection(
+        title="Blocking tree (who blocks whom)",
+        lines=tuple(tree) or ("no session is waiting for a lock",),
+    )
+    return [top, blocking, *slow_sections(activity.slow)]
+
+
+def slow_sections(slow: SlowQueries) -> list[DetailSection]:
+    if not slow.available:
+        return [
+            DetailSection(
+                title="Slow queries (pg_stat_statements)",
+                lines=(slow.message, f"to enable it: {slow.hint}"),
+            )
+        ]
+    columns = ("mean", "total", "calls", "rows", "cache hit", "query")
+
+    def rows(items: tuple[SlowQuery, ...]) -> tuple[tuple[str, ...], ...]:
+        return tuple(
+            (
+                f"{q.mean_ms:.1f} ms", f"{q.total_ms / 1000:.1f} s", str(q.calls), str(q.rows),
+                f"{100 * q.hit_ratio:.0f} %" if q.hit_ratio is not None else "",
+                one_line(q.query),
+            )
+            for q in items
+        )  # fmt: skip
+
+    empty = () if slow.by_mean else ("pg_stat_statements has no statements for this database yet",)
+    return [
+        DetailSection("Slow queries by mean time", columns, rows(slow.by_mean), empty),
+        DetailSection("Slow queries by total time", columns, rows(slow.by_total)),
+    ]
 
 
 def build_postgres_sources(profile: Profile) -> list[PostgresSource]:

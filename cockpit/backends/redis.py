@@ -9,15 +9,40 @@ only here; messages show it with the password masked.
 
 from __future__ import annotations
 
+from collections import deque
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from cockpit.errors import BackendError, CockpitError
-from cockpit.model import DatabaseSnapshot, PaneKind, QueueStatus, Severity
+from cockpit.errors import ActionRefused, BackendError, CockpitError
+from cockpit.model import DatabaseSnapshot, DetailSection, PaneKind, QueueStatus, Severity
 from cockpit.profile import Profile, RedisConfig, Thresholds
 
 SOCKET_TIMEOUT_S = 3.0
 CRITICAL_RATIO = 0.95
+HISTORY = 60  # queue depths kept per queue, one per refresh (a sparkline's width)
+SLOWLOG_TOP = 10
+IDLE_CONSUMER_MS = 60_000  # a consumer silent this long is shown as idle
+
+# INFO fields shown in the detail, by section, as (field, label).
+MEMORY_FIELDS = (
+    ("used_memory_human", "used"),
+    ("used_memory_peak_human", "peak"),
+    ("used_memory_rss_human", "resident (RSS)"),
+    ("maxmemory_human", "maxmemory (0 = no limit)"),
+    ("maxmemory_policy", "eviction policy"),
+    ("mem_fragmentation_ratio", "fragmentation ratio"),
+)
+STATS_FIELDS = (
+    ("instantaneous_ops_per_sec", "ops/s"),
+    ("total_commands_processed", "commands processed"),
+    ("keyspace_hits", "keyspace hits"),
+    ("keyspace_misses", "keyspace misses"),
+    ("evicted_keys", "evicted keys"),
+    ("expired_keys", "expired keys"),
+    ("rejected_connections", "rejected connections"),
+    ("total_connections_received", "connections received"),
+)
 
 
 def mask_url(url: str) -> str:
@@ -51,6 +76,22 @@ def _ratio_severity(used: float, limit: float, warn: float) -> Severity:
     if ratio >= CRITICAL_RATIO:
         return Severity.CRITICAL
     return Severity.WARNING if ratio >= warn else Severity.OK
+
+
+def db_number(url: str) -> int:
+    """The logical database a Redis URL selects (``/N`` or ``?db=N``; 0 by default)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return 0
+    path = parts.path.strip("/")
+    if path.isdigit():
+        return int(path)
+    for pair in parts.query.split("&"):
+        name, _, value = pair.partition("=")
+        if name == "db" and value.isdigit():
+            return int(value)
+    return 0
 
 
 def _stream_id_ms(entry_id: str) -> int | None:
@@ -173,20 +214,27 @@ class RedisSource:
         conn.acquire()
 
     async def fetch(self) -> list[DatabaseSnapshot]:
-        async def call(r: Any) -> tuple[dict[str, Any], Any]:
-            info = await r.info()
+        async def call(r: Any) -> tuple[dict[str, Any], Any, int]:
+            # One round trip: INFO (every section) and DBSIZE (never KEYS *, which blocks
+            # the server while it walks the whole keyspace).
+            async with r.pipeline(transaction=False) as p:
+                p.info()
+                p.dbsize()
+                info, dbsize = await p.execute()
             maxclients = info.get("maxclients")
             if maxclients is None:  # before Redis 7 only CONFIG says; managed Redis may refuse
                 try:
                     maxclients = (await r.config_get("maxclients")).get("maxclients")
                 except Exception:
                     maxclients = None
-            return info, maxclients
+            return info, maxclients, int(dbsize)
 
-        info, maxclients = await self.conn.run("INFO", call)
-        return [self.snapshot(info, maxclients)]
+        info, maxclients, dbsize = await self.conn.run("INFO", call)
+        return [self.snapshot(info, maxclients, dbsize)]
 
-    def snapshot(self, info: dict[str, Any], maxclients: Any) -> DatabaseSnapshot:
+    def snapshot(
+        self, info: dict[str, Any], maxclients: Any, dbsize: int | None = None
+    ) -> DatabaseSnapshot:
         clients = int(info.get("connected_clients", 0))
         max_clients = int(maxclients) if maxclients not in (None, "") else None
         used = int(info.get("used_memory", 0))
@@ -207,7 +255,14 @@ class RedisSource:
             ("hit ratio", f"{100 * hits / (hits + misses):.1f} %" if hits + misses else "n/a"),
             ("memory", str(info.get("used_memory_human", used))),
             ("blocked clients", str(info.get("blocked_clients", 0))),
+            ("eviction policy", str(info.get("maxmemory_policy", ""))),
+            ("evicted keys", str(info.get("evicted_keys", 0))),
+            ("expired keys", str(info.get("expired_keys", 0))),
         ]
+        if dbsize is not None:
+            detail.append((f"keys in db{self.db}", str(dbsize)))
+        if info.get("role") == "slave":
+            detail.append(("master link", str(info.get("master_link_status", ""))))
         if maxmemory:
             detail.append(("maxmemory", str(info.get("maxmemory_human", maxmemory))))
         severity = max(
@@ -226,11 +281,94 @@ class RedisSource:
             detail=tuple(detail),
         )
 
+    @property
+    def db(self) -> int:
+        try:
+            return db_number(self.conn.url())
+        except CockpitError:
+            return 0
+
     def explain_command(self) -> list[str]:
         return self.conn.cli("INFO")
 
+    async def detail(self, record: Any) -> list[DetailSection]:
+        """INFO memory and stats, and the slowlog's top entries (DetailProvider)."""
+
+        async def call(r: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+            async with r.pipeline(transaction=False) as p:
+                p.info()
+                p.slowlog_get(SLOWLOG_TOP)
+                info, slowlog = await p.execute()
+            return info, slowlog
+
+        info, slowlog = await self.conn.run("INFO and SLOWLOG", call)
+        return redis_sections(info, slowlog)
+
+    # --- capability: flush the configured db -------------------------------------------
+
+    def _check_target(self, target: DatabaseSnapshot) -> None:
+        # The runner resolves the backend from the record's source; a record of another
+        # server must never flush this one.
+        if target.source != self.id:
+            raise ActionRefused(f"{target.name} is not the Redis of source {self.id}")
+
+    def flush_db_command(self, target: DatabaseSnapshot) -> list[str]:
+        self._check_target(target)
+        return self.conn.cli("FLUSHDB")  # the URL selects the db; the password is masked
+
+    async def flush_db(self, target: DatabaseSnapshot) -> str:
+        self._check_target(target)
+
+        async def call(r: Any) -> int:
+            before = int(await r.dbsize())
+            await r.flushdb()  # this connection's db only: never FLUSHALL
+            return before
+
+        before = await self.conn.run("FLUSHDB", call)
+        return f"flushed db{self.db} of {target.name}: {before} key(s) deleted"
+
     async def close(self) -> None:
         await self.conn.release()
+
+
+def redis_sections(info: dict[str, Any], slowlog: list[dict[str, Any]]) -> list[DetailSection]:
+    def fields(spec: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+        return tuple((label, str(info[k])) for k, label in spec if k in info)
+
+    keyspace = tuple(
+        (k, str(v.get("keys", 0)), str(v.get("expires", 0)))
+        for k, v in sorted(info.items())
+        if k.startswith("db") and k[2:].isdigit() and isinstance(v, dict)
+    )
+    sections = [
+        DetailSection("Memory (INFO memory)", ("field", "value"), fields(MEMORY_FIELDS)),
+        DetailSection("Stats (INFO stats)", ("field", "value"), fields(STATS_FIELDS)),
+        DetailSection(
+            "Keyspace", ("db", "keys", "with expiry"), keyspace,
+            () if keyspace else ("no keys in any db",),
+        ),  # fmt: skip
+    ]
+    rows = tuple(
+        (
+            str(e.get("id", "")),
+            f"{int(e.get('duration', 0)) / 1000:.1f} ms",
+            _as_text(e.get("command", "")),
+        )
+        for e in slowlog
+    )
+    sections.append(
+        DetailSection(
+            "Slowlog (slowest recent commands)", ("id", "duration", "command"), rows,
+            () if rows else ("the slowlog is empty",),
+        )  # fmt: skip
+    )
+    return sections
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
 
 
 class RedisQueuesSource:
@@ -244,6 +382,7 @@ class RedisQueuesSource:
         self.queues = conn.cfg.queues
         self.id = f"redis:{conn.cfg.name}:queues"
         self.title = f"Redis {conn.cfg.name} queues"
+        self._history: dict[str, deque[float]] = {k: deque(maxlen=HISTORY) for k in self.queues}
         conn.acquire()
 
     async def fetch(self) -> list[QueueStatus]:
@@ -265,7 +404,17 @@ class RedisQueuesSource:
                     rows.append(self._row(key, int(await r.llen(key))))
             return rows
 
-        return await self.conn.run("queue depths", call)
+        rows = await self.conn.run("queue depths", call)
+        # Only a successful refresh adds a point: a gap in the data is not a zero depth.
+        out = []
+        for row in rows:
+            history = self._history[row.name]
+            history.append(float(row.depth))
+            out.append(replace(row, history=tuple(history)))
+        return out
+
+    def history(self, key: str) -> tuple[float, ...]:
+        return tuple(self._history.get(key, ()))
 
     def _row(self, key: str, depth: int, **kw: Any) -> QueueStatus:
         backlog = kw.pop("backlog", depth)
@@ -302,6 +451,53 @@ class RedisQueuesSource:
                     age = max(0.0, (now_ms - ms) / 1000)
                     oldest = age if oldest is None else max(oldest, age)
         return self._row(key, depth, in_flight=pending, oldest_age_s=oldest, backlog=backlog)
+
+    async def detail(self, record: Any) -> list[DetailSection]:
+        """A stream's consumer groups (pending, lag, consumers); any queue's recent depths."""
+        key = getattr(record, "name", "")
+        sections: list[DetailSection] = []
+        depths = self.history(key)
+        if depths:
+            sections.append(
+                DetailSection(
+                    f"Depth over the last {len(depths)} refreshes (oldest first)",
+                    lines=(" ".join(str(int(d)) for d in depths),),
+                )
+            )
+
+        async def call(r: Any) -> list[DetailSection]:
+            import redis.exceptions as rex
+
+            if await r.type(key) != "stream":
+                return []
+            try:
+                groups = await r.xinfo_groups(key)
+            except rex.ResponseError:
+                groups = []
+            rows = []
+            for g in groups:
+                consumers = await r.xinfo_consumers(key, g["name"])
+                idle = [c for c in consumers if int(c.get("idle") or 0) > IDLE_CONSUMER_MS]
+                rows.append(
+                    (
+                        _as_text(g["name"]),
+                        str(len(consumers)),
+                        str(len(idle)),
+                        str(g.get("pending", 0)),
+                        "unknown" if g.get("lag") is None else str(g["lag"]),
+                        _as_text(g.get("last-delivered-id", "")),
+                    )
+                )
+            return [
+                DetailSection(
+                    "Consumer groups",
+                    ("group", "consumers", "idle > 60 s", "pending", "lag", "last delivered"),
+                    tuple(rows),
+                    () if rows else ("no consumer group reads this stream",),
+                )
+            ]
+
+        return sections + await self.conn.run(f"XINFO GROUPS {key}", call)
 
     def explain_command(self) -> list[str]:
         key = self.queues[0] if self.queues else ""
