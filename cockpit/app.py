@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -67,6 +68,8 @@ class CockpitApp(App[int]):
     BINDINGS = [
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
+        Binding("w", "toggle_war_room", "War room", id="app.war_room"),
+        Binding("ctrl+s", "save_screen", "Save screenshot", show=False, id="app.screenshot"),
         Binding("tab", "app.focus_next", "Next pane", show=False, id="app.next"),
         Binding("shift+tab", "app.focus_previous", "Previous pane", show=False, id="app.previous"),
     ]
@@ -81,6 +84,7 @@ class CockpitApp(App[int]):
         refresh: float | None = None,
         sources_factory: SourcesFactory | None = None,
         start_lab: Callable[[], Any] | None = None,
+        war_room: bool = False,
     ) -> None:
         super().__init__()
         if refresh is not None:
@@ -101,6 +105,8 @@ class CockpitApp(App[int]):
             self.register_theme(t)
         self.theme_name, self.theme_warning = resolve_theme(theme or profile.theme)
         self.theme = self.theme_name
+        self._start_war_room = war_room
+        self._theme_before_war_room = self.theme_name
 
     # --- composition --------------------------------------------------------------------
 
@@ -121,6 +127,8 @@ class CockpitApp(App[int]):
         if self.theme_warning:
             self.notify(self.theme_warning, severity="warning")
         self.set_interval(max(self.profile.refresh, 1.0), self._check_staleness, name="staleness")
+        if self._start_war_room:
+            self.action_toggle_war_room()
         self.boot()
 
     def _check_staleness(self) -> None:
@@ -266,8 +274,71 @@ class CockpitApp(App[int]):
         record = getattr(pane, "selected", None)
         return explain(pane.kind, sources, record, self.backend_for(record), self.profile.name)
 
+    # --- war room -------------------------------------------------------------------------
+
+    @property
+    def war_room(self) -> bool:
+        return self.cockpit.has_class("-war-room")
+
+    def action_toggle_war_room(self) -> None:
+        on = not self.war_room
+        self.cockpit.set_class(on, "-war-room")
+        if on:
+            self._theme_before_war_room = self.theme
+            self.theme = "war-room"
+        else:
+            self.theme = self._theme_before_war_room
+        self.cockpit.refresh_status()
+
+    @work(group="incident", exit_on_error=False)
+    async def action_incident_start(self) -> None:
+        from screens.incident import IncidentStartScreen
+        from widgets.incident import Incident
+
+        answer = await self.push_screen_wait(IncidentStartScreen())
+        if answer is None:
+            return
+        title, severity = answer
+        incident = Incident(title, severity, time.time())
+        self.cockpit.incident_banner.start(incident)
+        if not self.war_room:
+            self.action_toggle_war_room()
+        self._note(f"incident started: {severity} {title}")
+
+    def action_incident_resolve(self) -> None:
+        from widgets.incident import clock_text
+
+        banner = self.cockpit.incident_banner
+        inc = banner.incident
+        if inc is None or inc.resolved is not None:
+            self.notify("no open incident: start one with incident: start", severity="warning")
+            return
+        now = time.time()
+        banner.resolve(now)
+        self._note(f"incident resolved: {inc.severity} {inc.title} after {clock_text(now - inc.started)}")
+
+    def _note(self, summary: str) -> None:
+        try:
+            self.runner.audit.append({"type": "note", "profile": self.profile.name, "summary": summary})
+        except Exception as e:
+            self.notify(f"not recorded in the timeline: {e}", severity="error")
+
+    def action_save_screen(self) -> None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        name = f"cockpit-{self.profile.name}-{stamp}.svg"
+        path = self.save_screenshot(filename=name, path=".")
+        self.notify(f"screenshot saved: {path}")
+
     def extra_palette_commands(self) -> list[PaletteCommand]:
         return [
+            PaletteCommand("incident: start", "open an incident: title, P1–P4, a running clock",
+                           self.action_incident_start),
+            PaletteCommand("incident: resolve", "stop the incident clock and record it in the timeline",
+                           self.action_incident_resolve),
+            PaletteCommand("screen: war room", "w: high-contrast theme, large Services and Alarms",
+                           self.action_toggle_war_room),
+            PaletteCommand("screen: save", "ctrl+s: save an SVG screenshot to the current directory",
+                           self.action_save_screen),
             PaletteCommand("incident: timeline", "alarms and actions of this profile, exportable",
                            self.action_timeline),
             PaletteCommand("help: explain", "e: what the focused pane shows and the commands it replaces",

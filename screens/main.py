@@ -13,6 +13,7 @@ from cockpit.model import PaneKind
 from widgets.alarms import AlarmsPane
 from widgets.database import DatabasePane
 from widgets.explain import ExplainPanel
+from widgets.incident import IncidentBanner
 from widgets.logs import LogsPane
 from widgets.pane import Pane
 from widgets.queues import QueuesPane
@@ -37,9 +38,11 @@ class CockpitScreen(Screen):
             PaneKind.DATABASE: DatabasePane(id="database"),
         }
         self.explain_panel = ExplainPanel(id="explain")
+        self.incident_banner = IncidentBanner(id="incident")
 
     def compose(self) -> ComposeResult:
         yield self.banner
+        yield self.incident_banner
         yield self.explain_panel
         with Container(id="grid"):
             yield from self.panes.values()

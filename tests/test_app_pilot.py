@@ -178,3 +178,45 @@ async def test_alarm_detail_shows_matching_runbook_and_ticks_are_audited():
         notes = [json.loads(x) for x in audit.read_text().splitlines() if '"note"' in x]
         assert notes[-1]["step"] == "Read the ERROR lines" and notes[-1]["done"] is True
         assert "runbook 5XX error rate: Read the ERROR lines" in notes[-1]["summary"]
+
+
+async def test_war_room_incident_clock_and_timeline_note():
+    import json
+    import os
+    from pathlib import Path
+
+    estate = FakeEstate()
+    app = make_app(estate)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("w")
+        assert app.war_room and app.theme == "war-room"
+        app.action_incident_start()
+        from screens.incident import IncidentStartScreen
+
+        await wait_until(lambda: isinstance(app.screen, IncidentStartScreen), 5)
+        await pilot.press(*"api 5xx after deploy", "enter")
+        banner = app.cockpit.incident_banner
+        await wait_until(lambda: banner.incident is not None, 5)
+        assert "P2 INCIDENT: api 5xx after deploy · open for 00:00:0" in str(banner.render())
+        app.action_incident_resolve()
+        assert "RESOLVED after" in str(banner.render())
+        await pilot.press("w")
+        assert not app.war_room and app.theme == "cockpit-dark"
+        audit = Path(os.environ["XDG_STATE_HOME"]) / "cockpit" / "audit.jsonl"
+        notes = [json.loads(x)["summary"] for x in audit.read_text().splitlines() if '"note"' in x]
+        assert notes[0] == "incident started: P2 api 5xx after deploy"
+        assert notes[1].startswith("incident resolved: P2 api 5xx after deploy after 00:00:")
+
+
+def test_war_room_snapshot(snap_compare):
+    from .test_snapshots import _filled
+
+    estate = FakeEstate()
+    app = make_app(estate)
+
+    async def run_before(pilot):
+        await _filled(estate)(pilot)
+        await pilot.press("w")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(160, 48), run_before=run_before)

@@ -1,0 +1,60 @@
+"""`incident: start`: title and severity (P1–P4, as the runbooks define them)."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select
+
+from widgets.incident import SEVERITIES
+
+SEVERITY_HELP = {
+    "P1": "P1 — critical: customer-facing outage or data loss",
+    "P2": "P2 — high: major feature degraded for many users",
+    "P3": "P3 — medium: partial degradation, workaround exists",
+    "P4": "P4 — low: minor issue, no customer impact",
+}
+
+
+class IncidentStartScreen(ModalScreen[tuple[str, str] | None]):
+    DEFAULT_CSS = """
+    IncidentStartScreen { align: center middle; }
+    IncidentStartScreen > Vertical { width: 70; height: auto; border: thick $error;
+                                     background: $surface; padding: 1 2; }
+    IncidentStartScreen Horizontal { height: auto; margin-top: 1; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="incident.cancel")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("Start an incident")
+            yield Input(placeholder="title, e.g. api 5xx errors after deploy", id="title")
+            yield Select([(SEVERITY_HELP[s], s) for s in SEVERITIES], value="P2", allow_blank=False,
+                         id="severity")
+            with Horizontal():
+                yield Button("Cancel", id="cancel")
+                yield Button("Start", id="start", variant="error")
+
+    def on_mount(self) -> None:
+        self.query_one("#title", Input).focus()
+
+    def _start(self) -> None:
+        title = self.query_one("#title", Input).value.strip()
+        if not title:
+            self.notify("give the incident a title", severity="warning")
+            return
+        self.dismiss((title, str(self.query_one("#severity", Select).value)))
+
+    def on_input_submitted(self) -> None:
+        self._start()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "start":
+            self._start()
+        else:
+            self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
