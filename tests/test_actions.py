@@ -22,7 +22,7 @@ from cockpit.actions import (
     target_name,
 )
 from cockpit.audit import AuditLog
-from cockpit.model import DatabaseSnapshot, QueueStatus, ServiceStatus, Severity
+from cockpit.model import Alarm, DatabaseSnapshot, QueueStatus, ServiceStatus, Severity
 from cockpit.profile import Profile
 
 ORIGINS = ("palette", "key", "api")
@@ -41,11 +41,15 @@ QUEUE = QueueStatus(
     name="jobs", backend="sqs", source="fake", depth=3, dlq_name="jobs-dlq", dlq_depth=7
 )
 DATABASE = DatabaseSnapshot(name="orders-db", backend="rds", source="fake", status="available")
+ALARM = Alarm("HighErrorRate", "fake", Severity.CRITICAL, "firing", "5xx above 5 %")
 TARGETS: dict[type, Any] = {
     ServiceStatus: SERVICE,
     QueueStatus: QUEUE,
     DatabaseSnapshot: DATABASE,
+    Alarm: ALARM,
 }
+# Parameters without a default (the user must type them).
+REQUIRED: dict[str, dict[str, Any]] = {"alert.silence": {"comment": "deploy in progress"}}
 
 
 class FakeBackend:
@@ -95,6 +99,18 @@ class FakeBackend:
 
     async def snapshot(self, t: DatabaseSnapshot, snapshot_id: str) -> str:
         return await self._do("snapshot", snapshot_id)
+
+    def silence_command(self, t: Alarm, duration: str, comment: str) -> list[str]:
+        return ["fakectl", "silence", t.name, duration, comment]
+
+    async def silence(self, t: Alarm, duration: str, comment: str) -> str:
+        return await self._do("silence", (t.name, duration, comment))
+
+    def expire_silence_command(self, t: Alarm) -> list[str]:
+        return ["fakectl", "expire", t.name]
+
+    async def expire_silence(self, t: Alarm) -> str:
+        return await self._do("expire", t.name)
 
 
 class ScriptedConfirmer:
@@ -223,7 +239,9 @@ async def test_every_action_runs_when_confirmed(audit_path: Path, action_id: str
     confirmer = ScriptedConfirmer(typed_right)
     runner = make_runner(audit_path, backend, confirmer)
 
-    outcome = await runner.request(spec, TARGETS[spec.target_type], origin="key")
+    outcome = await runner.request(
+        spec, TARGETS[spec.target_type], REQUIRED.get(action_id), origin="key"
+    )
 
     assert outcome.status == "ok", outcome.message
     assert len(backend.calls) == 1
@@ -566,7 +584,7 @@ def _aws_runner(path: Path, sources: dict[str, Any], answer: Any, **kw: Any) -> 
     )
 
 
-@pytest.mark.parametrize("action_id", spec_ids())
+@pytest.mark.parametrize("action_id", [s.id for s in REGISTRY if s.target_type is not Alarm])
 async def test_read_only_leaves_the_aws_estate_unchanged(
     moto_endpoint: str, audit_path: Path, action_id: str
 ) -> None:
