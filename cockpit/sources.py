@@ -75,6 +75,12 @@ def _kubernetes(profile: Profile) -> tuple[list[Source], list[LogSource]]:
     return build_kubernetes_sources(profile)
 
 
+def _hosts(profile: Profile) -> tuple[list[Source], list[LogSource]]:
+    from cockpit.backends.hosts import build_host_sources
+
+    return build_host_sources(profile)
+
+
 # (name, is it configured, builder, the pane that shows a failure to build it)
 _BACKENDS = (
     ("aws", lambda p: p.aws is not None, _aws, PaneKind.SERVICES),
@@ -82,6 +88,7 @@ _BACKENDS = (
     ("redis", lambda p: bool(p.redis), _redis, PaneKind.DATABASE),
     ("prometheus", lambda p: bool(p.prometheus), _prometheus, PaneKind.ALARMS),
     ("alertmanager", lambda p: bool(p.alertmanager), _alertmanager, PaneKind.ALARMS),
+    ("hosts", lambda p: bool(p.hosts), _hosts, PaneKind.SERVICES),
     ("kubernetes", lambda p: bool(p.kubernetes), _kubernetes, PaneKind.SERVICES),
 )
 
@@ -108,7 +115,6 @@ def build_sources(profile: Profile, notes: dict[str, str] | None = None) -> Sour
         out.log_sources += logs
     # Delivered by later work; accepted by the schema now and shown as not available.
     for kind, configured, pane in (
-        ("hosts", profile.hosts, PaneKind.SERVICES),
         ("health", profile.health, PaneKind.ALARMS),
     ):
         if configured:
