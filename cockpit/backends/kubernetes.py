@@ -591,6 +591,8 @@ class Informer:
         self._resp = resp
         try:
             _check(resp)
+            # Connected again: a dropped watch that resumed is not an error any more.
+            self.error = self.error_since = None
             for line in iter_resp_lines(resp):
                 if self._stop.is_set():
                     return
@@ -613,8 +615,6 @@ class Informer:
                         self.items[k] = obj
                     self.version += 1
                     self.rv = rv or self.rv
-                if self.error is not None:
-                    self.error = self.error_since = None
                 self._notify(str(etype), obj)
         finally:
             self._resp = None
@@ -1313,11 +1313,13 @@ class _Stream:
                         return
                 failures += 1
                 log.info("%s (retry %d)", err, failures)
-                self.stop.wait(min(10.0, 0.5 * 2 ** failures))
+                # A dropped stream resumes at once; repeated failures back off.
+                self.stop.wait(0 if failures == 1 else min(10.0, 0.25 * 2 ** failures))
 
     def _follow(self) -> None:
+        # A quiet container may say nothing for long: reconnect (resuming) after 10 min.
         kw: dict[str, Any] = {"container": self.container, "follow": True, "timestamps": True,
-                              "_preload_content": False, "_request_timeout": (10, None)}
+                              "_preload_content": False, "_request_timeout": (10, 600)}
         if self.last is None:
             kw["tail_lines"] = LOG_TAIL
         else:
@@ -1411,6 +1413,10 @@ class KubernetesLogSource:
             if len(records) > room:
                 self._dropped += len(records) - room
             self._buf.extend(records)
+        self._poke()
+
+    def _poke(self, *_: Any) -> None:
+        """Wake ``follow()`` from any thread (new lines, or the pod watch saw a change)."""
         loop, wake = self._loop, self._wake
         if loop is not None and wake is not None and not wake.is_set():
             with contextlib.suppress(RuntimeError):  # the loop closed at exit
@@ -1496,19 +1502,29 @@ class KubernetesLogSource:
             plural, _ = split_ref(self.workload)
             wl_inf = self.ctx.informer(plural, self.namespace)
         await self.ctx.ready([pods_inf] + ([wl_inf] if wl_inf else []), wait=30)
+        watched = [i for i in (pods_inf, wl_inf) if i is not None]
+        for inf in watched:
+            inf.listeners.append(self._poke)
         seen_version = -1
-        while True:
-            version = pods_inf.version + (wl_inf.version if wl_inf else 0)
-            if version != seen_version:
-                seen_version = version
-                await asyncio.to_thread(self._reconcile, pods_inf, wl_inf)
-            batch = self._drain()
-            if batch:
-                yield batch
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                # Woken by new lines; otherwise look at the pod cache about once a second.
-                await asyncio.wait_for(self._wake.wait(), 1.0)
+        try:
+            while True:
+                # Cleared before reading, so a wake-up during the yield is not lost.
+                self._wake.clear()
+                version = pods_inf.version + (wl_inf.version if wl_inf else 0)
+                if version != seen_version:
+                    seen_version = version
+                    await asyncio.to_thread(self._reconcile, pods_inf, wl_inf)
+                batch = self._drain()
+                if batch:
+                    yield batch
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    # Woken by new lines or a pod change; a timeout is only a safety net.
+                    await asyncio.wait_for(self._wake.wait(), 5.0)
+        finally:
+            for inf in watched:
+                with contextlib.suppress(ValueError):
+                    inf.listeners.remove(self._poke)
 
     async def close(self) -> None:
         with self._lock:

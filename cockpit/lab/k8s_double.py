@@ -251,7 +251,8 @@ class K8sState:
             self._hist_rv.clear()
 
     def drop_watches(self) -> None:
-        """Cut every open watch stream mid-flight, as a load balancer or apiserver restart does."""
+        """Cut every open watch and log stream mid-flight, as a load balancer or an
+        apiserver restart does (no closing chunk: the client sees a broken stream)."""
         with self.cond:
             self.drops += 1
             self.cond.notify_all()
@@ -950,6 +951,7 @@ class _Handler(BaseHTTPRequestHandler):
 
         with st.cond:
             lines = list(st.logs.get(key, []))
+            drops = st.drops
         sent = len(lines)
         if since_t is not None:
             lines = [ln for ln in lines if ln[0] >= since_t]
@@ -962,11 +964,15 @@ class _Handler(BaseHTTPRequestHandler):
             while follow:
                 with st.cond:
                     cur = st.logs.get(key, [])
+                    if st.drops != drops:
+                        self.close_connection = True
+                        self.connection.shutdown(2)
+                        return
                     if len(cur) <= sent:
                         if st.stopping or (("pods", ns, name) not in st.objects):
                             break
                         st.cond.wait(1.0)
-                        cur = st.logs.get(key, [])
+                        continue
                     new = cur[sent:]
                     sent = len(cur)
                 if new:
