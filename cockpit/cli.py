@@ -26,6 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--read-only", action="store_true", help="refuse every change and destructive action")
     p.add_argument("--dry-run", action="store_true", help="show and audit what actions would run; run nothing")
     p.add_argument("--theme", help="cockpit-dark (default), cockpit-light or war-room")
+    p.add_argument("--war-room", action="store_true", help="start in war-room mode (high contrast, large panes)")
     p.add_argument("--refresh", type=float, metavar="SECONDS", help="override the profile's refresh interval")
     p.add_argument("--check-config", action="store_true", help="validate profiles.yaml and exit")
     p.add_argument("--version", action="version", version=f"cockpit {__version__}")
@@ -45,6 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from cockpit.timeline import main_timeline
 
         return main_timeline(argv[1:])
+    if argv and argv[0] == "check":
+        from cockpit.check import main_check
+
+        return main_check(argv[1:])
     command = argv.pop(0) if argv and argv[0] in SUBCOMMANDS else None
     args = _parser().parse_args(argv)
     if args.refresh is not None and args.refresh <= 0:
@@ -72,7 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from cockpit.app import CockpitApp
 
     app = CockpitApp(
-        profile, read_only=args.read_only, dry_run=args.dry_run, theme=args.theme, refresh=args.refresh
+        profile, read_only=args.read_only, dry_run=args.dry_run, theme=args.theme, refresh=args.refresh,
+        war_room=args.war_room,
     )
     try:
         result = app.run()
