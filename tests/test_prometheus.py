@@ -295,3 +295,25 @@ def test_formatting_and_sparkline() -> None:
         2026, 11, 25, 12, 51, 37, 859123, tzinfo=UTC
     )
     assert utc_from_rfc3339("0001-01-01T00:00:00Z") is None
+
+
+async def test_lab_rules_fire_through_alertmanager(prometheus_server, session_alertmanager) -> None:
+    """Prometheus evaluates the lab's rules on the exporter (5 % errors for api) and the
+    alert reaches the cockpit through Alertmanager, annotated by the rule's template."""
+    from cockpit.backends.alertmanager import AlertmanagerSource
+    from cockpit.profile import AlertmanagerConfig
+
+    src = AlertmanagerSource(AlertmanagerConfig("lab", SecretRef(session_alertmanager.url)))
+    deadline = time.monotonic() + 30  # rule evaluation, then the notifier's discovery (~5 s)
+    try:
+        while True:
+            rows = {a.name: a for a in await src.fetch()}
+            if "HighErrorRate" in rows or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.25)
+    finally:
+        await src.close()
+    alarm = rows["HighErrorRate"]
+    assert (alarm.severity, alarm.state, alarm.resource) == (Severity.CRITICAL, "firing", "api")
+    assert alarm.reason == "api 5xx rate is 5%"
+    assert "HighLatencyP95" not in rows  # p95 ~450 ms is under 2 s

@@ -25,6 +25,8 @@ from pathlib import Path
 from cockpit.lab.servers import ServerUnavailable, _Child, _wait_ready, _with_port_retries
 
 __all__ = [
+    "LAB_METRICS",
+    "LAB_RULES",
     "AlertmanagerServer",
     "PrometheusServer",
     "alertmanager_binary",
@@ -32,6 +34,51 @@ __all__ = [
     "start_alertmanager",
     "start_prometheus",
 ]
+
+
+# What the lab's Prometheus evaluates for ``api``: the same thresholds as its CloudWatch
+# alarms (error rate > 0.5 %, p95 > 2 s), over the metrics a lab endpoint serves
+# (``http_requests_total{service,code}``, ``http_request_duration_seconds_bucket{service,le}``).
+LAB_METRICS = {
+    "error_rate": 'sum by (service) (rate(http_requests_total{code=~"5.."}[1m]))'
+    " / sum by (service) (rate(http_requests_total[1m]))",
+    "p95_ms": "histogram_quantile(0.95, sum by (le, service) "
+    "(rate(http_request_duration_seconds_bucket[1m]))) * 1000",
+}
+# A rule file (JSON is YAML, so the PromQL needs no YAML quoting).
+LAB_RULES = json.dumps(
+    {
+        "groups": [
+            {
+                "name": "cockpit-lab",
+                "interval": "1s",
+                "rules": [
+                    {
+                        "alert": "HighErrorRate",
+                        "expr": f"({LAB_METRICS['error_rate']}) > 0.005",
+                        "labels": {"severity": "critical"},
+                        "annotations": {
+                            "summary": "{{ $labels.service }} 5xx rate is "
+                            "{{ $value | humanizePercentage }}",
+                            "description": "Check the last deployment; roll back if the "
+                            "errors started with it.",
+                        },
+                    },
+                    {
+                        "alert": "HighLatencyP95",
+                        "expr": f"({LAB_METRICS['p95_ms']}) > 2000",
+                        "labels": {"severity": "warning"},
+                        "annotations": {
+                            "summary": "{{ $labels.service }} p95 latency is "
+                            "{{ $value | humanize }} ms",
+                        },
+                    },
+                ],
+            }
+        ]
+    },
+    indent=2,
+)
 
 
 def prometheus_binary() -> str | None:
