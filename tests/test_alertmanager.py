@@ -333,3 +333,34 @@ def test_durations() -> None:
     for bad in ("", "1", "h", "1 h", "-1h", "0m", "1.5h"):
         with pytest.raises(ActionRefused):
             parse_duration(bad)
+
+
+async def test_hub_shows_a_hung_prometheus_while_alerts_keep_coming(
+    alertmanager_server, hung_endpoint
+) -> None:
+    """A hanging backend becomes an error on its pane; the other source is not held up."""
+    from cockpit.backends.prometheus import PrometheusSource
+    from cockpit.hub import Hub, SourceUpdate
+    from cockpit.profile import PrometheusConfig
+
+    seed(alertmanager_server.url)
+    prom = PrometheusSource(PrometheusConfig("main", SecretRef(hung_endpoint)), timeout=1.0)
+    am = source(alertmanager_server.url)
+    updates: list[SourceUpdate] = []
+    hub = Hub([prom, am], on_update=updates.append, on_logs=lambda b: None,
+              interval=0.2, timeout=5.0)  # fmt: skip
+    hub.start()
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(u.error for u in updates):
+            await asyncio.sleep(0.05)
+        am_updates = [u for u in updates if u.source_id == am.id and u.records]
+        prom_errors = [u for u in updates if u.source_id == prom.id and u.error]
+    finally:
+        await hub.stop()
+    assert prom_errors, updates
+    assert prom_errors[0].error.endswith("did not answer within 1 s")
+    assert "firewall" in prom_errors[0].hint
+    # Alertmanager refreshed several times while Prometheus hung for its full second.
+    assert len(am_updates) >= 2
+    assert {a.name for a in am_updates[-1].records} == {"HighErrorRate", "DiskFull"}
