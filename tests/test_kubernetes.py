@@ -510,3 +510,74 @@ async def test_delete_pod_and_cordon_send_what_kubectl_sends(k8s: K8sDouble,
 
     with pytest.raises(CockpitError, match="does not concern a node"):
         alarms.cordon_command(pod_alarm)
+
+
+# --- profile, lab and pure mapping --------------------------------------------------------
+
+
+async def test_profile_builds_services_alarms_and_logs_per_context(k8s: K8sDouble):
+    from cockpit.profile import KubernetesConfig, Profile
+    from cockpit.sources import build_sources
+
+    k8s.state.add_deployment("a", "api")
+    k8s.state.add_deployment("b", "web")
+    profile = Profile(name="p", kubernetes=(KubernetesConfig(context=k8s.context, namespaces=("a", "b")),))
+    built = build_sources(profile)
+    try:
+        ids = [s.id for s in built.sources]
+        assert ids == ["k8s:double:a", "k8s:double:b", "k8s:double:alarms"]
+        assert [s.id for s in built.log_sources] == ["k8s:double:a:logs", "k8s:double:b:logs"]
+        rows = await built.sources[1].fetch()
+        assert [(r.cluster, r.name) for r in rows] == [("b", "deployment/web")]
+        assert built.sources[0].explain_command() == [
+            "kubectl", "--context", "double", "get", "deployments,statefulsets,daemonsets",
+            "-n", "a", "-o", "wide"]
+    finally:
+        for s in [*built.sources, *built.log_sources]:
+            await s.close()
+
+
+async def test_lab_namespace_shows_a_healthy_and_a_crash_looping_deployment(tmp_path, monkeypatch):
+    from cockpit.lab.k8s_double import LAB_NAMESPACE, lab_kubernetes
+
+    kubeconfig, context, stop = lab_kubernetes(tmp_path)
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    ctx = KubeContext(context)
+    services = KubernetesServicesSource(ctx, LAB_NAMESPACE)
+    alarms = KubernetesAlarmsSource(ctx, (LAB_NAMESPACE,))
+    try:
+        assert "simulated" in services.title
+        rows = rows_by_name(await services.fetch())
+        assert rows["deployment/scanner-api"].status_text == "healthy"
+        assert rows["deployment/scanner-worker"].status_text == "down"
+        assert rows["statefulset/scanner-cache"].status_text == "healthy"
+        names = [a.name for a in await alarms.fetch()]
+        assert any(n.startswith("CrashLoopBackOff repo-scanner/scanner-worker-") for n in names)
+        assert any(n.startswith("OOMKilled") for n in names)
+        assert "FailedCreate repo-scanner/deployment/scanner-worker" in names
+    finally:
+        await services.close()
+        await alarms.close()
+        stop()
+
+
+def test_rollout_states_follow_kubectl_rollout_status():
+    from cockpit.backends.kubernetes import rollout_state
+
+    def dep(status, gen=1, observed=1, replicas=3, conditions=()):
+        return {"metadata": {"generation": gen}, "spec": {"replicas": replicas},
+                "status": {"observedGeneration": observed, **status, "conditions": list(conditions)}}
+
+    full = {"replicas": 3, "updatedReplicas": 3, "availableReplicas": 3}
+    assert rollout_state("deployments", dep(full))[0] == "complete"
+    assert rollout_state("deployments", dep(full, gen=2))[0] == "progressing"
+    assert rollout_state("deployments", dep({"updatedReplicas": 1}))[1] == "1 of 3 updated"
+    assert "old replicas" in rollout_state("deployments", dep({**full, "replicas": 4}))[1]
+    assert rollout_state("deployments", dep({**full, "availableReplicas": 2}))[1] == "2 of 3 available"
+    stalled = dep(full, conditions=[{"type": "Progressing", "status": "False",
+                                       "reason": "ProgressDeadlineExceeded"}])
+    assert rollout_state("deployments", stalled) == ("stalled", "ProgressDeadlineExceeded")
+    sts = {"metadata": {"generation": 1}, "spec": {"replicas": 2},
+           "status": {"observedGeneration": 1, "readyReplicas": 2, "updatedReplicas": 1,
+                      "currentRevision": "db-1", "updateRevision": "db-2"}}
+    assert rollout_state("statefulsets", sts)[0] == "progressing"
