@@ -317,3 +317,69 @@ async def test_lab_rules_fire_through_alertmanager(prometheus_server, session_al
     assert (alarm.severity, alarm.state, alarm.resource) == (Severity.CRITICAL, "firing", "api")
     assert alarm.reason == "api 5xx rate is 5%"
     assert "HighLatencyP95" not in rows  # p95 ~450 ms is under 2 s
+
+
+@pytest.fixture
+def https_prometheus(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """An HTTPS stand-in for /api/v1/targets with a fresh self-signed certificate for 127.0.0.1;
+    yields (url, path of the certificate, which is its own CA)."""
+    import shutil
+    import ssl
+    import subprocess
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from tests.conftest import skip_or_fail
+
+    if shutil.which("openssl") is None:
+        skip_or_fail("openssl is not installed (apt-get install openssl)")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-days", "1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+
+    class Targets(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            body = b'{"status":"success","data":{"activeTargets":[]}}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Targets)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}", cert
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_tls_is_verified_by_default_and_a_ca_file_is_trusted(https_prometheus) -> None:
+    url, cert = https_prometheus
+
+    async def fetch(**kw: object) -> list:
+        src = PrometheusSource(PrometheusConfig("main", SecretRef(url), **kw), timeout=3)  # type: ignore[arg-type]
+        try:
+            return await src.fetch()
+        finally:
+            await src.close()
+
+    with pytest.raises(BackendError) as e:
+        await fetch()
+    assert "CERTIFICATE_VERIFY_FAILED" in e.value.message
+    assert "ca_file" in e.value.hint
+    assert await fetch(ca_file=str(cert)) == []
+    assert await fetch(verify=False) == []
+    with pytest.raises(BackendError) as e:
+        await fetch(ca_file=str(cert.with_name("missing.pem")))
+    assert e.value.message.startswith("cannot load CA file")
