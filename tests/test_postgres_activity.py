@@ -297,3 +297,38 @@ async def test_query_text_is_stored_raw(src: PostgresSource, postgres_dsn: str) 
             await asyncio.wait_for(task, 10)
     finally:
         await conn.close()
+
+
+async def test_lab_drill_blocking_chain_shows_in_the_tree_and_clears(
+    src: PostgresSource, postgres_dsn: str
+) -> None:
+    from cockpit.lab.db_drills import start_blocking_chain
+
+    stop = await asyncio.to_thread(start_blocking_chain, postgres_dsn)
+    try:
+        sessions = await sessions_when(src, lambda ss: len(blocking_tree(ss)) >= 3)
+        nodes = blocking_tree(sessions)
+        assert [(n.backend.application, n.depth) for n in nodes[:3]] == [
+            ("drill-holder", 0), ("drill-waiter", 1), ("drill-waiter2", 2),
+        ]
+        assert "UPDATE cockpit_drill_accounts" in nodes[0].backend.query
+        # The trainee's move: terminate the holder; the waiters then clear by themselves.
+        await src.terminate_backend(nodes[0].backend)
+        await sessions_when(src, lambda ss: blocking_tree(ss) == [])
+    finally:
+        await asyncio.to_thread(stop)
+        await asyncio.to_thread(stop)  # idempotent
+    await sessions_when(src, lambda ss: not any(s.application.startswith("drill-") for s in ss))
+
+
+async def test_lab_drill_stop_releases_the_chain_untouched(
+    src: PostgresSource, postgres_dsn: str
+) -> None:
+    from cockpit.lab.db_drills import start_blocking_chain
+
+    stop = await asyncio.to_thread(start_blocking_chain, postgres_dsn)
+    await sessions_when(src, lambda ss: len(blocking_tree(ss)) >= 3)
+    await asyncio.to_thread(stop)
+    await sessions_when(src, lambda ss: not any(s.application.startswith("drill-") for s in ss))
+    with psycopg.connect(postgres_dsn) as check:  # the holder rolled back, both waiters ran
+        assert check.execute("SELECT balance FROM cockpit_drill_accounts").fetchone() == (111,)
