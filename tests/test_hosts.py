@@ -183,6 +183,7 @@ async def test_process_rows_on_a_host_without_systemd(sshd_server: SshdServer) -
     host = rows["app-1"]
     assert host.backend == "host" and host.task_definition == "no systemd: processes from ps"
     assert "load" in host.deployment and "disk" in host.deployment
+    assert dict(host.metrics).keys() == {"cpu", "memory"}  # sparkline history
     sshd = rows["sshd"]  # the private sshd itself is a running process named sshd
     assert sshd.backend == "process" and sshd.status is Severity.OK and sshd.running >= 1
     assert sshd.status_text == "running (ps, no systemd)"

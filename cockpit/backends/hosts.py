@@ -17,6 +17,7 @@ import asyncio
 import json
 import secrets
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -50,6 +51,7 @@ RESTART_TIMEOUT_S = 90.0
 FILE_HISTORY_LINES = 100
 MAX_LINE_CHARS = 16_000
 READ_CHUNK = 1 << 16
+HISTORY = 30  # probes kept for sparklines
 
 SHOW_PROPERTIES = (
     "Id,LoadState,ActiveState,SubState,ActiveEnterTimestampMonotonic,"
@@ -377,7 +379,12 @@ def metrics_text(snapshot: HostSnapshot) -> str:
     return f"load {snapshot.load[0]:.2f} cpu {cpu} mem {mem} disk {disk}"
 
 
-def host_row(snapshot: HostSnapshot, source: str, limits: Thresholds) -> ServiceStatus:
+def host_row(
+    snapshot: HostSnapshot,
+    source: str,
+    limits: Thresholds,
+    history: tuple[tuple[str, tuple[float, ...]], ...] = (),
+) -> ServiceStatus:
     breaches = metric_breaches(snapshot, limits)
     return ServiceStatus(
         name=snapshot.host,
@@ -391,6 +398,7 @@ def host_row(snapshot: HostSnapshot, source: str, limits: Thresholds) -> Service
         task_definition="systemd" if snapshot.systemd else "no systemd: processes from ps",
         created_at=snapshot.taken_at - timedelta(seconds=snapshot.uptime_s) if snapshot.uptime_s else None,
         cluster=snapshot.host,
+        metrics=history,
     )
 
 
@@ -450,9 +458,13 @@ def process_row(unit: str, snapshot: HostSnapshot, source: str) -> ServiceStatus
 
 
 def service_rows(
-    snapshot: HostSnapshot, units: Sequence[str], source: str, limits: Thresholds
+    snapshot: HostSnapshot,
+    units: Sequence[str],
+    source: str,
+    limits: Thresholds,
+    history: tuple[tuple[str, tuple[float, ...]], ...] = (),
 ) -> list[ServiceStatus]:
-    rows = [host_row(snapshot, source, limits)]
+    rows = [host_row(snapshot, source, limits, history)]
     if snapshot.systemd:
         seen = {u.name: u for u in snapshot.units}
         for unit in units:
@@ -492,6 +504,13 @@ class Host:
         self._last_at = 0.0
         self._error: BaseException | None = None
         self._users = 0
+        self._history: dict[str, deque[float]] = {
+            "cpu": deque(maxlen=HISTORY), "memory": deque(maxlen=HISTORY)
+        }
+
+    def history(self) -> tuple[tuple[str, tuple[float, ...]], ...]:
+        """Recent cpu and memory % (oldest first), for the host row's sparklines."""
+        return tuple((k, tuple(v)) for k, v in self._history.items() if v)
 
     def probe_command(self, pause: float) -> list[str]:
         return [
@@ -526,6 +545,9 @@ class Host:
             self._error, self._last_at = e, time.monotonic()
             raise
         self._last, self._error, self._last_at = snap, None, time.monotonic()
+        for key, value in (("cpu", snap.cpu_percent), ("memory", snap.mem_percent)):
+            if value is not None:
+                self._history[key].append(value)
         return snap
 
     def acquire(self) -> None:
@@ -557,7 +579,7 @@ class HostServicesSource:
 
     async def fetch(self) -> list[ServiceStatus]:
         snap = await self.host.snapshot()
-        return service_rows(snap, self.host.units, self.id, self.thresholds)
+        return service_rows(snap, self.host.units, self.id, self.thresholds, self.host.history())
 
     def explain_command(self) -> list[str]:
         units = list(self.host.units)
