@@ -1,0 +1,578 @@
+"""Drills: incidents injected into the lab, for trainees to detect and resolve with the real
+actions (and the real confirmations).
+
+``DRILLS`` holds the catalogue. A ``DrillSession`` runs one drill on one lab:
+
+    session = DrillSession(DRILLS["api-down"], lab, audit, profile)
+    await session.start()          # inject; audited as {"type": "drill", "phase": "started"}
+    session.note_detected()        # the UI: the user first focused a record in drill.detect_on
+    await session.check()          # True once the goal is met; then the summary is audited
+    session.summary()              # time to detect, time to resolve, actions taken
+
+The lab has no CloudWatch evaluation, so a drill plays that part: it sets its alarm to ALARM
+on injection and back to OK once the estate condition of the goal holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from cockpit.audit import AuditLog, default_audit_path, parse_time, utc_iso
+from cockpit.errors import CockpitError
+from cockpit.profile import Profile
+
+CLUSTER = "production"
+READY_TIMEOUT = 20.0  # how long an injection may take to show in the estate
+
+
+class DrillUnavailable(CockpitError):
+    """The drill cannot run on this lab (a backend or server it needs is missing)."""
+
+
+# --- lab access -----------------------------------------------------------------------------
+
+
+def _client(lab: Any, service: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        service,
+        endpoint_url=lab.aws_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"max_attempts": 1}, inject_host_prefix=False, read_timeout=5),
+    )
+
+
+def _service(lab: Any, name: str) -> dict[str, Any]:
+    return _client(lab, "ecs").describe_services(cluster=CLUSTER, services=[name])["services"][0]
+
+
+def _set_alarm(lab: Any, name: str, state: str, reason: str) -> None:
+    _client(lab, "cloudwatch").set_alarm_state(AlarmName=name, StateValue=state, StateReason=reason)
+
+
+def _alarm_state(lab: Any, name: str) -> str:
+    alarms = _client(lab, "cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"]
+    return str(alarms[0]["StateValue"]) if alarms else ""
+
+
+def _ensure_alarm(lab: Any, **spec: Any) -> None:
+    """Drill alarms are created on first use, at the runbooks' thresholds."""
+    _client(lab, "cloudwatch").put_metric_alarm(
+        Period=60,
+        EvaluationPeriods=1,
+        Statistic=spec.pop("Statistic", "Average"),
+        ActionsEnabled=True,
+        AlarmActions=["arn:aws:sns:us-east-1:123456789012:oncall-pager"],
+        **spec,
+    )
+
+
+def _wait(cond: Any, what: str, timeout: float = READY_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise CockpitError(f"the drill could not {what} within {timeout:.0f} s", "is the lab running?")
+        time.sleep(0.1)
+
+
+def _dlq_url(lab: Any) -> str:
+    return str(_client(lab, "sqs").get_queue_url(QueueName="jobs-dlq")["QueueUrl"])
+
+
+# --- the drills -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Drill:
+    """One incident. Subclasses do the work; instances hold no state (sessions do)."""
+
+    name: str
+    title: str
+    description: str
+    goal_text: str
+    detect_on: tuple[str, ...] = ()  # alarm / row names whose first focus counts as detection
+    unavailable: str = ""  # why it cannot run yet ("" when it can)
+
+    async def inject(self, lab: Any) -> dict[str, Any]:
+        """Break the lab; return what the session keeps for ``goal_met``/``cleanup``."""
+        if self.unavailable:
+            raise DrillUnavailable(f"drill {self.name} is not available yet", self.unavailable)
+        return await asyncio.to_thread(self._inject, lab)
+
+    async def goal_met(self, lab: Any, state: dict[str, Any] | None = None) -> bool:
+        return await asyncio.to_thread(self._goal_met, lab, state or {})
+
+    async def cleanup(self, lab: Any, state: dict[str, Any] | None = None) -> None:
+        await asyncio.to_thread(self._cleanup, lab, state or {})
+
+    def _inject(self, lab: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _goal_met(self, lab: Any, state: dict[str, Any]) -> bool:
+        raise NotImplementedError
+
+    def _cleanup(self, lab: Any, state: dict[str, Any]) -> None:
+        return None
+
+
+SERVICE_DOWN_ALARM = "api-service-down"
+DLQ_ALARM = "jobs-dlq-not-empty"
+ERROR_ALARM = "api-5xx-error-rate"
+
+
+def _settled(svc: dict[str, Any], minimum: int) -> bool:
+    deps = svc.get("deployments", [])
+    return (
+        svc["runningCount"] == svc["desiredCount"] >= minimum
+        and all(d.get("rolloutState") in (None, "COMPLETED") for d in deps if d.get("status") == "PRIMARY")
+        and not any(d.get("status") == "ACTIVE" and d.get("runningCount") for d in deps)
+    )
+
+
+@dataclass(frozen=True)
+class ApiDown(Drill):
+    def _inject(self, lab: Any) -> dict[str, Any]:
+        desired = int(_service(lab, "api")["desiredCount"]) or 2
+        _ensure_alarm(
+            lab,
+            AlarmName=SERVICE_DOWN_ALARM,
+            AlarmDescription="api has fewer running tasks than desired (runbook: service down)",
+            Namespace="ECS/ContainerInsights",
+            MetricName="RunningTaskCount",
+            Dimensions=[{"Name": "ClusterName", "Value": CLUSTER}, {"Name": "ServiceName", "Value": "api"}],
+            Threshold=float(desired),
+            ComparisonOperator="LessThanThreshold",
+            Unit="Count",
+        )
+        lab.send("stop-service api")
+        _wait(lambda: _service(lab, "api")["runningCount"] == 0, "stop api")
+        _set_alarm(
+            lab,
+            SERVICE_DOWN_ALARM,
+            "ALARM",
+            f"Threshold Crossed: 1 datapoint [0.0] was less than the threshold ({float(desired)}).",
+        )
+        return {"desired": desired}
+
+    def _goal_met(self, lab: Any, state: dict[str, Any]) -> bool:
+        if not _settled(_service(lab, "api"), int(state.get("desired", 2))):
+            return False
+        _set_alarm(lab, SERVICE_DOWN_ALARM, "OK", "Threshold Crossed: 1 datapoint was not less than the threshold.")
+        return True
+
+
+@dataclass(frozen=True)
+class DlqFlood(Drill):
+    count: int = 150
+
+    def _inject(self, lab: Any) -> dict[str, Any]:
+        from cockpit.lab import estate
+
+        _ensure_alarm(
+            lab,
+            AlarmName=DLQ_ALARM,
+            AlarmDescription="jobs-dlq holds messages: jobs are failing (runbook: queue depth)",
+            Namespace="AWS/SQS",
+            MetricName="ApproximateNumberOfMessagesVisible",
+            Dimensions=[{"Name": "QueueName", "Value": "jobs-dlq"}],
+            Statistic="Maximum",
+            Threshold=0.0,
+            ComparisonOperator="GreaterThanThreshold",
+            Unit="Count",
+        )
+        import random
+
+        sqs, url, rng = _client(lab, "sqs"), _dlq_url(lab), random.Random()
+        for i in range(0, self.count, 10):
+            entries = [
+                {"Id": str(j), "MessageBody": estate.job_body(rng, failed=True)}
+                for j in range(min(10, self.count - i))
+            ]
+            sqs.send_message_batch(QueueUrl=url, Entries=entries)
+        _set_alarm(
+            lab,
+            DLQ_ALARM,
+            "ALARM",
+            f"Threshold Crossed: 1 datapoint [{float(self.count)}] was greater than the threshold (0.0).",
+        )
+        return {}
+
+    def _goal_met(self, lab: Any, state: dict[str, Any]) -> bool:
+        attrs = _client(lab, "sqs").get_queue_attributes(
+            QueueUrl=_dlq_url(lab),
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        if int(attrs.get("ApproximateNumberOfMessages", 0)) or int(
+            attrs.get("ApproximateNumberOfMessagesNotVisible", 0)
+        ):
+            return False
+        _set_alarm(lab, DLQ_ALARM, "OK", "Threshold Crossed: 1 datapoint [0.0] was not greater than the threshold (0.0).")
+        return True
+
+
+BLOCKED_SQL = (
+    "select count(*) from pg_stat_activity"
+    " where datname = current_database() and cardinality(pg_blocking_pids(pid)) > 0"
+)
+
+
+@dataclass(frozen=True)
+class DbLock(Drill):
+    def _inject(self, lab: Any) -> dict[str, Any]:
+        from cockpit.lab.db_drills import start_blocking_chain
+
+        dsn = getattr(lab, "postgres_dsn", None)
+        if not dsn:
+            note = getattr(lab, "notes", {}).get("database", "")
+            raise DrillUnavailable("drill db-lock needs the lab's PostgreSQL", note or "install postgresql")
+        return {"stop": start_blocking_chain(dsn)}
+
+    def _goal_met(self, lab: Any, state: dict[str, Any]) -> bool:
+        import psycopg
+
+        with psycopg.connect(lab.postgres_dsn, autocommit=True, connect_timeout=3) as c:
+            return int(c.execute(BLOCKED_SQL).fetchone()[0]) == 0
+
+    def _cleanup(self, lab: Any, state: dict[str, Any]) -> None:
+        stop = state.get("stop")
+        if stop is not None:
+            stop()
+
+
+@dataclass(frozen=True)
+class BadDeploy(Drill):
+    def _inject(self, lab: Any) -> dict[str, Any]:
+        ecs = _client(lab, "ecs")
+        svc = _service(lab, "api")
+        current = ecs.describe_task_definition(taskDefinition=svc["taskDefinition"])["taskDefinition"]
+        containers = [dict(c) for c in current["containerDefinitions"]]
+        for c in containers:
+            c["image"] = c["image"].rsplit(":", 1)[0] + ":1.5.0"
+        new = ecs.register_task_definition(
+            family=current["family"],
+            networkMode=current.get("networkMode", "awsvpc"),
+            requiresCompatibilities=current.get("requiresCompatibilities", ["FARGATE"]),
+            cpu=current.get("cpu", "512"),
+            memory=current.get("memory", "1024"),
+            containerDefinitions=containers,
+        )["taskDefinition"]
+        bad = f"{new['family']}:{new['revision']}"
+        lab.send("fail-next-deployment api")
+        ecs.update_service(cluster=CLUSTER, service="api", taskDefinition=bad)
+        _set_alarm(
+            lab,
+            ERROR_ALARM,
+            "ALARM",
+            f"Threshold Crossed: 3 out of the last 5 datapoints were greater than the threshold (0.5)"
+            f" after deployment of {bad}.",
+        )
+        return {"bad": new["taskDefinitionArn"], "bad_name": bad}
+
+    def _goal_met(self, lab: Any, state: dict[str, Any]) -> bool:
+        svc = _service(lab, "api")
+        primary = next((d for d in svc.get("deployments", []) if d.get("status") == "PRIMARY"), {})
+        if primary.get("taskDefinition") == state.get("bad") or not _settled(svc, 1):
+            return False
+        _set_alarm(lab, ERROR_ALARM, "OK", "Threshold Crossed: 5 out of the last 5 datapoints were not greater than 0.5.")
+        return True
+
+
+DRILLS: dict[str, Drill] = {
+    d.name: d
+    for d in (
+        ApiDown(
+            "api-down",
+            "api is down",
+            "Every api task exits (out of memory) and none comes back: running 0/2, the "
+            "service-down alarm fires, the log shows the tasks' last ERROR lines.",
+            "api running 2/2 again (restart or scale it) and alarm api-service-down OK",
+            detect_on=(SERVICE_DOWN_ALARM, "api"),
+        ),
+        DlqFlood(
+            "dlq-flood",
+            "dead-letter queue flood",
+            "150 failed jobs land in jobs-dlq and its alarm fires.",
+            "jobs-dlq empty (purge or redrive it) and alarm jobs-dlq-not-empty OK",
+            detect_on=(DLQ_ALARM, "jobs", "jobs-dlq"),
+        ),
+        DbLock(
+            "db-lock",
+            "blocking chain in PostgreSQL",
+            "A session (application drill-holder) holds a row lock, idle in transaction; "
+            "two sessions wait behind it, one behind the other.",
+            "no blocked sessions (terminate the session that holds the lock)",
+            detect_on=("lab-postgres",),
+        ),
+        BadDeploy(
+            "bad-deploy",
+            "bad deployment of api",
+            "A new api revision fails its container health checks; the rollout fails and "
+            "the 5xx error-rate alarm fires.",
+            "api deployment COMPLETED on a good revision (roll back) and alarm api-5xx-error-rate OK",
+            detect_on=(ERROR_ALARM, "api"),
+        ),
+        Drill(
+            "disk-full",
+            "disk full on a host",
+            "A host's disk alarm fires through a threshold override.",
+            "disk usage below the threshold",
+            unavailable="the lab profile has no host yet (hosts: with local: true); once it "
+            "has one, this drill lowers its disk threshold below the current usage",
+        ),
+    )
+}
+
+
+# --- a session ------------------------------------------------------------------------------
+
+
+def _seconds(a: float | None, b: float | None) -> float | None:
+    return round(b - a, 1) if a is not None and b is not None else None
+
+
+def _span(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+class DrillSession:
+    """One run of one drill on one lab; times are wall-clock (they go into the audit)."""
+
+    def __init__(self, drill: Drill, lab: Any, audit: AuditLog, profile: Profile) -> None:
+        self.drill = drill
+        self.lab = lab
+        self.audit = audit
+        self.profile = profile
+        self.started_at: float | None = None
+        self.detected_at: float | None = None
+        self.resolved_at: float | None = None
+        self.ended: str = ""  # "" running | "resolved" | "aborted"
+        self._state: dict[str, Any] = {}
+        self._summary: dict[str, Any] | None = None
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.ended)
+
+    async def start(self) -> None:
+        """Inject the incident; raises ``DrillUnavailable``/``CockpitError`` if it cannot."""
+        self._state = await self.drill.inject(self.lab)
+        self.started_at = time.time()
+        await asyncio.to_thread(
+            self.audit.append,
+            {
+                "type": "drill",
+                "phase": "started",
+                "time": utc_iso(datetime.fromtimestamp(self.started_at, UTC)),
+                "profile": self.profile.name,
+                "drill": self.drill.name,
+                "title": self.drill.title,
+                "goal": self.drill.goal_text,
+            },
+        )
+
+    def note_detected(self) -> None:
+        """The user first looked at the incident (focused a record in ``drill.detect_on``)."""
+        if self.detected_at is None and self.started_at is not None and not self.ended:
+            self.detected_at = time.time()
+
+    async def check(self) -> bool:
+        """Is the goal met? The first time it is, the drill ends and its summary is audited."""
+        if self.ended == "resolved":
+            return True
+        if self.started_at is None or self.ended:
+            return False
+        if not await self.drill.goal_met(self.lab, self._state):
+            return False
+        self.resolved_at = time.time()
+        self.ended = "resolved"
+        await self._finish()
+        return True
+
+    async def abort(self) -> None:
+        """Stop the drill unresolved (the user gave up or quit); audited as aborted."""
+        if self.started_at is None or self.ended:
+            return
+        self.ended = "aborted"
+        await self._finish()
+
+    async def _finish(self) -> None:
+        summary = await asyncio.to_thread(self._build_summary)
+        self._summary = summary
+        try:
+            await asyncio.to_thread(self.audit.append, summary)
+        finally:
+            await self.drill.cleanup(self.lab, self._state)
+
+    def _actions(self) -> list[dict[str, Any]]:
+        if self.started_at is None:
+            return []
+        since = datetime.fromtimestamp(self.started_at, UTC)
+        end = datetime.fromtimestamp(self.resolved_at or time.time(), UTC)
+        from cockpit.actions import get_action
+
+        def title(action_id: str) -> str:
+            try:
+                return get_action(action_id).title
+            except KeyError:
+                return action_id
+
+        out = []
+        for e in self.audit.read(since=since, profile=self.profile.name):
+            if e.get("type", "action") != "action" or parse_time(str(e["time"])) > end:
+                continue
+            out.append(
+                {
+                    "time": e["time"],
+                    "action": e.get("action", ""),
+                    "title": title(str(e.get("action", ""))),
+                    "target": e.get("target", ""),
+                    "outcome": e.get("outcome", ""),
+                }
+            )
+        return out
+
+    def _build_summary(self) -> dict[str, Any]:
+        def iso(t: float | None) -> str | None:
+            return utc_iso(datetime.fromtimestamp(t, UTC)) if t is not None else None
+
+        end = self.resolved_at if self.ended == "resolved" else time.time()
+        return {
+            "type": "drill",
+            "phase": "finished",
+            "profile": self.profile.name,
+            "drill": self.drill.name,
+            "title": self.drill.title,
+            "goal": self.drill.goal_text,
+            "outcome": self.ended or "running",
+            "started": iso(self.started_at),
+            "detected": iso(self.detected_at),
+            "resolved": iso(self.resolved_at),
+            "time_to_detect_s": _seconds(self.started_at, self.detected_at),
+            "time_to_resolve_s": _seconds(self.started_at, self.resolved_at),
+            "duration_s": _seconds(self.started_at, end),
+            "actions": self._actions(),
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """The audited summary once finished; a live one (outcome "running") before."""
+        return self._summary if self._summary is not None else self._build_summary()
+
+
+def describe_summary(summary: dict[str, Any]) -> str:
+    """One line for the timeline and the CLI."""
+    name = summary.get("drill", "?")
+    if summary.get("phase") == "started":
+        return f"Drill {name} started: goal {summary.get('goal', '')}"
+    actions = summary.get("actions") or []
+    done = ", ".join(f"{a.get('title')} {a.get('target')} ({a.get('outcome')})" for a in actions) or "none"
+    if summary.get("outcome") == "resolved":
+        head = f"Drill {name} resolved in {_span(summary.get('time_to_resolve_s'))}"
+    else:
+        head = f"Drill {name} {summary.get('outcome', 'ended')} after {_span(summary.get('duration_s'))}"
+    detect = summary.get("time_to_detect_s")
+    head += f" (detected after {_span(detect)})" if detect is not None else " (detection not noted)"
+    return f"{head}; actions: {done}"
+
+
+# --- `cockpit drill` ------------------------------------------------------------------------
+
+
+def _list(out: TextIO) -> int:
+    for d in DRILLS.values():
+        mark = f"  [not available yet: {d.unavailable}]" if d.unavailable else ""
+        out.write(f"{d.name:<12} {d.title}{mark}\n             goal: {d.goal_text}\n")
+    return 0
+
+
+async def _run(session: DrillSession, timeout: float | None, interval: float, out: TextIO) -> int:
+    drill = session.drill
+    await session.start()
+    out.write(f"drill {drill.name}: {drill.description}\ngoal: {drill.goal_text}\n")
+    out.write("waiting for the goal (Ctrl+C gives up)…\n")
+    out.flush()
+    deadline = time.monotonic() + timeout if timeout else None
+    try:
+        while not await session.check():
+            if deadline is not None and time.monotonic() > deadline:
+                await session.abort()
+                out.write(describe_summary(session.summary()) + "\n")
+                return 1
+            await asyncio.sleep(interval)
+    except asyncio.CancelledError:
+        await session.abort()
+        raise
+    out.write(describe_summary(session.summary()) + "\n")
+    out.write(json.dumps(session.summary(), indent=2) + "\n")
+    return 0
+
+
+def main_drill(argv: Sequence[str], *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cockpit drill", description="Practise incidents on the lab.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="the drills and their goals")
+    run = sub.add_parser("run", help="start a lab (or attach to one), inject a drill, wait for its goal")
+    run.add_argument("name", choices=sorted(DRILLS))
+    run.add_argument("--profile", default="lab", help="a lab profile (default lab)")
+    run.add_argument("--config", metavar="PATH", help="profiles.yaml to use")
+    run.add_argument("--lab-env", metavar="FILE", help="drill on the lab `cockpit lab up` runs")
+    run.add_argument("--timeout", type=float, default=None, help="give up after this many seconds")
+    run.add_argument("--interval", type=float, default=1.0, help=argparse.SUPPRESS)
+    args = parser.parse_args(list(argv))
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    if args.command == "list":
+        return _list(out)
+
+    drill = DRILLS[args.name]
+    if drill.unavailable:
+        print(f"cockpit drill: {drill.name} is not available yet: {drill.unavailable}", file=err)
+        return 2
+    from cockpit.config import find_config_path, load_config
+
+    lab: Any = None
+    try:
+        profile = load_config(find_config_path(args.config)).get(args.profile)
+        if args.lab_env:
+            from cockpit.labenv import attach_lab
+
+            lab = attach_lab(args.lab_env)
+        elif profile.lab:
+            from cockpit.lab import start_lab
+            from cockpit.labenv import format_env, lab_environment
+
+            print("starting the lab…", file=err, flush=True)
+            lab = start_lab(with_servers=True)
+            env = {k: v for k, v in lab_environment(lab).items() if not k.startswith("COCKPIT_")}
+            out.write("# the lab for this drill; resolve it from another shell with:\n")
+            out.write(format_env(env))
+        else:
+            print(f"cockpit drill: profile {profile.name} is not a lab; drills only run on the lab",
+                  file=err)
+            return 2
+        session = DrillSession(drill, lab, AuditLog(default_audit_path(profile)), profile)
+        return asyncio.run(_run(session, args.timeout, args.interval, out))
+    except CockpitError as e:
+        print(f"cockpit drill: {e.message}", file=err)
+        if e.hint:
+            print(f"  {e.hint}", file=err)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if lab is not None:
+            lab.stop()
