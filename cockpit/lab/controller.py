@@ -39,6 +39,7 @@ class LabController:
         self.log_rate = float(os.environ.get("COCKPIT_LAB_LOG_RATE", "1") or 0)
         self.metric_s = 60.0
         self._fail_next: set[str] = set()
+        self._down: set[str] = set()  # services a drill stopped; they stay down until updated
         # Running task ids of the services that log (api, worker): their log streams follow
         # rollouts and scaling, as awslogs streams do. Lists are replaced, never edited.
         self._tasks: dict[str, list[str]] = {k: list(v) for k, v in estate.TASKS.items()}
@@ -49,11 +50,13 @@ class LabController:
     # --- commands from the parent (one line each on the child's stdin) --------------
 
     def command(self, line: str) -> None:
-        """``fail-next-deployment SERVICE`` | ``log-rate N`` | ``tick``."""
+        """``fail-next-deployment SERVICE`` | ``stop-service SERVICE`` | ``log-rate N`` | ``tick``."""
         verb, _, arg = line.partition(" ")
         if verb == "fail-next-deployment":
             with self.lock:
                 self._fail_next.add(arg.strip())
+        elif verb == "stop-service":
+            self.stop_service(arg.strip())
         elif verb == "log-rate":
             self.log_rate = max(0.0, float(arg))
         elif verb == "tick":
@@ -77,8 +80,52 @@ class LabController:
         Backend.update_service = update_service  # type: ignore[method-assign]
         install_alarm_history()
 
+    def stop_service(self, name: str) -> None:
+        """Every task of ``name`` exits and none comes back (a drill's outage) until the
+        service is updated: a restart or a scale brings it back, as on ECS after a fix."""
+        with self.lock:
+            be = estate.ecs_backend()
+            svc = next(
+                (s for s in be.services.values() if s.name == name and s.status == "ACTIVE"), None
+            )
+            if svc is None:
+                log.warning("stop-service: no service %r", name)
+                return
+            self._down.add(name)
+            stamp = estate.now()
+            deps = [dict(d) for d in svc.deployments]
+            primary = next((d for d in deps if d.get("status") == "PRIMARY"), None)
+            if primary is not None:
+                primary.update(runningCount=0, pendingCount=0, updatedAt=stamp)
+                deps = [primary]
+            svc.deployments = deps
+            stopped = list(self._tasks.get(name, ()))
+            if name in self._tasks:
+                self._tasks = {**self._tasks, name: []}
+            self._dying = [
+                *self._dying,
+                *(
+                    (
+                        f"{name}/{name}/{task}",
+                        "ERROR fatal: out of memory (heap limit reached); "
+                        "Essential container in task exited (exit code 137)",
+                    )
+                    for task in stopped
+                ),
+            ]
+            self._sync_counts(svc)
+            self._add_events(
+                svc,
+                *(
+                    f"(task {t}) stopped: Essential container in task exited."
+                    for t in stopped or [self._task_id()]
+                ),
+            )
+            estate.recount_cluster(be, svc.cluster_name)
+
     def _update_service(self, be: Any, original: Any, props: dict[str, Any]) -> Any:
         name = str(props["service"]).split("/")[-1]
+        self._down.discard(name)
         svc = be._get_service(props.get("cluster", "default"), name)
         before_td = svc.task_definition
         before_running = int(svc.running_count)
@@ -139,6 +186,8 @@ class LabController:
                 estate.recount_cluster(be, cluster)
 
     def _step(self, svc: Any) -> bool:
+        if svc.name in self._down:
+            return False
         if svc.running_count == svc.desired_count and not any(
             d.get("rolloutState") == "IN_PROGRESS" for d in svc.deployments
         ):
