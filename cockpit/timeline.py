@@ -27,7 +27,7 @@ _CLEAR = {"OK", "RESOLVED", "INACTIVE"}
 @dataclass(frozen=True)
 class TimelineEvent:
     time: datetime
-    type: str  # "alarm" | "action"
+    type: str  # "alarm" | "action" | "drill"
     summary: str
     actor: str
     resources: tuple[str, ...]
@@ -110,6 +110,18 @@ def _note_event(e: dict[str, Any], when: datetime) -> TimelineEvent:
     )
 
 
+def _drill_event(e: dict[str, Any], when: datetime) -> TimelineEvent:
+    # Lazy, like _action_title: the drills module pulls in the action registry.
+    from cockpit.drills import describe_summary
+
+    name = str(e.get("drill", "?"))
+    outcome = str(e.get("outcome") or e.get("phase") or "?")
+    return TimelineEvent(
+        when, "drill", describe_summary(e), str(e.get("user", "?")), (f"drill:{name}",),
+        outcome, str(e.get("profile", "")), f"drill {name}",
+    )  # fmt: skip
+
+
 def build_timeline(entries: Iterable[dict[str, Any]]) -> list[TimelineEvent]:
     """Events in time order (stable for equal times); unknown or undated entries are skipped."""
     events: list[TimelineEvent] = []
@@ -123,6 +135,8 @@ def build_timeline(entries: Iterable[dict[str, Any]]) -> list[TimelineEvent]:
             events.append(_alarm_event(e, when))
         elif kind == "action":
             events.append(_action_event(e, when))
+        elif kind == "drill":
+            events.append(_drill_event(e, when))
         elif kind == "note":
             events.append(_note_event(e, when))
     events.sort(key=lambda ev: ev.time)
