@@ -18,7 +18,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="cockpit",
         description="A live, safe terminal cockpit: services, alarms, logs, queues, database.",
         epilog="Subcommands: `cockpit profiles` lists profiles; "
-        "`cockpit timeline --since 2h --format md|json` prints the incident timeline.",
+        "`cockpit timeline --since 2h --format md|json` prints the incident timeline; "
+        "`cockpit check`, `cockpit drill list|run NAME`, `cockpit lab up` (see their --help).",
     )
     p.add_argument("--profile", help="profile name (default: the file's `default`, normally lab)")
     p.add_argument("--config", metavar="PATH", help="profiles.yaml to use (else $COCKPIT_CONFIG, "
@@ -29,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--war-room", action="store_true", help="start in war-room mode (high contrast, large panes)")
     p.add_argument("--refresh", type=float, metavar="SECONDS", help="override the profile's refresh interval")
     p.add_argument("--check-config", action="store_true", help="validate profiles.yaml and exit")
+    p.add_argument("--lab-env", metavar="FILE", help="open the lab `cockpit lab up` runs (its env file)")
     p.add_argument("--version", action="version", version=f"cockpit {__version__}")
     return p
 
@@ -50,6 +52,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from cockpit.check import main_check
 
         return main_check(argv[1:])
+    if argv and argv[0] == "lab":
+        from cockpit.labenv import main_lab
+
+        return main_lab(argv[1:])
+    if argv and argv[0] == "drill":
+        from cockpit.drills import main_drill
+
+        return main_drill(argv[1:])
     command = argv.pop(0) if argv and argv[0] in SUBCOMMANDS else None
     args = _parser().parse_args(argv)
     if args.refresh is not None and args.refresh <= 0:
@@ -76,9 +86,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from cockpit.app import CockpitApp
 
+    lab_kw = {}
+    if args.lab_env:
+        # The app starts a lab for `lab` profiles through this hook; attaching is one.
+        import dataclasses
+
+        from cockpit.labenv import attach_lab
+
+        profile = dataclasses.replace(profile, lab=True)
+        lab_kw["start_lab"] = lambda: attach_lab(args.lab_env)
     app = CockpitApp(
         profile, read_only=args.read_only, dry_run=args.dry_run, theme=args.theme, refresh=args.refresh,
-        war_room=args.war_room,
+        war_room=args.war_room, **lab_kw,
     )
     try:
         result = app.run()
