@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -69,6 +70,12 @@ class AwsContext:
         self._session: Any = None
         self._clients: dict[str, Any] = {}
         self._users: set[int] = set()
+        # API calls ("ecs.DescribeServices" -> n), counted by a botocore hook on every client:
+        # ``total_calls`` since start, ``calls`` per counter (source id) for its last refresh.
+        self.total_calls: Counter[str] = Counter()
+        self.calls: dict[str, Counter[str]] = {}
+        self._counting = threading.local()
+        self._count_lock = threading.Lock()
 
     # --- clients ------------------------------------------------------------------
 
@@ -127,15 +134,48 @@ class AwsContext:
                 + (f" for profile {self.aws.profile}" if self.aws.profile else ""),
                 "set aws.region in profiles.yaml or region in ~/.aws/config",
             )
-        return self._session.client(
+        client = self._session.client(
             service, endpoint_url=self.aws.endpoint_url, config=config, region_name=self.region
         )
+        # before-call fires once per API operation (retries are not new calls).
+        client.meta.events.register("before-call", self._count_call)
+        return client
+
+    def _count_call(self, model: Any = None, **_: Any) -> None:
+        name = f"{model.service_model.service_name}.{model.name}" if model is not None else "?"
+        with self._count_lock:
+            self.total_calls[name] += 1
+        current = getattr(self._counting, "counter", None)
+        if current is not None:
+            current[name] += 1
 
     # --- running calls --------------------------------------------------------------
 
-    async def run(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run blocking SDK code in a thread; SDK errors come out as ``CockpitError``."""
-        return await asyncio.to_thread(self.guard, what, fn, *args, **kwargs)
+    async def run(
+        self,
+        what: str,
+        fn: Callable[..., T],
+        *args: Any,
+        counter: str | None = None,
+        **kwargs: Any,
+    ) -> T:
+        """Run blocking SDK code in a thread; SDK errors come out as ``CockpitError``.
+
+        With ``counter``, the API calls of this run replace ``calls[counter]`` (per refresh).
+        """
+        if counter is None:
+            return await asyncio.to_thread(self.guard, what, fn, *args, **kwargs)
+        return await asyncio.to_thread(self._counted, counter, what, fn, *args, **kwargs)
+
+    def _counted(self, counter: str, what: str, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+        calls: Counter[str] = Counter()
+        self._counting.counter = calls
+        try:
+            return self.guard(what, fn, *args, **kw)
+        finally:
+            self._counting.counter = None
+            with self._count_lock:
+                self.calls[counter] = calls
 
     def guard(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         try:

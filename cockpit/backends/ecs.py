@@ -1,18 +1,42 @@
-"""ECS services of one cluster -> ``ServiceStatus`` rows; restart, scale, roll back."""
+"""ECS services of one cluster -> ``ServiceStatus`` rows; restart, scale, roll back, deploy.
+
+A refresh costs ceil(N/100) ListServices + ceil(N/10) DescribeServices, plus, at most once a
+``metrics_interval``, ceil(2N/500) GetMetricData for every service's CPU and memory. Task
+definitions (images, log configuration, the latest revision of a family) are looked up a
+few per refresh and cached: a ``family:revision`` never changes, so its image is fetched
+once; the latest revision of a family is re-read every ``LATEST_TTL_S``.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import threading
+import time
+import weakref
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cockpit.backends.aws import AwsContext, utc
 from cockpit.errors import BackendError
-from cockpit.model import Deployment, PaneKind, ServiceStatus, Severity
+from cockpit.model import Deployment, DetailSection, PaneKind, ServiceStatus, Severity
 from cockpit.profile import EcsCluster
 
 DESCRIBE_BATCH = 10  # DescribeServices accepts at most 10 services a call
 MAX_EVENTS = 20
+DETAIL_EVENTS = 50
+DETAIL_LOG_LINES = 50
+DETAIL_LOG_WINDOW_S = 30 * 60
+DETAIL_LOG_PAGES = 20
+METRIC_QUERIES_PER_CALL = 500  # GetMetricData's limit
+METRICS = (("cpu", "CPUUtilization"), ("mem", "MemoryUtilization"))
+METRIC_WINDOW_MIN = 60
+LATEST_TTL_S = 300.0
+TD_LOOKUPS_PER_REFRESH = 8  # task definitions learned per refresh; the rest next time
+
+# Source id -> source, so an action's parameter default / confirmation summary (which only
+# see the target row) can read what the source has cached, without any I/O on the UI loop.
+_SOURCES: weakref.WeakValueDictionary[str, EcsServicesSource] = weakref.WeakValueDictionary()
 
 
 def short_task_definition(arn: str) -> str:
@@ -91,6 +115,157 @@ def _deployment(d: dict[str, Any]) -> Deployment:
     )
 
 
+def split_task_definition(td: str) -> tuple[str, int | None]:
+    """``api:3`` -> ("api", 3); ``api`` -> ("api", None)."""
+    family, _, rev = short_task_definition(td).rpartition(":")
+    if family and rev.isdigit():
+        return family, int(rev)
+    return short_task_definition(td), None
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskDefinitionInfo:
+    name: str  # family:revision
+    images: tuple[str, ...]
+    # (container, log group, stream prefix) of every container logging through awslogs
+    logs: tuple[tuple[str, str, str], ...] = ()
+    containers: tuple[tuple[str, str, str, str], ...] = ()  # name, image, cpu, memory
+
+    @property
+    def image(self) -> str:
+        return ", ".join(self.images)
+
+
+def task_definition_info(td: dict[str, Any]) -> TaskDefinitionInfo:
+    family, rev = str(td.get("family", "")), td.get("revision")
+    containers = td.get("containerDefinitions", []) or []
+    logs = []
+    for c in containers:
+        conf = c.get("logConfiguration") or {}
+        opts = conf.get("options") or {}
+        if conf.get("logDriver") == "awslogs" and opts.get("awslogs-group"):
+            logs.append(
+                (
+                    str(c.get("name", "")),
+                    opts["awslogs-group"],
+                    opts.get("awslogs-stream-prefix", ""),
+                )
+            )
+    return TaskDefinitionInfo(
+        name=f"{family}:{rev}",
+        images=tuple(str(c.get("image", "")) for c in containers),
+        logs=tuple(logs),
+        containers=tuple(
+            (
+                str(c.get("name", "")),
+                str(c.get("image", "")),
+                str(c.get("cpu", "") or ""),
+                str(c.get("memory", "") or ""),
+            )
+            for c in containers
+        ),
+    )
+
+
+def latest_revision(target: ServiceStatus) -> int:
+    """The latest registered revision of the target's family, as last seen by its source.
+
+    Falls back to the running revision when the source has not looked it up yet.
+    """
+    family, current = split_task_definition(target.task_definition)
+    src = _SOURCES.get(target.source)
+    if src is not None:
+        latest = src.task_definitions.latest_of(family)
+        if latest is not None:
+            return latest
+    return current or 1
+
+
+def revision_change(target: ServiceStatus, to: str | None) -> dict[str, str]:
+    """``{"from": "api:2 (img:1.4.2)", "to": "api:1 (img:1.4.1)"}`` for a confirmation.
+
+    Empty when the target's source is not an ECS source (other backends roll back too).
+    """
+    src = _SOURCES.get(target.source)
+    if src is None or not target.task_definition:
+        return {}
+    if to is None:
+        try:
+            to = src.previous_task_definition(target)
+        except BackendError:
+            return {}
+    cache = src.task_definitions
+
+    def shown(td: str) -> str:
+        info = cache.info(td)
+        return f"{td} ({info.image})" if info and info.image else f"{td} (image not looked up yet)"
+
+    return {"from": shown(target.task_definition), "to": shown(to)}
+
+
+class TaskDefinitionCache:
+    """Task definitions by ``family:revision`` (immutable, kept) and each family's latest."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._info: dict[str, TaskDefinitionInfo] = {}
+        self._latest: dict[str, tuple[int, float]] = {}  # family -> (revision, when)
+
+    def info(self, td: str) -> TaskDefinitionInfo | None:
+        return self._info.get(short_task_definition(td))
+
+    def latest_of(self, family: str) -> int | None:
+        hit = self._latest.get(family)
+        return hit[0] if hit else None
+
+    def latest_is_fresh(self, family: str) -> bool:
+        hit = self._latest.get(family)
+        return hit is not None and time.monotonic() - hit[1] < LATEST_TTL_S
+
+    def lookup(self, ecs: Any, td: str) -> TaskDefinitionInfo:
+        """DescribeTaskDefinition of ``family:revision`` or a bare family (its latest)."""
+        resp = ecs.describe_task_definition(taskDefinition=short_task_definition(td))
+        info = task_definition_info(resp["taskDefinition"])
+        family, rev = split_task_definition(info.name)
+        with self._lock:
+            self._info[info.name] = info
+            if rev is not None and ":" not in short_task_definition(td):
+                self._latest[family] = (rev, time.monotonic())
+            elif rev is not None and rev > (self.latest_of(family) or 0) and family in self._latest:
+                self._latest[family] = (rev, self._latest[family][1])
+        return info
+
+    def learn(self, ecs: Any, rows: list[ServiceStatus], budget: int) -> int:
+        """Look up what ``rows`` need and is not cached, ``budget`` calls at most."""
+        wanted: list[str] = []
+        families: list[str] = []
+        for r in rows:
+            for td in (r.task_definition, *(d.task_definition for d in r.deployments)):
+                if td and td not in wanted and self.info(td) is None:
+                    wanted.append(td)
+            family, rev = split_task_definition(r.task_definition)
+            if rev is not None and family not in families and not self.latest_is_fresh(family):
+                families.append(family)
+        # The previous revision, for a rollback's confirmation, after what is on screen.
+        for r in rows:
+            family, rev = split_task_definition(r.task_definition)
+            if rev and rev > 1:
+                prev = f"{family}:{rev - 1}"
+                if prev not in wanted and self.info(prev) is None:
+                    wanted.append(prev)
+        calls = 0
+        for td in [*wanted[: max(budget // 2, 1)], *families, *wanted[max(budget // 2, 1) :]]:
+            if calls >= budget:
+                break
+            calls += 1
+            try:
+                self.lookup(ecs, td)
+            except ecs.exceptions.ClientException:
+                # Deregistered / never existed: remember nothing, never retry every refresh.
+                self._info[short_task_definition(td)] = TaskDefinitionInfo(td, ())
+        return calls
+
+
 def _batches(items: list[str], size: int) -> Iterable[list[str]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -110,6 +285,13 @@ class EcsServicesSource:
         self.id = f"aws:ecs:{cluster.cluster}"
         self.title = f"ECS {cluster.cluster}"
         self._last_names: list[str] = list(cluster.services)
+        self.task_definitions = TaskDefinitionCache()
+        # CPU/memory are 1-minute metrics: reading them every 5 s refresh would cost without
+        # showing anything new. 0 reads them on every refresh.
+        self.metrics_interval = 60.0
+        self._metrics: dict[str, tuple[tuple[str, tuple[float, ...]], ...]] = {}
+        self._metrics_at: float | None = None
+        _SOURCES[self.id] = self
         ctx.acquire(self)
 
     @property
@@ -118,7 +300,9 @@ class EcsServicesSource:
         return self.ctx.client("ecs")
 
     async def fetch(self) -> list[ServiceStatus]:
-        return await self.ctx.run(f"ECS cluster {self.cluster.cluster}", self._fetch_sync)
+        return await self.ctx.run(
+            f"ECS cluster {self.cluster.cluster}", self._fetch_sync, counter=self.id
+        )
 
     def _fetch_sync(self) -> list[ServiceStatus]:
         ecs = self.client
@@ -157,7 +341,227 @@ class EcsServicesSource:
         else:
             result = sorted(rows.values(), key=lambda r: r.name)
         self._last_names = [r.name for r in result]
-        return result
+        known = [r for r in result if r.status_text != "missing"]
+        try:
+            self.task_definitions.learn(ecs, known, TD_LOOKUPS_PER_REFRESH)
+        except Exception:  # noqa: S110 - a convenience cache must not fail the refresh
+            pass
+        self._refresh_metrics(known)
+        return [
+            dataclasses.replace(r, metrics=self._metrics[r.name]) if r.name in self._metrics else r
+            for r in result
+        ]
+
+    # --- metrics -------------------------------------------------------------------
+
+    def _refresh_metrics(self, rows: list[ServiceStatus]) -> None:
+        now = time.monotonic()
+        if (
+            not rows
+            or self._metrics_at is not None
+            and now - self._metrics_at < self.metrics_interval
+        ):
+            return
+        self._metrics = self.metrics_for([r.name for r in rows])
+        self._metrics_at = now
+
+    def metrics_for(self, names: list[str]) -> dict[str, tuple[tuple[str, tuple[float, ...]], ...]]:
+        """CPU and memory of every service over the last hour, 500 queries per GetMetricData."""
+        cw = self.ctx.client("cloudwatch")
+        end = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
+        start = end - timedelta(minutes=METRIC_WINDOW_MIN)
+        queries: list[dict[str, Any]] = []
+        ids: dict[str, tuple[str, str]] = {}
+        for i, name in enumerate(names):
+            for short, metric in METRICS:
+                qid = f"{short}{i}"
+                ids[qid] = (name, short)
+                queries.append(
+                    {
+                        "Id": qid,
+                        "MetricStat": {
+                            "Metric": {
+                                "Namespace": "AWS/ECS",
+                                "MetricName": metric,
+                                "Dimensions": [
+                                    {"Name": "ClusterName", "Value": self.cluster.cluster},
+                                    {"Name": "ServiceName", "Value": name},
+                                ],
+                            },
+                            "Period": 60,
+                            "Stat": "Average",
+                        },
+                        "ReturnData": True,
+                    }
+                )
+        series: dict[str, dict[str, dict[datetime, float]]] = {}
+        for i in range(0, len(queries), METRIC_QUERIES_PER_CALL):
+            kwargs: dict[str, Any] = {
+                "MetricDataQueries": queries[i : i + METRIC_QUERIES_PER_CALL],
+                "StartTime": start,
+                "EndTime": end,
+                "ScanBy": "TimestampAscending",
+            }
+            while True:
+                resp = cw.get_metric_data(**kwargs)
+                for result in resp.get("MetricDataResults", []):
+                    name, short = ids.get(result.get("Id", ""), ("", ""))
+                    if not name:
+                        continue
+                    points = series.setdefault(name, {}).setdefault(short, {})
+                    # Empty periods are omitted: place values by their timestamps.
+                    for ts, v in zip(
+                        result.get("Timestamps", []), result.get("Values", []), strict=False
+                    ):
+                        points[ts] = float(v)
+                token = resp.get("NextToken")
+                if not token:
+                    break
+                kwargs["NextToken"] = token
+        out: dict[str, tuple[tuple[str, tuple[float, ...]], ...]] = {}
+        for name, by_metric in series.items():
+            out[name] = tuple(
+                (short, tuple(v for _, v in sorted(by_metric[short].items())))
+                for short, _ in METRICS
+                if by_metric.get(short)
+            )
+        return out
+
+    # --- DetailProvider -----------------------------------------------------------
+
+    async def detail(self, record: Any) -> list[DetailSection]:
+        if not isinstance(record, ServiceStatus):
+            return []
+        return await self.ctx.run(f"details of {record.name}", self._detail_sync, record)
+
+    def _detail_sync(self, record: ServiceStatus) -> list[DetailSection]:
+        ecs = self.client
+        resp = ecs.describe_services(cluster=self._cluster_of(record), services=[record.name])
+        if not resp.get("services"):
+            raise BackendError(
+                f"ECS service {record.name} not found in {self._cluster_of(record)}",
+                "it may have been deleted; the next refresh drops it",
+            )
+        svc = resp["services"][0]
+        cache = self.task_definitions
+
+        def info(td: str) -> TaskDefinitionInfo | None:
+            if not td:
+                return None
+            return cache.info(td) or cache.lookup(ecs, td)
+
+        sections: list[DetailSection] = []
+        rows = []
+        for d in svc.get("deployments", []) or []:
+            td = short_task_definition(str(d.get("taskDefinition", "") or ""))
+            ti = info(td)
+            created = utc(d.get("createdAt"))
+            rows.append(
+                (
+                    str(d.get("status", "")),
+                    td,
+                    ti.image if ti else "",
+                    f"{d.get('runningCount', 0)}/{d.get('pendingCount', 0)}/"
+                    f"{d.get('desiredCount', 0)}",
+                    str(d.get("failedTasks", 0) or 0),
+                    " ".join(
+                        x for x in (d.get("rolloutState", ""), d.get("rolloutStateReason", "")) if x
+                    ),
+                    created.strftime("%Y-%m-%d %H:%M:%S") if created else "",
+                )
+            )
+        breaker = (svc.get("deploymentConfiguration") or {}).get("deploymentCircuitBreaker") or {}
+        lines = (
+            (
+                "circuit breaker: "
+                + ("on" if breaker.get("enable") else "off")
+                + (
+                    ", rolls back on failure"
+                    if breaker.get("rollback")
+                    else ", no automatic rollback"
+                )
+            ),
+        )
+        sections.append(
+            DetailSection(
+                "Deployments",
+                ("status", "revision", "image", "run/pend/des", "failed", "rollout", "created"),
+                tuple(rows),
+                lines,
+            )
+        )
+        events = sorted(
+            (
+                (t, str(e.get("message", "")))
+                for e in svc.get("events", []) or []
+                if (t := utc(e.get("createdAt"))) is not None
+            ),
+            key=lambda ev: ev[0],
+            reverse=True,
+        )[:DETAIL_EVENTS]
+        sections.append(
+            DetailSection(
+                f"Events (latest {len(events)})",
+                ("time", "message"),
+                tuple((t.strftime("%Y-%m-%d %H:%M:%S"), m) for t, m in events),
+            )
+        )
+        current = info(short_task_definition(str(svc.get("taskDefinition", "") or "")))
+        if current is not None:
+            sections.append(
+                DetailSection(
+                    f"Task definition {current.name}",
+                    ("container", "image", "cpu", "memory"),
+                    current.containers,
+                )
+            )
+            sections.append(self._log_tail(current))
+        return sections
+
+    def _log_tail(self, td: TaskDefinitionInfo) -> DetailSection:
+        """The last 50 lines the service's containers wrote (awslogs), oldest first."""
+        if not td.logs:
+            return DetailSection("Logs", lines=("no awslogs log configuration in " + td.name,))
+        logs = self.ctx.client("logs")
+        start = int(time.time() * 1000) - DETAIL_LOG_WINDOW_S * 1000
+        found: dict[str, tuple[int, str, str]] = {}
+        for container, group, prefix in td.logs:
+            kwargs: dict[str, Any] = {
+                "logGroupName": group,
+                "startTime": start,
+                "interleaved": True,
+            }
+            if prefix:
+                # awslogs streams are prefix/container/task-id: only this service's tasks.
+                kwargs["logStreamNamePrefix"] = f"{prefix}/{container}/"
+            for _ in range(DETAIL_LOG_PAGES):
+                page = logs.filter_log_events(**kwargs)
+                for ev in page.get("events", []):
+                    stream = str(ev.get("logStreamName", ""))
+                    # Checked here too: some endpoints (moto) ignore logStreamNamePrefix.
+                    if not stream.startswith(kwargs.get("logStreamNamePrefix", "")):
+                        continue
+                    eid = str(ev.get("eventId", ""))
+                    found[eid] = (
+                        int(ev.get("timestamp", 0)),
+                        stream,
+                        str(ev.get("message", "")).rstrip("\n"),
+                    )
+                token = page.get("nextToken")
+                if not token or token == kwargs.get("nextToken"):
+                    break
+                kwargs["nextToken"] = token
+        last = sorted(found.values())[-DETAIL_LOG_LINES:]
+        groups = ", ".join(sorted({g for _, g, _ in td.logs}))
+        return DetailSection(
+            f"Logs: last {len(last)} lines ({groups}, last {DETAIL_LOG_WINDOW_S // 60} min)",
+            lines=tuple(
+                f"{datetime.fromtimestamp(ts / 1000, tz=UTC):%H:%M:%S} "
+                f"{stream.rsplit('/', 1)[-1][:8]} {text}"
+                for ts, stream, text in last
+            )
+            or ("no log lines in the last 30 minutes",),
+        )
 
     def explain_command(self) -> list[str]:
         names = self._last_names
@@ -266,5 +670,47 @@ class EcsServicesSource:
 
         return await self.ctx.run(f"roll back {target.name}", call)
 
+    # --- RevisionDeployable --------------------------------------------------------
+
+    def _revision(self, target: ServiceStatus, revision: int) -> str:
+        family, _ = split_task_definition(target.task_definition)
+        if not family:
+            raise BackendError(f"{target.name} has no task definition family", "")
+        return f"{family}:{revision}"
+
+    def deploy_revision_command(self, target: ServiceStatus, revision: int) -> list[str]:
+        return self.ctx.cli(
+            "ecs",
+            "update-service",
+            "--cluster",
+            self._cluster_of(target),
+            "--service",
+            target.name,
+            "--task-definition",
+            self._revision(target, revision),
+        )
+
+    async def deploy_revision(self, target: ServiceStatus, revision: int) -> str:
+        td = self._revision(target, revision)
+
+        def call() -> str:
+            ecs = self.client
+            try:
+                info = self.task_definitions.info(td) or self.task_definitions.lookup(ecs, td)
+            except ecs.exceptions.ClientException as e:
+                raise BackendError(
+                    f"task definition {td} is not registered",
+                    f"`aws ecs list-task-definitions --family-prefix {td.split(':')[0]}`",
+                ) from e
+            self.client.update_service(
+                cluster=self._cluster_of(target), service=target.name, taskDefinition=td
+            )
+            image = f" ({info.image})" if info.image else ""
+            return f"{target.name}: deploying {target.task_definition} -> {td}{image}"
+
+        return await self.ctx.run(f"deploy {td} to {target.name}", call)
+
     async def close(self) -> None:
+        if _SOURCES.get(self.id) is self:
+            del _SOURCES[self.id]
         await self.ctx.release(self)
