@@ -100,6 +100,24 @@ class FakeBackend:
     async def snapshot(self, t: DatabaseSnapshot, snapshot_id: str) -> str:
         return await self._do("snapshot", snapshot_id)
 
+    def deploy_revision_command(self, t: ServiceStatus, revision: int) -> list[str]:
+        return ["fakectl", "deploy", t.name, f"--revision={revision}"]
+
+    async def deploy_revision(self, t: ServiceStatus, revision: int) -> str:
+        return await self._do("deploy", revision)
+
+    def peek_dlq_command(self, t: QueueStatus) -> list[str]:
+        return ["fakectl", "peek", t.dlq_name]
+
+    async def peek_dlq(self, t: QueueStatus) -> str:
+        return await self._do("peek", t.dlq_name)
+
+    def redrive_dlq_command(self, t: QueueStatus) -> list[str]:
+        return ["fakectl", "redrive", t.dlq_name]
+
+    async def redrive_dlq(self, t: QueueStatus) -> str:
+        return await self._do("redrive", t.dlq_name)
+
     def silence_command(self, t: Alarm, duration: str, comment: str) -> list[str]:
         return ["fakectl", "silence", t.name, duration, comment]
 
@@ -160,6 +178,11 @@ def spec_ids() -> list[str]:
     return [s.id for s in REGISTRY]
 
 
+def change_ids() -> list[str]:
+    # Reading (a DLQ peek) is allowed in read-only mode and asks no confirmation.
+    return [s.id for s in REGISTRY if s.risk is not Risk.READ]
+
+
 # --- the registry ------------------------------------------------------------------------
 
 
@@ -172,11 +195,27 @@ def test_registry_titles_are_category_verb_and_ids_unique() -> None:
         assert spec.description
 
 
+@pytest.mark.parametrize("how", ["flag", "profile"])
+async def test_read_only_still_reads(audit_path: Path, how: str) -> None:
+    backend, confirmer = FakeBackend(), ScriptedConfirmer(False)
+    runner = make_runner(
+        audit_path,
+        backend,
+        confirmer,
+        profile=Profile(name="lab", read_only=(how == "profile")),
+        read_only=(how == "flag"),
+    )
+    outcome = await runner.request(get_action("queue.peek_dlq"), QUEUE, origin="palette")
+    assert outcome.status == "ok" and backend.calls == [("peek", "jobs-dlq")]
+    assert confirmer.requests == []
+
+
 def test_available_actions_follow_capability() -> None:
     assert {s.id for s in available_actions(SERVICE, FakeBackend())} == {
         "service.restart",
         "service.scale",
         "service.rollback",
+        "service.deploy_revision",
     }
 
     class OnlyRestart:
@@ -208,7 +247,7 @@ def test_snapshot_id_is_generated_and_valid() -> None:
 
 
 @pytest.mark.parametrize("origin", ORIGINS)
-@pytest.mark.parametrize("action_id", spec_ids())
+@pytest.mark.parametrize("action_id", change_ids())
 @pytest.mark.parametrize("how", ["flag", "profile"])
 async def test_read_only_refuses_every_action_by_every_path(
     audit_path: Path, action_id: str, origin: str, how: str
@@ -245,6 +284,9 @@ async def test_every_action_runs_when_confirmed(audit_path: Path, action_id: str
 
     assert outcome.status == "ok", outcome.message
     assert len(backend.calls) == 1
+    if spec.risk is Risk.READ:
+        assert confirmer.requests == []
+        return
     [req] = confirmer.requests
     assert req.typed is (spec.risk is Risk.DESTRUCTIVE)
     assert req.command == outcome.command and req.command.startswith("fakectl ")
@@ -584,7 +626,10 @@ def _aws_runner(path: Path, sources: dict[str, Any], answer: Any, **kw: Any) -> 
     )
 
 
-@pytest.mark.parametrize("action_id", [s.id for s in REGISTRY if s.target_type is not Alarm])
+@pytest.mark.parametrize(
+    "action_id",
+    [s.id for s in REGISTRY if s.target_type is not Alarm and s.risk is not Risk.READ],
+)
 async def test_read_only_leaves_the_aws_estate_unchanged(
     moto_endpoint: str, audit_path: Path, action_id: str
 ) -> None:
