@@ -70,6 +70,11 @@ async def test_promql_metrics_raise_threshold_alarms_and_keep_series(prometheus_
     assert 250 < api_series["p95_ms"].latest < 500
     assert len(api_series["error_rate"].points) >= 3  # a range, for a sparkline
     assert [s.latest for s in src.series_for("worker")] == [0.0]
+    # In the shape of ServiceStatus.metrics, in display units (5 % errors -> 5.0).
+    metrics = dict(src.service_metrics("api"))
+    assert set(metrics) == {"error_rate", "p95_ms"}
+    assert metrics["error_rate"][-1] == pytest.approx(5.0, rel=0.01)
+    assert src.service_metrics("nobody") == ()
 
 
 async def test_thresholds_from_profile_decide(prometheus_server) -> None:

@@ -425,6 +425,21 @@ class PrometheusSource:
             if name and any(s.label(k) == name for k in RESOURCE_LABELS)
         ]
 
+    def service_metrics(self, name: str) -> tuple[tuple[str, tuple[float, ...]], ...]:
+        """``ServiceStatus.metrics`` entries for service ``name`` from the last refresh:
+        (metric, values oldest first) in display units (ratios as %, like the hosts' cpu %).
+        A metric with several series for the service (one per instance) names each one."""
+        found: dict[str, list[MetricSeries]] = {}
+        for s in self.series_for(name):
+            found.setdefault(s.metric, []).append(s)
+        out = []
+        for metric, series in found.items():
+            scale = 100.0 if metric in RATIO_METRICS else 1.0
+            for s in series:
+                label = metric if len(series) == 1 else s.selector
+                out.append((label, tuple(v * scale for v in s.values())))
+        return tuple(out)
+
     async def detail(self, record: Any) -> list[DetailSection]:
         if isinstance(record, ServiceStatus):
             chosen = self.series_for(record.name)
