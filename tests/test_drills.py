@@ -1,0 +1,230 @@
+"""Each drill on a real lab: injected, not met, resolved through the ActionRunner (the real
+actions, a fake confirmer), and its summary lands in the audit and the timeline."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cockpit.actions import ActionRunner, ConfirmRequest, get_action
+from cockpit.audit import AuditLog
+from cockpit.drills import DRILLS, DrillSession, DrillUnavailable, main_drill
+from cockpit.lab import Lab, start_lab
+from cockpit.labenv import lab_environment, write_env_file
+from cockpit.profile import Profile
+from cockpit.sources import build_sources
+from cockpit.timeline import build_timeline
+
+from .conftest import skip_or_fail
+from .fixtures.moto import aws_client
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    # Fast ticks: a rollout step every 0.3 s instead of 2 s.
+    old = os.environ.get("COCKPIT_LAB_TICK")
+    os.environ["COCKPIT_LAB_TICK"] = "0.3"
+    try:
+        lab = start_lab(with_servers=True)
+    finally:
+        if old is None:
+            os.environ.pop("COCKPIT_LAB_TICK", None)
+        else:
+            os.environ["COCKPIT_LAB_TICK"] = old
+    try:
+        yield lab
+    finally:
+        lab.stop()
+
+
+class Trainee:
+    """What the cockpit does for a trainee: sources, a runner, confirmations answered."""
+
+    def __init__(self, lab: Lab, audit: AuditLog) -> None:
+        self.profile = lab.profile(Profile(name="lab", lab=True))
+        self.sources = {s.id: s for s in build_sources(self.profile, lab.notes).sources}
+        self.confirmed: list[ConfirmRequest] = []
+
+        async def confirm(req: ConfirmRequest) -> bool | str:
+            self.confirmed.append(req)
+            return req.expected if req.typed else True
+
+        self.runner = ActionRunner(
+            profile=self.profile, audit=audit, resolve_backend=self.sources.__getitem__, confirm=confirm
+        )
+
+    async def records(self, source_id: str) -> list[Any]:
+        return list(await self.sources[source_id].fetch())
+
+    async def row(self, source_id: str, name: str) -> Any:
+        return next(r for r in await self.records(source_id) if r.name == name)
+
+    async def act(self, action_id: str, target: Any, **params: Any) -> None:
+        outcome = await self.runner.request(get_action(action_id), target, params or None)
+        assert outcome.ok, outcome.message
+
+
+async def _until(check: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, f"not within {timeout} s"
+        await asyncio.sleep(0.1)
+
+
+def _firing(lab: Lab, alarm: str) -> str:
+    cw = aws_client(lab.aws_endpoint, "cloudwatch")
+    return cw.describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0]["StateValue"]
+
+
+def _assert_summary(audit: AuditLog, session: DrillSession, action: str) -> dict:
+    entries = [e for e in audit.read() if e.get("type") == "drill" and e.get("drill") == session.drill.name]
+    assert [e["phase"] for e in entries] == ["started", "finished"]
+    summary = entries[-1]
+    assert summary["outcome"] == "resolved"
+    assert summary["time_to_resolve_s"] is not None and summary["time_to_resolve_s"] >= 0
+    assert [a["action"] for a in summary["actions"]] == [action]
+    assert summary["actions"][0]["outcome"] == "ok"
+    assert session.summary()["actions"] == summary["actions"]
+    drill_events = [e for e in build_timeline(audit.read()) if e.type == "drill"]
+    assert drill_events[-1].summary.startswith(f"Drill {session.drill.name} resolved in ")
+    assert get_action(action).title in drill_events[-1].summary
+    return summary
+
+
+async def test_api_down_is_resolved_by_a_restart(lab: Lab, tmp_path: Path) -> None:
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    you = Trainee(lab, audit)
+    session = DrillSession(DRILLS["api-down"], lab, audit, you.profile)
+    await session.start()
+    try:
+        assert not await session.check()
+        api = await you.row("aws:ecs:production", "api")
+        assert (api.running, api.desired, api.status_text) == (0, 2, "down")
+        assert _firing(lab, "api-service-down") == "ALARM"
+        assert "api-service-down" in session.drill.detect_on
+        session.note_detected()
+
+        await you.act("service.restart", api)
+        assert "--force-new-deployment" in you.confirmed[-1].command
+        await _until(session.check, 20)
+    finally:
+        await session.abort()
+    summary = _assert_summary(audit, session, "service.restart")
+    assert summary["time_to_detect_s"] is not None
+    assert _firing(lab, "api-service-down") == "OK"
+    api = await you.row("aws:ecs:production", "api")
+    assert (api.running, api.desired) == (2, 2)
+
+
+async def test_dlq_flood_is_resolved_by_a_purge(lab: Lab, tmp_path: Path) -> None:
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    you = Trainee(lab, audit)
+    session = DrillSession(DRILLS["dlq-flood"], lab, audit, you.profile)
+    await session.start()
+    try:
+        assert not await session.check()
+        jobs = await you.row("aws:sqs", "jobs")
+        assert jobs.dlq_depth >= 150
+        assert _firing(lab, "jobs-dlq-not-empty") == "ALARM"
+        await you.act("queue.purge_dlq", jobs)
+        assert you.confirmed[-1].typed and you.confirmed[-1].expected == "jobs-dlq"
+        await _until(session.check, 10)
+    finally:
+        await session.abort()
+    summary = _assert_summary(audit, session, "queue.purge_dlq")
+    assert summary["time_to_detect_s"] is None  # nobody looked: the UI never called note_detected
+    assert _firing(lab, "jobs-dlq-not-empty") == "OK"
+
+
+async def test_bad_deploy_is_resolved_by_a_rollback(lab: Lab, tmp_path: Path) -> None:
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    you = Trainee(lab, audit)
+    session = DrillSession(DRILLS["bad-deploy"], lab, audit, you.profile)
+    await session.start()
+    try:
+        assert _firing(lab, "api-5xx-error-rate") == "ALARM"
+
+        async def failed() -> bool:
+            return (await you.row("aws:ecs:production", "api")).status_text == "failed"
+
+        await _until(failed, 20)
+        assert not await session.check()
+        api = await you.row("aws:ecs:production", "api")
+        await you.act("service.rollback", api)
+        await _until(session.check, 30)
+    finally:
+        await session.abort()
+    _assert_summary(audit, session, "service.rollback")
+    assert _firing(lab, "api-5xx-error-rate") == "OK"
+    api = await you.row("aws:ecs:production", "api")
+    assert api.deployment.startswith("COMPLETED") and (api.running, api.desired) == (2, 2)
+
+
+async def test_db_lock_is_resolved_by_terminating_the_holder(lab: Lab, tmp_path: Path) -> None:
+    if not lab.postgres_dsn:
+        skip_or_fail(f"the lab has no PostgreSQL here: {lab.notes.get('database')}")
+    try:
+        spec = get_action("database.terminate_session")
+    except KeyError:
+        pytest.skip("`database: terminate session` is not in the action registry yet")
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    you = Trainee(lab, audit)
+    session = DrillSession(DRILLS["db-lock"], lab, audit, you.profile)
+    await session.start()
+    try:
+        assert not await session.check()
+        db = await you.row("pg:lab-postgres", "lab-postgres")
+        assert db.blocked >= 2
+        pg = you.sources["pg:lab-postgres"]
+        holder = next(b for b in await pg.sessions() if b.application == "drill-holder")
+        await you.act(spec.id, holder)
+        await _until(session.check, 10)
+    finally:
+        await session.abort()
+    _assert_summary(audit, session, spec.id)
+
+
+async def test_unavailable_drill_says_why(lab: Lab, tmp_path: Path) -> None:
+    session = DrillSession(DRILLS["disk-full"], lab, AuditLog(tmp_path / "a.jsonl"), Profile("lab"))
+    with pytest.raises(DrillUnavailable) as e:
+        await session.start()
+    assert "not available yet" in e.value.message and "host" in e.value.hint
+    out, err = io.StringIO(), io.StringIO()
+    assert main_drill(["run", "disk-full"], stdout=out, stderr=err) == 2
+    assert "not available yet" in err.getvalue()
+    main_drill(["list"], stdout=out, stderr=err)
+    assert all(name in out.getvalue() for name in DRILLS)
+
+
+def test_headless_runner_waits_for_the_goal_on_an_attached_lab(lab: Lab, tmp_path: Path) -> None:
+    env_file = tmp_path / "lab.env"
+    write_env_file(env_file, lab_environment(lab))
+    out = io.StringIO()
+    result: list[int] = []
+    runner = threading.Thread(
+        target=lambda: result.append(
+            main_drill(["run", "dlq-flood", "--lab-env", str(env_file), "--timeout", "30",
+                        "--interval", "0.1"], stdout=out, stderr=io.StringIO())
+        )
+    )
+    runner.start()
+    sqs = aws_client(lab.aws_endpoint, "sqs")
+    url = sqs.get_queue_url(QueueName="jobs-dlq")["QueueUrl"]
+    deadline = time.monotonic() + 15
+    while "goal:" not in out.getvalue():  # injected: now the "trainee" purges from a shell
+        assert time.monotonic() < deadline and runner.is_alive(), out.getvalue()
+        time.sleep(0.05)
+    sqs.purge_queue(QueueUrl=url)
+    runner.join(30)
+    assert result == [0], out.getvalue()
+    assert "Drill dlq-flood resolved in" in out.getvalue()
+    audit = AuditLog(Path(os.environ["XDG_STATE_HOME"]) / "cockpit" / "audit.jsonl")
+    assert [e["phase"] for e in audit.read() if e.get("type") == "drill"] == ["started", "finished"]
