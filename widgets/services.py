@@ -2,10 +2,50 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.text import Text
 
 from cockpit.model import PaneKind, ServiceStatus
 from widgets.pane import TablePane, action_bindings, age, plain
+
+BLOCKS = "▁▂▃▄▅▆▇█"
+SPARK_WIDTH = 6
+
+
+def sparkline(
+    values: Sequence[float],
+    width: int = SPARK_WIDTH,
+    lo: float | None = None,
+    hi: float | None = None,
+) -> str:
+    """The last values as ``width`` block characters, oldest left (pure; tested).
+
+    Values are averaged into ``width`` buckets; ``lo``/``hi`` fix the scale (0..100 for a
+    percentage, so 40 % looks like 40 % whatever the neighbours); without them the data's own
+    range is used. Fewer values than ``width`` give a shorter line, none an empty one.
+    """
+    if not values or width <= 0:
+        return ""
+    n = min(width, len(values))
+    buckets = []
+    for i in range(n):
+        part = values[i * len(values) // n : (i + 1) * len(values) // n]
+        buckets.append(sum(part) / len(part))
+    low = min(buckets) if lo is None else lo
+    high = max(buckets) if hi is None else max(hi, max(buckets))
+    if high <= low:
+        return BLOCKS[len(BLOCKS) // 2] * n
+    top = len(BLOCKS) - 1
+    return "".join(BLOCKS[max(0, min(top, round((v - low) / (high - low) * top)))] for v in buckets)
+
+
+def metric_cell(record: ServiceStatus, name: str = "cpu") -> str:
+    """``▃▄▄▅▇▆  62``: the last hour of a percentage metric and its latest value."""
+    values = dict(record.metrics).get(name, ())
+    if not values:
+        return ""
+    return f"{sparkline(values, lo=0, hi=100)}{values[-1]:>4.0f}"
 
 
 class ServicesPane(TablePane):
@@ -20,6 +60,7 @@ class ServicesPane(TablePane):
         ("deployment", 14),
         ("backend", 7),
         ("revision", 10),
+        ("cpu% 1h", 10),
         ("age", 4),
     ]
 
@@ -36,5 +77,6 @@ class ServicesPane(TablePane):
             plain(s.deployment, 30),
             plain(s.backend, 10),
             plain(s.task_definition, 30),
+            Text(metric_cell(s)),
             Text(age(s.created_at or (s.deployments[0].created_at if s.deployments else None))),
         ]
