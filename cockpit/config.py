@@ -516,6 +516,14 @@ AWS = _Rec(
         "alarms": (_Opt(ALARMS), "CloudWatch alarms filter; null: no alarms pane source"),
         "sqs": (_Seq(SQS, unique="queue"), "SQS queues (and their dead-letter queues)"),
         "rds": (STRS, "RDS instance identifiers"),
+        "stacks": (
+            STRS,
+            "CloudFormation stacks to alarm on when stuck: names, or `prefix*` for a prefix",
+        ),
+        "stack_stuck_minutes": (
+            _Num(doc="minutes > 0", positive=True),
+            "a stack in `*_IN_PROGRESS` longer than this raises an alarm",
+        ),
     },
     name="aws",
 )

@@ -69,6 +69,9 @@ class AwsConfig:
     alarms: AlarmFilter | None = None
     sqs: tuple[SqsQueue, ...] = ()
     rds: tuple[str, ...] = ()
+    # CloudFormation stacks watched for being stuck: names, or "prefix*" for a name prefix
+    stacks: tuple[str, ...] = ()
+    stack_stuck_minutes: float = 30
 
 
 @dataclass(frozen=True)
