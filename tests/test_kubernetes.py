@@ -555,6 +555,20 @@ async def test_lab_namespace_shows_a_healthy_and_a_crash_looping_deployment(tmp_
         assert any(n.startswith("CrashLoopBackOff repo-scanner/scanner-worker-") for n in names)
         assert any(n.startswith("OOMKilled") for n in names)
         assert "FailedCreate repo-scanner/deployment/scanner-worker" in names
+
+        from datetime import UTC, datetime
+
+        started = datetime.now(UTC)
+        logs = KubernetesLogSource(ctx, LAB_NAMESPACE, workload="deployment/scanner-api")
+        got: list = []
+        task = asyncio.create_task(_collect(logs.follow(), got))
+        try:  # the lab is alive: new request lines keep coming
+            await until(lambda: any(r.text.startswith(("INFO GET", "WARN GET")) and r.time >= started
+                                    for r in got), "a live line from the lab")
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await logs.close()
     finally:
         await services.close()
         await alarms.close()

@@ -1101,10 +1101,49 @@ def seed_repo_scanner(state: K8sState, *, ns: str = LAB_NAMESPACE) -> None:
     state.pods_for(ns, "scanner-cache", 1, plural="statefulsets")
 
 
+def animate_repo_scanner(state: K8sState, stopped: threading.Event, *, ns: str = LAB_NAMESPACE,
+                         tick: float = 1.0) -> None:
+    """Keep the lab alive: healthy pods log requests; crash-looping pods restart and back off."""
+    n = 0
+    while not stopped.wait(tick):
+        n += 1
+        for pod in state.items("pods", ns):
+            name = pod["metadata"]["name"]
+            app = pod["metadata"].get("labels", {}).get("app", "")
+            if app == "scanner-api":
+                ms = 9 + (n * 7 + len(name)) % 40
+                status = 200 if n % 17 else 503
+                level = "INFO" if status == 200 else "WARN"
+                state.append_log(ns, name, f"{level} GET /scan/{1000 + n} {status} {ms} ms")
+            elif app == "scanner-worker" and n % 20 == 0:
+                def restart(p: dict[str, Any]) -> None:
+                    for cs in p["status"]["containerStatuses"]:
+                        cs["restartCount"] = int(cs.get("restartCount") or 0) + 1
+
+                state.modify("pods", ns, name, restart)
+                state.append_log(ns, name, "INFO worker starting, concurrency=8")
+                ev = state.get("events", ns, f"{name}.backoff")
+                state.emit_event(ns, kind="Pod", name=name, reason="BackOff",
+                                 message=f"Back-off restarting failed container worker in pod {name}",
+                                 count=int(ev["count"]) + 1 if ev else 1,
+                                 event_name=f"{name}.backoff")
+
+
 def lab_kubernetes(workdir: Path) -> tuple[Path, str, Callable[[], None]]:
-    """Start the double seeded with ``repo-scanner``; returns (kubeconfig, context, stop)."""
-    url, stop, state = start_double(K8sState(metrics=False))
+    """Start the double seeded with ``repo-scanner`` and animated; returns
+    (kubeconfig path, context name, stop). The context name says "simulated" on screen."""
+    url, stop_server, state = start_double(K8sState(metrics=False))
     seed_repo_scanner(state)
+    stopped = threading.Event()
+    animator = threading.Thread(target=animate_repo_scanner, args=(state, stopped),
+                                name="k8s-lab-animate", daemon=True)
+    animator.start()
     kubeconfig = write_kubeconfig(Path(workdir) / "kubeconfig-lab.yaml", url, LAB_CONTEXT,
                                   LAB_NAMESPACE)
+
+    def stop() -> None:
+        stopped.set()
+        animator.join(5)
+        stop_server()
+
     return kubeconfig, LAB_CONTEXT, stop
