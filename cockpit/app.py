@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -70,6 +70,7 @@ class CockpitApp(App[int]):
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         Binding("w", "toggle_war_room", "War room", id="app.war_room"),
         Binding("ctrl+s", "save_screen", "Save screenshot", show=False, id="app.screenshot"),
+        Binding("F", "toggle_follow_driver", "Follow driver", show=False, id="app.follow_driver"),
         Binding("tab", "app.focus_next", "Next pane", show=False, id="app.next"),
         Binding("shift+tab", "app.focus_previous", "Previous pane", show=False, id="app.previous"),
     ]
@@ -85,6 +86,10 @@ class CockpitApp(App[int]):
         sources_factory: SourcesFactory | None = None,
         start_lab: Callable[[], Any] | None = None,
         war_room: bool = False,
+        record: str | None = None,
+        share: str | None = None,
+        feed: Callable[[CockpitApp], Awaitable[None]] | None = None,
+        screen_factory: Callable[[ProfileBanner], CockpitScreen] | None = None,
     ) -> None:
         super().__init__()
         if refresh is not None:
@@ -106,6 +111,16 @@ class CockpitApp(App[int]):
         self.theme_name, self.theme_warning = resolve_theme(theme or profile.theme)
         self.theme = self.theme_name
         self._start_war_room = war_room
+        # The event stream: recorded, shared, or (for watchers and replays) the only input.
+        from cockpit.stream import StreamEncoder
+
+        self.encoder = StreamEncoder(profile.name)
+        self.sinks: list[Any] = []
+        self._record_path = record
+        self._share_target = share
+        self._feed = feed
+        self._screen_factory = screen_factory or CockpitScreen
+        self.share_server: Any = None
         self._theme_before_war_room = self.theme_name
 
     # --- composition --------------------------------------------------------------------
@@ -122,7 +137,7 @@ class CockpitApp(App[int]):
         return self.theme in LOUD_THEMES
 
     def on_mount(self) -> None:
-        self.cockpit = CockpitScreen(self.make_banner())
+        self.cockpit = self._screen_factory(self.make_banner())
         self.push_screen(self.cockpit)
         if self.theme_warning:
             self.notify(self.theme_warning, severity="warning")
@@ -137,9 +152,13 @@ class CockpitApp(App[int]):
 
     @work(exclusive=True, group="boot", exit_on_error=False)
     async def boot(self) -> None:
+        if self._feed is not None:  # a watcher or a replay: no backend exists in this process
+            await self._feed(self)
+            return
         profile = self.profile
         notes: dict[str, str] = {}
         try:
+            await self._open_sinks()
             if profile.lab:
                 starter = self._start_lab
                 if starter is None:
@@ -157,8 +176,8 @@ class CockpitApp(App[int]):
         self.hub = Hub(
             sources.sources,
             sources.log_sources,
-            on_update=lambda u: self.post_message(SourceUpdated(u)),
-            on_logs=lambda b: self.post_message(LogsArrived(b)),
+            on_update=self._hub_update,
+            on_logs=self._hub_logs,
             interval=profile.refresh,
             timeout=profile.timeout,
         )
@@ -167,12 +186,78 @@ class CockpitApp(App[int]):
                                                  hint="add log_groups, journal or logs to the profile"))
         self.hub.start()
 
+    # --- the event stream -------------------------------------------------------------------
+
+    async def _open_sinks(self) -> None:
+        if self._record_path:
+            from cockpit.record import Recorder
+
+            recorder = Recorder(self._record_path)
+            recorder.header = [self.encoder.hello()]
+            recorder.publish(self.encoder.hello())
+            self.sinks.append(recorder)
+        if self._share_target is not None:
+            from cockpit.share import ShareServer, parse_target
+
+            server = ShareServer(parse_target(self._share_target, self.profile.name), self.encoder.full_state)
+            address = await server.start()
+            self.share_server = server
+            self.sinks.append(server)
+            self.notify(f"sharing on {address}\nwatchers: cockpit attach '{address}'", timeout=20)
+
+    def publish(self, event: dict[str, Any] | None) -> None:
+        if event is None:
+            return
+        for sink in self.sinks:
+            try:
+                sink.publish(event)
+            except Exception as e:  # a broken sink is said once and dropped, never blocks
+                self.sinks.remove(sink)
+                self.notify(f"stream output stopped: {e}", severity="error")
+
+    def _hub_update(self, update: SourceUpdate) -> None:
+        if self.sinks:
+            self.publish(self.encoder.snapshot(update))
+        self.post_message(SourceUpdated(update))
+
+    def _hub_logs(self, batch: LogBatch) -> None:
+        if self.sinks:
+            self.publish(self.encoder.logs(batch))
+        self.post_message(LogsArrived(batch))
+
+    follow_driver = True  # a watcher follows the driver's focus until `F` turns it off
+
+    def apply_stream_output(self, out: Any) -> None:
+        """What a decoded stream event does on a watcher's or a replay's screen."""
+        if isinstance(out, SourceUpdate):
+            self.post_message(SourceUpdated(out))
+        elif isinstance(out, LogBatch):
+            self.post_message(LogsArrived(out))
+        elif isinstance(out, dict) and out.get("kind") == "action":
+            entry = out.get("entry", {})
+            self.notify(f"{entry.get('title', entry.get('action'))} {entry.get('target', '')}: "
+                        f"{entry.get('outcome')}", title="driver action", timeout=8)
+        elif isinstance(out, dict) and out.get("kind") == "focus" and self.follow_driver:
+            pane = self.cockpit.panes.get(PaneKind(out.get("pane", "services")))
+            if pane is not None and self.screen is self.cockpit:
+                pane.focus_body()
+
+    def action_toggle_follow_driver(self) -> None:
+        self.follow_driver = not self.follow_driver
+        self.notify("following the driver's focus" if self.follow_driver else "moving on my own")
+
+    def publish_focus(self, pane: str, row: str | None) -> None:
+        if self.sinks:
+            self.publish(self.encoder.focus(pane, row))
+
     # --- data flow ----------------------------------------------------------------------
 
     def on_source_updated(self, message: SourceUpdated) -> None:
         update = message.update
         self.cockpit.apply(update)
-        if update.pane is PaneKind.ALARMS and update.records is not None and not update.error:
+        # Only the driver records alarm transitions: watchers and replays have no estate.
+        if (self.hub is not None and update.pane is PaneKind.ALARMS
+                and update.records is not None and not update.error):
             self._record_alarm_transitions(update)
 
     def _record_alarm_transitions(self, update: SourceUpdate) -> None:
@@ -264,6 +349,10 @@ class CockpitApp(App[int]):
                     timeout=8 if outcome.ok else 15)
         if outcome.ok and self.hub is not None:
             self.hub.refresh_now(getattr(target, "source", None))
+        if self.sinks:
+            self.publish(self.encoder.action({"action": spec.id, "title": spec.title,
+                                              "target": getattr(target, "name", ""), "outcome": outcome.status,
+                                              "message": outcome.message, "command": outcome.command}))
 
     def explain_sections(self, pane: Pane) -> list:
         from cockpit.explain import explain
@@ -381,6 +470,12 @@ class CockpitApp(App[int]):
         self.exit(0)
 
     async def shutdown(self) -> None:
+        for sink in self.sinks:
+            closer = getattr(sink, "stop", None) or getattr(sink, "close", None)
+            result = closer() if closer else None
+            if asyncio.iscoroutine(result):
+                await result
+        self.sinks = []
         if self.hub is not None:
             await self.hub.stop()
             self.hub = None

@@ -11,6 +11,7 @@ from cockpit import __version__
 from cockpit.errors import CockpitError
 
 SUBCOMMANDS = ("profiles", "timeline")
+WATCH_COMMANDS = ("replay", "attach")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,6 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--theme", help="cockpit-dark (default), cockpit-light or war-room")
     p.add_argument("--war-room", action="store_true", help="start in war-room mode (high contrast, large panes)")
     p.add_argument("--refresh", type=float, metavar="SECONDS", help="override the profile's refresh interval")
+    p.add_argument("--record", metavar="FILE", help="record the event stream to FILE (gzip JSON lines, rotated)")
+    p.add_argument("--share", nargs="?", const="", metavar="TARGET",
+                   help="share the live stream: a Unix socket (default, mode 0600) or tcp://127.0.0.1:PORT")
     p.add_argument("--check-config", action="store_true", help="validate profiles.yaml and exit")
     p.add_argument("--lab-env", metavar="FILE", help="open the lab `cockpit lab up` runs (its env file)")
     p.add_argument("--version", action="version", version=f"cockpit {__version__}")
@@ -60,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from cockpit.drills import main_drill
 
         return main_drill(argv[1:])
+    if argv and argv[0] in WATCH_COMMANDS:
+        return _watch(argv[0], argv[1:])
     command = argv.pop(0) if argv and argv[0] in SUBCOMMANDS else None
     args = _parser().parse_args(argv)
     if args.refresh is not None and args.refresh <= 0:
@@ -104,6 +110,66 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         result = 130
     return int(result or 0)
+
+
+def _share_target(share: str | None, profile: str) -> str | None:
+    """Resolve --share before the screen is taken, and print where watchers connect."""
+    if share is None:
+        return None
+    from cockpit.share import parse_target
+
+    target = parse_target(share, profile)
+    if target.kind == "tcp":
+        if not target.port:
+            print("cockpit: --share tcp:// needs a port, e.g. tcp://127.0.0.1:7070", file=sys.stderr)
+            raise SystemExit(2)
+        import secrets
+
+        target.token = target.token or secrets.token_urlsafe(24)
+        address = f"tcp://{target.host}:{target.port}?token={target.token}"
+    else:
+        address = f"unix:{target.path}"
+    print(f"cockpit: sharing on {address}\n  watchers: cockpit attach '{address}'", file=sys.stderr)
+    return address
+
+
+def _watch(command: str, argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog=f"cockpit {command}")
+    if command == "replay":
+        p.add_argument("file", help="a recording made with --record")
+    else:
+        p.add_argument("target", nargs="?", default="",
+                       help="the driver's address: a socket path (default: your lab driver's) or tcp://...?token=")
+        p.add_argument("--profile", default="lab", help="the driver's profile, for the default socket")
+    p.add_argument("--theme")
+    args = p.parse_args(argv)
+    from cockpit.app import CockpitApp
+    from cockpit.profile import Profile
+
+    try:
+        if command == "replay":
+            from cockpit.record import read_recording
+            from cockpit.replay import Player
+            from screens.replay import ReplayScreen, replay_feed
+
+            player = Player(read_recording(args.file))
+            profile = Profile(name=player.profile or "replay", description=f"replay of {args.file}",
+                              read_only=True)
+            app = CockpitApp(profile, theme=args.theme, read_only=True, feed=replay_feed(player),
+                             screen_factory=lambda banner: ReplayScreen(banner, player))
+        else:
+            from cockpit.share import parse_target
+            from screens.replay import attach_feed
+
+            target = parse_target(args.target, args.profile)
+            profile = Profile(name="watcher", description=f"watching {target} (read-only)", read_only=True)
+            app = CockpitApp(profile, theme=args.theme, read_only=True, feed=attach_feed(target))
+    except CockpitError as e:
+        return _fail(e)
+    except ValueError as e:
+        print(f"cockpit: {e}", file=sys.stderr)
+        return 2
+    return int(app.run() or 0)
 
 
 if __name__ == "__main__":

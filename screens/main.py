@@ -91,6 +91,9 @@ class CockpitScreen(Screen):
 
     def on_descendant_focus(self) -> None:
         self.update_explain()
+        pane = self.focused_pane()
+        if pane is not None:
+            self.app.publish_focus(pane.kind.value, getattr(self.focused, "selected_key", None))
 
     def on_data_table_row_highlighted(self) -> None:
         self.update_explain()

@@ -39,6 +39,10 @@ class LogsPane(Pane):
             self.view.add_records(batch.records)
         self.refresh_status()
 
+    def clear(self) -> None:
+        self.view.clear()
+        self.errors.clear()
+
     def apply(self, update: SourceUpdate) -> None:  # logs come as batches, not snapshots
         self.refresh_status()
 

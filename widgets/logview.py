@@ -126,6 +126,12 @@ class LogView(Widget, can_focus=True):
             self._full_repaint()
         self._after_growth(before)
 
+    def clear(self) -> None:
+        self._all.clear()
+        self._view.clear()
+        self._top = self._cursor = 0
+        self._full_repaint()
+
     def set_filter(self, text: str) -> None:
         self._filter_text = text
         self._filter = re.compile(re.escape(text), re.IGNORECASE) if text else None

@@ -1,0 +1,123 @@
+"""Replay and watch modes: the same panes fed from a recording or a driver's stream."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.widgets import Static
+
+from cockpit.replay import SPEEDS, Player, State
+from screens.main import CockpitScreen
+
+if TYPE_CHECKING:
+    from cockpit.app import CockpitApp
+
+
+def _hms(t: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(t))
+
+
+class TimeBar(Static):
+    DEFAULT_CSS = """
+    TimeBar { dock: bottom; height: 1; background: $panel; color: $text; padding: 0 1; }
+    """
+
+    def show(self, player: Player, width: int = 30) -> None:
+        span = max(player.end - player.start, 1e-9)
+        done = min(max((player.display_time - player.start) / span, 0), 1)
+        filled = int(done * width)
+        state = "▶" if player.playing else "‖"
+        self.update(Text(
+            f"{state} {player.speed:g}x  {_hms(player.display_time)} UTC / {_hms(player.end)}  "
+            f"[{'█' * filled}{'░' * (width - filled)}]  space play/pause · 1 2 3 speed · ←/→ seek 10 s · "
+            "n next alarm/action · replay is read-only"
+        ))
+
+
+class ReplayScreen(CockpitScreen):
+    BINDINGS = [
+        Binding("space", "toggle_play", "Play/pause", priority=True, id="replay.play"),
+        Binding("1", "speed(0)", "1x", show=False, id="replay.speed1"),
+        Binding("2", "speed(1)", "10x", show=False, id="replay.speed10"),
+        Binding("3", "speed(2)", "60x", show=False, id="replay.speed60"),
+        Binding("left", "seek(-10)", "Back 10 s", priority=True, id="replay.back"),
+        Binding("right", "seek(10)", "Forward 10 s", priority=True, id="replay.forward"),
+        Binding("n", "next_mark", "Next alarm/action", id="replay.next"),
+    ]
+
+    def __init__(self, banner, player: Player) -> None:
+        super().__init__(banner)
+        self.player = player
+        self.timebar = TimeBar(id="timebar")
+
+    def compose(self):
+        yield from super().compose()
+        yield self.timebar
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.timebar.show(self.player)
+
+    def tick(self) -> None:
+        self.timebar.show(self.player)
+
+    def action_toggle_play(self) -> None:
+        self.player.toggle()
+        self.tick()
+
+    def action_speed(self, index: int) -> None:
+        self.player.set_speed(SPEEDS[index])
+        self.tick()
+
+    def action_seek(self, seconds: float) -> None:
+        target = min(max(self.player.display_time + seconds, self.player.start), self.player.end)
+        self.show_state(self.player.state_at(target))
+
+    def action_next_mark(self) -> None:
+        mark = self.player.next_mark()
+        if mark is None:
+            self.app.notify("no later alarm or action in this recording")
+            return
+        self.show_state(self.player.state_at(mark))
+
+    def show_state(self, state: State) -> None:
+        for pane in self.panes.values():
+            pane.updates.clear()
+        self.logs.clear()
+        for update in state.updates.values():
+            self.apply(update)
+        for batch in state.logs:
+            self.add_logs(batch)
+        self.refresh_status()
+        self.tick()
+
+
+def replay_feed(player: Player):
+    async def feed(app: CockpitApp) -> None:
+        screen: ReplayScreen = app.cockpit  # type: ignore[assignment]
+        await player.run(app.apply_stream_output, on_tick=screen.tick)
+
+    return feed
+
+
+def attach_feed(target: Any):
+    async def feed(app: CockpitApp) -> None:
+        from cockpit.share import watch
+        from cockpit.stream import StreamDecoder
+
+        decoder = StreamDecoder()
+        async for event in watch(target):
+            kind = event.get("kind")
+            if kind == "status":
+                app.notify(f"{event.get('error')}\n{event.get('hint', '')}", severity="warning", timeout=6)
+                continue
+            if kind in ("dropped", "refused"):
+                app.notify(f"the driver {kind} this watcher: {event.get('reason')}", severity="error",
+                           timeout=15)
+                continue
+            app.apply_stream_output(decoder.apply(event))
+
+    return feed
