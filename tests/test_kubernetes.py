@@ -595,3 +595,28 @@ def test_rollout_states_follow_kubectl_rollout_status():
            "status": {"observedGeneration": 1, "readyReplicas": 2, "updatedReplicas": 1,
                       "currentRevision": "db-1", "updateRevision": "db-2"}}
     assert rollout_state("statefulsets", sts)[0] == "progressing"
+
+
+async def test_the_hub_polls_the_caches_and_follows_the_logs(k8s: K8sDouble):
+    from cockpit.hub import Hub
+    from cockpit.profile import KubernetesConfig, Profile
+    from cockpit.sources import build_sources
+
+    st = k8s.state
+    st.add_deployment(NS, "api")
+    pod = st.pods_for(NS, "api", 1)[0]["metadata"]["name"]
+    built = build_sources(Profile(name="p", kubernetes=(KubernetesConfig(k8s.context, (NS,)),)))
+    updates: dict[str, Any] = {}
+    lines: list = []
+    hub = Hub(built.sources, built.log_sources, on_update=lambda u: updates.__setitem__(u.source_id, u),
+              on_logs=lambda b: lines.extend(b.records), interval=0.2, log_flush_interval=0.05)
+    hub.start()
+    try:
+        await until(lambda: updates.get(f"k8s:double:{NS}") and updates[f"k8s:double:{NS}"].records,
+                    "services rows through the hub")
+        assert updates[f"k8s:double:{NS}"].error is None
+        st.append_log(NS, pod, "INFO through the hub")
+        await until(lambda: any(r.text == "INFO through the hub" for r in lines), "a log line")
+        assert updates["k8s:double:alarms"].error is None
+    finally:
+        await hub.stop()
