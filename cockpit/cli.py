@@ -64,6 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from cockpit.drills import main_drill
 
         return main_drill(argv[1:])
+    if argv and argv[0] == "serve":
+        from cockpit.serve import main_serve
+
+        return main_serve(argv[1:])
     if argv and argv[0] in WATCH_COMMANDS:
         return _watch(argv[0], argv[1:])
     command = argv.pop(0) if argv and argv[0] in SUBCOMMANDS else None

@@ -214,3 +214,39 @@ async def test_two_watchers_see_the_driver_and_cost_the_estate_nothing(tmp_path)
             assert watchers[0].screen is watchers[0].cockpit
             assert not [e for e in watchers[0].runner.audit.read() if e.get("action")]
             del w1
+
+
+def test_serve_answers_on_loopback_and_leaves_no_process(tmp_path):
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from cockpit.lab.servers import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "cockpit.cli", "serve", f"unix:{tmp_path}/none.sock",
+                             "--port", str(port)], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise AssertionError(f"serve did not listen: {proc.stderr.read().decode()[-500:]}") from None
+                time.sleep(0.05)
+        page = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
+        assert page.status_code == 200 and "ops cockpit" in page.text
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
+    # the server's own process group is gone with it
+    for pattern in (f"--port {port}", f"port={port}"):
+        out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
+        assert out.stdout.strip() == "", f"left running: {pattern}"

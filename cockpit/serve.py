@@ -1,0 +1,58 @@
+"""`cockpit serve`: the shared cockpit in a browser, one read-only watcher per visitor.
+
+textual-serve starts one app process per browser visitor; each is `cockpit attach` on the
+driver's stream, so visitors cost the estate nothing. The server binds loopback only: reach
+it through an SSH tunnel (`ssh -L 8080:127.0.0.1:8080 bastion`). It runs in its own process
+group, which is killed as a whole on exit so no visitor's app outlives it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import signal
+import subprocess
+import sys
+
+
+def serve_command(target: str, theme: str | None = None) -> str:
+    argv = [sys.executable, "-m", "cockpit.cli", "attach", target]
+    if theme:
+        argv += ["--theme", theme]
+    return shlex.join(argv)
+
+
+def main_serve(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="cockpit serve", description=__doc__.splitlines()[0])
+    p.add_argument("target", nargs="?", default="", help="the driver's share address (as for attach)")
+    p.add_argument("--profile", default="lab", help="the driver's profile, for the default socket")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--theme")
+    args = p.parse_args(argv)
+    from cockpit.share import parse_target
+
+    target = args.target or f"unix:{parse_target('', args.profile).path}"
+    code = (
+        "import logging, sys\n"
+        "from textual_serve.server import Server\n"
+        "logging.getLogger('aiohttp.access').setLevel(logging.WARNING)\n"
+        f"Server({serve_command(target, args.theme)!r}, host='127.0.0.1', port={args.port},"
+        " title='ops cockpit').serve()\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    print(f"cockpit: serving watchers of {target} on http://127.0.0.1:{args.port}/ "
+          "(loopback only; tunnel it over SSH). Ctrl+C stops it.", file=sys.stderr)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(5)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
