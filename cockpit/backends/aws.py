@@ -305,6 +305,7 @@ def build_aws_sources(profile: Profile) -> tuple[list[Source], list[LogSource]]:
     aws = profile.aws
     if aws is None:
         return [], []
+    from cockpit.backends.cloudformation import StacksSource
     from cockpit.backends.cloudwatch import AlarmsSource
     from cockpit.backends.ecs import EcsServicesSource
     from cockpit.backends.logs import EcsLogSource
@@ -319,5 +320,7 @@ def build_aws_sources(profile: Profile) -> tuple[list[Source], list[LogSource]]:
         sources.append(SqsSource(ctx, aws.sqs, profile.thresholds))
     if aws.rds:
         sources.append(RdsSource(ctx, aws.rds))
+    if aws.stacks:
+        sources.append(StacksSource(ctx, aws.stacks, aws.stack_stuck_minutes))
     logs: list[LogSource] = [EcsLogSource(ctx, c) for c in aws.ecs if c.log_groups]
     return sources, logs
