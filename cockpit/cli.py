@@ -107,7 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         lab_kw["start_lab"] = lambda: attach_lab(args.lab_env)
     app = CockpitApp(
         profile, read_only=args.read_only, dry_run=args.dry_run, theme=args.theme, refresh=args.refresh,
-        war_room=args.war_room, **lab_kw,
+        war_room=args.war_room, record=args.record, share=_share_target(args.share, profile.name),
+        **lab_kw,
     )
     try:
         result = app.run()
