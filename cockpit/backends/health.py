@@ -1,0 +1,106 @@
+"""HTTP health checks (``health:`` in the profile) -> one ``Alarm`` row per check.
+
+All checks of a refresh run concurrently, each bounded by its own ``timeout``, so one hung
+endpoint delays nothing else. A check is OK when it answers ``expect_status`` within the
+profile's ``thresholds.p95_ms``; slower is a warning; a wrong status, a timeout or no
+connection is critical. The row carries status, latency and the start of the body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from cockpit.model import Alarm, PaneKind, Severity
+from cockpit.profile import HealthCheck, Profile
+
+BODY_EXCERPT = 200
+GRACE_S = 0.5  # on top of a check's own timeout, for a server that trickles bytes
+
+
+def _excerpt(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat[:BODY_EXCERPT] + ("…" if len(flat) > BODY_EXCERPT else "")
+
+
+class HealthSource:
+    pane = PaneKind.ALARMS
+
+    def __init__(self, checks: Sequence[HealthCheck], slow_ms: float) -> None:
+        self.checks = tuple(checks)
+        self.slow_ms = slow_ms
+        self.id = "health"
+        self.title = "health checks"
+        self._client: Any = None
+
+    def _http(self) -> Any:
+        if self._client is None:
+            import httpx
+
+            # Timeouts are per request (each check's own); no redirects: a health URL that
+            # redirects to a login page is a finding, not a pass.
+            self._client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+        return self._client
+
+    async def fetch(self) -> list[Alarm]:
+        return list(await asyncio.gather(*(self.check(c) for c in self.checks)))
+
+    async def check(self, c: HealthCheck) -> Alarm:
+        import httpx
+
+        started = time.monotonic()
+        threshold = f"HTTP {c.expect_status} within {self.slow_ms:.0f} ms (timeout {c.timeout:g} s)"
+
+        def row(severity: Severity, state: str, reason: str) -> Alarm:
+            return Alarm(
+                name=f"health {c.name}",
+                source=self.id,
+                severity=severity,
+                state=state,
+                reason=reason,
+                resource=c.url,
+                threshold=threshold,
+            )
+
+        try:
+            resp = await asyncio.wait_for(
+                self._http().get(c.url, timeout=httpx.Timeout(c.timeout)), c.timeout + GRACE_S
+            )
+        except (TimeoutError, httpx.TimeoutException):
+            return row(Severity.CRITICAL, "TIMEOUT", f"no answer from {c.url} in {c.timeout:g} s")
+        except httpx.HTTPError as e:
+            detail = str(e) or type(e).__name__
+            return row(Severity.CRITICAL, "DOWN", f"cannot reach {c.url}: {detail}")
+        ms = (time.monotonic() - started) * 1000
+        body = _excerpt(resp.text)
+        said = f"HTTP {resp.status_code} in {ms:.0f} ms" + (f": {body}" if body else "")
+        if resp.status_code != c.expect_status:
+            return row(
+                Severity.CRITICAL,
+                f"HTTP {resp.status_code}",
+                f"{said} (expected {c.expect_status})",
+            )
+        if ms > self.slow_ms:
+            return row(Severity.WARNING, "SLOW", f"{said} (slower than {self.slow_ms:.0f} ms)")
+        return row(Severity.OK, "OK", said)
+
+    def explain_command(self) -> list[str]:
+        c = self.checks[0] if self.checks else None
+        if c is None:
+            return []
+        return ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{time_total}s\\n",
+                "--max-time", f"{c.timeout:g}", c.url]  # fmt: skip
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+
+def build_health_sources(profile: Profile) -> list[HealthSource]:
+    """One source for all the profile's checks; none without ``health:``."""
+    if not profile.health:
+        return []
+    return [HealthSource(profile.health, profile.thresholds.p95_ms)]
