@@ -81,6 +81,12 @@ def _hosts(profile: Profile) -> tuple[list[Source], list[LogSource]]:
     return build_host_sources(profile)
 
 
+def _health(profile: Profile) -> tuple[list[Source], list[LogSource]]:
+    from cockpit.backends.health import build_health_sources
+
+    return list(build_health_sources(profile)), []
+
+
 # (name, is it configured, builder, the pane that shows a failure to build it)
 _BACKENDS = (
     ("aws", lambda p: p.aws is not None, _aws, PaneKind.SERVICES),
@@ -90,6 +96,7 @@ _BACKENDS = (
     ("alertmanager", lambda p: bool(p.alertmanager), _alertmanager, PaneKind.ALARMS),
     ("hosts", lambda p: bool(p.hosts), _hosts, PaneKind.SERVICES),
     ("kubernetes", lambda p: bool(p.kubernetes), _kubernetes, PaneKind.SERVICES),
+    ("health", lambda p: bool(p.health), _health, PaneKind.ALARMS),
 )
 
 
@@ -113,20 +120,6 @@ def build_sources(profile: Profile, notes: dict[str, str] | None = None) -> Sour
             continue
         out.sources += srcs
         out.log_sources += logs
-    # Delivered by later work; accepted by the schema now and shown as not available.
-    for kind, configured, pane in (
-        ("health", profile.health, PaneKind.ALARMS),
-    ):
-        if configured:
-            out.sources.append(
-                NoticeSource(
-                    f"{kind}:pending",
-                    pane,
-                    kind,
-                    f"{kind} backend is not available yet in this version",
-                    f"the profile's {kind}: entries are kept and will be used once it lands",
-                )
-            )
     for pane_name, note in (notes or {}).items():
         message, _, hint = note.partition(": ")
         out.sources.append(
