@@ -72,3 +72,26 @@ def test_a_profile_without_kubernetes_never_imports_it():
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False False", out.stderr
+
+
+def test_flags_reach_the_app(monkeypatch, tmp_path, capsys):
+    import cockpit.app
+    from cockpit import cli
+
+    seen = {}
+
+    class Spy:
+        def __init__(self, profile, **kw):
+            seen.update(kw, profile=profile)
+
+        def run(self):
+            return 0
+
+    monkeypatch.setattr(cockpit.app, "CockpitApp", Spy)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    assert cli.main(["--record", str(tmp_path / "r.cz"), "--share", "--read-only", "--war-room",
+                     "--theme", "war-room", "--refresh", "2"]) == 0
+    assert seen["record"] == str(tmp_path / "r.cz")
+    assert seen["share"] == f"unix:{tmp_path}/cockpit/share-lab.sock"
+    assert seen["read_only"] and seen["war_room"] and seen["theme"] == "war-room" and seen["refresh"] == 2
+    assert "cockpit attach" in capsys.readouterr().err
