@@ -225,6 +225,7 @@ class CockpitApp(App[int]):
             self.publish(self.encoder.logs(batch))
         self.post_message(LogsArrived(batch))
 
+    clock: Callable[[], float] = staticmethod(time.time)  # the replay swaps in its own
     follow_driver = True  # a watcher follows the driver's focus until `F` turns it off
 
     def apply_stream_output(self, out: Any) -> None:

@@ -98,6 +98,7 @@ class ReplayScreen(CockpitScreen):
 def replay_feed(player: Player):
     async def feed(app: CockpitApp) -> None:
         screen: ReplayScreen = app.cockpit  # type: ignore[assignment]
+        app.clock = lambda: player.display_time
         await player.run(app.apply_stream_output, on_tick=screen.tick)
 
     return feed

@@ -124,7 +124,8 @@ class Pane(Vertical):
         self.refresh_status()
 
     def refresh_status(self, now: float | None = None) -> None:
-        now = time.time() if now is None else now
+        # A replay runs on the recording's clock, not the wall's, for staleness too.
+        now = getattr(self.app, "clock", time.time)() if now is None else now
         sev, text = status_line(list(self.updates.values()), now, self.row_count(), self.noun)
         self.header.show(sev, text, self.has_focus_within)
 
@@ -239,6 +240,8 @@ class TablePane(Pane):
             return True
         from cockpit.actions import get_action
 
+        if getattr(self.app, "hub", None) is None:
+            return False  # a watcher or a replay: no backend, so no action is even shown
         spec = get_action(str(parameters[0]))
         rec = self.selected
         if rec is None or not spec.applies_to(rec):
