@@ -217,17 +217,28 @@ async def test_metrics_for_all_services_in_one_get_metric_data_and_calls_counted
     put_metrics(moto_endpoint, ["api", "worker"])
     src = ecs_source(moto_endpoint)
     src.metrics_interval = 0  # every refresh
+    pages: list[Any] = []
+    src.client.meta.events.register(
+        "before-call.ecs.ListServices",
+        lambda params, **_: pages.append(json.loads(params["body"]).get("maxResults")),
+    )
 
     rows = {r.name: r for r in await src.fetch()}
     assert set(rows) == set(names)
     calls = src.ctx.calls[src.id]
     assert calls["cloudwatch.GetMetricData"] == 1
     assert calls["ecs.ListServices"] == 1 and calls["ecs.DescribeServices"] == 2
+    assert pages == [100]  # ListServices' largest page, not AWS's default of 10
     metrics = dict(rows["api"].metrics)
     assert metrics["cpu"] == tuple(float(10 + 10 - m) for m in range(10, 0, -1))
     assert metrics["mem"][-1] == 59.0
     assert dict(rows["worker"].metrics)["cpu"][-1] == 20.0
     assert rows["svc-00"].metrics == ()  # no datapoints: no sparkline, not zeros
+    by_title = {s.title: s for s in await src.detail(rows["api"])}
+    cpu = by_title["Metrics, last hour (1-minute averages, %)"].rows[0]
+    assert cpu == ("cpu", "10.0", "14.5", "19.0", "19.0", "10")
+    # No log group yet: the detail still opens and says why there is no log tail.
+    assert "log group does not exist" in by_title["Logs"].lines[0]
 
     # Task definitions are learnt once: the next refresh is the list/describe/metrics floor.
     await src.fetch()

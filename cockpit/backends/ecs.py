@@ -23,6 +23,7 @@ from cockpit.model import Deployment, DetailSection, PaneKind, ServiceStatus, Se
 from cockpit.profile import EcsCluster
 
 DESCRIBE_BATCH = 10  # DescribeServices accepts at most 10 services a call
+LIST_PAGE = 100
 MAX_EVENTS = 20
 DETAIL_EVENTS = 50
 DETAIL_LOG_LINES = 50
@@ -311,7 +312,11 @@ class EcsServicesSource:
             wanted = list(self.cluster.services)
         else:
             wanted = []
-            for page in ecs.get_paginator("list_services").paginate(cluster=name):
+            # 100 is ListServices' maximum page; AWS's default is 10 (10x the calls).
+            pages = ecs.get_paginator("list_services").paginate(
+                cluster=name, PaginationConfig={"PageSize": LIST_PAGE}
+            )
+            for page in pages:
                 wanted += page.get("serviceArns", [])
         rows: dict[str, ServiceStatus] = {}
         missing: list[str] = []
@@ -506,6 +511,25 @@ class EcsServicesSource:
                 tuple((t.strftime("%Y-%m-%d %H:%M:%S"), m) for t, m in events),
             )
         )
+        if record.metrics:
+            sections.append(
+                DetailSection(
+                    "Metrics, last hour (1-minute averages, %)",
+                    ("metric", "min", "avg", "max", "last", "points"),
+                    tuple(
+                        (
+                            name,
+                            f"{min(v):.1f}",
+                            f"{sum(v) / len(v):.1f}",
+                            f"{max(v):.1f}",
+                            f"{v[-1]:.1f}",
+                            str(len(v)),
+                        )
+                        for name, v in record.metrics
+                        if v
+                    ),
+                )
+            )
         current = info(short_task_definition(str(svc.get("taskDefinition", "") or "")))
         if current is not None:
             sections.append(
@@ -515,7 +539,18 @@ class EcsServicesSource:
                     current.containers,
                 )
             )
-            sections.append(self._log_tail(current))
+            try:
+                sections.append(self._log_tail(current))
+            except Exception as e:  # the rest of the detail is still worth showing
+                err = self.ctx.translate(e, "logs")
+                sections.append(
+                    DetailSection(
+                        "Logs",
+                        lines=tuple(
+                            x for x in (f"cannot read the log tail: {err.message}", err.hint) if x
+                        ),
+                    )
+                )
         return sections
 
     def _log_tail(self, td: TaskDefinitionInfo) -> DetailSection:
