@@ -23,15 +23,20 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from cockpit.audit import AuditLog
+from cockpit.backends import base as caps
 from cockpit.backends.base import (
+    CacheFlushable,
     Purgeable,
+    QueryCancellable,
     Restartable,
     RollbackCapable,
     Scalable,
+    SessionTerminable,
     Silenceable,
     SilenceExpirable,
     Snapshottable,
 )
+from cockpit.dbmodel import Backend
 from cockpit.errors import ActionRefused, CockpitError
 from cockpit.model import Alarm, DatabaseSnapshot, QueueStatus, ServiceStatus
 from cockpit.profile import Profile
@@ -185,6 +190,7 @@ SERVICE_ROLLBACK = ActionSpec(
     description="Return the service to its previous revision (task definition / ReplicaSet).",
     argv=lambda b, t, p: b.rollback_command(t),
     call=lambda b, t, p: b.rollback(t),
+    prepare=lambda t, p: _revision_change(t, None),
 )
 
 QUEUE_PURGE_DLQ = ActionSpec(
@@ -210,6 +216,66 @@ DATABASE_SNAPSHOT = ActionSpec(
     argv=lambda b, t, p: b.snapshot_command(t, p["snapshot_id"]),
     call=lambda b, t, p: b.snapshot(t, p["snapshot_id"]),
     prepare=_snapshot_prepare,
+)
+
+
+def _latest_revision(target: ServiceStatus) -> int:
+    from cockpit.backends.ecs import latest_revision
+
+    return latest_revision(target)
+
+
+def _revision_change(target: ServiceStatus, to: str | None) -> dict[str, Any]:
+    # from -> to revision and image, shown as parameters in the confirmation and audited.
+    from cockpit.backends.ecs import revision_change
+
+    return dict(revision_change(target, to))
+
+
+def _deploy_prepare(target: ServiceStatus, params: dict[str, Any]) -> dict[str, Any]:
+    family = target.task_definition.rpartition(":")[0]
+    return _revision_change(target, f"{family}:{params['revision']}" if family else None)
+
+
+SERVICE_DEPLOY_REVISION = ActionSpec(
+    id="service.deploy_revision",
+    title="service: deploy revision",
+    target_type=ServiceStatus,
+    capability=caps.RevisionDeployable,
+    risk=Risk.CHANGE,
+    key=None,
+    description="Deploy a registered revision of the service's task definition family "
+    "(prefilled with the latest registered).",
+    params=(Param("revision", "revision", int, _latest_revision, minimum=1),),
+    argv=lambda b, t, p: b.deploy_revision_command(t, p["revision"]),
+    call=lambda b, t, p: b.deploy_revision(t, p["revision"]),
+    prepare=_deploy_prepare,
+)
+
+QUEUE_PEEK_DLQ = ActionSpec(
+    id="queue.peek_dlq",
+    title="queue: peek dead letters",
+    target_type=QueueStatus,
+    capability=caps.DeadLetterPeekable,
+    risk=Risk.READ,
+    key=None,
+    description="Show up to 10 messages of the dead-letter queue. A peek is a receive: it "
+    "raises each message's receive count.",
+    argv=lambda b, t, p: b.peek_dlq_command(t),
+    call=lambda b, t, p: b.peek_dlq(t),
+)
+
+QUEUE_REDRIVE_DLQ = ActionSpec(
+    id="queue.redrive_dlq",
+    title="queue: redrive dead letters",
+    target_type=QueueStatus,
+    capability=caps.DeadLetterRedrivable,
+    risk=Risk.CHANGE,
+    key=None,
+    description="Move every message of the dead-letter queue back to its queue "
+    "(each copied before it is deleted).",
+    argv=lambda b, t, p: b.redrive_dlq_command(t),
+    call=lambda b, t, p: b.redrive_dlq(t),
 )
 
 ALERT_SILENCE = ActionSpec(
@@ -241,14 +307,59 @@ ALERT_EXPIRE_SILENCE = ActionSpec(
     call=lambda b, t, p: b.expire_silence(t),
 )
 
+DATABASE_CANCEL_QUERY = ActionSpec(
+    id="database.cancel_query",
+    title="database: cancel query",
+    target_type=Backend,
+    capability=QueryCancellable,
+    risk=Risk.CHANGE,
+    key="c",
+    description="Cancel the query the session is running (pg_cancel_backend); the session "
+    "and its transaction stay.",
+    argv=lambda b, t, p: b.cancel_backend_command(t),
+    call=lambda b, t, p: b.cancel_backend(t),
+)
+
+DATABASE_TERMINATE_SESSION = ActionSpec(
+    id="database.terminate_session",
+    title="database: terminate session",
+    target_type=Backend,
+    capability=SessionTerminable,
+    risk=Risk.DESTRUCTIVE,
+    key="K",
+    description="End the session (pg_terminate_backend): its transaction rolls back and "
+    "the sessions it blocks can proceed.",
+    argv=lambda b, t, p: b.terminate_backend_command(t),
+    call=lambda b, t, p: b.terminate_backend(t),
+)
+
+CACHE_FLUSH = ActionSpec(
+    id="cache.flush",
+    title="cache: flush",
+    target_type=DatabaseSnapshot,
+    capability=CacheFlushable,
+    risk=Risk.DESTRUCTIVE,
+    key="F",
+    description="Delete every key of the configured Redis logical database (FLUSHDB; other "
+    "databases of the server are untouched). Keys cannot be recovered.",
+    argv=lambda b, t, p: b.flush_db_command(t),
+    call=lambda b, t, p: b.flush_db(t),
+)
+
 REGISTRY: tuple[ActionSpec, ...] = (
     SERVICE_RESTART,
     SERVICE_SCALE,
     SERVICE_ROLLBACK,
     QUEUE_PURGE_DLQ,
     DATABASE_SNAPSHOT,
+    SERVICE_DEPLOY_REVISION,
+    QUEUE_PEEK_DLQ,
+    QUEUE_REDRIVE_DLQ,
     ALERT_SILENCE,
     ALERT_EXPIRE_SILENCE,
+    DATABASE_CANCEL_QUERY,
+    DATABASE_TERMINATE_SESSION,
+    CACHE_FLUSH,
 )
 
 
