@@ -121,6 +121,8 @@ def filter_sessions(sessions: Sequence[Backend], text: str) -> list[Backend]:
 def format_duration(seconds: float | None) -> str:
     if seconds is None:
         return ""
+    # now() - query_start can be a hair below zero (clock read before the query began)
+    seconds = max(0.0, seconds)
     s = int(seconds)
     if s < 60:
         return f"{seconds:.1f} s" if seconds < 10 else f"{s} s"
