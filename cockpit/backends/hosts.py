@@ -448,7 +448,8 @@ def process_row(unit: str, snapshot: HostSnapshot, source: str) -> ServiceStatus
         source=source,
         status=Severity.OK if procs else Severity.CRITICAL,
         status_text=("running (ps, no systemd)" if procs else "not running (ps, no systemd)"),
-        running=len(procs),
+        # One service, however many worker processes it forks: 12/1 would read as over-scaled.
+        running=1 if procs else 0,
         desired=1,
         deployment=f"{len(procs)} process{'es' if len(procs) != 1 else ''}",
         task_definition=(f"pid {oldest.pid} {human_bytes(rss)}" if oldest else ""),

@@ -32,6 +32,7 @@ from cockpit.profile import (
     AwsConfig,
     DatabaseConfig,
     EcsCluster,
+    HostConfig,
     Profile,
     RedisConfig,
     SecretRef,
@@ -89,7 +90,13 @@ class Lab:
             if self.redis_url
             else ()
         )
-        return dataclasses.replace(base, aws=aws, databases=databases, redis=redis)
+        # This machine, through the hosts backend's local transport: its metrics, the lab's
+        # own servers as processes (no systemd here), and the Redis log as a followed file.
+        units = tuple(u for u, on in (("postgres", self.postgres_dsn), ("redis-server", self.redis_url)) if on)
+        redis_log = self.state_dir / "redis" / "redis.log"
+        hosts = (HostConfig("this-machine", local=True, units=units,
+                            logs=(str(redis_log),) if self.redis_url else ()),)
+        return dataclasses.replace(base, aws=aws, databases=databases, redis=redis, hosts=hosts)
 
     def send(self, command: str) -> None:
         """A controller command for the child (``fail-next-deployment api``, ``log-rate 5``)."""
