@@ -3,6 +3,7 @@ rollback confirmations, metrics batching with counted calls, dead-letter peek an
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -223,36 +224,42 @@ async def test_metrics_for_all_services_in_one_get_metric_data_and_calls_counted
         lambda params, **_: pages.append(json.loads(params["body"]).get("maxResults")),
     )
 
-    rows = {r.name: r for r in await src.fetch()}
-    assert set(rows) == set(names)
-    calls = src.ctx.calls[src.id]
-    assert calls["cloudwatch.GetMetricData"] == 1
-    assert calls["ecs.ListServices"] == 1 and calls["ecs.DescribeServices"] == 2
+    first = {r.name: r for r in await src.fetch()}
+    assert set(first) == set(names)
+    # Rows never wait for metrics: the first refresh has none, and started reading them.
+    assert all(r.metrics == () for r in first.values())
+    assert src.ctx.calls[src.id] == {
+        "ecs.ListServices": 1,
+        "ecs.DescribeServices": 2,
+        "ecs.DescribeTaskDefinition": 4,  # api:1, worker:1 and the latest of both families
+    }
     assert pages == [100]  # ListServices' largest page, not AWS's default of 10
+    assert await asyncio.to_thread(src.wait_for_metrics)
+    # One GetMetricData for all 14 services' CPU and memory (28 series).
+    assert src.ctx.calls[f"{src.id}/metrics"] == {"cloudwatch.GetMetricData": 1}
+
+    rows = {r.name: r for r in await src.fetch()}
     metrics = dict(rows["api"].metrics)
     assert metrics["cpu"] == tuple(float(10 + 10 - m) for m in range(10, 0, -1))
     assert metrics["mem"][-1] == 59.0
     assert dict(rows["worker"].metrics)["cpu"][-1] == 20.0
     assert rows["svc-00"].metrics == ()  # no datapoints: no sparkline, not zeros
+    # Task definitions are learnt once: a refresh is the list/describe floor.
+    assert src.ctx.calls[src.id] == {"ecs.ListServices": 1, "ecs.DescribeServices": 2}
     by_title = {s.title: s for s in await src.detail(rows["api"])}
     cpu = by_title["Metrics, last hour (1-minute averages, %)"].rows[0]
     assert cpu == ("cpu", "10.0", "14.5", "19.0", "19.0", "10")
     # No log group yet: the detail still opens and says why there is no log tail.
     assert "log group does not exist" in by_title["Logs"].lines[0]
 
-    # Task definitions are learnt once: the next refresh is the list/describe/metrics floor.
-    await src.fetch()
-    assert src.ctx.calls[src.id] == {
-        "ecs.ListServices": 1,
-        "ecs.DescribeServices": 2,
-        "cloudwatch.GetMetricData": 1,
-    }
     # Between metric intervals the last values are kept and nothing is asked.
+    assert await asyncio.to_thread(src.wait_for_metrics)
     src.metrics_interval = 3600
-    again = {r.name: r for r in await src.fetch()}
-    assert "cloudwatch.GetMetricData" not in src.ctx.calls[src.id]
+    before = src.ctx.total_calls["cloudwatch.GetMetricData"]
+    for _ in range(2):
+        again = {r.name: r for r in await src.fetch()}
+    assert src.ctx.total_calls["cloudwatch.GetMetricData"] == before
     assert again["api"].metrics == rows["api"].metrics
-    assert src.ctx.total_calls["cloudwatch.GetMetricData"] == 2
     await src.close()
 
 

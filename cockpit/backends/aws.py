@@ -165,9 +165,10 @@ class AwsContext:
         """
         if counter is None:
             return await asyncio.to_thread(self.guard, what, fn, *args, **kwargs)
-        return await asyncio.to_thread(self._counted, counter, what, fn, *args, **kwargs)
+        return await asyncio.to_thread(self.counted, counter, what, fn, *args, **kwargs)
 
-    def _counted(self, counter: str, what: str, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+    def counted(self, counter: str, what: str, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+        """``guard`` that records this thread's API calls as ``calls[counter]``."""
         calls: Counter[str] = Counter()
         self._counting.counter = calls
         try:

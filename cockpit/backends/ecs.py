@@ -292,6 +292,8 @@ class EcsServicesSource:
         self.metrics_interval = 60.0
         self._metrics: dict[str, tuple[tuple[str, tuple[float, ...]], ...]] = {}
         self._metrics_at: float | None = None
+        self._metrics_job: threading.Thread | None = None
+        self.metrics_error = ""  # the last failure to read metrics ("" when they were read)
         _SOURCES[self.id] = self
         ctx.acquire(self)
 
@@ -360,15 +362,43 @@ class EcsServicesSource:
     # --- metrics -------------------------------------------------------------------
 
     def _refresh_metrics(self, rows: list[ServiceStatus]) -> None:
+        """Start reading metrics in the background when due; rows never wait for them.
+
+        GetMetricData for thousands of series can take seconds: the rows of this refresh
+        carry the last values read, and the next refresh the new ones. The job's calls are
+        counted under ``calls["<source id>/metrics"]``.
+        """
         now = time.monotonic()
+        job = self._metrics_job
         if (
             not rows
+            or (job is not None and job.is_alive())
             or self._metrics_at is not None
             and now - self._metrics_at < self.metrics_interval
         ):
             return
-        self._metrics = self.metrics_for([r.name for r in rows])
         self._metrics_at = now
+        names = [r.name for r in rows]
+
+        def run() -> None:
+            try:
+                self._metrics = self.ctx.counted(
+                    f"{self.id}/metrics", "CloudWatch metrics", self.metrics_for, names
+                )
+                self.metrics_error = ""
+            except Exception as e:  # secondary data: said in the detail, never fatal
+                self.metrics_error = str(e)
+
+        self._metrics_job = threading.Thread(target=run, name=f"metrics {self.id}", daemon=True)
+        self._metrics_job.start()
+
+    def wait_for_metrics(self, timeout: float = 30.0) -> bool:
+        """Block until a running metrics job ended (tests, benches); True when none runs."""
+        job = self._metrics_job
+        if job is not None:
+            job.join(timeout)
+            return not job.is_alive()
+        return True
 
     def metrics_for(self, names: list[str]) -> dict[str, tuple[tuple[str, tuple[float, ...]], ...]]:
         """CPU and memory of every service over the last hour, 500 queries per GetMetricData."""
@@ -511,6 +541,10 @@ class EcsServicesSource:
                 tuple((t.strftime("%Y-%m-%d %H:%M:%S"), m) for t, m in events),
             )
         )
+        if self.metrics_error:
+            sections.append(
+                DetailSection("Metrics", lines=(f"cannot read metrics: {self.metrics_error}",))
+            )
         if record.metrics:
             sections.append(
                 DetailSection(
