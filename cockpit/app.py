@@ -364,6 +364,75 @@ class CockpitApp(App[int]):
         record = getattr(pane, "selected", None)
         return explain(pane.kind, sources, record, self.backend_for(record), self.profile.name)
 
+    # --- database activity and drills ----------------------------------------------------
+
+    def action_database_activity(self) -> None:
+        from cockpit.model import DatabaseSnapshot
+        from screens.database import open_activity
+
+        pane = self.cockpit.panes[PaneKind.DATABASE]
+        record = pane.selected
+        if not getattr(record, "backend", "") == "postgres":
+            record = next((r for r in pane.records.values()
+                           if isinstance(r, DatabaseSnapshot) and r.backend == "postgres"), record)
+        open_activity(self, record)
+
+    drill: Any = None  # the running DrillSession, if any
+
+    def _drill_commands(self) -> list[PaletteCommand]:
+        if self.lab is None:
+            return []
+        from cockpit.drills import DRILLS
+
+        out = [PaletteCommand(f"drill: start {name}", f"{d.title}: {d.description}",
+                              lambda name=name: self.start_drill(name))
+               for name, d in DRILLS.items()]
+        if self.drill is not None and not self.drill.finished:
+            out.append(PaletteCommand("drill: abort", "stop the running drill (recorded as aborted)",
+                                      self.abort_drill))
+        return out
+
+    @work(group="drill", exclusive=True, exit_on_error=False)
+    async def start_drill(self, name: str) -> None:
+        from cockpit.drills import DRILLS, DrillSession, describe_summary
+        from cockpit.hub import describe_error
+
+        if self.drill is not None and not self.drill.finished:
+            self.notify(f"drill {self.drill.drill.name} is still running", severity="warning")
+            return
+        drill = DRILLS[name]
+        session = DrillSession(drill, self.lab, self.runner.audit, self.profile)
+        try:
+            await session.start()
+        except Exception as e:
+            message, hint = describe_error(e)
+            self.notify(f"{message}\n{hint}", title=f"drill {name} not started", severity="error")
+            return
+        self.drill = session
+        self.notify(f"{drill.title}\nGoal: {drill.goal_text}", title=f"drill started: {name}", timeout=20)
+        if self.hub is not None:
+            self.hub.refresh_now()
+        while not session.finished:
+            try:
+                if await session.check():
+                    break
+            except Exception as e:  # a check that fails once is retried, and said
+                message, _ = describe_error(e)
+                self.notify(f"drill check failed: {message}", severity="warning", timeout=5)
+            await asyncio.sleep(1)  # the goal is polled like any source, once a second
+        if session.ended == "resolved":
+            self.notify(describe_summary(session.summary()), title=f"drill {name}: resolved", timeout=30)
+
+    @work(group="drill-abort", exit_on_error=False)
+    async def abort_drill(self) -> None:
+        if self.drill is not None:
+            await self.drill.abort()
+            self.notify(f"drill {self.drill.drill.name} aborted", severity="warning")
+
+    def note_focus_for_drill(self, name: str) -> None:
+        if self.drill is not None and not self.drill.finished and name in self.drill.drill.detect_on:
+            self.drill.note_detected()
+
     # --- war room -------------------------------------------------------------------------
 
     @property
@@ -421,6 +490,9 @@ class CockpitApp(App[int]):
 
     def extra_palette_commands(self) -> list[PaletteCommand]:
         return [
+            PaletteCommand("database: activity", "sessions, blocking tree and slow queries of the focused database",
+                           self.action_database_activity),
+            *self._drill_commands(),
             PaletteCommand("incident: start", "open an incident: title, P1–P4, a running clock",
                            self.action_incident_start),
             PaletteCommand("incident: resolve", "stop the incident clock and record it in the timeline",
@@ -471,6 +543,11 @@ class CockpitApp(App[int]):
         self.exit(0)
 
     async def shutdown(self) -> None:
+        if self.drill is not None and not self.drill.finished:
+            try:
+                await self.drill.abort()
+            except Exception as e:  # quitting must not fail on a drill's cleanup
+                log.warning("drill abort failed: %s", e)
         for sink in self.sinks:
             closer = getattr(sink, "stop", None) or getattr(sink, "close", None)
             result = closer() if closer else None

@@ -37,7 +37,7 @@ def describe(record: Any) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for f in dataclasses.fields(record):
         value = getattr(record, f.name)
-        if isinstance(value, tuple) and f.name in ("deployments", "events", "detail"):
+        if isinstance(value, tuple) and f.name in ("deployments", "events", "detail", "history", "metrics"):
             continue
         out.append((f.name.replace("_", " "), sanitize(_fmt(value), 4000)))
     for label, value in getattr(record, "detail", ()) or ():

@@ -257,6 +257,10 @@ class TablePane(Pane):
 
     def on_data_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
         self.refresh_bindings()
+        rec = self.selected
+        note = getattr(self.app, "note_focus_for_drill", None)
+        if rec is not None and note is not None:
+            note(getattr(rec, "name", ""))
 
     def on_data_table_row_selected(self, event: KeyedTable.RowSelected) -> None:
         event.stop()
