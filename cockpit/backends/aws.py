@@ -143,11 +143,24 @@ class AwsContext:
 
     def _count_call(self, model: Any = None, **_: Any) -> None:
         name = f"{model.service_model.service_name}.{model.name}" if model is not None else "?"
+        current = getattr(self._counting, "counter", None)
         with self._count_lock:
             self.total_calls[name] += 1
-        current = getattr(self._counting, "counter", None)
-        if current is not None:
-            current[name] += 1
+            if current is not None:
+                current[name] += 1
+
+    def in_thread(self, fn: Callable[..., T]) -> Callable[..., T]:
+        """``fn`` for a worker thread, counting its calls where the caller's count."""
+        counter = getattr(self._counting, "counter", None)
+
+        def run(*args: Any, **kwargs: Any) -> T:
+            self._counting.counter = counter
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self._counting.counter = None
+
+        return run
 
     # --- running calls --------------------------------------------------------------
 

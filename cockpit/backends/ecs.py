@@ -14,6 +14,7 @@ import threading
 import time
 import weakref
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,6 +25,7 @@ from cockpit.profile import EcsCluster
 
 DESCRIBE_BATCH = 10  # DescribeServices accepts at most 10 services a call
 LIST_PAGE = 100
+DESCRIBE_WORKERS = 6
 MAX_EVENTS = 20
 DETAIL_EVENTS = 50
 DETAIL_LOG_LINES = 50
@@ -322,8 +324,18 @@ class EcsServicesSource:
                 wanted += page.get("serviceArns", [])
         rows: dict[str, ServiceStatus] = {}
         missing: list[str] = []
-        for batch in _batches(wanted, DESCRIBE_BATCH):
-            resp = ecs.describe_services(cluster=name, services=batch)
+        describe = self.ctx.in_thread(
+            lambda batch: ecs.describe_services(cluster=name, services=batch)
+        )
+        batches = list(_batches(wanted, DESCRIBE_BATCH))
+        # A few batches in flight at once: against AWS a refresh is latency-bound (201
+        # sequential calls at ~60 ms is 12 s at 2,000 services). Order is kept.
+        if len(batches) > 1:
+            with ThreadPoolExecutor(DESCRIBE_WORKERS, thread_name_prefix="ecs-describe") as pool:
+                responses = list(pool.map(describe, batches))
+        else:
+            responses = [describe(b) for b in batches]
+        for resp in responses:
             for svc in resp.get("services", []):
                 row = service_status(svc, source=self.id, cluster=name)
                 rows[row.name] = row
