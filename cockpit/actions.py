@@ -26,6 +26,8 @@ from cockpit.audit import AuditLog
 from cockpit.backends import base as caps
 from cockpit.backends.base import (
     CacheFlushable,
+    Cordonable,
+    PodDeletable,
     Purgeable,
     QueryCancellable,
     Restartable,
@@ -346,6 +348,44 @@ CACHE_FLUSH = ActionSpec(
     call=lambda b, t, p: b.flush_db(t),
 )
 
+# Kubernetes objects that are not rows of their own are reached through the alarm that
+# concerns them (resource "NS/pod/NAME" or "node/NAME"); the backend refuses any other alarm.
+POD_DELETE = ActionSpec(
+    id="pod.delete",
+    title="pod: delete",
+    target_type=Alarm,
+    capability=PodDeletable,
+    risk=Risk.DESTRUCTIVE,
+    key=None,
+    description="Delete the pod the alarm concerns; its controller starts a replacement.",
+    argv=lambda b, t, p: b.delete_pod_command(t),
+    call=lambda b, t, p: b.delete_pod(t),
+)
+
+NODE_CORDON = ActionSpec(
+    id="node.cordon",
+    title="node: cordon",
+    target_type=Alarm,
+    capability=Cordonable,
+    risk=Risk.CHANGE,
+    key=None,
+    description="Mark the node the alarm concerns unschedulable (running pods stay).",
+    argv=lambda b, t, p: b.cordon_command(t),
+    call=lambda b, t, p: b.cordon(t),
+)
+
+NODE_UNCORDON = ActionSpec(
+    id="node.uncordon",
+    title="node: uncordon",
+    target_type=Alarm,
+    capability=Cordonable,
+    risk=Risk.CHANGE,
+    key=None,
+    description="Mark the node the alarm concerns schedulable again.",
+    argv=lambda b, t, p: b.uncordon_command(t),
+    call=lambda b, t, p: b.uncordon(t),
+)
+
 REGISTRY: tuple[ActionSpec, ...] = (
     SERVICE_RESTART,
     SERVICE_SCALE,
@@ -360,6 +400,9 @@ REGISTRY: tuple[ActionSpec, ...] = (
     DATABASE_CANCEL_QUERY,
     DATABASE_TERMINATE_SESSION,
     CACHE_FLUSH,
+    POD_DELETE,
+    NODE_CORDON,
+    NODE_UNCORDON,
 )
 
 
@@ -375,6 +418,9 @@ def available_actions(target: object, backend: object) -> list[ActionSpec]:
     return [s for s in REGISTRY if s.applies_to(target) and isinstance(backend, s.capability)]
 
 
+_OBJECT_OF_ALARM = frozenset({POD_DELETE.id, NODE_CORDON.id, NODE_UNCORDON.id})
+
+
 def target_name(target: object, spec: ActionSpec | None = None) -> str:
     """What the user types for a typed confirmation: the name of the thing acted on.
 
@@ -382,6 +428,9 @@ def target_name(target: object, spec: ActionSpec | None = None) -> str:
     """
     if spec is not None and spec.id == QUEUE_PURGE_DLQ.id and isinstance(target, QueueStatus):
         return target.dlq_name or target.name
+    if spec is not None and spec.id in _OBJECT_OF_ALARM and isinstance(target, Alarm):
+        # The pod or node itself ("NS/pod/NAME" -> NAME), not the alarm's long name.
+        return target.resource.rsplit("/", 1)[-1] or target.name
     if isinstance(target, ServiceStatus | QueueStatus | DatabaseSnapshot | Alarm):
         return target.name
     name = getattr(target, "name", None)

@@ -151,6 +151,24 @@ class FakeBackend:
     async def expire_silence(self, t: Alarm) -> str:
         return await self._do("expire", t.name)
 
+    def delete_pod_command(self, t: Alarm) -> list[str]:
+        return ["fakectl", "delete-pod", t.name]
+
+    async def delete_pod(self, t: Alarm) -> str:
+        return await self._do("delete-pod", t.name)
+
+    def cordon_command(self, t: Alarm) -> list[str]:
+        return ["fakectl", "cordon", t.name]
+
+    async def cordon(self, t: Alarm) -> str:
+        return await self._do("cordon", t.name)
+
+    def uncordon_command(self, t: Alarm) -> list[str]:
+        return ["fakectl", "uncordon", t.name]
+
+    async def uncordon(self, t: Alarm) -> str:
+        return await self._do("uncordon", t.name)
+
 
 class ScriptedConfirmer:
     """Answers each ConfirmRequest with a fixed reply (True, False or typed text)."""
