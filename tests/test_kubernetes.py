@@ -620,3 +620,37 @@ async def test_the_hub_polls_the_caches_and_follows_the_logs(k8s: K8sDouble):
         assert updates["k8s:double:alarms"].error is None
     finally:
         await hub.stop()
+
+
+async def test_pod_delete_and_cordon_through_the_action_runner(k8s: K8sDouble,
+                                                              alarms: KubernetesAlarmsSource, tmp_path):
+    from cockpit.actions import available_actions, get_action
+
+    st = k8s.state
+    st.add_node("node-2", ready=False)
+    st.add_pod(NS, "crashy", waiting="CrashLoopBackOff", restarts=6)
+    got = {a.name: a for a in await alarms.fetch()}
+    pod_alarm, node_alarm = got[f"CrashLoopBackOff {NS}/crashy/app"], got["NotReady node/node-2"]
+    assert {"pod.delete", "node.cordon", "node.uncordon"} <= {
+        s.id for s in available_actions(pod_alarm, alarms)}
+    asked: list = []
+
+    async def confirm(req):
+        asked.append(req)
+        return req.expected if req.typed else True
+
+    runner = _runner(alarms, tmp_path=tmp_path)
+    runner.confirm = confirm
+    outcome = await runner.request(get_action("pod.delete"), pod_alarm)
+    assert outcome.ok, outcome.message
+    assert asked[-1].typed and asked[-1].expected == "crashy", "type the pod's name, not the alarm's"
+    assert outcome.command == f"kubectl --context double -n {NS} delete pod crashy"
+    assert st.get("pods", NS, "crashy") is None
+
+    outcome = await runner.request(get_action("node.cordon"), node_alarm)
+    assert outcome.ok and outcome.command == "kubectl --context double cordon node-2"
+    assert st.get("nodes", "", "node-2")["spec"]["unschedulable"] is True
+    # An alarm about a node offers no pod to delete: refused before anything is sent.
+    outcome = await runner.request(get_action("pod.delete"), node_alarm)
+    assert outcome.status == "refused" and "does not concern a pod" in outcome.message
+    assert [r["method"] for r in st.mutations()] == ["DELETE", "PATCH"]
