@@ -289,7 +289,10 @@ async def test_follows_every_pod_of_a_workload_as_pods_join_and_leave(k8s: K8sDo
     st.add_deployment(NS, "other")
     other = st.pods_for(NS, "other", 1)[0]["metadata"]["name"]
     st.append_log(NS, first, "INFO before the follow started")
-    src = KubernetesLogSource(KubeContext(k8s.context), NS, workload="deployment/api")
+    ctx = KubeContext(k8s.context)
+    services = KubernetesServicesSource(ctx, NS)
+    api = rows_by_name(await services.fetch())["deployment/api"]
+    src = services.log_source(api)
     got: list = []
     task = asyncio.create_task(_collect(src.follow(), got))
     texts = lambda: [(r.source, r.text) for r in got]  # noqa: E731
@@ -317,6 +320,7 @@ async def test_follows_every_pod_of_a_workload_as_pods_join_and_leave(k8s: K8sDo
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await src.close()
+        await services.close()
 
 
 async def test_a_dropped_log_stream_resumes_without_repeating_lines(k8s: K8sDouble):

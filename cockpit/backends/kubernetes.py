@@ -983,6 +983,12 @@ class KubernetesServicesSource:
                 sections.append(DetailSection("revisions", lines=(str(e),)))
         return sections
 
+    def log_source(self, target: ServiceStatus, container: str | None = None) -> KubernetesLogSource:
+        """A stern-like follower of one workload's pods (for a "follow this service" view)."""
+        split_ref(target.name)
+        return KubernetesLogSource(self.ctx, self._ns(target), workload=target.name,
+                                   container=container)
+
     async def _pod_metrics(self, ns: str) -> tuple[dict[str, tuple[str, str]], str]:
         return await pod_metrics(self.ctx, ns)
 
