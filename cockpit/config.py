@@ -532,6 +532,7 @@ KUBERNETES = _Rec(
     {
         "context": (_Opt(NAME), "kubeconfig context; null: the current context"),
         "namespaces": (STRS, "namespaces to watch (default: the context's namespace)"),
+        "kubeconfig": (_Opt(NAME), "kubeconfig file; null: $KUBECONFIG, then ~/.kube/config"),
     },
     name="kubernetes",
 )

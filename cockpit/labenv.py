@@ -157,12 +157,18 @@ def attach_lab(path: Path | str) -> AttachedLab:
     except ValueError:
         notes = {}
     control = env.get("COCKPIT_LAB_CONTROL")
+    state_dir = Path(env.get("COCKPIT_LAB_STATE_DIR") or Path(path).parent)
+    try:  # what the lab's process started besides moto (health endpoints, Kubernetes)
+        extras = json.loads((state_dir / "ready.json").read_text())
+    except (OSError, ValueError):
+        extras = {}
     return AttachedLab(
         aws_endpoint=endpoint,
         postgres_dsn=env.get("DATABASE_URL"),
         redis_url=env.get("REDIS_URL"),
         notes={str(k): str(v) for k, v in notes.items()},
-        state_dir=Path(env.get("COCKPIT_LAB_STATE_DIR") or Path(path).parent),
+        state_dir=state_dir,
+        extras=extras,
         control=Path(control) if control else None,
     )
 

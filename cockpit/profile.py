@@ -78,6 +78,7 @@ class AwsConfig:
 class KubernetesConfig:
     context: str | None = None
     namespaces: tuple[str, ...] = ()
+    kubeconfig: str | None = None  # default: $KUBECONFIG, then ~/.kube/config
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 # Past this many rows only the focused row's actions are listed: 2,000 services times three
 # actions would drown the palette, and the focused row is what the user meant anyway.
 ALL_ROWS_LIMIT = 300
+EXACT = 1e9  # Textual's fuzzy scores are unbounded; a full, exact title beats any of them
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class PaletteCommand:
     title: str
     help: str
     run: Callable[[], Any]
-    focused: bool = False  # the focused row's own actions rank first
+    focused: bool = False  # the focused row's own actions win ties
 
 
 def row_commands(app: CockpitApp) -> list[PaletteCommand]:
@@ -89,5 +90,9 @@ class CockpitCommands(Provider):
         for cmd in self._commands():
             score = matcher.match(cmd.title)
             if score > 0:
-                yield Hit(min(1.0, score * (1.5 if cmd.focused else 1.0)), matcher.highlight(cmd.title),
+                if cmd.title.lower() == query.strip().lower():
+                    score = EXACT  # typed in full: nothing fuzzier may outrank it
+                elif cmd.focused:
+                    score += 0.01  # the focused row breaks ties, never outranks a closer match
+                yield Hit(score, matcher.highlight(cmd.title),
                           cmd.run, text=cmd.title, help=cmd.help)

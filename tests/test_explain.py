@@ -32,6 +32,8 @@ async def test_e_explains_the_focused_row_on_the_lab():
         services = app.cockpit.panes[PaneKind.SERVICES]
         await wait_until(lambda: any(s.name == "api" for s in services.records.values()), 30)
         services.focus_body()
+        api = next(k for k, s in services.records.items() if s.name == "api")
+        services.table.move_cursor(row=services.table.row_keys.index(api))
         await pilot.press("e")
         panel = app.cockpit.explain_panel
         assert panel.shown

@@ -52,8 +52,15 @@ async def _palette(pilot, text: str) -> None:
     await wait_until(lambda: isinstance(pilot.app.screen, CommandPalette), 5)
     await pilot.press(*text)
     commands = pilot.app.screen.query_one(CommandList)
+
+    def best() -> str:
+        return str(commands.get_option_at_index(0).prompt).split("\n")[0] if commands.option_count else ""
+
     # the search runs in the background: wait until the best hit is the command typed
-    await wait_until(lambda: commands.option_count and text in str(commands.get_option_at_index(0).prompt), 5)
+    try:
+        await wait_until(lambda: best() == text, 10)
+    except AssertionError:
+        raise AssertionError(f"palette's best hit for {text!r} is {best()!r}") from None
     await pilot.press("enter")
 
 

@@ -32,7 +32,9 @@ from cockpit.profile import (
     AwsConfig,
     DatabaseConfig,
     EcsCluster,
+    HealthCheck,
     HostConfig,
+    KubernetesConfig,
     Profile,
     RedisConfig,
     SecretRef,
@@ -58,12 +60,19 @@ class Lab:
     redis_url: str | None
     notes: dict[str, str]  # pane ("database", "queues") -> "what is missing: how to get it"
     state_dir: Path
+    # What the lab's process started besides moto: health_url, kubeconfig, kube_context.
+    extras: dict[str, Any] = field(default_factory=dict)
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False, compare=False)
     _servers: list[Any] = field(default_factory=list, repr=False, compare=False)
     _activities: list[Any] = field(default_factory=list, repr=False, compare=False)
     _owns_state_dir: bool = field(default=False, repr=False, compare=False)
     _stopped: bool = field(default=False, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    @property
+    def kubeconfig(self) -> str | None:
+        """The simulated cluster's kubeconfig (exported by `cockpit lab up` for kubectl)."""
+        return self.extras.get("kubeconfig")
 
     @property
     def pid(self) -> int | None:
@@ -96,7 +105,22 @@ class Lab:
         redis_log = self.state_dir / "redis" / "redis.log"
         hosts = (HostConfig("this-machine", local=True, units=units,
                             logs=(str(redis_log),) if self.redis_url else ()),)
-        return dataclasses.replace(base, aws=aws, databases=databases, redis=redis, hosts=hosts)
+        extras = self.extras
+        if extras.get("health_url"):
+            url = extras["health_url"].rstrip("/")
+            health = tuple(HealthCheck(name, f"{url}{path}", timeout=timeout)
+                           for name, path, timeout in (("api", "/health", 3.0), ("api-deep", "/health/deep", 3.0),
+                                                       ("api-db", "/health/db", 3.0)))
+        else:
+            health = ()
+        if extras.get("kubeconfig"):
+            kubernetes = (KubernetesConfig(context=extras.get("kube_context"), namespaces=("repo-scanner",),
+                                           kubeconfig=extras["kubeconfig"]),)
+        else:
+            kubernetes = ()
+        aws = dataclasses.replace(aws, stacks=("app-*",)) if extras.get("health_url") else aws
+        return dataclasses.replace(base, aws=aws, databases=databases, redis=redis, hosts=hosts,
+                                   health=health, kubernetes=kubernetes)
 
     def send(self, command: str) -> None:
         """A controller command for the child (``fail-next-deployment api``, ``log-rate 5``)."""
@@ -255,6 +279,7 @@ def start_lab(
                 t.start()
                 threads.append(t)
         lab.aws_endpoint = _wait_ready(lab._proc, state_dir, timeout)
+        lab.extras = json.loads((state_dir / "ready.json").read_text())
         for t in threads:
             t.join()
         _adopt_servers(lab, results)

@@ -134,6 +134,30 @@ class ParentWatch:
                 self.gone.set()
 
 
+def _start_extras(endpoint: str, lock: threading.RLock, state_dir: Path) -> dict[str, str]:
+    """Stuck stacks, health endpoints and the simulated Kubernetes namespace.
+
+    They run here, in the lab's process, so the cockpit's own CPU and memory stay what
+    they would be against a real estate. A part that fails is logged and left out.
+    """
+    out: dict[str, str] = {}
+    try:
+        from cockpit.lab.aws_extras import seed_extras, start_health_server
+
+        seed_extras(endpoint, lock)
+        out["health_url"], _ = start_health_server()
+    except Exception:
+        logging.getLogger("cockpit.lab").exception("stacks and health endpoints not started")
+    try:
+        from cockpit.lab.k8s_double import lab_kubernetes
+
+        kubeconfig, context, _ = lab_kubernetes(state_dir / "k8s")
+        out["kubeconfig"], out["kube_context"] = str(kubeconfig), context
+    except Exception:
+        logging.getLogger("cockpit.lab").exception("simulated Kubernetes not started")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cockpit.lab.server")
     parser.add_argument("--state-dir", type=Path, required=True)
@@ -173,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
 
     seed_estate(endpoint, lock)
+    extras = _start_extras(endpoint, lock, state_dir)
     write_atomically(
         state_dir / READY_FILE,
         json.dumps(
@@ -181,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
                 "port": port,
                 "pid": os.getpid(),
                 "startup_s": round(time.monotonic() - t0, 3),
+                **extras,
             }
         ),
     )
