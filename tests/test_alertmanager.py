@@ -234,7 +234,7 @@ async def test_silence_needs_a_comment_and_a_valid_duration(alertmanager_server,
     finally:
         await src.close()
     assert no_comment.status == "refused" and "needs comment" in no_comment.message
-    assert blank.status == "refused" and "needs a comment" in blank.message
+    assert blank.status == "refused" and "comment (why, and for whom) is required" in blank.message
     assert bad.status == "refused" and "'soon' is not a duration" in bad.message
     assert api_silences(alertmanager_server.url) == []
 
