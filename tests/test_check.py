@@ -18,7 +18,7 @@ from cockpit.lab.seed import ALARMS
 from cockpit.model import Alarm, DatabaseSnapshot, QueueStatus, ServiceStatus, Severity
 
 from .conftest import skip_or_fail
-from .fixtures.moto import aws_client
+from .fixtures.moto import aws_client, drain_queue
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,7 +71,7 @@ def _calm(lab: Lab) -> None:
     for alarm in ALARMS:
         cw.set_alarm_state(AlarmName=alarm["AlarmName"], StateValue="OK", StateReason="calm")
     sqs = aws_client(lab.aws_endpoint, "sqs")
-    sqs.purge_queue(QueueUrl=sqs.get_queue_url(QueueName="jobs-dlq")["QueueUrl"])
+    drain_queue(sqs, sqs.get_queue_url(QueueName="jobs-dlq")["QueueUrl"])
 
 
 def _run(*argv: str) -> tuple[int, str, str]:
@@ -143,7 +143,7 @@ def test_alarm_firing_exits_2_and_dlq_messages_exit_1(lab: Lab, tmp_path: Path) 
         assert "| CRITICAL | alarm | api-high-cpu | ALARM: CPU 97 % |" in md
     finally:
         cw.set_alarm_state(AlarmName="api-high-cpu", StateValue="OK", StateReason="calm")
-        sqs.purge_queue(QueueUrl=dlq)
+        drain_queue(sqs, dlq)
 
 
 def test_unreachable_sources_exit_3_and_are_listed(lab: Lab, tmp_path: Path) -> None:
