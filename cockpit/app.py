@@ -377,6 +377,22 @@ class CockpitApp(App[int]):
                            if isinstance(r, DatabaseSnapshot) and r.backend == "postgres"), record)
         open_activity(self, record)
 
+    def _kubernetes_commands(self) -> list[PaletteCommand]:
+        from screens.detail import SectionsScreen
+
+        out = []
+        for src in self.hub.sources if self.hub else []:
+            nodes = getattr(src, "nodes_detail", None)
+            if callable(nodes):
+                async def load(nodes=nodes) -> list:
+                    return [await nodes()]
+
+                out.append(PaletteCommand(
+                    f"k8s: nodes ({src.title})", "Ready, pressure conditions, cordoned, CPU/memory",
+                    lambda src=src, load=load: self.push_screen(
+                        SectionsScreen(f"Nodes — {src.title}", self.make_banner(), load))))
+        return out
+
     drill: Any = None  # the running DrillSession, if any
 
     def _drill_commands(self) -> list[PaletteCommand]:
@@ -493,6 +509,7 @@ class CockpitApp(App[int]):
             PaletteCommand("database: activity", "sessions, blocking tree and slow queries of the focused database",
                            self.action_database_activity),
             *self._drill_commands(),
+            *self._kubernetes_commands(),
             PaletteCommand("incident: start", "open an incident: title, P1–P4, a running clock",
                            self.action_incident_start),
             PaletteCommand("incident: resolve", "stop the incident clock and record it in the timeline",

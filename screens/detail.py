@@ -148,3 +148,42 @@ class DetailScreen(Screen):
         for section in sections:
             for part in render_section(section):
                 await self.body.mount(Static(part))
+
+
+class SectionsScreen(Screen):
+    """A read-only view of sections a backend computes on demand (e.g. Kubernetes nodes)."""
+
+    BINDINGS = [Binding("escape,q", "app.pop_screen", "Back", id="sections.back")]
+
+    def __init__(self, title: str, banner: Static, load: Any) -> None:
+        super().__init__()
+        self.title_text = title
+        self.banner = banner
+        self.load = load  # async () -> list[DetailSection]
+        self.body = VerticalScroll()
+        self.more = Static(Text("⧗ loading…"))
+
+    def compose(self) -> ComposeResult:
+        yield self.banner
+        with self.body:
+            yield Static(Text(self.title_text, style="bold"))
+            yield self.more
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.fill()
+
+    @work(exclusive=True, exit_on_error=False)
+    async def fill(self) -> None:
+        from cockpit.hub import describe_error
+
+        try:
+            sections = await asyncio.wait_for(self.load(), 15)
+        except Exception as e:
+            message, hint = describe_error(e)
+            self.more.update(Text(f"✖ {message}" + (f" · {hint}" if hint else "")))
+            return
+        await self.more.remove()
+        for section in sections:
+            for part in render_section(section):
+                await self.body.mount(Static(part))

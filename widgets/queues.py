@@ -6,6 +6,7 @@ from rich.text import Text
 
 from cockpit.model import PaneKind, QueueStatus
 from widgets.pane import TablePane, action_bindings, num, plain
+from widgets.services import sparkline
 
 
 def _age(seconds: float | None) -> str:
@@ -30,6 +31,7 @@ class QueuesPane(TablePane):
         ("dead letters", 16),
         ("dlq", 6),
         ("oldest", 6),
+        ("depth trend", 11),
     ]
 
     def sort(self, records: list[QueueStatus]) -> list[QueueStatus]:
@@ -44,4 +46,6 @@ class QueuesPane(TablePane):
             plain(q.dlq_name or "–", 60),
             num(q.dlq_depth),
             Text(_age(q.oldest_age_s), justify="right"),
+            # Depth over the last refreshes, scaled from zero: a filling queue climbs.
+            Text(sparkline(q.history, width=11, lo=0), no_wrap=True),
         ]
