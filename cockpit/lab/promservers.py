@@ -22,7 +22,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cockpit.lab.servers import ServerUnavailable, _Child, _wait_ready, _with_port_retries
+from cockpit.lab.servers import (
+    ChildServer,
+    ServerUnavailable,
+    _Child,
+    _wait_ready,
+    _with_port_retries,
+)
 
 __all__ = [
     "LAB_METRICS",
@@ -98,35 +104,20 @@ def _ready(url: str) -> bool:
 
 
 @dataclass
-class PrometheusServer:
+class PrometheusServer(ChildServer):
     url: str  # http://127.0.0.1:PORT
     port: int
     workdir: Path
     _child: _Child | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def pid(self) -> int | None:
-        return self._child.proc.pid if self._child else None
-
-    def stop(self) -> None:
-        if self._child is not None:
-            self._child.stop()
 
 
 @dataclass
-class AlertmanagerServer:
+class AlertmanagerServer(ChildServer):
     url: str  # http://127.0.0.1:PORT
     port: int
     workdir: Path
     _child: _Child | None = field(default=None, repr=False, compare=False)
 
-    @property
-    def pid(self) -> int | None:
-        return self._child.proc.pid if self._child else None
-
-    def stop(self) -> None:
-        if self._child is not None:
-            self._child.stop()
 
 
 def prometheus_config(

@@ -145,12 +145,10 @@ def postgres_bindir() -> Path | None:
     return max(candidates, key=version) if candidates else None
 
 
-@dataclass
-class PostgresServer:
-    dsn: str  # postgresql://postgres@127.0.0.1:PORT/postgres (trust auth, no password)
-    port: int
-    datadir: Path
-    _child: _Child | None = field(default=None, repr=False, compare=False)
+class ChildServer:
+    """What every private server shares: its child process, the pid, an idempotent stop."""
+
+    _child: _Child | None
 
     @property
     def pid(self) -> int | None:
@@ -159,6 +157,15 @@ class PostgresServer:
     def stop(self) -> None:
         if self._child is not None:
             self._child.stop()
+
+
+@dataclass
+class PostgresServer(ChildServer):
+    dsn: str  # postgresql://postgres@127.0.0.1:PORT/postgres (trust auth, no password)
+    port: int
+    datadir: Path
+    _child: _Child | None = field(default=None, repr=False, compare=False)
+
 
 
 def _traversable_by(path: Path, uid: int, gid: int) -> bool:
@@ -269,18 +276,11 @@ def start_postgres(workdir: Path) -> PostgresServer:
 
 
 @dataclass
-class RedisServer:
+class RedisServer(ChildServer):
     url: str  # redis://127.0.0.1:PORT/0
     port: int
     _child: _Child | None = field(default=None, repr=False, compare=False)
 
-    @property
-    def pid(self) -> int | None:
-        return self._child.proc.pid if self._child else None
-
-    def stop(self) -> None:
-        if self._child is not None:
-            self._child.stop()
 
 
 def _redis_pong(port: int) -> bool:
