@@ -90,6 +90,8 @@ class HostConfig:
     journal: tuple[str, ...] = ()
     logs: tuple[str, ...] = ()
     sudo: bool = False
+    # name -> argv (split with shlex at load time), run by ``host: run check``
+    checks: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
