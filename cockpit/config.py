@@ -16,6 +16,7 @@ import difflib
 import math
 import os
 import re
+import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +69,10 @@ _ALARM_STATES = ("ALARM", "OK", "INSUFFICIENT_DATA")
 # These values end up inside commands run by a remote shell (ssh joins argv with spaces).
 _SHELL_META = set(";|&$`<>'\"\n\r\0\\")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_CHECK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
+# A check's words are quoted one by one for the remote shell, so globs, ~ and substitutions
+# would not do what they seem to: refused like cockpit.backends.ssh refuses them at run time.
+_CHECK_META = _SHELL_META | set("*?[]{}()~#!")
 _PASSWORD_MSG = "a literal password in a DSN is not allowed: use env:NAME or file:PATH"
 
 
@@ -305,6 +310,48 @@ class _Map(_Type):
             w.count(vnode, kline, here)
             out[key] = self.value.convert(vnode, w, here, kline)
         return out
+
+
+@dataclass(frozen=True)
+class _Checks(_Type):
+    """check name -> command line, split with ``shlex.split`` into a validated argv."""
+
+    doc: str = "mapping of name -> command"
+
+    def convert(
+        self, node: Node, w: _Walk, where: str, line: int
+    ) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        if not isinstance(node, MappingNode):
+            self.expected(node, w, where, line, "a mapping of check name -> command")
+        out: list[tuple[str, tuple[str, ...]]] = []
+        for key, kline, vnode in _pairs(node, w, where):
+            here = _join(where, key)
+            if not _CHECK_NAME.match(key):
+                w.fail(kline, here, f"expected a name of letters, digits and _ . -, got {key!r}")
+            w.count(vnode, kline, here)
+            command = _Str(empty_ok=False).convert(vnode, w, here, kline)
+            try:
+                argv = tuple(shlex.split(command))
+            except ValueError as e:
+                w.fail(kline, here, f"cannot split the command into words: {e}")
+            if not argv:
+                w.fail(kline, here, "must not be empty")
+            for i, word in enumerate(argv):
+                bad = sorted(set(word) & _CHECK_META)
+                if bad:
+                    shown = " ".join(repr(c) for c in bad)
+                    w.fail(
+                        kline,
+                        here,
+                        f"a check command must not contain shell metacharacters, found {shown} "
+                        "(it reaches a remote shell)",
+                        "give one plain command; for pipes or globs, install a script on the host "
+                        "and name that",
+                    )
+                if i == 0 and word.startswith("-"):
+                    w.fail(kline, here, "a check command must not start with '-'")
+            out.append((key, argv))
+        return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -555,6 +602,11 @@ HOST = _Rec(
             "files to follow (tail -F)",
         ),
         "sudo": (_Bool(), "run systemctl/journalctl/tail through sudo"),
+        "checks": (
+            _Checks(),
+            "name -> command for `host: run check` (e.g. `disk: \"df -h /\"`): read-only, "
+            "run as written (no sudo), words split like a shell, no pipes, globs or $",
+        ),
     },
     name="hosts",
     check=_check_host,
@@ -860,6 +912,8 @@ def _default_text(rec: _Rec, key: str) -> str:
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
     if isinstance(value, tuple):
+        if isinstance(rec.keys[key][0], _Checks):
+            return "`{}`"
         return f"`[{', '.join(value)}]`" if value else "`[]`"
     if isinstance(value, str):
         return f'`"{value}"`'
