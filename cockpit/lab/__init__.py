@@ -29,6 +29,7 @@ from typing import IO, Any
 from cockpit.errors import CockpitError
 from cockpit.profile import (
     AlarmFilter,
+    AlertmanagerConfig,
     AwsConfig,
     DatabaseConfig,
     EcsCluster,
@@ -36,6 +37,7 @@ from cockpit.profile import (
     HostConfig,
     KubernetesConfig,
     Profile,
+    PrometheusConfig,
     RedisConfig,
     SecretRef,
     SqsQueue,
@@ -119,8 +121,22 @@ class Lab:
         else:
             kubernetes = ()
         aws = dataclasses.replace(aws, stacks=("app-*",)) if extras.get("health_url") else aws
+        # The lab's Prometheus sums by ``service``, so its series land on the ``api`` row.
+        from cockpit.lab.promservers import LAB_METRICS
+
+        prometheus = (
+            (PrometheusConfig("lab", SecretRef(extras["prometheus_url"]), metrics=dict(LAB_METRICS)),)
+            if extras.get("prometheus_url")
+            else ()
+        )
+        alertmanager = (
+            (AlertmanagerConfig("lab", SecretRef(extras["alertmanager_url"])),)
+            if extras.get("alertmanager_url")
+            else ()
+        )
         return dataclasses.replace(base, aws=aws, databases=databases, redis=redis, hosts=hosts,
-                                   health=health, kubernetes=kubernetes)
+                                   health=health, kubernetes=kubernetes, prometheus=prometheus,
+                                   alertmanager=alertmanager)
 
     def send(self, command: str) -> None:
         """A controller command for the child (``fail-next-deployment api``, ``log-rate 5``)."""
@@ -148,6 +164,7 @@ class Lab:
             (self.state_dir / "watch.json").unlink()
         if self._proc is not None:
             _stop_child(self._proc)
+        _kill_monitoring(self.extras.get("monitoring_pids") or ())
         for server in self._servers:
             with contextlib.suppress(Exception):
                 server.stop()
@@ -167,6 +184,20 @@ def _stop_child(proc: subprocess.Popen[bytes]) -> None:
         with contextlib.suppress(OSError, ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(STOP_TIMEOUT)
+
+
+def _kill_monitoring(pids: Any) -> None:
+    """The child stops its Prometheus and Alertmanager; this covers a child that was killed.
+
+    Only a pid that still runs one of those binaries is killed (pids get reused)."""
+    for pid in pids:
+        try:
+            cmd = Path(f"/proc/{int(pid)}/cmdline").read_bytes().split(b"\0", 1)[0]
+        except (OSError, ValueError):
+            continue
+        if b"prometheus" in cmd or b"alertmanager" in cmd:
+            with contextlib.suppress(OSError):
+                os.kill(int(pid), signal.SIGKILL)
 
 
 def _spawn(state_dir: Path, *, owns: bool) -> subprocess.Popen[bytes]:
@@ -280,6 +311,8 @@ def start_lab(
                 threads.append(t)
         lab.aws_endpoint = _wait_ready(lab._proc, state_dir, timeout)
         lab.extras = json.loads((state_dir / "ready.json").read_text())
+        if lab.extras.get("alarms_note"):  # no Prometheus/Alertmanager: the pane says why
+            lab.notes["alarms"] = lab.extras["alarms_note"]
         for t in threads:
             t.join()
         _adopt_servers(lab, results)
