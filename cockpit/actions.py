@@ -389,6 +389,26 @@ NODE_UNCORDON = ActionSpec(
     call=lambda b, t, p: b.uncordon(t),
 )
 
+def _default_check(target: ServiceStatus) -> str:
+    from cockpit.backends.hosts import default_check
+
+    return default_check(target)
+
+
+HOST_RUN_CHECK = ActionSpec(
+    id="host.run_check",
+    title="host: run check",
+    target_type=ServiceStatus,
+    capability=caps.CheckRunnable,
+    risk=Risk.READ,
+    key=None,
+    description="Run one of the host's named checks (profile key checks:) and show its output "
+    "as plain text; the last output of each check stays on the host row's detail screen.",
+    params=(Param("check", "check name", str, _default_check),),
+    argv=lambda b, t, p: b.run_check_command(t, p["check"]),
+    call=lambda b, t, p: b.run_check(t, p["check"]),
+)
+
 REGISTRY: tuple[ActionSpec, ...] = (
     SERVICE_RESTART,
     SERVICE_SCALE,
@@ -406,6 +426,7 @@ REGISTRY: tuple[ActionSpec, ...] = (
     POD_DELETE,
     NODE_CORDON,
     NODE_UNCORDON,
+    HOST_RUN_CHECK,
 )
 
 
