@@ -169,6 +169,12 @@ class FakeBackend:
     async def uncordon(self, t: Alarm) -> str:
         return await self._do("uncordon", t.name)
 
+    def run_check_command(self, t: ServiceStatus, check: str) -> list[str]:
+        return ["fakectl", "check", t.name, check]
+
+    async def run_check(self, t: ServiceStatus, check: str) -> str:
+        return await self._do("check", (t.name, check))
+
 
 class ScriptedConfirmer:
     """Answers each ConfirmRequest with a fixed reply (True, False or typed text)."""
@@ -235,6 +241,23 @@ def test_registry_titles_are_category_verb_and_ids_unique() -> None:
 
 
 @pytest.mark.parametrize("how", ["flag", "profile"])
+async def test_read_only_runs_a_host_check_without_asking(audit_path: Path, how: str) -> None:
+    backend, confirmer = FakeBackend(), ScriptedConfirmer(False)
+    runner = make_runner(
+        audit_path,
+        backend,
+        confirmer,
+        profile=Profile(name="lab", read_only=(how == "profile")),
+        read_only=(how == "flag"),
+    )
+    outcome = await runner.request(get_action("host.run_check"), SERVICE, {"check": "disk"})
+    assert outcome.status == "ok" and backend.calls == [("check", ("api", "disk"))]
+    assert confirmer.requests == []
+    [entry] = lines(audit_path)  # reading is still audited
+    assert entry["action"] == "host.run_check" and entry["command"] == "fakectl check api disk"
+
+
+@pytest.mark.parametrize("how", ["flag", "profile"])
 async def test_read_only_still_reads(audit_path: Path, how: str) -> None:
     backend, confirmer = FakeBackend(), ScriptedConfirmer(False)
     runner = make_runner(
@@ -255,6 +278,7 @@ def test_available_actions_follow_capability() -> None:
         "service.scale",
         "service.rollback",
         "service.deploy_revision",
+        "host.run_check",
     }
 
     class OnlyRestart:
