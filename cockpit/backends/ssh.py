@@ -60,6 +60,23 @@ def check_path(path: str) -> str:
     return path
 
 
+def check_command(argv: Sequence[str], what: str = "check command") -> tuple[str, ...]:
+    """A command from the profile (a named check): every word is quoted on its own, so a
+    metacharacter could never do what it seems to (a pipe, a glob): refuse it instead."""
+    words = tuple(argv)
+    for word in words:
+        bad = sorted(set(word) & _SHELL_META)
+        if bad or any(ord(c) < 32 for c in word):
+            shown = " ".join(repr(c) for c in bad) or "a control character"
+            raise ConfigError(
+                f"{what} {shlex.join(words)!r} is not allowed: {shown}",
+                "give one plain command; for pipes or globs, install a script on the host",
+            )
+    if not words or words[0].startswith("-"):
+        raise ConfigError(f"{what} {shlex.join(words)!r} is not allowed", "give a command name first")
+    return words
+
+
 def check_target(target: str) -> str:
     if not target or target.startswith("-") or set(target) & (_SHELL_META | {" ", "\t"}):
         raise ConfigError(f"ssh target {target!r} is not allowed", "use a ~/.ssh/config alias or user@host")
