@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import shlex
 import time
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +32,7 @@ from cockpit.backends.ssh import (
     Result,
     SshTransport,
     Transport,
+    check_command,
     check_path,
     check_unit,
     sudo,
@@ -52,6 +55,9 @@ FILE_HISTORY_LINES = 100
 MAX_LINE_CHARS = 16_000
 READ_CHUNK = 1 << 16
 HISTORY = 30  # probes kept for sparklines
+CHECK_TIMEOUT_S = 30.0
+CHECK_RESULT_CHARS = 4000  # what the action's result (a notification) shows
+CHECK_KEEP_CHARS = 64_000  # kept per check for the host row's detail screen
 
 SHOW_PROPERTIES = (
     "Id,LoadState,ActiveState,SubState,ActiveEnterTimestampMonotonic,"
@@ -497,6 +503,7 @@ class Host:
         self.units = tuple(check_unit(u) for u in cfg.units)
         self.journal = tuple(check_unit(u) for u in cfg.journal)
         self.logs = tuple(check_path(p) for p in cfg.logs)
+        self.checks = tuple((name, check_command(argv, f"check {name}")) for name, argv in cfg.checks)
         self.transport = transport
         self.tools = tools or HostTools()
         self.max_age = max_age  # a probe younger than this is shared, not repeated
@@ -576,6 +583,8 @@ class HostServicesSource:
         self.thresholds = thresholds
         self.id = f"hosts:{host.name}"
         self.title = f"host {host.name}"
+        self.check_outputs: dict[str, CheckOutput] = {}  # the last run of each check
+        _CHECK_SOURCES[self.id] = self
         host.acquire()
 
     async def fetch(self) -> list[ServiceStatus]:
@@ -624,10 +633,76 @@ class HostServicesSource:
             raise BackendError(f"systemctl restart {target.name} on {self.host.name}: {message}", hint)
         return f"restarted {target.name} on {self.host.name}"
 
+    # --- CheckRunnable ---
+    def _check(self, target: ServiceStatus, check: str) -> tuple[str, list[str]]:
+        if target.backend != "host" or target.name != self.host.name:
+            raise BackendError(
+                f"run check works on the host row {self.host.name}, not on {target.name}",
+                f"select the row named {self.host.name} in Services",
+            )
+        checks = dict(self.host.checks)
+        if not checks:
+            raise BackendError(
+                f"{self.host.name} has no checks configured",
+                "add checks: (name -> command) to the host in profiles.yaml",
+            )
+        name = check.strip() or self.host.checks[0][0]
+        if name not in checks:
+            raise BackendError(
+                f"{self.host.name} has no check named {name!r}", f"its checks: {', '.join(checks)}"
+            )
+        return name, list(checks[name])
+
+    def run_check_command(self, target: ServiceStatus, check: str) -> list[str]:
+        return self.host.transport.display(self._check(target, check)[1])
+
+    async def run_check(self, target: ServiceStatus, check: str) -> str:
+        name, argv = self._check(target, check)
+        result = await self.host.transport.run(argv, timeout=CHECK_TIMEOUT_S)
+        text = check_text(result)
+        self.check_outputs[name] = CheckOutput(
+            name, shlex.join(self.run_check_command(target, name)), result.returncode,
+            text[-CHECK_KEEP_CHARS:], datetime.now(UTC),
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise BackendError(
+                f"check {name} on {self.host.name} exited with status {result.returncode}:\n"
+                + (_clip(text, 1000) or "(no output)"),
+                "the full output is on the host row's detail screen",
+            )
+        return f"check {name} on {self.host.name}:\n" + (_clip(text, CHECK_RESULT_CHARS) or "(no output)")
+
+    def check_sections(self) -> list[DetailSection]:
+        if not self.host.checks:
+            return []
+        rows = []
+        for name, argv in self.host.checks:
+            out = self.check_outputs.get(name)
+            last = "not run yet" if out is None else f"exit {out.returncode} at {_clock(out.at)}"
+            rows.append((name, shlex.join(argv), last))
+        sections = [DetailSection("checks (palette: host: run check)", ("check", "command", "last run"), tuple(rows))]
+        for out in self.check_outputs.values():
+            sections.append(
+                DetailSection(
+                    f"check {out.name}: {out.command} (exit {out.returncode}, {_clock(out.at)})",
+                    lines=tuple(out.text.splitlines()) or ("(no output)",),
+                )
+            )
+        return sections
+
     # --- DetailProvider ---
     async def detail(self, record: Any) -> list[DetailSection]:
-        snap = await self.host.snapshot()
+        is_host_row = isinstance(record, ServiceStatus) and record.backend == "host"
+        try:
+            snap = await self.host.snapshot()
+        except CockpitError:
+            if not (is_host_row and self.check_outputs):
+                raise
+            # An unreachable host still shows what its checks said last.
+            return self.check_sections()
         sections = [metrics_section(snap)]
+        if is_host_row:
+            sections += self.check_sections()
         if isinstance(record, ServiceStatus) and record.backend == "systemd":
             unit = check_unit(record.name)
             result = await self.host.transport.run(
@@ -652,6 +727,46 @@ class HostServicesSource:
 
     async def close(self) -> None:
         await self.host.release()
+
+
+@dataclass(frozen=True)
+class CheckOutput:
+    """The last run of one check, for the host row's detail screen."""
+
+    name: str
+    command: str  # what the user could paste
+    returncode: int
+    text: str  # raw output; the detail screen shows it as plain text
+    at: datetime
+
+
+# Host services sources by id, so the action's parameter prompt can prefill a host's first
+# check from the row alone (Param defaults see the row, not its source).
+_CHECK_SOURCES: weakref.WeakValueDictionary[str, HostServicesSource] = weakref.WeakValueDictionary()
+
+
+def default_check(target: Any) -> str:
+    """The first configured check of the host a row belongs to ("" when none is known)."""
+    source = _CHECK_SOURCES.get(str(getattr(target, "source", "")))
+    return source.host.checks[0][0] if source is not None and source.host.checks else ""
+
+
+def check_text(result: Result) -> str:
+    """stdout, then stderr without ssh's own chatter: what the user would see in a terminal."""
+    out = result.stdout.decode(errors="replace")
+    err = "\n".join(
+        ln for ln in result.stderr.decode(errors="replace").splitlines()
+        if not ln.startswith(("Warning: Permanently added", "mux_client"))
+    )  # fmt: skip
+    if out and err and not out.endswith("\n"):
+        out += "\n"
+    return (out + err).rstrip("\n")
+
+
+def _clip(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"\n… ({len(text) - limit} more characters on the host row's detail screen)"
 
 
 def metrics_section(snap: HostSnapshot) -> DetailSection:
