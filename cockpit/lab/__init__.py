@@ -106,7 +106,8 @@ class Lab:
         units = tuple(u for u, on in (("postgres", self.postgres_dsn), ("redis-server", self.redis_url)) if on)
         redis_log = self.state_dir / "redis" / "redis.log"
         hosts = (HostConfig("this-machine", local=True, units=units,
-                            logs=(str(redis_log),) if self.redis_url else ()),)
+                            logs=(str(redis_log),) if self.redis_url else (),
+                            checks=(("disk", ("df", "-h", "/")), ("uptime", ("uptime",)))),)
         extras = self.extras
         if extras.get("health_url"):
             url = extras["health_url"].rstrip("/")
