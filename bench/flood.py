@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""Log flood: the cockpit following a local file that grows by N lines a second.
+
+    python bench/flood.py [--rate 10000 --rate 50000] [--seconds 10] [--presses 10]
+
+For each rate: a temp profiles.yaml whose one host (``local: true``) follows a temp file,
+the cockpit (``python -m cockpit.cli --config … --profile flood``) in a 160x48 pty
+(bench/tui.py's ``Session``), and a writer in a separate process that appends ``rate``
+lines a second for ``--seconds`` (in batches every 10 ms; bounded in count and time).
+Each line reads ``flood 0000042 <padding>``. Measured:
+
+- ``lag_s``: from the writer's last write (its CLOCK_MONOTONIC stamp, shared across
+  processes) to the chunk after which the last line's text is on the pyte screen;
+  bounded by ``--lag-timeout`` (30 s). When it never shows, ``behind_lines`` says how far
+  the newest line on screen was behind the last line written;
+- ``cpu_pct``: the cockpit process's CPU (all its threads) over the flood, % of one core;
+  ``tree_cpu_pct`` adds its children (the ``tail`` follower);
+- ``rss_before_mb`` / ``rss_after_mb`` / ``peak_rss_mb`` (VmRSS before the flood and once
+  the last line showed; VmHWM);
+- ``key_ms``: ``--presses`` Tab presses spread over the flood; each is timed from the key
+  written to the chunk after which the focus marker ``▶`` sits on another pane header.
+
+The harness reads and renders everything the cockpit writes (a terminal would), so it
+competes for the 2 cores with the cockpit and the writer. Prints one JSON line per rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+from keys import focused_pane, pump_until, read_chunk, summary  # noqa: E402
+from tui import CpuMeter, Session, find_headers, status_kb  # noqa: E402
+
+COLS, ROWS = 160, 48
+TAB = b"\t"
+SEQ_RE = re.compile(r"flood (\d{7})")
+PAD = "x" * 60  # a log line of typical length (~80 characters)
+
+
+def write_flood(path: str, rate: int, seconds: float) -> None:
+    """Child process: append ``rate`` lines/s for ``seconds``; print what was written."""
+    batch = max(1, rate // 100)
+    total = int(rate * seconds)
+    t_start = time.monotonic()
+    n = 0
+    with open(path, "a", buffering=1 << 20) as f:
+        while n < total:
+            due = t_start + n / rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            if time.monotonic() > t_start + seconds + 5:  # cannot keep up: stop anyway
+                break
+            k = min(batch, total - n)
+            f.write("".join(f"flood {i:07d} {PAD}\n" for i in range(n, n + k)))
+            f.flush()
+            n += k
+    t_end = time.monotonic()
+    print(json.dumps({"lines": n, "last": n - 1, "t_start": t_start, "t_end": t_end,
+                      "achieved_rate": round(n / (t_end - t_start))}), flush=True)
+
+
+def newest_seq(lines: list[str]) -> int | None:
+    seqs = [int(m.group(1)) for line in lines for m in SEQ_RE.finditer(line)]
+    return max(seqs) if seqs else None
+
+
+def run_rate(rate: int, args: argparse.Namespace) -> dict:
+    work = tempfile.TemporaryDirectory(prefix="bench-flood-")
+    log = Path(work.name) / "flood.log"
+    log.write_text("".join(f"{time.strftime('%H:%M:%S')} before the flood {i}\n" for i in range(3)))
+    config = Path(work.name) / "profiles.yaml"
+    config.write_text(
+        "default: flood\nprofiles:\n  flood:\n    refresh: 5\n    hosts:\n"
+        f"      - {{name: this-machine, local: true, logs: [{log}]}}\n"
+    )
+    env = dict(os.environ)
+    for k in ("LINES", "COLUMNS", "TMUX", "STY", "COLORTERM", "NO_COLOR", "FORCE_COLOR"):
+        env.pop(k, None)
+    env.update(TERM="xterm-256color", LANG=env.get("LANG") or "C.UTF-8",
+               XDG_STATE_HOME=str(Path(work.name) / "state"))
+    argv = [sys.executable, "-m", "cockpit.cli", "--config", str(config), "--profile", "flood"]
+    out: dict = {"rate": rate, "seconds": args.seconds,
+                 "command": f"python -m cockpit.cli --config {config.name} --profile flood"}
+    s = Session(argv, env, COLS, ROWS)
+    writer = None
+    try:
+        ready = pump_until(s, lambda lines: "before the flood 2" in "\n".join(lines), 30)
+        if ready is None:
+            out["error"] = "the log pane never showed the file" if not s.eof else "cockpit exited"
+            out["screen"] = [line.rstrip() for line in s.lines() if line.strip()]
+            return out
+        out["ready_s"] = round(ready - s.t0, 2)
+        s.pump(args.settle)
+        pid = s.proc.pid
+        out["rss_before_mb"] = round((status_kb(pid, "VmRSS") or 0) / 1024, 1)
+        cpu = CpuMeter(pid)
+        cpu.sample()
+        writer = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--write", str(log),
+             "--rate", str(rate), "--seconds", str(args.seconds)],
+            stdout=subprocess.PIPE, text=True,
+        )
+        t_flood = time.monotonic()
+        presses: list[float] = []
+        misses = 0
+        period = args.seconds / (args.presses + 1)
+        next_press = t_flood + period
+        last_sample = t_flood
+        expected = f"flood {int(rate * args.seconds) - 1:07d}"
+        t_seen: float | None = None
+        while writer.poll() is None and time.monotonic() < t_flood + args.seconds + 10:
+            now = time.monotonic()
+            if now - last_sample >= 1.0:
+                cpu.sample()
+                last_sample = now
+            if now >= next_press and len(presses) + misses < args.presses:
+                next_press += period
+                before = focused_pane(s.lines())
+                t0 = time.monotonic()
+                os.write(s.master, TAB)
+                t = pump_until(s, lambda lines, b=before: focused_pane(lines) not in (b, None), 3.0)
+                if t is None:
+                    misses += 1
+                else:
+                    presses.append((t - t0) * 1000)
+                continue
+            if read_chunk(s, 0.02) is not None and t_seen is None and expected in "\n".join(s.lines()):
+                t_seen = s.last_chunk_t  # the last line can show before the writer has exited
+        if writer.poll() is None:
+            writer.kill()
+            out["error"] = "the writer overran its time limit"
+        w = json.loads((writer.communicate(timeout=5)[0] or "{}").strip().splitlines()[-1])
+        cpu.sample()
+        flood_s = w["t_end"] - w["t_start"]
+        own, tree = cpu.used(pid), cpu.used()
+        out.update(
+            written=w["lines"], achieved_rate=w["achieved_rate"],
+            cpu_pct=round(100 * own / flood_s, 1),
+            cpu_main_thread_pct=round(100 * cpu.main_thread() / flood_s, 1),
+            tree_cpu_pct=round(100 * tree / flood_s, 1),
+            key_ms=summary(presses), key_ms_each=[round(v, 1) for v in presses], key_misses=misses,
+        )
+        target = f"flood {w['last']:07d}"
+        if target != expected or target not in "\n".join(s.lines()):
+            t_seen = pump_until(s, lambda lines: target in "\n".join(lines), args.lag_timeout)
+        if t_seen is None:
+            newest = newest_seq(s.lines())
+            out["lag_s"] = None
+            out["behind_lines"] = None if newest is None else w["last"] - newest
+        else:
+            out["lag_s"] = round(max(0.0, t_seen - w["t_end"]), 3)
+        s.pump(1.0)
+        out["rss_after_mb"] = round((status_kb(pid, "VmRSS") or 0) / 1024, 1)
+        out["peak_rss_mb"] = round((status_kb(pid, "VmHWM") or 0) / 1024, 1)
+        out["logs_header"] = (find_headers(s.lines()).get("Logs") or type("H", (), {"state": None})).state
+        out["cockpit_alive"] = s.proc.poll() is None
+        return out
+    finally:
+        if writer is not None and writer.poll() is None:
+            writer.kill()
+            writer.wait()
+        out["left_behind"] = s.stop()
+        work.cleanup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--rate", type=int, action="append", help="lines per second (10000 and 50000)")
+    p.add_argument("--seconds", type=float, default=10.0, help="flood length (10)")
+    p.add_argument("--presses", type=int, default=10, help="Tab presses during the flood (10)")
+    p.add_argument("--settle", type=float, default=3.0, help="seconds after the file shows (3)")
+    p.add_argument("--lag-timeout", type=float, default=30.0, help="max wait for the last line (30)")
+    p.add_argument("--write", metavar="PATH", help=argparse.SUPPRESS)  # the writer child
+    args = p.parse_args(argv)
+    if args.write:
+        write_flood(args.write, (args.rate or [10000])[0], args.seconds)
+        return 0
+    ok = True
+    for rate in args.rate or [10000, 50000]:
+        r = run_rate(rate, args)
+        ok &= "error" not in r and not r.get("left_behind")
+        print(json.dumps(r, ensure_ascii=False), flush=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
