@@ -206,7 +206,7 @@ def test_a_named_config_file_must_exist(tmp_path: Path, how: str) -> None:
 
 BAD_FILES = {
     "unknown_key_deep.yaml": "{p}:5: profiles.production.hosts[0].sshh: unknown key 'sshh' "
-    "(expected one of: name, ssh, local, units, journal, logs, sudo)",
+    "(expected one of: name, ssh, local, units, journal, logs, sudo, checks)",
     "ssh_is_a_list.yaml": "{p}:5: profiles.production.hosts[0].ssh: expected a string, got a list",
     "missing_cluster.yaml": "{p}:6: profiles.production.aws.ecs[0]: missing required key 'cluster'",
     "refresh_negative.yaml": "{p}:3: profiles.production.refresh: must be greater than 0, got -1",
