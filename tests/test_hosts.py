@@ -2,12 +2,14 @@
 
 This machine runs no systemd, so the process (``ps``) path is tested for real; the systemd
 path runs against a ``systemctl`` stand-in (tests named ``standin``) and its parsing against
-``systemctl show`` text in the format systemd 252 prints.
+``systemctl show`` text in the format systemd 252 prints (tests/data/systemctl_show.txt);
+tests/test_hosts_systemd_real.py runs against a real systemd host when one is configured.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import pwd
 import shlex
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from cockpit.actions import SERVICE_RESTART, ActionRunner
+from cockpit.actions import HOST_RUN_CHECK, SERVICE_RESTART, ActionRunner, available_actions
 from cockpit.audit import AuditLog
 from cockpit.backends.hosts import (
     FileLogSource,
@@ -34,7 +36,8 @@ from cockpit.backends.hosts import (
     parse_systemctl_show,
 )
 from cockpit.backends.ssh import LocalTransport
-from cockpit.errors import BackendError
+from cockpit.config import load_text
+from cockpit.errors import BackendError, ConfigError
 from cockpit.lab.servers import SshdServer, start_sshd
 from cockpit.model import LogLevel, LogRecord, PaneKind, ServiceStatus, Severity
 from cockpit.profile import HostConfig, Profile, Thresholds
@@ -44,34 +47,10 @@ from tests.test_ssh import ssh_transport
 
 pytestmark = pytest.mark.servers
 
-SHOW_OUTPUT = """\
-Id=impactlink-api.service
-LoadState=loaded
-ActiveState=active
-SubState=running
-ActiveEnterTimestampMonotonic=5000000
-NRestarts=2
-MainPID=4242
-MemoryCurrent=52428800
-
-Id=impactlink-worker.service
-LoadState=loaded
-ActiveState=failed
-SubState=failed
-ActiveEnterTimestampMonotonic=0
-NRestarts=5
-MainPID=0
-MemoryCurrent=[not set]
-
-Id=ghost.service
-LoadState=not-found
-ActiveState=inactive
-SubState=dead
-ActiveEnterTimestampMonotonic=0
-NRestarts=0
-MainPID=0
-MemoryCurrent=18446744073709551615
-"""
+# ``systemctl show --no-pager -p SHOW_PROPERTIES -- UNITS`` in the format systemd 252
+# (Debian 12) prints: Service properties before Unit ones, one blank-line-separated block
+# per unit, unset values as "[not set]" (older systemd: 2^64-1).
+SHOW_OUTPUT = (Path(__file__).parent / "data" / "systemctl_show.txt").read_text()
 
 STANDIN_SYSTEMCTL = """#!/bin/sh
 # A stand-in for systemctl: no systemd runs on the test machines.
@@ -315,6 +294,131 @@ async def test_standin_sudo_that_cannot_run_says_so(sshd_server: SshdServer, sta
     # No sudo on the test machine; with one, "a password is required" is reported the same way.
     assert err.value.message.startswith("systemctl restart impactlink-api.service on app-1: ")
     assert "sudo" in err.value.message
+
+
+# --- host: run check -------------------------------------------------------------------
+
+
+async def test_run_check_through_the_runner_shows_output_and_keeps_it_in_detail(
+    sshd_server: SshdServer, tmp_path: Path
+) -> None:
+    cfg = HostConfig(
+        "app-1", ssh="x",
+        checks=(("disk", ("df", "-h", "/")), ("missing", ("ls", "/no such dir"))),
+    )  # fmt: skip
+    services, alarms, _ = await build(sshd_server, cfg)
+    asked: list[object] = []
+
+    async def confirm(req):  # type: ignore[no-untyped-def]
+        asked.append(req)
+        return False
+
+    # Read-only: a check only reads, so it runs, unconfirmed, and is still audited.
+    runner = ActionRunner(
+        profile=Profile(name="t", hosts=(cfg,), read_only=True),
+        audit=AuditLog(tmp_path / "audit.jsonl"),
+        resolve_backend=lambda sid: {services.id: services}[sid], confirm=confirm,
+    )  # fmt: skip
+    try:
+        host_row = next(r for r in await services.fetch() if r.backend == "host")
+        assert available_actions(host_row, services).count(HOST_RUN_CHECK) == 1
+        assert HOST_RUN_CHECK.resolve_params(host_row, None) == {"check": "disk"}  # the first
+        outcome = await runner.request(HOST_RUN_CHECK, host_row)
+        failed = await runner.request(HOST_RUN_CHECK, host_row, {"check": "missing"})
+        unknown = await runner.request(HOST_RUN_CHECK, host_row, {"check": "nope"})
+        detail = await services.detail(host_row)
+    finally:
+        await close_all(services, alarms)
+    target = f"{sshd_server.user}@127.0.0.1"
+    assert outcome.ok, outcome.message
+    assert asked == []
+    assert outcome.command == f"ssh {target} df -h /"
+    df = subprocess.run(["df", "-h", "/"], capture_output=True, text=True, check=True).stdout
+    shown = outcome.message.splitlines()
+    assert shown[0] == "check disk on app-1:"
+    assert shown[1] == df.splitlines()[0] and shown[-1].split()[-1] == "/"
+
+    # A failing check says so with its exit status and what it printed.
+    assert failed.status == "failed" and "exited with status 2" in failed.message
+    assert "No such file or directory" in failed.message
+    # ssh joins its words for the remote shell: a word that needs quotes is quoted once more.
+    ls_command = shlex.join(["ssh", target, "ls '/no such dir'"])
+    assert failed.command == ls_command
+    assert unknown.status == "refused" and "no check named 'nope'" in unknown.message
+
+    by_title = {d.title.split(" (")[0]: d for d in detail}
+    table = by_title["checks"]
+    assert [r[:2] for r in table.rows] == [("disk", "df -h /"), ("missing", "ls '/no such dir'")]
+    assert table.rows[0][2].startswith("exit 0 at ")
+    disk = by_title[f"check disk: ssh {target} df -h /"]
+    assert disk.lines[0].startswith("Filesystem") and disk.lines[-1].split()[-1] == "/"
+    missing = by_title[f"check missing: {ls_command}"]
+    assert "No such file or directory" in "\n".join(missing.lines)
+
+    audit = [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert [(e["action"], e["outcome"], e["params"]["check"]) for e in audit] == [
+        ("host.run_check", "ok", "disk"),
+        ("host.run_check", "failed", "missing"),
+        ("host.run_check", "refused", "nope"),
+    ]
+
+
+async def test_run_check_is_for_the_host_row_and_needs_configured_checks(
+    sshd_server: SshdServer,
+) -> None:
+    cfg = HostConfig("app-1", ssh="x", units=("sshd",))
+    services, alarms, _ = await build(sshd_server, cfg)
+    try:
+        rows = {r.name: r for r in await services.fetch()}
+        with pytest.raises(BackendError, match="no checks configured"):
+            services.run_check_command(rows["app-1"], "")
+        with pytest.raises(BackendError, match="works on the host row app-1, not on sshd"):
+            services.run_check_command(rows["sshd"], "disk")
+        assert HOST_RUN_CHECK.resolve_params(rows["app-1"], None) == {"check": ""}
+    finally:
+        await close_all(services, alarms)
+
+
+async def test_lab_host_runs_its_checks_locally(tmp_path: Path) -> None:
+    from cockpit.lab import Lab
+
+    # The lab's profile is built without starting anything: nothing here needs its servers.
+    lab = Lab("http://127.0.0.1:9", None, None, {}, tmp_path)
+    lab_profile = lab.profile(Profile(name="lab", lab=True))
+    [cfg] = lab_profile.hosts
+    assert cfg.name == "this-machine" and cfg.local
+    assert [name for name, _ in cfg.checks] == ["disk", "uptime"]
+    (services, alarms), _ = build_host_sources(profile(cfg))
+    try:
+        row = next(r for r in await services.fetch() if r.backend == "host")  # type: ignore[attr-defined]
+        assert services.run_check_command(row, "disk") == ["df", "-h", "/"]  # type: ignore[attr-defined]
+        text = await services.run_check(row, "uptime")  # type: ignore[attr-defined]
+    finally:
+        await close_all(services, alarms)
+    assert text.startswith("check uptime on this-machine:\n") and "load average" in text
+
+
+def test_check_with_metacharacters_is_refused_with_file_and_line() -> None:
+    base = "profiles:\n  p:\n    hosts:\n      - name: app-1\n        ssh: app-1\n        checks:\n"
+    good = load_text(base + '          disk: "df -h /"\n          api-health: curl -fsS http://localhost:8080/health\n',
+                     Path("profiles.yaml"))  # fmt: skip
+    assert good.profiles["p"].hosts[0].checks == (
+        ("disk", ("df", "-h", "/")),
+        ("api-health", ("curl", "-fsS", "http://localhost:8080/health")),
+    )
+    for command in ('"df -h / | tail -1"', '"echo $(id)"', '"ls /var/log/*.log"', "'cat a; rm b'"):
+        with pytest.raises(ConfigError) as err:
+            load_text(base + f"          disk: df\n          bad: {command}\n", Path("profiles.yaml"))
+        assert err.value.message.startswith("profiles.yaml:8: profiles.p.hosts[0].checks.bad: ")
+        assert "shell metacharacters" in err.value.message
+    for bad_name in ("a b", "$x"):
+        with pytest.raises(ConfigError, match=r"profiles.yaml:7: .*checks.*expected a name"):
+            load_text(base + f'          "{bad_name}": uptime\n', Path("profiles.yaml"))
+    with pytest.raises(ConfigError, match="profiles.yaml:7: .*checks.q: cannot split"):
+        load_text(base + "          q: \"echo 'unclosed\"\n", Path("profiles.yaml"))
+    # A profile built in code is checked too, when its host is built.
+    with pytest.raises(ConfigError, match="check bad"):
+        build_host_sources(profile(HostConfig("h", local=True, checks=(("bad", ("df", "/;id")),))))
 
 
 # --- logs -------------------------------------------------------------------------------
