@@ -73,6 +73,7 @@ class RawWatcher(threading.Thread):
         self.steady = 0
         self.kinds: Counter[str] = Counter()
         self.kind_bytes: Counter[str] = Counter()
+        self.source_bytes: Counter[str] = Counter()  # "kind:source" -> bytes
         self.closed = ""
         self._buf = b""
 
@@ -111,6 +112,7 @@ class RawWatcher(threading.Thread):
             self.steady += n
             self.kinds[kind] += 1
             self.kind_bytes[kind] += n
+            self.source_bytes[f"{kind}:{event.get('source', '')}"] += n
             if kind in ("dropped", "refused"):
                 self.closed = f"{kind}: {event.get('reason')}"
 
@@ -219,6 +221,7 @@ def scenario(name: str, log_rate: str, args: argparse.Namespace) -> dict[str, An
             first = watchers[0]
             before = first.steady
             kinds_before = Counter(first.kind_bytes)
+            sources_before = Counter(first.source_bytes)
             phases["1 raw"] = window(driver, [], args.duration)
             steady = first.steady - before
             per_min = 60 / phases["1 raw"]["window_s"]
@@ -228,6 +231,8 @@ def scenario(name: str, log_rate: str, args: argparse.Namespace) -> dict[str, An
                 "steady_bytes_per_min": round(steady * per_min),
                 "steady_by_kind_per_min": {k: round((v - kinds_before.get(k, 0)) * per_min)
                                            for k, v in sorted(first.kind_bytes.items())},
+                "steady_by_source_per_min": {k: round((v - sources_before.get(k, 0)) * per_min)
+                                             for k, v in first.source_bytes.most_common()},
                 "first_minute_bytes": round(first.initial + steady * per_min),
             }
 
