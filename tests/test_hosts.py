@@ -398,6 +398,20 @@ async def test_lab_host_runs_its_checks_locally(tmp_path: Path) -> None:
     assert text.startswith("check uptime on this-machine:\n") and "load average" in text
 
 
+async def test_long_check_output_is_cut_in_the_result_and_kept_whole_in_detail() -> None:
+    cfg = HostConfig("this-machine", local=True, checks=(("count", ("seq", "1", "3000")),))
+    (services, alarms), _ = build_host_sources(profile(cfg))
+    try:
+        row = next(r for r in await services.fetch() if r.backend == "host")  # type: ignore[attr-defined]
+        text = await services.run_check(row, "count")  # type: ignore[attr-defined]
+        detail = await services.detail(row)  # type: ignore[attr-defined]
+    finally:
+        await close_all(services, alarms)
+    assert len(text) < 4200 and text.endswith("more characters on the host row's detail screen)")
+    [output] = [d for d in detail if d.title.startswith("check count: seq 1 3000")]
+    assert output.lines == tuple(str(i) for i in range(1, 3001))
+
+
 def test_check_with_metacharacters_is_refused_with_file_and_line() -> None:
     base = "profiles:\n  p:\n    hosts:\n      - name: app-1\n        ssh: app-1\n        checks:\n"
     good = load_text(base + '          disk: "df -h /"\n          api-health: curl -fsS http://localhost:8080/health\n',
