@@ -31,6 +31,7 @@ from cockpit.lab.promservers import LAB_METRICS, alertmanager_binary, prometheus
 from cockpit.model import ServiceStatus, Severity
 from cockpit.profile import Profile
 from tests.conftest import skip_or_fail
+from tests.fixtures.moto import aws_client
 from tests.helpers import wait_until_sync
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,15 +53,18 @@ def _alive(pid: int) -> bool:
 
 
 def _start() -> Lab:
-    old = os.environ.get("COCKPIT_LAB_SERVICES")
-    os.environ["COCKPIT_LAB_SERVICES"] = "0"
+    # A faster tick makes a failing rollout fail sooner; the behaviour is the same.
+    env = {"COCKPIT_LAB_SERVICES": "0", "COCKPIT_LAB_TICK": "0.5"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
         return start_lab(with_servers=False)
     finally:
-        if old is None:
-            os.environ.pop("COCKPIT_LAB_SERVICES", None)
-        else:
-            os.environ["COCKPIT_LAB_SERVICES"] = old
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 @pytest.fixture(scope="module")
@@ -163,6 +167,31 @@ async def test_a_firing_alert_is_silenced_through_the_confirmation(
         assert rows["HighErrorRate"].severity is Severity.INFO
     finally:
         await src.close()
+
+
+def test_a_bad_deploy_raises_the_error_rate_until_a_redeploy(lab: Lab) -> None:
+    """Runs last on the shared lab: it leaves api's errors raised for a while."""
+    prom = lab.extras["prometheus_url"]
+    ecs = aws_client(lab.aws_endpoint, "ecs")
+
+    def error_rate() -> float:
+        expr = LAB_METRICS["error_rate"].replace("[1m]", "[4s]")  # the last scrapes only
+        body = httpx.get(f"{prom}/api/v1/query", params={"query": expr}, timeout=5).json()
+        result = body["data"]["result"]
+        return float(result[0]["value"][1]) if result else 0.0
+
+    assert error_rate() < 0.015
+    lab.send("fail-next-deployment api")  # what the bad-deploy drill does
+    ecs.update_service(cluster="production", service="api", forceNewDeployment=True)
+    wait_until_sync(lambda: error_rate() > 0.025, timeout=30, interval=0.2)
+    # The failed rollout is replaced by a good one: the errors go back to normal.
+    primary = lambda: next(  # noqa: E731
+        d for d in ecs.describe_services(cluster="production", services=["api"])["services"][0][
+            "deployments"] if d["status"] == "PRIMARY"
+    )  # fmt: skip
+    wait_until_sync(lambda: primary()["rolloutState"] == "FAILED", timeout=30, interval=0.2)
+    ecs.update_service(cluster="production", service="api", forceNewDeployment=True)
+    wait_until_sync(lambda: error_rate() < 0.015, timeout=30, interval=0.2)
 
 
 PARENT = textwrap.dedent(

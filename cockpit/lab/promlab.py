@@ -13,8 +13,9 @@ of the child (``server.main`` calls it before exiting), and the parent kills the
 ``ready.json`` as a fallback when the child itself was killed.
 
 The error rate moves in a ten-minute wave between 0 and ~0.9 % (the alert threshold is
-0.5 %), starting at its top so ``HighErrorRate`` fires within seconds of the lab starting;
-the ``error-boost`` factor (``set_error_boost``) multiplies it, for drills.
+0.5 %), starting at its top so ``HighErrorRate`` fires within seconds of the lab starting.
+While the ``api`` service's current ECS deployment has failed tasks (the ``bad-deploy``
+drill) it is ``BAD_DEPLOY_BOOST`` times that, until a rollback or redeploy replaces it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import shutil
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -39,6 +41,8 @@ REQUESTS_PER_S = 200.0  # enough that a 1 s scrape already sees a few 5xx
 ERROR_BASE, ERROR_SWING, ERROR_PERIOD_S = 0.004, 0.005, 600.0
 LATENCY_MEDIAN_S, LATENCY_SIGMA, LATENCY_PERIOD_S = 0.15, 0.6, 420.0
 BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
+BAD_DEPLOY_BOOST = 8.0  # a failing deployment: 3-7 % errors
+DEPLOY_POLL_S = 2.0
 INSTALL_HINT = "apt-get install prometheus prometheus-alertmanager"
 
 
@@ -143,12 +147,14 @@ class Monitoring:
     traffic: ApiTraffic
     servers: list[Any] = field(default_factory=list)
     httpd: ThreadingHTTPServer | None = None
+    halt: threading.Event = field(default_factory=threading.Event)
 
     @property
     def pids(self) -> list[int]:
         return [s.pid for s in self.servers if s.pid]
 
     def stop(self) -> None:
+        self.halt.set()
         # SIGKILL straight away: this is scratch storage, and the child's parent gives it
         # only a few seconds to exit before killing it.
         for server in self.servers:
@@ -177,8 +183,40 @@ def binaries_missing() -> str | None:
     return f"{' and '.join(missing)} not installed, so no lab Prometheus alerts: {INSTALL_HINT}"
 
 
-def start_monitoring(workdir: Path) -> Monitoring:
-    """Exporter, Alertmanager and Prometheus; raises ``ServerUnavailable`` when one fails."""
+def api_deploy_failing(endpoint: str) -> Callable[[], bool]:
+    """A check: does ``api``'s PRIMARY ECS deployment have failed tasks (a bad deploy)?"""
+    import boto3
+    from botocore.config import Config
+
+    ecs = boto3.client(
+        "ecs", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
+        aws_secret_access_key="testing", config=Config(retries={"max_attempts": 1}),
+    )  # fmt: skip
+
+    def failing() -> bool:
+        services = ecs.describe_services(cluster="production", services=["api"])["services"]
+        deployments = services[0].get("deployments", []) if services else []
+        primary = next((d for d in deployments if d.get("status") == "PRIMARY"), {})
+        return int(primary.get("failedTasks") or 0) > 0
+
+    return failing
+
+
+def _follow(traffic: ApiTraffic, degraded: Callable[[], bool], stop: threading.Event) -> None:
+    while not stop.wait(DEPLOY_POLL_S):
+        try:
+            traffic.error_boost = BAD_DEPLOY_BOOST if degraded() else 1.0
+        except Exception:  # the estate is busy or restarting: keep the last state
+            log.debug("deployment check failed", exc_info=True)
+
+
+def start_monitoring(
+    workdir: Path, degraded: Callable[[], bool] | None = None
+) -> Monitoring:
+    """Exporter, Alertmanager and Prometheus; raises ``ServerUnavailable`` when one fails.
+
+    ``degraded()``, polled every ``DEPLOY_POLL_S``, multiplies the error rate while true.
+    """
     from cockpit.lab.promservers import LAB_RULES, start_alertmanager, start_prometheus
 
     workdir = Path(workdir)
@@ -186,6 +224,9 @@ def start_monitoring(workdir: Path) -> Monitoring:
     traffic = ApiTraffic()
     exporter, httpd = start_exporter(traffic)
     mon = Monitoring("", "", exporter, traffic, httpd=httpd)
+    if degraded is not None:
+        threading.Thread(target=_follow, args=(traffic, degraded, mon.halt),
+                         name="lab-metrics-deploy", daemon=True).start()  # fmt: skip
     with _started_lock:
         _started.append(mon)
     am = start_alertmanager(workdir / "alertmanager")
@@ -212,18 +253,12 @@ def stop_monitoring() -> None:
         mon.stop()
 
 
-def set_error_boost(factor: float) -> None:
-    """Multiply the lab's ``api`` error rate (1 = normal), e.g. while a drill runs."""
-    for mon in list(_started):
-        mon.traffic.error_boost = max(0.0, factor)
-
-
 def enabled() -> bool:
     """``COCKPIT_LAB_PROMETHEUS=0`` leaves the monitoring out (the lab works without it)."""
     return os.environ.get("COCKPIT_LAB_PROMETHEUS", "1").strip() not in ("0", "no", "false")
 
 
-def extras(workdir: Path) -> dict[str, Any]:
+def extras(workdir: Path, endpoint: str | None = None) -> dict[str, Any]:
     """What goes into ready.json: the URLs and pids, or the note for the Alarms pane."""
     if not enabled():
         return {}
@@ -233,7 +268,7 @@ def extras(workdir: Path) -> dict[str, Any]:
     from cockpit.lab.servers import ServerUnavailable
 
     try:
-        mon = start_monitoring(workdir)
+        mon = start_monitoring(workdir, api_deploy_failing(endpoint) if endpoint else None)
     except ServerUnavailable as e:
         stop_monitoring()
         first = e.message.splitlines()[0].replace(": ", " - ").rstrip(":")

@@ -147,7 +147,7 @@ def _start_extras(endpoint: str, lock: threading.RLock, state_dir: Path) -> dict
     out: dict[str, Any] = {}
     monitoring: dict[str, Any] = {}
     mon_thread = threading.Thread(
-        target=lambda: monitoring.update(promlab.extras(state_dir / "monitoring")),
+        target=lambda: monitoring.update(promlab.extras(state_dir / "monitoring", endpoint)),
         name="lab-monitoring", daemon=True,
     )  # fmt: skip
     mon_thread.start()
