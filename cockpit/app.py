@@ -123,6 +123,12 @@ class CockpitApp(App[int]):
         self.share_server: Any = None
         self._theme_before_war_room = self.theme_name
 
+    def notify(self, message: str, *, title: str = "", severity: Any = "information",
+               timeout: float | None = None, markup: bool = False) -> None:  # type: ignore[override]
+        # Notices here carry estate text (errors, a check's output, an alarm's name): plain
+        # text by default, so "[kworker/0:1]" shows and "[/x]" cannot break the screen.
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
     # --- composition --------------------------------------------------------------------
 
     def make_banner(self) -> ProfileBanner:
@@ -330,9 +336,11 @@ class CockpitApp(App[int]):
     @work(group="actions", exit_on_error=False)
     async def request_action(self, spec, target: Any, origin: str = "palette") -> None:
         """Every entry point (palette, row key) ends here, and here only in the runner."""
+        from cockpit.actions import Risk
+
         params: dict[str, Any] | None = None
         # Read-only refuses before asking anything: the runner says so and audits it.
-        if spec.params and not self.runner.read_only:
+        if spec.params and (spec.risk is Risk.READ or not self.runner.read_only):
             from screens.confirm import ask_params
 
             params = await ask_params(self, spec, target)
@@ -346,6 +354,7 @@ class CockpitApp(App[int]):
             severity = "warning"
         else:
             severity = "error"
+        # The message can carry estate text (a check's output, an error): never parse markup.
         self.notify(outcome.message, title=f"{spec.title}: {outcome.status}", severity=severity,
                     timeout=8 if outcome.ok else 15)
         if outcome.ok and self.hub is not None:

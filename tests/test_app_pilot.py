@@ -220,3 +220,13 @@ def test_war_room_snapshot(snap_compare):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(160, 48), run_before=run_before)
+
+
+async def test_notices_show_estate_text_literally():
+    estate = FakeEstate()
+    app = make_app(estate)
+    async with app.run_test(size=(120, 30)) as pilot:
+        app.notify("check output: [kworker/0:1] [/x] [not set]")  # would be markup, or raise
+        await pilot.pause()
+        (note,) = list(app._notifications)
+        assert note.message == "check output: [kworker/0:1] [/x] [not set]" and not note.markup
