@@ -11,12 +11,19 @@ Each line reads ``flood 0000042 <padding>``. Measured:
 
 - ``lag_s``: from the writer's last write (its CLOCK_MONOTONIC stamp, shared across
   processes) to the chunk after which the last line's text is on the pyte screen;
-  bounded by ``--lag-timeout`` (30 s). When it never shows, ``behind_lines`` says how far
-  the newest line on screen was behind the last line written;
+  bounded by ``--lag-timeout`` (30 s). ``behind_at_stop`` is how far the newest line on
+  screen was behind the last line written when the writer stopped; when the last line never
+  shows, ``behind_lines`` is that distance at the time-out and ``catchup_lines_per_s`` the
+  rate at which the screen advanced meanwhile (what the cockpit can ingest);
 - ``cpu_pct``: the cockpit process's CPU (all its threads) over the flood, % of one core;
   ``tree_cpu_pct`` adds its children (the ``tail`` follower);
 - ``rss_before_mb`` / ``rss_after_mb`` / ``peak_rss_mb`` (VmRSS before the flood and once
   the last line showed; VmHWM);
+- ``screen_progress``: (seconds into the flood, newest line number on screen) each second;
+  ``longest_stall_s``: the longest stretch in which that number did not move (the screen
+  froze although lines kept coming);
+- ``harness_cpu_pct``, ``terminal_kb_per_s``: what reading and rendering the cockpit's
+  output cost this harness (it should stay far below a core), and ``load_avg_1m``;
 - ``key_ms``: ``--presses`` Tab presses spread over the flood; each is timed from the key
   written to the chunk after which the focus marker ``▶`` sits on another pane header.
 
@@ -77,6 +84,18 @@ def newest_seq(lines: list[str]) -> int | None:
     return max(seqs) if seqs else None
 
 
+def longest_stall(progress: list[tuple[float, int | None]]) -> float:
+    """Longest stretch of the flood (1 s samples) in which the newest line on screen stood still."""
+    best, since = 0.0, None
+    for (t0, a), (t1, b) in zip(progress, progress[1:], strict=False):
+        if a is not None and a == b:
+            since = t0 if since is None else since
+            best = max(best, t1 - since)
+        else:
+            since = None
+    return round(best, 1)
+
+
 def run_rate(rate: int, args: argparse.Namespace) -> dict:
     work = tempfile.TemporaryDirectory(prefix="bench-flood-")
     log = Path(work.name) / "flood.log"
@@ -114,6 +133,8 @@ def run_rate(rate: int, args: argparse.Namespace) -> dict:
             stdout=subprocess.PIPE, text=True,
         )
         t_flood = time.monotonic()
+        bytes0, harness0 = s.total, time.process_time()
+        load0 = os.getloadavg()[0]
         presses: list[float] = []
         misses = 0
         period = args.seconds / (args.presses + 1)
@@ -121,11 +142,13 @@ def run_rate(rate: int, args: argparse.Namespace) -> dict:
         last_sample = t_flood
         expected = f"flood {int(rate * args.seconds) - 1:07d}"
         t_seen: float | None = None
+        progress: list[tuple[float, int | None]] = []  # (s into the flood, newest line on screen)
         while writer.poll() is None and time.monotonic() < t_flood + args.seconds + 10:
             now = time.monotonic()
             if now - last_sample >= 1.0:
                 cpu.sample()
                 last_sample = now
+                progress.append((round(now - t_flood, 1), newest_seq(s.lines())))
             if now >= next_press and len(presses) + misses < args.presses:
                 next_press += period
                 before = focused_pane(s.lines())
@@ -144,6 +167,15 @@ def run_rate(rate: int, args: argparse.Namespace) -> dict:
             out["error"] = "the writer overran its time limit"
         w = json.loads((writer.communicate(timeout=5)[0] or "{}").strip().splitlines()[-1])
         cpu.sample()
+        # What the harness paid to read and render the cockpit's output: when it nears a
+        # full core, the harness (not the cockpit) sets the pace.
+        out["harness_cpu_pct"] = round(100 * (time.process_time() - harness0) / (time.monotonic() - t_flood), 1)
+        out["terminal_kb_per_s"] = round((s.total - bytes0) / 1000 / (time.monotonic() - t_flood), 1)
+        out["load_avg_1m"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
+        at_stop = newest_seq(s.lines())
+        out["screen_progress"] = progress
+        out["longest_stall_s"] = longest_stall(progress)
+        out["behind_at_stop"] = None if at_stop is None else w["last"] - at_stop
         flood_s = w["t_end"] - w["t_start"]
         own, tree = cpu.used(pid), cpu.used()
         out.update(
@@ -159,7 +191,11 @@ def run_rate(rate: int, args: argparse.Namespace) -> dict:
         if t_seen is None:
             newest = newest_seq(s.lines())
             out["lag_s"] = None
+            out["screen_end"] = [line.rstrip() for line in s.lines() if line.strip()]
             out["behind_lines"] = None if newest is None else w["last"] - newest
+            if newest is not None and at_stop is not None:
+                # How fast the cockpit drains its backlog: its ingest ceiling on this machine.
+                out["catchup_lines_per_s"] = round((newest - at_stop) / args.lag_timeout)
         else:
             out["lag_s"] = round(max(0.0, t_seen - w["t_end"]), 3)
         s.pump(1.0)
