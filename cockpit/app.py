@@ -261,6 +261,15 @@ class CockpitApp(App[int]):
 
     def on_source_updated(self, message: SourceUpdated) -> None:
         update = message.update
+        if update.pane is PaneKind.SERVICES and update.records and self.hub is not None:
+            # PromQL series (error rate, p95) join the rows they describe, for the sparklines.
+            from dataclasses import replace as _replace
+
+            from cockpit.enrich import merge_service_metrics
+
+            providers = [s for s in self.hub.sources if hasattr(s, "service_metrics")]
+            if providers:
+                update = _replace(update, records=merge_service_metrics(update.records, providers))
         self.cockpit.apply(update)
         # Only the driver records alarm transitions: watchers and replays have no estate.
         if (self.hub is not None and update.pane is PaneKind.ALARMS

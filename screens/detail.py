@@ -64,6 +64,17 @@ def render_record(record: Any) -> list[Any]:
                 Text(_fmt(d.created_at)),
             )
         parts.append(t)
+    metrics = getattr(record, "metrics", ())
+    if metrics:
+        from widgets.services import sparkline
+
+        t = Table(title="Metrics", title_justify="left", expand=False)
+        for col in ("metric", "trend", "latest"):
+            t.add_column(col)
+        for name, values in metrics:
+            t.add_row(Text(sanitize(name, 60)), Text(sparkline(values, width=30)),
+                      Text(f"{values[-1]:.2f}" if values else "–"))
+        parts.append(t)
     events = getattr(record, "events", ())
     if events:
         t = Table(title="Events (newest first)", title_justify="left", expand=False)

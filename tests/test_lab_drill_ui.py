@@ -30,9 +30,12 @@ async def test_api_down_drill_is_detected_and_resolved_with_a_restart():
         await wait_until(lambda: isinstance(app.screen, ConfirmScreen), 5)
         await pilot.press("y")
         await wait_until(lambda: app.drill.finished, 60)
+
+        def phases():
+            return [e["phase"] for e in app.runner.audit.read() if e.get("type") == "drill"]
+
+        await wait_until(lambda: phases() == ["started", "finished"], 10)  # written on a thread
         summary = app.drill.summary()
         assert summary["outcome"] == "resolved"
         assert [a["action"] for a in summary["actions"]] == ["service.restart"]
-        entries = [e for e in app.runner.audit.read() if e.get("type") == "drill"]
-        assert [e["phase"] for e in entries] == ["started", "finished"]
         await pilot.press("q")
