@@ -74,3 +74,24 @@ async def test_lab_cockpit_shows_the_estate_live(postgres_server, redis_server):
         assert pid and _alive(pid)
         await pilot.press("q")
     await wait_until(lambda: not _alive(pid), 10)
+
+
+async def test_api_row_carries_promql_error_rate_and_p95_from_the_lab():
+    from cockpit.lab.promlab import binaries_missing
+
+    from .conftest import skip_or_fail
+
+    if binaries_missing():
+        skip_or_fail("prometheus / prometheus-alertmanager are not installed")
+    app = CockpitApp(Profile(name="lab", description="lab", lab=True, refresh=1),
+                     start_lab=lambda: start_lab(with_servers=False))
+    async with app.run_test(size=(160, 48)) as pilot:
+        services = app.cockpit.panes[PaneKind.SERVICES]
+
+        def api_metrics():
+            api = next((s for s in services.records.values() if s.name == "api"), None)
+            return dict(api.metrics) if api else {}
+
+        await wait_until(lambda: {"error_rate", "p95_ms"} <= set(api_metrics()), 45)
+        assert api_metrics()["p95_ms"][-1] > 0
+        await pilot.press("q")
