@@ -395,6 +395,30 @@ class CockpitApp(App[int]):
                            if isinstance(r, DatabaseSnapshot) and r.backend == "postgres"), record)
         open_activity(self, record)
 
+    def _api_call_commands(self) -> list[PaletteCommand]:
+        """`aws: api calls`: what each source's last refresh cost, and the running totals."""
+        from screens.detail import SectionsScreen
+
+        contexts = {id(c): c for s in (self.hub.sources if self.hub else [])
+                    if (c := getattr(s, "ctx", None)) is not None and hasattr(c, "total_calls")}
+        if not contexts:
+            return []
+
+        async def load() -> list:
+            from cockpit.model import DetailSection
+
+            out = []
+            for ctx in contexts.values():
+                last = tuple((counter, name, str(n)) for counter, calls in sorted(ctx.calls.items())
+                             for name, n in sorted(calls.items()))
+                total = tuple((name, str(n)) for name, n in ctx.total_calls.most_common())
+                out.append(DetailSection("Last refresh, per source", ("source", "call", "count"), last))
+                out.append(DetailSection("Since start", ("call", "count"), total))
+            return out
+
+        return [PaletteCommand("aws: api calls", "API calls per refresh and since start (cost and throttling)",
+                               lambda: self.push_screen(SectionsScreen("AWS API calls", self.make_banner(), load)))]
+
     def _kubernetes_commands(self) -> list[PaletteCommand]:
         from screens.detail import SectionsScreen
 
@@ -528,6 +552,7 @@ class CockpitApp(App[int]):
                            self.action_database_activity),
             *self._drill_commands(),
             *self._kubernetes_commands(),
+            *self._api_call_commands(),
             PaletteCommand("incident: start", "open an incident: title, P1–P4, a running clock",
                            self.action_incident_start),
             PaletteCommand("incident: resolve", "stop the incident clock and record it in the timeline",

@@ -19,6 +19,7 @@ from cockpit.backends.aws import build_aws_sources
 from cockpit.backends.ecs import EcsServicesSource
 from cockpit.errors import BackendError, CredentialsError
 from cockpit.profile import AwsConfig, EcsCluster, Profile
+from tests.helpers import wait_until
 
 
 def closed_port() -> int:
@@ -149,3 +150,54 @@ async def test_no_credentials_at_all(aws_home: Path, tmp_path: Path) -> None:
     with pytest.raises(CredentialsError) as err:
         await ecs_source("http://127.0.0.1:1", lab=False).fetch()
     assert "configure credentials" in err.value.hint
+
+
+class _Renewable(BaseHTTPRequestHandler):
+    """ECS that refuses the old access key as expired and answers the renewed one."""
+
+    keys_seen: list[str] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        key = self.headers.get("Authorization", "").split("Credential=")[-1].split("/")[0]
+        type(self).keys_seen.append(key)
+        if key == "AKIAOLD":
+            status, body = 400, {"__type": "ExpiredTokenException", "message": "token expired"}
+        else:
+            status, body = 200, {"serviceArns": []}
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/x-amz-json-1.1")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+async def test_expired_credentials_recover_by_themselves_once_renewed(aws_home: Path) -> None:
+    from cockpit.hub import Hub
+
+    (aws_home / "credentials").write_text(
+        "[ops]\naws_access_key_id = AKIAOLD\naws_secret_access_key = secret\n")
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Renewable)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    endpoint = f"http://127.0.0.1:{srv.server_address[1]}"
+    updates = []
+    hub = Hub([ecs_source(endpoint, lab=False, profile="ops")], on_update=updates.append,
+              on_logs=lambda b: None, interval=0.1, timeout=10)
+    hub.start()
+    try:
+        await wait_until(lambda: updates and updates[-1].error, 10)
+        assert "credentials expired for profile ops" in updates[-1].error
+        assert updates[-1].hint == "run `aws sso login --profile ops`"
+        # the user renews them in another terminal; the cockpit is not restarted
+        (aws_home / "credentials").write_text(
+            "[ops]\naws_access_key_id = AKIANEW\naws_secret_access_key = secret\n")
+        await wait_until(lambda: updates[-1].error is None and updates[-1].records == (), 15)
+        assert "AKIANEW" in _Renewable.keys_seen
+    finally:
+        await hub.stop()
+        srv.shutdown()
+        srv.server_close()

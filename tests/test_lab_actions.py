@@ -143,3 +143,17 @@ async def test_read_only_lab_refuses_every_path_and_changes_nothing():
         assert after["deployments"] == before["deployments"]
         assert after["desiredCount"] == before["desiredCount"]
         await pilot.press("q")
+
+
+async def test_api_calls_screen_counts_the_refreshes():
+    from screens.detail import SectionsScreen
+
+    app, _ = _app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await _ready(app)
+        await _palette(pilot, "aws: api calls")
+        await wait_until(lambda: isinstance(app.screen, SectionsScreen), 5)
+        await wait_until(lambda: len(app.screen.body.children) > 2, 10)
+        text = app.export_screenshot()  # what the user sees, as text in an SVG
+        assert "DescribeServices" in text and "DescribeAlarms" in text
+        await pilot.press("escape", "q")

@@ -197,7 +197,17 @@ class AwsContext:
         except CockpitError:
             raise
         except Exception as e:
-            raise self.translate(e, what) from e
+            err = self.translate(e, what)
+            if isinstance(err, CredentialsError):
+                # The next refresh builds a new session, so credentials renewed meanwhile
+                # (`aws sso login`, a rotated key) are picked up without restarting.
+                self.reset_session()
+            raise err from e
+
+    def reset_session(self) -> None:
+        with self._lock:
+            self._session = None
+            self._clients.clear()
 
     def where(self) -> str:
         """What we talk to, for "cannot reach ..." messages."""
