@@ -103,9 +103,7 @@ class CockpitApp(App[int]):
         self.lab: Any = None
         self.hub: Hub | None = None
         self.runner = self._make_runner()
-        from cockpit.audit import AlarmTracker
-
-        self.alarm_tracker = AlarmTracker(self.runner.audit, profile.name)
+        self.alarm_tracker: Any = None  # built on the first alarm update, off the first frame
         for t in THEMES.values():
             self.register_theme(t)
         self.theme_name, self.theme_warning = resolve_theme(theme or profile.theme)
@@ -280,6 +278,10 @@ class CockpitApp(App[int]):
         """Alarm state changes go to the audit log, so the incident timeline can be rebuilt."""
         alarms = [a for a in update.records or () if isinstance(a, Alarm)]
         try:
+            if self.alarm_tracker is None:
+                from cockpit.audit import AlarmTracker
+
+                self.alarm_tracker = AlarmTracker(self.runner.audit, self.profile.name)
             self.alarm_tracker.observe(update.source_id, alarms)
         except Exception as e:  # the cockpit keeps working; the loss is said, not hidden
             self.notify(f"alarm transition not audited: {e}", severity="warning")

@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import getpass
 import json
+import logging
 import os
 import re
 import socket
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from cockpit.errors import ActionRefused, CockpitError
 from cockpit.profile import Profile
+
+log = logging.getLogger(__name__)
 
 MASK = "***"
 
@@ -273,10 +276,20 @@ class AlarmTracker:
     and is recorded as a transition to OK.
     """
 
-    def __init__(self, audit: AuditLog, profile: str) -> None:
+    def __init__(self, audit: AuditLog, profile: str, *, remember_hours: float = 24) -> None:
         self.audit = audit
         self.profile = profile
         self._states: dict[str, str] = {}
+        # Start from what the log already says, so a restart does not record every alarm
+        # that was firing before it as firing anew (and one that cleared meanwhile is seen).
+        since = datetime.now(UTC) - timedelta(hours=remember_hours)
+        try:
+            for e in audit.read(since=since, profile=profile):
+                if e.get("type") == "alarm" and e.get("alarm"):
+                    self._states[str(e["alarm"])] = str(e.get("to", ""))
+        except Exception as e:  # an unreadable log must not stop the cockpit; actions will say it
+            log.warning("audit log not read for alarm states: %s", e)
+        self._states = {k: v for k, v in self._states.items() if v and v != "OK"}
 
     def observe(self, source_id: str, alarms: Any) -> list[dict[str, Any]]:
         prefix = f"{source_id}/"

@@ -177,3 +177,19 @@ def test_alarm_tracker_records_fire_change_and_clear(tmp_path):
     entries = audit.read()
     assert [e["to"] for e in entries] == ["ALARM", "OK"]
     assert entries[0]["severity"] == "critical" and entries[0]["reason"] == "CPU 93 > 80"
+
+
+def test_a_restart_does_not_record_a_firing_alarm_again(tmp_path):
+    from datetime import UTC, datetime
+
+    from cockpit.audit import AlarmTracker, AuditLog
+    from cockpit.model import Alarm, Severity
+
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    firing = Alarm("api-high-cpu", "aws:alarms", Severity.CRITICAL, "ALARM", "CPU 93 > 80",
+                   since=datetime.now(UTC))
+    AlarmTracker(audit, "lab").observe("aws:alarms", [firing])
+    # the cockpit restarts: the alarm is still firing, so nothing new is written ...
+    assert AlarmTracker(audit, "lab").observe("aws:alarms", [firing]) == []
+    # ... and one that cleared while it was down is recorded as cleared
+    assert [e["to"] for e in AlarmTracker(audit, "lab").observe("aws:alarms", [])] == ["OK"]
