@@ -397,6 +397,24 @@ class CockpitApp(App[int]):
                            if isinstance(r, DatabaseSnapshot) and r.backend == "postgres"), record)
         open_activity(self, record)
 
+    def _log_search_commands(self) -> list[PaletteCommand]:
+        out = []
+        for src in self.hub.log_sources if self.hub else []:
+            if callable(getattr(src, "search_blocking", None)):
+                out.append(PaletteCommand(f"logs: search ({src.title})",
+                                          "the last N hours, filtered server-side, cancellable",
+                                          lambda src=src: self.search_logs(src)))
+        return out
+
+    @work(group="search", exit_on_error=False)
+    async def search_logs(self, source: Any) -> None:
+        from screens.search import SearchPrompt, SearchScreen
+
+        answer = await self.push_screen_wait(SearchPrompt())
+        if answer is not None:
+            pattern, hours = answer
+            self.push_screen(SearchScreen(source, pattern, hours, self.make_banner()))
+
     def _api_call_commands(self) -> list[PaletteCommand]:
         """`aws: api calls`: what each source's last refresh cost, and the running totals."""
         from screens.detail import SectionsScreen
@@ -555,6 +573,7 @@ class CockpitApp(App[int]):
             *self._drill_commands(),
             *self._kubernetes_commands(),
             *self._api_call_commands(),
+            *self._log_search_commands(),
             PaletteCommand("incident: start", "open an incident: title, P1–P4, a running clock",
                            self.action_incident_start),
             PaletteCommand("incident: resolve", "stop the incident clock and record it in the timeline",

@@ -157,3 +157,50 @@ async def test_api_calls_screen_counts_the_refreshes():
         text = app.export_screenshot()  # what the user sees, as text in an SVG
         assert "DescribeServices" in text and "DescribeAlarms" in text
         await pilot.press("escape", "q")
+
+
+async def test_log_search_finds_errors_of_the_last_hour_and_can_be_cancelled():
+    from screens.search import SearchPrompt, SearchScreen
+
+    app, _ = _app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await _ready(app)
+        await _palette(pilot, "logs: search (logs production)")
+        await wait_until(lambda: isinstance(app.screen, SearchPrompt), 5)
+        await pilot.press(*"ERROR", "enter")
+        await wait_until(lambda: isinstance(app.screen, SearchScreen), 5)
+        screen = app.screen
+        await wait_until(lambda: "matches ·" in str(screen.status.render()), 20)
+        assert screen.view.lines and all("ERROR" in ln.text for ln in screen.view.lines)
+        await pilot.press("escape")
+        assert app.screen is app.cockpit
+        await pilot.press("q")
+
+
+def test_search_is_cancellable_between_pages():
+    from cockpit.backends.logs import EcsLogSource
+
+    class FakeLogs:
+        calls = 0
+
+        def filter_log_events(self, **kw):
+            FakeLogs.calls += 1
+            return {"events": [{"timestamp": 1, "eventId": str(FakeLogs.calls), "message": "x",
+                                "logStreamName": "a/b/c"}], "nextToken": f"t{FakeLogs.calls}"}
+
+    class Ctx:
+        def client(self, service):
+            return FakeLogs()
+
+        def guard(self, what, fn, *a, **k):
+            return fn(*a, **k)
+
+        def acquire(self, src):
+            pass
+
+    from cockpit.profile import EcsCluster
+
+    src = EcsLogSource(Ctx(), EcsCluster("c", log_groups=("/g",)))
+    seen = []
+    out = src.search_blocking("x", 1, progress=lambda p, f: seen.append(p), cancelled=lambda: len(seen) >= 3)
+    assert len(out) == 3 and FakeLogs.calls == 3

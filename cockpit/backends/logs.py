@@ -13,7 +13,7 @@ import asyncio
 import re
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -70,6 +70,9 @@ def source_label(group: str, stream: str) -> str:
     else:
         short = stream[:16]
     return f"{tail}/{short}"
+
+
+SEARCH_LIMIT = 5000
 
 
 @dataclass
@@ -167,6 +170,46 @@ class EcsLogSource:
             text=text,
             id=eid,
         )
+
+    def search_blocking(
+        self,
+        pattern: str,
+        hours: float,
+        *,
+        limit: int = SEARCH_LIMIT,
+        progress: Callable[[int, int], None] = lambda pages, found: None,
+        cancelled: Callable[[], bool] = lambda: False,
+    ) -> list[LogRecord]:
+        """Search the last ``hours`` of every group with a CloudWatch filter pattern.
+
+        Pages until done, ``limit`` matches, or ``cancelled()``; ``progress`` hears after each
+        page. Server-side filtering: only matching events cross the network.
+        """
+        start = int((time.time() - hours * 3600) * 1000)
+        found: list[tuple[int, str, str, dict[str, Any]]] = []
+        pages = 0
+        for group in self.groups:
+            kwargs: dict[str, Any] = {"logGroupName": group, "startTime": start, "interleaved": True}
+            if pattern:
+                kwargs["filterPattern"] = pattern
+            while not cancelled() and len(found) < limit:
+                page = self.ctx.guard(f"search of {group}", self.client.filter_log_events, **kwargs)
+                found += [(int(ev.get("timestamp", 0)), str(ev.get("eventId", "")), group, ev)
+                          for ev in page.get("events", [])]
+                pages += 1
+                progress(pages, len(found))
+                token = page.get("nextToken")
+                if not token or token == kwargs.get("nextToken"):
+                    break
+                kwargs["nextToken"] = token
+        found.sort(key=lambda t: (t[0], _id_key(t[1])))
+        return [self._record(*t) for t in found[-limit:]]
+
+    def search_command(self, pattern: str, hours: float) -> list[str]:
+        group = self.groups[0] if self.groups else ""
+        start = int((time.time() - hours * 3600) * 1000)
+        argv = ["logs", "filter-log-events", "--log-group-name", group, "--start-time", str(start)]
+        return self.ctx.cli(*argv, *(["--filter-pattern", pattern] if pattern else []))
 
     def explain_command(self) -> list[str]:
         group = self.groups[0] if self.groups else ""
