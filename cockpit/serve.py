@@ -41,6 +41,11 @@ def main_serve(argv: list[str]) -> int:
         " title='ops cockpit').serve()\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+
+    def _terminate(*_: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM ends us the way Ctrl+C does: children killed below
+
+    signal.signal(signal.SIGTERM, _terminate)
     print(f"cockpit: serving watchers of {target} on http://127.0.0.1:{args.port}/ "
           "(loopback only; tunnel it over SSH). Ctrl+C stops it.", file=sys.stderr)
     try:
