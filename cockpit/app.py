@@ -86,6 +86,7 @@ class CockpitApp(App[int]):
         sources_factory: SourcesFactory | None = None,
         start_lab: Callable[[], Any] | None = None,
         war_room: bool = False,
+        low_bandwidth: bool = False,
         record: str | None = None,
         share: str | None = None,
         feed: Callable[[CockpitApp], Awaitable[None]] | None = None,
@@ -96,6 +97,9 @@ class CockpitApp(App[int]):
             profile = replace(profile, refresh=refresh)
         if read_only:
             profile = replace(profile, read_only=True)
+        if low_bandwidth:
+            profile = replace(profile, refresh=max(profile.refresh, 10.0))
+        self.low_bandwidth = low_bandwidth
         self.profile = profile
         self.dry_run = dry_run
         self._sources_factory = sources_factory or build_sources
@@ -133,7 +137,7 @@ class CockpitApp(App[int]):
         p = self.profile
         return ProfileBanner(
             p.name, p.description, production=p.production, lab=p.lab,
-            read_only=p.read_only, dry_run=self.dry_run,
+            read_only=p.read_only, dry_run=self.dry_run, low_bandwidth=self.low_bandwidth,
         )
 
     @property
@@ -142,6 +146,8 @@ class CockpitApp(App[int]):
 
     def on_mount(self) -> None:
         self.cockpit = self._screen_factory(self.make_banner())
+        if self.low_bandwidth:
+            self.cockpit.logs.view.keep_fraction = 0.2  # jump a near-full page at a time
         self.push_screen(self.cockpit)
         if self.theme_warning:
             self.notify(self.theme_warning, severity="warning")
@@ -184,6 +190,8 @@ class CockpitApp(App[int]):
             on_logs=self._hub_logs,
             interval=profile.refresh,
             timeout=profile.timeout,
+            # Fewer, larger log batches: each costs one repaint whatever its size.
+            log_flush_interval=2.0 if self.low_bandwidth else 0.25,
         )
         if not sources.log_sources:
             self.cockpit.logs.add_batch(LogBatch("none", "logs", error="no log sources configured",

@@ -30,6 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--theme", help="cockpit-dark (default), cockpit-light or war-room")
     p.add_argument("--war-room", action="store_true", help="start in war-room mode (high contrast, large panes)")
     p.add_argument("--refresh", type=float, metavar="SECONDS", help="override the profile's refresh interval")
+    p.add_argument("--low-bandwidth", action="store_true",
+                   help="for slow links: 10 frames/s at most, logs drawn every 2 s a page at a time, "
+                        "sources refreshed every 10 s or slower")
     p.add_argument("--record", metavar="FILE", help="record the event stream to FILE (gzip JSON lines, rotated)")
     p.add_argument("--share", nargs="?", const="", metavar="TARGET",
                    help="share the live stream: a Unix socket (default, mode 0600) or tcp://127.0.0.1:PORT")

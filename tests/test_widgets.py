@@ -103,3 +103,17 @@ async def test_hostile_log_text_reaches_the_screen_as_plain_text():
         assert view.lines[0].text == "[link=http://x]click[/link] red x "
         strip = view.render_line(0)
         assert "\x1b" not in strip.text and "[link=http://x]" in strip.text
+
+
+async def test_a_record_a_second_late_repaints_only_the_last_rows():
+    app = LogApp()
+    async with app.run_test(size=(80, 10)) as pilot:
+        view = app.query_one(LogView)
+        await pilot.pause()
+        view.add_records(recs(0, 5))
+        repaints, refreshed = view.repaints, view.line_refreshes
+        late = LogRecord(T0 + timedelta(seconds=3.5), "worker", LogLevel.INFO, "late by a second")
+        view.add_records([late])
+        assert [ln.text for ln in view.lines[-3:]] == ["line 3", "late by a second", "line 4"]
+        assert view.repaints == repaints  # no whole-view repaint
+        assert view.line_refreshes - refreshed == 2  # the late line's row and the one it pushed down

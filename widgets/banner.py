@@ -8,12 +8,13 @@ from textual.widgets import Static
 
 class ProfileBanner(Static):
     def __init__(self, profile_name: str, description: str, *, production: bool, lab: bool,
-                 read_only: bool, dry_run: bool = False, **kwargs) -> None:
+                 read_only: bool, dry_run: bool = False, low_bandwidth: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         self.set_class(production, "-production")
         self.set_class(lab and not production, "-lab")
         kind = "PRODUCTION" if production else ("LAB" if lab else "profile")
-        flags = [f for f, on in (("READ-ONLY", read_only), ("DRY-RUN", dry_run)) if on]
+        flags = [f for f, on in (("READ-ONLY", read_only), ("DRY-RUN", dry_run),
+                                 ("LOW-BANDWIDTH", low_bandwidth)) if on]
         text = Text.assemble(
             (f"{'▲ ' if production else ''}{kind}: {profile_name}", "bold"),
             f"  {description}" if description else "",

@@ -98,6 +98,7 @@ class LogView(Widget, can_focus=True):
         self.follow = True
         self._top = 0
         self._cursor = 0
+        self.keep_fraction = 0.5  # of the view kept on screen after a jump (low bandwidth: less)
         self.repaints = 0  # whole-view repaints, for tests and the bench
         self.line_refreshes = 0
 
@@ -114,17 +115,18 @@ class LogView(Widget, can_focus=True):
 
     def add_records(self, records: Iterable[LogRecord]) -> None:
         before = len(self._view)
-        out_of_order = False
+        first = before  # the first view index whose line changed (a late record moves lines down)
         for rec in records:
             self._seq += 1
             line = LogLine(rec, sanitize(rec.text), self._seq)
-            out_of_order |= self._insert(self._all, line)
+            self._insert(self._all, line)
             if self._matches(line):
-                out_of_order |= self._insert(self._view, line)
-        self._trim()
-        if out_of_order or len(self._view) < before:
+                first = min(first, self._insert(self._view, line))
+        dropped = self._trim()
+        if dropped:
             self._full_repaint()
-        self._after_growth(before)
+            first = self._top
+        self._after_growth(before, first)
 
     def clear(self) -> None:
         self._all.clear()
@@ -151,17 +153,20 @@ class LogView(Widget, can_focus=True):
         return bool(self._filter.search(line.text) or self._filter.search(line.record.source))
 
     @staticmethod
-    def _insert(target: list[LogLine], line: LogLine) -> bool:
-        """Append, or insert by time when a record arrives late; True when inserted."""
+    def _insert(target: list[LogLine], line: LogLine) -> int:
+        """Append, or insert by time when a record arrives late; returns its index."""
         if not target or target[-1].sort_key <= line.sort_key:
             target.append(line)
-            return False
-        bisect.insort(target, line, key=lambda ln: ln.sort_key)
-        return True
+            return len(target) - 1
+        index = bisect.bisect_right(target, line.sort_key, key=lambda ln: ln.sort_key)
+        target.insert(index, line)
+        return index
 
-    def _trim(self) -> None:
+    def _trim(self) -> int:
+        """Drop the oldest lines past the capacity; returns how many left the view."""
         # Trim in chunks so a steady stream does not shift the list on every line.
         slack = max(self.capacity // 10, 1)
+        vdrop = 0
         if len(self._all) > self.capacity + slack:
             drop = len(self._all) - self.capacity
             cut = self._all[drop - 1]
@@ -170,25 +175,31 @@ class LogView(Widget, can_focus=True):
             del self._view[:vdrop]
             self._top = max(0, self._top - vdrop)
             self._cursor = max(0, self._cursor - vdrop)
+        return vdrop
 
     # --- scrolling --------------------------------------------------------------------
 
     def _page(self) -> int:
         return max(1, self.size.height)
 
-    def _after_growth(self, before: int) -> None:
+    def _after_growth(self, before: int, first: int) -> None:
         n = len(self._view)
-        if not self.follow or n == before:
-            return
         page = self._page()
+        if not self.follow:
+            if n != before and first < self._top + page:  # a late line moved what is shown
+                self._full_repaint()
+            return
+        if n == before:
+            return
         if n - self._top <= page:
-            # The new lines fit below what is shown: repaint just those rows.
-            for idx in range(max(before, self._top), n):
+            # The new lines fit below what is shown: repaint just the rows from the first
+            # changed one down (a record a second late moves only the last lines).
+            for idx in range(max(first, self._top), n):
                 self.refresh(Region(0, idx - self._top, self.size.width, 1))
                 self.line_refreshes += 1
         else:
             # Jump scroll: keep the newest half page in view, free space below it.
-            self._top = max(0, n - max(1, page // 2))
+            self._top = max(0, n - max(1, int(page * self.keep_fraction)))
             self._full_repaint()
 
     def _full_repaint(self) -> None:
