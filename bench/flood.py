@@ -192,6 +192,16 @@ def run_rate(rate: int, args: argparse.Namespace) -> dict:
             newest = newest_seq(s.lines())
             out["lag_s"] = None
             out["screen_end"] = [line.rstrip() for line in s.lines() if line.strip()]
+            # Diagnosis: was the line ingested and only not repainted? Move the focus to the
+            # Logs pane (which repaints it) and look again.
+            for _ in range(5):
+                if focused_pane(s.lines()) == "Logs":
+                    break
+                before = focused_pane(s.lines())
+                os.write(s.master, TAB)
+                pump_until(s, lambda lines, b=before: focused_pane(lines) not in (b, None), 2.0)
+            s.pump(1.0)
+            out["shown_after_focusing_logs"] = target in "\n".join(s.lines())
             out["behind_lines"] = None if newest is None else w["last"] - newest
             if newest is not None and at_stop is not None:
                 # How fast the cockpit drains its backlog: its ingest ceiling on this machine.
