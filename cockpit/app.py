@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.message import Message
 
 from cockpit.hub import Hub, LogBatch, SourceUpdate
-from cockpit.model import Alarm, PaneKind
+from cockpit.model import Alarm, LogLevel, PaneKind
 from cockpit.profile import Profile
 from cockpit.sources import Sources, build_sources
 from screens.detail import DetailScreen
@@ -147,7 +147,11 @@ class CockpitApp(App[int]):
     def on_mount(self) -> None:
         self.cockpit = self._screen_factory(self.make_banner())
         if self.low_bandwidth:
-            self.cockpit.logs.view.keep_fraction = 0.2  # jump a near-full page at a time
+            # Every visible log line costs a row over the link: show what needs a human
+            # (WARN and above; `/` still searches the whole ring) and jump a page at a time.
+            view = self.cockpit.logs.view
+            view.keep_fraction = 0.2
+            view.min_level = LogLevel.WARN
         self.push_screen(self.cockpit)
         if self.theme_warning:
             self.notify(self.theme_warning, severity="warning")

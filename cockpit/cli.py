@@ -97,6 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CockpitError as e:
         return _fail(e)
 
+    if args.low_bandwidth:
+        # Textual reads its frame cap once, at import: set it before the app is imported.
+        os.environ.setdefault("TEXTUAL_FPS", "10")
     from cockpit.app import CockpitApp
 
     lab_kw = {}
@@ -110,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         lab_kw["start_lab"] = lambda: attach_lab(args.lab_env)
     app = CockpitApp(
         profile, read_only=args.read_only, dry_run=args.dry_run, theme=args.theme, refresh=args.refresh,
-        war_room=args.war_room, record=args.record, share=_share_target(args.share, profile.name),
+        war_room=args.war_room, low_bandwidth=args.low_bandwidth, record=args.record, share=_share_target(args.share, profile.name),
         **lab_kw,
     )
     try:

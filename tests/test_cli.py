@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -88,10 +89,13 @@ def test_flags_reach_the_app(monkeypatch, tmp_path, capsys):
             return 0
 
     monkeypatch.setattr(cockpit.app, "CockpitApp", Spy)
+    monkeypatch.setenv("TEXTUAL_FPS", "x")  # recorded, so teardown removes what main() sets
+    monkeypatch.delenv("TEXTUAL_FPS")
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
     assert cli.main(["--record", str(tmp_path / "r.cz"), "--share", "--read-only", "--war-room",
-                     "--theme", "war-room", "--refresh", "2"]) == 0
+                     "--theme", "war-room", "--refresh", "2", "--low-bandwidth"]) == 0
     assert seen["record"] == str(tmp_path / "r.cz")
     assert seen["share"] == f"unix:{tmp_path}/cockpit/share-lab.sock"
+    assert seen["low_bandwidth"] and os.environ.get("TEXTUAL_FPS") == "10"
     assert seen["read_only"] and seen["war_room"] and seen["theme"] == "war-room" and seen["refresh"] == 2
     assert "cockpit attach" in capsys.readouterr().err

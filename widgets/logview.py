@@ -99,6 +99,7 @@ class LogView(Widget, can_focus=True):
         self._top = 0
         self._cursor = 0
         self.keep_fraction = 0.5  # of the view kept on screen after a jump (low bandwidth: less)
+        self.min_level = LogLevel.DEBUG  # low bandwidth shows WARN and above
         self.repaints = 0  # whole-view repaints, for tests and the bench
         self.line_refreshes = 0
 
@@ -148,6 +149,8 @@ class LogView(Widget, can_focus=True):
         return self._filter_text
 
     def _matches(self, line: LogLine) -> bool:
+        if line.record.level < self.min_level:
+            return False
         if self._filter is None:
             return True
         return bool(self._filter.search(line.text) or self._filter.search(line.record.source))
@@ -299,7 +302,8 @@ class LogView(Widget, can_focus=True):
         return self.get_component_rich_style(f"logview--{name}")
 
     def position_text(self) -> str:
+        quiet = f" · {_LEVEL_NAMES[self.min_level].strip()} and above" if self.min_level > LogLevel.DEBUG else ""
         if self.follow:
-            return "following"
+            return "following" + quiet
         below = len(self._view) - 1 - self._cursor
         return f"paused · line {self._cursor + 1} of {len(self._view)} · {below} newer below · f to follow"
