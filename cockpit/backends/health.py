@@ -25,6 +25,15 @@ def _excerpt(text: str) -> str:
     return flat[:BODY_EXCERPT] + ("…" if len(flat) > BODY_EXCERPT else "")
 
 
+def _coarse_ms(ms: float) -> str:
+    """Latency to two significant figures: a reason that changes on every refresh by a
+    millisecond repaints its row each time for nothing a reader would act on."""
+    if ms < 10:
+        return "<10 ms"
+    digits = len(str(int(ms))) - 2
+    return f"{round(ms, -digits):.0f} ms"
+
+
 class HealthSource:
     pane = PaneKind.ALARMS
 
@@ -75,7 +84,7 @@ class HealthSource:
             return row(Severity.CRITICAL, "DOWN", f"cannot reach {c.url}: {detail}")
         ms = (time.monotonic() - started) * 1000
         body = _excerpt(resp.text)
-        said = f"HTTP {resp.status_code} in {ms:.0f} ms" + (f": {body}" if body else "")
+        said = f"HTTP {resp.status_code} in {_coarse_ms(ms)}" + (f": {body}" if body else "")
         if resp.status_code != c.expect_status:
             return row(
                 Severity.CRITICAL,
