@@ -14,7 +14,8 @@ Each line reads ``flood 0000042 <padding>``. Measured:
   bounded by ``--lag-timeout`` (30 s). ``behind_at_stop`` is how far the newest line on
   screen was behind the last line written when the writer stopped; when the last line never
   shows, ``behind_lines`` is that distance at the time-out and ``catchup_lines_per_s`` the
-  rate at which the screen advanced meanwhile (what the cockpit can ingest);
+  rate at which the screen advanced meanwhile; ``shown_after_focusing_logs`` whether it
+  shows once Tab has put the focus on the Logs pane (ingested, but not scrolled to);
 - ``cpu_pct``: the cockpit process's CPU (all its threads) over the flood, % of one core;
   ``tree_cpu_pct`` adds its children (the ``tail`` follower);
 - ``rss_before_mb`` / ``rss_after_mb`` / ``peak_rss_mb`` (VmRSS before the flood and once
