@@ -140,6 +140,13 @@ class CockpitApp(App[int]):
             read_only=p.read_only, dry_run=self.dry_run, low_bandwidth=self.low_bandwidth,
         )
 
+    def watch_theme(self, theme: str) -> None:
+        # Status cells carry the theme's colours and (war room) capitals: redraw them now.
+        screen = getattr(self, "cockpit", None)
+        if screen is not None:
+            for pane in screen.panes.values():
+                pane.render_records()
+
     @property
     def loud_status(self) -> bool:
         return self.theme in LOUD_THEMES

@@ -117,3 +117,16 @@ async def test_a_record_a_second_late_repaints_only_the_last_rows():
         assert [ln.text for ln in view.lines[-3:]] == ["line 3", "late by a second", "line 4"]
         assert view.repaints == repaints  # no whole-view repaint
         assert view.line_refreshes - refreshed == 2  # the late line's row and the one it pushed down
+
+
+async def test_a_flood_past_the_ring_keeps_the_newest_line_on_screen():
+    app = LogApp()  # capacity 100
+    async with app.run_test(size=(80, 10)) as pilot:
+        view = app.query_one(LogView)
+        await pilot.pause()
+        for start in range(0, 2000, 250):  # batches bigger than the whole ring
+            view.add_records(recs(start, 250))
+        await pilot.pause()
+        assert view.lines[-1].text == "line 1999"
+        shown = [view.render_line(y).text for y in range(10)]
+        assert any("line 1999" in row for row in shown), shown

@@ -115,19 +115,18 @@ class LogView(Widget, can_focus=True):
         return len(self._all)
 
     def add_records(self, records: Iterable[LogRecord]) -> None:
-        before = len(self._view)
-        first = before  # the first view index whose line changed (a late record moves lines down)
+        first = len(self._view)  # the first view index whose line changed (a late record moves lines down)
+        added = 0
         for rec in records:
             self._seq += 1
             line = LogLine(rec, sanitize(rec.text), self._seq)
             self._insert(self._all, line)
             if self._matches(line):
                 first = min(first, self._insert(self._view, line))
+                added += 1
         dropped = self._trim()
-        if dropped:
-            self._full_repaint()
-            first = self._top
-        self._after_growth(before, first)
+        if added:
+            self._after_growth(max(0, first - dropped), dropped)
 
     def clear(self) -> None:
         self._all.clear()
@@ -185,23 +184,23 @@ class LogView(Widget, can_focus=True):
     def _page(self) -> int:
         return max(1, self.size.height)
 
-    def _after_growth(self, before: int, first: int) -> None:
+    def _after_growth(self, first: int, dropped: int) -> None:
+        """Show lines just added (from view index ``first`` on); ``dropped`` left the ring."""
         n = len(self._view)
         page = self._page()
         if not self.follow:
-            if n != before and first < self._top + page:  # a late line moved what is shown
+            # _trim kept the same lines in view; a late line above the bottom moved them.
+            if first < self._top + page:
                 self._full_repaint()
             return
-        if n == before:
-            return
-        if n - self._top <= page:
+        if not dropped and n - self._top <= page:
             # The new lines fit below what is shown: repaint just the rows from the first
             # changed one down (a record a second late moves only the last lines).
             for idx in range(max(first, self._top), n):
                 self.refresh(Region(0, idx - self._top, self.size.width, 1))
                 self.line_refreshes += 1
         else:
-            # Jump scroll: keep the newest half page in view, free space below it.
+            # Jump scroll: keep the newest part of a page in view, free space below it.
             self._top = max(0, n - max(1, int(page * self.keep_fraction)))
             self._full_repaint()
 

@@ -195,6 +195,7 @@ class TablePane(Pane):
         super().__init__(**kwargs)
         self.table = KeyedTable(self.columns, classes="pane-table")
         self.records: dict[str, Any] = {}
+        self._row_cache: dict[Any, tuple[Any, tuple[str, list[Text]]]] = {}
 
     def compose_body(self) -> ComposeResult:
         yield self.table
@@ -213,12 +214,23 @@ class TablePane(Pane):
         needle = self.filter_text.lower()
         rows: list[Row] = []
         self.records = {}
+        cache: dict[Any, tuple[Any, tuple[str, list[Text]]]] = {}
+        theme = self.app.theme  # cells carry the theme's colours: another theme, new cells
         for rec in records:
-            key, cells = self.row(rec)
+            # Rendering a row (sparklines, ages) costs more than comparing two frozen records:
+            # a record equal to last time's reuses last time's cells (1,000 rows, one changed).
+            ident = getattr(rec, "key", None) or id(rec)
+            hit = self._row_cache.get(ident)
+            if hit is not None and hit[0] == (theme, rec):
+                key, cells = hit[1]
+            else:
+                key, cells = self.row(rec)
+            cache[ident] = ((theme, rec), (key, cells))
             if needle and not any(needle in c.plain.lower() for c in cells):
                 continue
             rows.append((key, cells))
             self.records[key] = rec
+        self._row_cache = cache
         if self.table.is_mounted:
             self.table.sync(rows)
 
