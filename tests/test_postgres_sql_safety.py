@@ -2,9 +2,8 @@
 
 Parses every module and looks at what is passed to ``execute``/``executemany`` (psycopg,
 sqlite, ...): an f-string, a ``%`` expression or a ``.format()`` call there is how SQL
-injection starts, even when today's value looks harmless. The one tolerated shape is an
-f-string whose every placeholder is a module constant (an ALL_CAPS name), which no input
-can reach.
+injection starts, even when today's value looks harmless. Identifiers go through
+``psycopg.sql.Identifier``.
 """
 
 from __future__ import annotations
@@ -16,15 +15,19 @@ ROOT = Path(__file__).resolve().parents[1] / "cockpit"
 EXECUTORS = {"execute", "executemany"}
 
 
-def _is_constant_name(node: ast.expr) -> bool:
-    return isinstance(node, ast.Name) and node.id.isupper()
+def _is_sql_composition(node: ast.expr) -> bool:
+    """``sql.SQL("... {}").format(sql.Identifier(x))``: psycopg quotes what it composes."""
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    return name == "SQL"
 
 
 def formatted(node: ast.expr) -> str | None:
     """Why ``node`` is SQL built by string formatting, or None."""
     if isinstance(node, ast.JoinedStr):
-        values = [v.value for v in node.values if isinstance(v, ast.FormattedValue)]
-        if values and not all(_is_constant_name(v) for v in values):
+        if any(isinstance(v, ast.FormattedValue) for v in node.values):
             return "f-string"
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):
         if isinstance(node.left, ast.Constant | ast.JoinedStr) or formatted(node.left):
@@ -35,6 +38,7 @@ def formatted(node: ast.expr) -> str | None:
         isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
         and node.func.attr == "format"
+        and not _is_sql_composition(node.func.value)
     ):
         return ".format()"
     return None
@@ -82,6 +86,7 @@ cur.execute("select * from t where id = {}".format(user_id))
 sql = f"select {col} from t"
 cur.execute(sql)
 cur.executemany("insert into t values (" + f"{x}" + ")", rows)
+conn.execute(f"select pg_sleep({SLOW_QUERY_SECONDS})")
 '''
     assert [v.split(": ", 1)[1] for v in violations(bad, "x.py")] == [
         "f-string passed to execute()",
@@ -89,10 +94,11 @@ cur.executemany("insert into t values (" + f"{x}" + ")", rows)
         ".format() passed to execute()",
         "f-string passed to execute()",
         "f-string passed to executemany()",
+        "f-string passed to execute()",
     ]
     good = '''
 conn.execute("select * from t where id = %s", (user_id,))
 conn.execute(SNAPSHOT_SQL)
-conn.execute(f"select pg_sleep({SLOW_QUERY_SECONDS})")
+conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 '''
     assert violations(good, "y.py") == []
