@@ -237,7 +237,8 @@ async def test_serve_shows_the_shared_cockpit_in_chromium(chromium, driver, tmp_
     t0 = time.monotonic()
     port = _free_port()
     serve = subprocess.Popen(
-        [sys.executable, "-m", "cockpit.cli", "serve", f"unix:{driver}", "--port", str(port)],
+        [sys.executable, "-m", "cockpit.cli", "serve", f"unix:{driver}", "--port", str(port),
+         "--token", "browser-t0ken"],
         cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     browser = None
@@ -247,7 +248,7 @@ async def test_serve_shows_the_shared_cockpit_in_chromium(chromium, driver, tmp_
         async with httpx.AsyncClient() as http:
             while time.monotonic() < deadline and serve.poll() is None:
                 try:
-                    page = await http.get(f"http://127.0.0.1:{port}/", timeout=1)
+                    page = await http.get(f"http://127.0.0.1:{port}/?token=browser-t0ken", timeout=1)
                     break
                 except httpx.TransportError:
                     await asyncio.sleep(0.1)
@@ -264,7 +265,7 @@ async def test_serve_shows_the_shared_cockpit_in_chromium(chromium, driver, tmp_
         devtools_port = int(port_file.read_text().split()[0])
 
         shot = tmp_path / "serve.png"
-        why, png = await _devtools(devtools_port, f"http://127.0.0.1:{port}/", shot, t0 + 38)
+        why, png = await _devtools(devtools_port, f"http://127.0.0.1:{port}/?token=browser-t0ken", shot, t0 + 38)
         ok, _ = looks_like_cockpit(png)
         assert ok, f"the screenshot {shot} does not show the cockpit: {why}"
     finally:

@@ -229,7 +229,7 @@ def test_serve_answers_on_loopback_and_leaves_no_process(tmp_path):
 
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "cockpit.cli", "serve", f"unix:{tmp_path}/none.sock",
-                             "--port", str(port)], start_new_session=True,
+                             "--port", str(port), "--token", "t0ken"], start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 20
@@ -241,8 +241,11 @@ def test_serve_answers_on_loopback_and_leaves_no_process(tmp_path):
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise AssertionError(f"serve did not listen: {proc.stderr.read().decode()[-500:]}") from None
                 time.sleep(0.05)
-        page = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
+        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 403  # no token
+        assert httpx.get(f"http://127.0.0.1:{port}/?token=wrong", timeout=5).status_code == 403
+        page = httpx.get(f"http://127.0.0.1:{port}/?token=t0ken", timeout=5)
         assert page.status_code == 200 and "ops cockpit" in page.text
+        assert "cockpit_token" in page.cookies  # carries the token to the websocket
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(10)
