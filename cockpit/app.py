@@ -212,6 +212,13 @@ class CockpitApp(App[int]):
     # --- the event stream -------------------------------------------------------------------
 
     async def _open_sinks(self) -> None:
+        if self.profile.record and not self._record_path:
+            from cockpit.audit import default_audit_path
+
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            folder = default_audit_path(self.profile).parent / "recordings"
+            self._record_path = str(folder / f"{self.profile.name}-{stamp}.cz")
+            self.notify(f"recording to {self._record_path}", timeout=6)
         if self._record_path:
             from cockpit.record import Recorder
 

@@ -730,6 +730,7 @@ PROFILE = _Rec(
         "alertmanager": (_Seq(ALERTMANAGER, unique="name"), "Alertmanagers: firing alerts"),
         "thresholds": (THRESHOLDS, "when numbers turn red"),
         "runbooks": (_Seq(RUNBOOK), "runbook entries shown next to alarms and services"),
+        "record": (_Bool(), "record the event stream to $XDG_STATE_HOME/cockpit/recordings/ (as --record)"),
     },
     name="profiles.<name>",
     implicit=("name",),

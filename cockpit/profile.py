@@ -179,6 +179,7 @@ class Profile:
     alertmanager: tuple[AlertmanagerConfig, ...] = ()
     thresholds: Thresholds = field(default_factory=Thresholds)
     runbooks: tuple[Runbook, ...] = ()
+    record: bool = False  # record the event stream (as --record) to the state dir
 
 
 @dataclass(frozen=True)

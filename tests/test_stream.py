@@ -253,3 +253,14 @@ def test_serve_answers_on_loopback_and_leaves_no_process(tmp_path):
     for pattern in (f"--port {port}", f"port={port}"):
         out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
         assert out.stdout.strip() == "", f"left running: {pattern}"
+
+
+async def test_record_true_in_a_profile_records_to_the_state_dir(_private_state):
+    estate = FakeEstate()
+    app = CockpitApp(Profile(name="ops", refresh=0.1, record=True), sources_factory=estate.factory)
+    async with app.run_test(size=(120, 30)):
+        await wait_until(lambda: app.cockpit.panes[PaneKind.SERVICES].row_count() == 2, 5)
+        await app.action_quit()
+    (path,) = (_private_state / "cockpit" / "recordings").glob("ops-*.cz")
+    events = read_recording(path)
+    assert events[0]["kind"] == "hello" and any(e["kind"] == "snapshot" for e in events)
