@@ -655,18 +655,18 @@ class CockpitApp(App[int]):
                 await self.drill.abort()
             except Exception as e:  # quitting must not fail on a drill's cleanup
                 log.warning("drill abort failed: %s", e)
-        for sink in self.sinks:
+        sinks, self.sinks = self.sinks, []
+        for sink in sinks:
             closer = getattr(sink, "stop", None) or getattr(sink, "close", None)
             result = closer() if closer else None
             if asyncio.iscoroutine(result):
-                await result
-        self.sinks = []
-        if self.hub is not None:
-            await self.hub.stop()
-            self.hub = None
-        if self.lab is not None:
-            await asyncio.to_thread(self.lab.stop)
-            self.lab = None
+                await asyncio.wait_for(result, 5)
+        hub, self.hub = self.hub, None  # taken first: a second shutdown finds nothing to do
+        if hub is not None:
+            await asyncio.wait_for(hub.stop(), 20)
+        lab, self.lab = self.lab, None
+        if lab is not None:
+            await asyncio.to_thread(lab.stop)
 
     async def on_unmount(self) -> None:
         await self.shutdown()

@@ -135,7 +135,11 @@ class Hub:
     async def stop(self) -> None:
         for t in self._tasks:
             t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            # Bounded: quitting must never wait on a task that ignores its cancellation.
+            _, pending = await asyncio.wait(self._tasks, timeout=5)
+            for t in pending:
+                log.warning("hub task %s did not stop within 5 s", t.get_name())
         self._tasks.clear()
         for src in [*self.sources, *self._log_sources]:
             try:

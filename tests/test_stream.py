@@ -87,7 +87,7 @@ async def test_replay_shows_what_the_driver_showed(tmp_path):
     path = tmp_path / "run.cz"
     app = CockpitApp(Profile(name="lab", refresh=0.1), sources_factory=estate.factory, record=str(path))
     seen: list[tuple[float, dict]] = []
-    async with app.run_test(size=(160, 48)):
+    async with app.run_test(size=(160, 48)) as pilot:
         panes = app.cockpit.panes
         await wait_until(lambda: panes[PaneKind.SERVICES].row_count() == 2, 5)
         estate.logs.push("GET /v1/orders 200")
@@ -97,7 +97,7 @@ async def test_replay_shows_what_the_driver_showed(tmp_path):
         await wait_until(lambda: panes[PaneKind.ALARMS].row_count() == 0, 5)
         estate.services.fail = "cannot reach ECS"
         await wait_until(lambda: panes[PaneKind.SERVICES].updates["fake:ecs"].error, 5)
-        await app.action_quit()
+        await pilot.press("q")  # quits through the app's own loop, closing the recording
     player = Player(read_recording(path))
     state = player.state_at(seen[0][0])
     assert {u.pane: len(u.records or ()) for u in state.updates.values()} == {
@@ -258,9 +258,9 @@ def test_serve_answers_on_loopback_and_leaves_no_process(tmp_path):
 async def test_record_true_in_a_profile_records_to_the_state_dir(_private_state):
     estate = FakeEstate()
     app = CockpitApp(Profile(name="ops", refresh=0.1, record=True), sources_factory=estate.factory)
-    async with app.run_test(size=(120, 30)):
+    async with app.run_test(size=(120, 30)) as pilot:
         await wait_until(lambda: app.cockpit.panes[PaneKind.SERVICES].row_count() == 2, 5)
-        await app.action_quit()
+        await pilot.press("q")
     (path,) = (_private_state / "cockpit" / "recordings").glob("ops-*.cz")
     events = read_recording(path)
     assert events[0]["kind"] == "hello" and any(e["kind"] == "snapshot" for e in events)
