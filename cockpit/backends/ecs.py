@@ -657,16 +657,15 @@ class EcsServicesSource:
     def _cluster_of(self, target: ServiceStatus) -> str:
         return target.cluster or self.cluster.cluster
 
-    def restart_command(self, target: ServiceStatus) -> list[str]:
+    def _update_service_command(self, target: ServiceStatus, *change: str) -> list[str]:
+        """`aws ecs update-service` on ``target`` with ``change``: every write action's shape."""
         return self.ctx.cli(
-            "ecs",
-            "update-service",
-            "--cluster",
-            self._cluster_of(target),
-            "--service",
-            target.name,
-            "--force-new-deployment",
+            "ecs", "update-service", "--cluster", self._cluster_of(target), "--service", target.name,
+            *change,
         )
+
+    def restart_command(self, target: ServiceStatus) -> list[str]:
+        return self._update_service_command(target, "--force-new-deployment")
 
     async def restart(self, target: ServiceStatus) -> str:
         def call() -> str:
@@ -689,16 +688,7 @@ class EcsServicesSource:
     # --- Scalable ------------------------------------------------------------------
 
     def scale_command(self, target: ServiceStatus, desired: int) -> list[str]:
-        return self.ctx.cli(
-            "ecs",
-            "update-service",
-            "--cluster",
-            self._cluster_of(target),
-            "--service",
-            target.name,
-            "--desired-count",
-            str(desired),
-        )
+        return self._update_service_command(target, "--desired-count", str(desired))
 
     async def scale(self, target: ServiceStatus, desired: int) -> str:
         if desired < 0:
@@ -729,16 +719,7 @@ class EcsServicesSource:
         )
 
     def rollback_command(self, target: ServiceStatus) -> list[str]:
-        return self.ctx.cli(
-            "ecs",
-            "update-service",
-            "--cluster",
-            self._cluster_of(target),
-            "--service",
-            target.name,
-            "--task-definition",
-            self.previous_task_definition(target),
-        )
+        return self._update_service_command(target, "--task-definition", self.previous_task_definition(target))
 
     async def rollback(self, target: ServiceStatus) -> str:
         previous = self.previous_task_definition(target)
@@ -760,16 +741,7 @@ class EcsServicesSource:
         return f"{family}:{revision}"
 
     def deploy_revision_command(self, target: ServiceStatus, revision: int) -> list[str]:
-        return self.ctx.cli(
-            "ecs",
-            "update-service",
-            "--cluster",
-            self._cluster_of(target),
-            "--service",
-            target.name,
-            "--task-definition",
-            self._revision(target, revision),
-        )
+        return self._update_service_command(target, "--task-definition", self._revision(target, revision))
 
     async def deploy_revision(self, target: ServiceStatus, revision: int) -> str:
         td = self._revision(target, revision)
