@@ -26,7 +26,7 @@ from cockpit.sources import Sources, build_sources
 from screens.detail import DetailScreen
 from screens.help import HelpScreen
 from screens.main import CockpitScreen
-from screens.palette import CockpitCommands, PaletteCommand
+from screens.palette import CockpitCommands, PaletteCommand, source_commands
 from themes import CSS_PATH, LOUD_THEMES, THEMES, resolve_theme
 from widgets.banner import ProfileBanner
 from widgets.logview import LogView
@@ -423,14 +423,11 @@ class CockpitApp(App[int]):
                            if isinstance(r, DatabaseSnapshot) and r.backend == "postgres"), record)
         open_activity(self, record)
 
-    def _log_search_commands(self) -> list[PaletteCommand]:
-        out = []
-        for src in self.hub.log_sources if self.hub else []:
-            if callable(getattr(src, "search_blocking", None)):
-                out.append(PaletteCommand(f"logs: search ({src.title})",
-                                          "the last N hours, filtered server-side, cancellable",
-                                          lambda src=src: self.search_logs(src)))
-        return out
+    def push_sections(self, title: str, load: Callable[[], Awaitable[list]]) -> None:
+        """A read-only screen of sections a backend computes when it opens."""
+        from screens.detail import SectionsScreen
+
+        self.push_screen(SectionsScreen(title, self.make_banner(), load))
 
     @work(group="search", exit_on_error=False)
     async def search_logs(self, source: Any) -> None:
@@ -441,60 +438,7 @@ class CockpitApp(App[int]):
             pattern, hours = answer
             self.push_screen(SearchScreen(source, pattern, hours, self.make_banner()))
 
-    def _api_call_commands(self) -> list[PaletteCommand]:
-        """`aws: api calls`: what each source's last refresh cost, and the running totals."""
-        from screens.detail import SectionsScreen
-
-        contexts = {id(c): c for s in (self.hub.sources if self.hub else [])
-                    if (c := getattr(s, "ctx", None)) is not None and hasattr(c, "total_calls")}
-        if not contexts:
-            return []
-
-        async def load() -> list:
-            from cockpit.model import DetailSection
-
-            out = []
-            for ctx in contexts.values():
-                last = tuple((counter, name, str(n)) for counter, calls in sorted(ctx.calls.items())
-                             for name, n in sorted(calls.items()))
-                total = tuple((name, str(n)) for name, n in ctx.total_calls.most_common())
-                out.append(DetailSection("Last refresh, per source", ("source", "call", "count"), last))
-                out.append(DetailSection("Since start", ("call", "count"), total))
-            return out
-
-        return [PaletteCommand("aws: api calls", "API calls per refresh and since start (cost and throttling)",
-                               lambda: self.push_screen(SectionsScreen("AWS API calls", self.make_banner(), load)))]
-
-    def _kubernetes_commands(self) -> list[PaletteCommand]:
-        from screens.detail import SectionsScreen
-
-        out = []
-        for src in self.hub.sources if self.hub else []:
-            nodes = getattr(src, "nodes_detail", None)
-            if callable(nodes):
-                async def load(nodes=nodes) -> list:
-                    return [await nodes()]
-
-                out.append(PaletteCommand(
-                    f"k8s: nodes ({src.title})", "Ready, pressure conditions, cordoned, CPU/memory",
-                    lambda src=src, load=load: self.push_screen(
-                        SectionsScreen(f"Nodes — {src.title}", self.make_banner(), load))))
-        return out
-
     drill: Any = None  # the running DrillSession, if any
-
-    def _drill_commands(self) -> list[PaletteCommand]:
-        if self.lab is None:
-            return []
-        from cockpit.drills import DRILLS
-
-        out = [PaletteCommand(f"drill: start {name}", f"{d.title}: {d.description}",
-                              lambda name=name: self.start_drill(name))
-               for name, d in DRILLS.items()]
-        if self.drill is not None and not self.drill.finished:
-            out.append(PaletteCommand("drill: abort", "stop the running drill (recorded as aborted)",
-                                      self.abort_drill))
-        return out
 
     @work(group="drill", exclusive=True, exit_on_error=False)
     async def start_drill(self, name: str) -> None:
@@ -596,10 +540,7 @@ class CockpitApp(App[int]):
         return [
             PaletteCommand("database: activity", "sessions, blocking tree and slow queries of the focused database",
                            self.action_database_activity),
-            *self._drill_commands(),
-            *self._kubernetes_commands(),
-            *self._api_call_commands(),
-            *self._log_search_commands(),
+            *source_commands(self),
             PaletteCommand("incident: start", "open an incident: title, P1–P4, a running clock",
                            self.action_incident_start),
             PaletteCommand("incident: resolve", "stop the incident clock and record it in the timeline",

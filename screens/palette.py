@@ -76,6 +76,52 @@ def cockpit_commands(app: CockpitApp) -> list[PaletteCommand]:
     return out
 
 
+def source_commands(app: CockpitApp) -> list[PaletteCommand]:
+    """Commands offered by what the profile's sources can do (and the lab, for drills)."""
+    sources = app.hub.sources if app.hub else []
+    out: list[PaletteCommand] = []
+    for src in app.hub.log_sources if app.hub else []:
+        if callable(getattr(src, "search_blocking", None)):
+            out.append(PaletteCommand(f"logs: search ({src.title})",
+                                      "the last N hours, filtered server-side, cancellable",
+                                      partial(app.search_logs, src)))
+    for src in sources:
+        nodes = getattr(src, "nodes_detail", None)
+        if callable(nodes):
+            async def load_nodes(nodes=nodes) -> list:
+                return [await nodes()]
+
+            out.append(PaletteCommand(
+                f"k8s: nodes ({src.title})", "Ready, pressure conditions, cordoned, CPU/memory",
+                partial(app.push_sections, f"Nodes — {src.title}", load_nodes)))
+    contexts = {id(c): c for s in sources
+                if (c := getattr(s, "ctx", None)) is not None and hasattr(c, "total_calls")}
+    if contexts:
+        async def load_calls() -> list:
+            from cockpit.model import DetailSection
+
+            sections = []
+            for ctx in contexts.values():
+                last = tuple((counter, name, str(n)) for counter, calls in sorted(ctx.calls.items())
+                             for name, n in sorted(calls.items()))
+                total = tuple((name, str(n)) for name, n in ctx.total_calls.most_common())
+                sections.append(DetailSection("Last refresh, per source", ("source", "call", "count"), last))
+                sections.append(DetailSection("Since start", ("call", "count"), total))
+            return sections
+
+        out.append(PaletteCommand("aws: api calls", "API calls per refresh and since start (cost and throttling)",
+                                  partial(app.push_sections, "AWS API calls", load_calls)))
+    if app.lab is not None:
+        from cockpit.drills import DRILLS
+
+        out += [PaletteCommand(f"drill: start {name}", f"{d.title}: {d.description}",
+                               partial(app.start_drill, name)) for name, d in DRILLS.items()]
+        if app.drill is not None and not app.drill.finished:
+            out.append(PaletteCommand("drill: abort", "stop the running drill (recorded as aborted)",
+                                      app.abort_drill))
+    return out
+
+
 class CockpitCommands(Provider):
     def _commands(self) -> list[PaletteCommand]:
         app: CockpitApp = self.app  # type: ignore[assignment]
