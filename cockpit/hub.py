@@ -111,6 +111,7 @@ class Hub:
         self._log_flush_interval = log_flush_interval
         self._clock = clock
         self._tasks: list[asyncio.Task[None]] = []
+        self._log_tasks: dict[str, asyncio.Task[None]] = {}
 
     @property
     def sources(self) -> list[Source]:
@@ -130,7 +131,9 @@ class Hub:
         for st in self._states.values():
             self._tasks.append(asyncio.create_task(self._run(st), name=f"hub:{st.source.id}"))
         for ls in self._log_sources:
-            self._tasks.append(asyncio.create_task(self._follow(ls), name=f"hub-log:{ls.id}"))
+            task = asyncio.create_task(self._follow(ls), name=f"hub-log:{ls.id}")
+            self._tasks.append(task)
+            self._log_tasks[ls.id] = task
 
     async def stop(self) -> None:
         for t in self._tasks:
@@ -146,6 +149,51 @@ class Hub:
                 await asyncio.wait_for(src.close(), 2)
             except Exception as e:  # closing is best effort at exit, but say so
                 log.warning("closing %s failed: %s", src.id, e)
+
+    def add_log_source(self, ls: LogSource) -> bool:
+        """Follow one more log source while running (e.g. one workload's pods on demand).
+
+        Returns False when a source with that id is already followed, so asking twice
+        never doubles the lines.
+        """
+        if any(s.id == ls.id for s in self._log_sources):
+            return False
+        self._log_sources.append(ls)
+        task = asyncio.create_task(self._follow(ls), name=f"hub-log:{ls.id}")
+        self._tasks.append(task)
+        self._log_tasks[ls.id] = task
+        return True
+
+    async def remove_log_source(self, source_id: str) -> bool:
+        """Stop following a source added with add_log_source (or any log source) and close it."""
+        ls = next((s for s in self._log_sources if s.id == source_id), None)
+        if ls is None:
+            return False
+        self._log_sources.remove(ls)
+        task = self._log_tasks.pop(source_id, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task], timeout=5)
+            if task in self._tasks:
+                self._tasks.remove(task)
+        try:
+            await asyncio.wait_for(ls.close(), 2)
+        except Exception as e:  # best effort, but say so
+            log.warning("closing %s failed: %s", ls.id, e)
+        return True
+
+    def set_log_filter(self, text: str | None) -> list[str]:
+        """Pass the user's `/` filter to log sources that can filter at the server.
+
+        Returns the ids of the sources that took it; the others are filtered locally by the
+        log pane as before. None clears it.
+        """
+        taken = []
+        for ls in self._log_sources:
+            setter = getattr(ls, "set_server_filter", None)
+            if setter is not None and setter(text):
+                taken.append(ls.id)
+        return taken
 
     def refresh_now(self, source_id: str | None = None) -> None:
         """Ask for an early refresh (after an action); the one in flight is not duplicated."""

@@ -145,3 +145,46 @@ async def test_logs_are_batched_and_resume_after_error():
         assert len([b for b in batches if b.records]) < 20
     finally:
         await hub.stop()
+
+
+async def test_log_source_added_while_running_is_followed_once_and_removed_cleanly():
+    batches: list[LogBatch] = []
+    hub = Hub([], [], on_update=lambda u: None, on_logs=batches.append, log_flush_interval=0.05)
+    hub.start()
+    extra = FakeLogs([[_rec(1), _rec(2)]])
+    extra.closed = False
+
+    async def close():
+        extra.closed = True
+
+    extra.close = close
+    try:
+        assert hub.add_log_source(extra)
+        assert not hub.add_log_source(extra), "asking twice must not double the lines"
+        await wait_until(lambda: sum(len(b.records) for b in batches) == 2, timeout=5)
+        assert await hub.remove_log_source("logs")
+        assert extra.closed and hub.log_sources == []
+        assert not await hub.remove_log_source("logs")
+    finally:
+        await hub.stop()
+    assert extra.follows == 1
+
+
+class FilterableLogs(FakeLogs):
+    def __init__(self):
+        super().__init__([])
+        self.pattern: str | None = "unset"
+
+    def set_server_filter(self, text: str | None) -> bool:
+        self.pattern = text
+        return True
+
+
+async def test_log_filter_reaches_only_sources_that_filter_at_the_server():
+    remote, local = FilterableLogs(), FakeLogs([])
+    remote.id = "remote"
+    hub = Hub([], [remote, local], on_update=lambda u: None, on_logs=lambda b: None)
+    assert hub.set_log_filter("ERROR") == ["remote"]
+    assert remote.pattern == "ERROR"
+    hub.set_log_filter(None)
+    assert remote.pattern is None
