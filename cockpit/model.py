@@ -155,6 +155,14 @@ class DatabaseSnapshot:
     status: str = ""  # "available", "up", engine status
     severity: Severity = Severity.OK
     detail: tuple[tuple[str, str], ...] = field(default=())  # extra key/value lines
+    # Throughput and replication; None when the backend cannot tell (rates: first refresh).
+    tps: float | None = None  # committed transactions per second since the previous refresh
+    rollbacks_per_s: float | None = None
+    cache_hit_ratio: float | None = None  # 0..1: buffer (or keyspace) hits / lookups
+    temp_bytes: int | None = None  # written to temporary files since the stats reset
+    role: str = ""  # "primary" | "replica" | "" (unknown)
+    replication_lag_s: float | None = None  # replica: its replay lag; primary: worst replica's
+    replication_lag_bytes: int | None = None
 
     @property
     def key(self) -> str:
