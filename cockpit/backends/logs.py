@@ -73,6 +73,27 @@ def source_label(group: str, stream: str) -> str:
 
 
 SEARCH_LIMIT = 5000
+# What starts a CloudWatch filter pattern rather than plain words: a JSON or space-delimited
+# selector, the OR of terms (``?ERROR ?WARN``), or a quoted term.
+_PATTERN_START = ("{", "[", "?", '"')
+
+
+def cloudwatch_pattern(text: str | None) -> str | None:
+    """The user's ``/`` filter as a CloudWatch Logs filter pattern; None: filter locally.
+
+    Plain words become one quoted term (``db timeout`` -> ``"db timeout"``), which matches
+    the words as written, next to each other, like the pane's substring filter (but, as in
+    CloudWatch, case-sensitively). Text that already reads as a pattern is passed as is.
+    Plain text with a double quote in it has no faithful quoted form: it stays local.
+    """
+    if text is None or not text.strip():
+        return None
+    t = text.strip()
+    if t.startswith(_PATTERN_START):
+        return t
+    if '"' in t:
+        return None
+    return f'"{t}"'
 
 
 @dataclass
@@ -80,6 +101,7 @@ class _Poll:
     first: bool
     cursors: dict[str, int]
     events: list[tuple[int, str, str, dict[str, Any]]]  # (timestamp, eventId, group, event)
+    generation: int = 0  # of the server filter the poll used
 
 
 class EcsLogSource:
@@ -97,7 +119,24 @@ class EcsLogSource:
         # Per group: the newest event timestamp yielded (ms). None: not polled yet.
         self._cursor: dict[str, int] = {}
         self._recent: OrderedDict[str, None] = OrderedDict()
+        # The `/` filter sent with FilterLogEvents (None: everything); bumped generation
+        # tells a poll that was in flight when it changed to hand nothing over.
+        self.server_filter: str | None = None
+        self._filter_generation = 0
         ctx.acquire(self)
+
+    def set_server_filter(self, text: str | None) -> bool:
+        """Filter the next polls at the server with ``text`` (None clears); True if it will.
+
+        The resume point stays: lines already shown stay, the next poll starts where the
+        last one ended, only with the new pattern. A poll already in flight with the old
+        pattern is dropped when it returns and done again, so a change never skips lines.
+        """
+        pattern = cloudwatch_pattern(text)
+        if pattern != self.server_filter:
+            self._filter_generation += 1
+            self.server_filter = pattern
+        return pattern is not None
 
     @property
     def client(self) -> Any:
@@ -122,6 +161,9 @@ class EcsLogSource:
         logs = self.client
         now = int(time.time() * 1000)
         first = not self._cursor
+        # Generation before pattern: a change in between makes the poll stale, not wrong.
+        generation = self._filter_generation
+        pattern = self.server_filter
         default = now - FIRST_WINDOW_MS + OVERLAP_MS  # first poll: 5 minutes back
         found: dict[str, tuple[int, str, str, dict[str, Any]]] = {}
         cursors = dict(self._cursor)
@@ -134,6 +176,8 @@ class EcsLogSource:
             }
             if self.page_limit:
                 kwargs["limit"] = self.page_limit
+            if pattern:
+                kwargs["filterPattern"] = pattern
             while True:
                 page = logs.filter_log_events(**kwargs)
                 for ev in page.get("events", []):
@@ -149,9 +193,11 @@ class EcsLogSource:
                 kwargs["nextToken"] = token
             cursors[group] = newest
         ordered = sorted(found.values(), key=lambda t: (t[0], _id_key(t[1])))
-        return _Poll(first=first, cursors=cursors, events=ordered)
+        return _Poll(first=first, cursors=cursors, events=ordered, generation=generation)
 
     def _commit(self, poll: _Poll) -> list[LogRecord]:
+        if poll.generation != self._filter_generation:
+            return []  # the filter changed under this poll: the next one redoes its window
         self._cursor = poll.cursors
         for _, eid, _, _ in poll.events:
             self._recent[eid] = None
@@ -213,7 +259,10 @@ class EcsLogSource:
 
     def explain_command(self) -> list[str]:
         group = self.groups[0] if self.groups else ""
-        return self.ctx.cli("logs", "tail", group, "--follow", "--since", "5m")
+        argv = ["logs", "tail", group, "--follow", "--since", "5m"]
+        if self.server_filter:
+            argv += ["--filter-pattern", self.server_filter]
+        return self.ctx.cli(*argv)
 
     async def close(self) -> None:
         await self.ctx.release(self)
