@@ -409,6 +409,19 @@ HOST_RUN_CHECK = ActionSpec(
     call=lambda b, t, p: b.run_check(t, p["check"]),
 )
 
+HOST_REMOVE_ROTATED_LOGS = ActionSpec(
+    id="host.remove_rotated_logs",
+    title="host: delete rotated logs",
+    target_type=ServiceStatus,
+    capability=caps.RotatedLogsRemovable,
+    risk=Risk.DESTRUCTIVE,
+    key=None,
+    description="Delete the rotated copies (app.log.1, app.log.2.gz) beside the host's followed "
+    "log files (profile key logs:) to free disk space; the live files are kept.",
+    argv=lambda b, t, p: b.remove_rotated_logs_command(t),
+    call=lambda b, t, p: b.remove_rotated_logs(t),
+)
+
 REGISTRY: tuple[ActionSpec, ...] = (
     SERVICE_RESTART,
     SERVICE_SCALE,
@@ -427,6 +440,7 @@ REGISTRY: tuple[ActionSpec, ...] = (
     NODE_CORDON,
     NODE_UNCORDON,
     HOST_RUN_CHECK,
+    HOST_REMOVE_ROTATED_LOGS,
 )
 
 

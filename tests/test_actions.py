@@ -175,6 +175,12 @@ class FakeBackend:
     async def run_check(self, t: ServiceStatus, check: str) -> str:
         return await self._do("check", (t.name, check))
 
+    def remove_rotated_logs_command(self, t: ServiceStatus) -> list[str]:
+        return ["fakectl", "rm-rotated-logs", t.name]
+
+    async def remove_rotated_logs(self, t: ServiceStatus) -> str:
+        return await self._do("rm-rotated-logs", t.name)
+
 
 class ScriptedConfirmer:
     """Answers each ConfirmRequest with a fixed reply (True, False or typed text)."""
@@ -279,6 +285,7 @@ def test_available_actions_follow_capability() -> None:
         "service.rollback",
         "service.deploy_revision",
         "host.run_check",
+        "host.remove_rotated_logs",
     }
 
     class OnlyRestart:
