@@ -364,16 +364,42 @@ def human_bytes(n: int | None) -> str:
 # --- rows and alarms (pure) ----------------------------------------------------------
 
 
-def metric_breaches(snapshot: HostSnapshot, limits: Thresholds) -> list[tuple[str, float, float]]:
-    """(metric, value, limit) for every figure above its threshold."""
+# Thresholds lowered at run time, by host name then metric ("cpu", "memory", "disk /"): the
+# lab's disk-full drill sets one so a disk alarm fires without filling a real disk to 80 %,
+# and removes it when the drill ends. Both the alarm and the host row read it.
+_THRESHOLD_OVERRIDES: dict[str, dict[str, float]] = {}
+
+
+def override_threshold(host: str, metric: str, limit: float | None) -> None:
+    """Set (``limit``) or remove (``None``) the threshold of one metric of one host."""
+    if limit is None:
+        _THRESHOLD_OVERRIDES.get(host, {}).pop(metric, None)
+        if not _THRESHOLD_OVERRIDES.get(host, True):
+            del _THRESHOLD_OVERRIDES[host]
+    else:
+        _THRESHOLD_OVERRIDES.setdefault(host, {})[metric] = float(limit)
+
+
+def threshold_overrides(host: str) -> dict[str, float]:
+    """The overrides in force for ``host`` (a copy)."""
+    return dict(_THRESHOLD_OVERRIDES.get(host, {}))
+
+
+def metric_breaches(
+    snapshot: HostSnapshot, limits: Thresholds, overrides: dict[str, float] | None = None
+) -> list[tuple[str, float, float]]:
+    """(metric, value, limit) for every figure above its threshold (``overrides`` win)."""
+    over = overrides or {}
     out: list[tuple[str, float, float]] = []
-    if snapshot.cpu_percent is not None and snapshot.cpu_percent > limits.cpu:
-        out.append(("cpu", snapshot.cpu_percent, limits.cpu))
-    if snapshot.mem_percent is not None and snapshot.mem_percent > limits.memory:
-        out.append(("memory", snapshot.mem_percent, limits.memory))
+    cpu, memory = over.get("cpu", limits.cpu), over.get("memory", limits.memory)
+    if snapshot.cpu_percent is not None and snapshot.cpu_percent > cpu:
+        out.append(("cpu", snapshot.cpu_percent, cpu))
+    if snapshot.mem_percent is not None and snapshot.mem_percent > memory:
+        out.append(("memory", snapshot.mem_percent, memory))
     for d in snapshot.disks:
-        if d.percent > limits.disk:
-            out.append((f"disk {d.mount}", d.percent, limits.disk))
+        limit = over.get(f"disk {d.mount}", limits.disk)
+        if d.percent > limit:
+            out.append((f"disk {d.mount}", d.percent, limit))
     return out
 
 
@@ -391,7 +417,7 @@ def host_row(
     limits: Thresholds,
     history: tuple[tuple[str, tuple[float, ...]], ...] = (),
 ) -> ServiceStatus:
-    breaches = metric_breaches(snapshot, limits)
+    breaches = metric_breaches(snapshot, limits, threshold_overrides(snapshot.host))
     return ServiceStatus(
         name=snapshot.host,
         backend="host",
@@ -672,6 +698,48 @@ class HostServicesSource:
             )
         return f"check {name} on {self.host.name}:\n" + (_clip(text, CHECK_RESULT_CHARS) or "(no output)")
 
+    # --- RotatedLogsRemovable ---
+    def _rotated_logs_argv(self, target: ServiceStatus) -> list[str]:
+        if target.backend != "host" or target.name != self.host.name:
+            raise BackendError(
+                f"delete rotated logs works on the host row {self.host.name}, not on {target.name}",
+                f"select the row named {self.host.name} in Services",
+            )
+        if not self.host.logs:
+            raise BackendError(
+                f"{self.host.name} follows no log files, so it has no rotated logs the cockpit knows of",
+                "add the log files to the host's logs: in profiles.yaml",
+            )
+        # Only siblings named after a followed file (app.log.1, app.log.2.gz), never the file
+        # itself nor anything below its directory. check_path already refused glob characters.
+        dirs = sorted({p.rsplit("/", 1)[0] or "/" for p in self.host.logs if "/" in p})
+        names: list[str] = []
+        for p in self.host.logs:
+            names += [*(["-o"] if names else []), "-path", f"{p}.*"]
+        argv = ["find", *dirs, "-maxdepth", "1", "-type", "f", "(", *names, ")", "-print", "-delete"]
+        return sudo(argv, self.host.cfg.sudo)
+
+    def remove_rotated_logs_command(self, target: ServiceStatus) -> list[str]:
+        return self.host.transport.display(self._rotated_logs_argv(target))
+
+    async def remove_rotated_logs(self, target: ServiceStatus) -> str:
+        result = await self.host.transport.run(self._rotated_logs_argv(target), timeout=CHECK_TIMEOUT_S)
+        if result.returncode != 0:
+            failure = self.host.transport.describe_failure(result)
+            if failure is not None:
+                raise failure
+            raise BackendError(
+                f"deleting rotated logs on {self.host.name}: "
+                f"{result.error_text or f'exit status {result.returncode}'}",
+                "the files listed before the error were deleted",
+            )
+        deleted = [ln for ln in result.text.splitlines() if ln.strip()]
+        if not deleted:
+            return f"no rotated logs to delete on {self.host.name}"
+        return f"deleted {len(deleted)} rotated log file(s) on {self.host.name}:\n" + _clip(
+            "\n".join(deleted), CHECK_RESULT_CHARS
+        )
+
     def check_sections(self) -> list[DetailSection]:
         if not self.host.checks:
             return []
@@ -814,7 +882,8 @@ class HostAlarmSource:
             self._keep({"unreachable"})
             return alarms
         alarms = []
-        for metric, value, limit in metric_breaches(snap, self.thresholds):
+        breaches = metric_breaches(snap, self.thresholds, threshold_overrides(self.host.name))
+        for metric, value, limit in breaches:
             alarms.append(
                 Alarm(
                     name=f"{self.host.name} {metric}",
@@ -827,7 +896,7 @@ class HostAlarmSource:
                     threshold=f"{metric} > {limit:g} %",
                 )
             )
-        self._keep({m for m, _, _ in metric_breaches(snap, self.thresholds)})
+        self._keep({m for m, _, _ in breaches})
         return alarms
 
     def _keep(self, firing: set[str]) -> None:
