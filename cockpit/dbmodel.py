@@ -201,3 +201,162 @@ def blocking_tree_lines(sessions: Sequence[Backend]) -> list[str]:
         prefix = "  " * (node.depth - 1) + "└─ " if node.depth else ""
         lines.append(prefix + describe_node(node.backend))
     return lines
+
+
+def format_bytes(n: int | None) -> str:
+    """1536 -> ``1.5 kB``: binary multiples, one decimal, for the detail lines."""
+    if n is None:
+        return "unknown"
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(size) < 1024 or unit == "TB":
+            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+@dataclass(frozen=True)
+class DatabaseStats:
+    """pg_stat_database counters of one database at one moment (``at_s``: server clock)."""
+
+    at_s: float
+    commits: int
+    rollbacks: int
+    blks_hit: int
+    blks_read: int
+    temp_bytes: int
+    temp_files: int
+
+    @property
+    def hit_ratio(self) -> float | None:
+        """Buffer cache hits over all block reads since the stats reset; None before any."""
+        total = self.blks_hit + self.blks_read
+        return self.blks_hit / total if total else None
+
+    def rates_since(self, before: DatabaseStats | None) -> tuple[float | None, float | None]:
+        """(commits/s, rollbacks/s) since ``before``; None on the first refresh, when no time
+        passed, or when the counters went down (pg_stat_reset, a failover to another server)."""
+        if before is None:
+            return None, None
+        dt = self.at_s - before.at_s
+        dc = self.commits - before.commits
+        dr = self.rollbacks - before.rollbacks
+        if dt <= 0 or dc < 0 or dr < 0:
+            return None, None
+        return dc / dt, dr / dt
+
+
+def stats_lines(
+    stats: DatabaseStats, tps: float | None, rollbacks_per_s: float | None, since: object
+) -> list[tuple[str, str]]:
+    """Key/value detail lines for the counters (``since``: pg_stat_database.stats_reset)."""
+    after = f" since {since:%Y-%m-%d %H:%M}" if isinstance(since, datetime) else ""
+    hit = stats.hit_ratio
+    return [
+        (
+            "transactions/s",
+            "next refresh" if tps is None else f"{tps:.1f} committed, {rollbacks_per_s or 0:.1f} rolled back",
+        ),
+        ("cache hit ratio", "no reads yet" if hit is None else f"{100 * hit:.2f} %{after}"),
+        ("temp files", f"{stats.temp_files} ({format_bytes(stats.temp_bytes)}){after}"),
+    ]
+
+
+@dataclass(frozen=True)
+class ReplicaLag:
+    """One row of pg_stat_replication on a primary (lags in seconds; None = unknown)."""
+
+    name: str
+    client: str
+    state: str
+    sync: str
+    bytes_behind: int | None
+    write_lag_s: float | None
+    flush_lag_s: float | None
+    replay_lag_s: float | None
+
+    @classmethod
+    def from_json(cls, d: dict[str, object]) -> ReplicaLag:
+        def f(key: str) -> float | None:
+            v = d.get(key)
+            return None if v is None else float(v)  # type: ignore[arg-type]
+
+        b = f("bytes")
+        return cls(
+            name=str(d.get("name") or ""), client=str(d.get("client") or ""),
+            state=str(d.get("state") or ""), sync=str(d.get("sync") or ""),
+            bytes_behind=None if b is None else int(b),
+            write_lag_s=f("write_s"), flush_lag_s=f("flush_s"), replay_lag_s=f("replay_s"),
+        )  # fmt: skip
+
+    @property
+    def label(self) -> str:
+        return self.name or self.client or "?"
+
+    def row(self) -> tuple[str, ...]:
+        def lag(s: float | None) -> str:
+            # NULL lag columns: the replica is caught up and idle (or we may not read them).
+            return "–" if s is None else format_duration(s)
+
+        return (
+            self.name, self.client, self.state, self.sync, format_bytes(self.bytes_behind),
+            lag(self.write_lag_s), lag(self.flush_lag_s), lag(self.replay_lag_s),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Replication:
+    """Where this server stands in replication, from the same round trip as the counters."""
+
+    role: str  # "primary" | "replica"
+    replay_lag_bytes: int | None = None  # replica: received but not yet replayed
+    replay_lag_s: float | None = None  # replica: 0 when all received WAL is replayed
+    last_replay_age_s: float | None = None  # replica: age of the last replayed transaction
+    receiver_status: str = ""  # replica: pg_stat_wal_receiver.status ("streaming")
+    replicas: tuple[ReplicaLag, ...] = ()  # primary (or cascading replica)
+
+    @property
+    def lag_s(self) -> float | None:
+        """A replica's replay lag; on a primary the worst replica's replay lag."""
+        if self.role == "replica":
+            return self.replay_lag_s
+        lags = [r.replay_lag_s for r in self.replicas if r.replay_lag_s is not None]
+        if lags:
+            return max(lags)
+        # Streaming and caught up: pg_stat_replication clears the lag columns when idle.
+        return 0.0 if any(r.bytes_behind == 0 for r in self.replicas) else None
+
+    @property
+    def lag_bytes(self) -> int | None:
+        if self.role == "replica":
+            return self.replay_lag_bytes
+        behind = [r.bytes_behind for r in self.replicas if r.bytes_behind is not None]
+        return max(behind) if behind else None
+
+    def replica_lines(self) -> tuple[str, ...]:
+        return (
+            f"WAL receiver: {self.receiver_status or 'not running'}",
+            f"replay lag: {format_bytes(self.replay_lag_bytes)} received but not replayed, "
+            f"{format_duration(self.replay_lag_s) or 'unknown'}",
+            "last replayed transaction: "
+            + (f"{format_duration(self.last_replay_age_s)} ago" if self.last_replay_age_s is not None else "none yet"),
+        )
+
+    def lines(self) -> list[tuple[str, str]]:
+        """Key/value detail lines: the role, then the lag (replica) or one line per replica."""
+        if self.role == "replica":
+            return [
+                ("role", f"replica (WAL receiver {self.receiver_status or 'not running'})"),
+                ("replay lag", f"{format_bytes(self.replay_lag_bytes)}, "
+                               f"{format_duration(self.replay_lag_s) or 'unknown'}"),
+            ]  # fmt: skip
+        out = [("role", f"primary, {len(self.replicas)} replica(s) streaming")]
+        for r in self.replicas:
+            replay = "–" if r.replay_lag_s is None else format_duration(r.replay_lag_s)
+            out.append(
+                (
+                    f"replica {r.label}",
+                    f"{r.state}, {format_bytes(r.bytes_behind)} behind, replay lag {replay}",
+                )
+            )
+        return out

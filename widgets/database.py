@@ -1,4 +1,5 @@
-"""Database pane: connections, activity and size per database (PostgreSQL, RDS, Redis)."""
+"""Database pane: connections, throughput, cache, replication lag, activity and size per database
+(PostgreSQL, RDS, Redis)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,35 @@ from rich.text import Text
 
 from cockpit.model import DatabaseSnapshot, PaneKind
 from widgets.pane import TablePane, action_bindings, human_bytes, num, plain
+
+
+def _rate(per_s: float | None) -> str:
+    if per_s is None:
+        return "–"
+    return f"{per_s:.1f}" if per_s < 10 else f"{per_s:,.0f}"
+
+
+def _percent(ratio: float | None) -> str:
+    if ratio is None:
+        return "–"
+    # 99.95 % must not round up to a perfect-looking 100 %.
+    return f"{int(ratio * 1000) / 10:.1f}" if ratio < 1 else "100"
+
+
+def _lag(d: DatabaseSnapshot) -> str:
+    """``0s`` caught up, ``3.2s/1.5MB`` behind; ``–`` with no replication to speak of."""
+    if d.replication_lag_s is None and d.replication_lag_bytes is None:
+        return "–"
+    secs = d.replication_lag_s
+    if secs is None:
+        when = "?"
+    elif secs < 10:
+        when = f"{secs:.1f}s".replace(".0s", "s")
+    else:
+        when = f"{secs:.0f}s" if secs < 600 else f"{secs // 60:.0f}m"
+    if d.replication_lag_bytes:
+        return f"{when}/{human_bytes(d.replication_lag_bytes)}"
+    return when
 
 
 class DatabasePane(TablePane):
@@ -17,10 +47,15 @@ class DatabasePane(TablePane):
         ("", 2),
         ("database", 16),
         ("conns", 9),
+        ("tps", 6),
+        ("hit%", 5),
+        ("repl lag", 10),
         ("active", 6),
         ("idle tx", 7),
         ("blocked", 7),
         ("size", 8),
+        ("rb/s", 5),
+        ("temp", 7),
         ("longest query", 16),
     ]
 
@@ -40,9 +75,14 @@ class DatabasePane(TablePane):
             Text(d.severity.symbol, style=self.severity_style(d.severity)),
             plain(d.name, 60),
             Text(conns, justify="right"),
+            Text(_rate(d.tps), justify="right"),
+            Text(_percent(d.cache_hit_ratio), justify="right"),
+            Text(_lag(d), justify="right"),
             num(d.active),
             num(d.idle_in_transaction),
             num(d.blocked),
             Text(human_bytes(d.size_bytes), justify="right"),
+            Text(_rate(d.rollbacks_per_s), justify="right"),
+            Text(human_bytes(d.temp_bytes), justify="right"),
             plain(longest, 120),
         ]

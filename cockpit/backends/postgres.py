@@ -15,12 +15,17 @@ from typing import Any
 from cockpit.dbmodel import (
     Activity,
     Backend,
+    DatabaseStats,
+    ReplicaLag,
+    Replication,
     SlowQueries,
     SlowQuery,
     blocking_tree_lines,
+    format_bytes,
     format_duration,
     one_line,
     sort_by_duration,
+    stats_lines,
 )
 from cockpit.errors import BackendError
 from cockpit.model import DatabaseSnapshot, DetailSection, PaneKind, Severity
@@ -38,6 +43,12 @@ CRITICAL_CONNECTIONS = 0.95
 # Connections count the whole server (max_connections is server-wide); the other figures
 # concern this database only. pg_blocking_pids() takes lock-manager locks, so it is only
 # asked for sessions that are waiting on a lock at all.
+# The same round trip reads pg_stat_database's counters (rates are deltas between two
+# refreshes, timed by the server's clock) and replication: on a replica its own replay lag
+# (0 s when it has replayed all it received: an idle primary sends nothing, and the age of
+# the last replayed transaction would grow forever), on a primary (or a cascading replica)
+# one entry per pg_stat_replication row. Without pg_read_all_stats (pg_monitor) the LSN and
+# lag columns of other roles' senders read NULL: shown as unknown, never as zero.
 SNAPSHOT_SQL = """\
 WITH s AS (
   SELECT pid, datname, state, query, query_start, xact_start,
@@ -63,7 +74,38 @@ SELECT
   (SELECT extract(epoch FROM now() - min(xact_start))::float8 FROM here
     WHERE state IN ('idle in transaction', 'idle in transaction (aborted)')) AS oldest_idle_tx_s,
   pg_database_size(current_database()) AS size_bytes,
-  current_setting('server_version') AS version"""
+  current_setting('server_version') AS version,
+  d.xact_commit, d.xact_rollback, d.blks_hit, d.blks_read, d.temp_bytes, d.temp_files,
+  d.stats_reset,
+  extract(epoch FROM now())::float8 AS at_s,
+  pg_is_in_recovery() AS in_recovery,
+  CASE WHEN pg_is_in_recovery()
+       THEN pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()) END
+    AS replay_lag_bytes,
+  CASE WHEN pg_is_in_recovery() THEN
+    CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0::float8
+         ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 END
+  END AS replay_lag_s,
+  CASE WHEN pg_is_in_recovery()
+       THEN extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 END
+    AS last_replay_age_s,
+  (SELECT status FROM pg_stat_wal_receiver LIMIT 1) AS receiver_status,
+  (SELECT coalesce(json_agg(json_build_object(
+      'name', r.application_name,
+      'client', coalesce(host(r.client_addr), 'local'),
+      'state', r.state,
+      'sync', r.sync_state,
+      'bytes', pg_wal_lsn_diff(w.lsn, r.replay_lsn),
+      'write_s', extract(epoch FROM r.write_lag),
+      'flush_s', extract(epoch FROM r.flush_lag),
+      'replay_s', extract(epoch FROM r.replay_lag)
+    ) ORDER BY r.application_name, r.pid), '[]'::json)
+   FROM pg_stat_replication r,
+        LATERAL (SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()
+                             ELSE pg_current_wal_lsn() END AS lsn) w
+  ) AS replicas
+FROM pg_stat_database d
+WHERE d.datname = current_database()"""
 
 # Sessions of this database, longest running first. The duration is the current query's for
 # an active session, else the open transaction's (what an idle-in-transaction session costs).
@@ -174,6 +216,14 @@ def _scrub(text: str, dsn: str) -> str:
     return first.replace(password, "***") if password else first
 
 
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
 def severity_for(connections: int, max_connections: int, blocked: int, thresholds: Thresholds) -> Severity:
     ratio = connections / max_connections if max_connections else 0.0
     if ratio >= CRITICAL_CONNECTIONS:
@@ -194,6 +244,8 @@ class PostgresSource:
         self._conn: Any = None  # psycopg.AsyncConnection, imported lazily
         self._lock = asyncio.Lock()  # fetch and terminate share the one connection
         self._masked = ""
+        self._last_stats: DatabaseStats | None = None  # the previous refresh's counters
+        self._replication: Replication | None = None
 
     # --- connection ---------------------------------------------------------------
 
@@ -297,7 +349,26 @@ class PostgresSource:
         (
             connections, max_connections, db_connections, active, idle_tx, blocked,
             longest_s, longest_query, oldest_idle_tx_s, size_bytes, version,
+            commits, rollbacks, blks_hit, blks_read, temp_bytes, temp_files, stats_reset,
+            at_s, in_recovery, replay_lag_bytes, replay_lag_s, last_replay_age_s,
+            receiver_status, replicas,
         ) = row  # fmt: skip
+        stats = DatabaseStats(
+            at_s=float(at_s), commits=int(commits or 0), rollbacks=int(rollbacks or 0),
+            blks_hit=int(blks_hit or 0), blks_read=int(blks_read or 0),
+            temp_bytes=int(temp_bytes or 0), temp_files=int(temp_files or 0),
+        )  # fmt: skip
+        tps, rollbacks_per_s = stats.rates_since(self._last_stats)
+        self._last_stats = stats
+        repl = Replication(
+            role="replica" if in_recovery else "primary",
+            replay_lag_bytes=_int_or_none(replay_lag_bytes),
+            replay_lag_s=_float_or_none(replay_lag_s),
+            last_replay_age_s=_float_or_none(last_replay_age_s),
+            receiver_status=receiver_status or "",
+            replicas=tuple(ReplicaLag.from_json(r) for r in replicas or ()),
+        )
+        self._replication = repl
         detail: list[tuple[str, str]] = [
             ("server", self._masked),
             ("version", str(version)),
@@ -305,6 +376,9 @@ class PostgresSource:
         ]
         if oldest_idle_tx_s is not None:
             detail.append(("oldest idle in transaction", f"{oldest_idle_tx_s:.0f} s"))
+        detail.extend(stats_lines(stats, tps, rollbacks_per_s, stats_reset))
+        detail.append(("database size", format_bytes(int(size_bytes))))
+        detail.extend(repl.lines())
         return [
             DatabaseSnapshot(
                 name=self.db.name,
@@ -323,6 +397,13 @@ class PostgresSource:
                     int(connections), int(max_connections), int(blocked), self.thresholds
                 ),
                 detail=tuple(detail),
+                tps=tps,
+                rollbacks_per_s=rollbacks_per_s,
+                cache_hit_ratio=stats.hit_ratio,
+                temp_bytes=stats.temp_bytes,
+                role=repl.role,
+                replication_lag_s=repl.lag_s,
+                replication_lag_bytes=repl.lag_bytes,
             )
         ]
 
@@ -406,7 +487,10 @@ class PostgresSource:
 
     async def detail(self, record: Any) -> list[DetailSection]:
         """Sections for the database row's detail screen (DetailProvider)."""
-        return activity_sections(await self.activity())
+        sections = activity_sections(await self.activity())
+        if self._replication is not None:
+            sections.append(replication_section(self._replication))
+        return sections
 
     # --- capabilities: cancel a query, terminate a session ------------------------------
 
@@ -518,6 +602,20 @@ def slow_sections(slow: SlowQueries) -> list[DetailSection]:
         DetailSection("Slow queries by mean time", columns, rows(slow.by_mean), empty),
         DetailSection("Slow queries by total time", columns, rows(slow.by_total)),
     ]
+
+
+def replication_section(repl: Replication) -> DetailSection:
+    """On a replica its replay lag; on a primary one row per connected replica."""
+    if repl.role == "replica":
+        return DetailSection(title="Replication (this server is a replica)", lines=repl.replica_lines())
+    columns = ("replica", "client", "state", "sync", "bytes behind", "write lag", "flush lag", "replay lag")
+    rows = tuple(r.row() for r in repl.replicas)
+    return DetailSection(
+        title="Replication (replicas of this primary, from pg_stat_replication)",
+        columns=columns,
+        rows=rows,
+        lines=() if rows else ("no replica is streaming from this server",),
+    )
 
 
 def build_postgres_sources(profile: Profile) -> list[PostgresSource]:
