@@ -16,9 +16,11 @@ import pytest
 
 from cockpit.actions import ActionRunner, ConfirmRequest, get_action
 from cockpit.audit import AuditLog
-from cockpit.drills import DRILLS, DrillSession, DrillUnavailable, main_drill
+from cockpit.backends.hosts import threshold_overrides
+from cockpit.drills import DRILLS, DrillSession, main_drill
 from cockpit.lab import Lab, start_lab
 from cockpit.labenv import lab_environment, write_env_file
+from cockpit.model import Severity
 from cockpit.profile import Profile
 from cockpit.sources import build_sources
 from cockpit.timeline import build_timeline
@@ -192,16 +194,63 @@ async def test_db_lock_is_resolved_by_terminating_the_holder(lab: Lab, tmp_path:
     _assert_summary(audit, session, spec.id)
 
 
-async def test_unavailable_drill_says_why(lab: Lab, tmp_path: Path) -> None:
+async def test_disk_full_is_resolved_by_deleting_rotated_logs(lab: Lab, tmp_path: Path) -> None:
+    if not lab.redis_url:
+        skip_or_fail(f"the lab has no Redis (whose log the drill fills beside) here: {lab.notes.get('queues')}")
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    you = Trainee(lab, audit)
+    session = DrillSession(DRILLS["disk-full"], lab, audit, you.profile)
+    await session.start()
+    ballast = Path(session._state["ballast"])
+    try:
+        assert ballast.exists() and not await session.check()
+
+        async def disk_alarms() -> list[Any]:
+            return [a for a in await you.records("hosts:this-machine:alarms") if " disk " in a.name]
+
+        [alarm] = await disk_alarms()
+        assert alarm.name in session.drill.detect_on and alarm.state == "ALARM"
+        assert f"(above {session._state['threshold']} %)" in alarm.reason
+        host = await you.row("hosts:this-machine", "this-machine")
+        assert host.status is Severity.CRITICAL and "disk" in host.status_text
+        session.note_detected()
+
+        await you.act("host.remove_rotated_logs", host)
+        request = you.confirmed[-1]
+        assert request.typed and request.expected == "this-machine"
+        assert request.command.startswith("find ") and "redis.log.*" in request.command
+        assert not ballast.exists()
+        assert (ballast.parent / "redis.log").exists()  # the live log is kept
+        await _until(session.check, 10)
+
+        async def cleared() -> bool:
+            return not await disk_alarms()
+
+        await _until(cleared, 10)  # the threshold is the profile's again
+    finally:
+        await session.abort()
+    _assert_summary(audit, session, "host.remove_rotated_logs")
+    assert threshold_overrides("this-machine") == {}
+
+
+async def test_disk_full_aborted_leaves_no_ballast_or_override(lab: Lab, tmp_path: Path) -> None:
+    if not lab.redis_url:
+        skip_or_fail(f"the lab has no Redis here: {lab.notes.get('queues')}")
     session = DrillSession(DRILLS["disk-full"], lab, AuditLog(tmp_path / "a.jsonl"), Profile("lab"))
-    with pytest.raises(DrillUnavailable) as e:
-        await session.start()
-    assert "not available yet" in e.value.message and "host" in e.value.hint
+    await session.start()
+    ballast = Path(session._state["ballast"])
+    assert ballast.exists() and threshold_overrides("this-machine")
+    await session.abort()
+    assert not ballast.exists() and threshold_overrides("this-machine") == {}
+
+
+def test_cockpit_only_drill_is_refused_by_the_cli_and_listed() -> None:
     out, err = io.StringIO(), io.StringIO()
     assert main_drill(["run", "disk-full"], stdout=out, stderr=err) == 2
-    assert "not available yet" in err.getvalue()
+    assert "runs only in the cockpit" in err.getvalue() and "drill: start" in err.getvalue()
     main_drill(["list"], stdout=out, stderr=err)
     assert all(name in out.getvalue() for name in DRILLS)
+    assert not any(d.unavailable for d in DRILLS.values())
 
 
 def test_headless_runner_waits_for_the_goal_on_an_attached_lab(lab: Lab, tmp_path: Path) -> None:

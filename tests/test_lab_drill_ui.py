@@ -39,3 +39,50 @@ async def test_api_down_drill_is_detected_and_resolved_with_a_restart():
         assert summary["outcome"] == "resolved"
         assert [a["action"] for a in summary["actions"]] == ["service.restart"]
         await pilot.press("q")
+
+
+async def test_disk_full_drill_is_detected_on_the_alarm_and_resolved_by_deleting_rotated_logs():
+    from cockpit.timeline import build_timeline
+
+    from .conftest import skip_or_fail
+    from .test_lab_actions import _palette
+
+    app = CockpitApp(Profile(name="lab", description="lab", lab=True, refresh=0.5),
+                     start_lab=lambda: start_lab(with_servers=True))
+    async with app.run_test(size=(160, 48)) as pilot:
+        services, alarms = app.cockpit.panes[PaneKind.SERVICES], app.cockpit.panes[PaneKind.ALARMS]
+
+        def row(pane, name):
+            return next((r for r in pane.records.values() if r.name == name), None)
+
+        def disk_alarm():
+            return next((a for a in alarms.records.values() if a.name.startswith("this-machine disk ")), None)
+
+        await wait_until(lambda: row(services, "this-machine") is not None, 30)
+        if not app.lab.redis_url:
+            skip_or_fail(f"the lab has no Redis here: {app.lab.notes.get('queues')}")
+        app.start_drill("disk-full")
+        await wait_until(lambda: disk_alarm() is not None, 20)  # fires on the next refresh
+        assert app.drill is not None and not app.drill.finished
+        assert "disk" in row(services, "this-machine").status_text
+        alarms.focus_body()
+        alarms.table.move_cursor(row=alarms.table.row_keys.index(disk_alarm().key))
+        await wait_until(lambda: app.drill.detected_at is not None, 5)
+
+        await _palette(pilot, "host: delete rotated logs this-machine")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), 5)
+        assert "find " in str(app.screen.query_one("#command").render())
+        await pilot.press(*"this-machine", "enter")  # destructive: the host's name is typed
+        await wait_until(lambda: app.drill.finished, 30)
+        await wait_until(lambda: disk_alarm() is None, 10)  # the threshold is the profile's again
+
+        def drill_lines():
+            return [e.summary for e in build_timeline(app.runner.audit.read()) if e.type == "drill"]
+
+        await wait_until(lambda: len(drill_lines()) == 2, 10)  # written on a thread
+        assert drill_lines()[-1].startswith("Drill disk-full resolved in ")
+        assert "host: delete rotated logs this-machine (ok)" in drill_lines()[-1]
+        summary = app.drill.summary()
+        assert summary["time_to_detect_s"] is not None
+        assert [a["action"] for a in summary["actions"]] == ["host.remove_rotated_logs"]
+        await pilot.press("q")
