@@ -112,7 +112,19 @@ class DatabaseConfig:
 class RedisConfig:
     name: str
     url: SecretRef
-    queues: tuple[str, ...] = ()  # "queue:default" (a list) or "stream:events"
+    # "queue:default" (a list) or "stream:events"; "auto" (``queues: auto``) also detects
+    # Celery, RQ and BullMQ queues on the server.
+    queues: tuple[str, ...] = ()
+    allow_flushall: bool = False  # offer FLUSHALL (every db of the server), not only FLUSHDB
+
+    @property
+    def auto_queues(self) -> bool:
+        return "auto" in self.queues
+
+    @property
+    def queue_keys(self) -> tuple[str, ...]:
+        """The configured keys, without the ``auto`` marker."""
+        return tuple(q for q in self.queues if q != "auto")
 
 
 @dataclass(frozen=True)
