@@ -192,7 +192,7 @@ SERVICE_ROLLBACK = ActionSpec(
     capability=RollbackCapable,
     risk=Risk.DESTRUCTIVE,
     key=None,
-    description="Return the service to its previous revision (task definition / ReplicaSet).",
+    description="Return the service to its previous revision (task definition / ReplicaSet / ControllerRevision).",
     argv=lambda b, t, p: b.rollback_command(t),
     call=lambda b, t, p: b.rollback(t),
     prepare=lambda t, p: _revision_change(t, None),
@@ -232,6 +232,10 @@ def _latest_revision(target: ServiceStatus) -> int:
 
 def _revision_change(target: ServiceStatus, to: str | None) -> dict[str, Any]:
     # from -> to revision and image, shown as parameters in the confirmation and audited.
+    if target.backend == "kubernetes" and to is None:
+        from cockpit.backends.kubernetes import revision_change as k8s_revision_change
+
+        return dict(k8s_revision_change(target))
     from cockpit.backends.ecs import revision_change
 
     return dict(revision_change(target, to))
