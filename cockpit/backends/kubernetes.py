@@ -24,8 +24,10 @@ import os
 import socket
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,6 +77,7 @@ _API_OF = {
     "statefulsets": "apps",
     "daemonsets": "apps",
     "replicasets": "apps",
+    "controllerrevisions": "apps",
 }
 _SINGULAR = {
     "pods": "pod",
@@ -84,7 +87,10 @@ _SINGULAR = {
     "statefulsets": "stateful_set",
     "daemonsets": "daemon_set",
     "replicasets": "replica_set",
+    "controllerrevisions": "controller_revision",
 }
+# Read only for rollbacks (the from -> to revision a confirmation shows): never required.
+HISTORY_KINDS = ("replicasets", "controllerrevisions")
 
 
 # --- errors -------------------------------------------------------------------------------
@@ -790,13 +796,129 @@ def _load(resp: Any) -> Any:
     return json.loads(_check(resp).data or b"null")
 
 
+# --- pods and nodes as rows of their own ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PodView:
+    """One pod of a workload, for a screen that lists them with actions on the focused one."""
+
+    namespace: str
+    name: str
+    status: str
+    ready: str
+    restarts: int
+    last_termination: str
+    node: str
+    age: str
+    containers: tuple[str, ...]
+    terminated: tuple[str, ...]  # containers with a previous (terminated) instance to read
+
+
+def pod_view(pod: dict[str, Any], now: datetime | None = None) -> PodView:
+    m, st = _meta(pod), pod.get("status") or {}
+    return PodView(
+        namespace=str(m.get("namespace", "")), name=str(m.get("name", "")),
+        status=pod_status_text(pod), ready=pod_ready(pod), restarts=pod_restarts(pod),
+        last_termination=last_termination(pod) or "-",
+        node=str((pod.get("spec") or {}).get("nodeName") or "-"),
+        age=age(parse_time(m.get("creationTimestamp")), now),
+        containers=tuple(str(c.get("name", "")) for c in (pod.get("spec") or {}).get("containers") or []),
+        terminated=tuple(str(c.get("name", "")) for c in st.get("containerStatuses") or []
+                         if (c.get("lastState") or {}).get("terminated")),
+    )
+
+
+class _PodActions:
+    """``pod: delete`` for any Kubernetes source, on an alarm-shaped reference to a pod.
+
+    The registry's pod and node actions take an ``Alarm`` whose ``resource`` names the
+    object (``NS/pod/NAME``, ``node/NAME``): a real alarm, or one made by ``pod_ref`` /
+    ``node_ref`` for a pod or node the user picked on a screen of its own.
+    """
+
+    ctx: KubeContext
+    id: str
+
+    @staticmethod
+    def pod_of(target: Alarm) -> tuple[str, str]:
+        ns, _, rest = target.resource.partition("/")
+        kind, _, name = rest.partition("/")
+        if kind != "pod" or not name:
+            raise BackendError(f"{target.name} does not concern a pod", "choose a pod's alarm")
+        return ns, name
+
+    @staticmethod
+    def node_of(target: Alarm) -> str:
+        kind, _, name = target.resource.partition("/")
+        if kind != "node" or not name or "/" in name:
+            raise BackendError(f"{target.name} does not concern a node", "choose a node's alarm")
+        return name
+
+    def pod_ref(self, namespace: str, pod: str) -> Alarm:
+        """A reference to one pod that ``pod: delete`` accepts, owned by this source."""
+        return Alarm(name=f"pod {namespace}/{pod}", source=self.id, severity=Severity.UNKNOWN,
+                     state="pod", reason="", resource=f"{namespace}/pod/{pod}")
+
+    def node_ref(self, node: str) -> Alarm:
+        """A reference to one node that ``node: cordon`` / ``uncordon`` accept."""
+        return Alarm(name=f"node {node}", source=self.id, severity=Severity.UNKNOWN,
+                     state="node", reason="", resource=f"node/{node}")
+
+    # --- PodDeletable --------------------------------------------------------------------
+
+    def delete_pod_command(self, target: Alarm) -> list[str]:
+        ns, name = self.pod_of(target)
+        return self.ctx.cli("delete", "pod", name, namespace=ns)
+
+    async def delete_pod(self, target: Alarm) -> str:
+        from kubernetes import client
+
+        ns, name = self.pod_of(target)
+
+        def call() -> str:
+            _load(self.ctx.api_for("core").delete_namespaced_pod(
+                name, ns, body=client.V1DeleteOptions(propagation_policy="Background"),
+                _preload_content=False, _request_timeout=(10, 30)))
+            return f'pod "{name}" deleted'
+
+        return await self.ctx.run(f"delete pod {name}", call)
+
+    # --- the crashed container's log -------------------------------------------------------
+
+    def previous_log_command(self, namespace: str, pod: str, container: str) -> list[str]:
+        return self.ctx.cli("logs", pod, "-c", container, "--previous", namespace=namespace)
+
+    async def previous_log(self, namespace: str, pod: str, container: str) -> list[str]:
+        """``kubectl logs POD -c C --previous``: the last lines of the container's previous run."""
+        return await previous_log_lines(self.ctx, namespace, pod, container)
+
+
+# The services sources alive, by id: a confirmation's from -> to revision is read from their
+# caches without a call (the runner asks for it synchronously).
+_SOURCES: weakref.WeakValueDictionary[str, KubernetesServicesSource] = weakref.WeakValueDictionary()
+
+
+def revision_change(target: ServiceStatus) -> dict[str, str]:
+    """``{"from": "revision 3 (api:2)", "to": "revision 2 (api:1)"}`` for a rollback's
+    confirmation, from the watch caches; empty when they do not know (yet)."""
+    src = _SOURCES.get(target.source)
+    if src is None:
+        return {}
+    try:
+        return src.revision_change(target)
+    except CockpitError:
+        return {}
+
+
 # --- services -----------------------------------------------------------------------------
 
 
-class KubernetesServicesSource:
+class KubernetesServicesSource(_PodActions):
     """Deployments, StatefulSets and DaemonSets of one namespace (or all) as services rows.
 
-    Restartable, Scalable, RollbackCapable, DetailProvider and Explainable.
+    Restartable, Scalable, RollbackCapable, DetailProvider and Explainable; PodDeletable for
+    the pods of its workloads (``pod_ref``), which a pods screen lists (``workload_pods``).
     """
 
     pane = PaneKind.SERVICES
@@ -807,6 +929,7 @@ class KubernetesServicesSource:
         self.id = f"k8s:{ctx.name}:{namespace or 'all'}"
         self.title = f"k8s {ctx.name}/{namespace or 'all namespaces'}"
         ctx.acquire(self)
+        _SOURCES[self.id] = self
 
     def _informers(self) -> list[Informer]:
         return [self.ctx.informer(p, self.namespace) for p in (*WORKLOAD_KINDS, "events")]
@@ -814,6 +937,10 @@ class KubernetesServicesSource:
     async def fetch(self) -> list[ServiceStatus]:
         infs = self._informers()
         await self.ctx.ready(infs)
+        # ReplicaSets and ControllerRevisions only name a rollback's from -> to revision:
+        # wait for their first list, but a missing RBAC grant for them costs no rows.
+        with contextlib.suppress(CockpitError):
+            await self.ctx.ready([self.ctx.informer(p, self.namespace) for p in HISTORY_KINDS])
         # Off the event loop: building rows from big caches must not stall the UI.
         return await asyncio.to_thread(self.records, infs)
 
@@ -897,11 +1024,78 @@ class KubernetesServicesSource:
     # --- RollbackCapable ---------------------------------------------------------------
 
     def rollback_command(self, target: ServiceStatus) -> list[str]:
-        plural, _ = split_ref(target.name)
-        if plural != "deployments":
-            raise BackendError(f"roll back of {target.name} is not supported by the cockpit",
-                               f"run kubectl rollout undo {target.name} yourself")
+        split_ref(target.name)
         return self.ctx.cli("rollout", "undo", target.name, namespace=self._ns(target))
+
+    def revision_change(self, target: ServiceStatus) -> dict[str, str]:
+        """From -> to revision (and image) of a rollback, from the watch caches."""
+        from cockpit.backends.kubernetes_history import (
+            already_at,
+            image_of,
+            revision_number,
+            rollback_choice,
+        )
+
+        plural, name = split_ref(target.name)
+        ns = self._ns(target)
+        wl_inf = self.ctx.informer(plural, self.namespace)
+        with wl_inf.lock:
+            wl = wl_inf.items.get(f"{ns}/{name}")
+        if wl is None:
+            return {}
+        if plural == "deployments":
+            rss = self.ctx.informer("replicasets", self.namespace)
+            if not rss.synced.is_set():
+                return {}
+            uid = _meta(wl).get("uid")
+            own = sorted((r for r in rss.snapshot() if _meta(r).get("namespace") == ns and any(
+                o.get("uid") == uid for o in _meta(r).get("ownerReferences") or [])),
+                key=_revision, reverse=True)
+            current = _revision(wl)
+            previous = next((r for r in own if _revision(r) < current), None)
+            if previous is None:
+                return {"from": f"revision {current} ({_images(wl)})", "to": "none (no previous revision)"}
+            return {"from": f"revision {current} ({_images(wl)})",
+                    "to": f"revision {_revision(previous)} ({_images(previous)})"}
+        crs = self.ctx.informer("controllerrevisions", self.namespace)
+        if not crs.synced.is_set():
+            return {}
+        try:
+            cur, prev = rollback_choice(target.name, wl, [r for r in crs.snapshot()
+                                                          if _meta(r).get("namespace") == ns])
+        except CockpitError:
+            return {"from": f"current ({_images(wl)})", "to": "none (no previous revision)"}
+        to = f"revision {revision_number(prev)} ({image_of(prev.get('data') or {})})"
+        return {"from": f"revision {revision_number(cur)} ({image_of(cur.get('data') or {})})",
+                "to": to + (" — already running it: nothing to do" if already_at(wl, prev) else "")}
+
+    def _history_rollback(self, plural: str, name: str, ns: str) -> str:
+        """``kubectl rollout undo`` of a StatefulSet / DaemonSet: PATCH the previous revision's data."""
+        from cockpit.backends.kubernetes_history import (
+            already_at,
+            revision_number,
+            rollback_choice,
+            selector_string,
+        )
+
+        apps = self.ctx.api_for("apps")
+        single = _SINGULAR[plural]
+        ref = f"{WORKLOAD_KINDS[plural]}/{name}"
+        wl = _load(getattr(apps, f"read_namespaced_{single}")(
+            name, ns, _preload_content=False, _request_timeout=(10, 30)))
+        crs = _load(apps.list_namespaced_controller_revision(
+            ns, label_selector=selector_string((wl.get("spec") or {}).get("selector")),
+            _preload_content=False, _request_timeout=(10, 30)))["items"]
+        current, previous = rollback_choice(ref, wl, crs)
+        to = revision_number(previous)
+        if already_at(wl, previous):
+            return f"{ref}: skipped rollback (current template already matches revision {to})"
+        # The revision's data verbatim, as a strategic merge: kubectl sends nothing else.
+        _load(getattr(apps, f"patch_namespaced_{single}")(
+            name, ns, previous.get("data") or {},
+            _content_type="application/strategic-merge-patch+json",
+            _preload_content=False, _request_timeout=(10, 30)))
+        return f"{ref}: rolled back from revision {revision_number(current)} to {to}"
 
     def _rollback_patch(self, name: str, ns: str) -> tuple[list[dict[str, Any]], int, int]:
         """What ``kubectl rollout undo`` computes: the previous ReplicaSet's template."""
@@ -937,8 +1131,11 @@ class KubernetesServicesSource:
 
     async def rollback(self, target: ServiceStatus) -> str:
         self.rollback_command(target)
-        _, name = split_ref(target.name)
+        plural, name = split_ref(target.name)
         ns = self._ns(target)
+        if plural != "deployments":
+            return await self.ctx.run(f"roll back {target.name}", self._history_rollback,
+                                      plural, name, ns)
 
         def call() -> str:
             patch, current, previous = self._rollback_patch(name, ns)
@@ -988,6 +1185,34 @@ class KubernetesServicesSource:
         split_ref(target.name)
         return KubernetesLogSource(self.ctx, self._ns(target), workload=target.name,
                                    container=container)
+
+    async def _workload_and_pods(self, record: ServiceStatus) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        plural, name = split_ref(record.name)
+        ns = self._ns(record)
+        wl_inf = self.ctx.informer(plural, self.namespace)
+        pods_inf = self.ctx.informer("pods", self.namespace)
+        await self.ctx.ready([wl_inf, pods_inf])
+        with wl_inf.lock:
+            wl = wl_inf.items.get(f"{ns}/{name}")
+        if wl is None:
+            return None, []
+        selector = (wl.get("spec") or {}).get("selector")
+        return wl, [p for p in pods_inf.snapshot()
+                    if _meta(p).get("namespace") == ns and selector_matches(selector, _meta(p).get("labels"))]
+
+    async def workload_pods(self, record: ServiceStatus) -> list[PodView]:
+        """The workload's pods now (from the pod watch), sorted by name."""
+        _, pods = await self._workload_and_pods(record)
+        now = datetime.now(UTC)
+        return sorted((pod_view(p, now) for p in pods), key=lambda v: v.name)
+
+    async def workload_containers(self, record: ServiceStatus) -> list[str]:
+        """Container names of the workload's pod template (what a log follower can choose)."""
+        wl, _ = await self._workload_and_pods(record)
+        if wl is None:
+            raise BackendError(f"{record.name} no longer exists", "refresh")
+        spec = ((wl.get("spec") or {}).get("template") or {}).get("spec") or {}
+        return [str(c.get("name", "")) for c in spec.get("containers") or []]
 
     async def _pod_metrics(self, ns: str) -> tuple[dict[str, tuple[str, str]], str]:
         return await pod_metrics(self.ctx, ns)
@@ -1065,7 +1290,7 @@ def nodes_section(nodes: Sequence[dict[str, Any]], metrics: dict[str, tuple[str,
 # --- alarms -------------------------------------------------------------------------------
 
 
-class KubernetesAlarmsSource:
+class KubernetesAlarmsSource(_PodActions):
     """Pod, node, rollout and Warning-event alarms of a context's namespaces.
 
     Also offers ``pod: delete`` and ``node: cordon`` / ``uncordon`` on the alarm's object,
@@ -1137,42 +1362,6 @@ class KubernetesAlarmsSource:
         where = ["-n", ns] if ns else ["-A"]
         return self.ctx.cli("get", "events", *where, "--field-selector", "type=Warning",
                             "--sort-by=.lastTimestamp")
-
-    # --- the object an alarm concerns ----------------------------------------------------
-
-    @staticmethod
-    def pod_of(target: Alarm) -> tuple[str, str]:
-        ns, _, rest = target.resource.partition("/")
-        kind, _, name = rest.partition("/")
-        if kind != "pod" or not name:
-            raise BackendError(f"{target.name} does not concern a pod", "choose a pod's alarm")
-        return ns, name
-
-    @staticmethod
-    def node_of(target: Alarm) -> str:
-        kind, _, name = target.resource.partition("/")
-        if kind != "node" or not name or "/" in name:
-            raise BackendError(f"{target.name} does not concern a node", "choose a node's alarm")
-        return name
-
-    # --- PodDeletable --------------------------------------------------------------------
-
-    def delete_pod_command(self, target: Alarm) -> list[str]:
-        ns, name = self.pod_of(target)
-        return self.ctx.cli("delete", "pod", name, namespace=ns)
-
-    async def delete_pod(self, target: Alarm) -> str:
-        from kubernetes import client
-
-        ns, name = self.pod_of(target)
-
-        def call() -> str:
-            _load(self.ctx.api_for("core").delete_namespaced_pod(
-                name, ns, body=client.V1DeleteOptions(propagation_policy="Background"),
-                _preload_content=False, _request_timeout=(10, 30)))
-            return f'pod "{name}" deleted'
-
-        return await self.ctx.run(f"delete pod {name}", call)
 
     # --- Cordonable ----------------------------------------------------------------------
 
@@ -1396,8 +1585,9 @@ class KubernetesLogSource:
         self.container = container
         self.max_streams = max_streams
         what = workload or "all pods"
-        self.id = f"k8s:{ctx.name}:{namespace or 'all'}:logs" + (f":{workload}" if workload else "")
-        self.title = f"k8s {namespace or 'all'}/{what}"
+        self.id = (f"k8s:{ctx.name}:{namespace or 'all'}:logs" + (f":{workload}" if workload else "")
+                   + (f":{container}" if container else ""))
+        self.title = f"k8s {namespace or 'all'}/{what}" + (f" [{container}]" if container else "")
         self._buf: deque[LogRecord] = deque(maxlen=buffer)
         self._dropped = 0
         self._lock = threading.Lock()
@@ -1410,7 +1600,8 @@ class KubernetesLogSource:
 
     def explain_command(self) -> list[str]:
         if self.workload:
-            return self.ctx.cli("logs", "-f", self.workload, "--all-containers", "--prefix",
+            which = ["-c", self.container] if self.container else ["--all-containers"]
+            return self.ctx.cli("logs", "-f", self.workload, *which, "--prefix",
                                 "--timestamps", namespace=self.namespace or None)
         return ["stern", *self.ctx.cli(".", namespace=self.namespace or None)[1:]]
 
@@ -1580,5 +1771,7 @@ __all__ = [
     "KubernetesAlarmsSource",
     "KubernetesLogSource",
     "KubernetesServicesSource",
+    "PodView",
     "build_kubernetes_sources",
+    "revision_change",
 ]

@@ -65,19 +65,23 @@ def _status(code: int, reason: str, message: str, details: dict[str, Any] | None
     }
 
 
-def merge_patch(target: Any, patch: Any) -> Any:
+def merge_patch(target: Any, patch: Any, *, strategic: bool = False) -> Any:
     """RFC 7386 merge; also what a strategic merge does for the maps the cockpit patches.
 
     (A real strategic merge merges lists of containers by name; nothing here patches lists.)
+    A strategic patch's ``"$patch": "replace"`` directive replaces the map it sits in whole,
+    which is how ``kubectl rollout undo`` restores a StatefulSet's / DaemonSet's template.
     """
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
+    if strategic and patch.get("$patch") == "replace":
+        return {k: copy.deepcopy(v) for k, v in patch.items() if k != "$patch" and v is not None}
     out = dict(target) if isinstance(target, dict) else {}
     for k, v in patch.items():
         if v is None:
             out.pop(k, None)
         else:
-            out[k] = merge_patch(out.get(k), v)
+            out[k] = merge_patch(out.get(k), v, strategic=strategic)
     return out
 
 
@@ -352,27 +356,29 @@ class K8sState:
         })
 
     def add_statefulset(self, ns: str, name: str, *, replicas: int = 1, ready: int | None = None,
-                        image: str = "") -> dict[str, Any]:
+                        image: str = "", containers: tuple[str, ...] = ("app",)) -> dict[str, Any]:
         ready = replicas if ready is None else ready
         labels = {"app": name}
-        return self.put({
+        self.put({
             "kind": "StatefulSet",
             "metadata": {"name": name, "namespace": ns, "labels": labels},
             "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
                      "serviceName": name,
-                     "template": _template(labels, ("app",), image or f"registry.example/{name}:1"),
+                     "template": _template(labels, containers, image or f"registry.example/{name}:1"),
                      "updateStrategy": {"type": "RollingUpdate"}},
             "status": {"replicas": replicas, "readyReplicas": ready, "currentReplicas": replicas,
                        "updatedReplicas": replicas, "availableReplicas": ready,
                        "currentRevision": f"{name}-1", "updateRevision": f"{name}-1",
                        "observedGeneration": 1},
         })
+        self.record_revision("statefulsets", ns, name)
+        return self.get("statefulsets", ns, name) or {}
 
     def add_daemonset(self, ns: str, name: str, *, desired: int = 1, ready: int | None = None,
                       image: str = "") -> dict[str, Any]:
         ready = desired if ready is None else ready
         labels = {"app": name}
-        return self.put({
+        self.put({
             "kind": "DaemonSet",
             "metadata": {"name": name, "namespace": ns, "labels": labels},
             "spec": {"selector": {"matchLabels": labels},
@@ -383,6 +389,66 @@ class K8sState:
                        "numberAvailable": ready, "numberMisscheduled": 0,
                        "observedGeneration": 1},
         })
+        self.record_revision("daemonsets", ns, name)
+        return self.get("daemonsets", ns, name) or {}
+
+    def set_template_image(self, plural: str, ns: str, name: str, image: str) -> dict[str, Any]:
+        """A new image in a StatefulSet's / DaemonSet's template, recorded as a new revision."""
+
+        def fn(o: dict[str, Any]) -> None:
+            for c in o["spec"]["template"]["spec"]["containers"]:
+                c["image"] = image
+
+        self.modify(plural, ns, name, fn)
+        return self.record_revision(plural, ns, name)
+
+    def controller_revisions(self, plural: str, ns: str, name: str) -> list[dict[str, Any]]:
+        """The ControllerRevisions a StatefulSet / DaemonSet controls, oldest revision first."""
+        wl = self.get(plural, ns, name)
+        if wl is None:
+            return []
+        uid = wl["metadata"]["uid"]
+        own = [r for r in self.items("controllerrevisions", ns)
+               if any(o.get("uid") == uid and o.get("controller")
+                      for o in r["metadata"].get("ownerReferences", []))]
+        return sorted(own, key=lambda r: int(r.get("revision") or 0))
+
+    def record_revision(self, plural: str, ns: str, name: str) -> dict[str, Any]:
+        """The controller's history bookkeeping for a StatefulSet / DaemonSet template.
+
+        As the real controllers do: the template is stored as a ControllerRevision whose
+        ``data`` is the strategic-merge patch that restores it (``{"spec": {"template":
+        {..., "$patch": "replace"}}}``). A template equal to an older revision's (a rollback)
+        reuses that revision, renumbered as the newest, instead of adding one.
+        """
+        wl = self.get(plural, ns, name)
+        if wl is None:
+            raise KeyError(name)
+        data = {"spec": {"template": {**copy.deepcopy(wl["spec"]["template"]), "$patch": "replace"}}}
+        history = self.controller_revisions(plural, ns, name)
+        top = int(history[-1].get("revision") or 0) if history else 0
+        same = next((r for r in history if r.get("data") == data), None)
+        if same is None:
+            h = uuid.uuid5(uuid.NAMESPACE_OID, json.dumps(data, sort_keys=True) + name).hex[:10]
+            labels = {**wl["spec"]["selector"].get("matchLabels", {}), "controller-revision-hash": h}
+            cr = self.put({"kind": "ControllerRevision",
+                           "metadata": {"name": f"{name}-{h}", "namespace": ns, "labels": labels,
+                                        "ownerReferences": [_owner(wl)]},
+                           "data": data, "revision": top + 1})
+        elif int(same.get("revision") or 0) != top:
+            cr = self.modify("controllerrevisions", ns, same["metadata"]["name"],
+                             lambda o: o.update(revision=top + 1))
+        else:
+            cr = same
+        rev = cr["metadata"]["name"]
+
+        def observed(o: dict[str, Any]) -> None:
+            o["status"]["observedGeneration"] = o["metadata"].get("generation", 1)
+            if plural == "statefulsets":
+                o["status"].update(currentRevision=rev, updateRevision=rev)
+
+        self.modify(plural, ns, name, observed)
+        return cr
 
     def set_workload_status(self, ns: str, name: str, *, ready: int | None = None,
                             updated: int | None = None, stalled: bool = False,
@@ -743,7 +809,8 @@ class _Handler(BaseHTTPRequestHandler):
         def apply(doc: dict[str, Any]) -> dict[str, Any]:
             if ctype == "application/json-patch+json":
                 return json_patch(doc, body or [])
-            return merge_patch(doc, body or {})
+            return merge_patch(doc, body or {},
+                               strategic=ctype == "application/strategic-merge-patch+json")
 
         try:
             if sub == "scale":
@@ -758,7 +825,13 @@ class _Handler(BaseHTTPRequestHandler):
                 o.clear()
                 o.update(new)
 
+            before = self.state.get(plural, ns, name)
             obj = self.state.modify(plural, ns, name, fn2)
+            if plural in ("statefulsets", "daemonsets") and before is not None and \
+                    before["spec"].get("template") != obj["spec"].get("template"):
+                # What the StatefulSet / DaemonSet controller does at once for a new template.
+                self.state.record_revision(plural, ns, name)
+                obj = self.state.get(plural, ns, name) or obj
         except (KeyError, ValueError, IndexError, TypeError) as e:
             return self._error(422, "Invalid", f"patch could not be applied: {e}")
         self._send_json(200, obj)
