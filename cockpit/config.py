@@ -488,10 +488,26 @@ def _http_url(value: str) -> str | None:
 
 
 def _redis_key(value: str) -> str | None:
+    if value == "auto":
+        return None
     kind, _, key = value.partition(":")
     if kind not in ("queue", "stream") or not key:
-        return f"expected queue:KEY (a list) or stream:KEY, got {value!r}"
+        return f"expected queue:KEY (a list), stream:KEY or auto, got {value!r}"
     return None
+
+
+@dataclass(frozen=True)
+class _RedisQueues(_Seq):
+    """A list of queue keys, or the word ``auto`` alone (kept as the one-item list)."""
+
+    @property
+    def doc(self) -> str:  # type: ignore[override]
+        return f"auto or {super().doc}"
+
+    def convert(self, node: Node, w: _Walk, where: str, line: int) -> tuple[Any, ...]:
+        if _is(node, "str") and node.value == "auto":
+            return ("auto",)
+        return super().convert(node, w, where, line)
 
 
 def _has_password(value: str) -> bool:
@@ -638,8 +654,13 @@ REDIS = _Rec(
         "name": (NAME, "shown in the queues pane"),
         "url": (_Secret(), "redis:// URL; passwords via env: or file:"),
         "queues": (
-            _Seq(_Str(empty_ok=False, check=_redis_key)),
-            "queue:KEY (a list) or stream:KEY",
+            _RedisQueues(_Str(empty_ok=False, check=_redis_key)),
+            "queue:KEY (a list) or stream:KEY; auto (alone or as an item) also finds Celery, "
+            "RQ and BullMQ queues (SCAN, bounded)",
+        ),
+        "allow_flushall": (
+            _Bool(),
+            "offer `cache: flush all` (FLUSHALL: every db of the server, not only FLUSHDB)",
         ),
     },
     name="redis",
