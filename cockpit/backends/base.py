@@ -210,6 +210,34 @@ class CacheFlushable(Protocol):
 
 
 @runtime_checkable
+class CacheFlushAllable(Protocol):
+    """Deletes every key of every logical database of the server (FLUSHALL). Backends refuse
+    it unless the profile enables it explicitly (Redis: ``allow_flushall: true``)."""
+
+    async def flush_all(self, target: DatabaseSnapshot) -> str: ...
+
+    def flush_all_command(self, target: DatabaseSnapshot) -> list[str]: ...
+
+
+@runtime_checkable
+class QueueKeyDeletable(Protocol):
+    """Deletes a queue's key (a Redis list or stream) with everything waiting in it."""
+
+    async def delete_queue_key(self, target: QueueStatus) -> str: ...
+
+    def delete_queue_key_command(self, target: QueueStatus) -> list[str]: ...
+
+
+@runtime_checkable
+class StreamTrimmable(Protocol):
+    """Trims a stream queue to about ``maxlen`` newest entries (XTRIM MAXLEN ~)."""
+
+    async def trim_stream(self, target: QueueStatus, maxlen: int) -> str: ...
+
+    def trim_stream_command(self, target: QueueStatus, maxlen: int) -> list[str]: ...
+
+
+@runtime_checkable
 class CheckRunnable(Protocol):
     """Runs a named, read-only check command from the profile on a host; returns its output."""
 
