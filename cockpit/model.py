@@ -133,6 +133,7 @@ class QueueStatus:
     severity: Severity = Severity.OK
     url: str = ""
     history: tuple[float, ...] = ()  # recent depths, oldest first (for a sparkline)
+    kind: str = ""  # "list", "stream", or a detected convention: "celery", "rq", "bullmq"
 
     @property
     def key(self) -> str:
