@@ -355,6 +355,45 @@ CACHE_FLUSH = ActionSpec(
     call=lambda b, t, p: b.flush_db(t),
 )
 
+CACHE_FLUSH_ALL = ActionSpec(
+    id="cache.flush_all",
+    title="cache: flush all",
+    target_type=DatabaseSnapshot,
+    capability=caps.CacheFlushAllable,
+    risk=Risk.DESTRUCTIVE,
+    key=None,
+    description="Delete every key of every logical database of the Redis server (FLUSHALL). "
+    "Refused unless the profile's redis: entry sets allow_flushall: true.",
+    argv=lambda b, t, p: b.flush_all_command(t),
+    call=lambda b, t, p: b.flush_all(t),
+)
+
+QUEUE_DELETE_KEY = ActionSpec(
+    id="queue.delete_key",
+    title="queue: delete key",
+    target_type=QueueStatus,
+    capability=caps.QueueKeyDeletable,
+    risk=Risk.DESTRUCTIVE,
+    key=None,
+    description="Delete the queue's Redis key (DEL) with every message waiting in it.",
+    argv=lambda b, t, p: b.delete_queue_key_command(t),
+    call=lambda b, t, p: b.delete_queue_key(t),
+)
+
+QUEUE_TRIM_STREAM = ActionSpec(
+    id="queue.trim_stream",
+    title="queue: trim stream",
+    target_type=QueueStatus,
+    capability=caps.StreamTrimmable,
+    risk=Risk.DESTRUCTIVE,
+    key=None,
+    description="Trim a Redis stream to about N newest entries (XTRIM MAXLEN ~ N); older "
+    "entries, read or not, are deleted.",
+    params=(Param("maxlen", "entries to keep (about)", int, lambda q: q.depth, 0, 1_000_000_000),),
+    argv=lambda b, t, p: b.trim_stream_command(t, p["maxlen"]),
+    call=lambda b, t, p: b.trim_stream(t, p["maxlen"]),
+)
+
 # Kubernetes objects that are not rows of their own are reached through the alarm that
 # concerns them (resource "NS/pod/NAME" or "node/NAME"); the backend refuses any other alarm.
 POD_DELETE = ActionSpec(
@@ -440,6 +479,9 @@ REGISTRY: tuple[ActionSpec, ...] = (
     DATABASE_CANCEL_QUERY,
     DATABASE_TERMINATE_SESSION,
     CACHE_FLUSH,
+    CACHE_FLUSH_ALL,
+    QUEUE_DELETE_KEY,
+    QUEUE_TRIM_STREAM,
     POD_DELETE,
     NODE_CORDON,
     NODE_UNCORDON,
