@@ -139,6 +139,24 @@ class FakeBackend:
     async def flush_db(self, t: DatabaseSnapshot) -> str:
         return await self._do("flush", t.name)
 
+    def flush_all_command(self, t: DatabaseSnapshot) -> list[str]:
+        return ["fakectl", "flushall", t.name]
+
+    async def flush_all(self, t: DatabaseSnapshot) -> str:
+        return await self._do("flushall", t.name)
+
+    def delete_queue_key_command(self, t: QueueStatus) -> list[str]:
+        return ["fakectl", "del", t.name]
+
+    async def delete_queue_key(self, t: QueueStatus) -> str:
+        return await self._do("del", t.name)
+
+    def trim_stream_command(self, t: QueueStatus, maxlen: int) -> list[str]:
+        return ["fakectl", "xtrim", t.name, str(maxlen)]
+
+    async def trim_stream(self, t: QueueStatus, maxlen: int) -> str:
+        return await self._do("xtrim", (t.name, maxlen))
+
     def silence_command(self, t: Alarm, duration: str, comment: str) -> list[str]:
         return ["fakectl", "silence", t.name, duration, comment]
 
