@@ -28,6 +28,7 @@ from screens.help import HelpScreen
 from screens.main import CockpitScreen
 from screens.palette import CockpitCommands, PaletteCommand, source_commands
 from themes import CSS_PATH, LOUD_THEMES, THEMES, resolve_theme
+from widgets import output
 from widgets.banner import ProfileBanner
 from widgets.logview import LogView
 from widgets.pane import Pane
@@ -93,6 +94,7 @@ class CockpitApp(App[int]):
         screen_factory: Callable[[ProfileBanner], CockpitScreen] | None = None,
     ) -> None:
         super().__init__()
+        output.install()  # partial repaints send only the changed cells, with fewer SGR codes
         if refresh is not None:
             profile = replace(profile, refresh=refresh)
         if read_only:
