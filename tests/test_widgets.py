@@ -56,6 +56,30 @@ async def test_rows_added_or_removed_rebuild_and_keep_the_cursor_on_its_row():
         assert table.selected_key == "c"
 
 
+async def test_rows_that_move_repaint_only_cells_whose_text_changed(monkeypatch):
+    from textual.widgets import DataTable
+
+    app = TableApp()
+    async with app.run_test(size=(60, 20)) as pilot:
+        table = app.query_one(KeyedTable)
+        table.sync(rows(("a", "1"), ("b", "2"), ("c", "2")))
+        await pilot.pause()
+        table.move_cursor(row=2)
+        refreshed: list = []
+        original = DataTable.refresh
+
+        def spy(self, *regions, **kw):
+            refreshed.append(regions)
+            return original(self, *regions, **kw)
+
+        monkeypatch.setattr(DataTable, "refresh", spy)
+        # "a" clears and "x" arrives at the end: same row count, records shift up.
+        assert table.sync(rows(("b", "2"), ("c", "2"), ("x", "9"))) == 5  # all but row 1's unchanged "2"
+        assert refreshed and all(regions for regions in refreshed), "a whole-table repaint was asked for"
+        assert table.selected_key == "c" and table.cursor_row == 1, "the cursor stays on its record"
+        assert [table.get_row_at(i)[0].plain for i in range(3)] == ["b", "c", "x"]
+
+
 class LogApp(App):
     def compose(self) -> ComposeResult:
         yield LogView(capacity=100)

@@ -3,7 +3,7 @@
 ``DataTable.update_cell`` repaints the whole widget (every visible row: ~16 KB over SSH for
 one changed number). ``sync`` diffs the new rows against what is shown and, when only cell
 values changed, refreshes just those cells' regions (measured: 477 -> ~4 KB/min).
-Rows added, removed or reordered rebuild the table, which is rare.
+Rows are positions, so records that come, go or move change only the cells whose text differs.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class KeyedTable(DataTable):
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
         self._column_spec = list(columns)
         self._keys: list[str] = []
-        self._cells: dict[str, tuple[Text, ...]] = {}
+        self._cells: list[tuple[Text, ...]] = []  # what each position shows
 
     def on_mount(self) -> None:
         for label, width in self._column_spec:
@@ -66,39 +66,47 @@ class KeyedTable(DataTable):
             return None
         return self._keys[self.cursor_row]
 
+    def key_at(self, row_index: int) -> str | None:
+        """The record key shown on a row (table rows are positions, not records)."""
+        return self._keys[row_index] if 0 <= row_index < len(self._keys) else None
+
     def sync(self, rows: Sequence[Row]) -> int:
-        """Show exactly ``rows``; return how many cells were repainted (for tests/bench)."""
+        """Show exactly ``rows``; return how many cells were repainted (-1: the table grew
+        from empty, or rows were added or removed and the table was laid out again).
+
+        Table rows are positions: a record that moves (a new alarm above it, one that
+        clears) is a change of cell text at the positions involved, so only the cells whose
+        text differs are sent to the terminal, not the whole table.
+        """
         keys = [k for k, _ in rows]
-        if keys != self._keys:
-            self._rebuild(rows)
-            return -1
+        selected = self.selected_key
+        old_count = len(self._keys)
         changed = 0
         columns = [label for label, _ in self._column_spec]
         self._cell_refresh_only = True
         try:
-            for row_index, (key, cells) in enumerate(rows):
-                old = self._cells[key]
+            for row_index, (_key, cells) in enumerate(rows[:old_count]):
+                old = self._cells[row_index]
                 new = tuple(cells)
                 if old == new:
                     continue
                 for col_index, (a, b) in enumerate(zip(old, new, strict=True)):
                     if a != b:
-                        self.update_cell(key, columns[col_index], b)
+                        self.update_cell(str(row_index), columns[col_index], b)
                         self.refresh_coordinate(Coordinate(row_index, col_index))
                         changed += 1
-                self._cells[key] = new
+                self._cells[row_index] = new
         finally:
             self._cell_refresh_only = False
-        return changed
-
-    def _rebuild(self, rows: Sequence[Row]) -> None:
-        selected = self.selected_key
-        self.clear()
-        self._keys = []
-        self._cells = {}
-        for key, cells in rows:
-            self.add_row(*cells, key=key)
-            self._keys.append(key)
-            self._cells[key] = tuple(cells)
-        if selected in self._keys:
-            self.move_cursor(row=self._keys.index(selected), animate=False)
+        for row_index in range(old_count, len(rows)):
+            cells = tuple(rows[row_index][1])
+            self.add_row(*cells, key=str(row_index))
+            self._cells.append(cells)
+        for row_index in range(old_count - 1, len(rows) - 1, -1):
+            self.remove_row(str(row_index))
+            self._cells.pop()
+        self._keys = keys
+        if selected in keys and keys.index(selected) != self.cursor_row:
+            # The cursor stays on its record, wherever the record moved.
+            self.move_cursor(row=keys.index(selected), animate=False)
+        return -1 if old_count != len(rows) else changed

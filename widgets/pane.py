@@ -276,7 +276,7 @@ class TablePane(Pane):
 
     def on_data_table_row_selected(self, event: KeyedTable.RowSelected) -> None:
         event.stop()
-        rec = self.records.get(event.row_key.value or "")
+        rec = self.records.get(self.table.key_at(event.cursor_row) or "")
         if rec is not None:
             self.post_message(self.OpenDetail(rec, self.title))
 
