@@ -1,4 +1,5 @@
-"""Queues pane: SQS queues with their dead-letter queues, Redis lists and streams."""
+"""Queues pane: SQS queues with their dead-letter queues, Redis lists and streams, and the
+Celery, RQ and BullMQ queues that ``queues: auto`` detects."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ class QueuesPane(TablePane):
     columns = [
         ("", 2),
         ("queue", 18),
+        ("kind", 7),
         ("depth", 7),
         ("in flight", 9),
         ("dead letters", 16),
@@ -41,6 +43,8 @@ class QueuesPane(TablePane):
         return q.key, [
             Text(q.severity.symbol, style=self.severity_style(q.severity)),
             plain(q.name, 60),
+            # The Redis type, or the convention queues: auto matched (celery, rq, bullmq).
+            plain(q.kind or q.backend, 10),
             num(q.depth),
             num(q.in_flight),
             plain(q.dlq_name or "–", 60),

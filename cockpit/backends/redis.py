@@ -9,8 +9,9 @@ only here; messages show it with the password masked.
 
 from __future__ import annotations
 
+import time
 from collections import deque
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -23,6 +24,14 @@ CRITICAL_RATIO = 0.95
 HISTORY = 60  # queue depths kept per queue, one per refresh (a sparkline's width)
 SLOWLOG_TOP = 10
 IDLE_CONSUMER_MS = 60_000  # a consumer silent this long is shown as idle
+# queues: auto walks the keyspace with SCAN: at most this many calls of this COUNT a detection,
+# one detection a minute, at most this many queues of each convention.
+SCAN_COUNT = 1000
+SCAN_ROUNDS = 10
+DETECT_EVERY_S = 60.0
+MAX_DETECTED = 50
+KOMBU_SEP = "\x06\x16"
+CONVENTION_TITLES = {"celery": "Celery", "rq": "RQ", "bullmq": "BullMQ"}
 
 # INFO fields shown in the detail, by section, as (field, label).
 MEMORY_FIELDS = (
@@ -279,6 +288,8 @@ class RedisSource:
             status="up",
             severity=severity,
             detail=tuple(detail),
+            cache_hit_ratio=hits / (hits + misses) if hits + misses else None,
+            role={"master": "primary", "slave": "replica"}.get(str(info.get("role")), ""),
         )
 
     @property
@@ -327,6 +338,38 @@ class RedisSource:
         before = await self.conn.run("FLUSHDB", call)
         return f"flushed db{self.db} of {target.name}: {before} key(s) deleted"
 
+    # --- capability: flush every db, only where the profile allows it ---------------------
+
+    def _check_flushall(self, target: DatabaseSnapshot) -> None:
+        self._check_target(target)
+        if not self.conn.cfg.allow_flushall:
+            name = self.conn.cfg.name
+            raise ActionRefused(
+                f"FLUSHALL is not enabled for Redis {name}: it deletes every key of every db "
+                "on the server",
+                f"set allow_flushall: true on the redis: entry named {name} in profiles.yaml "
+                f"to allow it; cache: flush empties only db{self.db}",
+            )
+
+    def flush_all_command(self, target: DatabaseSnapshot) -> list[str]:
+        self._check_flushall(target)
+        return self.conn.cli("FLUSHALL")
+
+    async def flush_all(self, target: DatabaseSnapshot) -> str:
+        self._check_flushall(target)  # again here: the runner is not the only caller
+
+        async def call(r: Any) -> int:
+            info = await r.info("keyspace")
+            before = sum(
+                int(v.get("keys", 0)) for k, v in info.items()
+                if k.startswith("db") and isinstance(v, dict)
+            )  # fmt: skip
+            await r.flushall()
+            return before
+
+        before = await self.conn.run("FLUSHALL", call)
+        return f"flushed every db of {target.name}: {before} key(s) deleted"
+
     async def close(self) -> None:
         await self.conn.release()
 
@@ -371,22 +414,77 @@ def _as_text(value: Any) -> str:
     return str(value)
 
 
+@dataclass(frozen=True)
+class DetectedQueue:
+    """A queue found by ``queues: auto``: its key, how deep it is measured, why it matched."""
+
+    key: str  # the Redis key the depth is read from (the row's name)
+    convention: str  # "celery" | "rq" | "bullmq"
+    note: str  # which keys matched, for the row's detail
+    active_key: str = ""  # BullMQ: the list of jobs being processed (in flight)
+
+
+def _kombu_queues(members: set[str]) -> set[str]:
+    """Queue names from the members of ``_kombu.binding.<exchange>`` sets.
+
+    kombu's Redis transport stores ``routing_key SEP pattern SEP queue`` (SEP = ``\\x06\\x16``).
+    """
+    out = set()
+    for m in members:
+        queue = m.split(KOMBU_SEP)[-1]
+        if queue:
+            out.add(queue)
+    return out
+
+
+def bullmq_queues(keys: list[str], types: dict[str, str]) -> list[DetectedQueue]:
+    """BullMQ queues among scanned ``keys`` (``types``: the TYPE of each): a ``bull:NAME:wait``
+    list, or a ``bull:NAME:meta`` hash for a queue whose wait list is empty (deleted)."""
+    found: dict[str, DetectedQueue] = {}
+    for key in sorted(keys):
+        kind = types.get(key, "")
+        if key.startswith("bull:") and key.endswith(":wait") and kind in ("list", "none"):
+            name = key[len("bull:") : -len(":wait")]
+            found[key] = DetectedQueue(
+                key, "bullmq", f"BullMQ queue {name}: list bull:{name}:wait",
+                active_key=f"bull:{name}:active",
+            )  # fmt: skip
+        elif key.startswith("bull:") and key.endswith(":meta") and kind == "hash":
+            name = key[len("bull:") : -len(":meta")]
+            wait = f"bull:{name}:wait"
+            if wait not in found:
+                found[wait] = DetectedQueue(
+                    wait, "bullmq", f"BullMQ queue {name}: hash bull:{name}:meta",
+                    active_key=f"bull:{name}:active",
+                )  # fmt: skip
+    return list(found.values())
+
+
 class RedisQueuesSource:
-    """The queues pane's rows for the lists and streams configured on one server."""
+    """The queues pane's rows for the lists and streams configured on one server, and with
+    ``queues: auto`` the Celery, RQ and BullMQ queues detected on it."""
 
     pane = PaneKind.QUEUES
 
     def __init__(self, conn: RedisConnection, thresholds: Thresholds) -> None:
         self.conn = conn
         self.thresholds = thresholds
-        self.queues = conn.cfg.queues
+        self.queues = conn.cfg.queue_keys
+        self.auto = conn.cfg.auto_queues
         self.id = f"redis:{conn.cfg.name}:queues"
         self.title = f"Redis {conn.cfg.name} queues"
         self._history: dict[str, deque[float]] = {k: deque(maxlen=HISTORY) for k in self.queues}
+        self._kinds: dict[str, str] = {}  # row name -> "list" | "stream" | convention
+        self._detected: list[DetectedQueue] = []
+        self._detected_at = -DETECT_EVERY_S  # monotonic; detect on the first refresh
+        self.scan_note = ""  # how much of the keyspace the last detection examined
         conn.acquire()
 
     async def fetch(self) -> list[QueueStatus]:
         async def call(r: Any) -> list[QueueStatus]:
+            if self.auto and time.monotonic() - self._detected_at >= DETECT_EVERY_S:
+                self._detected, self.scan_note = await detect_queues(r)
+                self._detected_at = time.monotonic()
             async with r.pipeline(transaction=False) as p:
                 for key in self.queues:
                     p.type(key)
@@ -401,16 +499,32 @@ class RedisQueuesSource:
                     rows.append(await self._stream(r, key, now_ms))
                 else:
                     # A WRONGTYPE reply for sets/hashes says which key is misconfigured.
-                    rows.append(self._row(key, int(await r.llen(key))))
+                    rows.append(self._row(key, int(await r.llen(key)), kind="list"))
+            configured = set(self.queues)
+            detected = [d for d in self._detected if d.key not in configured]
+            if detected:
+                async with r.pipeline(transaction=False) as p:
+                    for d in detected:
+                        p.llen(d.key)
+                        if d.active_key:
+                            p.llen(d.active_key)
+                    answers = iter(await p.execute())
+                for d in detected:
+                    depth = int(next(answers))
+                    active = int(next(answers)) if d.active_key else None
+                    rows.append(self._row(d.key, depth, in_flight=active, kind=d.convention))
             return rows
 
         rows = await self.conn.run("queue depths", call)
         # Only a successful refresh adds a point: a gap in the data is not a zero depth.
         out = []
+        self._kinds = {row.name: row.kind for row in rows}
         for row in rows:
-            history = self._history[row.name]
+            history = self._history.setdefault(row.name, deque(maxlen=HISTORY))
             history.append(float(row.depth))
             out.append(replace(row, history=tuple(history)))
+        for gone in set(self._history) - set(self._kinds):
+            del self._history[gone]  # a detected queue that went away
         return out
 
     def history(self, key: str) -> tuple[float, ...]:
@@ -450,12 +564,23 @@ class RedisQueuesSource:
                 if ms is not None:
                     age = max(0.0, (now_ms - ms) / 1000)
                     oldest = age if oldest is None else max(oldest, age)
-        return self._row(key, depth, in_flight=pending, oldest_age_s=oldest, backlog=backlog)
+        return self._row(
+            key, depth, in_flight=pending, oldest_age_s=oldest, backlog=backlog, kind="stream"
+        )
 
     async def detail(self, record: Any) -> list[DetailSection]:
-        """A stream's consumer groups (pending, lag, consumers); any queue's recent depths."""
+        """A stream's consumer groups (pending, lag, consumers); any queue's recent depths;
+        for a detected queue, which convention matched and on which keys."""
         key = getattr(record, "name", "")
         sections: list[DetailSection] = []
+        for d in self._detected:
+            if d.key == key and key not in self.queues:
+                sections.append(
+                    DetailSection(
+                        f"Detected by queues: auto as {CONVENTION_TITLES[d.convention]}",
+                        lines=(f"matched: {d.note}", self.scan_note),
+                    )
+                )
         depths = self.history(key)
         if depths:
             sections.append(
@@ -501,16 +626,155 @@ class RedisQueuesSource:
 
     def explain_command(self) -> list[str]:
         key = self.queues[0] if self.queues else ""
+        if not key:  # queues: auto alone: the detection's own walk of the keyspace
+            return self.conn.cli("--scan", "--count", str(SCAN_COUNT))
         if key.startswith("stream:"):
             return self.conn.cli("XINFO", "GROUPS", key)
         return self.conn.cli("LLEN", key)
+
+    # --- capabilities: delete a queue's key, trim a stream -------------------------------
+
+    def _known(self, target: QueueStatus) -> str:
+        """The row's kind; refuses a row of another source or a key no longer shown."""
+        if target.source != self.id:
+            raise ActionRefused(f"{target.name} is not a queue of source {self.id}")
+        kind = self._kinds.get(target.name)
+        if kind is None:
+            raise ActionRefused(
+                f"{target.name} is not a queue this source shows (any more)",
+                "refresh the queues pane and pick the row again",
+            )
+        return kind
+
+    def _check_delete(self, target: QueueStatus) -> None:
+        kind = self._known(target)
+        if kind in ("rq", "bullmq"):
+            how = "rq empty " + target.name.removeprefix("rq:queue:") if kind == "rq" else (
+                "Queue.obliterate() or Queue.drain() from BullMQ"
+            )
+            raise ActionRefused(
+                f"deleting {target.name} would leave its {CONVENTION_TITLES[kind]} job records "
+                "behind",
+                f"use {how}",
+            )
+
+    def delete_queue_key_command(self, target: QueueStatus) -> list[str]:
+        self._check_delete(target)
+        return self.conn.cli("DEL", target.name)
+
+    async def delete_queue_key(self, target: QueueStatus) -> str:
+        self._check_delete(target)
+
+        async def call(r: Any) -> tuple[str, int, int]:
+            kind = await r.type(target.name)
+            depth = 0
+            if kind == "list":
+                depth = int(await r.llen(target.name))
+            elif kind == "stream":
+                depth = int(await r.xlen(target.name))
+            return kind, depth, int(await r.delete(target.name))
+
+        kind, depth, deleted = await self.conn.run(f"DEL {target.name}", call)
+        if not deleted:
+            return f"{target.name} on {self.conn.cfg.name} was already gone: nothing deleted"
+        return f"deleted {kind} {target.name} on {self.conn.cfg.name} with {depth} item(s)"
+
+    def _check_trim(self, target: QueueStatus) -> None:
+        kind = self._known(target)
+        if kind != "stream":
+            raise ActionRefused(
+                f"{target.name} is a {kind}, not a stream: only streams can be trimmed",
+                "queue: delete key empties a list",
+            )
+
+    def trim_stream_command(self, target: QueueStatus, maxlen: int) -> list[str]:
+        self._check_trim(target)
+        return self.conn.cli("XTRIM", target.name, "MAXLEN", "~", str(int(maxlen)))
+
+    async def trim_stream(self, target: QueueStatus, maxlen: int) -> str:
+        self._check_trim(target)
+
+        async def call(r: Any) -> tuple[int, int]:
+            if await r.type(target.name) not in ("stream", "none"):
+                raise ActionRefused(f"{target.name} is no longer a stream")
+            removed = int(await r.xtrim(target.name, maxlen=int(maxlen), approximate=True))
+            return removed, int(await r.xlen(target.name))
+
+        removed, left = await self.conn.run(f"XTRIM {target.name}", call)
+        return (
+            f"trimmed {target.name} on {self.conn.cfg.name} to about {maxlen}: "
+            f"{removed} entr{'y' if removed == 1 else 'ies'} removed, {left} left"
+        )
 
     async def close(self) -> None:
         await self.conn.release()
 
 
+async def detect_queues(r: Any) -> tuple[list[DetectedQueue], str]:
+    """Celery, RQ and BullMQ queues on the connection's db, and what was examined.
+
+    RQ names its queues in the set ``rq:queues``; Celery (kombu) in ``_kombu.binding.*``
+    sets, plus its default list ``celery``; BullMQ keeps ``bull:NAME:wait`` lists and
+    ``bull:NAME:meta`` hashes. The keyspace is walked with SCAN, at most ``SCAN_ROUNDS`` calls
+    of ``COUNT SCAN_COUNT`` (never KEYS, which blocks the server while it walks everything).
+    """
+    keys: list[str] = []
+    cursor: Any = 0
+    rounds = 0
+    while True:
+        cursor, batch = await r.scan(cursor=cursor, count=SCAN_COUNT)
+        keys.extend(k for k in batch if k.startswith(("bull:", "_kombu.binding.")) or k == "celery")
+        rounds += 1
+        if int(cursor) == 0 or rounds >= SCAN_ROUNDS:
+            break
+    complete = int(cursor) == 0
+    found: list[DetectedQueue] = []
+
+    # RQ: the set is authoritative, whatever the scan reached.
+    rq_members = sorted(await r.smembers("rq:queues")) if await r.type("rq:queues") == "set" else []
+    for m in rq_members[:MAX_DETECTED]:
+        key = m if m.startswith("rq:queue:") else f"rq:queue:{m}"
+        found.append(DetectedQueue(key, "rq", f"RQ queue {key.removeprefix('rq:queue:')}: "
+                                              "member of the set rq:queues"))  # fmt: skip
+
+    # Celery: queues bound in kombu's exchange tables (not its pidbox / event fanouts).
+    bindings = [k for k in keys if k.startswith("_kombu.binding.")]
+    celery: dict[str, str] = {}
+    for b in bindings:
+        exchange = b.removeprefix("_kombu.binding.")
+        if exchange.endswith(".pidbox") or exchange.startswith("celeryev"):
+            continue
+        if await r.type(b) != "set":
+            continue
+        for q in sorted(_kombu_queues(set(await r.smembers(b)))):
+            celery.setdefault(q, f"Celery queue {q}: bound in the kombu set {b}")
+    if "celery" in keys and "celery" not in celery and await r.type("celery") == "list":
+        celery["celery"] = "Celery's default queue: the list celery"
+    for q, note in sorted(celery.items())[:MAX_DETECTED]:
+        found.append(DetectedQueue(q, "celery", note))
+
+    # BullMQ: TYPE of each candidate, in one round trip.
+    bull = [k for k in keys if k.endswith((":wait", ":meta"))][: MAX_DETECTED * 2]
+    types: dict[str, str] = {}
+    if bull:
+        async with r.pipeline(transaction=False) as p:
+            for k in bull:
+                p.type(k)
+            types = dict(zip(bull, await p.execute(), strict=True))
+    found.extend(bullmq_queues(bull, types)[:MAX_DETECTED])
+
+    examined = f"{len(keys)} candidate key(s) in {rounds} SCAN call(s) of COUNT {SCAN_COUNT}"
+    note = (
+        f"scan: {examined}, the whole db"
+        if complete
+        else f"scan: {examined}, stopped before the end of a large db: some queues may be missing"
+    )
+    return found, note
+
+
 def build_redis_sources(profile: Profile) -> list[RedisSource | RedisQueuesSource]:
-    """Per ``redis:`` entry a database source and, with ``queues:``, a queues source."""
+    """Per ``redis:`` entry a database source and, with ``queues:`` (or ``auto``), a queues
+    source."""
     sources: list[RedisSource | RedisQueuesSource] = []
     for cfg in profile.redis:
         conn = RedisConnection(cfg)
