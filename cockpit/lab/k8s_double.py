@@ -1171,8 +1171,16 @@ def seed_repo_scanner(state: K8sState, *, ns: str = LAB_NAMESPACE) -> None:
     state.emit_event(ns, kind="Deployment", name="scanner-worker", reason="FailedCreate",
                      message="quota exceeded: requests.memory=4Gi, limited: 4Gi", count=3,
                      event_name="scanner-worker.quota")
-    state.add_statefulset(ns, "scanner-cache", replicas=1)
-    state.pods_for(ns, "scanner-cache", 1, plural="statefulsets")
+    # Two containers (a picker to choose from) and two revisions (a rollback to try).
+    containers = ("cache", "exporter")
+    state.add_statefulset(ns, "scanner-cache", replicas=1, containers=containers,
+                          image="registry.example/scanner-cache:7.0")
+    state.set_template_image("statefulsets", ns, "scanner-cache", "registry.example/scanner-cache:7.2")
+    for p in state.pods_for(ns, "scanner-cache", 1, plural="statefulsets", containers=containers,
+                            image="registry.example/scanner-cache:7.2"):
+        name = p["metadata"]["name"]
+        state.append_log(ns, name, "INFO cache warm, 1204 signatures", container="cache", at=started)
+        state.append_log(ns, name, "INFO exporter listening on :9121", container="exporter", at=started)
 
 
 def animate_repo_scanner(state: K8sState, stopped: threading.Event, *, ns: str = LAB_NAMESPACE,

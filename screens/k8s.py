@@ -1,0 +1,333 @@
+"""Kubernetes pods and nodes as rows of their own, and "follow this workload's logs".
+
+A workload's pods screen lists its pods (refreshed from the backend's pod watch) with
+actions on the focused one: its previous container's log (``kubectl logs --previous``),
+``pod: delete`` through the ActionRunner, and following the whole workload's logs with a
+container choice. The nodes screen offers ``node: cordon`` / ``uncordon`` on the focused
+node. Every change goes through ``app.request_action`` (confirmation, read-only, audit);
+the backend objects come from cockpit/backends/kubernetes.py (``workload_pods``,
+``pod_ref``, ``node_ref``, ``previous_log``, ``log_source``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from cockpit.text import sanitize
+
+REFRESH = 2.0  # s between two reads of the pod / node cache (the watch keeps it current)
+ALL_CONTAINERS = "\x00all"  # the picker's "every container" choice (never a container name)
+
+
+async def _push_and_wait(app: App, screen: ModalScreen) -> Any:
+    # Completed by the dismiss callback: works inside a worker or not.
+    done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    def finished(result: Any) -> None:
+        if not done.done():
+            done.set_result(result)
+
+    app.push_screen(screen, callback=finished)
+    try:
+        return await done
+    except asyncio.CancelledError:
+        if screen.is_attached and app.screen is screen:
+            screen.dismiss(None)
+        raise
+
+
+class ContainerPicker(ModalScreen[str | None]):
+    """Which container: one name, ``ALL_CONTAINERS`` (when offered), or None (cancelled)."""
+
+    DEFAULT_CSS = """
+    ContainerPicker { align: center middle; }
+    ContainerPicker > Vertical { width: 64; height: auto; max-height: 80%; border: thick $primary;
+                                 background: $surface; padding: 1 2; }
+    ContainerPicker OptionList { height: auto; max-height: 16; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="containers.cancel")]
+
+    def __init__(self, prompt: str, containers: list[str], *, offer_all: bool) -> None:
+        super().__init__()
+        self.prompt = prompt
+        self.containers = containers
+        self.offer_all = offer_all
+
+    def compose(self) -> ComposeResult:
+        options = [Option(Text(sanitize(c, 200)), id=f"c-{i}") for i, c in enumerate(self.containers)]
+        if self.offer_all:
+            options.append(Option(Text("all containers"), id="all"))
+        with Vertical():
+            yield Label(Text(sanitize(self.prompt, 300)))
+            yield OptionList(*options, id="containers")
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        oid = event.option.id or ""
+        self.dismiss(ALL_CONTAINERS if oid == "all" else self.containers[int(oid[2:])])
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+async def choose_container(app: App, prompt: str, containers: list[str], *, offer_all: bool) -> str | None:
+    """The container to use: asked only when there is a choice to make."""
+    if len(containers) == 1 and not offer_all:
+        return containers[0]
+    if len(containers) <= 1:
+        return ALL_CONTAINERS
+    return await _push_and_wait(app, ContainerPicker(prompt, containers, offer_all=offer_all))
+
+
+async def follow_workload_logs(app: Any, source: Any, record: Any) -> None:
+    """Ask for a container when the pods have several, then add a follower to the running hub."""
+    try:
+        containers = await source.workload_containers(record)
+    except Exception as e:  # shown, not raised: the user can retry
+        app.notify(f"cannot follow {record.name}: {e}", severity="error")
+        return
+    choice = await choose_container(app, f"Follow the logs of {record.name}: which container?",
+                                    containers, offer_all=True)
+    if choice is None:
+        return
+    ls = source.log_source(record, None if choice == ALL_CONTAINERS else choice)
+    if app.hub is None or not app.hub.add_log_source(ls):
+        await ls.close()  # never started: release what it holds
+        app.notify(f"already following {ls.title}", timeout=4)
+        return
+    app.notify(f"following {ls.title} in the Logs pane (palette: k8s: stop following)", timeout=6)
+
+
+def stop_following(app: Any, source_id: str) -> None:
+    async def stop() -> None:
+        if app.hub is not None and await app.hub.remove_log_source(source_id):
+            app.notify(f"stopped following {source_id}", timeout=4)
+
+    app.run_worker(stop(), group="k8s-logs", exit_on_error=False)
+
+
+class WorkloadPodsScreen(Screen):
+    """One workload's pods; previous log, delete and log following on the focused pod."""
+
+    DEFAULT_CSS = """
+    WorkloadPodsScreen #pods { height: auto; max-height: 50%; }
+    WorkloadPodsScreen #previous { height: 1fr; border-top: solid $primary; }
+    """
+    BINDINGS = [
+        Binding("escape,q", "app.pop_screen", "Back", id="pods.back"),
+        Binding("p", "previous_log", "Previous log", id="pods.previous"),
+        Binding("d", "delete_pod", "pod: delete", id="pods.delete"),
+        Binding("l", "follow_logs", "Follow workload logs", id="pods.follow"),
+    ]
+    COLUMNS = ("pod", "status", "ready", "restarts", "last termination", "node", "age")
+
+    def __init__(self, source: Any, record: Any, banner: Static) -> None:
+        super().__init__()
+        self.source = source
+        self.record = record
+        self.banner = banner
+        self.pods: dict[str, Any] = {}  # pod name -> PodView
+        self.table: DataTable = DataTable(id="pods", cursor_type="row")
+        self.status = Static(Text("⧗ loading pods…"), id="pods-status")
+        self.previous = Static(Text("p: the focused pod's previous container log (kubectl logs --previous)"))
+
+    def compose(self) -> ComposeResult:
+        yield self.banner
+        yield Static(Text(f"Pods of {sanitize(self.record.name, 200)} ({sanitize(self.record.cluster, 100)})",
+                          style="bold"))
+        yield self.status
+        yield self.table
+        with VerticalScroll(id="previous"):
+            yield self.previous
+        yield Footer()
+
+    def on_mount(self) -> None:
+        for col in self.COLUMNS:
+            self.table.add_column(col, key=col)
+        self.table.focus()
+        self.refresh_pods()
+        self.set_interval(REFRESH, self.refresh_pods)
+
+    @work(group="pods", exclusive=True, exit_on_error=False)
+    async def refresh_pods(self) -> None:
+        from cockpit.hub import describe_error
+
+        try:
+            pods = await asyncio.wait_for(self.source.workload_pods(self.record), 15)
+        except Exception as e:
+            message, hint = describe_error(e)
+            self.status.update(Text(f"✖ pods unavailable: {message}" + (f" · {hint}" if hint else "")))
+            return
+        self.status.update(Text(f"{len(pods)} pods · refreshed from the pod watch every {REFRESH:g} s"))
+        new = {p.name: p for p in pods}
+        for gone in self.pods.keys() - new.keys():
+            self.table.remove_row(gone)
+        for p in pods:
+            cells = (p.name, p.status, p.ready, str(p.restarts), p.last_termination, p.node, p.age)
+            cells = tuple(Text(sanitize(c, 300)) for c in cells)
+            if p.name in self.pods:
+                if self.pods[p.name] != p:
+                    for col, cell in zip(self.COLUMNS, cells, strict=True):
+                        self.table.update_cell(p.name, col, cell)
+            else:
+                self.table.add_row(*cells, key=p.name)
+        self.pods = new
+
+    def focused_pod(self) -> Any:
+        if not self.pods or self.table.row_count == 0:
+            return None
+        try:
+            key = self.table.coordinate_to_cell_key(self.table.cursor_coordinate).row_key.value
+        except Exception:  # no row under the cursor
+            return None
+        return self.pods.get(str(key))
+
+    def action_delete_pod(self) -> None:
+        from cockpit.actions import get_action
+
+        pod = self.focused_pod()
+        if pod is None:
+            self.app.notify("no pod selected", timeout=3)
+            return
+        self.app.request_action(get_action("pod.delete"), self.source.pod_ref(pod.namespace, pod.name),
+                                "pods screen")
+
+    def action_follow_logs(self) -> None:
+        self.app.run_worker(follow_workload_logs(self.app, self.source, self.record), group="k8s-logs",
+                            exit_on_error=False)
+
+    @work(group="previous", exclusive=True, exit_on_error=False)
+    async def action_previous_log(self) -> None:
+        from cockpit.hub import describe_error
+
+        pod = self.focused_pod()
+        if pod is None:
+            self.app.notify("no pod selected", timeout=3)
+            return
+        # Crashed containers first: those are the ones with a previous instance to read.
+        choices = list(pod.terminated) + [c for c in pod.containers if c not in pod.terminated]
+        if not choices:
+            return
+        container = await choose_container(self.app, f"Previous log of {pod.name}: which container?",
+                                           choices, offer_all=False)
+        if container is None:
+            return
+        command = " ".join(self.source.previous_log_command(pod.namespace, pod.name, container))
+        self.previous.update(Text(f"$ {command}\n⧗ reading…"))
+        try:
+            lines = await asyncio.wait_for(self.source.previous_log(pod.namespace, pod.name, container), 15)
+        except Exception as e:
+            message, hint = describe_error(e)
+            lines = [f"✖ {message}" + (f" · {hint}" if hint else "")]
+        body = "\n".join(sanitize(line, 4000) for line in lines) or "(no lines)"
+        self.previous.update(Text(f"$ {sanitize(command, 1000)}\n{body}"))
+
+
+class NodesScreen(Screen):
+    """Every node of a context: Ready, pressure, cordoned, usage; cordon / uncordon the focused one."""
+
+    BINDINGS = [
+        Binding("escape,q", "app.pop_screen", "Back", id="nodes.back"),
+        Binding("c", "cordon", "node: cordon", id="nodes.cordon"),
+        Binding("u", "uncordon", "node: uncordon", id="nodes.uncordon"),
+    ]
+
+    def __init__(self, source: Any, title: str, banner: Static) -> None:
+        super().__init__()
+        self.source = source
+        self.title_text = title
+        self.banner = banner
+        self.rows: dict[str, tuple[str, ...]] = {}
+        self.columns: tuple[str, ...] = ()
+        self.table: DataTable = DataTable(id="nodes", cursor_type="row")
+        self.status = Static(Text("⧗ loading…"), id="nodes-status")
+
+    def compose(self) -> ComposeResult:
+        yield self.banner
+        yield Static(Text(self.title_text, style="bold"))
+        yield self.status
+        yield self.table
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.table.focus()
+        self.refresh_nodes()
+        self.set_interval(REFRESH, self.refresh_nodes)
+
+    @work(group="nodes", exclusive=True, exit_on_error=False)
+    async def refresh_nodes(self) -> None:
+        from cockpit.hub import describe_error
+
+        try:
+            section = await asyncio.wait_for(self.source.nodes_detail(), 15)
+        except Exception as e:
+            message, hint = describe_error(e)
+            self.status.update(Text(f"✖ {message}" + (f" · {hint}" if hint else "")))
+            return
+        if not self.columns:
+            self.columns = tuple(section.columns)
+            for col in self.columns:
+                self.table.add_column(sanitize(col, 60), key=col)
+        self.status.update(Text(f"{len(section.rows)} nodes"))
+        new = {row[0]: tuple(row) for row in section.rows}
+        for gone in self.rows.keys() - new.keys():
+            self.table.remove_row(gone)
+        for name, row in new.items():
+            cells = [Text(sanitize(c, 300)) for c in row]
+            if name in self.rows:
+                if self.rows[name] != row:
+                    for col, cell in zip(self.columns, cells, strict=True):
+                        self.table.update_cell(name, col, cell)
+            else:
+                self.table.add_row(*cells, key=name)
+        self.rows = new
+
+    def focused_node(self) -> str | None:
+        if not self.rows or self.table.row_count == 0:
+            return None
+        try:
+            key = self.table.coordinate_to_cell_key(self.table.cursor_coordinate).row_key.value
+        except Exception:
+            return None
+        return str(key) if key in self.rows else None
+
+    def _act(self, action_id: str) -> None:
+        from cockpit.actions import get_action
+
+        node = self.focused_node()
+        if node is None:
+            self.app.notify("no node selected", timeout=3)
+            return
+        self.app.request_action(get_action(action_id), self.source.node_ref(node), "nodes screen")
+
+    def action_cordon(self) -> None:
+        self._act("node.cordon")
+
+    def action_uncordon(self) -> None:
+        self._act("node.uncordon")
+
+
+def is_workload_source(source: Any) -> bool:
+    """A source whose rows are Kubernetes workloads with pods and logs to follow."""
+    return all(callable(getattr(source, a, None)) for a in ("workload_pods", "workload_containers",
+                                                            "log_source", "pod_ref"))
+
+
+def open_workload_pods(app: Any, source: Any, record: Any) -> None:
+    app.push_screen(WorkloadPodsScreen(source, record, app.make_banner()))
+
+
+def start_following(app: Any, source: Any, record: Any) -> None:
+    app.run_worker(follow_workload_logs(app, source, record), group="k8s-logs", exit_on_error=False)
