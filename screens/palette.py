@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from cockpit.model import PaneKind
+
 if TYPE_CHECKING:
     from cockpit.app import CockpitApp
 
@@ -85,15 +87,7 @@ def source_commands(app: CockpitApp) -> list[PaletteCommand]:
             out.append(PaletteCommand(f"logs: search ({src.title})",
                                       "the last N hours, filtered server-side, cancellable",
                                       partial(app.search_logs, src)))
-    for src in sources:
-        nodes = getattr(src, "nodes_detail", None)
-        if callable(nodes):
-            async def load_nodes(nodes=nodes) -> list:
-                return [await nodes()]
-
-            out.append(PaletteCommand(
-                f"k8s: nodes ({src.title})", "Ready, pressure conditions, cordoned, CPU/memory",
-                partial(app.push_sections, f"Nodes — {src.title}", load_nodes)))
+    out += k8s_commands(app)
     contexts = {id(c): c for s in sources
                 if (c := getattr(s, "ctx", None)) is not None and hasattr(c, "total_calls")}
     if contexts:
@@ -119,6 +113,46 @@ def source_commands(app: CockpitApp) -> list[PaletteCommand]:
         if app.drill is not None and not app.drill.finished:
             out.append(PaletteCommand("drill: abort", "stop the running drill (recorded as aborted)",
                                       app.abort_drill))
+    return out
+
+
+def k8s_commands(app: CockpitApp) -> list[PaletteCommand]:
+    """Nodes screens, and per Kubernetes workload row its pods and "follow its logs"."""
+    from screens.k8s import (
+        NodesScreen,
+        is_workload_source,
+        open_workload_pods,
+        start_following,
+        stop_following,
+    )
+
+    sources = app.hub.sources if app.hub else []
+    out: list[PaletteCommand] = []
+    for src in sources:
+        if callable(getattr(src, "nodes_detail", None)) and callable(getattr(src, "node_ref", None)):
+            out.append(PaletteCommand(
+                f"k8s: nodes ({src.title})", "Ready, pressure, cordoned, CPU/memory; c/u cordon/uncordon",
+                lambda src=src: app.push_screen(NodesScreen(src, f"Nodes — {src.title}", app.make_banner()))))
+    pane = app.cockpit.panes.get(PaneKind.SERVICES) if app.cockpit else None
+    records = getattr(pane, "records", {}) or {}
+    selected = getattr(pane, "selected", None)
+    rows = [selected] if selected is not None else []
+    if len(records) <= ALL_ROWS_LIMIT:
+        rows += [r for r in records.values() if r is not selected]
+    for rec in rows:
+        src = app.backend_for(rec)
+        if not is_workload_source(src):
+            continue
+        out.append(PaletteCommand(f"k8s: follow logs {rec.name}",
+                                  "every pod of the workload, one container or all, in the Logs pane",
+                                  partial(start_following, app, src, rec), focused=rec is selected))
+        out.append(PaletteCommand(f"k8s: pods {rec.name}",
+                                  "the workload's pods: previous log, delete, follow logs",
+                                  partial(open_workload_pods, app, src, rec), focused=rec is selected))
+    for ls in app.hub.log_sources if app.hub else []:
+        if getattr(ls, "workload", None) and ":logs:" in ls.id:
+            out.append(PaletteCommand(f"k8s: stop following {ls.title}", "remove it from the Logs pane",
+                                      partial(stop_following, app, ls.id)))
     return out
 
 
