@@ -105,7 +105,12 @@ def render_section(section: DetailSection) -> list[Any]:
 class DetailScreen(Screen):
     """Every field of a row; a backend that is a ``DetailProvider`` adds sections on open."""
 
-    BINDINGS = [Binding("escape,q", "app.pop_screen", "Back", id="detail.back")]
+    BINDINGS = [
+        Binding("escape,q", "app.pop_screen", "Back", id="detail.back"),
+        # Kubernetes workloads only (hidden elsewhere by check_action): see screens/k8s.py.
+        Binding("p", "pods", "Pods", id="detail.pods"),
+        Binding("L", "follow_logs", "Follow logs", id="detail.follow_logs"),
+    ]
 
     def __init__(self, record: Any, title: str, banner: Static, provider: Any = None,
                  runbooks: Sequence[Runbook] = ()) -> None:
@@ -136,6 +141,23 @@ class DetailScreen(Screen):
             if self.provider is not None:
                 yield self.more
         yield Footer()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("pods", "follow_logs"):
+            from screens.k8s import is_workload_source
+
+            return True if is_workload_source(self.provider) and hasattr(self.record, "cluster") else None
+        return True
+
+    def action_pods(self) -> None:
+        from screens.k8s import open_workload_pods
+
+        open_workload_pods(self.app, self.provider, self.record)
+
+    def action_follow_logs(self) -> None:
+        from screens.k8s import start_following
+
+        start_following(self.app, self.provider, self.record)
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
         rb, step = self._steps[event.checkbox.id or ""]
