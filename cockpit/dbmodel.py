@@ -353,10 +353,12 @@ class Replication:
         out = [("role", f"primary, {len(self.replicas)} replica(s) streaming")]
         for r in self.replicas:
             replay = "–" if r.replay_lag_s is None else format_duration(r.replay_lag_s)
+            # Without pg_read_all_stats (pg_monitor) a sender's state and LSNs read NULL.
+            state = r.state or "state hidden (grant pg_monitor)"
             out.append(
                 (
                     f"replica {r.label}",
-                    f"{r.state}, {format_bytes(r.bytes_behind)} behind, replay lag {replay}",
+                    f"{state}, {format_bytes(r.bytes_behind)} behind, replay lag {replay}",
                 )
             )
         return out

@@ -180,3 +180,23 @@ def test_database_row_cells_are_compact() -> None:
     assert _lag(replace(base, replication_lag_s=0.0, replication_lag_bytes=0)) == "0s"
     assert _lag(replace(base, replication_lag_s=3.24, replication_lag_bytes=1536)) == "3.2s/1.5KB"
     assert _lag(replace(base, replication_lag_s=None, replication_lag_bytes=2048)) == "?/2.0KB"
+
+
+async def test_without_pg_monitor_replication_figures_are_unknown_not_zero(
+    postgres_server, postgres_replica: PostgresReplica, postgres_dsn: str  # type: ignore[no-untyped-def]
+) -> None:
+    with psycopg.connect(postgres_server.dsn, autocommit=True) as admin:
+        if not admin.execute("SELECT 1 FROM pg_roles WHERE rolname = 'cockpit_plain'").fetchone():
+            admin.execute("CREATE ROLE cockpit_plain LOGIN")
+    plain = source_for(postgres_dsn.replace("postgres@", "cockpit_plain@"), "plain")
+    try:
+        snap = await snapshot_when(
+            plain, lambda s: any(k.startswith("replica ") for k, _ in s.detail)
+        )
+        assert snap.role == "primary" and snap.cache_hit_ratio is not None
+        line = next(v for k, v in snap.detail if k.startswith("replica "))
+        # The sender's LSNs are hidden from an unprivileged role: unknown, never "0 B behind".
+        assert "unknown behind" in line and "grant pg_monitor" in line, line
+        assert snap.replication_lag_bytes is None
+    finally:
+        await plain.close()
