@@ -96,7 +96,26 @@ class AwsContext:
                 self._clients[service] = client
             return client
 
-    def _make_client(self, service: str) -> Any:
+    def stream_client(self, service: str) -> Any:
+        """A client for long-lived streaming responses (StartLiveTail), created on first use.
+
+        Its own client, because its read timeout must outlast the quiet seconds of a stream
+        and retries make no sense for one; it shares the session and the call counting.
+        """
+        key = f"{service}#stream"
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                try:
+                    client = self._make_client(service, streaming=True)
+                except CockpitError:
+                    raise
+                except Exception as e:
+                    raise self.translate(e, f"cannot create the AWS {service} client") from e
+                self._clients[key] = client
+            return client
+
+    def _make_client(self, service: str, *, streaming: bool = False) -> Any:
         import boto3
         from botocore.config import Config
 
@@ -128,6 +147,8 @@ class AwsContext:
                 connect_timeout=3,
                 read_timeout=8,
             )
+        if streaming:
+            config = config.merge(Config(retries={"max_attempts": 1}, read_timeout=60))
         if not self.region:
             raise BackendError(
                 "no AWS region configured"
