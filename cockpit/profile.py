@@ -42,10 +42,20 @@ class SecretRef:
 
 
 @dataclass(frozen=True)
+class LoadBalancerMetrics:
+    """The ALB in front of an ECS service: its error rate and p95 latency join CPU/memory."""
+
+    service: str
+    load_balancer: str  # the LoadBalancer dimension: app/<name>/<id>
+    target_group: str = ""  # the TargetGroup dimension: targetgroup/<name>/<id>; "": whole ALB
+
+
+@dataclass(frozen=True)
 class EcsCluster:
     cluster: str
     services: tuple[str, ...] = ()  # empty: all
     log_groups: tuple[str, ...] = ()
+    load_balancers: tuple[LoadBalancerMetrics, ...] = ()
 
 
 @dataclass(frozen=True)
