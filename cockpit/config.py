@@ -38,6 +38,7 @@ from cockpit.profile import (
     HealthCheck,
     HostConfig,
     KubernetesConfig,
+    LoadBalancerMetrics,
     Profile,
     PrometheusConfig,
     RedisConfig,
@@ -487,6 +488,20 @@ def _http_url(value: str) -> str | None:
     return None
 
 
+def _dimension(prefix: str, what: str) -> Callable[[str], str | None]:
+    shape = re.compile(rf"{prefix}/[A-Za-z0-9-]+/[0-9a-f]+\Z")
+
+    def check(value: str) -> str | None:
+        if value and not shape.match(value):
+            return (
+                f"expected the {what} dimension {prefix}/<name>/<id> (the end of its ARN), "
+                f"got {value!r}"
+            )
+        return None
+
+    return check
+
+
 def _redis_key(value: str) -> str | None:
     if value == "auto":
         return None
@@ -544,12 +559,31 @@ NAME = _Str(doc="string", empty_ok=False)
 STRS = _Seq(NAME)
 SECONDS = _Num(doc="seconds > 0", positive=True)
 
+LOAD_BALANCER = _Rec(
+    LoadBalancerMetrics,
+    {
+        "service": (NAME, "the ECS service behind the load balancer"),
+        "load_balancer": (
+            _Str(empty_ok=False, check=_dimension("app", "LoadBalancer")),
+            "its Application Load Balancer, `app/<name>/<id>`",
+        ),
+        "target_group": (
+            _Str(check=_dimension("targetgroup", "TargetGroup")),
+            "the service's target group, `targetgroup/<name>/<id>` (default: the whole ALB)",
+        ),
+    },
+    name="load_balancers",
+)
 ECS = _Rec(
     EcsCluster,
     {
         "cluster": (NAME, "ECS cluster name or ARN"),
         "services": (STRS, "only these services (default: all in the cluster)"),
         "log_groups": (STRS, "CloudWatch Logs groups to follow"),
+        "load_balancers": (
+            _Seq(LOAD_BALANCER, unique="service"),
+            "ALB per service: 5xx error rate and p95 latency beside CPU and memory",
+        ),
     },
     name="ecs",
 )
