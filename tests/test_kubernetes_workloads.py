@@ -223,15 +223,64 @@ async def test_one_workloads_container_logs_join_a_running_hub(k8s: K8sDouble):
         st.append_log(NS, b, "INFO app of b", container="app")
         st.append_log(NS, b, "INFO proxy of b", container="proxy")
         texts = lambda: {(r.source, r.text) for r in lines}  # noqa: E731
-        await until(lambda: {(f"api/{a}", "INFO proxy of a"), (f"api/{b}", "INFO proxy of b")} <= texts(),
-                    "the chosen container of every pod")
+        await until(lambda: {(f"api/{a}/proxy", "INFO proxy of a"), (f"api/{b}/proxy", "INFO proxy of b")}
+                    <= texts(), "the chosen container of every pod")
         c = st.pods_for(NS, "api", 1, containers=("app", "proxy"))[0]["metadata"]["name"]
         st.append_log(NS, c, "INFO proxy of c", container="proxy")
-        await until(lambda: (f"api/{c}", "INFO proxy of c") in texts(), "a new pod joins")
+        await until(lambda: (f"api/{c}/proxy", "INFO proxy of c") in texts(), "a new pod joins")
         assert all(t != "INFO app of b" for _, t in texts()), "only the chosen container"
         assert await hub.remove_log_source(ls.id)
         assert ls.id not in {s.id for s in hub.log_sources}
         assert not ls._streams, "removing it stops every container stream it had"
+    finally:
+        await hub.stop()
+        await services.close()
+
+
+async def test_the_namespace_follower_hands_a_focused_workload_over_and_takes_it_back(k8s: K8sDouble):
+    """The profile's namespace follower and an added workload follower never show a line twice."""
+    from cockpit.backends.kubernetes import KubernetesLogSource
+    from cockpit.hub import Hub
+
+    st = k8s.state
+    st.add_deployment(NS, "api", replicas=1)
+    (pod,) = (p["metadata"]["name"] for p in st.pods_for(NS, "api", 1))
+    st.add_deployment(NS, "web", replicas=1)
+    (web,) = (p["metadata"]["name"] for p in st.pods_for(NS, "web", 1))
+    ctx = KubeContext(k8s.context)
+    services = KubernetesServicesSource(ctx, NS)
+    namespace_logs = KubernetesLogSource(ctx, NS)
+    lines: list = []
+    hub = Hub([services], [namespace_logs], on_update=lambda u: None,
+              on_logs=lambda batch: lines.extend((batch.source_id, r) for r in batch.records),
+              interval=0.2, log_flush_interval=0.05)
+    hub.start()
+
+    def seen(text: str) -> list[str]:
+        return [sid for sid, r in lines if r.text == text]
+
+    try:
+        st.append_log(NS, pod, "INFO one")
+        await until(lambda: seen("INFO one"), "the namespace follower's line")
+        row = rows_by_name(await services.fetch())["deployment/api"]
+        focused = services.log_source(row)
+        assert hub.add_log_source(focused)
+        await until(lambda: namespace_logs.position((NS, pod, "app")) is None
+                    and focused.position((NS, pod, "app")) is not None, "the hand-over")
+        st.append_log(NS, pod, "INFO two")
+        st.append_log(NS, web, "INFO web")
+        await until(lambda: seen("INFO two") and seen("INFO web"), "lines after the hand-over")
+        assert seen("INFO two") == [focused.id], "once, from the focused follower"
+        assert seen("INFO web") == [namespace_logs.id], "the rest of the namespace is still followed"
+        assert seen("INFO one") == [namespace_logs.id], "no history repeated by the taker"
+
+        assert await hub.remove_log_source(focused.id)
+        await until(lambda: namespace_logs.position((NS, pod, "app")) is not None
+                    or (NS, pod, "app") in namespace_logs._streams, "the stream taken back")
+        st.append_log(NS, pod, "INFO three")
+        await until(lambda: seen("INFO three"), "the namespace follower's line again")
+        for text in ("INFO one", "INFO two", "INFO three"):
+            assert len(seen(text)) == 1, (text, seen(text))
     finally:
         await hub.stop()
         await services.close()

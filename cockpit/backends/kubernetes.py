@@ -61,6 +61,7 @@ EVENT_MAX_AGE = 3600.0  # s a Warning event stays an alarm after it was last see
 MAX_LOG_STREAMS = 20  # container logs followed at once by one log source (like stern --max-log-requests)
 LOG_BUFFER = 5000  # lines held between two reads of a log source; beyond, the oldest are dropped
 LOG_TAIL = 20  # lines of history a stream starts with
+LOG_POSITIONS = 2000  # stream positions kept for a follower taking a stream over
 MAX_EVENTS = 5
 
 WORKLOAD_KINDS = {
@@ -675,6 +676,12 @@ class KubeContext:
         self._apis: dict[str, Any] = {}
         self._informers: dict[tuple[str, str], Informer] = {}
         self._users: set[int] = set()
+        # Log followers of this context. One that follows a single workload (added on demand)
+        # claims its container streams: the namespace-wide followers hand those over instead
+        # of showing every line twice, and take them back when it is removed.
+        self.log_followers: weakref.WeakSet[KubernetesLogSource] = weakref.WeakSet()
+        self.log_claims_version = 0
+        self._log_positions: dict[tuple[str, str, str], tuple[datetime, set[str]]] = {}
 
     # --- client ------------------------------------------------------------------------
 
@@ -778,6 +785,46 @@ class KubeContext:
         if api is not None:
             with contextlib.suppress(Exception):
                 api.close()
+
+    # --- log streams handed between followers ---------------------------------------------
+
+    def followers(self) -> list[KubernetesLogSource]:
+        with self._lock:
+            return list(self.log_followers)
+
+    def claimed_logs(self) -> set[tuple[str, str, str]]:
+        """(namespace, pod, container) streams followed by a single-workload follower."""
+        out: set[tuple[str, str, str]] = set()
+        for f in self.followers():
+            out |= f.claims
+        return out
+
+    def claims_changed(self, by: KubernetesLogSource) -> None:
+        with self._lock:
+            self.log_claims_version += 1
+        for f in self.followers():
+            if f is not by:
+                f._poke()
+
+    def save_log_position(self, key: tuple[str, str, str], last: datetime | None, seen: set[str]) -> None:
+        """Where a halted stream was, so the follower taking it over resumes there."""
+        if last is None:
+            return
+        with self._lock:
+            self._log_positions[key] = (last, set(seen))
+            while len(self._log_positions) > LOG_POSITIONS:
+                self._log_positions.pop(next(iter(self._log_positions)))
+
+    def log_position(self, key: tuple[str, str, str],
+                     asking: KubernetesLogSource) -> tuple[datetime, set[str]] | None:
+        """The newest position another follower has (or had) for that stream, if any."""
+        for f in self.followers():
+            if f is not asking:
+                pos = f.position(key)
+                if pos is not None:
+                    return pos
+        with self._lock:
+            return self._log_positions.pop(key, None)
 
     # --- kubectl --------------------------------------------------------------------------
 
@@ -1596,7 +1643,17 @@ class KubernetesLogSource:
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._skipped = 0
+        self.claims: set[tuple[str, str, str]] = set()  # streams this follower takes over
         ctx.acquire(self)
+        with ctx._lock:
+            ctx.log_followers.add(self)
+
+    def position(self, key: tuple[str, str, str]) -> tuple[datetime, set[str]] | None:
+        with self._lock:
+            s = self._streams.get(key)
+        if s is None or s.last is None:
+            return None
+        return s.last, set(s.seen_at_last)
 
     def explain_command(self) -> list[str]:
         if self.workload:
@@ -1660,21 +1717,30 @@ class KubernetesLogSource:
         pods = self._selected(pods_inf.snapshot(), selector) if (selector or not self.workload) else []
         want: dict[tuple[str, str, str], str] = {}
         skipped = 0
+        # A namespace-wide follower leaves the streams a single-workload follower took over.
+        taken = set() if self.workload else self.ctx.claimed_logs()
         for p in pods:
             m = _meta(p)
             ns, name = m.get("namespace", ""), m.get("name", "")
             containers = [c.get("name", "") for c in (p.get("spec") or {}).get("containers") or []]
+            all_containers = len(containers)
             if self.container:
                 containers = [c for c in containers if c == self.container]
             for c in containers:
+                if (ns, name, c) in taken:
+                    continue
                 if len(want) >= self.max_streams:
                     skipped += 1
                     continue
-                label = f"{workload_of(p).split('/', 1)[-1]}/{name}" + (f"/{c}" if len(containers) > 1 else "")
+                # Labelled alike by every follower, so a handed-over stream reads the same.
+                label = f"{workload_of(p).split('/', 1)[-1]}/{name}" + (f"/{c}" if all_containers > 1 else "")
                 want[(ns, name, c)] = label
         with self._lock:
             self._wanted = {(k[0], k[1]) for k in want}
             current = dict(self._streams)
+        if self.workload and set(want) != self.claims:
+            self.claims = set(want)
+            self.ctx.claims_changed(self)
         now = datetime.now(UTC)
         notes: list[LogRecord] = []
         for k, s in current.items():
@@ -1682,14 +1748,20 @@ class KubernetesLogSource:
                 s.halt()
                 with self._lock:
                     self._streams.pop(k, None)
-                notes.append(LogRecord(now, s.label, LogLevel.INFO, f"- {s.label} left"))
+                self.ctx.save_log_position(k, s.last, s.seen_at_last)
+                if k not in taken:  # handed over: the other follower goes on where this stopped
+                    notes.append(LogRecord(now, s.label, LogLevel.INFO, f"- {s.label} left"))
         for k, label in want.items():
             if k not in current:
                 s = _Stream(self, *k, label=label)
+                pos = self.ctx.log_position(k, self)
+                if pos is not None:  # resume where the follower that had it was: no line twice
+                    s.last, s.seen_at_last = pos
                 with self._lock:
                     self._streams[k] = s
                 s.thread.start()
-                notes.append(LogRecord(now, label, LogLevel.INFO, f"+ {label} joined"))
+                if pos is None:
+                    notes.append(LogRecord(now, label, LogLevel.INFO, f"+ {label} joined"))
         if skipped and skipped != self._skipped:
             notes.append(LogRecord(now, self.title, LogLevel.WARN,
                                    f"following {self.max_streams} containers; {skipped} more not followed "
@@ -1714,7 +1786,8 @@ class KubernetesLogSource:
             while True:
                 # Cleared before reading, so a wake-up during the yield is not lost.
                 self._wake.clear()
-                version = pods_inf.version + (wl_inf.version if wl_inf else 0)
+                version = (pods_inf.version + (wl_inf.version if wl_inf else 0)
+                           + self.ctx.log_claims_version)
                 if version != seen_version:
                     seen_version = version
                     await asyncio.to_thread(self._reconcile, pods_inf, wl_inf)
@@ -1732,11 +1805,18 @@ class KubernetesLogSource:
 
     async def close(self) -> None:
         with self._lock:
-            streams = list(self._streams.values())
+            streams = dict(self._streams)
             self._streams.clear()
             self._wanted.clear()
-        for s in streams:
+        for k, s in streams.items():
             s.halt()
+            self.ctx.save_log_position(k, s.last, s.seen_at_last)
+        streams = list(streams.values())
+        with self.ctx._lock:
+            self.ctx.log_followers.discard(self)
+        if self.claims:  # the namespace-wide followers take these streams back
+            self.claims = set()
+            self.ctx.claims_changed(self)
         await asyncio.to_thread(lambda: [s.thread.join(2) for s in streams])
         await self.ctx.release(self)
 

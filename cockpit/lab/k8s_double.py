@@ -1017,6 +1017,8 @@ class _Handler(BaseHTTPRequestHandler):
         stamps = q.get("timestamps") in ("true", "1")
         since = q.get("sinceTime")
         since_t = datetime.fromisoformat(since.replace("Z", "+00:00")) if since else None
+        if since_t is None and q.get("sinceSeconds"):
+            since_t = datetime.now(UTC) - timedelta(seconds=int(q["sinceSeconds"]))
         tail = int(q["tailLines"]) if q.get("tailLines") else None
 
         def fmt(t: datetime, text: str) -> bytes:
