@@ -10,9 +10,12 @@ can show, and builds the CLI argv that is equivalent to a call (with ``--profile
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import threading
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -23,6 +26,19 @@ if TYPE_CHECKING:
     from cockpit.profile import AwsConfig, Profile
 
 T = TypeVar("T")
+
+_SDK_POOL: ThreadPoolExecutor | None = None
+_SDK_POOL_LOCK = threading.Lock()
+
+
+def _sdk_pool() -> ThreadPoolExecutor:
+    """The threads boto3 calls block in, apart from the default executor (see ``run``)."""
+    global _SDK_POOL
+    with _SDK_POOL_LOCK:
+        if _SDK_POOL is None:
+            _SDK_POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="cockpit-aws")
+        return _SDK_POOL
+
 
 LAB_REGION = "us-east-1"
 LAB_KEY = "testing"
@@ -198,8 +214,15 @@ class AwsContext:
         With ``counter``, the API calls of this run replace ``calls[counter]`` (per refresh).
         """
         if counter is None:
-            return await asyncio.to_thread(self.guard, what, fn, *args, **kwargs)
-        return await asyncio.to_thread(self.counted, counter, what, fn, *args, **kwargs)
+            call = functools.partial(self.guard, what, fn, *args, **kwargs)
+        else:
+            call = functools.partial(self.counted, counter, what, fn, *args, **kwargs)
+        # Not asyncio.to_thread: against a hung endpoint each call holds its thread until the
+        # SDK's read timeout, long after the hub gave up on it, and in the default executor
+        # (6 threads on 2 cores) they starved every other to_thread of the process: the
+        # audit's write before an action, the Kubernetes panes' row building.
+        ctx = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(_sdk_pool(), ctx.run, call)
 
     def counted(self, counter: str, what: str, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
         """``guard`` that records this thread's API calls as ``calls[counter]``."""
