@@ -20,7 +20,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Label, OptionList, Static
+from textual.widgets import DataTable, Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from cockpit.text import sanitize
@@ -51,8 +51,9 @@ class ContainerPicker(ModalScreen[str | None]):
 
     DEFAULT_CSS = """
     ContainerPicker { align: center middle; }
-    ContainerPicker > Vertical { width: 64; height: auto; max-height: 80%; border: thick $primary;
+    ContainerPicker > Vertical { width: 72; height: auto; max-height: 80%; border: thick $primary;
                                  background: $surface; padding: 1 2; }
+    ContainerPicker #prompt { width: 1fr; margin-bottom: 1; }
     ContainerPicker OptionList { height: auto; max-height: 16; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="containers.cancel")]
@@ -68,7 +69,7 @@ class ContainerPicker(ModalScreen[str | None]):
         if self.offer_all:
             options.append(Option(Text("all containers"), id="all"))
         with Vertical():
-            yield Label(Text(sanitize(self.prompt, 300)))
+            yield Static(Text(sanitize(self.prompt, 300)), id="prompt")
             yield OptionList(*options, id="containers")
 
     def on_mount(self) -> None:

@@ -284,3 +284,13 @@ async def test_the_namespace_follower_hands_a_focused_workload_over_and_takes_it
     finally:
         await hub.stop()
         await services.close()
+
+
+async def test_statefulset_detail_lists_its_revisions(k8s: K8sDouble, services: KubernetesServicesSource):
+    st = k8s.state
+    st.add_statefulset(NS, "db", image="registry.example/db:1")
+    st.set_template_image("statefulsets", NS, "db", "registry.example/db:2")
+    row = rows_by_name(await services.fetch())["statefulset/db"]
+    pods, revisions = await services.detail(row)
+    assert revisions.title == "revisions (kubectl rollout history)"
+    assert [r[:3] for r in revisions.rows] == [("2", "CURRENT", "db:2"), ("1", "-", "db:1")]

@@ -32,6 +32,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cockpit.backends.kubernetes_history import (
+    already_at,
+    image_of,
+    revision_number,
+    rollback_choice,
+    selector_string,
+    template_patch,
+)
+from cockpit.backends.kubernetes_history import history as revision_history
 from cockpit.errors import BackendError, CockpitError, CredentialsError
 from cockpit.model import (
     Alarm,
@@ -1076,13 +1085,6 @@ class KubernetesServicesSource(_PodActions):
 
     def revision_change(self, target: ServiceStatus) -> dict[str, str]:
         """From -> to revision (and image) of a rollback, from the watch caches."""
-        from cockpit.backends.kubernetes_history import (
-            already_at,
-            image_of,
-            revision_number,
-            rollback_choice,
-        )
-
         plural, name = split_ref(target.name)
         ns = self._ns(target)
         wl_inf = self.ctx.informer(plural, self.namespace)
@@ -1118,13 +1120,6 @@ class KubernetesServicesSource(_PodActions):
 
     def _history_rollback(self, plural: str, name: str, ns: str) -> str:
         """``kubectl rollout undo`` of a StatefulSet / DaemonSet: PATCH the previous revision's data."""
-        from cockpit.backends.kubernetes_history import (
-            already_at,
-            revision_number,
-            rollback_choice,
-            selector_string,
-        )
-
         apps = self.ctx.api_for("apps")
         single = _SINGULAR[plural]
         ref = f"{WORKLOAD_KINDS[plural]}/{name}"
@@ -1225,6 +1220,18 @@ class KubernetesServicesSource(_PodActions):
                            age(d.created_at)) for d in revs)))
             except CockpitError as e:
                 sections.append(DetailSection("revisions", lines=(str(e),)))
+        else:
+            crs = self.ctx.informer("controllerrevisions", self.namespace)
+            if crs.synced.is_set():
+                own = revision_history(wl, [r for r in crs.snapshot() if _meta(r).get("namespace") == ns])
+                current = template_patch(wl)
+                sections.append(DetailSection(
+                    "revisions (kubectl rollout history)", ("revision", "state", "image", "name", "age"),
+                    tuple((str(revision_number(r)),
+                           "CURRENT" if r.get("data") == current else "-",
+                           image_of(r.get("data") or {}), str(_meta(r).get("name", "")),
+                           age(parse_time(_meta(r).get("creationTimestamp"))))
+                          for r in reversed(own))))
         return sections
 
     def log_source(self, target: ServiceStatus, container: str | None = None) -> KubernetesLogSource:

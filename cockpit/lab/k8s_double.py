@@ -1148,7 +1148,8 @@ def seed_repo_scanner(state: K8sState, *, ns: str = LAB_NAMESPACE) -> None:
     for i in (1, 2):
         state.add_node(f"lab-node-{i}")
     state.add_deployment(ns, "scanner-api", replicas=3, image="registry.example/scanner-api:2.4.1")
-    pods = state.pods_for(ns, "scanner-api", 3, image="registry.example/scanner-api:2.4.1")
+    pods = [state.pods_for(ns, "scanner-api", 1, image="registry.example/scanner-api:2.4.1",
+                           node=f"lab-node-{1 + i % 2}")[0] for i in range(3)]
     started = datetime.now(UTC) - timedelta(minutes=5)
     for i, p in enumerate(pods):
         name = p["metadata"]["name"]
@@ -1158,7 +1159,7 @@ def seed_repo_scanner(state: K8sState, *, ns: str = LAB_NAMESPACE) -> None:
     state.add_deployment(ns, "scanner-worker", replicas=2, ready=0,
                          image="registry.example/scanner-worker:2.5.0")
     crash = state.pods_for(ns, "scanner-worker", 2, waiting="CrashLoopBackOff", restarts=9,
-                           last_terminated="OOMKilled", exit_code=137,
+                           last_terminated="OOMKilled", exit_code=137, node="lab-node-2",
                            image="registry.example/scanner-worker:2.5.0")
     for p in crash:
         name = p["metadata"]["name"]
@@ -1179,7 +1180,7 @@ def seed_repo_scanner(state: K8sState, *, ns: str = LAB_NAMESPACE) -> None:
                           image="registry.example/scanner-cache:7.0")
     state.set_template_image("statefulsets", ns, "scanner-cache", "registry.example/scanner-cache:7.2")
     for p in state.pods_for(ns, "scanner-cache", 1, plural="statefulsets", containers=containers,
-                            image="registry.example/scanner-cache:7.2"):
+                            image="registry.example/scanner-cache:7.2", node="lab-node-1"):
         name = p["metadata"]["name"]
         state.append_log(ns, name, "INFO cache warm, 1204 signatures", container="cache", at=started)
         state.append_log(ns, name, "INFO exporter listening on :9121", container="exporter", at=started)
