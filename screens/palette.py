@@ -132,7 +132,8 @@ def k8s_commands(app: CockpitApp) -> list[PaletteCommand]:
         if callable(getattr(src, "nodes_detail", None)) and callable(getattr(src, "node_ref", None)):
             out.append(PaletteCommand(
                 f"k8s: nodes ({src.title})", "Ready, pressure, cordoned, CPU/memory; c/u cordon/uncordon",
-                lambda src=src: app.push_screen(NodesScreen(src, f"Nodes — {src.title}", app.make_banner()))))
+                lambda src=src: app.push_screen(NodesScreen(
+                    src, f"Nodes — context {getattr(src.ctx, 'name', src.title)}", app.make_banner()))))
     pane = app.cockpit.panes.get(PaneKind.SERVICES) if app.cockpit else None
     records = getattr(pane, "records", {}) or {}
     selected = getattr(pane, "selected", None)
