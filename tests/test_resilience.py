@@ -1,0 +1,232 @@
+"""Issue 11, resilience: real backends against real faults, in a running cockpit.
+
+- A backend that hangs (a TCP listener that accepts and never answers), one test per
+  backend kind: its pane says it timed out, the other panes keep refreshing, and keys are
+  handled while the hung request is still in flight.
+- PostgreSQL, Redis and the moto server killed and restarted under a running cockpit:
+  the pane goes into its error state and recovers without a restart; CloudWatch logs lose
+  and repeat nothing across the gap. (sshd going away and coming back, with ``tail -F``
+  resuming without loss or repeats, is tests/test_hosts.py::test_host_going_away_and_coming_back.)
+- Clock skew: log records late by seconds, across sources and batches, are placed by time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cockpit.app import CockpitApp
+from cockpit.model import PaneKind
+from cockpit.profile import (
+    AlarmFilter,
+    AwsConfig,
+    DatabaseConfig,
+    EcsCluster,
+    HostConfig,
+    KubernetesConfig,
+    Profile,
+    PrometheusConfig,
+    RedisConfig,
+    SecretRef,
+    SqsQueue,
+)
+from cockpit.sources import Sources, build_sources
+
+from .conftest import skip_or_fail
+from .fakes import FakeEstate
+from .helpers import wait_until
+
+HANG_TIMEOUT = 1.5  # the hub's timeout in these tests: short, so a hang is seen quickly
+REFRESH = 0.2
+
+
+@pytest.fixture
+def hung_listener() -> Iterator[socket.socket]:
+    """A listener the kernel accepts connections for (backlog) and nobody ever answers."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(64)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def _kubeconfig(tmp_path: Path, port: int) -> str:
+    path = tmp_path / "kubeconfig"
+    path.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: hung\n"
+        f"clusters: [{{name: c, cluster: {{server: 'http://127.0.0.1:{port}'}}}}]\n"
+        "users: [{name: u, user: {token: not-a-secret}}]\n"
+        "contexts: [{name: hung, context: {cluster: c, user: u}}]\n"
+    )
+    return str(path)
+
+
+# kind -> (pane that shows it, profile keys pointing that backend at the hung port)
+def _hung_profile(kind: str, port: int, tmp_path: Path) -> tuple[PaneKind, dict[str, Any]]:
+    url = f"127.0.0.1:{port}"
+    if kind == "postgres":
+        return PaneKind.DATABASE, {"databases": (DatabaseConfig("hung-pg", SecretRef(f"postgresql://u@{url}/db")),)}
+    if kind == "redis":
+        return PaneKind.DATABASE, {"redis": (RedisConfig("hung-redis", SecretRef(f"redis://{url}/0")),)}
+    if kind == "aws":
+        return PaneKind.SERVICES, {"aws": AwsConfig(
+            region="us-east-1", endpoint_url=f"http://{url}", ecs=(EcsCluster("production"),),
+            alarms=AlarmFilter(), sqs=(SqsQueue("jobs"),), rds=("db",))}
+    if kind == "kubernetes":
+        return PaneKind.SERVICES, {"kubernetes": (
+            KubernetesConfig(context="hung", namespaces=("ns",), kubeconfig=_kubeconfig(tmp_path, port)),)}
+    if kind == "prometheus":
+        return PaneKind.ALARMS, {"prometheus": (
+            PrometheusConfig("hung-prom", SecretRef(f"http://{url}"), metrics={"error_rate": "up"}),)}
+    if kind == "ssh":
+        return PaneKind.SERVICES, {"hosts": (HostConfig("stuck", ssh="nobody@127.0.0.1"),)}
+    raise AssertionError(kind)
+
+
+def _real_sources(kind: str, profile: Profile, port: int) -> Sources:
+    if kind != "ssh":
+        return build_sources(profile)
+    from cockpit.backends.hosts import build_host_sources
+    from cockpit.backends.ssh import SshTransport
+
+    # The profile's ssh: cannot carry a port; the transport is the real one, pointed at it.
+    transport = SshTransport("stuck", "nobody@127.0.0.1", timeout=HANG_TIMEOUT * 3, connect_timeout=10,
+                             options=["-F", "/dev/null", "-p", str(port), "-o", "BatchMode=yes"])
+    sources, logs = build_host_sources(profile, transports={"stuck": transport})
+    return Sources(sources, logs)
+
+
+class LoopWatch:
+    """The longest the event loop went without running this task (a blocked loop shows here)."""
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.02)
+            now = time.monotonic()
+            self.worst = max(self.worst, now - last)
+            last = now
+
+    def stop(self) -> None:
+        self._task.cancel()
+
+
+KINDS = ["postgres", "redis", "ssh", "aws", "kubernetes", "prometheus"]
+
+
+class InFlight:
+    """Counts a source's fetches that started and ended, to know one is hanging right now."""
+
+    def __init__(self, source: Any) -> None:
+        self.started = self.ended = 0
+        inner = source.fetch
+
+        async def fetch() -> Any:
+            self.started += 1
+            try:
+                return await inner()
+            finally:
+                self.ended += 1
+
+        source.fetch = fetch
+
+    @property
+    def hanging(self) -> bool:
+        return self.started > self.ended
+
+
+def _threaded(source: Any) -> None:
+    """The fake does its work in asyncio's default executor, as Kubernetes row building and
+    the audit write before an action do: a hung backend must not starve those threads."""
+    inner = source.fetch
+
+    async def fetch() -> Any:
+        return await asyncio.to_thread(lambda: asyncio.run(inner()))
+
+    source.fetch = fetch
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_hung_backend_times_out_on_its_pane_while_the_ui_and_the_others_go_on(
+    kind: str, hung_listener: socket.socket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if kind == "ssh" and shutil.which("ssh") is None:
+        skip_or_fail("the OpenSSH client is not installed")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    port = hung_listener.getsockname()[1]
+    pane_kind, keys = _hung_profile(kind, port, tmp_path)
+    profile = Profile(name="hang", refresh=REFRESH, timeout=HANG_TIMEOUT, **keys)
+    estate = FakeEstate()
+    _threaded(estate.queues)
+    watched: list[InFlight] = []
+    hung_ids: list[str] = []
+
+    def factory(p: Profile, notes: dict[str, str]) -> Sources:
+        built = _real_sources(kind, p, port)
+        for src in built.sources:
+            if src.pane is pane_kind:
+                watched.append(InFlight(src))
+                hung_ids.append(src.id)
+        return Sources([*built.sources, estate.services, estate.alarms, estate.queues, estate.database],
+                       [*built.log_sources, estate.logs])
+
+    app = CockpitApp(profile, sources_factory=factory)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = app.cockpit
+        await wait_until(lambda: app.hub is not None and screen.panes[PaneKind.SERVICES].row_count() >= 2, 10)
+        assert watched, f"no {kind} source on the {pane_kind.value} pane"
+        watch = LoopWatch()
+        try:
+            # Keys are handled while a request hangs: the focus moves within one hung fetch
+            # (pressed again if that fetch happened to time out meanwhile).
+            moved = 0
+            for _ in range(10):
+                await wait_until(lambda: any(w.hanging for w in watched), HANG_TIMEOUT * 2)
+                ended = [w.ended for w in watched]
+                before = screen.focused_pane()
+                await pilot.press("tab")
+                await wait_until(lambda b=before: screen.focused_pane() is not b, 2)
+                if [w.ended for w in watched] == ended:
+                    moved += 1
+                    if moved == 2:
+                        break
+            assert moved == 2, "no key press fell within a hung fetch"
+
+            # The hung pane says so.
+            header = screen.panes[pane_kind].header
+
+            def says_timeout() -> bool:
+                text = str(header.render())
+                return "✖" in text and any(w in text for w in ("no answer within", "did not answer", "timed out"))
+
+            await wait_until(says_timeout, HANG_TIMEOUT * 4)
+            # Every fake source keeps refreshing, also once the hung requests have piled up
+            # (abandoned threads still blocked in reads): after a second timeout.
+            await wait_until(lambda: all(w.ended >= 2 for w in watched), HANG_TIMEOUT * 4)
+            fakes = (estate.services, estate.alarms, estate.queues, estate.database)
+            calls = {s.id: s.calls for s in fakes}
+            await wait_until(lambda: all(s.calls - calls[s.id] >= 3 for s in fakes), HANG_TIMEOUT * 2)
+            assert all(not app.hub.snapshot(sid).error for sid in calls)
+            assert any(app.hub.snapshot(sid).error for sid in hung_ids)
+            # Generous: a backend that blocked the loop would stall it for its whole timeout.
+            assert watch.worst < HANG_TIMEOUT / 2, f"the event loop stalled {watch.worst:.2f} s"
+        finally:
+            watch.stop()
+            # Connections reset: threads still blocked in a read (boto3, kubernetes) end now
+            # instead of at their read timeouts, so the test's loop closes at once.
+            hung_listener.close()
+        await pilot.press("q")
