@@ -394,8 +394,9 @@ QUEUE_TRIM_STREAM = ActionSpec(
     call=lambda b, t, p: b.trim_stream(t, p["maxlen"]),
 )
 
-# Kubernetes objects that are not rows of their own are reached through the alarm that
-# concerns them (resource "NS/pod/NAME" or "node/NAME"); the backend refuses any other alarm.
+# Kubernetes pods and nodes are reached through an alarm-shaped reference whose resource names
+# them ("NS/pod/NAME" or "node/NAME"): the alarm that concerns them, or the one a pods or nodes
+# screen makes for its focused row (pod_ref / node_ref); the backend refuses any other alarm.
 POD_DELETE = ActionSpec(
     id="pod.delete",
     title="pod: delete",
@@ -403,7 +404,8 @@ POD_DELETE = ActionSpec(
     capability=PodDeletable,
     risk=Risk.DESTRUCTIVE,
     key=None,
-    description="Delete the pod the alarm concerns; its controller starts a replacement.",
+    description="Delete the pod (of the alarm, or focused on a workload's pods screen); its "
+    "controller starts a replacement.",
     argv=lambda b, t, p: b.delete_pod_command(t),
     call=lambda b, t, p: b.delete_pod(t),
 )
@@ -415,7 +417,8 @@ NODE_CORDON = ActionSpec(
     capability=Cordonable,
     risk=Risk.CHANGE,
     key=None,
-    description="Mark the node the alarm concerns unschedulable (running pods stay).",
+    description="Mark the node (of the alarm, or focused on the nodes screen) unschedulable "
+    "(running pods stay).",
     argv=lambda b, t, p: b.cordon_command(t),
     call=lambda b, t, p: b.cordon(t),
 )
@@ -427,7 +430,7 @@ NODE_UNCORDON = ActionSpec(
     capability=Cordonable,
     risk=Risk.CHANGE,
     key=None,
-    description="Mark the node the alarm concerns schedulable again.",
+    description="Mark the node (of the alarm, or focused on the nodes screen) schedulable again.",
     argv=lambda b, t, p: b.uncordon_command(t),
     call=lambda b, t, p: b.uncordon(t),
 )
