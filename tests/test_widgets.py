@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from rich.text import Text
 from textual.app import App, ComposeResult
+from textual.widgets import Static
 
 from cockpit.model import LogLevel, LogRecord
 from widgets.keyed_table import KeyedTable
@@ -15,8 +16,11 @@ T0 = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 
 
 class TableApp(App):
+    CSS = "KeyedTable { height: 8; }"  # in a pane, as in the cockpit, not the whole screen
+
     def compose(self) -> ComposeResult:
         yield KeyedTable([("name", 10), ("value", 10)])
+        yield Static("below")
 
 
 def rows(*pairs):
@@ -154,3 +158,45 @@ async def test_a_flood_past_the_ring_keeps_the_newest_line_on_screen():
         assert view.lines[-1].text == "line 1999"
         shown = [view.render_line(y).text for y in range(10)]
         assert any("line 1999" in row for row in shown), shown
+
+
+async def test_a_row_added_or_removed_repaints_that_row_not_the_table(monkeypatch):
+    from textual import _compositor
+
+    from widgets.output import install
+
+    install()
+    spans: list = []
+    original = _compositor.ChopsUpdate.__init__
+
+    def spy(self, chops, update_spans, chop_ends):
+        spans.extend(update_spans)
+        original(self, chops, update_spans, chop_ends)
+
+    app = TableApp()
+    async with app.run_test(size=(60, 20)) as pilot:
+        table = app.query_one(KeyedTable)
+        table.sync(rows(("a", "1"), ("b", "2")))
+        await pilot.pause()
+        monkeypatch.setattr(_compositor.ChopsUpdate, "__init__", spy)
+        table.sync(rows(("a", "1"), ("b", "2"), ("c", "3")))
+        await pilot.pause()
+        await pilot.pause()
+        assert spans and {y for y, _, _ in spans} == {3}, "only the new row (below the header and two rows)"
+        spans.clear()
+        table.sync(rows(("a", "1"), ("b", "2")))
+        await pilot.pause()
+        await pilot.pause()
+        ys = {y for y, _, _ in spans}
+        assert 3 in ys and 2 not in ys, "the row that went blank, not row b (the cursor's row may repaint)"
+        assert table.row_count == 2
+
+
+async def test_a_change_past_the_columns_edge_is_not_sent():
+    app = TableApp()
+    async with app.run_test(size=(60, 20)) as pilot:
+        table = app.query_one(KeyedTable)
+        table.sync(rows(("a", "back-off restarting failed container, pod scanner-worker-7d9 (x3)")))
+        await pilot.pause()
+        assert table.sync(rows(("a", "back-off restarting failed container, pod scanner-worker-7d9 (x4)"))) == 0
+        assert table.get_row_at(0)[1].plain.endswith("(x4)"), "the table still holds the new text"

@@ -25,6 +25,8 @@ class KeyedTable(DataTable):
     """
 
     _cell_refresh_only = False  # class default: DataTable.__init__ already calls refresh()
+    _growth_pending = False
+    paints_own_growth = True  # rows added or removed are refreshed here (widgets/output.py)
 
     def __init__(self, columns: Sequence[tuple[str, int]], **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
@@ -39,9 +41,20 @@ class KeyedTable(DataTable):
     def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False):  # type: ignore[override]
         # While patching single cells, drop the whole-widget refresh that update_cell asks
         # for; the cell's own region is refreshed explicitly right after.
-        if self._cell_refresh_only and not regions and not layout and not recompose:
+        if not regions and not recompose and layout and self._growth_pending:
+            # The new scrollable size set on idle after rows came or went (or remove_row's
+            # own layout call): lay out again, but the rows involved were refreshed by sync.
+            return super().refresh(repaint=False, layout=True)
+        if self._cell_refresh_only and not regions and not recompose and not layout:
             return self
         return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
+    def _update_dimensions(self, new_rows) -> None:  # type: ignore[no-untyped-def]
+        # DataTable sets the new virtual size here, on idle after rows came or went.
+        try:
+            super()._update_dimensions(new_rows)
+        finally:
+            self._growth_pending = False
 
     def on_resize(self) -> None:
         # The last column (reason, query, ...) takes whatever width the pane has left, so
@@ -66,6 +79,16 @@ class KeyedTable(DataTable):
             return None
         return self._keys[self.cursor_row]
 
+    def _visible(self, cell: Text, label: str) -> Text:
+        # A reason or message that changed past the column's edge looks the same on screen
+        # (an event's count, a latency): only what fits is compared.
+        column = self.columns.get(ColumnKey(label))
+        if column is None or cell.cell_len <= column.width:
+            return cell
+        clipped = cell.copy()
+        clipped.truncate(column.width)
+        return clipped
+
     def key_at(self, row_index: int) -> str | None:
         """The record key shown on a row (table rows are positions, not records)."""
         return self._keys[row_index] if 0 <= row_index < len(self._keys) else None
@@ -84,6 +107,7 @@ class KeyedTable(DataTable):
         changed = 0
         columns = [label for label, _ in self._column_spec]
         self._cell_refresh_only = True
+        self._growth_pending = bool(old_count) and old_count != len(rows)
         try:
             for row_index, (_key, cells) in enumerate(rows[:old_count]):
                 old = self._cells[row_index]
@@ -93,18 +117,29 @@ class KeyedTable(DataTable):
                 for col_index, (a, b) in enumerate(zip(old, new, strict=True)):
                     if a != b:
                         self.update_cell(str(row_index), columns[col_index], b)
-                        self.refresh_coordinate(Coordinate(row_index, col_index))
-                        changed += 1
+                        if self._visible(a, columns[col_index]) != self._visible(b, columns[col_index]):
+                            self.refresh_coordinate(Coordinate(row_index, col_index))
+                            changed += 1
                 self._cells[row_index] = new
+            for row_index in range(old_count, len(rows)):
+                cells = tuple(rows[row_index][1])
+                self.add_row(*cells, key=str(row_index))
+                self._cells.append(cells)
+            for row_index in range(old_count - 1, len(rows) - 1, -1):
+                self.remove_row(str(row_index))
+                self._cells.pop()
         finally:
             self._cell_refresh_only = False
-        for row_index in range(old_count, len(rows)):
-            cells = tuple(rows[row_index][1])
-            self.add_row(*cells, key=str(row_index))
-            self._cells.append(cells)
-        for row_index in range(old_count - 1, len(rows) - 1, -1):
-            self.remove_row(str(row_index))
-            self._cells.pop()
+        if old_count and old_count != len(rows):
+            # Only the rows that appeared or went blank; the compositor is told not to
+            # repaint the whole table for its new scrollable size (widgets/output.py).
+            top = self.header_height if self.show_header else 0
+            first, last = sorted((old_count, len(rows)))
+            width = max(self.virtual_size.width, self.size.width)
+            region = Region(0, top + first, width, last - first)
+            self.refresh(region.translate(-self.scroll_offset))
+        elif not old_count:
+            self.refresh()
         self._keys = keys
         if selected in keys and keys.index(selected) != self.cursor_row:
             # The cursor stays on its record, wherever the record moved.

@@ -13,7 +13,12 @@ Two measured wastes in Textual 8's output (bench/README.md, "Where the bytes go"
    followed (possibly after cursor moves only) by the very style that was in effect,
    and folds a reset into the next style (``ESC[0;…m``).
 
-``install()`` patches Textual's two update classes once; everything else is untouched.
+3. A widget whose scrollable (virtual) size changes is repainted whole by the compositor's
+   reflow, so one alarm more in a table re-sends every visible row. A widget that sets
+   ``paints_own_growth = True`` (KeyedTable) refreshes the rows it added or removed itself,
+   and ``_reflow`` drops the whole-widget region when nothing but its virtual size changed.
+
+``install()`` patches Textual once; everything else is untouched.
 """
 
 from __future__ import annotations
@@ -129,4 +134,24 @@ def install() -> None:
         return compact_sgr(layout_render(self, console))
 
     layout.render_segments = render_layout  # type: ignore[method-assign]
+    compositor = _compositor.Compositor
+    reflow = compositor.reflow
+
+    def _reflow(self: Any, parent: Any, size: Any) -> Any:
+        old_map = self._full_map
+        dirty_before = set(self._dirty_regions)
+        result = reflow(self, parent, size)
+        new_map = self._full_map
+        for widget, new in new_map.items():
+            if not getattr(widget, "paints_own_growth", False):
+                continue
+            old = old_map.get(widget)
+            if old is None or old == new or old._replace(virtual_size=new.virtual_size) != new:
+                continue
+            region = new.clip.intersection(new.region)
+            if region not in dirty_before:
+                self._dirty_regions.discard(region)
+        return result
+
+    compositor.reflow = _reflow  # type: ignore[method-assign]
     _installed = True
