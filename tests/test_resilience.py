@@ -13,8 +13,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import signal
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -230,3 +233,105 @@ async def test_a_hung_backend_times_out_on_its_pane_while_the_ui_and_the_others_
             # instead of at their read timeouts, so the test's loop closes at once.
             hung_listener.close()
         await pilot.press("q")
+
+
+# --- servers killed and restarted under a running cockpit -----------------------------
+
+
+class Respawn:
+    """Kill a server process and start it again with the same argv, cwd and user (the
+    same port and data), as a supervisor would after a crash."""
+
+    def __init__(self, child: subprocess.Popen[bytes]) -> None:
+        # The Popen's own argv: redis-server rewrites its /proc cmdline.
+        proc = Path(f"/proc/{child.pid}")
+        self.pid = child.pid
+        self.argv = [str(a) for a in child.args]  # type: ignore[union-attr]
+        self.cwd = os.readlink(proc / "cwd")
+        status = dict(line.split(":", 1) for line in (proc / "status").read_text().splitlines() if ":" in line)
+        self.uid, self.gid = int(status["Uid"].split()[0]), int(status["Gid"].split()[0])
+        self.again: subprocess.Popen[bytes] | None = None
+
+    def kill(self, sig: int) -> None:
+        os.kill(self.pid, sig)
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{self.pid}").exists() and _state(self.pid) != "Z":
+            assert time.monotonic() < deadline, f"pid {self.pid} did not exit"
+            time.sleep(0.02)
+
+    def start(self) -> None:
+        self.again = subprocess.Popen(
+            self.argv, cwd=self.cwd, user=self.uid, group=self.gid, extra_groups=[],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.again is not None and self.again.poll() is None:
+            os.killpg(self.again.pid, sig)
+            self.again.wait(10)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "gone"
+
+
+def _header(app: CockpitApp, kind: PaneKind) -> str:
+    return str(app.cockpit.panes[kind].header.render())
+
+
+async def _error_then_recovery(app: CockpitApp, panes: tuple[PaneKind, ...], kill: Any, start: Any) -> None:
+    """Live, then the server goes: each pane shows its error; it comes back: live again."""
+    await wait_until(lambda: all("● live" in _header(app, k) for k in panes), 15)
+    await asyncio.to_thread(kill)
+    await wait_until(lambda: all("✖" in _header(app, k) for k in panes), 15)
+    await asyncio.to_thread(start)
+    # Backoff after a few failures is a few seconds at this refresh; no restart of the cockpit.
+    await wait_until(lambda: all("● live" in _header(app, k) for k in panes), 20)
+
+
+async def test_postgres_killed_and_restarted_under_a_running_cockpit(tmp_path: Path) -> None:
+    from cockpit.lab.servers import ServerUnavailable, postgres_bindir, start_postgres
+
+    if postgres_bindir() is None:
+        skip_or_fail("PostgreSQL is not installed")
+    try:
+        server = await asyncio.to_thread(start_postgres, tmp_path / "pg")  # its own: this one dies
+    except ServerUnavailable as e:
+        pytest.fail(f"PostgreSQL did not start: {e}")
+    respawn = Respawn(server._child.proc)  # type: ignore[union-attr]
+    try:
+        profile = Profile(name="pg", refresh=0.3, timeout=3,
+                          databases=(DatabaseConfig("pg", SecretRef(server.dsn)),))
+        app = CockpitApp(profile)
+        async with app.run_test(size=(160, 48)) as pilot:
+            # SIGQUIT: postgres' immediate shutdown, a crash as far as clients can tell.
+            await _error_then_recovery(app, (PaneKind.DATABASE,), lambda: respawn.kill(signal.SIGQUIT),
+                                       respawn.start)
+            await pilot.press("q")
+    finally:
+        respawn.stop(signal.SIGINT)
+        server.stop()
+
+
+async def test_redis_killed_and_restarted_under_a_running_cockpit(tmp_path: Path) -> None:
+    from cockpit.lab.servers import start_redis
+
+    if shutil.which("redis-server") is None:
+        skip_or_fail("redis-server is not installed")
+    server = await asyncio.to_thread(start_redis, tmp_path / "redis")
+    respawn = Respawn(server._child.proc)  # type: ignore[union-attr]
+    try:
+        profile = Profile(name="redis", refresh=0.3, timeout=3,
+                          redis=(RedisConfig("cache", SecretRef(server.url), queues=("queue:default",)),))
+        app = CockpitApp(profile)
+        async with app.run_test(size=(160, 48)) as pilot:
+            await _error_then_recovery(app, (PaneKind.DATABASE, PaneKind.QUEUES),
+                                       lambda: respawn.kill(signal.SIGKILL), respawn.start)
+            await pilot.press("q")
+    finally:
+        respawn.stop()
+        server.stop()
