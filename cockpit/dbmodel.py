@@ -8,6 +8,7 @@ the ActionRunner resolves and a ``name`` the user types for a typed confirmation
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -257,7 +258,11 @@ def stats_lines(
             "transactions/s",
             "next refresh" if tps is None else f"{tps:.1f} committed, {rollbacks_per_s or 0:.1f} rolled back",
         ),
-        ("cache hit ratio", "no reads yet" if hit is None else f"{100 * hit:.2f} %{after}"),
+        # Rounded down, as the row's figure: 99.996 % must not read as a perfect 100.00 %.
+        (
+            "cache hit ratio",
+            "no reads yet" if hit is None else f"{math.floor(hit * 1e4) / 100:.2f} %{after}",
+        ),
         ("temp files", f"{stats.temp_files} ({format_bytes(stats.temp_bytes)}){after}"),
     ]
 

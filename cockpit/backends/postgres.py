@@ -9,6 +9,7 @@ never appears in a message or record: ``masked`` (``user@host:port/db``) does.
 from __future__ import annotations
 
 import asyncio
+import math
 from datetime import datetime
 from typing import Any
 
@@ -397,9 +398,13 @@ class PostgresSource:
                     int(connections), int(max_connections), int(blocked), self.thresholds
                 ),
                 detail=tuple(detail),
-                tps=tps,
-                rollbacks_per_s=rollbacks_per_s,
-                cache_hit_ratio=stats.hit_ratio,
+                # Rounded for the generic field view of the detail screen; the hit ratio
+                # down, so 99.996 % never reads as a perfect 100 %.
+                tps=None if tps is None else round(tps, 2),
+                rollbacks_per_s=None if rollbacks_per_s is None else round(rollbacks_per_s, 2),
+                cache_hit_ratio=(
+                    None if stats.hit_ratio is None else math.floor(stats.hit_ratio * 1e4) / 1e4
+                ),
                 temp_bytes=stats.temp_bytes,
                 role=repl.role,
                 replication_lag_s=repl.lag_s,

@@ -9,6 +9,7 @@ only here; messages show it with the password masked.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from dataclasses import dataclass, replace
@@ -288,7 +289,7 @@ class RedisSource:
             status="up",
             severity=severity,
             detail=tuple(detail),
-            cache_hit_ratio=hits / (hits + misses) if hits + misses else None,
+            cache_hit_ratio=math.floor(1e4 * hits / (hits + misses)) / 1e4 if hits + misses else None,
             role={"master": "primary", "slave": "replica"}.get(str(info.get("role")), ""),
         )
 
