@@ -335,3 +335,79 @@ async def test_redis_killed_and_restarted_under_a_running_cockpit(tmp_path: Path
     finally:
         respawn.stop()
         server.stop()
+
+
+async def test_moto_killed_and_restarted_cloudwatch_logs_lose_and_repeat_nothing(
+    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """moto keeps its estate in this process, shared by every server object: the cockpit
+    talks to a server of this test's own, whose stop is the outage; meanwhile CloudWatch
+    (the session's server, same estate) keeps receiving the service's log lines."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    from .fixtures.moto import aws_client
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    ecs = aws_client(moto_endpoint, "ecs")
+    ecs.create_cluster(clusterName="resilience")
+    td = ecs.register_task_definition(
+        family="api", containerDefinitions=[{"name": "api", "image": "nginx", "memory": 128}]
+    )["taskDefinition"]["taskDefinitionArn"]
+    ecs.create_service(cluster="resilience", serviceName="api", taskDefinition=td, desiredCount=1)
+    logs = aws_client(moto_endpoint, "logs")
+    group, stream = "/ecs/resilience", "ecs/api/0123456789abcdef"
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName=stream)
+
+    def put(*texts: str) -> None:
+        now = int(time.time() * 1000)
+        logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=[
+            {"timestamp": now - len(texts) + i, "message": t} for i, t in enumerate(texts)])
+
+    put("before 0", "before 1", "before 2")
+    own = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    own.start()
+    host, port = own.get_host_and_port()
+    servers = [own]
+    profile = Profile(name="aws", refresh=0.3, timeout=3, aws=AwsConfig(
+        region="us-east-1", endpoint_url=f"http://{host}:{port}",
+        ecs=(EcsCluster("resilience", log_groups=(group,)),)))
+    app = CockpitApp(profile)
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            view = app.cockpit.logs.view
+
+            def ours() -> list[str]:
+                return [ln.text for ln in view.lines if ln.text.startswith(("before", "during", "after"))]
+
+            await wait_until(lambda: ours() == ["before 0", "before 1", "before 2"], 15)
+
+            def outage() -> None:
+                servers[0].stop()
+                put("during the outage 0", "during the outage 1")
+
+            def back() -> None:
+                again = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+                again.start()
+                servers[0] = again
+
+            await wait_until(lambda: "● live" in _header(app, PaneKind.SERVICES), 15)
+            await asyncio.to_thread(outage)
+            # Both the services refresh and the log follower saw the endpoint go.
+            await wait_until(lambda: all("✖" in _header(app, k) for k in (PaneKind.SERVICES, PaneKind.LOGS)), 15)
+            await asyncio.to_thread(back)
+            await wait_until(lambda: "● live" in _header(app, PaneKind.SERVICES), 20)
+            put("after 0")
+            await wait_until(lambda: "after 0" in ours(), 20)
+            # The log pane's error clears with the first lines after the gap (it has no
+            # other sign of a recovered follower).
+            await wait_until(lambda: "●" in _header(app, PaneKind.LOGS), 5)
+            assert ours() == ["before 0", "before 1", "before 2", "during the outage 0",
+                              "during the outage 1", "after 0"]
+            await pilot.press("q")
+    finally:
+        await asyncio.to_thread(servers[0].stop)
