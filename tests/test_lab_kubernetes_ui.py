@@ -143,3 +143,20 @@ async def test_pods_previous_log_delete_follow_rollback_and_cordon_on_the_lab():
         await wait_until(lambda: audited("node.cordon"), 15)
         await wait_until(lambda: screen.rows.get("lab-node-1", ("",) * 4)[3] == "cordoned", 10)
         await pilot.press("escape", "q")
+
+
+def test_pods_and_follow_keys_only_on_kubernetes_workload_details():
+    from textual.widgets import Static
+
+    from cockpit.backends.kubernetes import KubeContext, KubernetesServicesSource
+    from cockpit.model import ServiceStatus, Severity
+    from screens.detail import DetailScreen
+
+    row = ServiceStatus(name="deployment/api", backend="kubernetes", source="k8s:x:ns", status=Severity.OK,
+                        status_text="healthy", running=1, desired=1, cluster="ns")
+    k8s = KubernetesServicesSource(KubeContext("x"), "ns")  # nothing connects until a fetch
+    ecs_like = object()
+    for action in ("pods", "follow_logs"):
+        assert DetailScreen(row, "t", Static(), provider=k8s).check_action(action, ()) is True
+        assert DetailScreen(row, "t", Static(), provider=ecs_like).check_action(action, ()) is None
+        assert DetailScreen(row, "t", Static(), provider=None).check_action(action, ()) is None
