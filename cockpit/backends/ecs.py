@@ -1,7 +1,10 @@
 """ECS services of one cluster -> ``ServiceStatus`` rows; restart, scale, roll back, deploy.
 
 A refresh costs ceil(N/100) ListServices + ceil(N/10) DescribeServices, plus, at most once a
-``metrics_interval``, ceil(2N/500) GetMetricData for every service's CPU and memory. Task
+``metrics_interval``, ceil((2N + 3L)/500) GetMetricData for every service's CPU and memory
+and, for the L services with a load balancer configured, its requests, target 5xx and p95
+response time (the error rate is 5xx / requests, computed here: metric math is not needed
+and moto lacks it). Task
 definitions (images, log configuration, the latest revision of a family) are looked up a
 few per refresh and cached: a ``family:revision`` never changes, so its image is fetched
 once; the latest revision of a family is re-read every ``LATEST_TTL_S``.
@@ -34,6 +37,14 @@ DETAIL_LOG_PAGES = 20
 METRIC_QUERIES_PER_CALL = 500  # GetMetricData's limit
 METRICS = (("cpu", "CPUUtilization"), ("mem", "MemoryUtilization"))
 METRIC_WINDOW_MIN = 60
+# ALB series per configured service: (short id, metric, statistic). Kept to compute
+# "5xx%" (5xx / requests per minute) and "p95ms"; "req" and "e5" are not shown themselves.
+LB_METRICS = (
+    ("req", "RequestCount", "Sum"),
+    ("e5", "HTTPCode_Target_5XX_Count", "Sum"),
+    ("p95", "TargetResponseTime", "p95"),
+)
+LB_SHOWN = ("5xx%", "p95ms")
 LATEST_TTL_S = 300.0
 TD_LOOKUPS_PER_REFRESH = 8  # task definitions learned per refresh; the rest next time
 
@@ -269,6 +280,44 @@ class TaskDefinitionCache:
         return calls
 
 
+def lb_series(
+    by_metric: dict[str, dict[datetime, float]],
+) -> list[tuple[str, tuple[float, ...]]]:
+    """The "5xx%" and "p95ms" series from one service's ALB series (pure; tested).
+
+    CloudWatch publishes HTTPCode_Target_5XX_Count only for minutes that had one: a minute
+    with requests and no 5xx point is 0 %. Minutes without requests have no error rate.
+    """
+    out: list[tuple[str, tuple[float, ...]]] = []
+    requests, errors = by_metric.get("req", {}), by_metric.get("e5", {})
+    rate = tuple(100.0 * errors.get(ts, 0.0) / n for ts, n in sorted(requests.items()) if n > 0)
+    if rate:
+        out.append(("5xx%", rate))
+    p95 = by_metric.get("p95", {})
+    if p95:
+        out.append(("p95ms", tuple(v * 1000.0 for _, v in sorted(p95.items()))))
+    return out
+
+
+def _without_percentiles(
+    queries: list[dict[str, Any]], error: BaseException
+) -> list[dict[str, Any]] | None:
+    """``queries`` minus percentile statistics, when ``error`` may be due to them; else None.
+
+    Only a server error (HTTP 500, or a validation error naming the statistic) qualifies:
+    throttling or credentials must surface as they are.
+    """
+    response = getattr(error, "response", None)
+    if not isinstance(response, dict):
+        return None
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    code = str(response.get("Error", {}).get("Code", ""))
+    if status != 500 and code not in ("InvalidParameterValue", "InvalidParameterCombination"):
+        return None
+    kept = [q for q in queries if not str(q["MetricStat"]["Stat"]).startswith("p")]
+    return kept if len(kept) < len(queries) else None
+
+
 def _batches(items: list[str], size: int) -> Iterable[list[str]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -296,6 +345,7 @@ class EcsServicesSource:
         self._metrics_at: float | None = None
         self._metrics_job: threading.Thread | None = None
         self.metrics_error = ""  # the last failure to read metrics ("" when they were read)
+        self._no_percentiles = False  # the endpoint failed a p95 query: ask for no more
         _SOURCES[self.id] = self
         ctx.acquire(self)
 
@@ -419,7 +469,33 @@ class EcsServicesSource:
         start = end - timedelta(minutes=METRIC_WINDOW_MIN)
         queries: list[dict[str, Any]] = []
         ids: dict[str, tuple[str, str]] = {}
+        lbs = {lb.service: lb for lb in self.cluster.load_balancers}
         for i, name in enumerate(names):
+            lb = lbs.get(name)
+            if lb is not None:
+                dims = [{"Name": "LoadBalancer", "Value": lb.load_balancer}]
+                if lb.target_group:
+                    dims.append({"Name": "TargetGroup", "Value": lb.target_group})
+                for short, metric, stat in LB_METRICS:
+                    if stat.startswith("p") and self._no_percentiles:
+                        continue
+                    qid = f"{short}{i}"
+                    ids[qid] = (name, short)
+                    queries.append(
+                        {
+                            "Id": qid,
+                            "MetricStat": {
+                                "Metric": {
+                                    "Namespace": "AWS/ApplicationELB",
+                                    "MetricName": metric,
+                                    "Dimensions": dims,
+                                },
+                                "Period": 60,
+                                "Stat": stat,
+                            },
+                            "ReturnData": True,
+                        }
+                    )
             for short, metric in METRICS:
                 qid = f"{short}{i}"
                 ids[qid] = (name, short)
@@ -450,7 +526,18 @@ class EcsServicesSource:
                 "ScanBy": "TimestampAscending",
             }
             while True:
-                resp = cw.get_metric_data(**kwargs)
+                try:
+                    resp = cw.get_metric_data(**kwargs)
+                except Exception as e:
+                    kept = _without_percentiles(kwargs["MetricDataQueries"], e)
+                    if kept is None:
+                        raise
+                    # The server cannot compute percentiles (moto fails the whole call):
+                    # the rest is still worth showing, now and on later refreshes.
+                    self._no_percentiles = True
+                    kwargs["MetricDataQueries"] = kept
+                    kwargs.pop("NextToken", None)
+                    continue
                 for result in resp.get("MetricDataResults", []):
                     name, short = ids.get(result.get("Id", ""), ("", ""))
                     if not name:
@@ -460,19 +547,56 @@ class EcsServicesSource:
                     for ts, v in zip(
                         result.get("Timestamps", []), result.get("Values", []), strict=False
                     ):
-                        points[ts] = float(v)
+                        if v is not None:  # a statistic the server cannot compute
+                            points[ts] = float(v)
                 token = resp.get("NextToken")
                 if not token:
                     break
                 kwargs["NextToken"] = token
         out: dict[str, tuple[tuple[str, tuple[float, ...]], ...]] = {}
         for name, by_metric in series.items():
-            out[name] = tuple(
+            found = [
                 (short, tuple(v for _, v in sorted(by_metric[short].items())))
                 for short, _ in METRICS
                 if by_metric.get(short)
-            )
+            ]
+            found += lb_series(by_metric)
+            if found:
+                out[name] = tuple(found)
         return out
+
+    def _lb_section(self, record: ServiceStatus) -> DetailSection | None:
+        lb = next((x for x in self.cluster.load_balancers if x.service == record.name), None)
+        if lb is None:
+            return None
+        shown = dict(record.metrics)
+        rows = []
+        for name, label, fmt in (
+            ("5xx%", "target 5xx, % of requests", "{:.2f}"),
+            ("p95ms", "p95 response time, ms", "{:.0f}"),
+        ):
+            v = shown.get(name, ())
+            if v:
+                rows.append(
+                    (
+                        label,
+                        fmt.format(min(v)),
+                        fmt.format(sum(v) / len(v)),
+                        fmt.format(max(v)),
+                        fmt.format(v[-1]),
+                        str(len(v)),
+                    )
+                )
+        where = f"AWS/ApplicationELB LoadBalancer={lb.load_balancer}" + (
+            f" TargetGroup={lb.target_group}" if lb.target_group else ""
+        )
+        lines = (where,) if rows else (where, "no requests in the last hour (or not read yet)")
+        return DetailSection(
+            "Load balancer, last hour (1-minute values)",
+            ("metric", "min", "avg", "max", "last", "points"),
+            tuple(rows),
+            lines,
+        )
 
     # --- DetailProvider -----------------------------------------------------------
 
@@ -557,7 +681,8 @@ class EcsServicesSource:
             sections.append(
                 DetailSection("Metrics", lines=(f"cannot read metrics: {self.metrics_error}",))
             )
-        if record.metrics:
+        percent = tuple((n, v) for n, v in record.metrics if n not in LB_SHOWN)
+        if percent:
             sections.append(
                 DetailSection(
                     "Metrics, last hour (1-minute averages, %)",
@@ -571,11 +696,14 @@ class EcsServicesSource:
                             f"{v[-1]:.1f}",
                             str(len(v)),
                         )
-                        for name, v in record.metrics
+                        for name, v in percent
                         if v
                     ),
                 )
             )
+        lb_section = self._lb_section(record)
+        if lb_section is not None:
+            sections.append(lb_section)
         current = info(short_task_definition(str(svc.get("taskDefinition", "") or "")))
         if current is not None:
             sections.append(

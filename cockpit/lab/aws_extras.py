@@ -1,5 +1,7 @@
 """Lab extras for the AWS depth work: CloudFormation stacks (one fine, one stuck in
-UPDATE_ROLLBACK_FAILED, one UPDATE_IN_PROGRESS for two hours) and local health endpoints.
+UPDATE_ROLLBACK_FAILED, one UPDATE_IN_PROGRESS for two hours), local health endpoints, and
+the api service's load balancer metrics (requests, target 5xx, response times: an hour of
+history, then one minute a minute) with moto taught percentile statistics (``p95``).
 
 ``seed_extras(endpoint, lock)`` must run in the process that serves moto (the lab child):
 the stacks are created over HTTP, then their status is set on moto's backend, which is the
@@ -11,6 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
+import math
+import random
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -18,8 +24,20 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from cockpit.profile import LoadBalancerMetrics
+
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
+# The ALB in front of api (the lab's p95 alarm watches the same load balancer).
+API_LOAD_BALANCER = LoadBalancerMetrics(
+    service="api",
+    load_balancer="app/api-production/50dc6c495c0c9188",
+    target_group="targetgroup/api-production/6d0ecf831eec9f09",
+)
+LAB_LOAD_BALANCERS = (API_LOAD_BALANCER,)  # what the lab profile's ECS cluster holds
+ALB_SAMPLES_PER_MINUTE = 20  # TargetResponseTime samples a minute, for a p95 to mean something
+ALB_INCIDENT_MIN = 8  # the lab's incident (5xx alarm) began this many minutes ago
+_PERCENTILE = re.compile(r"p(\d{1,2}(?:\.\d+)?)")
 STACKS = ("app-network", "app-queues", "app-service")
 STACK_PATTERNS = ("app-*",)  # what the lab profile's aws.stacks should hold
 
@@ -31,19 +49,29 @@ _TEMPLATE = json.dumps(
 )
 
 
-def seed_extras(endpoint: str, lock: Any = None) -> None:
-    """Create the lab's stacks and make two of them stuck (run inside the moto process)."""
+def lab_client(endpoint: str, service: str) -> Any:
+    """A boto3 client of the lab's moto, sending bodies uncompressed: moto fails to read a
+    gzip-compressed request (botocore compresses bodies above 10 KiB, e.g. PutMetricData)."""
     import boto3
     from botocore.config import Config
 
-    cf = boto3.client(
-        "cloudformation",
+    return boto3.client(
+        service,
         endpoint_url=endpoint,
         region_name=REGION,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
-        config=Config(retries={"max_attempts": 1}),
+        config=Config(retries={"max_attempts": 1}, disable_request_compression=True),
     )
+
+
+def seed_extras(endpoint: str, lock: Any = None) -> None:
+    """Stacks (two stuck) and the api ALB's metrics, ticking on (run inside the moto process)."""
+    patch_percentiles()
+    cw = lab_client(endpoint, "cloudwatch")
+    seed_alb_metrics(cw, datetime.now(UTC).replace(second=0, microsecond=0))
+    threading.Thread(target=_alb_ticker, args=(cw,), name="lab-alb-metrics", daemon=True).start()
+    cf = lab_client(endpoint, "cloudformation")
     for name in STACKS:
         cf.create_stack(StackName=name, TemplateBody=_TEMPLATE)
     from moto.backends import get_backend
@@ -65,6 +93,88 @@ def seed_extras(endpoint: str, lock: Any = None) -> None:
         network.status_reason = "User Initiated"
         network.last_updated_time = now - timedelta(hours=2)
         network._add_stack_event(network.status, resource_status_reason=network.status_reason)
+
+
+# --- load balancer metrics -------------------------------------------------------------
+
+
+def patch_percentiles() -> None:
+    """Teach moto's GetMetricData percentile statistics (``p95``); it answers None for them.
+
+    Nearest-rank percentile over the raw values of the period, as CloudWatch computes it for
+    values put one by one. Idempotent. Only for the lab and tests: the cockpit asks for
+    ``p95`` as it would of AWS.
+    """
+    from moto.cloudwatch.models import Statistics
+
+    if getattr(Statistics, "_lab_percentiles", False):
+        return
+    original = Statistics.get_statistics_for_type
+
+    def get_statistics_for_type(self: Any, stat: str) -> Any:
+        m = _PERCENTILE.fullmatch(stat)
+        if m is None:
+            return original(self, stat)
+        values = sorted(self.metric_single_values_list)
+        if not values:
+            return None
+        rank = max(1, math.ceil(float(m.group(1)) / 100 * len(values)))
+        return values[rank - 1]
+
+    Statistics.get_statistics_for_type = get_statistics_for_type
+    Statistics._lab_percentiles = True
+    Statistics._lab_unpatched = original  # tests check the cockpit without the patch too
+
+
+def alb_minute(ts: datetime, rng: random.Random, *, incident: bool) -> list[dict[str, Any]]:
+    """One minute of the api ALB: requests, target 5xx (about 1.2 % in the incident, 0.1 %
+    before) and ``ALB_SAMPLES_PER_MINUTE`` response times (p95 ~0.3 s, ~1.1 s in it)."""
+    lb = API_LOAD_BALANCER
+    dims = [
+        {"Name": "LoadBalancer", "Value": lb.load_balancer},
+        {"Name": "TargetGroup", "Value": lb.target_group},
+    ]
+    requests = max(1, round(rng.gauss(1200, 80)))
+    rate = rng.gauss(1.2, 0.3) if incident else rng.gauss(0.12, 0.06)
+    errors = max(0, round(requests * max(rate, 0.0) / 100))
+    slow = 3.5 if incident else 1.0
+    data: list[dict[str, Any]] = [
+        {"MetricName": "RequestCount", "Dimensions": dims, "Timestamp": ts,
+         "Value": float(requests), "Unit": "Count"},
+    ]  # fmt: skip
+    if errors:  # like CloudWatch: no 5xx datapoint for a minute without one
+        data.append({"MetricName": "HTTPCode_Target_5XX_Count", "Dimensions": dims,
+                     "Timestamp": ts, "Value": float(errors), "Unit": "Count"})  # fmt: skip
+    for _ in range(ALB_SAMPLES_PER_MINUTE):
+        seconds = round(rng.lognormvariate(math.log(0.12 * slow), 0.5), 4)
+        data.append({"MetricName": "TargetResponseTime", "Dimensions": dims,
+                     "Timestamp": ts, "Value": seconds, "Unit": "Seconds"})  # fmt: skip
+    return data
+
+
+def seed_alb_metrics(cw: Any, now: datetime, minutes: int = 60) -> None:
+    """The last ``minutes`` of the api ALB, so its sparklines have a shape at once."""
+    rng = random.Random(13)
+    data: list[dict[str, Any]] = []
+    for m in range(minutes, 0, -1):
+        data += alb_minute(now - timedelta(minutes=m), rng, incident=m <= ALB_INCIDENT_MIN)
+    for i in range(0, len(data), 500):  # PutMetricData takes up to 1,000 datums a call
+        cw.put_metric_data(Namespace="AWS/ApplicationELB", MetricData=data[i : i + 500])
+
+
+def _alb_ticker(cw: Any) -> None:
+    rng = random.Random(17)
+    while True:
+        now = datetime.now(UTC)
+        time.sleep(60 - now.second - now.microsecond / 1e6 + 0.5)  # just after the minute
+        # The minute that just ended, as CloudWatch publishes a complete minute.
+        minute = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
+        try:
+            cw.put_metric_data(
+                Namespace="AWS/ApplicationELB", MetricData=alb_minute(minute, rng, incident=True)
+            )
+        except Exception:  # a lab decoration: keep ticking
+            logging.getLogger("cockpit.lab").exception("ALB metrics not put")
 
 
 class _Health(BaseHTTPRequestHandler):
