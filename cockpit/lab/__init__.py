@@ -83,10 +83,16 @@ class Lab:
 
     def profile(self, base: Profile) -> Profile:
         """``base`` pointed at this lab's endpoint, database and Redis."""
+        from cockpit.lab.aws_extras import LAB_LOAD_BALANCERS  # the ALB metrics it puts
+
         aws = AwsConfig(
             endpoint_url=self.aws_endpoint,
             region="us-east-1",
-            ecs=(EcsCluster("production", log_groups=(LOG_GROUP,)),),
+            ecs=(
+                EcsCluster(
+                    "production", log_groups=(LOG_GROUP,), load_balancers=LAB_LOAD_BALANCERS
+                ),
+            ),
             alarms=AlarmFilter(states=("ALARM", "INSUFFICIENT_DATA")),
             sqs=(SqsQueue("jobs", "jobs-dlq"),),
             rds=("prod-postgresql",),
