@@ -38,7 +38,10 @@ log = logging.getLogger(__name__)
 
 FIRST_WINDOW_MS = 5 * 60 * 1000
 FIRST_MAX_EVENTS = 500
-OVERLAP_MS = 2000
+# How far back each poll looks behind the newest event yielded (ids de-duplicate): events
+# arrive late (ingestion delay, a writer whose clock is behind). At 2 s, a line 5 s late
+# was never shown; this window is re-read each poll, so it stays seconds, not minutes.
+OVERLAP_MS = 10_000
 MAX_RECENT_IDS = 20_000
 LIVE_TAIL_MAX_GROUPS = 10  # StartLiveTail's limit; more groups are polled
 LIVE_TAIL_RETRY_S = 60.0  # after a session broke, poll this long before trying again
