@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from cockpit.app import CockpitApp
-from cockpit.model import PaneKind
+from cockpit.model import LogLevel, LogRecord, PaneKind
 from cockpit.profile import (
     AlarmFilter,
     AwsConfig,
@@ -411,3 +411,65 @@ async def test_moto_killed_and_restarted_cloudwatch_logs_lose_and_repeat_nothing
             await pilot.press("q")
     finally:
         await asyncio.to_thread(servers[0].stop)
+
+
+# --- clock skew ------------------------------------------------------------------------
+
+
+async def test_log_lines_late_by_seconds_are_shown_and_placed_by_time(
+    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two writers whose clocks disagree: CloudWatch lines stamped seconds before the newest
+    line already shown (they are still fetched), and a host 3 s behind whose lines arrive
+    after newer ones. The log pane shows them by time, on screen too."""
+    from datetime import UTC, datetime, timedelta
+
+    from .fixtures.moto import aws_client
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    logs = aws_client(moto_endpoint, "logs")
+    group = "/ecs/skew"
+    logs.create_log_group(logGroupName=group)
+    for s in ("ecs/api/aaaaaaaa", "ecs/worker/bbbbbbbb"):
+        logs.create_log_stream(logGroupName=group, logStreamName=s)
+
+    def put(stream: str, text: str, ms: int) -> None:
+        logs.put_log_events(logGroupName=group, logStreamName=stream,
+                            logEvents=[{"timestamp": ms, "message": text}])
+
+    estate = FakeEstate()
+    profile = Profile(name="skew", refresh=0.5, timeout=3, aws=AwsConfig(
+        region="us-east-1", endpoint_url=moto_endpoint, ecs=(EcsCluster("skew", log_groups=(group,)),)))
+
+    def factory(p: Profile, notes: dict[str, str]) -> Sources:
+        built = build_sources(p)
+        return Sources([estate.services], [*built.log_sources, estate.logs])
+
+    app = CockpitApp(profile, sources_factory=factory)
+    async with app.run_test(size=(160, 48)) as pilot:
+        view = app.cockpit.logs.view
+
+        def ours() -> list[str]:
+            return [ln.text for ln in view.lines if ln.text.startswith("t-")]
+
+        now = datetime.now(UTC)
+        ms = int(now.timestamp() * 1000)
+        put("ecs/api/aaaaaaaa", "t-0 api", ms)
+        await wait_until(lambda: ours() == ["t-0 api"], 15)
+        # Late: the worker's lines are stamped 6 s and 1 s before the api's, and arrive after.
+        put("ecs/worker/bbbbbbbb", "t-6 worker", ms - 6000)
+        put("ecs/worker/bbbbbbbb", "t-1 worker", ms - 1000)
+        # A host 3 s behind, in one burst whose own lines are out of order.
+        estate.logs.queue.put_nowait([
+            LogRecord(now - timedelta(seconds=2), "host-b", LogLevel.INFO, "t-2 host"),
+            LogRecord(now - timedelta(seconds=3), "host-b", LogLevel.INFO, "t-3 host"),
+        ])
+        expected = ["t-6 worker", "t-3 host", "t-2 host", "t-1 worker", "t-0 api"]
+        await wait_until(lambda: sorted(ours()) == sorted(expected), 15)
+        assert ours() == expected
+        await pilot.pause()
+        rows = [view.render_line(y).text for y in range(view.size.height)]
+        on_screen = [next(t for t in expected if t in row) for row in rows if any(t in row for t in expected)]
+        assert on_screen == expected
+        await pilot.press("q")
