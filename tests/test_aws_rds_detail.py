@@ -115,3 +115,23 @@ async def test_detail_lists_the_five_newest_snapshots_newest_first(moto_endpoint
     assert all(r[1] == "manual" and r[2] == "available" for r in snapshots.rows)
     assert snapshots.rows[0][3] == (base + timedelta(hours=6)).strftime("%Y-%m-%d %H:%M:%S")
     await src.close()
+
+
+async def test_the_labs_instance_shows_storage_use_and_past_migration_snapshots(
+    moto_endpoint: str,
+) -> None:
+    from cockpit.lab.aws_extras import RDS_INSTANCE, lab_client, seed_rds_extras
+
+    create_db(moto_endpoint, RDS_INSTANCE)
+    drop_automated_snapshots()
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    seed_rds_extras(lab_client(moto_endpoint, "rds"), lab_client(moto_endpoint, "cloudwatch"), now)
+    src = rds_source(moto_endpoint, RDS_INSTANCE)
+    (db,) = await src.fetch()
+    instance, snapshots = await src.detail(db)
+    used = table(instance)["storage used"]
+    assert used.startswith("62.") and "of 100 GiB" in used and used.endswith("GiB free")
+    assert [r[0] for r in snapshots.rows] == [
+        "before-vacuum-full", "pre-migration-0042", "pre-migration-0041",
+    ]  # fmt: skip
+    await src.close()

@@ -1,7 +1,8 @@
 """Lab extras for the AWS depth work: CloudFormation stacks (one fine, one stuck in
 UPDATE_ROLLBACK_FAILED, one UPDATE_IN_PROGRESS for two hours), local health endpoints, and
 the api service's load balancer metrics (requests, target 5xx, response times: an hour of
-history, then one minute a minute) with moto taught percentile statistics (``p95``).
+history, then one minute a minute) with moto taught percentile statistics (``p95``), and the
+RDS instance's free storage and snapshots of past migrations for its detail.
 
 ``seed_extras(endpoint, lock)`` must run in the process that serves moto (the lab child):
 the stacks are created over HTTP, then their status is set on moto's backend, which is the
@@ -69,7 +70,12 @@ def seed_extras(endpoint: str, lock: Any = None) -> None:
     """Stacks (two stuck) and the api ALB's metrics, ticking on (run inside the moto process)."""
     patch_percentiles()
     cw = lab_client(endpoint, "cloudwatch")
-    seed_alb_metrics(cw, datetime.now(UTC).replace(second=0, microsecond=0))
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    seed_alb_metrics(cw, now)
+    try:
+        seed_rds_extras(lab_client(endpoint, "rds"), cw, now, lock)
+    except Exception:  # the instance's detail is a decoration of the lab
+        logging.getLogger("cockpit.lab").exception("RDS snapshots and storage not seeded")
     threading.Thread(target=_alb_ticker, args=(cw,), name="lab-alb-metrics", daemon=True).start()
     cf = lab_client(endpoint, "cloudformation")
     for name in STACKS:
@@ -162,6 +168,40 @@ def seed_alb_metrics(cw: Any, now: datetime, minutes: int = 60) -> None:
         cw.put_metric_data(Namespace="AWS/ApplicationELB", MetricData=data[i : i + 500])
 
 
+RDS_INSTANCE = "prod-postgresql"  # seeded by cockpit.lab.seed.seed_rds
+RDS_FREE_GIB = 37.5  # of its 100 GiB
+# Manual snapshots before past migrations: (id, days ago); moto adds today's automated one.
+RDS_SNAPSHOTS = (("pre-migration-0041", 9), ("pre-migration-0042", 3), ("before-vacuum-full", 1))
+
+
+def free_storage_datum(ts: datetime, rng: random.Random) -> dict[str, Any]:
+    return {
+        "MetricName": "FreeStorageSpace",
+        "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": RDS_INSTANCE}],
+        "Timestamp": ts,
+        "Value": round((RDS_FREE_GIB + rng.uniform(-0.2, 0.2)) * 1024**3),
+        "Unit": "Bytes",
+    }
+
+
+def seed_rds_extras(rds: Any, cw: Any, now: datetime, lock: Any = None) -> None:
+    """FreeStorageSpace for the last half hour and manual snapshots of past migrations."""
+    rng = random.Random(19)
+    cw.put_metric_data(
+        Namespace="AWS/RDS",
+        MetricData=[free_storage_datum(now - timedelta(minutes=m), rng) for m in range(30, 0, -5)],
+    )
+    for ident, _ in RDS_SNAPSHOTS:
+        rds.create_db_snapshot(DBInstanceIdentifier=RDS_INSTANCE, DBSnapshotIdentifier=ident)
+    from moto.backends import get_backend
+
+    # moto stamps a snapshot with the time of the call: date them as the story has it.
+    with lock if lock is not None else contextlib.nullcontext():
+        snapshots = get_backend("rds")[ACCOUNT][REGION].database_snapshots
+        for ident, days in RDS_SNAPSHOTS:
+            snapshots[ident].created = (now - timedelta(days=days, hours=2)).isoformat()
+
+
 def _alb_ticker(cw: Any) -> None:
     rng = random.Random(17)
     while True:
@@ -173,6 +213,10 @@ def _alb_ticker(cw: Any) -> None:
             cw.put_metric_data(
                 Namespace="AWS/ApplicationELB", MetricData=alb_minute(minute, rng, incident=True)
             )
+            if minute.minute % 5 == 0:  # RDS storage metrics are 5-minute ones
+                cw.put_metric_data(
+                    Namespace="AWS/RDS", MetricData=[free_storage_datum(minute, rng)]
+                )
         except Exception:  # a lab decoration: keep ticking
             logging.getLogger("cockpit.lab").exception("ALB metrics not put")
 
