@@ -138,7 +138,7 @@ async def test_moto_without_live_tail_falls_back_and_remembers(moto_endpoint: st
         logStreamName=STREAM,
         logEvents=[{"timestamp": int(time.time() * 1000), "message": "hello"}],
     )
-    logs_mod._NO_LIVE_TAIL.pop(moto_endpoint, None)  # other tests share this server
+    logs_mod._NO_LIVE_TAIL.pop(f"@{moto_endpoint}", None)  # other tests share this server
     src = follower(moto_endpoint)
     tries: list[int] = []
     src.ctx.stream_client("logs").meta.events.register(

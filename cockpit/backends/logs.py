@@ -57,13 +57,13 @@ _NO_LIVE_TAIL_CODES = frozenset(
         "AccessDenied",
         "AccessDeniedException",
         "UnauthorizedOperation",
-        "UnrecognizedClientException",
         "500",
         "501",
         "404",
     }
 )
-# Endpoint (``AwsContext.where()``) -> why live tail is not used there, for this process.
+# "<profile>@<endpoint>" -> why live tail is not used there (an IAM policy may allow it to
+# one profile and not another), for the life of this process.
 _NO_LIVE_TAIL: dict[str, str] = {}
 
 _LEVEL_WORDS = {
@@ -233,7 +233,11 @@ class EcsLogSource:
     @property
     def live_tail_unsupported(self) -> str:
         """Why this endpoint is polled instead of live-tailed ("" while live tail is used)."""
-        return _NO_LIVE_TAIL.get(self.ctx.where(), "")
+        return _NO_LIVE_TAIL.get(self._endpoint_key, "")
+
+    @property
+    def _endpoint_key(self) -> str:
+        return f"{self.ctx.aws.profile or ''}@{self.ctx.where()}"
 
     def _live_tail_due(self) -> bool:
         return (
@@ -245,7 +249,7 @@ class EcsLogSource:
 
     def _give_up_live_tail(self, why: str) -> None:
         log.info("live tail not used for %s: %s; polling", self.ctx.where(), why)
-        _NO_LIVE_TAIL[self.ctx.where()] = why
+        _NO_LIVE_TAIL[self._endpoint_key] = why
 
     def _retry_live_later(self, why: str) -> None:
         log.info("live tail of %s ended (%s); polling for now", self.cluster.cluster, why)
