@@ -75,6 +75,14 @@ def backoff_delay(interval: float, failures: int) -> float:
     return min(interval * (2 ** (failures - 1)), MAX_BACKOFF)
 
 
+def source_interval(source: Any, interval: float) -> float:
+    """How often to fetch a source: the profile's interval, or longer for a source whose data
+    changes slowly (a stack's status, an RDS instance, Prometheus' 15 s scrapes), which says
+    so with ``min_interval``; never more than three refreshes apart, so a short profile
+    interval (tests, a war room at 1 s) still shortens them all."""
+    return max(interval, min(getattr(source, "min_interval", 0.0), 3 * interval))
+
+
 @dataclass
 class _SourceState:
     source: Source
@@ -104,7 +112,7 @@ class Hub:
         log_flush_interval: float = 0.25,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._states = {s.id: _SourceState(s, interval, timeout) for s in sources}
+        self._states = {s.id: _SourceState(s, source_interval(s, interval), timeout) for s in sources}
         self._log_sources = list(log_sources)
         self._on_update = on_update
         self._on_logs = on_logs

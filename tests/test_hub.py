@@ -188,3 +188,14 @@ async def test_log_filter_reaches_only_sources_that_filter_at_the_server():
     assert remote.pattern == "ERROR"
     hub.set_log_filter(None)
     assert remote.pattern is None
+
+
+def test_slow_changing_sources_are_asked_less_often_but_never_beyond_three_refreshes():
+    from cockpit.hub import source_interval
+
+    stacks = FakeSource("stacks")
+    stacks.min_interval = 30.0
+    assert source_interval(stacks, 5.0) == 15.0
+    assert source_interval(stacks, 0.5) == 1.5, "a short profile interval shortens it too"
+    assert source_interval(stacks, 60.0) == 60.0
+    assert source_interval(FakeSource("ecs"), 5.0) == 5.0

@@ -176,6 +176,7 @@ def group_alerts(alerts: list[dict[str, Any]], source: str) -> list[tuple[Alarm,
 class AlertmanagerSource:
     """Firing alerts of one Alertmanager; ``Silenceable`` and ``SilenceExpirable``."""
 
+    min_interval = 10.0  # alerts change at evaluation intervals (15 s by default)
     pane = PaneKind.ALARMS
 
     def __init__(self, cfg: AlertmanagerConfig, *, timeout: float = 8.0) -> None:

@@ -69,6 +69,7 @@ def stack_alarm(
 class StacksSource:
     """Alarms for the profile's stuck CloudFormation stacks (names or ``prefix*``)."""
 
+    min_interval = 30.0  # a stack is "stuck" after 30 min: asking every 30 s is plenty
     pane = PaneKind.ALARMS
 
     def __init__(self, ctx: AwsContext, stacks: tuple[str, ...], stuck_minutes: float) -> None:

@@ -352,6 +352,7 @@ async def gather_all(*calls: Awaitable[Any]) -> list[Any]:
 class PrometheusSource:
     """Down scrape targets and threshold breaches of the profile's PromQL metrics."""
 
+    min_interval = 15.0  # Prometheus' default scrape interval: asking more often returns the same points
     pane = PaneKind.ALARMS
 
     def __init__(

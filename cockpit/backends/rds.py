@@ -67,6 +67,7 @@ def to_snapshot(db: dict[str, Any], *, source: str) -> DatabaseSnapshot:
 
 
 class RdsSource:
+    min_interval = 30.0  # instance status, class and storage change in minutes
     pane = PaneKind.DATABASE
 
     def __init__(self, ctx: AwsContext, instances: tuple[str, ...]) -> None:
