@@ -350,10 +350,13 @@ def _adopt_servers(lab: Lab, results: dict[str, Any]) -> None:
         if kind == "database":
             lab.postgres_dsn = result.dsn
             watch["dirs"].append(str(result.datadir))
-            lab._activities.append(activity.PostgresActivity(result.dsn).start())
         else:
             lab.redis_url = result.url
-            lab._activities.append(activity.RedisActivity(result.url).start())
+    if lab.postgres_dsn or lab.redis_url:
+        # In a child of its own: the estate's traffic is not the cockpit's CPU or memory.
+        lab._activities.append(
+            activity.ActivityProcess(lab.postgres_dsn, lab.redis_url, lab.state_dir / "activity.log").start()
+        )
     if watch["pids"]:
         from cockpit.lab.server import WATCH_FILE, write_atomically
 

@@ -240,3 +240,74 @@ class RedisActivity(_Activity):
             if int(pending.get("pending", 0)) > 30:
                 old = r.xpending_range(self.STREAM, self.GROUP, min="-", max="+", count=10)
                 r.xack(self.STREAM, self.GROUP, *(p["message_id"] for p in old))
+
+
+class ActivityProcess:
+    """The activity above in a child process of its own.
+
+    The threads used to run inside the cockpit, where their CPU and memory were counted as
+    the cockpit's (bench/README.md): a real estate's traffic does not run in the cockpit.
+    The child stops when ``stop()`` closes its stdin, or when the cockpit dies (EOF too).
+    """
+
+    def __init__(self, postgres_dsn: str | None, redis_url: str | None, log_path: Any) -> None:
+        self.args = [*(["--postgres", postgres_dsn] if postgres_dsn else []),
+                     *(["--redis", redis_url] if redis_url else [])]  # fmt: skip
+        self.log_path = log_path
+        self._proc: Any = None
+
+    def start(self) -> ActivityProcess:
+        import os
+        import subprocess
+        import sys
+        from pathlib import Path
+
+        root = str(Path(__file__).resolve().parent.parent.parent)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+        with open(self.log_path, "ab") as log_file:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "cockpit.lab.activity", *self.args],
+                stdin=subprocess.PIPE, stdout=log_file, stderr=subprocess.STDOUT,
+                env=env, start_new_session=True,
+            )  # fmt: skip
+        return self
+
+    def stop(self) -> None:
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
+        try:
+            proc.wait(5)
+        except Exception:
+            proc.kill()
+            with contextlib.suppress(Exception):
+                proc.wait(2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m cockpit.lab.activity")
+    parser.add_argument("--postgres")
+    parser.add_argument("--redis")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s activity %(message)s")
+    running: list[_Activity] = []
+    if args.postgres:
+        running.append(PostgresActivity(args.postgres).start())
+    if args.redis:
+        running.append(RedisActivity(args.redis).start())
+    # Until the cockpit closes our stdin, or dies (EOF either way).
+    with contextlib.suppress(Exception):
+        sys.stdin.buffer.read()
+    for activity in running:
+        activity.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
