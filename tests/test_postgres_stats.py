@@ -108,11 +108,14 @@ async def test_temp_bytes_grow_after_a_sort_with_tiny_work_mem(
     assert dict(snap.detail)["temp files"].startswith(("1 ", "2 ", "3 "))
 
 
-async def test_a_standalone_primary_has_no_lag(src: PostgresSource) -> None:
+async def test_a_primary_says_so_and_counts_its_replicas(src: PostgresSource) -> None:
     (snap,) = await src.fetch()
     assert snap.role == "primary"
-    # Other tests' replica may be streaming from the shared server: only the role is certain.
-    assert dict(snap.detail)["role"].startswith("primary, ")
+    # Another test's replica may be streaming from the shared server: the count says how many.
+    role = dict(snap.detail)["role"]
+    assert role.startswith("primary, ") and role.endswith(" replica(s) streaming")
+    replicas = sum(1 for k, _ in snap.detail if k.startswith("replica "))
+    assert role == f"primary, {replicas} replica(s) streaming"
 
 
 async def test_streaming_replica_lag_on_both_sides(
