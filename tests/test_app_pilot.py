@@ -48,6 +48,28 @@ async def test_filter_narrows_the_log_and_escape_clears_it():
         assert len(logs.view.lines) == 5
 
 
+async def test_the_log_filter_also_goes_to_sources_that_filter_at_the_server():
+    estate = FakeEstate()
+    patterns: list = []
+
+    def set_server_filter(text):  # what a CloudWatch follower does with it
+        patterns.append(text)
+        return True
+
+    estate.logs.set_server_filter = set_server_filter
+    app = make_app(estate)
+    async with app.run_test(size=(160, 48)) as pilot:
+        logs = app.cockpit.logs
+        estate.logs.push("POST /v1/pay 500")
+        await wait_until(lambda: len(logs.view.lines) == 1, 5)
+        logs.focus_body()
+        await pilot.press("slash", *"pay")
+        await wait_until(lambda: patterns == ["pay"], 5)  # once typing paused, not per key
+        assert "also at the server" in str(logs.header.render())
+        await pilot.press("escape")
+        await wait_until(lambda: patterns == ["pay", None], 5)
+
+
 async def test_failing_source_shows_error_and_keeps_rows():
     estate = FakeEstate()
     app = make_app(estate)

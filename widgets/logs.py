@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import ComposeResult
 
 from cockpit.hub import LogBatch, SourceUpdate
@@ -20,6 +22,8 @@ class LogsPane(Pane):
         self.view = LogView(capacity=capacity, classes="pane-body")
         self.errors: dict[str, LogBatch] = {}
         self.sources: set[str] = set()
+        self.server_filtered: list[str] = []  # log sources that also filter at the server
+        self._server_filter_timer: Any = None
 
     def compose_body(self) -> ComposeResult:
         yield self.view
@@ -48,7 +52,19 @@ class LogsPane(Pane):
 
     def apply_filter(self, text: str) -> None:
         self.view.set_filter(text)
+        # The same text goes to sources that can filter at the server (CloudWatch filter
+        # patterns), once typing pauses: each change restarts their remote query.
+        if self._server_filter_timer is not None:
+            self._server_filter_timer.stop()
+        self._server_filter_timer = self.set_timer(0.6, lambda: self._send_server_filter(text))
         self.refresh_status()
+
+    def _send_server_filter(self, text: str) -> None:
+        self._server_filter_timer = None
+        hub = getattr(self.app, "hub", None)
+        if hub is not None:
+            self.server_filtered = hub.set_log_filter(text.strip() or None)
+            self.refresh_status()
 
     def on_log_view_state_changed(self, event: LogView.StateChanged) -> None:
         self.refresh_status()
@@ -64,4 +80,7 @@ class LogsPane(Pane):
             sev, text = Severity.OK, f"● {self.view.position_text()}"
         if self.view.filter_text:
             text += f" · filter: {self.view.filter_text}"
+            if self.server_filtered:
+                # CloudWatch patterns match case-sensitively, unlike the local filter.
+                text += f" (also at the server, case-sensitive: {len(self.server_filtered)} source(s))"
         self.header.show(sev, text, self.has_focus_within)
