@@ -200,3 +200,16 @@ async def test_a_change_past_the_columns_edge_is_not_sent():
         await pilot.pause()
         assert table.sync(rows(("a", "back-off restarting failed container, pod scanner-worker-7d9 (x4)"))) == 0
         assert table.get_row_at(0)[1].plain.endswith("(x4)"), "the table still holds the new text"
+
+
+def test_errors_cell_shows_the_latest_error_rate_and_p95_from_either_source():
+    from cockpit.model import ServiceStatus, Severity
+    from widgets.services import errors_cell
+
+    def svc(**metrics):
+        return ServiceStatus(name="api", backend="ecs", source="s", status=Severity.OK, status_text="healthy",
+                             running=2, desired=2, metrics=tuple(metrics.items()))
+
+    assert errors_cell(svc(**{"5xx%": (0.1, 0.84), "p95ms": (200.0, 243.4)})) == " 0.8%  243"
+    assert errors_cell(svc(error_rate=(1.5,), p95_ms=(12_400.0,))) == " 1.5%  12s"
+    assert errors_cell(svc(cpu=(40.0,))) == ""

@@ -48,19 +48,47 @@ def metric_cell(record: ServiceStatus, name: str = "cpu") -> str:
     return f"{sparkline(values, lo=0, hi=100)}{values[-1]:>4.0f}"
 
 
+def latest(record: ServiceStatus, *names: str) -> float | None:
+    """The newest value of the first of ``names`` the row carries (the load balancer's
+    "5xx%" / "p95ms", or Prometheus' "error_rate" / "p95_ms")."""
+    metrics = dict(record.metrics)
+    for name in names:
+        if metrics.get(name):
+            return metrics[name][-1]
+    return None
+
+
+def errors_cell(record: ServiceStatus) -> str:
+    """``0.8% 240``: the latest 5xx rate and p95 in ms; the detail draws their last hour."""
+    err = latest(record, "5xx%", "error_rate")
+    p95 = latest(record, "p95ms", "p95_ms")
+    if err is None and p95 is None:
+        return ""
+    rate = f"{err:.1f}%" if err is not None else "–"
+    if p95 is None:
+        ms = "–"
+    elif p95 < 10_000:
+        ms = f"{p95:.0f}"
+    else:
+        ms = f"{p95 / 1000:.0f}s"
+    return f"{rate:>5} {ms:>4}"
+
+
 class ServicesPane(TablePane):
     kind = PaneKind.SERVICES
     title = "Services"
     BINDINGS = action_bindings(ServiceStatus)
     noun = "services"
     columns = [
+        # Fits half of a 160-column terminal (88 cells with padding). The backend shows in
+        # the names (deployment/…) and in the row's detail and explain panel.
         ("status", 10),
         ("service", 16),
         ("run/des", 7),
-        ("deployment", 14),
-        ("backend", 7),
+        ("deployment", 11),
         ("revision", 10),
         ("cpu% 1h", 10),
+        ("5xx% p95", 10),
         ("age", 4),
     ]
 
@@ -75,8 +103,8 @@ class ServicesPane(TablePane):
             plain(s.name, 40),
             Text(f"{s.running}/{s.desired}", justify="right"),
             plain(s.deployment, 30),
-            plain(s.backend, 10),
             plain(s.task_definition, 30),
             Text(metric_cell(s)),
+            Text(errors_cell(s)),
             Text(age(s.created_at or (s.deployments[0].created_at if s.deployments else None))),
         ]
