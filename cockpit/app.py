@@ -185,7 +185,7 @@ class CockpitApp(App[int]):
             if profile.lab:
                 starter = self._start_lab
                 if starter is None:
-                    from cockpit.lab import start_lab as starter
+                    starter = self._lab_starter()
                 self.lab = await asyncio.to_thread(starter)
                 profile = self.lab.profile(profile)
                 notes = dict(self.lab.notes)
@@ -196,6 +196,17 @@ class CockpitApp(App[int]):
             message, hint = describe_error(e)
             self.post_message(BootFailed(message, hint))
             return
+        if self.hub is not None:  # the lab's local sources run already: add the rest
+            for src in sources.sources:
+                if not self.hub.add_source(src):
+                    await src.close()  # built twice; the running one stays
+            for ls in sources.log_sources:
+                if not self.hub.add_log_source(ls):
+                    await ls.close()
+            return
+        self._start_hub(sources, profile)
+
+    def _start_hub(self, sources: Sources, profile: Profile) -> None:
         self.hub = Hub(
             sources.sources,
             sources.log_sources,
@@ -210,6 +221,27 @@ class CockpitApp(App[int]):
             self.cockpit.logs.add_batch(LogBatch("none", "logs", error="no log sources configured",
                                                  hint="add log_groups, journal or logs to the profile"))
         self.hub.start()
+
+    def _lab_starter(self) -> Callable[[], Any]:
+        """The embedded lab, whose PostgreSQL, Redis and this-machine panes start as soon as
+        those servers answer, without waiting the two or three seconds of the AWS side."""
+        import functools
+
+        from cockpit.lab import start_lab
+
+        loop = asyncio.get_running_loop()
+        base = self.profile
+
+        def on_servers(lab: Any) -> None:  # in the lab's starting thread
+            profile = lab.local_profile(base)
+            try:
+                sources = self._sources_factory(profile, dict(lab.notes))
+            except Exception:  # the full start reports it; nothing shown early
+                log.exception("early lab sources failed")
+                return
+            loop.call_soon_threadsafe(self._start_hub, sources, profile)
+
+        return functools.partial(start_lab, on_servers=on_servers)
 
     # --- the event stream -------------------------------------------------------------------
 

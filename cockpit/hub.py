@@ -112,6 +112,9 @@ class Hub:
         log_flush_interval: float = 0.25,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self._interval = interval
+        self._timeout = timeout
+        self._started = False
         self._states = {s.id: _SourceState(s, source_interval(s, interval), timeout) for s in sources}
         self._log_sources = list(log_sources)
         self._on_update = on_update
@@ -136,6 +139,7 @@ class Hub:
         return next((s for s in self._log_sources if s.id == source_id), None)
 
     def start(self) -> None:
+        self._started = True
         for st in self._states.values():
             self._tasks.append(asyncio.create_task(self._run(st), name=f"hub:{st.source.id}"))
         for ls in self._log_sources:
@@ -158,6 +162,16 @@ class Hub:
             except Exception as e:  # closing is best effort at exit, but say so
                 log.warning("closing %s failed: %s", src.id, e)
 
+    def add_source(self, source: Source) -> bool:
+        """Run one more source (the lab's AWS side once it answers); False if its id runs."""
+        if source.id in self._states:
+            return False
+        st = _SourceState(source, source_interval(source, self._interval), self._timeout)
+        self._states[source.id] = st
+        if self._started:
+            self._tasks.append(asyncio.create_task(self._run(st), name=f"hub:{source.id}"))
+        return True
+
     def add_log_source(self, ls: LogSource) -> bool:
         """Follow one more log source while running (e.g. one workload's pods on demand).
 
@@ -167,9 +181,10 @@ class Hub:
         if any(s.id == ls.id for s in self._log_sources):
             return False
         self._log_sources.append(ls)
-        task = asyncio.create_task(self._follow(ls), name=f"hub-log:{ls.id}")
-        self._tasks.append(task)
-        self._log_tasks[ls.id] = task
+        if self._started:
+            task = asyncio.create_task(self._follow(ls), name=f"hub-log:{ls.id}")
+            self._tasks.append(task)
+            self._log_tasks[ls.id] = task
         return True
 
     async def remove_log_source(self, source_id: str) -> bool:

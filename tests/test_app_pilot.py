@@ -252,3 +252,52 @@ async def test_notices_show_estate_text_literally():
         await pilot.pause()
         (note,) = list(app._notifications)
         assert note.message == "check output: [kworker/0:1] [/x] [not set]" and not note.markup
+
+
+async def test_lab_local_panes_fill_before_the_aws_side_answers(monkeypatch):
+    """The lab's PostgreSQL/Redis/this-machine sources start as soon as those servers are up;
+    the rest joins the same hub when the AWS side is ready, nothing built twice runs twice."""
+    import dataclasses
+    import threading
+
+    import cockpit.lab
+    from cockpit.sources import Sources
+
+    estate = FakeEstate()
+    aws_ready = threading.Event()
+    built: list[str] = []
+
+    class FakeLab:
+        notes: dict = {}
+
+        def local_profile(self, base):
+            return dataclasses.replace(base, name="local")
+
+        def profile(self, base):
+            return base
+
+        def stop(self):
+            pass
+
+    def fake_start_lab(*, on_servers):
+        lab = FakeLab()
+        on_servers(lab)
+        aws_ready.wait(10)
+        return lab
+
+    def factory(profile, notes):
+        built.append(profile.name)
+        if profile.name == "local":
+            return Sources([estate.database], [])
+        return Sources([estate.services, estate.database], [estate.logs])
+
+    monkeypatch.setattr(cockpit.lab, "start_lab", fake_start_lab)
+    app = CockpitApp(Profile(name="lab", description="", refresh=0.2, lab=True), sources_factory=factory)
+    async with app.run_test(size=(160, 48)):
+        screen = app.cockpit
+        await wait_until(lambda: screen.panes[PaneKind.DATABASE].row_count() == 1, 5)
+        assert screen.panes[PaneKind.SERVICES].row_count() == 0, "the AWS side is not up yet"
+        aws_ready.set()
+        await wait_until(lambda: screen.panes[PaneKind.SERVICES].row_count() == 2, 5)
+        assert built == ["local", "lab"]
+        assert [s.id for s in app.hub.sources].count(estate.database.id) == 1

@@ -14,6 +14,7 @@ import atexit
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import shutil
 import signal
@@ -22,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -42,6 +44,8 @@ from cockpit.profile import (
     SecretRef,
     SqsQueue,
 )
+
+log = logging.getLogger("cockpit.lab")
 
 READY_TIMEOUT = 30.0  # a cold start is ~1.7 s; a loaded CI box can be much slower
 STOP_TIMEOUT = 3.0
@@ -80,6 +84,13 @@ class Lab:
     def pid(self) -> int | None:
         """The moto child's pid (for tests and ``cockpit check``)."""
         return self._proc.pid if self._proc else None
+
+    def local_profile(self, base: Profile) -> Profile:
+        """``base`` with only what runs without the AWS side: the private PostgreSQL and
+        Redis and this machine (usable once ``start_lab``'s ``on_servers`` was called)."""
+        return dataclasses.replace(
+            self.profile(base), aws=None, kubernetes=(), health=(), prometheus=(), alertmanager=()
+        )
 
     def profile(self, base: Profile) -> Profile:
         """``base`` pointed at this lab's endpoint, database and Redis."""
@@ -289,6 +300,7 @@ def start_lab(
     *,
     with_servers: bool = True,
     timeout: float = READY_TIMEOUT,
+    on_servers: Callable[[Lab], None] | None = None,
 ) -> Lab:
     """Start the lab; returns once the seeded AWS estate answers (and the servers, if any).
 
@@ -316,13 +328,24 @@ def start_lab(
                 )  # fmt: skip
                 t.start()
                 threads.append(t)
+        if on_servers is not None:
+            # PostgreSQL and Redis are up in about a second, the AWS side in two or three:
+            # the caller may show the local panes (databases, queues, this machine) first.
+            for t in threads:
+                t.join()
+            _adopt_servers(lab, results)
+            try:
+                on_servers(lab)
+            except Exception:
+                log.exception("on_servers callback failed")
         lab.aws_endpoint = _wait_ready(lab._proc, state_dir, timeout)
         lab.extras = json.loads((state_dir / "ready.json").read_text())
         if lab.extras.get("alarms_note"):  # no Prometheus/Alertmanager: the pane says why
             lab.notes["alarms"] = lab.extras["alarms_note"]
-        for t in threads:
-            t.join()
-        _adopt_servers(lab, results)
+        if on_servers is None:
+            for t in threads:
+                t.join()
+            _adopt_servers(lab, results)
     except BaseException:
         # Servers that came up while the AWS side failed are not the lab's yet: stop them too.
         for t in threads:
