@@ -39,6 +39,8 @@ def describe(record: Any) -> list[tuple[str, str]]:
         value = getattr(record, f.name)
         if isinstance(value, tuple) and f.name in ("deployments", "events", "detail", "history", "metrics"):
             continue
+        if value is None and f.default is None:
+            continue  # an optional figure this backend does not give (an RDS row's tps)
         out.append((f.name.replace("_", " "), sanitize(_fmt(value), 4000)))
     for label, value in getattr(record, "detail", ()) or ():
         out.append((sanitize(label, 60), sanitize(value, 4000)))

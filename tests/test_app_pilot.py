@@ -301,3 +301,21 @@ async def test_lab_local_panes_fill_before_the_aws_side_answers(monkeypatch):
         await wait_until(lambda: screen.panes[PaneKind.SERVICES].row_count() == 2, 5)
         assert built == ["local", "lab"]
         assert [s.id for s in app.hub.sources].count(estate.database.id) == 1
+
+
+async def test_moving_between_rows_with_the_same_actions_does_not_rebuild_the_footer():
+    estate = FakeEstate()
+    app = make_app(estate)
+    async with app.run_test(size=(160, 48)) as pilot:
+        pane = app.cockpit.panes[PaneKind.SERVICES]
+        await wait_until(lambda: pane.row_count() == 2, 5)
+        pane.focus_body()
+        await pilot.pause()
+        rebuilt: list = []
+        original = pane.refresh_bindings
+        pane.refresh_bindings = lambda: (rebuilt.append(1), original())[1]
+        await pilot.press("down")
+        await pilot.press("up")
+        await pilot.pause()
+        assert rebuilt == [], "same actions offered on both rows: the footer stays as it is"
+        assert pane.table.cursor_row == 0

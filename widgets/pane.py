@@ -196,6 +196,7 @@ class TablePane(Pane):
         self.table = KeyedTable(self.columns, classes="pane-table")
         self.records: dict[str, Any] = {}
         self._row_cache: dict[Any, tuple[Any, tuple[str, list[Text]]]] = {}
+        self._offered: tuple[bool | None, ...] | None = None  # row actions the footer shows
 
     def compose_body(self) -> ComposeResult:
         yield self.table
@@ -268,7 +269,16 @@ class TablePane(Pane):
             self.app.request_action(get_action(action_id), rec, "key")
 
     def on_data_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
-        self.refresh_bindings()
+        # The footer rebuilds its keys on refresh_bindings (a layout pass, ~10 ms): only
+        # when the new row offers other actions than the last one, not on every cursor move.
+        offered = tuple(
+            self.check_action("row_action", (b.action.split("'")[1],))
+            for b in self.BINDINGS
+            if isinstance(b, Binding) and b.action.startswith("row_action(")
+        )
+        if offered != self._offered:
+            self._offered = offered
+            self.refresh_bindings()
         rec = self.selected
         note = getattr(self.app, "note_focus_for_drill", None)
         if rec is not None and note is not None:
