@@ -17,6 +17,7 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey
 
 Row = tuple[str, Sequence[Text]]  # (row key, one Text per column)
+_NOWHERE = Coordinate(-10, -10)  # a cursor on no row, not even the header (-1)
 
 
 class KeyedTable(DataTable):
@@ -55,6 +56,20 @@ class KeyedTable(DataTable):
             super()._update_dimensions(new_rows)
         finally:
             self._growth_pending = False
+
+    def _render_line_in_row(self, row_key, line_no, base_style, cursor_location, hover_location):  # type: ignore[no-untyped-def]
+        # DataTable caches a rendered line under the cursor's *coordinate*, so every cursor
+        # move missed the cache for every visible line, and a scroll by one row re-rendered
+        # all of them cell by cell. With a row cursor a line only depends on whether the
+        # cursor (or hover) is on its own row: other rows share one key across moves.
+        if self.cursor_type == "row":
+            row_index = self._row_locations.get(row_key)
+            row_index = -1 if row_index is None else row_index
+            if cursor_location.row != row_index:
+                cursor_location = _NOWHERE
+            if hover_location.row != row_index:
+                hover_location = _NOWHERE
+        return super()._render_line_in_row(row_key, line_no, base_style, cursor_location, hover_location)
 
     def on_resize(self) -> None:
         # The last column (reason, query, ...) takes whatever width the pane has left, so
