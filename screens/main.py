@@ -6,13 +6,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from cockpit.hub import LogBatch, SourceUpdate
 from cockpit.model import PaneKind
 from widgets.alarms import AlarmsPane
 from widgets.database import DatabasePane
 from widgets.explain import ExplainPanel
+from widgets.footer import KeyFooter
 from widgets.incident import IncidentBanner
 from widgets.logs import LogsPane
 from widgets.pane import Pane
@@ -46,7 +46,7 @@ class CockpitScreen(Screen):
         yield self.explain_panel
         with Container(id="grid"):
             yield from self.panes.values()
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.panes[PaneKind.SERVICES].focus_body()

@@ -319,3 +319,37 @@ async def test_moving_between_rows_with_the_same_actions_does_not_rebuild_the_fo
         await pilot.pause()
         assert rebuilt == [], "same actions offered on both rows: the footer stays as it is"
         assert pane.table.cursor_row == 0
+
+
+async def test_footer_follows_the_focused_pane_and_skips_rebuilds_that_change_nothing():
+    from textual.widgets._footer import FooterKey
+
+    from widgets.footer import KeyFooter
+
+    estate = FakeEstate()
+    app = make_app(estate)
+    async with app.run_test(size=(160, 48)) as pilot:
+        services = app.cockpit.panes[PaneKind.SERVICES]
+        await wait_until(lambda: services.row_count() == 2, 5)
+        services.focus_body()
+        footer = app.screen.query_one(KeyFooter)
+
+        def shown() -> set[str]:
+            return {k.description for k in footer.query(FooterKey)}
+
+        await wait_until(lambda: "service: restart" in shown(), 5)
+        rebuilds: list = []
+        original = footer.recompose
+
+        async def counting():
+            rebuilds.append(1)
+            await original()
+
+        footer.recompose = counting
+        app.screen.refresh_bindings()
+        await pilot.pause()
+        await pilot.pause()
+        assert rebuilds == [], "same keys: no rebuild"
+        app.cockpit.panes[PaneKind.QUEUES].focus_body()
+        await wait_until(lambda: rebuilds, 5)
+        await wait_until(lambda: "service: restart" not in shown(), 5)
