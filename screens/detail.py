@@ -148,7 +148,7 @@ class DetailScreen(Screen):
         if action in ("pods", "follow_logs"):
             from screens.k8s import is_workload_source
 
-            return True if is_workload_source(self.provider) and hasattr(self.record, "cluster") else None
+            return is_workload_source(self.provider) and hasattr(self.record, "cluster")
         return True
 
     def action_pods(self) -> None:

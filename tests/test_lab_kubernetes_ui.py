@@ -158,5 +158,5 @@ def test_pods_and_follow_keys_only_on_kubernetes_workload_details():
     ecs_like = object()
     for action in ("pods", "follow_logs"):
         assert DetailScreen(row, "t", Static(), provider=k8s).check_action(action, ()) is True
-        assert DetailScreen(row, "t", Static(), provider=ecs_like).check_action(action, ()) is None
-        assert DetailScreen(row, "t", Static(), provider=None).check_action(action, ()) is None
+        assert DetailScreen(row, "t", Static(), provider=ecs_like).check_action(action, ()) is False, "hidden, not shown disabled"
+        assert DetailScreen(row, "t", Static(), provider=None).check_action(action, ()) is False
