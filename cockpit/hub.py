@@ -265,8 +265,11 @@ class Hub:
             delay = backoff_delay(st.interval, st.failures)
             next_retry = self._clock() + delay
             self._on_update(self._update(st, next_retry))
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that
+            # lands as the wait ends, and the task then outlives stop() (seen at quit).
             try:
-                await asyncio.wait_for(st.wake.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await st.wake.wait()
             except TimeoutError:
                 pass
 
@@ -285,6 +288,9 @@ class Hub:
             flusher = asyncio.create_task(self._flush_loop(ls, pending))
             try:
                 async for batch in ls.follow():
+                    if failures:
+                        # Back after an error: the pane drops its ✖ now, not at the next line.
+                        self._on_logs(LogBatch(ls.id, ls.title))
                     failures = 0
                     pending.extend(batch)
             except asyncio.CancelledError:

@@ -199,3 +199,30 @@ def test_slow_changing_sources_are_asked_less_often_but_never_beyond_three_refre
     assert source_interval(stacks, 0.5) == 1.5, "a short profile interval shortens it too"
     assert source_interval(stacks, 60.0) == 60.0
     assert source_interval(FakeSource("ecs"), 5.0) == 5.0
+
+
+async def test_a_log_source_back_after_an_error_says_so_before_its_next_line():
+    class Flaky:
+        id = "flaky"
+        title = "flaky"
+        follows = 0
+
+        async def follow(self):
+            self.follows += 1
+            if self.follows == 1:
+                raise BackendError("tail -F ended", "will reconnect")
+            yield []  # connected again, nothing new yet
+            await asyncio.Event().wait()
+
+        async def close(self):
+            pass
+
+    batches: list[LogBatch] = []
+    hub = Hub([], [Flaky()], on_update=lambda u: None, on_logs=batches.append)
+    hub.start()
+    try:
+        await wait_until(lambda: len(batches) >= 2, timeout=10)
+    finally:
+        await hub.stop()
+    assert batches[0].error == "tail -F ended"
+    assert batches[1].error is None and batches[1].records == (), "the pane can drop its ✖"

@@ -956,6 +956,7 @@ class _Follower:
                     buffer = b""
                 now = datetime.now(UTC)
                 batch: list[LogRecord] = []
+                was_connected = self.connected
                 for raw in lines:
                     if not self.connected:
                         if raw.startswith(marker):
@@ -969,8 +970,8 @@ class _Follower:
                         record = self.on_line(raw + b"\n", now)
                     if record is not None:
                         batch.append(record)
-                if batch:
-                    yield batch
+                if batch or (self.connected and not was_connected):
+                    yield batch  # an empty one says "following again" (the pane drops its error)
             # EOF: the command or the connection ended; a follower never ends by itself.
             stderr = (await proc.stderr.read()).decode(errors="replace") if proc.stderr else ""
             await proc.wait()

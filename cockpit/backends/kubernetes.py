@@ -27,6 +27,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -673,6 +674,18 @@ class Informer:
         return failures
 
 
+
+_API_POOL: ThreadPoolExecutor | None = None
+_API_POOL_LOCK = threading.Lock()
+
+
+def _api_pool() -> ThreadPoolExecutor:
+    global _API_POOL
+    with _API_POOL_LOCK:
+        if _API_POOL is None:
+            _API_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="cockpit-k8s")
+        return _API_POOL
+
 class KubeContext:
     """One kubeconfig context: its API client, informers and kubectl conventions."""
 
@@ -745,7 +758,9 @@ class KubeContext:
             except Exception as e:
                 raise translate(e, what, self.name) from e
 
-        return await asyncio.to_thread(guarded)
+        # Its own threads, not the default executor: calls hung on an unanswering API server
+        # (30 s request timeouts) must not starve the audit write or other backends.
+        return await asyncio.get_running_loop().run_in_executor(_api_pool(), guarded)
 
     # --- informers ------------------------------------------------------------------------
 
