@@ -238,7 +238,7 @@ class ParamsScreen(ModalScreen[dict | None]):
         self.dismiss(values)
 
 
-async def _push_and_wait(app: App, screen: ModalScreen) -> Any:
+async def push_and_wait(app: App, screen: ModalScreen) -> Any:
     # A Future completed by the dismiss callback works from any coroutine on the app's loop,
     # inside a worker or not (push_screen(wait_for_dismiss=True) insists on a worker).
     done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -261,7 +261,7 @@ def make_confirmer(app: App) -> Confirmer:
     """A Confirmer for the ActionRunner that asks through ConfirmScreen."""
 
     async def confirm(request: ConfirmRequest) -> bool | str:
-        result = await _push_and_wait(app, ConfirmScreen(request))
+        result = await push_and_wait(app, ConfirmScreen(request))
         return result if isinstance(result, bool | str) else False
 
     return confirm
@@ -273,4 +273,4 @@ async def ask_params(
     """The action's parameters from ParamsScreen ({} when it takes none), None if cancelled."""
     if not spec.params:
         return {}
-    return await _push_and_wait(app, ParamsScreen(spec, target, target_label))
+    return await push_and_wait(app, ParamsScreen(spec, target, target_label))

@@ -24,26 +24,10 @@ from textual.widgets import DataTable, Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from cockpit.text import sanitize
+from screens.confirm import push_and_wait
 
 REFRESH = 2.0  # s between two reads of the pod / node cache (the watch keeps it current)
 ALL_CONTAINERS = "\x00all"  # the picker's "every container" choice (never a container name)
-
-
-async def _push_and_wait(app: App, screen: ModalScreen) -> Any:
-    # Completed by the dismiss callback: works inside a worker or not.
-    done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-
-    def finished(result: Any) -> None:
-        if not done.done():
-            done.set_result(result)
-
-    app.push_screen(screen, callback=finished)
-    try:
-        return await done
-    except asyncio.CancelledError:
-        if screen.is_attached and app.screen is screen:
-            screen.dismiss(None)
-        raise
 
 
 class ContainerPicker(ModalScreen[str | None]):
@@ -89,7 +73,7 @@ async def choose_container(app: App, prompt: str, containers: list[str], *, offe
         return containers[0]
     if len(containers) <= 1:
         return ALL_CONTAINERS
-    return await _push_and_wait(app, ContainerPicker(prompt, containers, offer_all=offer_all))
+    return await push_and_wait(app, ContainerPicker(prompt, containers, offer_all=offer_all))
 
 
 async def follow_workload_logs(app: Any, source: Any, record: Any) -> None:

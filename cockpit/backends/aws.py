@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from cockpit.backends.pools import sdk_pool
 from cockpit.errors import BackendError, CockpitError, CredentialsError
 
 if TYPE_CHECKING:
@@ -27,17 +28,10 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-_SDK_POOL: ThreadPoolExecutor | None = None
-_SDK_POOL_LOCK = threading.Lock()
-
 
 def _sdk_pool() -> ThreadPoolExecutor:
     """The threads boto3 calls block in, apart from the default executor (see ``run``)."""
-    global _SDK_POOL
-    with _SDK_POOL_LOCK:
-        if _SDK_POOL is None:
-            _SDK_POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="cockpit-aws")
-        return _SDK_POOL
+    return sdk_pool("aws", 16)
 
 
 LAB_REGION = "us-east-1"

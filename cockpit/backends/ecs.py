@@ -137,6 +137,19 @@ def split_task_definition(td: str) -> tuple[str, int | None]:
     return short_task_definition(td), None
 
 
+def _metric_query(qid: str, namespace: str, metric: str, dims: list[dict[str, str]], stat: str) -> dict[str, Any]:
+    """One GetMetricData query: a metric's per-minute ``stat``."""
+    return {
+        "Id": qid,
+        "MetricStat": {
+            "Metric": {"Namespace": namespace, "MetricName": metric, "Dimensions": dims},
+            "Period": 60,
+            "Stat": stat,
+        },
+        "ReturnData": True,
+    }
+
+
 @dataclasses.dataclass(frozen=True)
 class TaskDefinitionInfo:
     name: str  # family:revision
@@ -479,44 +492,15 @@ class EcsServicesSource:
                 for short, metric, stat in LB_METRICS:
                     if stat.startswith("p") and self._no_percentiles:
                         continue
-                    qid = f"{short}{i}"
-                    ids[qid] = (name, short)
-                    queries.append(
-                        {
-                            "Id": qid,
-                            "MetricStat": {
-                                "Metric": {
-                                    "Namespace": "AWS/ApplicationELB",
-                                    "MetricName": metric,
-                                    "Dimensions": dims,
-                                },
-                                "Period": 60,
-                                "Stat": stat,
-                            },
-                            "ReturnData": True,
-                        }
-                    )
+                    ids[f"{short}{i}"] = (name, short)
+                    queries.append(_metric_query(f"{short}{i}", "AWS/ApplicationELB", metric, dims, stat))
+            service_dims = [
+                {"Name": "ClusterName", "Value": self.cluster.cluster},
+                {"Name": "ServiceName", "Value": name},
+            ]
             for short, metric in METRICS:
-                qid = f"{short}{i}"
-                ids[qid] = (name, short)
-                queries.append(
-                    {
-                        "Id": qid,
-                        "MetricStat": {
-                            "Metric": {
-                                "Namespace": "AWS/ECS",
-                                "MetricName": metric,
-                                "Dimensions": [
-                                    {"Name": "ClusterName", "Value": self.cluster.cluster},
-                                    {"Name": "ServiceName", "Value": name},
-                                ],
-                            },
-                            "Period": 60,
-                            "Stat": "Average",
-                        },
-                        "ReturnData": True,
-                    }
-                )
+                ids[f"{short}{i}"] = (name, short)
+                queries.append(_metric_query(f"{short}{i}", "AWS/ECS", metric, service_dims, "Average"))
         series: dict[str, dict[str, dict[datetime, float]]] = {}
         for i in range(0, len(queries), METRIC_QUERIES_PER_CALL):
             kwargs: dict[str, Any] = {

@@ -27,7 +27,6 @@ import time
 import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +41,7 @@ from cockpit.backends.kubernetes_history import (
     template_patch,
 )
 from cockpit.backends.kubernetes_history import history as revision_history
+from cockpit.backends.pools import sdk_pool
 from cockpit.errors import BackendError, CockpitError, CredentialsError
 from cockpit.model import (
     Alarm,
@@ -675,17 +675,6 @@ class Informer:
 
 
 
-_API_POOL: ThreadPoolExecutor | None = None
-_API_POOL_LOCK = threading.Lock()
-
-
-def _api_pool() -> ThreadPoolExecutor:
-    global _API_POOL
-    with _API_POOL_LOCK:
-        if _API_POOL is None:
-            _API_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="cockpit-k8s")
-        return _API_POOL
-
 class KubeContext:
     """One kubeconfig context: its API client, informers and kubectl conventions."""
 
@@ -760,7 +749,7 @@ class KubeContext:
 
         # Its own threads, not the default executor: calls hung on an unanswering API server
         # (30 s request timeouts) must not starve the audit write or other backends.
-        return await asyncio.get_running_loop().run_in_executor(_api_pool(), guarded)
+        return await asyncio.get_running_loop().run_in_executor(sdk_pool("k8s", 8), guarded)
 
     # --- informers ------------------------------------------------------------------------
 
@@ -1208,18 +1197,11 @@ class KubernetesServicesSource(_PodActions):
     async def detail(self, record: Any) -> Sequence[DetailSection]:
         if not isinstance(record, ServiceStatus):
             return []
-        plural, name = split_ref(record.name)
+        plural, _name = split_ref(record.name)
         ns = self._ns(record)
-        wl_inf = self.ctx.informer(plural, self.namespace)
-        pods_inf = self.ctx.informer("pods", self.namespace)
-        await self.ctx.ready([wl_inf, pods_inf])
-        with wl_inf.lock:
-            wl = wl_inf.items.get(f"{ns}/{name}")
+        wl, pods = await self._workload_and_pods(record)
         if wl is None:
             return [DetailSection("pods", lines=(f"{record.name} no longer exists in {ns}",))]
-        selector = (wl.get("spec") or {}).get("selector")
-        pods = [p for p in pods_inf.snapshot()
-                if _meta(p).get("namespace") == ns and selector_matches(selector, _meta(p).get("labels"))]
         metrics, note = await self._pod_metrics(ns)
         sections = [pods_section(pods, metrics, note)]
         if plural == "deployments":
