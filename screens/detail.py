@@ -131,7 +131,11 @@ class DetailScreen(Screen):
         with self.body:
             yield Static(Text(self.title_text, style="bold"))
             for part in render_record(self.record):
-                yield Static(part)
+                title = str(getattr(part, "title", "") or "")
+                # A provider's own Deployments / Events sections (images, circuit breaker)
+                # replace these generic ones when they arrive.
+                kind = next((k for k in ("Deployments", "Events") if title.startswith(k)), None)
+                yield Static(part, classes=f"generic-{kind.lower()}" if kind else None)
             for i, rb in enumerate(self.runbooks):
                 yield Static(Text(f"Runbook: {sanitize(rb.title, 200)}", style="bold underline"))
                 if rb.url:
@@ -180,6 +184,9 @@ class DetailScreen(Screen):
             self.more.update(Text(f"✖ details unavailable: {message}" + (f" · {hint}" if hint else "")))
             return
         await self.more.remove()
+        for kind in ("Deployments", "Events"):
+            if any(sec.title.startswith(kind) for sec in sections):
+                await self.query(f".generic-{kind.lower()}").remove()
         for section in sections:
             for part in render_section(section):
                 await self.body.mount(Static(part))

@@ -353,3 +353,33 @@ async def test_footer_follows_the_focused_pane_and_skips_rebuilds_that_change_no
         app.cockpit.panes[PaneKind.QUEUES].focus_body()
         await wait_until(lambda: rebuilds, 5)
         await wait_until(lambda: "service: restart" not in shown(), 5)
+
+
+async def test_a_providers_deployments_replace_the_generic_ones_in_the_detail():
+    from dataclasses import replace
+
+    from rich.table import Table
+    from textual.widgets import Static
+
+    from cockpit.model import Deployment, DetailSection
+
+    class Provider:
+        async def detail(self, record):
+            return [DetailSection("Deployments", ("status", "revision", "image"),
+                                  (("PRIMARY", "api:2", "registry.local/api:1.4.2"),))]
+
+    estate = FakeEstate()
+    app = make_app(estate)
+    async with app.run_test(size=(160, 48)) as pilot:
+        row = replace(estate.services.records[0], deployments=(
+            Deployment("ecs-1", "PRIMARY", "api:2", desired=2, running=2, pending=0),))
+        screen = DetailScreen(row, "Services", Static(), provider=Provider())
+        await app.push_screen(screen)
+
+        def titles() -> list[str]:
+            return [str(w.content.title) for w in screen.query(Static)
+                    if isinstance(w.content, Table) and w.content.title]
+
+        await wait_until(lambda: not screen.query(".detail-more"), 5)  # "⧗ loading details…" gone
+        await pilot.pause()
+        assert titles().count("Deployments") == 1, "shown once, the provider's (with the image)"
