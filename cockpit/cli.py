@@ -121,7 +121,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = app.run()
     except KeyboardInterrupt:
         result = 130
+    _exit_now_if_sdk_calls_hang(int(result or 0))
     return int(result or 0)
+
+
+def _exit_now_if_sdk_calls_hang(code: int) -> None:
+    """Quit at once even when boto3 or kubernetes calls are still blocked in a read.
+
+    The app has stopped its sources, the lab and the audit by now; only threads stuck on an
+    endpoint that never answers remain, and the interpreter would wait for their read
+    timeouts (up to a minute) before the shell comes back.
+    """
+    from cockpit.backends.pools import in_flight
+
+    if in_flight():
+        import logging
+
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def _fewer_malloc_arenas() -> None:

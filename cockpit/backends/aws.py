@@ -9,17 +9,15 @@ can show, and builds the CLI argv that is equivalent to a call (with ``--profile
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import functools
 import threading
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from cockpit.backends.pools import sdk_pool
+from cockpit.backends.pools import run_in_pool
 from cockpit.errors import BackendError, CockpitError, CredentialsError
 
 if TYPE_CHECKING:
@@ -27,11 +25,6 @@ if TYPE_CHECKING:
     from cockpit.profile import AwsConfig, Profile
 
 T = TypeVar("T")
-
-
-def _sdk_pool() -> ThreadPoolExecutor:
-    """The threads boto3 calls block in, apart from the default executor (see ``run``)."""
-    return sdk_pool("aws", 16)
 
 
 LAB_REGION = "us-east-1"
@@ -216,7 +209,7 @@ class AwsContext:
         # (6 threads on 2 cores) they starved every other to_thread of the process: the
         # audit's write before an action, the Kubernetes panes' row building.
         ctx = contextvars.copy_context()
-        return await asyncio.get_running_loop().run_in_executor(_sdk_pool(), ctx.run, call)
+        return await run_in_pool("aws", 16, functools.partial(ctx.run, call))
 
     def counted(self, counter: str, what: str, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
         """``guard`` that records this thread's API calls as ``calls[counter]``."""

@@ -41,7 +41,7 @@ from cockpit.backends.kubernetes_history import (
     template_patch,
 )
 from cockpit.backends.kubernetes_history import history as revision_history
-from cockpit.backends.pools import sdk_pool
+from cockpit.backends.pools import run_in_pool
 from cockpit.errors import BackendError, CockpitError, CredentialsError
 from cockpit.model import (
     Alarm,
@@ -749,7 +749,7 @@ class KubeContext:
 
         # Its own threads, not the default executor: calls hung on an unanswering API server
         # (30 s request timeouts) must not starve the audit write or other backends.
-        return await asyncio.get_running_loop().run_in_executor(sdk_pool("k8s", 8), guarded)
+        return await run_in_pool("k8s", 8, guarded)
 
     # --- informers ------------------------------------------------------------------------
 
