@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cockpit.backends.base import LogSource, Source
+from cockpit.backends.base import LogSource, ServerFilterable, Source
 from cockpit.errors import CockpitError
 from cockpit.model import LogRecord, PaneKind
 
@@ -211,12 +211,7 @@ class Hub:
         Returns the ids of the sources that took it; the others are filtered locally by the
         log pane as before. None clears it.
         """
-        taken = []
-        for ls in self._log_sources:
-            setter = getattr(ls, "set_server_filter", None)
-            if setter is not None and setter(text):
-                taken.append(ls.id)
-        return taken
+        return [ls.id for ls in self._log_sources if isinstance(ls, ServerFilterable) and ls.set_server_filter(text)]
 
     def refresh_now(self, source_id: str | None = None) -> None:
         """Ask for an early refresh (after an action); the one in flight is not duplicated."""

@@ -87,17 +87,7 @@ class AwsContext:
 
         Raises ``CockpitError`` (never an SDK error) when the session cannot be built.
         """
-        with self._lock:
-            client = self._clients.get(service)
-            if client is None:
-                try:
-                    client = self._make_client(service)
-                except CockpitError:
-                    raise
-                except Exception as e:
-                    raise self.translate(e, f"cannot create the AWS {service} client") from e
-                self._clients[service] = client
-            return client
+        return self._cached_client(service, service, streaming=False)
 
     def stream_client(self, service: str) -> Any:
         """A client for long-lived streaming responses (StartLiveTail), created on first use.
@@ -105,12 +95,14 @@ class AwsContext:
         Its own client, because its read timeout must outlast the quiet seconds of a stream
         and retries make no sense for one; it shares the session and the call counting.
         """
-        key = f"{service}#stream"
+        return self._cached_client(f"{service}#stream", service, streaming=True)
+
+    def _cached_client(self, key: str, service: str, *, streaming: bool) -> Any:
         with self._lock:
             client = self._clients.get(key)
             if client is None:
                 try:
-                    client = self._make_client(service, streaming=True)
+                    client = self._make_client(service, streaming=streaming)
                 except CockpitError:
                     raise
                 except Exception as e:

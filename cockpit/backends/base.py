@@ -60,6 +60,15 @@ class LogSource(Protocol):
 
 
 @runtime_checkable
+class ServerFilterable(Protocol):
+    """A log source that can apply the user's ``/`` filter at the server (CloudWatch patterns)."""
+
+    def set_server_filter(self, text: str | None) -> bool:
+        """Filter the following fetches by ``text`` (None clears); True when it will."""
+        ...
+
+
+@runtime_checkable
 class Explainable(Protocol):
     """The command a user would type to see what this source shows."""
 
