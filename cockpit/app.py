@@ -187,7 +187,8 @@ class CockpitApp(App[int]):
                 if starter is None:
                     starter = self._lab_starter()
                 self.lab = await asyncio.to_thread(starter)
-                profile = self.lab.profile(profile)
+                # With the lab's local sources running already (on_servers), only the rest.
+                profile = (self.lab.remote_profile if self.hub is not None else self.lab.profile)(profile)
                 notes = dict(self.lab.notes)
             sources = await asyncio.to_thread(self._sources_factory, profile, notes)
         except Exception as e:  # shown on every pane; the cockpit stays usable
@@ -199,7 +200,7 @@ class CockpitApp(App[int]):
         if self.hub is not None:  # the lab's local sources run already: add the rest
             for src in sources.sources:
                 if not self.hub.add_source(src):
-                    await src.close()  # built twice; the running one stays
+                    await src.close()  # a notice built again for the same pane; the running one stays
             for ls in sources.log_sources:
                 if not self.hub.add_log_source(ls):
                     await ls.close()

@@ -276,6 +276,9 @@ async def test_lab_local_panes_fill_before_the_aws_side_answers(monkeypatch):
         def profile(self, base):
             return base
 
+        def remote_profile(self, base):
+            return base
+
         def stop(self):
             pass
 
