@@ -20,11 +20,13 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, OptionList, Static
+from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
+from cockpit.backends.kubernetes import NODE_COLUMNS
 from cockpit.text import sanitize
 from screens.confirm import push_and_wait
+from widgets.keyed_table import KeyedTable
 
 REFRESH = 2.0  # s between two reads of the pod / node cache (the watch keeps it current)
 ALL_CONTAINERS = "\x00all"  # the picker's "every container" choice (never a container name)
@@ -116,7 +118,8 @@ class WorkloadPodsScreen(Screen):
         Binding("d", "delete_pod", "pod: delete", id="pods.delete"),
         Binding("l", "follow_logs", "Follow workload logs", id="pods.follow"),
     ]
-    COLUMNS = ("pod", "status", "ready", "restarts", "last termination", "node", "age")
+    COLUMNS = (("pod", 40), ("status", 18), ("ready", 5), ("restarts", 8), ("last termination", 16),
+               ("node", 14), ("age", 5))
 
     def __init__(self, source: Any, record: Any, banner: Static) -> None:
         super().__init__()
@@ -124,7 +127,7 @@ class WorkloadPodsScreen(Screen):
         self.record = record
         self.banner = banner
         self.pods: dict[str, Any] = {}  # pod name -> PodView
-        self.table: DataTable = DataTable(id="pods", cursor_type="row")
+        self.table = KeyedTable(self.COLUMNS, id="pods")
         self.status = Static(Text("⧗ loading pods…"), id="pods-status")
         self.previous = Static(Text("p: the focused pod's previous container log (kubectl logs --previous)"))
 
@@ -139,8 +142,6 @@ class WorkloadPodsScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        for col in self.COLUMNS:
-            self.table.add_column(col, key=col)
         self.table.focus()
         self.refresh_pods()
         self.set_interval(REFRESH, self.refresh_pods)
@@ -156,28 +157,17 @@ class WorkloadPodsScreen(Screen):
             self.status.update(Text(f"✖ pods unavailable: {message}" + (f" · {hint}" if hint else "")))
             return
         self.status.update(Text(f"{len(pods)} pods · refreshed from the pod watch every {REFRESH:g} s"))
-        new = {p.name: p for p in pods}
-        for gone in self.pods.keys() - new.keys():
-            self.table.remove_row(gone)
-        for p in pods:
-            cells = (p.name, p.status, p.ready, str(p.restarts), p.last_termination, p.node, p.age)
-            cells = tuple(Text(sanitize(c, 300)) for c in cells)
-            if p.name in self.pods:
-                if self.pods[p.name] != p:
-                    for col, cell in zip(self.COLUMNS, cells, strict=True):
-                        self.table.update_cell(p.name, col, cell)
-            else:
-                self.table.add_row(*cells, key=p.name)
-        self.pods = new
+        # Only the cells that changed are sent (KeyedTable), as in the main panes.
+        self.table.sync([
+            (p.name, [Text(sanitize(c, 300)) for c in
+                      (p.name, p.status, p.ready, str(p.restarts), p.last_termination, p.node, p.age)])
+            for p in pods
+        ])
+        self.pods = {p.name: p for p in pods}
 
     def focused_pod(self) -> Any:
-        if not self.pods or self.table.row_count == 0:
-            return None
-        try:
-            key = self.table.coordinate_to_cell_key(self.table.cursor_coordinate).row_key.value
-        except Exception:  # no row under the cursor
-            return None
-        return self.pods.get(str(key))
+        key = self.table.selected_key
+        return self.pods.get(key) if key else None
 
     def action_delete_pod(self) -> None:
         from cockpit.actions import get_action
@@ -235,8 +225,7 @@ class NodesScreen(Screen):
         self.title_text = title
         self.banner = banner
         self.rows: dict[str, tuple[str, ...]] = {}
-        self.columns: tuple[str, ...] = ()
-        self.table: DataTable = DataTable(id="nodes", cursor_type="row")
+        self.table = KeyedTable(list(zip(NODE_COLUMNS, (24, 8, 16, 10, 12, 6, 8, 8), strict=True)), id="nodes")
         self.status = Static(Text("⧗ loading…"), id="nodes-status")
 
     def compose(self) -> ComposeResult:
@@ -261,32 +250,13 @@ class NodesScreen(Screen):
             message, hint = describe_error(e)
             self.status.update(Text(f"✖ {message}" + (f" · {hint}" if hint else "")))
             return
-        if not self.columns:
-            self.columns = tuple(section.columns)
-            for col in self.columns:
-                self.table.add_column(sanitize(col, 60), key=col)
         self.status.update(Text(f"{len(section.rows)} nodes"))
-        new = {row[0]: tuple(row) for row in section.rows}
-        for gone in self.rows.keys() - new.keys():
-            self.table.remove_row(gone)
-        for name, row in new.items():
-            cells = [Text(sanitize(c, 300)) for c in row]
-            if name in self.rows:
-                if self.rows[name] != row:
-                    for col, cell in zip(self.columns, cells, strict=True):
-                        self.table.update_cell(name, col, cell)
-            else:
-                self.table.add_row(*cells, key=name)
-        self.rows = new
+        self.table.sync([(row[0], [Text(sanitize(c, 300)) for c in row]) for row in section.rows])
+        self.rows = {row[0]: tuple(row) for row in section.rows}
 
     def focused_node(self) -> str | None:
-        if not self.rows or self.table.row_count == 0:
-            return None
-        try:
-            key = self.table.coordinate_to_cell_key(self.table.cursor_coordinate).row_key.value
-        except Exception:
-            return None
-        return str(key) if key in self.rows else None
+        key = self.table.selected_key
+        return key if key in self.rows else None
 
     def _act(self, action_id: str) -> None:
         from cockpit.actions import get_action

@@ -1316,6 +1316,9 @@ def pods_section(pods: Sequence[dict[str, Any]], metrics: dict[str, tuple[str, s
     )
 
 
+NODE_COLUMNS = ("node", "ready", "pressure", "scheduling", "version", "age", "cpu", "memory")
+
+
 def nodes_section(nodes: Sequence[dict[str, Any]], metrics: dict[str, tuple[str, str]] | None = None,
                   note: str = "") -> DetailSection:
     """Nodes: Ready, pressure conditions, cordoned, version, age, usage."""
@@ -1333,9 +1336,7 @@ def nodes_section(nodes: Sequence[dict[str, Any]], metrics: dict[str, tuple[str,
             str((st.get("nodeInfo") or {}).get("kubeletVersion", "")),
             age(parse_time(m.get("creationTimestamp"))), cpu, mem,
         ))
-    return DetailSection(f"nodes ({len(rows)})",
-                         ("node", "ready", "pressure", "scheduling", "version", "age", "cpu", "memory"),
-                         tuple(rows))
+    return DetailSection(f"nodes ({len(rows)})", NODE_COLUMNS, tuple(rows))
 
 
 # --- alarms -------------------------------------------------------------------------------
