@@ -1,17 +1,18 @@
 """Kubernetes: workloads, pods, nodes and events through list + watch; multi-pod logs; rollouts.
 
-The official client is synchronous, so each resource kind of a namespace has one
+Calls are synchronous REST requests (``kube_rest``), so each resource kind of a namespace has one
 ``Informer``: a daemon thread that lists once, then watches from the list's
 ``resourceVersion`` and applies each event to an in-memory cache. A watch that ends (its
 timeout, a dropped connection) resumes from the last version seen; a 410 Gone (the version
 was compacted away) relists. ``fetch()`` only reads the caches, so a 10,000-pod namespace
 costs one list and then only events, whatever the refresh interval.
 
-Objects are kept as the raw JSON dicts (``_preload_content=False``): the client's model
-classes cost ~100x more to build for a big list, and the cockpit reads a few fields only.
+Objects are kept as the raw JSON dicts: the official client's model classes cost ~100x
+more to build for a big list, and the cockpit reads a few fields only.
 
-The ``kubernetes`` package is imported inside functions: a profile without Kubernetes never
-pays for it. Every SDK or HTTP error is turned into a ``CockpitError`` saying what to do.
+The cockpit never imports the ``kubernetes`` package (~50 MB resident): requests go through
+``kube_rest`` over urllib3, and only kubeconfig resolution runs the official library, in a
+child process. Every HTTP or config error is turned into a ``CockpitError`` saying what to do.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import socket
 import threading
 import time
@@ -29,9 +29,9 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cockpit.backends.kube_rest import KubeRest, ResolveError, iter_lines, resource_path
 from cockpit.backends.kubernetes_history import (
     already_at,
     image_of,
@@ -90,16 +90,8 @@ _API_OF = {
     "replicasets": "apps",
     "controllerrevisions": "apps",
 }
-_SINGULAR = {
-    "pods": "pod",
-    "events": "event",
-    "nodes": "node",
-    "deployments": "deployment",
-    "statefulsets": "stateful_set",
-    "daemonsets": "daemon_set",
-    "replicasets": "replica_set",
-    "controllerrevisions": "controller_revision",
-}
+_PREFIX = {"core": "/api/v1", "apps": "/apis/apps/v1"}
+METRICS_PREFIX = "/apis/metrics.k8s.io/v1beta1"
 # Read only for rollbacks (the from -> to revision a confirmation shows): never required.
 HISTORY_KINDS = ("replicasets", "controllerrevisions")
 
@@ -118,7 +110,7 @@ class KubeApiError(Exception):
 
 
 def _check(resp: Any) -> Any:
-    """Raise ``KubeApiError`` for an unloaded response (``_preload_content=False``) that failed."""
+    """Raise ``KubeApiError`` for an unloaded response (``preload_content=False``) that failed."""
     status = int(getattr(resp, "status", 200) or 200)
     if 200 <= status < 300:
         return resp
@@ -155,6 +147,9 @@ def translate(e: BaseException, what: str, ctx: str) -> CockpitError:
             return BackendError(f"{what}: throttled by the API server", "will retry")
         return BackendError(f"{what}: HTTP {status}: {message}", "")
     name = type(e).__name__
+    if "SSLError" in name:
+        return BackendError(f"{what}: TLS with the API server of {ctx} failed: {message}",
+                            "check the context's certificate-authority and server address")
     if "MaxRetryError" in name or "NewConnectionError" in name or isinstance(e, OSError):
         return BackendError(f"{what}: cannot reach the API server of {ctx}",
                             "check the network/VPN and the context's server address")
@@ -555,25 +550,20 @@ class Informer:
         with self.lock:
             return list(self.items.values())
 
-    def _call(self, **kw: Any) -> Any:
-        api = self.ctx.api_for(_API_OF[self.plural])
-        single = _SINGULAR[self.plural]
-        if self.plural == "nodes":
-            return api.list_node(**kw)
-        if self.namespace:
-            return getattr(api, f"list_namespaced_{single}")(self.namespace, **kw)
-        return getattr(api, f"list_{single}_for_all_namespaces")(**kw)
+    def _call(self, query: dict[str, Any], timeout: tuple[float, float]) -> Any:
+        """GET the list (or watch, by ``query``) of this informer's kind and namespace."""
+        ns = "" if self.plural == "nodes" else self.namespace
+        return self.ctx.rest().get(self.ctx.path(self.plural, ns), query, timeout=timeout)
 
     def _list(self) -> None:
         items: dict[str, dict[str, Any]] = {}
         cont: str | None = None
         rv = None
         while True:
-            kw: dict[str, Any] = {"limit": LIST_PAGE, "_preload_content": False,
-                                  "_request_timeout": (10, 60)}
+            q: dict[str, Any] = {"limit": LIST_PAGE}
             if cont:
-                kw["_continue"] = cont
-            body = json.loads(_check(self._call(**kw)).data)
+                q["continue"] = cont
+            body = json.loads(_check(self._call(q, (10, 60))).data)
             meta = body.get("metadata") or {}
             rv = rv or meta.get("resourceVersion")
             for it in body.get("items") or []:
@@ -600,17 +590,14 @@ class Informer:
                 log.exception("listener of %s failed", self.what)
 
     def _watch(self) -> None:
-        from kubernetes.watch.watch import iter_resp_lines
-
-        resp = self._call(watch=True, resource_version=self.rv, timeout_seconds=WATCH_TIMEOUT,
-                          allow_watch_bookmarks=True, _preload_content=False,
-                          _request_timeout=(10, WATCH_TIMEOUT + 30))
+        resp = self._call({"watch": True, "resourceVersion": self.rv, "timeoutSeconds": WATCH_TIMEOUT,
+                           "allowWatchBookmarks": True}, (10, WATCH_TIMEOUT + 30))
         self._resp = resp
         try:
             _check(resp)
             # Connected again: a dropped watch that resumed is not an error any more.
             self.error = self.error_since = None
-            for line in iter_resp_lines(resp):
+            for line in iter_lines(resp):
                 if self._stop.is_set():
                     return
                 if not line:
@@ -676,15 +663,14 @@ class Informer:
 
 
 class KubeContext:
-    """One kubeconfig context: its API client, informers and kubectl conventions."""
+    """One kubeconfig context: its REST client, informers and kubectl conventions."""
 
     def __init__(self, context: str | None, *, kubeconfig: str | None = None) -> None:
         self.context = context
         self.kubeconfig = kubeconfig
         self.name = context or "current-context"
         self._lock = threading.Lock()
-        self._api: Any = None
-        self._apis: dict[str, Any] = {}
+        self._rest: KubeRest | None = None
         self._informers: dict[tuple[str, str], Informer] = {}
         self._users: set[int] = set()
         # Log followers of this context. One that follows a single workload (added on demand)
@@ -696,47 +682,17 @@ class KubeContext:
 
     # --- client ------------------------------------------------------------------------
 
-    def api_client(self) -> Any:
+    def rest(self) -> KubeRest:
+        """The context's REST client (resolved and connected on its first request)."""
         with self._lock:
-            if self._api is None:
-                self._api = self._make_client()
-            return self._api
+            if self._rest is None:
+                self._rest = _ResolvingRest(self)
+            return self._rest
 
-    def _make_client(self) -> Any:
-        from kubernetes import client, config
-
-        cfg = client.Configuration()
-        path = self.kubeconfig or os.environ.get("KUBECONFIG")
-        default = Path("~/.kube/config").expanduser()
-        try:
-            if path or default.exists() or not os.environ.get("KUBERNETES_SERVICE_HOST"):
-                config.load_kube_config(config_file=path, context=self.context,
-                                        client_configuration=cfg, persist_config=False)
-            else:
-                config.load_incluster_config(client_configuration=cfg)
-        except Exception as e:  # ConfigException, a missing or unreadable file, bad YAML
-            raise CredentialsError(
-                f"kubernetes context {self.name}: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
-                "set KUBECONFIG or ~/.kube/config and check the context name (kubectl config get-contexts)",
-            ) from e
-        # Every informer holds a connection open; the default pool (cpus x 5) would thrash.
-        cfg.connection_pool_maxsize = 64
-        cfg.retries = False
-        return client.ApiClient(cfg)
-
-    def api_for(self, group: str) -> Any:
-        from kubernetes import client
-
-        with self._lock:
-            api = self._apis.get(group)
-        if api is None:
-            # By name: each generated API module costs up to ~1 s to import on first use.
-            cls = getattr(client, {"core": "CoreV1Api", "apps": "AppsV1Api",
-                                   "custom": "CustomObjectsApi"}[group])
-            api = cls(self.api_client())
-            with self._lock:
-                self._apis[group] = api
-        return api
+    @staticmethod
+    def path(plural: str, namespace: str = "", name: str = "", sub: str = "") -> str:
+        """The API path of a kind this backend reads (``_API_OF``), e.g. a pod's log."""
+        return resource_path(_PREFIX[_API_OF[plural]], plural, namespace, name, sub)
 
     async def run(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         def guarded() -> Any:
@@ -790,14 +746,12 @@ class KubeContext:
         with self._lock:
             infs = list(self._informers.values())
             self._informers.clear()
-            api, self._api = self._api, None
-            self._apis.clear()
+            rest, self._rest = self._rest, None
         for i in infs:
             i.stop()
         await asyncio.to_thread(lambda: [i.join(2) for i in infs])
-        if api is not None:
-            with contextlib.suppress(Exception):
-                api.close()
+        if rest is not None:
+            rest.close()
 
     # --- log streams handed between followers ---------------------------------------------
 
@@ -850,6 +804,23 @@ class KubeContext:
         if namespace:
             argv += ["-n", namespace]
         return argv + list(args)
+
+
+class _ResolvingRest(KubeRest):
+    """``KubeRest`` whose resolution failures are the ``CredentialsError`` users know."""
+
+    def __init__(self, ctx: KubeContext) -> None:
+        super().__init__(ctx.kubeconfig, ctx.context)
+        self.ctx_name = ctx.name
+
+    def _connect_locked(self) -> None:
+        try:
+            super()._connect_locked()
+        except ResolveError as e:
+            raise CredentialsError(
+                f"kubernetes context {self.ctx_name}: {e}",
+                "set KUBECONFIG or ~/.kube/config and check the context name (kubectl config get-contexts)",
+            ) from e
 
 
 def _load(resp: Any) -> Any:
@@ -932,14 +903,12 @@ class _PodActions:
         return self.ctx.cli("delete", "pod", name, namespace=ns)
 
     async def delete_pod(self, target: Alarm) -> str:
-        from kubernetes import client
-
         ns, name = self.pod_of(target)
 
         def call() -> str:
-            _load(self.ctx.api_for("core").delete_namespaced_pod(
-                name, ns, body=client.V1DeleteOptions(propagation_policy="Background"),
-                _preload_content=False, _request_timeout=(10, 30)))
+            # The DeleteOptions the official client sent (kubectl's default propagation).
+            _load(self.ctx.rest().delete(self.ctx.path("pods", ns, name),
+                                         {"propagationPolicy": "Background"}))
             return f'pod "{name}" deleted'
 
         return await self.ctx.run(f"delete pod {name}", call)
@@ -1046,10 +1015,8 @@ class KubernetesServicesSource(_PodActions):
             "kubectl.kubernetes.io/restartedAt": stamp}}}}}
 
         def call() -> str:
-            api = self.ctx.api_for("apps")
-            fn = getattr(api, f"patch_namespaced_{_SINGULAR[plural]}")
-            _load(fn(name, ns, body, _content_type="application/strategic-merge-patch+json",
-                     _preload_content=False, _request_timeout=(10, 30)))
+            _load(self.ctx.rest().patch(self.ctx.path(plural, ns, name), body,
+                                        "application/strategic-merge-patch+json"))
             return f"{target.name} restarted (rollout started at {stamp})"
 
         return await self.ctx.run(f"restart {target.name}", call)
@@ -1071,12 +1038,10 @@ class KubernetesServicesSource(_PodActions):
         ns = self._ns(target)
 
         def call() -> str:
-            api = self.ctx.api_for("apps")
-            fn = getattr(api, f"patch_namespaced_{_SINGULAR[plural]}_scale")
             # kubectl scale sends a merge patch to the scale subresource.
-            _load(fn(name, ns, {"spec": {"replicas": desired}},
-                     _content_type="application/merge-patch+json", _preload_content=False,
-                     _request_timeout=(10, 30)))
+            _load(self.ctx.rest().patch(self.ctx.path(plural, ns, name, "scale"),
+                                        {"spec": {"replicas": desired}},
+                                        "application/merge-patch+json"))
             return f"{target.name}: replicas {target.desired} -> {desired}"
 
         return await self.ctx.run(f"scale {target.name}", call)
@@ -1124,34 +1089,27 @@ class KubernetesServicesSource(_PodActions):
 
     def _history_rollback(self, plural: str, name: str, ns: str) -> str:
         """``kubectl rollout undo`` of a StatefulSet / DaemonSet: PATCH the previous revision's data."""
-        apps = self.ctx.api_for("apps")
-        single = _SINGULAR[plural]
+        rest, path = self.ctx.rest(), self.ctx.path
         ref = f"{WORKLOAD_KINDS[plural]}/{name}"
-        wl = _load(getattr(apps, f"read_namespaced_{single}")(
-            name, ns, _preload_content=False, _request_timeout=(10, 30)))
-        crs = _load(apps.list_namespaced_controller_revision(
-            ns, label_selector=selector_string((wl.get("spec") or {}).get("selector")),
-            _preload_content=False, _request_timeout=(10, 30)))["items"]
+        wl = _load(rest.get(path(plural, ns, name)))
+        crs = _load(rest.get(path("controllerrevisions", ns), {
+            "labelSelector": selector_string((wl.get("spec") or {}).get("selector"))}))["items"]
         current, previous = rollback_choice(ref, wl, crs)
         to = revision_number(previous)
         if already_at(wl, previous):
             return f"{ref}: skipped rollback (current template already matches revision {to})"
         # The revision's data verbatim, as a strategic merge: kubectl sends nothing else.
-        _load(getattr(apps, f"patch_namespaced_{single}")(
-            name, ns, previous.get("data") or {},
-            _content_type="application/strategic-merge-patch+json",
-            _preload_content=False, _request_timeout=(10, 30)))
+        _load(rest.patch(path(plural, ns, name), previous.get("data") or {},
+                         "application/strategic-merge-patch+json"))
         return f"{ref}: rolled back from revision {revision_number(current)} to {to}"
 
     def _rollback_patch(self, name: str, ns: str) -> tuple[list[dict[str, Any]], int, int]:
         """What ``kubectl rollout undo`` computes: the previous ReplicaSet's template."""
-        apps = self.ctx.api_for("apps")
-        dep = _load(apps.read_namespaced_deployment(name, ns, _preload_content=False,
-                                                    _request_timeout=(10, 30)))
+        rest, path = self.ctx.rest(), self.ctx.path
+        dep = _load(rest.get(path("deployments", ns, name)))
         sel = dep["spec"]["selector"].get("matchLabels") or {}
-        rss = _load(apps.list_namespaced_replica_set(
-            ns, label_selector=",".join(f"{k}={v}" for k, v in sel.items()),
-            _preload_content=False, _request_timeout=(10, 30)))["items"]
+        rss = _load(rest.get(path("replicasets", ns), {
+            "labelSelector": ",".join(f"{k}={v}" for k, v in sel.items())}))["items"]
         uid = _meta(dep).get("uid")
         own = sorted((r for r in rss if any(o.get("uid") == uid for o in _meta(r).get("ownerReferences") or [])),
                      key=_revision, reverse=True)
@@ -1185,9 +1143,8 @@ class KubernetesServicesSource(_PodActions):
 
         def call() -> str:
             patch, current, previous = self._rollback_patch(name, ns)
-            _load(self.ctx.api_for("apps").patch_namespaced_deployment(
-                name, ns, patch, _content_type="application/json-patch+json",
-                _preload_content=False, _request_timeout=(10, 30)))
+            _load(self.ctx.rest().patch(self.ctx.path("deployments", ns, name), patch,
+                                        "application/json-patch+json"))
             return f"{target.name}: rolled back from revision {current} to {previous}"
 
         return await self.ctx.run(f"roll back {target.name}", call)
@@ -1207,8 +1164,7 @@ class KubernetesServicesSource(_PodActions):
         if plural == "deployments":
             try:
                 rss = await self.ctx.run("list replicasets", lambda: _load(
-                    self.ctx.api_for("apps").list_namespaced_replica_set(
-                        ns, _preload_content=False, _request_timeout=(10, 30)))["items"])
+                    self.ctx.rest().get(self.ctx.path("replicasets", ns)))["items"])
                 revs = replicaset_deployments(wl, rss)
                 sections.append(DetailSection(
                     "revisions (kubectl rollout history)",
@@ -1276,9 +1232,7 @@ async def pod_metrics(ctx: KubeContext, ns: str) -> tuple[dict[str, tuple[str, s
     """{pod: (cpu, memory)} from metrics.k8s.io, or ({}, why there are none)."""
 
     def call() -> dict[str, tuple[str, str]]:
-        body = _load(ctx.api_for("custom").list_namespaced_custom_object(
-            "metrics.k8s.io", "v1beta1", ns, "pods", _preload_content=False,
-            _request_timeout=(5, 10)))
+        body = _load(ctx.rest().get(resource_path(METRICS_PREFIX, "pods", ns), timeout=(5, 10)))
         out = {}
         for it in body.get("items") or []:
             usage = [c.get("usage") or {} for c in it.get("containers") or []]
@@ -1429,9 +1383,8 @@ class KubernetesAlarmsSource(_PodActions):
         body = {"spec": {"unschedulable": True if on else None}}
 
         def call() -> str:
-            _load(self.ctx.api_for("core").patch_node(
-                name, body, _content_type="application/strategic-merge-patch+json",
-                _preload_content=False, _request_timeout=(10, 30)))
+            _load(self.ctx.rest().patch(self.ctx.path("nodes", "", name), body,
+                                        "application/strategic-merge-patch+json"))
             return f"node/{name} {'cordoned' if on else 'uncordoned'}"
 
         return await self.ctx.run(f"{'cordon' if on else 'uncordon'} {name}", call)
@@ -1478,9 +1431,7 @@ class KubernetesAlarmsSource(_PodActions):
         await self.ctx.ready([nodes])
 
         def call() -> dict[str, tuple[str, str]]:
-            body = _load(self.ctx.api_for("custom").list_cluster_custom_object(
-                "metrics.k8s.io", "v1beta1", "nodes", _preload_content=False,
-                _request_timeout=(5, 10)))
+            body = _load(self.ctx.rest().get(resource_path(METRICS_PREFIX, "nodes"), timeout=(5, 10)))
             return {_meta(it).get("name", ""): (str((it.get("usage") or {}).get("cpu", "?")),
                                                 str((it.get("usage") or {}).get("memory", "?")))
                     for it in body.get("items") or []}
@@ -1515,9 +1466,8 @@ async def previous_log_lines(ctx: KubeContext, ns: str, pod: str, container: str
     """``kubectl logs POD -c C --previous --tail=N``: the crashed container's last words."""
 
     def call() -> list[str]:
-        resp = _check(ctx.api_for("core").read_namespaced_pod_log(
-            pod, ns, container=container, previous=True, tail_lines=tail,
-            _preload_content=False, _request_timeout=(10, 30)))
+        resp = _check(ctx.rest().get(ctx.path("pods", ns, pod, "log"), {
+            "container": container, "previous": True, "tailLines": tail}))
         return resp.data.decode("utf-8", "replace").splitlines()
 
     return await ctx.run(f"previous log of {pod}/{container}", call)
@@ -1572,13 +1522,13 @@ class _Stream:
 
     def _follow(self) -> None:
         # A quiet container may say nothing for long: reconnect (resuming) after 10 min.
-        kw: dict[str, Any] = {"container": self.container, "follow": True, "timestamps": True,
-                              "_preload_content": False, "_request_timeout": (10, 600)}
+        q: dict[str, Any] = {"container": self.container, "follow": True, "timestamps": True}
         if self.last is None:
-            kw["tail_lines"] = LOG_TAIL
+            q["tailLines"] = LOG_TAIL
         else:
-            kw["since_seconds"] = max(1, int((datetime.now(UTC) - self.last).total_seconds()) + 1)
-        resp = self.owner.ctx.api_for("core").read_namespaced_pod_log(self.pod, self.ns, **kw)
+            q["sinceSeconds"] = max(1, int((datetime.now(UTC) - self.last).total_seconds()) + 1)
+        ctx = self.owner.ctx
+        resp = ctx.rest().get(ctx.path("pods", self.ns, self.pod, "log"), q, timeout=(10, 600))
         self.resp = resp
         try:
             _check(resp)
