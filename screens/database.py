@@ -22,7 +22,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from cockpit.dbmodel import (
     Activity,
@@ -33,6 +33,7 @@ from cockpit.dbmodel import (
     one_line,
 )
 from cockpit.text import sanitize
+from widgets.footer import KeyFooter
 
 COLUMNS = ("pid", "user", "application", "client", "state", "wait", "duration", "query")
 REFRESH_S = 3.0
@@ -100,7 +101,7 @@ class ActivityScreen(Screen):
         with VerticalScroll(id="activity-more"):
             yield Static(id="tree")
             yield Static(id="slow")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.load()

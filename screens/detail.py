@@ -15,11 +15,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Checkbox, Footer, Static
+from textual.widgets import Checkbox, Static
 
 from cockpit.model import Deployment, DetailSection, Severity
 from cockpit.profile import Runbook
 from cockpit.text import sanitize
+from widgets.footer import KeyFooter
 
 
 def _fmt(value: Any) -> str:
@@ -146,7 +147,7 @@ class DetailScreen(Screen):
                     yield Checkbox(sanitize(step, 500), id=box_id)
             if self.provider is not None:
                 yield self.more
-        yield Footer()
+        yield KeyFooter()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("pods", "follow_logs"):
@@ -210,7 +211,7 @@ class SectionsScreen(Screen):
         with self.body:
             yield Static(Text(self.title_text, style="bold"))
             yield self.more
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.fill()

@@ -8,7 +8,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
+
+from widgets.footer import KeyFooter
 
 
 def bindings_table(title: str, rows: list[tuple[str, str]]) -> Table:
@@ -34,4 +36,4 @@ class HelpScreen(Screen):
             yield Static(Text("ops cockpit — keys", style="bold"))
             for title, rows in self.sections:
                 yield Static(bindings_table(title, rows))
-        yield Footer()
+        yield KeyFooter()

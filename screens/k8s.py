@@ -20,12 +20,13 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from cockpit.backends.kubernetes import NODE_COLUMNS
 from cockpit.text import sanitize
 from screens.confirm import push_and_wait
+from widgets.footer import KeyFooter
 from widgets.keyed_table import KeyedTable
 
 REFRESH = 2.0  # s between two reads of the pod / node cache (the watch keeps it current)
@@ -139,7 +140,7 @@ class WorkloadPodsScreen(Screen):
         yield self.table
         with VerticalScroll(id="previous"):
             yield self.previous
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.table.focus()
@@ -233,7 +234,7 @@ class NodesScreen(Screen):
         yield Static(Text(self.title_text, style="bold"))
         yield self.status
         yield self.table
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.table.focus()

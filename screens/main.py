@@ -5,7 +5,9 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
+from textual.reactive import Reactive
 from textual.screen import Screen
+from textual.widget import Widget
 
 from cockpit.hub import LogBatch, SourceUpdate
 from cockpit.model import PaneKind
@@ -21,6 +23,10 @@ from widgets.services import ServicesPane
 
 
 class CockpitScreen(Screen):
+    # Textual's Screen repaints all of itself when the focus moves (its reactive repaints):
+    # a full frame per Tab. The widgets that gain and lose focus repaint themselves already.
+    focused: Reactive[Widget | None] = Reactive(None, repaint=False)
+
     BINDINGS = [
         Binding("z", "toggle_maximize", "Maximise", id="screen.maximize"),
         Binding("e", "toggle_explain", "Explain", id="screen.explain"),

@@ -13,8 +13,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Footer, Input, Label, Select, Static
+from textual.widgets import Button, Input, Label, Select, Static
 
+from widgets.footer import KeyFooter
 from widgets.logview import LogView
 
 HOURS = (1, 3, 6, 24)
@@ -78,7 +79,7 @@ class SearchScreen(Screen):
                               f"pattern {self.pattern or '(all)'}\n{command}"))
             yield self.status
             yield self.view
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.status.update(Text("⧗ searching… (Esc cancels)"))

@@ -16,12 +16,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from cockpit.audit import AuditLog
 from cockpit.errors import CockpitError
 from cockpit.text import sanitize
 from cockpit.timeline import TimelineEvent, build_timeline, filter_events, to_jsonl, to_markdown
+from widgets.footer import KeyFooter
 
 
 class TimelineScreen(Screen):
@@ -81,7 +82,7 @@ class TimelineScreen(Screen):
         table.add_column("what happened", key="summary")
         table.add_column("actor", key="actor")
         yield table
-        yield Footer()
+        yield KeyFooter()
 
     async def on_mount(self) -> None:
         await self.action_reload()

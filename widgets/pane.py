@@ -59,7 +59,7 @@ class PaneHeader(Static):
     """Title and state on one line; updated only when the text changes."""
 
     DEFAULT_CSS = """
-    PaneHeader { height: 1; background: $panel; color: $text; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
+    PaneHeader { height: 1; width: 1fr; background: $panel; color: $text; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
     PaneHeader.-ok { color: $text; }
     PaneHeader.-warning { color: $warning; }
     PaneHeader.-critical { color: $error; }
@@ -78,7 +78,9 @@ class PaneHeader(Static):
         for sev in (Severity.OK, Severity.WARNING, Severity.CRITICAL):
             self.set_class(severity == sev, f"-{sev.label}")
         marker = "▶ " if focused else "  "
-        self.update(Text.assemble((marker + self.title, "bold"), "  ", state))
+        # One line, full width: a new state never changes the size, so no layout pass (one
+        # per pane per refresh otherwise, and each re-arranges the whole screen).
+        self.update(Text.assemble((marker + self.title, "bold"), "  ", state), layout=False)
 
 
 class Pane(Vertical):
