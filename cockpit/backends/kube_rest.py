@@ -27,10 +27,12 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +41,7 @@ from urllib.parse import quote, urlencode
 
 RESOLVE_TIMEOUT = 30.0  # s the child may take: an exec plugin can hang (waiting for a browser login)
 POOL_MAXSIZE = 64  # every informer and log stream holds a connection open
+RESOLVE_RETRY = 10.0  # s a failed resolution is answered from memory, not by a new child
 
 
 class ResolveError(Exception):
@@ -93,14 +96,21 @@ def resolve(kubeconfig: str | None, context: str | None, *, timeout: float = RES
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     try:
         # No stdin: the terminal belongs to the UI, an interactive exec plugin cannot prompt.
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, env=env,
-                              timeout=timeout, check=False)
-    except subprocess.TimeoutExpired as e:
-        raise ResolveError(f"resolving the credentials took over {timeout:g} s "
-                           "(an exec credential plugin that hangs or waits for a login?)") from e
+        # A session of its own, so a timeout kills the exec plugin too: left alive, it would
+        # hold the output pipe open and the read below would wait for it.
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=env, start_new_session=True)
     except OSError as e:
         raise ResolveError(f"cannot start {sys.executable} to resolve the kubeconfig: {e}") from e
-    out = proc.stdout.decode("utf-8", "replace").strip()
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise ResolveError(f"resolving the credentials took over {timeout:g} s "
+                           "(an exec credential plugin that hangs or waits for a login?)") from e
+    out = stdout.decode("utf-8", "replace").strip()
     try:
         data = json.loads(out.splitlines()[-1]) if out else {}
     except ValueError:
@@ -108,7 +118,7 @@ def resolve(kubeconfig: str | None, context: str | None, *, timeout: float = RES
     if proc.returncode != 0 or not isinstance(data, dict) or "error" in data:
         reason = data.get("error") if isinstance(data, dict) else None
         if not reason:
-            err = [ln for ln in proc.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
+            err = [ln for ln in stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
             reason = err[-1] if err else f"the resolver exited with status {proc.returncode}"
         raise ResolveError(str(reason))
     return Connection.from_json(data)
@@ -211,6 +221,7 @@ class KubeRest:
         self._pool: Any = None
         self._generation = 0  # bumped on each resolution: a 401 re-resolves only once for all
         self._dir: str | None = None
+        self._failed: tuple[float, ResolveError] | None = None
 
     # --- connection ------------------------------------------------------------------------
 
@@ -222,7 +233,16 @@ class KubeRest:
             return self._conn, self._pool, self._generation
 
     def _connect_locked(self) -> None:
-        conn = resolve(self.kubeconfig, self.context, timeout=self.resolve_timeout)
+        # Every informer of a broken context retries on its own: one child per RESOLVE_RETRY
+        # is enough to notice a fixed kubeconfig.
+        if self._failed is not None and time.monotonic() - self._failed[0] < RESOLVE_RETRY:
+            raise ResolveError(str(self._failed[1]))  # a new one: tracebacks would pile up on one
+        try:
+            conn = resolve(self.kubeconfig, self.context, timeout=self.resolve_timeout)
+        except ResolveError as e:
+            self._failed = (time.monotonic(), e)
+            raise
+        self._failed = None
         old = self._pool
         self._pool = self._make_pool(conn)
         self._conn = conn
