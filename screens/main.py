@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
@@ -72,10 +74,19 @@ class CockpitScreen(Screen):
             pane.refresh_status()
 
     def focused_pane(self) -> Pane | None:
-        node = self.focused
+        return self._pane_of(self.focused)
+
+    @staticmethod
+    def _pane_of(node: Any) -> Pane | None:
         while node is not None and not isinstance(node, Pane):
             node = node.parent
         return node
+
+    def watch_focused(self, old: Widget | None, new: Widget | None) -> None:
+        # The focus marker moves in the same frame as the focus: through the panes' own
+        # DescendantFocus/Blur messages it came two frames (~30 ms) after the key.
+        for pane in {self._pane_of(old), self._pane_of(new)} - {None}:
+            pane.refresh_status()
 
     def action_toggle_maximize(self) -> None:
         if self.maximized is not None:
