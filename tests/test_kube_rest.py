@@ -274,3 +274,24 @@ async def test_a_broken_kubeconfig_is_a_credentials_error_with_its_first_line(tm
         assert "KUBECONFIG" in e.value.hint
     finally:
         await src.close()
+
+
+def test_urllib3_errors_are_translated_by_name():
+    from urllib3.exceptions import (
+        MaxRetryError,
+        NewConnectionError,
+        ProtocolError,
+        ReadTimeoutError,
+        SSLError,
+    )
+
+    from cockpit.backends.kubernetes import translate
+
+    def message(e: BaseException) -> str:
+        return translate(e, "watch pods", "prod").message
+
+    assert "cannot reach the API server of prod" in message(NewConnectionError(None, "refused"))
+    assert "cannot reach" in message(MaxRetryError(None, "/api", NewConnectionError(None, "refused")))
+    assert "connection to prod dropped" in message(ProtocolError("Connection broken: IncompleteRead"))
+    assert "dropped" in message(ReadTimeoutError(None, "/api", "read timed out"))
+    assert "TLS with the API server of prod failed" in message(SSLError("certificate verify failed"))

@@ -222,6 +222,7 @@ class KubeRest:
         self._generation = 0  # bumped on each resolution: a 401 re-resolves only once for all
         self._dir: str | None = None
         self._failed: tuple[float, ResolveError] | None = None
+        self._closed = False
 
     # --- connection ------------------------------------------------------------------------
 
@@ -233,6 +234,8 @@ class KubeRest:
             return self._conn, self._pool, self._generation
 
     def _connect_locked(self) -> None:
+        if self._closed:
+            raise ResolveError("the connection was closed")
         # Every informer of a broken context retries on its own: one child per RESOLVE_RETRY
         # is enough to notice a fixed kubeconfig.
         if self._failed is not None and time.monotonic() - self._failed[0] < RESOLVE_RETRY:
@@ -243,6 +246,8 @@ class KubeRest:
             self._failed = (time.monotonic(), e)
             raise
         self._failed = None
+        if self._closed:  # closed while the child ran: connect nothing, leave no key files
+            raise ResolveError("the connection was closed")
         old = self._pool
         self._pool = self._make_pool(conn)
         self._conn = conn
@@ -297,9 +302,16 @@ class KubeRest:
                 self._connect_locked()
 
     def close(self) -> None:
-        with self._lock:
+        """Drop the pool and the key files. Never waits out a resolution in progress (up to
+        ``resolve_timeout``): that one sees ``_closed`` when it ends and connects nothing."""
+        self._closed = True
+        if not self._lock.acquire(timeout=0.5):
+            return
+        try:
             pool, self._pool, self._conn = self._pool, None, None
             d, self._dir = self._dir, None
+        finally:
+            self._lock.release()
         if pool is not None:
             with contextlib.suppress(Exception):
                 pool.clear()

@@ -751,7 +751,7 @@ class KubeContext:
             i.stop()
         await asyncio.to_thread(lambda: [i.join(2) for i in infs])
         if rest is not None:
-            rest.close()
+            await asyncio.to_thread(rest.close)
 
     # --- log streams handed between followers ---------------------------------------------
 
