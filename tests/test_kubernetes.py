@@ -1,4 +1,4 @@
-"""Kubernetes backend against the in-repo API double, through the official client over HTTP."""
+"""Kubernetes backend against the in-repo API double over HTTP, through the cockpit's REST client."""
 
 from __future__ import annotations
 
