@@ -87,7 +87,8 @@ def resolve(kubeconfig: str | None, context: str | None, *, timeout: float = RES
 
     Raises ``ResolveError`` with a one-line reason (which the backend turns into a
     ``CredentialsError``)."""
-    argv = [sys.executable, "-m", "cockpit.backends.kube_rest", "--resolve"]
+    # -P: the working directory is not searched, so a kubernetes.py there cannot shadow the library.
+    argv = [sys.executable, "-P", "-m", "cockpit.backends.kube_rest", "--resolve"]
     if kubeconfig:
         argv += ["--kubeconfig", kubeconfig]
     if context:
