@@ -213,3 +213,35 @@ def test_errors_cell_shows_the_latest_error_rate_and_p95_from_either_source():
     assert errors_cell(svc(**{"5xx%": (0.1, 0.84), "p95ms": (200.0, 243.4)})) == " 0.8%  243"
     assert errors_cell(svc(error_rate=(1.5,), p95_ms=(12_400.0,))) == " 1.5%  12s"
     assert errors_cell(svc(cpu=(40.0,))) == ""
+
+
+async def test_cached_lines_never_show_stale_text():
+    """Lines are cached by row content: a changed, removed-then-re-added or scrolled row
+    must show its current text, with the cursor on the right row."""
+    app = TableApp()
+    async with app.run_test(size=(60, 20)) as pilot:
+        table = app.query_one(KeyedTable)
+
+        def shown() -> list[str]:
+            return [table.render_line(y).text.split() for y in range(1, table.size.height)]
+
+        table.sync(rows(*[(f"r{i}", str(i)) for i in range(20)]))
+        await pilot.pause()
+        assert shown()[:3] == [["r0", "0"], ["r1", "1"], ["r2", "2"]]
+        table.sync(rows(*[(f"r{i}", str(i * 10)) for i in range(20)]))
+        assert shown()[:3] == [["r0", "0"], ["r1", "10"], ["r2", "20"]]
+        table.sync(rows(("r0", "0")))  # rows 1.. go away, then come back with other text
+        await pilot.pause()
+        table.sync(rows(*[(f"r{i}", f"new{i}") for i in range(20)]))
+        await pilot.pause()
+        assert shown()[:3] == [["r0", "new0"], ["r1", "new1"], ["r2", "new2"]]
+        for _ in range(10):  # past the bottom: the table scrolls by a row at a time
+            await pilot.press("down")
+        await pilot.pause()
+        assert table.cursor_row == 10 and table.scroll_offset.y > 0
+        top = table.scroll_offset.y
+        assert shown()[0] == [f"r{top}", f"new{top}"]
+        cursor_line = table.render_line(1 + table.cursor_row - top)
+        other_line = table.render_line(1 + table.cursor_row - top - 1)
+        assert cursor_line.text.split() == ["r10", "new10"]
+        assert cursor_line != other_line and cursor_line.render(app.console) != other_line.render(app.console)

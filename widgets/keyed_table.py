@@ -8,11 +8,15 @@ Rows are positions, so records that come, go or move change only the cells whose
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
+from rich.style import Style
 from rich.text import Text
+from textual.cache import LRUCache
 from textual.coordinate import Coordinate
 from textual.geometry import Region
+from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey
 
@@ -34,6 +38,12 @@ class KeyedTable(DataTable):
         self._column_spec = list(columns)
         self._keys: list[str] = []
         self._cells: list[tuple[Text, ...]] = []  # what each position shows
+        # Rendered lines by content rather than by DataTable's counters (see _render_line):
+        # a version per position, bumped when its cells change, and one for everything else.
+        self._row_versions: list[int] = []
+        self._versions = itertools.count()  # never reused: a row that goes and comes back is new
+        self._look = 0
+        self._lines: LRUCache[tuple, Strip] = LRUCache(4096)
 
     def on_mount(self) -> None:
         for label, width in self._column_spec:
@@ -71,6 +81,43 @@ class KeyedTable(DataTable):
                 hover_location = _NOWHERE
         return super()._render_line_in_row(row_key, line_no, base_style, cursor_location, hover_location)
 
+    def _render_line(self, y: int, x1: int, x2: int, base_style: Style) -> Strip:
+        # DataTable caches a line under its y, the cursor's coordinate and a counter that
+        # every update_cell bumps (and update_cell empties all its caches): a scroll by one
+        # row, a cursor move, or any refresh that changed one number re-rendered every
+        # visible line. A line here depends on the row it shows, that row's cells, whether
+        # the cursor or hover is on it, and the table's look.
+        try:
+            row_key, line_in_row = self._get_offsets(y)
+        except LookupError:
+            return super()._render_line(y, x1, x2, base_style)
+        row_index = self._row_locations.get(row_key)
+        if row_index is None or row_index >= len(self._row_versions):
+            return super()._render_line(y, x1, x2, base_style)  # the header, a row being added
+        key = (
+            row_index, self._row_versions[row_index], line_in_row, x1, x2, self.size.width,
+            self.cursor_coordinate.row == row_index, self.hover_coordinate.row == row_index,
+            base_style, self.cursor_type, self._show_hover_cursor, self._pseudo_class_state,
+            self._look,
+        )
+        strip = self._lines.get(key)
+        if strip is None:
+            strip = super()._render_line(y, x1, x2, base_style)
+            self._lines[key] = strip
+        return strip
+
+    def _forget_lines(self) -> None:
+        self._look += 1
+        self._lines.clear()
+
+    def _clear_caches(self) -> None:
+        super()._clear_caches()
+        self._forget_lines()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._forget_lines()
+
     def on_resize(self) -> None:
         # The last column (reason, query, ...) takes whatever width the pane has left, so
         # no horizontal scrollbar is drawn; its full text is in the row's detail.
@@ -82,6 +129,7 @@ class KeyedTable(DataTable):
         column = self.columns.get(ColumnKey(last_label))
         if column is not None and column.width != width:
             column.width = width
+            self._forget_lines()
             self.refresh(layout=True)
 
     @property
@@ -136,13 +184,16 @@ class KeyedTable(DataTable):
                             self.refresh_coordinate(Coordinate(row_index, col_index))
                             changed += 1
                 self._cells[row_index] = new
+                self._row_versions[row_index] = next(self._versions)
             for row_index in range(old_count, len(rows)):
                 cells = tuple(rows[row_index][1])
                 self.add_row(*cells, key=str(row_index))
                 self._cells.append(cells)
+                self._row_versions.append(next(self._versions))
             for row_index in range(old_count - 1, len(rows) - 1, -1):
                 self.remove_row(str(row_index))
                 self._cells.pop()
+                self._row_versions.pop()
         finally:
             self._cell_refresh_only = False
         if old_count and old_count != len(rows):
