@@ -245,3 +245,28 @@ async def test_cached_lines_never_show_stale_text():
         other_line = table.render_line(1 + table.cursor_row - top - 1)
         assert cursor_line.text.split() == ["r10", "new10"]
         assert cursor_line != other_line and cursor_line.render(app.console) != other_line.render(app.console)
+
+
+async def test_fast_cell_rendering_matches_datatables_own():
+    from textual.widgets import DataTable
+
+    texts = [
+        Text("plain"), Text("42", justify="right"), Text("a reason far longer than its column"),
+        Text("ellipsis past the edge", overflow="ellipsis"), Text("日本語のテキスト"), Text("🚀 ok"),
+        Text.assemble(("● ", "green"), ("healthy", "bold")), Text(""), Text("centred", justify="center"),
+    ]
+    app = TableApp()
+    async with app.run_test(size=(60, 20)) as pilot:
+        table = app.query_one(KeyedTable)
+        table.sync([(str(i), [t, Text("x")]) for i, t in enumerate(texts)])
+        await pilot.pause()
+        table._pseudo_class_state = table.get_pseudo_class_state()
+        for row in range(len(texts)):
+            for width in (3, 7, 12):
+                for cursor, hover in ((False, False), (True, False), (False, True)):
+                    args = (row, 0, table.rich_style, width, cursor, hover)
+                    table._cell_render_cache.clear()
+                    ours = table._render_cell(*args)
+                    table._cell_render_cache.clear()
+                    theirs = DataTable._render_cell(table, *args)
+                    assert ours == theirs, (texts[row].plain, width, cursor, hover)

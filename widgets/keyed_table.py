@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.cache import LRUCache
@@ -105,6 +106,39 @@ class KeyedTable(DataTable):
             strip = super()._render_line(y, x1, x2, base_style)
             self._lines[key] = strip
         return strip
+
+    def _render_cell(self, row_index, column_index, base_style, width, cursor=False, hover=False):  # type: ignore[no-untyped-def]
+        # A data cell here is one line of Text. DataTable renders it through Styled(Padding(
+        # cell)) and two console.render_lines passes: ~40 % of a frame that scrolls a row in.
+        # Same segments (tests/test_widgets.py compares them), one render_lines pass.
+        if row_index < 0 or column_index < 0 or self.fixed_rows or self.fixed_columns:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        row_key = self._row_locations.get_key(row_index)
+        row = self.rows.get(row_key) if row_key is not None else None
+        if row is None or row.height != 1:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        column_key = self._column_locations.get_key(column_index)
+        cache_key = (row_key, column_key, base_style, cursor, hover, self._show_hover_cursor,
+                     self._update_count, self._pseudo_class_state)
+        lines = self._cell_render_cache.get(cache_key)
+        if lines is not None:
+            return lines
+        cell = self._get_row_renderables(row_index).cells[column_index]
+        component_style, post_style = self._get_styles_to_render_cell(
+            False, False, False, hover, cursor, self.show_cursor, self._show_hover_cursor,
+            self.cursor_foreground_priority == "css", self.cursor_background_priority == "css",
+        )
+        pad = self.cell_padding
+        inner = max(0, width - 2 * pad)
+        console = self.app.console
+        options = self.app.console_options.update_dimensions(inner, 1).update(no_wrap=True)
+        body = console.render_lines(cell, options, pad=True)[0] if inner else []
+        blank = [Segment(" " * pad)] if pad else []
+        pre_style = base_style + Style.from_meta({"row": row_index, "column": column_index}) + component_style
+        line = list(Segment.apply_style([*blank, *body, *blank], pre_style, post_style))
+        lines = [line]
+        self._cell_render_cache[cache_key] = lines
+        return lines
 
     def _forget_lines(self) -> None:
         self._look += 1
