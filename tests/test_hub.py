@@ -226,3 +226,38 @@ async def test_a_log_source_back_after_an_error_says_so_before_its_next_line():
         await hub.stop()
     assert batches[0].error == "tail -F ended"
     assert batches[1].error is None and batches[1].records == (), "the pane can drop its ✖"
+
+
+async def test_a_line_after_a_quiet_spell_goes_at_once_and_a_burst_behind_it_in_one_batch():
+    class Burst:
+        id = title = "burst"
+
+        def __init__(self):
+            self.go = asyncio.Event()
+
+        async def follow(self):
+            yield [_rec(0)]
+            await self.go.wait()
+            for i in range(1, 50):
+                yield [_rec(i)]
+            await asyncio.Event().wait()
+
+        async def close(self):
+            pass
+
+    logs = Burst()
+    # A flush interval far longer than the wait: the first line must not wait for a timer.
+    hub, _, batches = await _collect([], [logs], log_flush_interval=30)
+    try:
+        await wait_until(lambda: batches, 5)
+        assert [r.text for r in batches[0].records] == ["line 0"]
+    finally:
+        await hub.stop()
+    hub, _, batches = await _collect([], [Burst()], log_flush_interval=0.3)
+    try:
+        await wait_until(lambda: batches, 5)
+        hub._log_sources[0].go.set()
+        await wait_until(lambda: sum(len(b.records) for b in batches) == 50, 5)
+        assert len(batches) == 2, "49 lines within one interval: one batch"
+    finally:
+        await hub.stop()
