@@ -17,6 +17,8 @@ from typing import Any
 from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.driver import Driver
+from textual.drivers.linux_driver import LinuxDriver
 from textual.message import Message
 
 from cockpit.hub import Hub, LogBatch, SourceUpdate
@@ -75,6 +77,15 @@ class CockpitApp(App[int]):
         Binding("tab", "app.focus_next", "Next pane", show=False, id="app.next"),
         Binding("shift+tab", "app.focus_previous", "Previous pane", show=False, id="app.previous"),
     ]
+
+    def get_driver_class(self) -> type[Driver]:
+        driver = super().get_driver_class()
+        if driver is LinuxDriver:
+            # The same driver, with an input thread that sleeps until a key comes.
+            from widgets.driver import QuietInputDriver
+
+            return QuietInputDriver
+        return driver
 
     def __init__(
         self,
