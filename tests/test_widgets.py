@@ -270,3 +270,33 @@ async def test_fast_cell_rendering_matches_datatables_own():
                     table._cell_render_cache.clear()
                     theirs = DataTable._render_cell(table, *args)
                     assert ours == theirs, (texts[row].plain, width, cursor, hover)
+
+
+async def test_cached_log_lines_follow_the_view_and_the_cursor():
+    app = LogApp()
+    async with app.run_test(size=(80, 10)) as pilot:
+        view = app.query_one(LogView)
+        await pilot.pause()
+        rows = view.size.height
+
+        def shown() -> list[str]:
+            return [(view.render_line(y).text.split() or [""])[-1] for y in range(rows)]
+
+        view.add_records(recs(0, rows))
+        assert shown() == [str(i) for i in range(rows)]
+        view.add_records(recs(rows, 3))  # following: the view moved, rendered lines are reused
+        await pilot.pause()
+        top = int(shown()[0])
+        assert top > 0 and shown() == [str(i) if i < rows + 3 else "" for i in range(top, top + rows)]
+        view.focus()
+        await pilot.press("up")  # leaves follow mode: the cursor line looks different
+        await pilot.pause()
+        y = view._cursor - view._top
+        line = view.render_line(y)
+        assert line.text.split()[-1] == str(view._cursor)
+        cursor = view.get_component_rich_style("logview--cursor")
+        assert list(line)[0].style.bgcolor == cursor.bgcolor, "cursor line not highlighted"
+        assert list(view.render_line(y - 1))[0].style.bgcolor != cursor.bgcolor
+        await pilot.press("up")  # the cursor moves on: the line it left is drawn plain again
+        await pilot.pause()
+        assert list(view.render_line(y))[0].style.bgcolor != cursor.bgcolor

@@ -18,6 +18,7 @@ from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
+from textual.cache import LRUCache
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.strip import Strip
@@ -103,6 +104,9 @@ class LogView(Widget, can_focus=True):
         self.keep_fraction = 0.5  # of the view kept on screen after a jump (low bandwidth: less)
         self.min_level = LogLevel.DEBUG  # low bandwidth shows WARN and above
         self.repaints = 0  # whole-view repaints, for tests and the bench
+        # Rendered lines by sequence number: following, each new line shifts the view by a
+        # row and every visible line is asked for again. About two screens' worth.
+        self._strips: LRUCache[tuple[int, int, bool], Strip] = LRUCache(256)
         self.line_refreshes = 0
 
     # --- data -----------------------------------------------------------------------
@@ -276,11 +280,23 @@ class LogView(Widget, can_focus=True):
         if idx >= len(self._view) or width <= 0:
             return Strip.blank(width, self.rich_style)
         line = self._view[idx]
+        on_cursor = not self.follow and idx == self._cursor
+        key = (line.seq, width, on_cursor)
+        strip = self._strips.get(key)
+        if strip is not None:
+            return strip
         text = self._line_text(line)
-        if not self.follow and idx == self._cursor:
+        if on_cursor:
             text.stylize(self.get_component_rich_style("logview--cursor"))
-        segments = [Segment(s.text, self.rich_style + s.style if s.style else self.rich_style) for s in text.render(self.app.console)]
-        return Strip(segments).crop_extend(0, width, self.rich_style)
+        base = self.rich_style
+        segments = [Segment(s.text, base + s.style if s.style else base) for s in text.render(self.app.console)]
+        strip = Strip(segments).crop_extend(0, width, base)
+        self._strips[key] = strip
+        return strip
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips.clear()  # a theme or focus change: other colours for the same lines
 
     def _line_text(self, line: LogLine) -> Text:
         rec = line.record
