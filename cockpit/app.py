@@ -329,8 +329,37 @@ class CockpitApp(App[int]):
 
     # --- data flow ----------------------------------------------------------------------
 
+    # Source updates wait up to this long after the last batch applied, then go together,
+    # or with the next log lines if those come first: the lab's fifteen-odd sources refresh
+    # at their own moments, and each update was its own frame (~125 a minute). The first
+    # update after a quiet second goes at once.
+    update_hold = 1.0
+    _held: list[SourceUpdate] | None = None
+    _hold_timer: Any = None
+    _last_applied = float("-inf")
+
     def on_source_updated(self, message: SourceUpdated) -> None:
-        update = message.update
+        if self._held is None:
+            self._held = []
+        self._held.append(message.update)
+        if self._hold_timer is None:
+            wait = self._last_applied + self.update_hold - time.monotonic()
+            if wait <= 0:
+                self._apply_held()
+            else:
+                self._hold_timer = self.set_timer(wait, self._apply_held, name="held updates")
+
+    def _apply_held(self) -> None:
+        if self._hold_timer is not None:
+            self._hold_timer.stop()
+            self._hold_timer = None
+        held, self._held = self._held or [], []
+        if held:
+            self._last_applied = time.monotonic()
+        for update in held:
+            self._apply_update(update)
+
+    def _apply_update(self, update: SourceUpdate) -> None:
         if update.pane is PaneKind.SERVICES and update.records and self.hub is not None:
             # PromQL series (error rate, p95) join the rows they describe, for the sparklines.
             from dataclasses import replace as _replace
@@ -359,6 +388,8 @@ class CockpitApp(App[int]):
             self.notify(f"alarm transition not audited: {e}", severity="warning")
 
     def on_logs_arrived(self, message: LogsArrived) -> None:
+        if self._held:
+            self._apply_held()  # in the same frame as these lines
         self.cockpit.add_logs(message.batch)
 
     def on_boot_failed(self, message: BootFailed) -> None:

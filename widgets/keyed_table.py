@@ -45,6 +45,8 @@ class KeyedTable(DataTable):
         self._versions = itertools.count()  # never reused: a row that goes and comes back is new
         self._look = 0
         self._lines: LRUCache[tuple, Strip] = LRUCache(4096)
+        self._cell_versions: list[list[int]] = []
+        self._cell_lines: LRUCache[tuple, list] = LRUCache(8192)
 
     def on_mount(self) -> None:
         for label, width in self._column_spec:
@@ -117,10 +119,14 @@ class KeyedTable(DataTable):
         row = self.rows.get(row_key) if row_key is not None else None
         if row is None or row.height != 1:
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        column_key = self._column_locations.get_key(column_index)
-        cache_key = (row_key, column_key, base_style, cursor, hover, self._show_hover_cursor,
-                     self._update_count, self._pseudo_class_state)
-        lines = self._cell_render_cache.get(cache_key)
+        # Keyed by the cell's own version: DataTable's key holds a counter that any cell's
+        # change bumps, so a row with one new number rendered all its cells again.
+        versions = self._cell_versions[row_index] if row_index < len(self._cell_versions) else None
+        if versions is None or column_index >= len(versions):
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        cache_key = (row_index, column_index, versions[column_index], width, base_style, cursor,
+                     hover, self._show_hover_cursor, self._pseudo_class_state, self._look)
+        lines = self._cell_lines.get(cache_key)
         if lines is not None:
             return lines
         cell = self._get_row_renderables(row_index).cells[column_index]
@@ -137,12 +143,13 @@ class KeyedTable(DataTable):
         pre_style = base_style + Style.from_meta({"row": row_index, "column": column_index}) + component_style
         line = list(Segment.apply_style([*blank, *body, *blank], pre_style, post_style))
         lines = [line]
-        self._cell_render_cache[cache_key] = lines
+        self._cell_lines[cache_key] = lines
         return lines
 
     def _forget_lines(self) -> None:
         self._look += 1
         self._lines.clear()
+        self._cell_lines.clear()
 
     def _clear_caches(self) -> None:
         super()._clear_caches()
@@ -213,6 +220,7 @@ class KeyedTable(DataTable):
                     continue
                 for col_index, (a, b) in enumerate(zip(old, new, strict=True)):
                     if a != b:
+                        self._cell_versions[row_index][col_index] = next(self._versions)
                         self.update_cell(str(row_index), columns[col_index], b)
                         if self._visible(a, columns[col_index]) != self._visible(b, columns[col_index]):
                             self.refresh_coordinate(Coordinate(row_index, col_index))
@@ -224,10 +232,12 @@ class KeyedTable(DataTable):
                 self.add_row(*cells, key=str(row_index))
                 self._cells.append(cells)
                 self._row_versions.append(next(self._versions))
+                self._cell_versions.append([next(self._versions) for _ in cells])
             for row_index in range(old_count - 1, len(rows) - 1, -1):
                 self.remove_row(str(row_index))
                 self._cells.pop()
                 self._row_versions.pop()
+                self._cell_versions.pop()
         finally:
             self._cell_refresh_only = False
         if old_count and old_count != len(rows):
