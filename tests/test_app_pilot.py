@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace as dataclass_replace
+
 from cockpit.app import CockpitApp
 from cockpit.model import LogLevel, PaneKind
 from cockpit.profile import Profile
@@ -394,3 +396,30 @@ async def test_a_providers_deployments_replace_the_generic_ones_in_the_detail():
         await wait_until(lambda: not screen.query(".detail-more"), 5)  # "⧗ loading details…" gone
         await pilot.pause()
         assert titles().count("Deployments") == 1, "shown once, the provider's (with the image)"
+
+
+async def test_updates_close_together_are_held_then_shown_and_log_lines_bring_them_at_once():
+    import time as _time
+
+    from cockpit.app import LogsArrived, SourceUpdated
+    from cockpit.hub import LogBatch, SourceUpdate
+
+    from .fakes import services
+
+    estate = FakeEstate()
+    estate.services.records = []  # the pane shows only what this test sends
+    app = make_app(estate)
+    app.update_hold = 30.0  # far longer than any wait below: only the log lines can end it
+    async with app.run_test(size=(160, 48)) as pilot:
+        pane = app.cockpit.panes[PaneKind.SERVICES]
+        await wait_until(lambda: app.hub is not None and app._last_applied > float("-inf"), 5)
+        await pilot.pause()
+        base = services()
+        update = SourceUpdate("test:svc", PaneKind.SERVICES, "test", (), _time.time(), 60.0)
+        for n in (1, 2):
+            app.post_message(SourceUpdated(dataclass_replace(update, records=tuple(base[:n]))))
+        await pilot.pause()
+        await pilot.pause()
+        assert pane.row_count() < 2, "held within the second after the last batch"
+        app.post_message(LogsArrived(LogBatch("fake:logs", "fake", ())))
+        await wait_until(lambda: pane.row_count() == 2, 5)
