@@ -335,14 +335,20 @@ class CockpitApp(App[int]):
     # update after a quiet second goes at once.
     update_hold = 1.0
     _held: list[SourceUpdate] | None = None
+    _shown_sources: set[str]
     _hold_timer: Any = None
     _last_applied = float("-inf")
 
     def on_source_updated(self, message: SourceUpdated) -> None:
         if self._held is None:
-            self._held = []
+            self._held, self._shown_sources = [], set()
         self._held.append(message.update)
-        if self._hold_timer is None:
+        if message.update.source_id not in self._shown_sources:
+            # A source's first data is never held: at start-up the panes fill as fast as
+            # their sources answer.
+            self._shown_sources.add(message.update.source_id)
+            self._apply_held()
+        elif self._hold_timer is None:
             wait = self._last_applied + self.update_hold - time.monotonic()
             if wait <= 0:
                 self._apply_held()
