@@ -1,8 +1,10 @@
-"""An in-process Kubernetes API server double that speaks the REST JSON the official client expects.
+"""An in-process Kubernetes API server double that speaks the REST JSON of a real API server.
 
 No kube-apiserver can be installed on the machines this project is built and tested on, so
-tests and the lab talk to this double over real HTTP through the real ``kubernetes`` client.
-It keeps what the client relies on faithful: complete objects with ``resourceVersion``,
+tests and the lab talk to this double over real HTTP: the cockpit through its REST client
+(cockpit/backends/kube_rest.py, with kubeconfig resolved by the official ``kubernetes``
+library), some tests through the official client itself. It keeps what clients rely on
+faithful: complete objects with ``resourceVersion``,
 list + ``?watch=true`` chunked event streams (with 410 Gone for a compacted version and
 bookmarks), strategic-merge / merge / JSON patches, DELETE, the ``scale`` subresource,
 ``pods/{name}/log`` (follow, previous, tailLines, sinceTime, timestamps), ``Status`` objects
