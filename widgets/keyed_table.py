@@ -84,6 +84,26 @@ class KeyedTable(DataTable):
                 hover_location = _NOWHERE
         return super()._render_line_in_row(row_key, line_no, base_style, cursor_location, hover_location)
 
+    _frame_style: Style | None = None
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # DataTable.render_line looks up the widget's rich_style (a walk up the DOM for
+        # background colours) for every line; it is the same for all lines of one frame.
+        self._frame_style = self.rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame_style = None
+
+    def render_line(self, y: int) -> Strip:
+        base_style = self._frame_style
+        if base_style is None or self.fixed_rows:
+            return super().render_line(y)
+        scroll_x, scroll_y = self.scroll_offset
+        if y >= (self.header_height if self.show_header else 0):
+            y += scroll_y
+        return self._render_line(y, scroll_x, scroll_x + self.size.width, base_style)
+
     def _render_line(self, y: int, x1: int, x2: int, base_style: Style) -> Strip:
         # DataTable caches a line under its y, the cursor's coordinate and a counter that
         # every update_cell bumps (and update_cell empties all its caches): a scroll by one
