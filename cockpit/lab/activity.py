@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import random
 import threading
 import time
@@ -297,8 +296,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redis")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s activity %(message)s")
-    with contextlib.suppress(OSError):
-        os.nice(10)  # simulated traffic, never ahead of the cockpit's UI for a core
     running: list[_Activity] = []
     if args.postgres:
         running.append(PostgresActivity(args.postgres).start())

@@ -13,7 +13,6 @@ Lines the parent writes on stdin are controller commands (see ``LabController.co
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import os
@@ -171,19 +170,6 @@ def _start_extras(endpoint: str, lock: threading.RLock, state_dir: Path) -> dict
     return out
 
 
-def _yield_cpu_to_the_ui() -> None:
-    """Run the simulated estate at a lower CPU priority than the cockpit.
-
-    moto serving a 1,000-service lab takes most of a core at each refresh; on a two-core
-    machine it competed with the cockpit's UI thread for CPU (a key's frame waited for a
-    core). A real estate is not on the engineer's machine; the simulator should not be
-    either, as far as the scheduler is concerned. The lab's Prometheus and Alertmanager,
-    started from here, inherit it.
-    """
-    with contextlib.suppress(OSError):
-        os.nice(10)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cockpit.lab.server")
     parser.add_argument("--state-dir", type=Path, required=True)
@@ -193,7 +179,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     state_dir: Path = args.state_dir
-    _yield_cpu_to_the_ui()
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     # werkzeug logs every request; moto prints tracebacks for unimplemented actions.
