@@ -35,6 +35,14 @@ def sanitize(text: str | bytes, max_len: int = MAX_LINE) -> str:
     """Return ``text`` safe to put on a terminal: one line, no control sequences."""
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
+    if len(text) <= max_len and text.isprintable():
+        # Everything removed below (controls, escapes, tabs, bidi and zero-width marks) is
+        # unprintable to str.isprintable(): most lines take this C-speed path.
+        return text
+    return _clean(text, max_len)
+
+
+def _clean(text: str, max_len: int) -> str:
     if len(text) > max_len * 4:
         # Bound the regex work on megabyte lines before cleaning.
         extra = len(text) - max_len * 4
