@@ -36,6 +36,7 @@ import os
 import re
 import select
 import signal
+import statistics
 import struct
 import subprocess
 import sys
@@ -43,6 +44,7 @@ import tempfile
 import termios
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import pyte
 
@@ -220,6 +222,44 @@ def log_lines(lines: list[str], headers: dict[str, Header]) -> int:
     below = [h.row for h in headers.values() if h.row > logs.row]
     end = min(below) if below else len(lines) - 1
     return sum(1 for row in range(logs.row + 1, end) if LOG_LINE_RE.search(lines[row]))
+
+
+class LogLag:
+    """How late new log lines show: when a line first appears under the Logs header, the
+    wall clock minus the second its time column shows. An upper bound: the screen shows whole
+    seconds, so a line's own time lies up to 1 s after that second."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.seen = set(self._shown(lines))
+        self.lags: list[float] = []
+
+    @staticmethod
+    def _shown(lines: list[str]) -> list[str]:
+        headers = find_headers(lines)
+        logs = headers.get("Logs")
+        if logs is None:
+            return []
+        below = [h.row for h in headers.values() if h.row > logs.row]
+        end = min(below) if below else len(lines) - 1
+        rows = (lines[row].strip() for row in range(logs.row + 1, end))
+        return [r for r in rows if LOG_LINE_RE.match(r)]
+
+    def update(self, lines: list[str], now: float) -> None:
+        for text in self._shown(lines):
+            if text in self.seen:
+                continue
+            self.seen.add(text)
+            h, m, sec = (int(x) for x in text[:8].split(":"))
+            shown = datetime.fromtimestamp(now).replace(hour=h, minute=m, second=sec, microsecond=0)
+            if shown.timestamp() > now + 60:  # a line from before midnight
+                shown -= timedelta(days=1)
+            self.lags.append(now - shown.timestamp())
+
+    def summary(self) -> dict:
+        lags = sorted(self.lags)
+        if not lags:
+            return {"n": 0, "median": None, "max": None}
+        return {"n": len(lags), "median": round(statistics.median(lags), 2), "max": round(lags[-1], 2)}
 
 
 # ------------------------------------------------------------------ the session
@@ -467,9 +507,15 @@ def measure(args: argparse.Namespace) -> dict:
         start_bytes, t_start = s.total, time.monotonic()
         s.start_recording()
         end = t_start + args.duration
+        lag = LogLag(s.lines())
+        sampled = t_start
         while time.monotonic() < end and not s.eof:
-            s.pump(min(1.0, end - time.monotonic()))
-            cpu.sample()
+            s.pump(min(0.1, end - time.monotonic()))
+            lag.update(s.lines(), time.time())
+            if time.monotonic() - sampled >= 1.0:
+                cpu.sample()
+                sampled = time.monotonic()
+        cpu.sample()
         elapsed = time.monotonic() - t_start
         bursts = s.stop_recording()
         lines = s.lines()
@@ -495,6 +541,7 @@ def measure(args: argparse.Namespace) -> dict:
             rss_mb=round((status_kb(s.proc.pid, "VmRSS") or 0) / 1024, 1),
             total_bytes=s.total,
             where=breakdown(bursts, headers, args.rows),
+            log_lag_s=lag.summary(),
         )
         if args.dump_screen:
             with open(args.dump_screen, "w") as f:
@@ -533,6 +580,8 @@ def table(r: dict) -> str:
              f"main thread {r['cpu_main_thread_s_per_min']} s/min)"),
             ("process tree CPU", f"{r['tree_cpu_pct']} % of a core ({r['tree_cpu_s_per_min']} s/min)"),
             ("cockpit peak RSS", f"{r['peak_rss_mb']} MB"),
+            ("new log line on screen after", "{n} lines, median {median} s, max {max} s "
+             "(upper bound: the screen shows whole seconds)".format(**r["log_lag_s"])),
         ]
         w = r["where"]
         rows.append(("writes (≈ frames)", f"{w['bursts']}; rows written {w['rows_written']}, of which text "
