@@ -425,3 +425,22 @@ async def test_updates_close_together_are_held_then_shown_and_log_lines_bring_th
         assert pane.row_count() == 0, "held within the second after the last batch"
         app.post_message(LogsArrived(LogBatch("fake:logs", "fake", ())))
         await wait_until(lambda: pane.row_count() == 2, 5)
+
+
+async def test_focusing_a_pane_whose_cursor_is_already_on_the_incident_counts_as_detecting_it():
+    from types import SimpleNamespace
+
+    estate = FakeEstate()
+    app = make_app(estate)
+    async with app.run_test(size=(160, 48)) as pilot:
+        services = app.cockpit.panes[PaneKind.SERVICES]
+        await wait_until(lambda: services.row_count() == 2, 5)
+        app.cockpit.panes[PaneKind.ALARMS].focus_body()
+        await pilot.pause()
+        on_row = services.selected.name
+        noted: list = []
+        app.drill = SimpleNamespace(finished=False, drill=SimpleNamespace(detect_on=(on_row,)),
+                                    note_detected=lambda: noted.append(1))
+        services.focus_body()  # no cursor move: the row under it is the incident's
+        await wait_until(lambda: noted, 5)
+        app.drill = None

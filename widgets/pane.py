@@ -281,6 +281,14 @@ class TablePane(Pane):
         if offered != self._offered:
             self._offered = offered
             self.refresh_bindings()
+        self._note_selected_for_drill()
+
+    def on_descendant_focus(self) -> None:
+        # (Textual calls Pane's handler as well: it walks the class hierarchy.) Focusing the pane whose cursor already sits on the incident's row is looking at
+        # it too: no row is highlighted anew then.
+        self._note_selected_for_drill()
+
+    def _note_selected_for_drill(self) -> None:
         rec = self.selected
         note = getattr(self.app, "note_focus_for_drill", None)
         if rec is not None and note is not None:
