@@ -444,3 +444,31 @@ async def test_focusing_a_pane_whose_cursor_is_already_on_the_incident_counts_as
         services.focus_body()  # no cursor move: the row under it is the incident's
         await wait_until(lambda: noted, 5)
         app.drill = None
+
+
+async def test_an_incident_turning_red_under_the_cursor_counts_as_detecting_it():
+    from types import SimpleNamespace
+
+    from cockpit.model import Severity
+
+    estate = FakeEstate()
+    app = make_app(estate)
+    async with app.run_test(size=(160, 48)) as pilot:
+        services = app.cockpit.panes[PaneKind.SERVICES]
+        await wait_until(lambda: services.row_count() == 2, 5)
+        services.focus_body()
+        await pilot.pause()
+        under = services.selected
+        noted: list = []
+        app.drill = SimpleNamespace(finished=False, drill=SimpleNamespace(detect_on=(under.name,)),
+                                    note_detected=lambda: noted.append(1))
+        await pilot.pause()
+        assert not noted or under.status is not Severity.OK, "a healthy row is no incident"
+        noted.clear()
+        estate.services.records = [
+            dataclass_replace(r, status=Severity.CRITICAL, status_text="down", running=0)
+            if r.name == under.name else r
+            for r in estate.services.records
+        ]
+        await wait_until(lambda: noted, 5)  # no key pressed, no focus moved
+        app.drill = None

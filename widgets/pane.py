@@ -177,6 +177,13 @@ class Pane(Vertical):
         pass
 
 
+def _alerting(record: Any) -> bool:
+    severity = getattr(record, "status", None)
+    if not isinstance(severity, Severity):
+        severity = getattr(record, "severity", None)
+    return isinstance(severity, Severity) and severity is not Severity.OK
+
+
 def action_bindings(record_type: type) -> list[Binding]:
     """Row keys for the registry's actions on this record type (footer, help, keys)."""
     from cockpit.actions import REGISTRY
@@ -236,6 +243,9 @@ class TablePane(Pane):
         self._row_cache = cache
         if self.table.is_mounted:
             self.table.sync(rows)
+            if self.has_focus_within and _alerting(self.selected):
+                # The incident turned red on the very row under the cursor: seen.
+                self._note_selected_for_drill()
 
     def on_mount(self) -> None:
         self.render_records()
