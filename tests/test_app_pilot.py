@@ -19,6 +19,25 @@ def make_app(estate: FakeEstate, **kw) -> CockpitApp:
     return CockpitApp(profile, sources_factory=estate.factory)
 
 
+async def focused_services(app: CockpitApp, pilot):
+    """The Services pane once its two fake rows show, with the focus in it."""
+    pane = app.cockpit.panes[PaneKind.SERVICES]
+    await wait_until(lambda: pane.row_count() == 2, 5)
+    pane.focus_body()
+    await pilot.pause()
+    return pane
+
+
+def watch_detection(app: CockpitApp, name: str) -> list:
+    """A running drill stand-in whose incident is ``name``; what it was told is returned."""
+    from types import SimpleNamespace
+
+    noted: list = []
+    app.drill = SimpleNamespace(finished=False, drill=SimpleNamespace(detect_on=(name,)),
+                                note_detected=lambda: noted.append(1))
+    return noted
+
+
 async def test_five_panes_fill_with_rows():
     estate = FakeEstate()
     app = make_app(estate)
@@ -312,10 +331,7 @@ async def test_moving_between_rows_with_the_same_actions_does_not_rebuild_the_fo
     estate = FakeEstate()
     app = make_app(estate)
     async with app.run_test(size=(160, 48)) as pilot:
-        pane = app.cockpit.panes[PaneKind.SERVICES]
-        await wait_until(lambda: pane.row_count() == 2, 5)
-        pane.focus_body()
-        await pilot.pause()
+        pane = await focused_services(app, pilot)
         rebuilt: list = []
         original = pane.refresh_bindings
         pane.refresh_bindings = lambda: (rebuilt.append(1), original())[1]
@@ -428,40 +444,27 @@ async def test_updates_close_together_are_held_then_shown_and_log_lines_bring_th
 
 
 async def test_focusing_a_pane_whose_cursor_is_already_on_the_incident_counts_as_detecting_it():
-    from types import SimpleNamespace
-
     estate = FakeEstate()
     app = make_app(estate)
     async with app.run_test(size=(160, 48)) as pilot:
-        services = app.cockpit.panes[PaneKind.SERVICES]
-        await wait_until(lambda: services.row_count() == 2, 5)
+        services = await focused_services(app, pilot)
         app.cockpit.panes[PaneKind.ALARMS].focus_body()
         await pilot.pause()
-        on_row = services.selected.name
-        noted: list = []
-        app.drill = SimpleNamespace(finished=False, drill=SimpleNamespace(detect_on=(on_row,)),
-                                    note_detected=lambda: noted.append(1))
+        noted = watch_detection(app, services.selected.name)
         services.focus_body()  # no cursor move: the row under it is the incident's
         await wait_until(lambda: noted, 5)
         app.drill = None
 
 
 async def test_an_incident_turning_red_under_the_cursor_counts_as_detecting_it():
-    from types import SimpleNamespace
-
     from cockpit.model import Severity
 
     estate = FakeEstate()
     app = make_app(estate)
     async with app.run_test(size=(160, 48)) as pilot:
-        services = app.cockpit.panes[PaneKind.SERVICES]
-        await wait_until(lambda: services.row_count() == 2, 5)
-        services.focus_body()
-        await pilot.pause()
+        services = await focused_services(app, pilot)
         under = services.selected
-        noted: list = []
-        app.drill = SimpleNamespace(finished=False, drill=SimpleNamespace(detect_on=(under.name,)),
-                                    note_detected=lambda: noted.append(1))
+        noted = watch_detection(app, under.name)
         await pilot.pause()
         assert not noted or under.status is not Severity.OK, "a healthy row is no incident"
         noted.clear()
