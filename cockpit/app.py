@@ -137,6 +137,10 @@ class CockpitApp(App[int]):
         self._screen_factory = screen_factory or CockpitScreen
         self.share_server: Any = None
         self._theme_before_war_room = self.theme_name
+        self._held: list[SourceUpdate] = []  # see on_source_updated
+        self._shown_sources: set[str] = set()
+        self._hold_timer: Any = None
+        self._last_applied = float("-inf")
 
     def notify(self, message: str, *, title: str = "", severity: Any = "information",
                timeout: float | None = None, markup: bool = False) -> None:  # type: ignore[override]
@@ -334,14 +338,8 @@ class CockpitApp(App[int]):
     # at their own moments, and each update was its own frame (~125 a minute). The first
     # update after a quiet second goes at once.
     update_hold = 1.0
-    _held: list[SourceUpdate] | None = None
-    _shown_sources: set[str]
-    _hold_timer: Any = None
-    _last_applied = float("-inf")
 
     def on_source_updated(self, message: SourceUpdated) -> None:
-        if self._held is None:
-            self._held, self._shown_sources = [], set()
         self._held.append(message.update)
         if message.update.source_id not in self._shown_sources:
             # A source's first data is never held: at start-up the panes fill as fast as
@@ -359,7 +357,7 @@ class CockpitApp(App[int]):
         if self._hold_timer is not None:
             self._hold_timer.stop()
             self._hold_timer = None
-        held, self._held = self._held or [], []
+        held, self._held = self._held, []
         if held:
             self._last_applied = time.monotonic()
         for update in held:

@@ -39,13 +39,13 @@ class KeyedTable(DataTable):
         self._column_spec = list(columns)
         self._keys: list[str] = []
         self._cells: list[tuple[Text, ...]] = []  # what each position shows
-        # Rendered lines by content rather than by DataTable's counters (see _render_line):
-        # a version per position, bumped when its cells change, and one for everything else.
-        self._row_versions: list[int] = []
-        self._versions = itertools.count()  # never reused: a row that goes and comes back is new
+        # Rendered cells and lines by content rather than by DataTable's counters (see
+        # _render_line): a version per cell, bumped when it changes, and one for the look.
+        # A row's version is its newest cell's: versions only grow, never reused.
+        self._cell_versions: list[list[int]] = []
+        self._versions = itertools.count()
         self._look = 0
         self._lines: LRUCache[tuple, Strip] = LRUCache(4096)
-        self._cell_versions: list[list[int]] = []
         self._cell_lines: LRUCache[tuple, list] = LRUCache(8192)
 
     def on_mount(self) -> None:
@@ -115,10 +115,10 @@ class KeyedTable(DataTable):
         except LookupError:
             return super()._render_line(y, x1, x2, base_style)
         row_index = self._row_locations.get(row_key)
-        if row_index is None or row_index >= len(self._row_versions):
+        if row_index is None or row_index >= len(self._cell_versions):
             return super()._render_line(y, x1, x2, base_style)  # the header, a row being added
         key = (
-            row_index, self._row_versions[row_index], line_in_row, x1, x2, self.size.width,
+            row_index, max(self._cell_versions[row_index], default=-1), line_in_row, x1, x2, self.size.width,
             self.cursor_coordinate.row == row_index, self.hover_coordinate.row == row_index,
             base_style, self.cursor_type, self._show_hover_cursor, self._pseudo_class_state,
             self._look,
@@ -246,17 +246,14 @@ class KeyedTable(DataTable):
                             self.refresh_coordinate(Coordinate(row_index, col_index))
                             changed += 1
                 self._cells[row_index] = new
-                self._row_versions[row_index] = next(self._versions)
             for row_index in range(old_count, len(rows)):
                 cells = tuple(rows[row_index][1])
                 self.add_row(*cells, key=str(row_index))
                 self._cells.append(cells)
-                self._row_versions.append(next(self._versions))
                 self._cell_versions.append([next(self._versions) for _ in cells])
             for row_index in range(old_count - 1, len(rows) - 1, -1):
                 self.remove_row(str(row_index))
                 self._cells.pop()
-                self._row_versions.pop()
                 self._cell_versions.pop()
         finally:
             self._cell_refresh_only = False

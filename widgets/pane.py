@@ -178,10 +178,12 @@ class Pane(Vertical):
 
 
 def _alerting(record: Any) -> bool:
-    severity = getattr(record, "status", None)
-    if not isinstance(severity, Severity):
-        severity = getattr(record, "severity", None)
-    return isinstance(severity, Severity) and severity is not Severity.OK
+    """Whether a row's record is in trouble (services carry ``status``, the rest ``severity``)."""
+    for attr in ("status", "severity"):
+        value = getattr(record, attr, None)
+        if isinstance(value, Severity):
+            return value is not Severity.OK
+    return False
 
 
 def action_bindings(record_type: type) -> list[Binding]:
@@ -294,8 +296,8 @@ class TablePane(Pane):
         self._note_selected_for_drill()
 
     def on_descendant_focus(self) -> None:
-        # (Textual calls Pane's handler as well: it walks the class hierarchy.) Focusing the pane whose cursor already sits on the incident's row is looking at
-        # it too: no row is highlighted anew then.
+        # Focusing the pane whose cursor already sits on the incident's row is looking at it
+        # too: no row is highlighted anew then. (Textual calls Pane's handler as well.)
         self._note_selected_for_drill()
 
     def _note_selected_for_drill(self) -> None:
