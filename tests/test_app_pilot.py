@@ -111,9 +111,7 @@ async def test_enter_opens_detail_and_escape_returns():
     estate = FakeEstate()
     app = make_app(estate)
     async with app.run_test(size=(160, 48)) as pilot:
-        pane = app.cockpit.panes[PaneKind.SERVICES]
-        await wait_until(lambda: pane.row_count() == 2, 5)
-        pane.focus_body()
+        await focused_services(app, pilot)
         await pilot.press("enter")
         assert isinstance(app.screen, DetailScreen)
         assert app.screen.record.name == "api"
@@ -348,9 +346,7 @@ async def test_footer_follows_the_focused_pane_and_repaints_only_when_its_keys_c
     estate = FakeEstate()
     app = make_app(estate)
     async with app.run_test(size=(160, 48)) as pilot:
-        services = app.cockpit.panes[PaneKind.SERVICES]
-        await wait_until(lambda: services.row_count() == 2, 5)
-        services.focus_body()
+        await focused_services(app, pilot)
         footer = app.screen.query_one(KeyFooter)
 
         def shown() -> str:
