@@ -21,7 +21,7 @@ from textual.driver import Driver
 from textual.drivers.linux_driver import LinuxDriver
 from textual.message import Message
 
-from cockpit.hub import Hub, LogBatch, SourceUpdate
+from cockpit.hub import Hub, LogBatch, SourceUpdate, Throttle
 from cockpit.model import Alarm, LogLevel, PaneKind
 from cockpit.profile import Profile
 from cockpit.sources import Sources, build_sources
@@ -137,10 +137,9 @@ class CockpitApp(App[int]):
         self._screen_factory = screen_factory or CockpitScreen
         self.share_server: Any = None
         self._theme_before_war_room = self.theme_name
-        self._held: list[SourceUpdate] = []  # see on_source_updated
+        # Source updates on their way to the screen (see on_source_updated).
+        self._updates: Throttle[SourceUpdate] = Throttle(self._apply_updates, 1.0)
         self._shown_sources: set[str] = set()
-        self._hold_timer: Any = None
-        self._last_applied = float("-inf")
 
     def notify(self, message: str, *, title: str = "", severity: Any = "information",
                timeout: float | None = None, markup: bool = False) -> None:  # type: ignore[override]
@@ -333,34 +332,28 @@ class CockpitApp(App[int]):
 
     # --- data flow ----------------------------------------------------------------------
 
-    # Source updates wait up to this long after the last batch applied, then go together,
-    # or with the next log lines if those come first: the lab's fifteen-odd sources refresh
-    # at their own moments, and each update was its own frame (~125 a minute). The first
-    # update after a quiet second goes at once.
-    update_hold = 1.0
+    # An update goes to the screen at once after a quiet second; the ones that follow within
+    # it wait and go together, or with the next log lines if those come first: the lab's
+    # fifteen-odd sources refresh at their own moments, and each update was its own frame
+    # (~125 a minute).
+    @property
+    def update_hold(self) -> float:
+        return self._updates.interval
+
+    @update_hold.setter
+    def update_hold(self, seconds: float) -> None:
+        self._updates.interval = seconds
 
     def on_source_updated(self, message: SourceUpdated) -> None:
-        self._held.append(message.update)
+        self._updates.add([message.update])
         if message.update.source_id not in self._shown_sources:
             # A source's first data is never held: at start-up the panes fill as fast as
             # their sources answer.
             self._shown_sources.add(message.update.source_id)
-            self._apply_held()
-        elif self._hold_timer is None:
-            wait = self._last_applied + self.update_hold - time.monotonic()
-            if wait <= 0:
-                self._apply_held()
-            else:
-                self._hold_timer = self.set_timer(wait, self._apply_held, name="held updates")
+            self._updates.flush()
 
-    def _apply_held(self) -> None:
-        if self._hold_timer is not None:
-            self._hold_timer.stop()
-            self._hold_timer = None
-        held, self._held = self._held, []
-        if held:
-            self._last_applied = time.monotonic()
-        for update in held:
+    def _apply_updates(self, updates: list[SourceUpdate]) -> None:
+        for update in updates:
             self._apply_update(update)
 
     def _apply_update(self, update: SourceUpdate) -> None:
@@ -392,8 +385,7 @@ class CockpitApp(App[int]):
             self.notify(f"alarm transition not audited: {e}", severity="warning")
 
     def on_logs_arrived(self, message: LogsArrived) -> None:
-        if self._held:
-            self._apply_held()  # in the same frame as these lines
+        self._updates.flush()  # held updates go in the same frame as these lines
         self.cockpit.add_logs(message.batch)
 
     def on_boot_failed(self, message: BootFailed) -> None:

@@ -12,13 +12,14 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from cockpit.backends.base import LogSource, ServerFilterable, Source
 from cockpit.errors import CockpitError
 from cockpit.model import LogRecord, PaneKind
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_BACKOFF = 60.0
 STALE_AFTER_INTERVALS = 3
@@ -97,39 +98,40 @@ class _SourceState:
     in_flight: bool = False
 
 
-class _LogBatcher:
-    """Hands a follower's records over at most once per ``interval``, as one batch.
+class Throttle(Generic[T]):
+    """Hands items over in batches, at most once per ``interval``.
 
-    The first records after a quiet spell go at once; more within the interval wait for
-    one timer. No timer runs while nothing comes: a periodic flush per follower woke the
-    loop a dozen times a second in an idle lab for nothing.
+    The first items after a quiet spell go at once; more within the interval wait for one
+    timer and go together. No timer runs while nothing comes (a periodic flush woke the loop
+    a dozen times a second in an idle lab for nothing). Used for a follower's log lines here
+    and for source updates on their way to the screen (cockpit/app.py).
     """
 
-    def __init__(self, ls: LogSource, emit: Callable[[LogBatch], None], interval: float) -> None:
-        self._ls = ls
+    def __init__(self, emit: Callable[[list[T]], None], interval: float) -> None:
+        self.interval = interval
         self._emit = emit
-        self._interval = interval
-        self._pending: list[LogRecord] = []
+        self._pending: list[T] = []
         self._timer: asyncio.TimerHandle | None = None
         self._last = float("-inf")  # loop time of the last hand-over
 
-    def add(self, records: Iterable[LogRecord]) -> None:
-        self._pending.extend(records)
+    def add(self, items: Iterable[T]) -> None:
+        self._pending.extend(items)
         if self._timer is not None or not self._pending:
             return
         loop = asyncio.get_running_loop()
-        wait = self._last + self._interval - loop.time()
+        wait = self._last + self.interval - loop.time()
         if wait <= 0:
             self.flush()
         else:
             self._timer = loop.call_later(wait, self.flush)
 
     def flush(self) -> None:
+        """Hand over what waits now (nothing: nothing happens)."""
         self.cancel()
         if self._pending:
-            self._emit(LogBatch(self._ls.id, self._ls.title, records=tuple(self._pending)))
-            self._pending.clear()
+            items, self._pending = self._pending, []
             self._last = asyncio.get_running_loop().time()
+            self._emit(items)
 
     def cancel(self) -> None:
         if self._timer is not None:
@@ -319,7 +321,10 @@ class Hub:
         """Follow a log source; batch records so a flood becomes a few messages per second."""
         failures = 0
         while True:
-            batcher = _LogBatcher(ls, self._on_logs, self._log_flush_interval)
+            batcher: Throttle[LogRecord] = Throttle(
+                lambda records: self._on_logs(LogBatch(ls.id, ls.title, records=tuple(records))),
+                self._log_flush_interval,
+            )
             try:
                 async for batch in ls.follow():
                     if failures:

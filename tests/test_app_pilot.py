@@ -424,7 +424,7 @@ async def test_updates_close_together_are_held_then_shown_and_log_lines_bring_th
     app.update_hold = 30.0  # far longer than any wait below: only the log lines can end it
     async with app.run_test(size=(160, 48)) as pilot:
         pane = app.cockpit.panes[PaneKind.SERVICES]
-        await wait_until(lambda: app.hub is not None and app._last_applied > float("-inf"), 5)
+        await wait_until(lambda: app.hub is not None and pane.updates, 5)  # an update was applied
         await pilot.pause()
         base = services()
         update = SourceUpdate("test:svc", PaneKind.SERVICES, "test", (), _time.time(), 60.0)

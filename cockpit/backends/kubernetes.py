@@ -661,7 +661,6 @@ class Informer:
         return failures
 
 
-
 class KubeContext:
     """One kubeconfig context: its REST client, informers and kubectl conventions."""
 
