@@ -137,8 +137,10 @@ class CockpitApp(App[int]):
         self._screen_factory = screen_factory or CockpitScreen
         self.share_server: Any = None
         self._theme_before_war_room = self.theme_name
-        # Source updates on their way to the screen (see on_source_updated).
-        self._updates: Throttle[SourceUpdate] = Throttle(self._apply_updates, 1.0)
+        # Source updates on their way to the screen (see on_source_updated): held a second
+        # at most, and never near the staleness limit (three refreshes) of a fast profile.
+        hold = min(1.0, self.profile.refresh / 2)
+        self._updates: Throttle[SourceUpdate] = Throttle(self._apply_updates, hold)
         self._shown_sources: set[str] = set()
 
     def notify(self, message: str, *, title: str = "", severity: Any = "information",
@@ -332,10 +334,10 @@ class CockpitApp(App[int]):
 
     # --- data flow ----------------------------------------------------------------------
 
-    # An update goes to the screen at once after a quiet second; the ones that follow within
-    # it wait and go together, or with the next log lines if those come first: the lab's
-    # fifteen-odd sources refresh at their own moments, and each update was its own frame
-    # (~125 a minute).
+    # An update goes to the screen at once after a quiet spell; the ones that follow within
+    # update_hold wait and go together, or with the next log lines if those come first: the
+    # lab's fifteen-odd sources refresh at their own moments, and each update was its own
+    # frame (~125 a minute).
     @property
     def update_hold(self) -> float:
         return self._updates.interval

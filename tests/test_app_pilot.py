@@ -471,3 +471,12 @@ async def test_an_incident_turning_red_under_the_cursor_counts_as_detecting_it()
         ]
         await wait_until(lambda: noted, 5)  # no key pressed, no focus moved
         app.drill = None
+
+
+def test_held_updates_never_wait_long_enough_to_look_stale():
+    from cockpit.hub import STALE_AFTER_INTERVALS
+
+    for refresh in (0.2, 1.0, 5.0, 60.0):
+        app = CockpitApp(Profile(name="t", description="t", refresh=refresh), sources_factory=FakeEstate().factory)
+        assert 0 < app.update_hold <= 1.0
+        assert app.update_hold < STALE_AFTER_INTERVALS * refresh / 2, "a held update must not turn a pane stale"
