@@ -585,6 +585,7 @@ class ActionRunner:
         self.read_only = read_only or profile.read_only
         self.dry_run = dry_run
         self._busy: set[str] = set()
+        self._running = 0  # actions past confirmation whose audit line is not yet written
 
     def needs_typed_confirmation(self, spec: ActionSpec) -> bool:
         return spec.risk is Risk.DESTRUCTIVE or (
@@ -593,6 +594,10 @@ class ActionRunner:
 
     def is_busy(self, target: object) -> bool:
         return target_key(target) in self._busy
+
+    def running(self) -> bool:
+        """Is any confirmed action still running or not yet audited?"""
+        return self._running > 0
 
     async def request(
         self,
@@ -727,14 +732,18 @@ class ActionRunner:
             return await finish("dry-run", f"dry run: would run {command}")
 
         # 8. Run. Every failure is audited; nothing escapes unrecorded.
+        self._running += 1
         try:
-            message = await spec.run(backend, target, resolved)
-        except CockpitError as e:
-            return await finish("failed", f"{spec.title} on {name} failed: {e}", str(e))
-        except asyncio.CancelledError:
-            await finish("failed", f"{spec.title} on {name} interrupted", "interrupted")
-            raise
-        except Exception as e:  # a backend bug must still leave an audit line
-            error = f"{type(e).__name__}: {e}"
-            return await finish("failed", f"{spec.title} on {name} failed: {error}", error)
-        return await finish("ok", message)
+            try:
+                message = await spec.run(backend, target, resolved)
+            except CockpitError as e:
+                return await finish("failed", f"{spec.title} on {name} failed: {e}", str(e))
+            except asyncio.CancelledError:
+                await finish("failed", f"{spec.title} on {name} interrupted", "interrupted")
+                raise
+            except Exception as e:  # a backend bug must still leave an audit line
+                error = f"{type(e).__name__}: {e}"
+                return await finish("failed", f"{spec.title} on {name} failed: {error}", error)
+            return await finish("ok", message)
+        finally:
+            self._running -= 1

@@ -524,7 +524,9 @@ class CockpitApp(App[int]):
             self.notify(f"drill {self.drill.drill.name} is still running", severity="warning")
             return
         drill = DRILLS[name]
-        session = DrillSession(drill, self.lab, self.runner.audit, self.profile)
+        session = DrillSession(
+            drill, self.lab, self.runner.audit, self.profile, actions_running=self.runner.running
+        )
         try:
             await session.start()
         except Exception as e:

@@ -20,9 +20,9 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -477,11 +477,25 @@ def _span(seconds: float | None) -> str:
 class DrillSession:
     """One run of one drill on one lab; times are wall-clock (they go into the audit)."""
 
-    def __init__(self, drill: Drill, lab: Any, audit: AuditLog, profile: Profile) -> None:
+    def __init__(
+        self,
+        drill: Drill,
+        lab: Any,
+        audit: AuditLog,
+        profile: Profile,
+        *,
+        actions_running: Callable[[], bool] | None = None,
+        settle_s: float = 2.0,
+    ) -> None:
         self.drill = drill
         self.lab = lab
         self.audit = audit
         self.profile = profile
+        # The action that resolves a drill is audited only after its command returns, so the
+        # goal can be met before its audit line exists. In the cockpit the runner says when
+        # its actions are done; a drill watched from another process waits ``settle_s``.
+        self.actions_running = actions_running
+        self.settle_s = settle_s
         self.started_at: float | None = None
         self.detected_at: float | None = None
         self.resolved_at: float | None = None
@@ -525,8 +539,17 @@ class DrillSession:
             return False
         self.resolved_at = time.time()
         self.ended = "resolved"
+        await self._settle()
         await self._finish()
         return True
+
+    async def _settle(self, limit: float = 30.0) -> None:
+        if self.actions_running is None:
+            await asyncio.sleep(self.settle_s)
+            return
+        deadline = time.monotonic() + limit
+        while self.actions_running() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
 
     async def abort(self) -> None:
         """Stop the drill unresolved (the user gave up or quit); audited as aborted."""
@@ -558,7 +581,11 @@ class DrillSession:
 
         out = []
         for e in self.audit.read(since=since, profile=self.profile.name):
-            if e.get("type", "action") != "action" or parse_time(str(e["time"])) > end:
+            if e.get("type", "action") != "action":
+                continue
+            # An action counts if it began before the goal was met, however long it ran on.
+            began = parse_time(str(e["time"])) - timedelta(seconds=float(e.get("duration_s") or 0))
+            if began > end:
                 continue
             out.append(
                 {

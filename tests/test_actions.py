@@ -505,6 +505,45 @@ async def test_second_action_on_busy_target_is_refused(audit_path: Path) -> None
     assert (await runner.request(get_action("service.restart"), SERVICE)).status == "ok"
 
 
+async def test_a_drill_met_while_its_action_is_unaudited_still_counts_the_action(
+    audit_path: Path,
+) -> None:
+    """The command changes the estate before its audit line is written; a drill whose goal
+    is met in between must wait for that line, or it reports "actions: none"."""
+    from cockpit.drills import Drill, DrillSession
+
+    backend, confirmer = FakeBackend(), ScriptedConfirmer(True)
+    backend.gate = asyncio.Event()  # the restart has happened, its command not yet returned
+    runner = make_runner(audit_path, backend, confirmer)
+
+    class RestartDrill(Drill):
+        def _inject(self, lab: Any) -> dict[str, Any]:
+            return {}
+
+        def _goal_met(self, lab: Any, state: dict[str, Any]) -> bool:
+            return bool(backend.calls)
+
+    drill = RestartDrill("restart", "restart", "restart api", "api restarted")
+    session = DrillSession(drill, None, runner.audit, runner.profile, actions_running=runner.running)
+    await session.start()
+    action = asyncio.create_task(runner.request(get_action("service.restart"), SERVICE))
+    async with asyncio.timeout(5):
+        while not backend.calls:
+            await asyncio.sleep(0)
+    check = asyncio.create_task(session.check())
+    async with asyncio.timeout(5):
+        while session.ended != "resolved":
+            await asyncio.sleep(0.01)
+    assert not check.done()  # held for the running action's audit line
+    backend.gate.set()
+    assert (await action).status == "ok"
+    assert await asyncio.wait_for(check, 5)
+    assert [(a["action"], a["outcome"]) for a in session.summary()["actions"]] == [
+        ("service.restart", "ok")
+    ]
+    assert not runner.running()
+
+
 async def test_backend_failure_is_audited_failed(audit_path: Path) -> None:
     from cockpit.errors import BackendError
 

@@ -104,7 +104,7 @@ def _assert_summary(audit: AuditLog, session: DrillSession, action: str) -> dict
 async def test_api_down_is_resolved_by_a_restart(lab: Lab, tmp_path: Path) -> None:
     audit = AuditLog(tmp_path / "audit.jsonl")
     you = Trainee(lab, audit)
-    session = DrillSession(DRILLS["api-down"], lab, audit, you.profile)
+    session = DrillSession(DRILLS["api-down"], lab, audit, you.profile, actions_running=you.runner.running)
     await session.start()
     try:
         assert not await session.check()
@@ -129,7 +129,7 @@ async def test_api_down_is_resolved_by_a_restart(lab: Lab, tmp_path: Path) -> No
 async def test_dlq_flood_is_resolved_by_a_purge(lab: Lab, tmp_path: Path) -> None:
     audit = AuditLog(tmp_path / "audit.jsonl")
     you = Trainee(lab, audit)
-    session = DrillSession(DRILLS["dlq-flood"], lab, audit, you.profile)
+    session = DrillSession(DRILLS["dlq-flood"], lab, audit, you.profile, actions_running=you.runner.running)
     await session.start()
     try:
         assert not await session.check()
@@ -149,7 +149,7 @@ async def test_dlq_flood_is_resolved_by_a_purge(lab: Lab, tmp_path: Path) -> Non
 async def test_bad_deploy_is_resolved_by_a_rollback(lab: Lab, tmp_path: Path) -> None:
     audit = AuditLog(tmp_path / "audit.jsonl")
     you = Trainee(lab, audit)
-    session = DrillSession(DRILLS["bad-deploy"], lab, audit, you.profile)
+    session = DrillSession(DRILLS["bad-deploy"], lab, audit, you.profile, actions_running=you.runner.running)
     await session.start()
     try:
         assert _firing(lab, "api-5xx-error-rate") == "ALARM"
@@ -179,7 +179,7 @@ async def test_db_lock_is_resolved_by_terminating_the_holder(lab: Lab, tmp_path:
         pytest.skip("`database: terminate session` is not in the action registry yet")
     audit = AuditLog(tmp_path / "audit.jsonl")
     you = Trainee(lab, audit)
-    session = DrillSession(DRILLS["db-lock"], lab, audit, you.profile)
+    session = DrillSession(DRILLS["db-lock"], lab, audit, you.profile, actions_running=you.runner.running)
     await session.start()
     try:
         assert not await session.check()
@@ -199,7 +199,7 @@ async def test_disk_full_is_resolved_by_deleting_rotated_logs(lab: Lab, tmp_path
         skip_or_fail(f"the lab has no Redis (whose log the drill fills beside) here: {lab.notes.get('queues')}")
     audit = AuditLog(tmp_path / "audit.jsonl")
     you = Trainee(lab, audit)
-    session = DrillSession(DRILLS["disk-full"], lab, audit, you.profile)
+    session = DrillSession(DRILLS["disk-full"], lab, audit, you.profile, actions_running=you.runner.running)
     await session.start()
     ballast = Path(session._state["ballast"])
     try:
