@@ -439,6 +439,36 @@ async def test_updates_close_together_are_held_then_shown_and_log_lines_bring_th
         await wait_until(lambda: pane.row_count() == 2, 5)
 
 
+async def test_a_refresh_that_returns_the_same_rows_still_clears_stale_and_a_change_still_shows():
+    import time as _time
+    from dataclasses import replace as dataclass_replace
+
+    from cockpit.hub import SourceUpdate
+
+    from .fakes import services
+
+    estate = FakeEstate()
+    estate.services.records = []  # the pane shows only what this test applies
+    app = make_app(estate)
+    async with app.run_test(size=(160, 48)) as pilot:
+        pane = app.cockpit.panes[PaneKind.SERVICES]
+        rows = tuple(services())
+        now = _time.time()
+        old = SourceUpdate("test:svc", PaneKind.SERVICES, "test", rows, now - 600, 5.0)
+        pane.apply(old)
+        await pilot.pause()
+        assert "▲ stale" in str(pane.header.render())
+        pane.apply(dataclass_replace(old, fetched_at=now))  # the same rows, fetched just now
+        await pilot.pause()
+        assert "● live" in str(pane.header.render())
+        assert pane.row_count() == len(rows)
+        changed = dataclass_replace(rows[0], status_text="draining")
+        pane.apply(dataclass_replace(old, records=(changed, *rows[1:]), fetched_at=now))
+        await pilot.pause()
+        cells = [c.plain for i in range(pane.table.row_count) for c in pane.table.get_row_at(i)]
+        assert any("draining" in c for c in cells)
+
+
 async def test_focusing_a_pane_whose_cursor_is_already_on_the_incident_counts_as_detecting_it():
     estate = FakeEstate()
     app = make_app(estate)

@@ -121,8 +121,12 @@ class Pane(Vertical):
         raise NotImplementedError
 
     def apply(self, update: SourceUpdate) -> None:
+        previous = self.updates.get(update.source_id)
         self.updates[update.source_id] = update
-        self.render_records()
+        # Most refreshes of a quiet estate return what the last one did: keep the rows (the
+        # status line still learns the new fetch time, so "stale" clears).
+        if previous is None or not _same_content(previous, update):
+            self.render_records()
         self.refresh_status()
 
     def refresh_status(self, now: float | None = None) -> None:
@@ -175,6 +179,11 @@ class Pane(Vertical):
 
     def focus_body(self) -> None:
         pass
+
+
+def _same_content(a: SourceUpdate, b: SourceUpdate) -> bool:
+    """Are the rows the same? Errors and fetch times reach only the status line."""
+    return a.records == b.records
 
 
 def _alerting(record: Any) -> bool:
