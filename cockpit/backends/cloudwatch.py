@@ -61,6 +61,8 @@ def to_alarm(a: dict[str, Any], *, source: str) -> Alarm:
 
 
 class AlarmsSource:
+    # CloudWatch evaluates an alarm once a period: every 60 s, every 10 s at the finest.
+    min_interval = 10.0
     pane = PaneKind.ALARMS
 
     def __init__(self, ctx: AwsContext, alarms: AlarmFilter) -> None:
