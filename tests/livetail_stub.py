@@ -2,64 +2,24 @@
 
 moto answers StartLiveTail with HTTP 500 (5.2.1) or a one-shot stream of history (5.2.5), so
 the live path is tested here: the reply is ``application/vnd.amazon.eventstream``, framed as
-AWS frames it (prelude with total and headers length and its CRC32, string headers
-``:event-type``, ``:message-type``, ``:content-type``, a JSON payload, the message CRC32),
-and botocore's own ``EventStream`` decodes it. FilterLogEvents and DescribeLogGroups are
+AWS frames it (``cockpit.lab.eventstream``), and botocore's own ``EventStream`` decodes it;
+unlike the lab's, this stub's sessions play scripted steps. FilterLogEvents and DescribeLogGroups are
 answered from a list of events the test controls, enough for the polling fallback.
 """
 
 from __future__ import annotations
 
 import json
-import struct
 import threading
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from cockpit.lab.eventstream import event
+
 ARN_PREFIX = "arn:aws:logs:us-east-1:123456789012:log-group:"
-
-
-def _header(name: str, value: str) -> bytes:
-    raw_name, raw_value = name.encode(), value.encode()
-    # name length (1 byte), name, value type 7 (string), value length (2 bytes), value
-    return (
-        struct.pack("!B", len(raw_name))
-        + raw_name
-        + struct.pack("!BH", 7, len(raw_value))
-        + raw_value
-    )
-
-
-def frame(headers: dict[str, str], payload: bytes) -> bytes:
-    """One event stream message: prelude, prelude CRC, headers, payload, message CRC."""
-    raw_headers = b"".join(_header(k, v) for k, v in headers.items())
-    total = 12 + len(raw_headers) + len(payload) + 4
-    prelude = struct.pack("!II", total, len(raw_headers))
-    head = prelude + struct.pack("!I", zlib.crc32(prelude))
-    body = head + raw_headers + payload
-    return body + struct.pack("!I", zlib.crc32(body))
-
-
-def event(kind: str, body: dict[str, Any]) -> bytes:
-    return frame(
-        {":event-type": kind, ":message-type": "event", ":content-type": "application/json"},
-        json.dumps(body).encode(),
-    )
-
-
-def exception(kind: str, message: str) -> bytes:
-    return frame(
-        {
-            ":exception-type": kind,
-            ":message-type": "exception",
-            ":content-type": "application/json",
-        },
-        json.dumps({"message": message}).encode(),
-    )
 
 
 def session_start(groups: list[str], pattern: str = "") -> bytes:

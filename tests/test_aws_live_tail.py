@@ -11,12 +11,12 @@ from typing import Any
 from cockpit.backends import logs as logs_mod
 from cockpit.backends.aws import build_aws_sources
 from cockpit.backends.logs import EcsLogSource
+from cockpit.lab.eventstream import exception
 from cockpit.profile import AwsConfig, EcsCluster, Profile
 from tests.fixtures.moto import aws_client
 from tests.livetail_stub import (
     ARN_PREFIX,
     LogsStub,
-    exception,
     logs_stub,
     session_start,
     session_update,

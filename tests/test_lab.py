@@ -184,6 +184,68 @@ def test_log_events_keep_arriving(lab: Lab) -> None:
     wait_until_sync(lambda: set(event_ids()) - set(first), timeout=15, interval=0.3)
 
 
+def test_live_tail_streams_only_new_matching_events(lab: Lab) -> None:
+    """moto answers StartLiveTail with HTTP 500; the lab serves it as AWS does."""
+    logs = aws_client(lab.aws_endpoint, "logs")
+    group = f"/test/live-tail-{time.monotonic_ns()}"
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="s")
+    arn = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"][0]["logGroupArn"]
+
+    def put(message: str) -> None:
+        logs.put_log_events(logGroupName=group, logStreamName="s",
+                            logEvents=[{"timestamp": int(time.time() * 1000), "message": message}])  # fmt: skip
+
+    put("ERROR before the session")  # history: live tail sends what is ingested from now on
+    stream = logs.start_live_tail(logGroupIdentifiers=[arn], logEventFilterPattern="ERROR")[
+        "responseStream"
+    ]
+    try:
+        events = iter(stream)
+        start = next(events)["sessionStart"]
+        assert start["logGroupIdentifiers"] == [arn] and start["logEventFilterPattern"] == "ERROR"
+        put("INFO not matched")
+        put("ERROR matched")
+        deadline = time.monotonic() + 10
+        seen: list[str] = []
+        while "ERROR matched" not in seen:
+            assert time.monotonic() < deadline, f"no update with the new event: {seen}"
+            update = next(events)["sessionUpdate"]
+            seen += [r["message"] for r in update["sessionResults"]]
+            assert all(r["logGroupIdentifier"] == arn for r in update["sessionResults"])
+        assert seen == ["ERROR matched"]
+    finally:
+        stream.close()
+
+
+def test_cockpit_follows_the_lab_logs_by_live_tail_not_polling(lab: Lab) -> None:
+    import asyncio
+
+    from cockpit.sources import build_sources
+
+    profile = lab.profile(Profile(name="lab", lab=True))
+    source = next(s for s in build_sources(profile, lab.notes).log_sources
+                  if s.id.startswith("aws:logs"))  # fmt: skip
+    polls: list[str] = []
+    source.client.meta.events.register(
+        "before-call.cloudwatch-logs.FilterLogEvents", lambda **_: polls.append("poll")
+    )
+    started = int(time.time() * 1000)
+
+    async def follow() -> list[str]:
+        got: list[str] = []
+        async with asyncio.timeout(20):
+            async for batch in source.follow():
+                got += [r.text for r in batch if r.time.timestamp() * 1000 >= started]
+                if len(got) >= 3:  # lines written after the session began
+                    return got
+        return got
+
+    assert len(asyncio.run(follow())) >= 3
+    assert source.live_tail_unsupported == ""
+    assert len(polls) == 1, "one catch-up poll when the session starts, then the stream"
+
+
 def test_jobs_queue_has_a_dead_letter_queue_with_messages(lab: Lab) -> None:
     sqs = aws_client(lab.aws_endpoint, "sqs")
     jobs = sqs.get_queue_url(QueueName="jobs")["QueueUrl"]

@@ -192,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
 
     lock = threading.RLock()
     install_request_lock(lock)
+    from cockpit.lab.livetail import install_live_tail
+
+    install_live_tail(lock)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
