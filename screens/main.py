@@ -14,6 +14,7 @@ from textual.widget import Widget
 from cockpit.hub import LogBatch, SourceUpdate
 from cockpit.model import PaneKind
 from widgets.alarms import AlarmsPane
+from widgets.compositor import RowCroppedCompositor
 from widgets.database import DatabasePane
 from widgets.explain import ExplainPanel
 from widgets.footer import KeyFooter
@@ -37,6 +38,8 @@ class CockpitScreen(Screen):
 
     def __init__(self, banner, log_capacity: int = 10_000) -> None:
         super().__init__()
+        # The screen that stays open all shift repaints a row at a time: render only that.
+        self._compositor = RowCroppedCompositor()
         self.banner = banner
         self.panes: dict[PaneKind, Pane] = {
             PaneKind.SERVICES: ServicesPane(id="services"),

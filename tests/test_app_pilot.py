@@ -510,3 +510,46 @@ def test_held_updates_never_wait_long_enough_to_look_stale():
         app = CockpitApp(Profile(name="t", description="t", refresh=refresh), sources_factory=FakeEstate().factory)
         assert 0 < app.update_hold <= 1.0
         assert app.update_hold < STALE_AFTER_INTERVALS * refresh / 2, "a held update must not turn a pane stale"
+
+
+async def test_row_cropped_frames_paint_exactly_what_textuals_compositor_paints():
+    """The cockpit screen renders only the updated rows of the widgets on them; what it
+    sends for a partial update must equal Textual's own compositor's, byte for byte."""
+    from textual._compositor import Compositor
+    from textual.geometry import Region
+
+    from widgets.compositor import RowCroppedCompositor
+
+    estate = FakeEstate()
+    app = make_app(estate)
+    async with app.run_test(size=(160, 48), notifications=True):
+        screen = app.cockpit
+        panes = screen.panes
+        await wait_until(lambda: panes[PaneKind.SERVICES].row_count() > 0, 5)
+        estate.logs.push(*(f"line {i} [bold]not markup[/]" for i in range(30)))
+        await wait_until(lambda: len(panes[PaneKind.LOGS].view._view) >= 30, 5)
+        app.notify("a toast over the panes", timeout=60)  # an overlay painted in front
+        await wait_until(lambda: any(type(w).__name__ == "Toast" for w in screen._compositor.visible_widgets), 5)
+        comp = screen._compositor
+        assert isinstance(comp, RowCroppedCompositor)
+        services, logs = panes[PaneKind.SERVICES].table.region, panes[PaneKind.LOGS].view.region
+        queues, database = panes[PaneKind.QUEUES].region, panes[PaneKind.DATABASE].region
+        cases = [
+            [Region(logs.x, logs.bottom - 1, logs.width, 1)],  # a new log line
+            [Region(services.x + 5, services.y + 1, 9, 1), Region(database.x + 3, database.y + 2, 7, 1)],
+            [Region(queues.x, queues.y, queues.width + database.width, 3)],  # across two panes
+            [Region(0, 47, 160, 1), Region(0, 0, 160, 1)],  # footer and banner, far apart
+            [Region(100, 40, 60, 8)],  # under the toast
+            [Region(0, 0, 160, 48)],
+        ]
+        for dirty in cases:
+            painted = []
+            for cls in (RowCroppedCompositor, Compositor):
+                comp.__class__ = cls
+                comp._dirty_regions = set(dirty)
+                update = comp.render_partial_update()
+                assert update is not None
+                painted.append(update.render_segments(app.console))
+            comp.__class__ = RowCroppedCompositor
+            assert painted[0] == painted[1], f"different paint for {dirty}"
+            assert painted[0].count("\x1b[") > 0
