@@ -107,6 +107,7 @@ class LogView(Widget, can_focus=True):
         # Rendered lines by sequence number: following, each new line shifts the view by a
         # row and every visible line is asked for again. About two screens' worth.
         self._strips: LRUCache[tuple[int, int, bool], Strip] = LRUCache(256)
+        self._blank: Strip | None = None  # the rows below the last line, until styles change
         self.line_refreshes = 0
 
     # --- data -----------------------------------------------------------------------
@@ -278,7 +279,9 @@ class LogView(Widget, can_focus=True):
         width = self.size.width
         idx = self._top + y
         if idx >= len(self._view) or width <= 0:
-            return Strip.blank(width, self.rich_style)
+            if self._blank is None or self._blank.cell_length != width:
+                self._blank = Strip.blank(width, self.rich_style)
+            return self._blank
         line = self._view[idx]
         on_cursor = not self.follow and idx == self._cursor
         key = (line.seq, width, on_cursor)
@@ -297,6 +300,7 @@ class LogView(Widget, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._strips.clear()  # a theme or focus change: other colours for the same lines
+        self._blank = None
 
     def _line_text(self, line: LogLine) -> Text:
         rec = line.record
