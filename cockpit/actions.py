@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from cockpit.audit import AuditLog
+from cockpit.audit import AuditLog, utc_iso
 from cockpit.backends import base as caps
 from cockpit.backends.base import (
     CacheFlushable,
@@ -618,6 +618,8 @@ class ActionRunner:
             "params": dict(params or {}),
             "command": "",
             "origin": origin,
+            # The line is written when the action ends; a drill asks when it began.
+            "started": utc_iso(),
         }
 
         # 1. No audit, no action: a refusal here cannot itself be audited, so say so loudly.

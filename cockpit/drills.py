@@ -584,7 +584,10 @@ class DrillSession:
             if e.get("type", "action") != "action":
                 continue
             # An action counts if it began before the goal was met, however long it ran on.
-            began = parse_time(str(e["time"])) - timedelta(seconds=float(e.get("duration_s") or 0))
+            if e.get("started"):
+                began = parse_time(str(e["started"]))
+            else:  # written before actions said when they began
+                began = parse_time(str(e["time"])) - timedelta(seconds=float(e.get("duration_s") or 0))
             if began > end:
                 continue
             out.append(

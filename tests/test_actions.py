@@ -515,6 +515,15 @@ async def test_a_drill_met_while_its_action_is_unaudited_still_counts_the_action
     backend, confirmer = FakeBackend(), ScriptedConfirmer(True)
     backend.gate = asyncio.Event()  # the restart has happened, its command not yet returned
     runner = make_runner(audit_path, backend, confirmer)
+    write = runner.audit.append
+
+    def slow_write(entry: dict[str, Any]) -> dict[str, Any]:
+        import time
+
+        time.sleep(0.3)  # a slow disk (fsync): the line's time is well after the action ended
+        return write(entry)
+
+    runner.audit.append = slow_write  # type: ignore[method-assign]
 
     class RestartDrill(Drill):
         def _inject(self, lab: Any) -> dict[str, Any]:
