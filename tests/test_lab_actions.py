@@ -154,8 +154,12 @@ async def test_api_calls_screen_counts_the_refreshes():
         await _palette(pilot, "aws: api calls")
         await wait_until(lambda: isinstance(app.screen, SectionsScreen), 5)
         await wait_until(lambda: len(app.screen.body.children) > 2, 10)
-        text = app.export_screenshot()  # what the user sees, as text in an SVG
-        assert "DescribeServices" in text and "DescribeAlarms" in text
+
+        def shown() -> str:
+            return app.export_screenshot()  # what the user sees, as text in an SVG
+
+        # The tables mount before their first layout: wait for what the user will read.
+        await wait_until(lambda: "DescribeServices" in shown() and "DescribeAlarms" in shown(), 10)
         await pilot.press("escape", "q")
 
 
