@@ -126,11 +126,13 @@ class Throttle(Generic[T]):
             self._timer = loop.call_later(wait, self.flush)
 
     def flush(self) -> None:
-        """Hand over what waits now (nothing: nothing happens)."""
+        """Hand over what waits now. Even with nothing waiting this counts as a hand-over:
+        the app flushes when log lines are painted, and an update that comes just after
+        should wait for the next frame, not make one of its own."""
         self.cancel()
+        self._last = asyncio.get_running_loop().time()
         if self._pending:
             items, self._pending = self._pending, []
-            self._last = asyncio.get_running_loop().time()
             self._emit(items)
 
     def cancel(self) -> None:

@@ -438,6 +438,21 @@ async def test_updates_close_together_are_held_then_shown_and_log_lines_bring_th
         app.post_message(LogsArrived(LogBatch("fake:logs", "fake", ())))
         await wait_until(lambda: pane.row_count() == 2, 5)
 
+        # Long after the last batch of updates, but just after log lines were painted: the
+        # next update waits for the next frame instead of making one of its own.
+        await app.hub.stop()  # only this test's updates from here on
+        app.post_message(LogsArrived(LogBatch("fake:logs", "fake", ())))  # what was pending
+        await pilot.pause()
+        app._updates._last = float("-inf")  # a quiet spell for updates
+        app.post_message(LogsArrived(LogBatch("fake:logs", "fake", ())))
+        await pilot.pause()
+        app.post_message(SourceUpdated(dataclass_replace(update, records=tuple(base[:1]))))
+        await pilot.pause()
+        await pilot.pause()
+        assert pane.row_count() == 2, "held: log lines were painted a moment ago"
+        app.post_message(LogsArrived(LogBatch("fake:logs", "fake", ())))
+        await wait_until(lambda: pane.row_count() == 1, 5)
+
 
 async def test_a_refresh_that_returns_the_same_rows_still_clears_stale_and_a_change_still_shows():
     import time as _time
