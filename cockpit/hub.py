@@ -286,7 +286,10 @@ class Hub:
             st.wake.clear()
             st.in_flight = True
             try:
-                records = await asyncio.wait_for(st.source.fetch(), st.timeout)
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
+                # that lands as the fetch ends, and this loop then outlives stop().
+                async with asyncio.timeout(st.timeout):
+                    records = await st.source.fetch()
             except asyncio.CancelledError:
                 raise
             except TimeoutError:

@@ -121,7 +121,8 @@ class Player:
                 # Wait in short steps so the clock moves and pause/seek/speed answer at once.
                 step = min(due, 0.5)
                 try:
-                    await asyncio.wait_for(self._wake.wait(), step)
+                    async with asyncio.timeout(step):  # not wait_for: see Hub._run
+                        await self._wake.wait()
                     continue  # woken: state changed, recompute
                 except TimeoutError:
                     self._virtual = current + step * self.speed

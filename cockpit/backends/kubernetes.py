@@ -1751,7 +1751,8 @@ class KubernetesLogSource:
                     continue
                 with contextlib.suppress(TimeoutError):
                     # Woken by new lines or a pod change; a timeout is only a safety net.
-                    await asyncio.wait_for(self._wake.wait(), 5.0)
+                    async with asyncio.timeout(5.0):  # not wait_for: see Hub._run
+                        await self._wake.wait()
         finally:
             for inf in watched:
                 with contextlib.suppress(ValueError):

@@ -338,7 +338,8 @@ class EcsLogSource:
         try:
             while True:
                 try:
-                    kind, item = await asyncio.wait_for(queue.get(), 1.0)
+                    async with asyncio.timeout(1.0):  # not wait_for: see Hub._run
+                        kind, item = await queue.get()
                 except TimeoutError:
                     kind, item = "idle", None
                 if generation != self._filter_generation:
