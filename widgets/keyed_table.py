@@ -45,8 +45,11 @@ class KeyedTable(DataTable):
         self._cell_versions: list[list[int]] = []
         self._versions = itertools.count()
         self._look = 0
-        self._lines: LRUCache[tuple, Strip] = LRUCache(4096)
-        self._cell_lines: LRUCache[tuple, list] = LRUCache(8192)
+        # Room for a 1,000-row pane scrolled end to end while its rows change; each line is
+        # a Strip with caches of its own, so twice this (the first size) only grew the
+        # process: the soak test saw +15 % RSS in the second half of twelve hours.
+        self._lines: LRUCache[tuple, Strip] = LRUCache(2048)
+        self._cell_lines: LRUCache[tuple, list] = LRUCache(4096)
 
     def on_mount(self) -> None:
         for label, width in self._column_spec:
