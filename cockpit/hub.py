@@ -282,12 +282,12 @@ class Hub:
         )
 
     async def _run(self, st: _SourceState) -> None:
+        # asyncio.timeout, not wait_for, for both waits: 3.11's wait_for can swallow a
+        # cancellation that lands as the wait ends, and the task then outlives stop().
         while True:
             st.wake.clear()
             st.in_flight = True
             try:
-                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
-                # that lands as the fetch ends, and this loop then outlives stop().
                 async with asyncio.timeout(st.timeout):
                     records = await st.source.fetch()
             except asyncio.CancelledError:
@@ -307,8 +307,6 @@ class Hub:
             delay = backoff_delay(st.interval, st.failures)
             next_retry = self._clock() + delay
             self._on_update(self._update(st, next_retry))
-            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that
-            # lands as the wait ends, and the task then outlives stop() (seen at quit).
             try:
                 async with asyncio.timeout(delay):
                     await st.wake.wait()

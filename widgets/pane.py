@@ -125,7 +125,7 @@ class Pane(Vertical):
         self.updates[update.source_id] = update
         # Most refreshes of a quiet estate return what the last one did: keep the rows (the
         # status line still learns the new fetch time, so "stale" clears).
-        if previous is None or not _same_content(previous, update):
+        if previous is None or previous.records != update.records:
             self.render_records()
         self.refresh_status()
 
@@ -179,11 +179,6 @@ class Pane(Vertical):
 
     def focus_body(self) -> None:
         pass
-
-
-def _same_content(a: SourceUpdate, b: SourceUpdate) -> bool:
-    """Are the rows the same? Errors and fetch times reach only the status line."""
-    return a.records == b.records
 
 
 def _alerting(record: Any) -> bool:
