@@ -244,8 +244,9 @@ async def test_metrics_for_all_services_in_one_get_metric_data_and_calls_counted
     assert metrics["mem"][-1] == 59.0
     assert dict(rows["worker"].metrics)["cpu"][-1] == 20.0
     assert rows["svc-00"].metrics == ()  # no datapoints: no sparkline, not zeros
-    # Task definitions are learnt once: a refresh is the list/describe floor.
-    assert src.ctx.calls[src.id] == {"ecs.ListServices": 1, "ecs.DescribeServices": 2}
+    # Task definitions are learnt once, and the list is kept for list_interval: a refresh
+    # is the describe floor.
+    assert src.ctx.calls[src.id] == {"ecs.DescribeServices": 2}
     by_title = {s.title: s for s in await src.detail(rows["api"])}
     cpu = by_title["Metrics, last hour (1-minute averages, %)"].rows[0]
     assert cpu == ("cpu", "10.0", "14.5", "19.0", "19.0", "10")
@@ -325,6 +326,34 @@ async def sqs_source(endpoint: str) -> tuple[SqsSource, Any]:
     src = only(build_aws_sources(lab_profile(endpoint, sqs=(SqsQueue("jobs"),)))[0], SqsSource)
     (row,) = await src.fetch()
     return src, row
+
+
+async def test_service_list_is_kept_for_its_interval_and_a_deleted_service_drops_at_once(
+    moto_endpoint: str,
+) -> None:
+    ecs = seed_api(moto_endpoint, revisions=1, running="api:1")
+    src = ecs_source(moto_endpoint)
+    assert [r.name for r in await src.fetch()] == ["api", "worker"]
+    assert src.ctx.calls[src.id]["ecs.ListServices"] == 1
+
+    # Created between refreshes: the kept list does not know it yet, and asks nothing.
+    ecs.create_service(cluster="production", serviceName="billing", taskDefinition="worker:1",
+                       desiredCount=1)  # fmt: skip
+    assert [r.name for r in await src.fetch()] == ["api", "worker"]
+    assert "ecs.ListServices" not in src.ctx.calls[src.id]
+
+    # Deleted: gone from the very next refresh (not a "missing" row), and listed anew after.
+    ecs.update_service(cluster="production", service="worker", desiredCount=0)
+    ecs.delete_service(cluster="production", service="worker")
+    assert [r.name for r in await src.fetch()] == ["api"]
+    assert [r.name for r in await src.fetch()] == ["api", "billing"]
+    assert src.ctx.calls[src.id]["ecs.ListServices"] == 1
+
+    # Once the interval is over, the list is read again.
+    src.list_interval = 0
+    ecs.create_service(cluster="production", serviceName="search", taskDefinition="worker:1",
+                       desiredCount=1)  # fmt: skip
+    assert [r.name for r in await src.fetch()] == ["api", "billing", "search"]
 
 
 async def test_peek_shows_up_to_10_messages_and_warns_it_raised_the_receive_count(

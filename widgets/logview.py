@@ -108,6 +108,9 @@ class LogView(Widget, can_focus=True):
         # row and every visible line is asked for again. About two screens' worth.
         self._strips: LRUCache[tuple[int, int, bool], Strip] = LRUCache(256)
         self._blank: Strip | None = None  # the rows below the last line, until styles change
+        # Component styles by name, until styles change: Textual works each one out from the
+        # CSS of the widget and its ancestors on every call, and a new line asks for four.
+        self._styles: dict[str, Style] = {}
         self.line_refreshes = 0
 
     # --- data -----------------------------------------------------------------------
@@ -290,8 +293,8 @@ class LogView(Widget, can_focus=True):
             return strip
         text = self._line_text(line)
         if on_cursor:
-            text.stylize(self.get_component_rich_style("logview--cursor"))
-        base = self.rich_style
+            text.stylize(self._style("logview--cursor"))
+        base = self._style("")
         segments = [Segment(s.text, base + s.style if s.style else base) for s in text.render(self.app.console)]
         strip = Strip(segments).crop_extend(0, width, base)
         self._strips[key] = strip
@@ -300,15 +303,24 @@ class LogView(Widget, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._strips.clear()  # a theme or focus change: other colours for the same lines
+        self._styles.clear()
         self._blank = None
+
+    def _style(self, component: str) -> Style:
+        """A component's style, or the widget's own for ``""``."""
+        style = self._styles.get(component)
+        if style is None:
+            style = self.get_component_rich_style(component) if component else self.rich_style
+            self._styles[component] = style
+        return style
 
     def _line_text(self, line: LogLine) -> Text:
         rec = line.record
         level = rec.level
         level_style = self._level_style(level)
         text = Text(no_wrap=True, overflow="crop", end="")
-        text.append(rec.time.astimezone().strftime("%H:%M:%S "), self.get_component_rich_style("logview--time"))
-        text.append(f"{sanitize(rec.source, 24):<16.16} ", self.get_component_rich_style("logview--source"))
+        text.append(rec.time.astimezone().strftime("%H:%M:%S "), self._style("logview--time"))
+        text.append(f"{sanitize(rec.source, 24):<16.16} ", self._style("logview--source"))
         text.append(_LEVEL_NAMES.get(level, "INFO ") + " ", level_style)
         body = line.text
         # The level has its own column: drop the same word when the line starts with it.
@@ -320,7 +332,7 @@ class LogView(Widget, can_focus=True):
 
     def _level_style(self, level: LogLevel) -> Style:
         name = {LogLevel.DEBUG: "debug", LogLevel.WARN: "warn", LogLevel.ERROR: "error"}.get(level, "info")
-        return self.get_component_rich_style(f"logview--{name}")
+        return self._style(f"logview--{name}")
 
     def position_text(self) -> str:
         quiet = f" · {_LEVEL_NAMES[self.min_level].strip()} and above" if self.min_level > LogLevel.DEBUG else ""

@@ -350,6 +350,13 @@ class EcsServicesSource:
         self.id = f"aws:ecs:{cluster.cluster}"
         self.title = f"ECS {cluster.cluster}"
         self._last_names: list[str] = list(cluster.services)
+        # The cluster's service ARNs from ListServices, asked again every ``list_interval``
+        # s: services are created in minutes, while their counts and deployments (what
+        # DescribeServices says) change between refreshes. A listed service that is gone
+        # drops out at once (see _fetch_sync); a new one shows within the interval.
+        self.list_interval = 30.0
+        self._arns: list[str] | None = None
+        self._arns_at = 0.0
         self.task_definitions = TaskDefinitionCache()
         # CPU/memory are 1-minute metrics: reading them every 5 s refresh would cost without
         # showing anything new. 0 reads them on every refresh.
@@ -378,13 +385,7 @@ class EcsServicesSource:
         if self.cluster.services:
             wanted = list(self.cluster.services)
         else:
-            wanted = []
-            # 100 is ListServices' maximum page; AWS's default is 10 (10x the calls).
-            pages = ecs.get_paginator("list_services").paginate(
-                cluster=name, PaginationConfig={"PageSize": LIST_PAGE}
-            )
-            for page in pages:
-                wanted += page.get("serviceArns", [])
+            wanted = self._service_arns(ecs, name)
         rows: dict[str, ServiceStatus] = {}
         missing: list[str] = []
         describe = self.ctx.in_thread(
@@ -400,9 +401,16 @@ class EcsServicesSource:
             responses = [describe(b) for b in batches]
         for resp in responses:
             for svc in resp.get("services", []):
+                if not self.cluster.services and svc.get("status") == "INACTIVE":
+                    # Deleted since the list was read (ListServices leaves them out).
+                    self._arns = None
+                    continue
                 row = service_status(svc, source=self.id, cluster=name)
                 rows[row.name] = row
             for f in resp.get("failures", []):
+                if not self.cluster.services:
+                    self._arns = None  # listed, then deleted: not a configured name to flag
+                    continue
                 missing.append(str(f.get("arn", "")).rsplit("/", 1)[-1])
         # A configured service that does not exist is shown, not silently dropped.
         for m in missing:
@@ -433,6 +441,19 @@ class EcsServicesSource:
             dataclasses.replace(r, metrics=self._metrics[r.name]) if r.name in self._metrics else r
             for r in result
         ]
+
+    def _service_arns(self, ecs: Any, cluster: str) -> list[str]:
+        now = time.monotonic()
+        if self._arns is None or now - self._arns_at >= self.list_interval:
+            arns: list[str] = []
+            # 100 is ListServices' maximum page; AWS's default is 10 (10x the calls).
+            pages = ecs.get_paginator("list_services").paginate(
+                cluster=cluster, PaginationConfig={"PageSize": LIST_PAGE}
+            )
+            for page in pages:
+                arns += page.get("serviceArns", [])
+            self._arns, self._arns_at = arns, now
+        return list(self._arns)
 
     # --- metrics -------------------------------------------------------------------
 
