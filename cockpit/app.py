@@ -137,9 +137,11 @@ class CockpitApp(App[int]):
         self._screen_factory = screen_factory or CockpitScreen
         self.share_server: Any = None
         self._theme_before_war_room = self.theme_name
-        # Source updates on their way to the screen (see on_source_updated): held a second
+        # Source updates on their way to the screen (see on_source_updated): held two seconds
         # at most, and never near the staleness limit (three refreshes) of a fast profile.
-        hold = min(1.0, self.profile.refresh / 2)
+        # Two, not one: with a log line about every second, an update held one second raced
+        # the next line and made a frame of its own a third of the time.
+        hold = min(2.0, self.profile.refresh / 2)
         self._updates: Throttle[SourceUpdate] = Throttle(self._apply_updates, hold)
         self._shown_sources: set[str] = set()
 
