@@ -38,6 +38,7 @@ RATIO_METRICS = ("error_rate", "cpu", "memory", "disk")
 WINDOW_S = 900.0  # the sparkline window
 STEP_S = 30.0
 CONNECT_TIMEOUT_S = 3.0
+KEEPALIVE_S = 30.0
 _SPARKS = "▁▂▃▄▅▆▇█"
 
 
@@ -137,6 +138,10 @@ class HttpApi:
                 timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, CONNECT_TIMEOUT_S)),
                 follow_redirects=False,
                 trust_env=False,  # a proxy from the environment must not see the token
+                # Kept open between refreshes (10-15 s apart), not httpx's 5 s: a new
+                # connection (and TLS handshake) for every query otherwise. 30 s stays under
+                # the idle timeouts of the usual proxies in front (ALB 60 s, nginx 75 s).
+                limits=httpx.Limits(keepalive_expiry=KEEPALIVE_S),
             )
         return self._client
 
