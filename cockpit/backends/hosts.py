@@ -69,8 +69,11 @@ _SKIP_MOUNTS = ("/dev", "/proc", "/sys", "/run")
 
 # $1 systemd dir, $2 systemctl, $3 seconds between two CPU samples (0: one sample),
 # $4 properties for systemctl show, $5.. units
+# The output is gathered and written once: a dozen small writes woke the cockpit a dozen
+# times a probe, one pipe read each.
 PROBE_SCRIPT = r"""
 d=$1; sc=$2; pause=$3; props=$4; shift 4
+out=$(
 echo @@systemd; if [ -d "$d" ]; then echo yes; else echo no; fi
 echo @@uptime; cat /proc/uptime
 echo @@loadavg; cat /proc/loadavg
@@ -84,6 +87,8 @@ if [ -d "$d" ]; then
 else
   echo @@ps; ps -eo pid=,rss=,etimes=,comm=,args=
 fi
+)
+printf '%s\n' "$out"
 exit 0
 """
 
