@@ -213,6 +213,42 @@ async def test_alarms_in_alarm_returned_with_reason_and_filtered_by_state(
     assert {a.name for a in await only_alarm.fetch()} == {"prod-api-cpu", "other-cpu"}
 
 
+async def test_alarms_fitting_one_page_take_one_call_and_a_larger_estate_one_per_state(
+    moto_endpoint: str,
+) -> None:
+    cw = aws_client(moto_endpoint, "cloudwatch")
+
+    def put(name: str, state: str) -> None:
+        cw.put_metric_alarm(
+            AlarmName=name, MetricName="CPUUtilization", Namespace="AWS/ECS", Statistic="Average",
+            Period=60, EvaluationPeriods=1, Threshold=80, ComparisonOperator="GreaterThanThreshold",
+        )  # fmt: skip
+        cw.set_alarm_state(AlarmName=name, StateValue=state, StateReason=f"{name} is {state}")
+
+    put("api-cpu", "ALARM")
+    put("jobs-depth", "INSUFFICIENT_DATA")
+    put("db-cpu", "OK")
+    profile = lab_profile(moto_endpoint, alarms=AlarmFilter(states=("ALARM", "INSUFFICIENT_DATA")))
+    src = only(build_aws_sources(profile)[0], AlarmsSource)
+    calls: list[dict[str, Any]] = []
+    src.client.meta.events.register(
+        "provide-client-params.cloudwatch.DescribeAlarms", lambda params, **_: calls.append(dict(params))
+    )
+    assert {a.name for a in await src.fetch()} == {"api-cpu", "jobs-depth"}
+    assert len(calls) == 1 and "StateValue" not in calls[0]
+
+    # More than a page: most are OK, so AWS filters them out, one call per state. (AWS
+    # says so with a NextToken and is asked per state at once; moto answers in full.)
+    for i in range(101):
+        put(f"ok-{i:03d}", "OK")
+    calls.clear()
+    assert {a.name for a in await src.fetch()} == {"api-cpu", "jobs-depth"}
+    assert [c.get("StateValue") for c in calls] == [None]
+    calls.clear()
+    assert {a.name for a in await src.fetch()} == {"api-cpu", "jobs-depth"}
+    assert [c.get("StateValue") for c in calls] == ["ALARM", "INSUFFICIENT_DATA"]
+
+
 async def test_sqs_depth_and_dlq_depth_through_redrive_policy(moto_endpoint: str) -> None:
     sqs = aws_client(moto_endpoint, "sqs")
     dlq_url = sqs.create_queue(QueueName="jobs-dlq")["QueueUrl"]

@@ -60,6 +60,9 @@ def to_alarm(a: dict[str, Any], *, source: str) -> Alarm:
     )
 
 
+ONE_PAGE = 100  # DescribeAlarms' largest page
+
+
 class AlarmsSource:
     # CloudWatch evaluates an alarm once a period: every 60 s, every 10 s at the finest.
     min_interval = 10.0
@@ -70,6 +73,7 @@ class AlarmsSource:
         self.filter = alarms
         self.id = "aws:alarms"
         self.title = "CloudWatch alarms" + (f" {alarms.prefix}*" if alarms.prefix else "")
+        self._many = False  # more alarms than one page: ask per state (see _fetch_sync)
         ctx.acquire(self)
 
     @property
@@ -84,15 +88,27 @@ class AlarmsSource:
         prefix = self.filter.prefix
         states = set(self.filter.states)
         found: dict[str, dict[str, Any]] = {}
-        # One call per state lets AWS filter; the client-side filter below keeps the result
-        # right where a server ignores StateValue next to a prefix (moto does).
-        for state in self.filter.states or (None,):
-            kwargs: dict[str, Any] = {"AlarmTypes": ["MetricAlarm", "CompositeAlarm"]}
-            if state:
-                kwargs["StateValue"] = state
-            if prefix:
-                kwargs["AlarmNamePrefix"] = prefix
-            for page in cw.get_paginator("describe_alarms").paginate(**kwargs):
+        kwargs: dict[str, Any] = {"AlarmTypes": ["MetricAlarm", "CompositeAlarm"]}
+        if prefix:
+            kwargs["AlarmNamePrefix"] = prefix
+        # One call per state lets AWS filter, which pays where most of many alarms are OK.
+        # Where every alarm fits in one page, one call for all of them is cheaper than one
+        # per state; an estate found larger than that is asked per state from then on. The
+        # client-side filter below keeps the result right where a server ignores StateValue
+        # next to a prefix (moto does).
+        per_state: tuple[str | None, ...] = self.filter.states or (None,)
+        if len(per_state) > 1 and not self._many:
+            page = cw.describe_alarms(**kwargs, MaxRecords=ONE_PAGE)
+            everything = page.get("MetricAlarms", []) + page.get("CompositeAlarms", [])
+            # A server that ignores MaxRecords (moto) answers in full: used, but noted.
+            self._many = bool(page.get("NextToken")) or len(everything) >= ONE_PAGE
+            if not page.get("NextToken"):
+                per_state = ()
+                for a in everything:
+                    found[a["AlarmName"]] = a
+        for state in per_state:
+            state_kwargs = dict(kwargs, StateValue=state) if state else kwargs
+            for page in cw.get_paginator("describe_alarms").paginate(**state_kwargs):
                 for a in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
                     found[a["AlarmName"]] = a
         alarms = [
