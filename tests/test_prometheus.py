@@ -225,7 +225,6 @@ async def test_refreshes_20_s_apart_reuse_one_connection(monkeypatch: pytest.Mon
     paid a new connection (and, over https, a TLS handshake). The source keeps it 30 s."""
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
     from types import SimpleNamespace
 
     import httpcore._async.http11 as http11

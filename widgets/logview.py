@@ -15,7 +15,6 @@ from collections.abc import Iterable
 
 from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
 from textual import events
 from textual.binding import Binding
 from textual.cache import LRUCache
@@ -291,11 +290,14 @@ class LogView(Widget, can_focus=True):
         strip = self._strips.get(key)
         if strip is not None:
             return strip
-        text = self._line_text(line)
-        if on_cursor:
-            text.stylize(self._style("logview--cursor"))
         base = self._style("")
-        segments = [Segment(s.text, base + s.style if s.style else base) for s in text.render(self.app.console)]
+        cursor = self._style("logview--cursor") if on_cursor else None
+        segments = []
+        for part, style in self._line_parts(line):
+            # Segments straight from the parts: the text is one sanitised line (no tabs, no
+            # controls), so a rich Text and its render pass would only add cost.
+            style = base + style if style else base
+            segments.append(Segment(part, style + cursor if cursor else style))
         strip = Strip(segments).crop_extend(0, width, base)
         self._strips[key] = strip
         return strip
@@ -314,21 +316,21 @@ class LogView(Widget, can_focus=True):
             self._styles[component] = style
         return style
 
-    def _line_text(self, line: LogLine) -> Text:
+    def _line_parts(self, line: LogLine) -> list[tuple[str, Style | None]]:
         rec = line.record
         level = rec.level
         level_style = self._level_style(level)
-        text = Text(no_wrap=True, overflow="crop", end="")
-        text.append(rec.time.astimezone().strftime("%H:%M:%S "), self._style("logview--time"))
-        text.append(f"{sanitize(rec.source, 24):<16.16} ", self._style("logview--source"))
-        text.append(_LEVEL_NAMES.get(level, "INFO ") + " ", level_style)
         body = line.text
         # The level has its own column: drop the same word when the line starts with it.
         first, _, rest = body.partition(" ")
         if first.rstrip(":").upper() in _LEVEL_WORDS.get(level, ()):
             body = rest
-        text.append(body, level_style if level >= LogLevel.WARN else Style())
-        return text
+        return [
+            (rec.time.astimezone().strftime("%H:%M:%S "), self._style("logview--time")),
+            (f"{sanitize(rec.source, 24):<16.16} ", self._style("logview--source")),
+            (_LEVEL_NAMES.get(level, "INFO ") + " ", level_style),
+            (body, level_style if level >= LogLevel.WARN else None),
+        ]
 
     def _level_style(self, level: LogLevel) -> Style:
         name = {LogLevel.DEBUG: "debug", LogLevel.WARN: "warn", LogLevel.ERROR: "error"}.get(level, "info")
