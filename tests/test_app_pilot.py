@@ -527,7 +527,7 @@ def test_held_updates_never_wait_long_enough_to_look_stale():
         assert app.update_hold < STALE_AFTER_INTERVALS * refresh / 2, "a held update must not turn a pane stale"
 
 
-async def test_row_cropped_frames_paint_exactly_what_textuals_compositor_paints():
+async def test_row_cropped_frames_paint_exactly_what_textuals_compositor_paints(monkeypatch):
     """The cockpit screen renders only the updated rows of the widgets on them; what it
     sends for a partial update must equal Textual's own compositor's, byte for byte."""
     from textual._compositor import Compositor
@@ -547,6 +547,15 @@ async def test_row_cropped_frames_paint_exactly_what_textuals_compositor_paints(
         await wait_until(lambda: any(type(w).__name__ == "Toast" for w in screen._compositor.visible_widgets), 5)
         comp = screen._compositor
         assert isinstance(comp, RowCroppedCompositor)
+        get_renders = RowCroppedCompositor._get_renders
+
+        def counting(self, crop=None):  # type: ignore[no-untyped-def]
+            for region, clip, strips in get_renders(self, crop):
+                top = region.intersection(clip).y
+                rendered.append((top, top + len(strips)))
+                yield region, clip, strips
+
+        monkeypatch.setattr(RowCroppedCompositor, "_get_renders", counting)
         services, logs = panes[PaneKind.SERVICES].table.region, panes[PaneKind.LOGS].view.region
         queues, database = panes[PaneKind.QUEUES].region, panes[PaneKind.DATABASE].region
         cases = [
@@ -557,14 +566,23 @@ async def test_row_cropped_frames_paint_exactly_what_textuals_compositor_paints(
             [Region(100, 40, 60, 8)],  # under the toast
             [Region(0, 0, 160, 48)],
         ]
+        rendered: list[tuple[int, int]] = []  # (first, end) screen rows each render asked for
         for dirty in cases:
             painted = []
             for cls in (RowCroppedCompositor, Compositor):
                 comp.__class__ = cls
                 comp._dirty_regions = set(dirty)
+                rendered.clear()
                 update = comp.render_partial_update()
                 assert update is not None
                 painted.append(update.render_segments(app.console))
+                if cls is RowCroppedCompositor and dirty != cases[-1]:
+                    # Every widget rendered has a dirty row (between two changed cells far
+                    # apart, the log lines are not rendered again).
+                    dirty_rows = {y for r in dirty for y in range(r.y, r.bottom)}
+                    for first, end in rendered:
+                        assert dirty_rows & set(range(first, end)), f"rows {first}-{end} rendered for {dirty}"
+                        assert first in dirty_rows and end - 1 in dirty_rows
             comp.__class__ = RowCroppedCompositor
             assert painted[0] == painted[1], f"different paint for {dirty}"
             assert painted[0].count("\x1b[") > 0
