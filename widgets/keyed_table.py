@@ -88,11 +88,16 @@ class KeyedTable(DataTable):
         return super()._render_line_in_row(row_key, line_no, base_style, cursor_location, hover_location)
 
     _frame_style: Style | None = None
+    _base_style: tuple[int, Style] | None = None  # (look, rich_style)
 
     def render_lines(self, crop: Region) -> list[Strip]:
         # DataTable.render_line looks up the widget's rich_style (a walk up the DOM for
-        # background colours) for every line; it is the same for all lines of one frame.
-        self._frame_style = self.rich_style
+        # background colours) for every line. It changes only with the table's look (styles,
+        # focus, theme: notify_style_update), so it is looked up once a look.
+        cached = self._base_style
+        if cached is None or cached[0] != self._look:
+            cached = self._base_style = (self._look, self.rich_style)
+        self._frame_style = cached[1]
         try:
             return super().render_lines(crop)
         finally:
