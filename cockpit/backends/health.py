@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from typing import Any
 
+from cockpit.backends.httpclient import HttpClient, HttpConnectError, HttpRequestError, HttpTimeout
 from cockpit.model import Alarm, PaneKind, Severity
 from cockpit.profile import HealthCheck, Profile
 
@@ -44,23 +44,19 @@ class HealthSource:
         self.slow_ms = slow_ms
         self.id = "health"
         self.title = "health checks"
-        self._client: Any = None
+        self._client: HttpClient | None = None
 
-    def _http(self) -> Any:
+    def _http(self) -> HttpClient:
         if self._client is None:
-            import httpx
-
             # Timeouts are per request (each check's own); no redirects: a health URL that
             # redirects to a login page is a finding, not a pass.
-            self._client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+            self._client = HttpClient()
         return self._client
 
     async def fetch(self) -> list[Alarm]:
         return list(await asyncio.gather(*(self.check(c) for c in self.checks)))
 
     async def check(self, c: HealthCheck) -> Alarm:
-        import httpx
-
         started = time.monotonic()
         threshold = f"HTTP {c.expect_status} within {self.slow_ms:.0f} ms (timeout {c.timeout:g} s)"
 
@@ -77,11 +73,11 @@ class HealthSource:
 
         try:
             resp = await asyncio.wait_for(
-                self._http().get(c.url, timeout=httpx.Timeout(c.timeout)), c.timeout + GRACE_S
+                self._http().request("GET", c.url, timeout=c.timeout), c.timeout + GRACE_S
             )
-        except (TimeoutError, httpx.TimeoutException):
+        except (TimeoutError, HttpTimeout):
             return row(Severity.CRITICAL, "TIMEOUT", f"no answer from {c.url} in {c.timeout:g} s")
-        except httpx.HTTPError as e:
+        except (HttpConnectError, HttpRequestError) as e:
             detail = str(e) or type(e).__name__
             return row(Severity.CRITICAL, "DOWN", f"cannot reach {c.url}: {detail}")
         ms = (time.monotonic() - started) * 1000
@@ -107,7 +103,7 @@ class HealthSource:
     async def close(self) -> None:
         client, self._client = self._client, None
         if client is not None:
-            await client.aclose()
+            client.close()
 
 
 def build_health_sources(profile: Profile) -> list[HealthSource]:

@@ -10,7 +10,7 @@ Units follow Prometheus' own convention: ``error_rate``, ``cpu``, ``memory`` and
 are 0-1 ratios (shown and compared as %, against ``thresholds`` in %), ``p95_ms`` is in
 milliseconds; any other metric is shown as it comes and raises no alarm.
 
-``HttpApi`` is the small JSON client both this module and ``alertmanager`` use: httpx with
+``HttpApi`` is the small JSON client both this module and ``alertmanager`` use: urllib3 in threads (httpclient.py) with
 TLS verification on (a CA file option), bearer/basic auth resolved from env:/file:
 references, an overall deadline, and errors turned into ``BackendError`` with a hint.
 """
@@ -18,6 +18,7 @@ references, an overall deadline, and errors turned into ``BackendError`` with a 
 from __future__ import annotations
 
 import asyncio
+import base64
 import math
 import ssl
 import time
@@ -27,6 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from cockpit.backends.httpclient import HttpClient, HttpConnectError, HttpRequestError, HttpTimeout
 from cockpit.errors import BackendError, CockpitError, CredentialsError
 from cockpit.model import Alarm, DetailSection, PaneKind, ServiceStatus, Severity
 from cockpit.profile import AlertmanagerConfig, Profile, PrometheusConfig, SecretRef, Thresholds
@@ -38,7 +40,6 @@ RATIO_METRICS = ("error_rate", "cpu", "memory", "disk")
 WINDOW_S = 900.0  # the sparkline window
 STEP_S = 30.0
 CONNECT_TIMEOUT_S = 3.0
-KEEPALIVE_S = 30.0
 _SPARKS = "▁▂▃▄▅▆▇█"
 
 
@@ -79,7 +80,7 @@ def _first_line(text: str, limit: int = 200) -> str:
 
 
 class HttpApi:
-    """One lazily built ``httpx.AsyncClient`` for one configured server, JSON in and out."""
+    """One lazily built ``HttpClient`` for one configured server, JSON in and out."""
 
     def __init__(
         self, kind: str, cfg: PrometheusConfig | AlertmanagerConfig, timeout: float
@@ -87,7 +88,7 @@ class HttpApi:
         self.kind = kind  # "Prometheus" / "Alertmanager", for messages
         self.cfg = cfg
         self.timeout = timeout
-        self._client: Any = None
+        self._client: HttpClient | None = None
         self._url = ""
 
     @property
@@ -110,39 +111,25 @@ class HttpApi:
         except CockpitError:
             return str(self.cfg.url)  # the reference itself, e.g. env:PROMETHEUS_URL
 
-    def client(self) -> Any:
+    def client(self) -> HttpClient:
         if self._client is None:
-            import httpx
-
             headers = {"Accept": "application/json", "User-Agent": "ops-cockpit"}
-            auth = None
             token = _resolve(self.cfg.token)
             if token:
                 headers["Authorization"] = f"Bearer {token}"
             if self.cfg.username is not None:
-                auth = httpx.BasicAuth(self.cfg.username, _resolve(self.cfg.password) or "")
-            verify: ssl.SSLContext | bool = self.cfg.verify
+                userpass = f"{self.cfg.username}:{_resolve(self.cfg.password) or ''}"
+                headers["Authorization"] = "Basic " + base64.b64encode(userpass.encode()).decode()
+            context: ssl.SSLContext | None = None
             if self.cfg.verify and self.cfg.ca_file:
                 try:
-                    verify = ssl.create_default_context(cafile=self.cfg.ca_file)
+                    context = ssl.create_default_context(cafile=self.cfg.ca_file)
                 except (OSError, ssl.SSLError) as e:
                     raise BackendError(
                         f"cannot load CA file {self.cfg.ca_file}: {e}",
                         "check ca_file in profiles.yaml",
                     ) from e
-            self._client = httpx.AsyncClient(
-                base_url=self.url,
-                headers=headers,
-                auth=auth,
-                verify=verify,
-                timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, CONNECT_TIMEOUT_S)),
-                follow_redirects=False,
-                trust_env=False,  # a proxy from the environment must not see the token
-                # Kept open between refreshes (10-15 s apart), not httpx's 5 s: a new
-                # connection (and TLS handshake) for every query otherwise. 30 s stays under
-                # the idle timeouts of the usual proxies in front (ALB 60 s, nginx 75 s).
-                limits=httpx.Limits(keepalive_expiry=KEEPALIVE_S),
-            )
+            self._client = HttpClient(headers=headers, verify=self.cfg.verify, ssl_context=context)
         return self._client
 
     async def request(
@@ -156,30 +143,33 @@ class HttpApi:
         hint: str = "",
     ) -> Any:
         """The parsed JSON answer (None for an empty body); any failure -> BackendError."""
-        import httpx
-
         where = f"{self.kind} {self.cfg.name}"
         try:
             client = self.client()
-            # httpx times each read; the overall deadline also bounds a server that trickles.
+            # urllib3 times the connection and each read; the overall deadline also bounds a
+            # server that trickles.
             resp = await asyncio.wait_for(
-                client.request(method, path, params=params, json=json), self.timeout
-            )
+                client.request(
+                    method, self.url + path, params=params, json=json, timeout=self.timeout,
+                    connect_timeout=min(self.timeout, CONNECT_TIMEOUT_S),
+                ),
+                self.timeout,
+            )  # fmt: skip
         except CockpitError:
             raise
-        except (TimeoutError, httpx.TimeoutException) as e:
+        except (TimeoutError, HttpTimeout) as e:
             raise BackendError(
                 f"{doing}: {where} at {self.shown_url} did not answer within {self.timeout:g} s",
                 f"is {self.kind} up and reachable? a firewall that drops packets looks like this",
             ) from e
-        except httpx.ConnectError as e:
+        except HttpConnectError as e:
             raise BackendError(
                 f"{doing}: cannot connect to {where} at {self.shown_url}: {_first_line(str(e))}",
                 f"is {self.kind} running? check the url (and ca_file/verify for https)",
             ) from e
-        except httpx.HTTPError as e:
+        except HttpRequestError as e:
             raise BackendError(
-                f"{doing}: {where} at {self.shown_url}: {type(e).__name__}: {_first_line(str(e))}",
+                f"{doing}: {where} at {self.shown_url}: {_first_line(str(e))}",
                 "check the url; will retry",
             ) from e
         if resp.status_code in (401, 403):
@@ -215,10 +205,7 @@ class HttpApi:
     async def close(self) -> None:
         client, self._client = self._client, None
         if client is not None:
-            try:
-                await client.aclose()
-            except Exception:  # a broken connection: nothing left to release
-                pass
+            client.close()
 
 
 # --- records ----------------------------------------------------------------------------
