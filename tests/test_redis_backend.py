@@ -124,6 +124,22 @@ async def test_stream_pending_entries_are_in_flight(
     assert row.severity is Severity.OK  # 5 undelivered is not over 5
 
 
+async def test_a_queue_key_of_another_type_names_the_key_and_the_fix(
+    redis_url: str, client: redis.Redis
+) -> None:
+    client.delete("queue:tags")
+    client.sadd("queue:tags", "a", "b")
+    _, queues = build_redis_sources(profile_for(redis_url, ("queue:default", "queue:tags")))
+    try:
+        with pytest.raises(BackendError) as err:
+            await queues.fetch()
+    finally:
+        await queues.close()
+        client.delete("queue:tags")
+    assert "WRONGTYPE" in err.value.message
+    assert "key names under queues" in err.value.hint
+
+
 async def test_unreachable_port_says_what_to_do_and_hides_the_password() -> None:
     port = free_port()
     db, queues = build_redis_sources(

@@ -211,6 +211,13 @@ class RedisConnection:
         return ["redis-cli", "-u", self.masked, *args]
 
 
+def _answer(value: Any) -> Any:
+    """A pipeline's answer, or the error it stands for (raise_on_error=False)."""
+    if isinstance(value, Exception):
+        raise value
+    return value
+
+
 class RedisSource:
     """The database pane's row for one Redis server."""
 
@@ -483,6 +490,8 @@ class RedisQueuesSource:
 
     async def fetch(self) -> list[QueueStatus]:
         async def call(r: Any) -> list[QueueStatus]:
+            import redis.exceptions as rex
+
             if self.auto and time.monotonic() - self._detected_at >= DETECT_EVERY_S:
                 self._detected, self.scan_note = await detect_queues(r)
                 self._detected_at = time.monotonic()
@@ -492,15 +501,31 @@ class RedisQueuesSource:
                 p.time()
                 *types, (now_s, now_us) = await p.execute()
             now_ms = now_s * 1000 + now_us // 1000  # the server's clock, as stream ids are
-            rows = []
+            kinds = []
             for key, kind in zip(self.queues, types, strict=True):
                 if kind == "none":  # an emptied list is deleted; a stream never is
                     kind = "stream" if key.startswith("stream:") else "list"
+                kinds.append((key, kind))
+            # Every key's depth in one round trip (a round trip a command was most of what
+            # a refresh cost the cockpit).
+            async with r.pipeline(transaction=False) as p:
+                for key, kind in kinds:
+                    if kind == "stream":
+                        p.xlen(key)
+                        p.xinfo_groups(key)
+                    else:
+                        p.llen(key)
+                answers = iter(await p.execute(raise_on_error=False))
+            rows = []
+            for key, kind in kinds:
                 if kind == "stream":
-                    rows.append(await self._stream(r, key, now_ms))
+                    depth, groups = _answer(next(answers)), next(answers)
+                    if isinstance(groups, rex.ResponseError):  # "no such key": never created
+                        groups = []
+                    rows.append(await self._stream(r, key, now_ms, int(depth), groups))
                 else:
                     # A WRONGTYPE reply for sets/hashes says which key is misconfigured.
-                    rows.append(self._row(key, int(await r.llen(key)), kind="list"))
+                    rows.append(self._row(key, int(_answer(next(answers))), kind="list"))
             configured = set(self.queues)
             detected = [d for d in self._detected if d.key not in configured]
             if detected:
@@ -543,14 +568,7 @@ class RedisQueuesSource:
             **kw,
         )
 
-    async def _stream(self, r: Any, key: str, now_ms: int) -> QueueStatus:
-        import redis.exceptions as rex
-
-        depth = int(await r.xlen(key))
-        try:
-            groups = await r.xinfo_groups(key)
-        except rex.ResponseError:  # "no such key": a stream that was never created
-            groups = []
+    async def _stream(self, r: Any, key: str, now_ms: int, depth: int, groups: list[Any]) -> QueueStatus:
         pending = sum(int(g.get("pending") or 0) for g in groups)
         # Lag (entries not yet delivered to a group) is Redis 7+; it may be None when Redis
         # cannot tell. XLEN counts retained history, so the backlog that raises severity
