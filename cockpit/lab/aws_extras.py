@@ -222,6 +222,9 @@ def _alb_ticker(cw: Any) -> None:
 
 
 class _Health(BaseHTTPRequestHandler):
+    # Keep-alive, as a service behind a load balancer answers: every response says its length.
+    protocol_version = "HTTP/1.1"
+
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         if self.path == "/health/deep":
             time.sleep(2.5)
