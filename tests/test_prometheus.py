@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,26 @@ METRICS = {
     "p95_ms": "histogram_quantile(0.95, sum by (le, service) "
     "(rate(http_request_duration_seconds_bucket[5s]))) * 1000",
 }
+
+
+EMPTY_TARGETS = b'{"status":"success","data":{"activeTargets":[]}}'
+
+
+class TargetsStub(BaseHTTPRequestHandler):
+    """A stand-in for /api/v1/targets with none; subclasses look at each request first."""
+
+    def do_GET(self) -> None:  # noqa: N802
+        status, body = self.answer()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def answer(self) -> tuple[int, bytes]:
+        return 200, EMPTY_TARGETS
+
+    def log_message(self, *a: object) -> None:
+        pass
 
 
 def _source(url: str, metrics: dict[str, str] | None = None, **kw) -> PrometheusSource:  # type: ignore[no-untyped-def]
@@ -169,22 +190,13 @@ async def test_bearer_token_from_file_is_sent_and_refusal_is_credentials(
     tmp_path: Path, hung_endpoint
 ) -> None:
     import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
     seen: list[str | None] = []
 
-    class Guard(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+    class Guard(TargetsStub):
+        def answer(self) -> tuple[int, bytes]:
             seen.append(self.headers.get("Authorization"))
             ok = self.headers.get("Authorization") == "Bearer s3cret"
-            body = b'{"status":"success","data":{"activeTargets":[]}}' if ok else b"no"
-            self.send_response(200 if ok else 401)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *a: object) -> None:
-            pass
+            return (200, EMPTY_TARGETS) if ok else (401, b"no")
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Guard)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -226,25 +238,16 @@ async def test_refreshes_reuse_one_connection_and_survive_the_server_closing_it(
     opens another."""
     import socket
     import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
     peers: list[int] = []
     conns: list[socket.socket] = []
 
-    class KeepAlive(BaseHTTPRequestHandler):
+    class KeepAlive(TargetsStub):
         protocol_version = "HTTP/1.1"
 
-        def do_GET(self) -> None:  # noqa: N802
+        def answer(self) -> tuple[int, bytes]:
             peers.append(self.client_address[1])
             conns.append(self.connection)
-            body = b'{"status":"success","data":{"activeTargets":[]}}'
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *a: object) -> None:
-            pass
+            return 200, EMPTY_TARGETS
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), KeepAlive)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -374,7 +377,6 @@ def https_prometheus(tmp_path: Path):  # type: ignore[no-untyped-def]
     import ssl
     import subprocess
     import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     from tests.conftest import skip_or_fail
 
@@ -388,18 +390,7 @@ def https_prometheus(tmp_path: Path):  # type: ignore[no-untyped-def]
         check=True, capture_output=True,
     )  # fmt: skip
 
-    class Targets(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
-            body = b'{"status":"success","data":{"activeTargets":[]}}'
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *a: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Targets)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), TargetsStub)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
     server.socket = ctx.wrap_socket(server.socket, server_side=True)
