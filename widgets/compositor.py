@@ -40,28 +40,20 @@ class RowCroppedCompositor(Compositor):
         dirty = self._rows or list(range(crop.y, crop.bottom))
         width = max(self.size.width, crop.right)
         band = Region(0, crop.y, width, crop.height)
-        covered: set[int] = set()  # rows a widget in front already fills from edge to edge
-        for widget, (region, clip) in self.visible_widgets.items():  # front to back
+        for widget, (region, clip) in self.visible_widgets.items():
             visible = region.intersection(clip).intersection(band)
             if not visible:
                 continue
             # From the widget's first dirty row to its last: one render call a widget (each
             # call has a cost of its own), and no rows of it outside that band. Whole rows,
             # as Textual cuts them: the columns of a row still come from every widget on it,
-            # front to back, except where one in front fills the row (a log line: the log
-            # view, not the pane, the grid and the screen behind it).
+            # front to back.
             first = bisect_left(dirty, visible.y)
             last = bisect_left(dirty, visible.bottom) - 1
-            while first <= last and dirty[first] in covered:
-                first += 1
-            while last >= first and dirty[last] in covered:
-                last -= 1
             if last < first:
                 continue
             rows = Region(0, dirty[first], width, dirty[last] + 1 - dirty[first])
             x, y, w, h = visible.intersection(rows)
-            if x == 0 and w >= self.size.width:
-                covered.update(dirty[first : last + 1])
             yield (
                 region,
                 clip.intersection(rows),
