@@ -108,30 +108,25 @@ class HttpClient:
     def _request(
         self, method: str, url: str, body: bytes | None, headers: dict[str, str], limits: urllib3.Timeout
     ) -> Response:
-        for attempt in (1, 2):
+        # A kept connection the server closed as we reused it fails a read: a GET is tried
+        # once more on a new one (a POST or DELETE may have been done: said, not repeated).
+        tries = 2 if method == "GET" else 1
+        for left in range(tries - 1, -1, -1):
             try:
-                r = self._pool.request(
-                    method, url, body=body, headers=headers, timeout=limits, redirect=False,
-                    retries=False,
-                )  # fmt: skip
+                r = self._pool.request(method, url, body=body, headers=headers, timeout=limits, redirect=False)
                 return Response(r.status, r.data)
-            except NewConnectionError as e:  # before Urllib3Timeout: it subclasses it
+            except (NewConnectionError, SSLError) as e:  # before Urllib3Timeout: subclasses it
                 raise HttpConnectError(_reason(e)) from e
             except Urllib3Timeout as e:
                 raise HttpTimeout(_reason(e)) from e
-            except SSLError as e:
-                raise HttpConnectError(_reason(e)) from e
             except ProtocolError as e:
-                # A kept connection the server closed as we reused it: once more, on a new
-                # one, for a read (a POST or DELETE may have been done: said, not repeated).
-                if attempt == 1 and method == "GET":
-                    continue
-                raise HttpRequestError(_reason(e)) from e
+                if not left:
+                    raise HttpRequestError(_reason(e)) from e
             except HTTPError as e:
                 raise HttpRequestError(_reason(e)) from e
             except OSError as e:
                 raise HttpConnectError(str(e) or type(e).__name__) from e
-        raise AssertionError("unreachable")
+        raise AssertionError("unreachable: the last try returns or raises")
 
     def close(self) -> None:
         self._pool.clear()
