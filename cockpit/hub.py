@@ -125,6 +125,11 @@ class Throttle(Generic[T]):
         else:
             self._timer = loop.call_later(wait, self.flush)
 
+    @property
+    def pending(self) -> list[T]:
+        """What waits for the next hand-over (do not change it)."""
+        return self._pending
+
     def flush(self) -> None:
         """Hand over what waits now. Even with nothing waiting this counts as a hand-over:
         the app flushes when log lines are painted, and an update that comes just after

@@ -443,7 +443,8 @@ async def test_updates_close_together_are_held_then_shown_and_log_lines_bring_th
         await app.hub.stop()  # only this test's updates from here on
         app.post_message(LogsArrived(LogBatch("fake:logs", "fake", ())))  # what was pending
         await pilot.pause()
-        app._updates._last = float("-inf")  # a quiet spell for updates
+        await wait_until(lambda: not app._logs.pending, 5)
+        app._updates._last = app._logs._last = float("-inf")  # a quiet spell for both
         app.post_message(LogsArrived(LogBatch("fake:logs", "fake", ())))
         await pilot.pause()
         app.post_message(SourceUpdated(dataclass_replace(update, records=tuple(base[:1]))))
@@ -452,6 +453,41 @@ async def test_updates_close_together_are_held_then_shown_and_log_lines_bring_th
         assert pane.row_count() == 2, "held: log lines were painted a moment ago"
         app.post_message(LogsArrived(LogBatch("fake:logs", "fake", ())))
         await wait_until(lambda: pane.row_count() == 1, 5)
+
+
+async def test_log_lines_that_trickle_in_share_a_frame_and_a_screenful_goes_at_once():
+    from datetime import UTC, datetime
+
+    from cockpit.app import LOG_PAINT_AT_ONCE, LogsArrived
+    from cockpit.hub import LogBatch
+    from cockpit.model import LogRecord
+
+    def batch(*texts: str) -> LogBatch:
+        now = datetime.now(UTC)
+        return LogBatch("fake:logs", "fake", tuple(LogRecord(now, "api/t", LogLevel.INFO, t) for t in texts))
+
+    app = make_app(FakeEstate())
+    async with app.run_test(size=(160, 48)) as pilot:
+        view = app.cockpit.logs.view
+        await wait_until(lambda: app.hub is not None, 5)
+        await app.hub.stop()  # only this test's lines
+        shown = lambda: [ln.record.text for ln in view.lines]  # noqa: E731
+        app._logs._last = float("-inf")  # a quiet spell
+        app.post_message(LogsArrived(batch("first")))
+        await pilot.pause()
+        assert shown()[-1:] == ["first"], "the first line after a quiet spell is painted at once"
+        app.post_message(LogsArrived(batch("second")))
+        app.post_message(LogsArrived(batch("third")))
+        await pilot.pause()
+        assert "second" not in shown(), "a line right after another waits for the next ones"
+        await wait_until(lambda: shown()[-2:] == ["second", "third"], 5)  # then both, together
+        app.post_message(LogsArrived(batch("fourth")))
+        await pilot.pause()
+        assert "fourth" not in shown()
+        app.post_message(LogsArrived(batch(*(f"burst {n}" for n in range(LOG_PAINT_AT_ONCE)))))
+        await pilot.pause()
+        assert shown()[-1] == f"burst {LOG_PAINT_AT_ONCE - 1}" and "fourth" in shown(), \
+            "a screenful is not held back, nor what waited before it"
 
 
 async def test_a_refresh_that_returns_the_same_rows_still_clears_stale_and_a_change_still_shows():
