@@ -272,6 +272,42 @@ async def test_fast_cell_rendering_matches_datatables_own():
                     assert ours == theirs, (texts[row].plain, width, cursor, hover)
 
 
+async def test_fast_line_rendering_matches_datatables_own():
+    import functools
+
+    from textual.widgets import DataTable
+
+    texts = [Text.assemble(("● ", "green"), ("healthy", "bold")), Text("42", justify="right"), Text(""),
+             Text("a reason far longer than its column"), Text("日本語のテキスト")]
+    app = TableApp()
+    async with app.run_test(size=(60, 20)) as pilot:
+        table = app.query_one(KeyedTable)
+        table.sync([(str(i), [t, Text(str(i))]) for i, t in enumerate(texts)])
+        await pilot.pause()
+        table._pseudo_class_state = table.get_pseudo_class_state()
+        base = table.rich_style
+
+        def theirs(y: int, x1: int, x2: int):
+            plain = {"_render_line_in_row": functools.partial(DataTable._render_line_in_row, table),
+                     "_render_cell": functools.partial(DataTable._render_cell, table)}
+            vars(table).update(plain)
+            try:
+                table._clear_caches()
+                return DataTable._render_line(table, y, x1, x2, base)
+            finally:
+                for name in plain:
+                    del vars(table)[name]
+                table._clear_caches()
+
+        for cursor_row in (0, 2):
+            table.move_cursor(row=cursor_row, animate=False)
+            await pilot.pause()
+            for y in range(1, len(texts) + 1):  # below the header
+                for x1, x2 in ((0, table.size.width), (3, 20)):
+                    ours = table._render_line(y, x1, x2, base)
+                    assert list(ours) == list(theirs(y, x1, x2)), (y, x1, x2, cursor_row)
+
+
 async def test_cached_log_lines_follow_the_view_and_the_cursor():
     app = LogApp()
     async with app.run_test(size=(80, 10)) as pilot:

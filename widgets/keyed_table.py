@@ -14,11 +14,13 @@ from collections.abc import Sequence
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual._segment_tools import line_crop
 from textual.cache import LRUCache
 from textual.coordinate import Coordinate
 from textual.geometry import Region
 from textual.strip import Strip
 from textual.widgets import DataTable
+from textual.widgets._data_table import _EMPTY_TEXT, default_cell_formatter
 from textual.widgets.data_table import ColumnKey
 
 Row = tuple[str, Sequence[Text]]  # (row key, one Text per column)
@@ -85,7 +87,46 @@ class KeyedTable(DataTable):
                 cursor_location = _NOWHERE
             if hover_location.row != row_index:
                 hover_location = _NOWHERE
+            row = self.rows.get(row_key)
+            if (row is not None and row.height == 1 and row_index < len(self._cell_versions)
+                    and not (self.fixed_columns or self.fixed_rows or self._labelled_row_exists)):
+                return self._row_cursor_line(row_index, base_style, cursor_location.row == row_index,
+                                             hover_location.row == row_index)
         return super()._render_line_in_row(row_key, line_no, base_style, cursor_location, hover_location)
+
+    def _row_cursor_line(self, row_index: int, base_style: Style, cursor: bool, hover: bool) -> tuple[list, list]:
+        # DataTable's own for a one-line body row under a row cursor, with no fixed or
+        # labelled parts, looking up once a line what DataTable looks up for every cell
+        # (reactives, the column list, styles): a row with one changed number cost ~0.33 ms,
+        # the larger part of a frame in which a few rows change. Same segments
+        # (tests/test_widgets.py compares them with DataTable's).
+        versions = self._cell_versions[row_index]
+        columns = self.ordered_columns
+        if len(versions) < len(columns):
+            return super()._render_line_in_row(
+                self._row_locations.get_key(row_index), 0, base_style,
+                Coordinate(row_index, 0) if cursor else _NOWHERE, Coordinate(row_index, 0) if hover else _NOWHERE,
+            )
+        show_cursor = self.show_cursor
+        show_hover = self._show_hover_cursor
+        common = (base_style, cursor, hover, show_hover, self._pseudo_class_state, self._look)
+        pad = 2 * self.cell_padding  # Column.get_render_width, without a reactive read a column
+        widths = [pad + (column.content_width if column.auto_width else column.width) for column in columns]
+        cells = []
+        for column_index, width in enumerate(widths):
+            key = (row_index, column_index, versions[column_index], width, *common)
+            lines = self._cell_lines.get(key)
+            if lines is None:
+                lines = self._cell_lines[key] = self._render_one_line_cell(
+                    row_index, column_index, base_style, width, cursor, hover)
+            cells.append(lines[0])
+        remaining = max(0, self.size.width - sum(widths) - self._row_label_column_width)
+        extend_style, _ = self._get_styles_to_render_cell(
+            False, False, False, hover, cursor, show_cursor, show_hover, False, False)
+        extend_style = base_style + extend_style + Style.from_meta(
+            {"row": row_index, "column": 0, "out_of_bounds": True})
+        cells.append([Segment(" " * remaining, extend_style)])
+        return [], cells
 
     _frame_style: Style | None = None
     _base_style: tuple[int, Style] | None = None  # (look, rich_style)
@@ -133,7 +174,14 @@ class KeyedTable(DataTable):
         )
         strip = self._lines.get(key)
         if strip is None:
-            strip = super()._render_line(y, x1, x2, base_style)
+            fixed, scrollable = self._render_line_in_row(
+                row_key, line_in_row, base_style, self.cursor_coordinate, self.hover_coordinate)
+            if fixed:
+                strip = super()._render_line(y, x1, x2, base_style)
+            else:  # DataTable's assembly, without its cache (this one replaces it)
+                width = self.size.width
+                segments = line_crop(list(itertools.chain.from_iterable(scrollable)), x1, x2, width)
+                strip = Strip(segments).adjust_cell_length(width, base_style).simplify()
             self._lines[key] = strip
         return strip
 
@@ -155,9 +203,18 @@ class KeyedTable(DataTable):
         cache_key = (row_index, column_index, versions[column_index], width, base_style, cursor,
                      hover, self._show_hover_cursor, self._pseudo_class_state, self._look)
         lines = self._cell_lines.get(cache_key)
-        if lines is not None:
-            return lines
-        cell = self._get_row_renderables(row_index).cells[column_index]
+        if lines is None:
+            lines = self._cell_lines[cache_key] = self._render_one_line_cell(
+                row_index, column_index, base_style, width, cursor, hover)
+        return lines
+
+    def _render_one_line_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
+                              cursor: bool, hover: bool) -> list[list[Segment]]:
+        # The one cell, as DataTable formats a one-line row's (_get_row_renderables formats
+        # the whole row for it).
+        datum = self._data.get(self._row_locations.get_key(row_index), {}).get(
+            self._column_locations.get_key(column_index))
+        cell = _EMPTY_TEXT if datum is None else default_cell_formatter(datum, wrap=False, height=1) or _EMPTY_TEXT
         component_style, post_style = self._get_styles_to_render_cell(
             False, False, False, hover, cursor, self.show_cursor, self._show_hover_cursor,
             self.cursor_foreground_priority == "css", self.cursor_background_priority == "css",
@@ -169,10 +226,7 @@ class KeyedTable(DataTable):
         body = console.render_lines(cell, options, pad=True)[0] if inner else []
         blank = [Segment(" " * pad)] if pad else []
         pre_style = base_style + Style.from_meta({"row": row_index, "column": column_index}) + component_style
-        line = list(Segment.apply_style([*blank, *body, *blank], pre_style, post_style))
-        lines = [line]
-        self._cell_lines[cache_key] = lines
-        return lines
+        return [list(Segment.apply_style([*blank, *body, *blank], pre_style, post_style))]
 
     def _forget_lines(self) -> None:
         self._look += 1
