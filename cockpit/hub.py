@@ -287,8 +287,8 @@ class Hub:
         )
 
     async def _run(self, st: _SourceState) -> None:
-        # asyncio.timeout, not wait_for, for both waits: 3.11's wait_for can swallow a
-        # cancellation that lands as the wait ends, and the task then outlives stop().
+        # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that
+        # lands as the wait ends, and the task then outlives stop().
         while True:
             st.wake.clear()
             st.in_flight = True
@@ -312,11 +312,14 @@ class Hub:
             delay = backoff_delay(st.interval, st.failures)
             next_retry = self._clock() + delay
             self._on_update(self._update(st, next_retry))
+            # The next refresh is the wake-up event set by a timer, not a timeout around the
+            # wait: a timeout ends the wait by cancelling the task (an exception thrown through
+            # the wait, ~130 a minute in the lab) for what is the usual case here.
+            timer = asyncio.get_running_loop().call_later(delay, st.wake.set)
             try:
-                async with asyncio.timeout(delay):
-                    await st.wake.wait()
-            except TimeoutError:
-                pass
+                await st.wake.wait()
+            finally:
+                timer.cancel()
 
     def _failed(self, st: _SourceState, err: tuple[str, str]) -> None:
         st.failures += 1
