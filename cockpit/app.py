@@ -313,12 +313,26 @@ class CockpitApp(App[int]):
     def _hub_update(self, update: SourceUpdate) -> None:
         if self.sinks:
             self.publish(self.encoder.snapshot(update))
-        self.post_message(SourceUpdated(update))
+        if self.hub is None:  # shutting down: the screens may be going
+            return
+        # Straight to the hold, not through the app's message queue: the hub runs on this
+        # loop, and each message was a wake-up and a dispatch of its own (~210 a minute in
+        # the idle lab, with the log batches) for what is mostly held anyway. A watcher's or
+        # a replay's updates still come as messages.
+        try:
+            self._take_update(update)
+        except Exception as e:  # as a failing message handler would: shown, and the app ends
+            self._handle_exception(e)
 
     def _hub_logs(self, batch: LogBatch) -> None:
         if self.sinks:
             self.publish(self.encoder.logs(batch))
-        self.post_message(LogsArrived(batch))
+        if self.hub is None:
+            return
+        try:  # straight to the hold, as _hub_update
+            self._take_logs(batch)
+        except Exception as e:
+            self._handle_exception(e)
 
     clock: Callable[[], float] = staticmethod(time.time)  # the replay swaps in its own
     follow_driver = True  # a watcher follows the driver's focus until `F` turns it off
@@ -361,11 +375,14 @@ class CockpitApp(App[int]):
         self._updates.interval = seconds
 
     def on_source_updated(self, message: SourceUpdated) -> None:
-        self._updates.add([message.update])
-        if message.update.source_id not in self._shown_sources:
+        self._take_update(message.update)
+
+    def _take_update(self, update: SourceUpdate) -> None:
+        self._updates.add([update])
+        if update.source_id not in self._shown_sources:
             # A source's first data is never held: at start-up the panes fill as fast as
             # their sources answer.
-            self._shown_sources.add(message.update.source_id)
+            self._shown_sources.add(update.source_id)
             self._updates.flush()
 
     def _apply_updates(self, updates: list[SourceUpdate]) -> None:
@@ -401,7 +418,10 @@ class CockpitApp(App[int]):
             self.notify(f"alarm transition not audited: {e}", severity="warning")
 
     def on_logs_arrived(self, message: LogsArrived) -> None:
-        self._logs.add([message.batch])
+        self._take_logs(message.batch)
+
+    def _take_logs(self, batch: LogBatch) -> None:
+        self._logs.add([batch])
         if self._logs.pending and sum(len(b.records) for b in self._logs.pending) >= LOG_PAINT_AT_ONCE:
             self._logs.flush()
 
