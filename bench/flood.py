@@ -97,23 +97,28 @@ def longest_stall(progress: list[tuple[float, int | None]]) -> float:
     return round(best, 1)
 
 
-def run_rate(rate: int, args: argparse.Namespace) -> dict:
-    work = tempfile.TemporaryDirectory(prefix="bench-flood-")
-    log = Path(work.name) / "flood.log"
-    log.write_text("".join(f"{time.strftime('%H:%M:%S')} before the flood {i}\n" for i in range(3)))
-    config = Path(work.name) / "profiles.yaml"
+def follow_file(work: Path, name: str) -> tuple[Path, list[str], dict[str, str]]:
+    """A file with three lines (``before the <name> 0..2``) and the cockpit's argv and
+    environment for a profile ``<name>`` whose one host (``local: true``) follows it."""
+    log = work / f"{name}.log"
+    log.write_text("".join(f"{time.strftime('%H:%M:%S')} before the {name} {i}\n" for i in range(3)))
+    config = work / "profiles.yaml"
     config.write_text(
-        "default: flood\nprofiles:\n  flood:\n    refresh: 5\n    hosts:\n"
+        f"default: {name}\nprofiles:\n  {name}:\n    refresh: 5\n    hosts:\n"
         f"      - {{name: this-machine, local: true, logs: [{log}]}}\n"
     )
     env = dict(os.environ)
     for k in ("LINES", "COLUMNS", "TMUX", "STY", "COLORTERM", "NO_COLOR", "FORCE_COLOR"):
         env.pop(k, None)
-    env.update(TERM="xterm-256color", LANG=env.get("LANG") or "C.UTF-8",
-               XDG_STATE_HOME=str(Path(work.name) / "state"))
-    argv = [sys.executable, "-m", "cockpit.cli", "--config", str(config), "--profile", "flood"]
+    env.update(TERM="xterm-256color", LANG=env.get("LANG") or "C.UTF-8", XDG_STATE_HOME=str(work / "state"))
+    return log, [sys.executable, "-m", "cockpit.cli", "--config", str(config), "--profile", name], env
+
+
+def run_rate(rate: int, args: argparse.Namespace) -> dict:
+    work = tempfile.TemporaryDirectory(prefix="bench-flood-")
+    log, argv, env = follow_file(Path(work.name), "flood")
     out: dict = {"rate": rate, "seconds": args.seconds,
-                 "command": f"python -m cockpit.cli --config {config.name} --profile flood"}
+                 "command": "python -m cockpit.cli --config profiles.yaml --profile flood"}
     s = Session(argv, env, COLS, ROWS)
     writer = None
     try:
