@@ -153,9 +153,10 @@ class CockpitApp(App[int]):
         # Log lines on their way to the screen: the first after a quiet spell at once, the
         # ones that trickle in after it wait up to LOG_HOLD and go together (a frame costs
         # the same for one line as for twenty: with the lab's line a second, each was a frame
-        # of its own, the larger part of the idle cockpit's CPU). A screenful goes at once,
-        # so a flood or a burst is not held back.
+        # of its own, the larger part of the idle cockpit's CPU). A flood or a burst is not
+        # held back (_take_logs).
         self._logs: Throttle[LogBatch] = Throttle(self._paint_logs, 2.0 if low_bandwidth else LOG_HOLD)
+        self._last_paint_lines = 0
 
     def notify(self, message: str, *, title: str = "", severity: Any = "information",
                timeout: float | None = None, markup: bool = False) -> None:  # type: ignore[override]
@@ -422,10 +423,14 @@ class CockpitApp(App[int]):
 
     def _take_logs(self, batch: LogBatch) -> None:
         self._logs.add([batch])
-        if self._logs.pending and sum(len(b.records) for b in self._logs.pending) >= LOG_PAINT_AT_ONCE:
+        # A screenful goes at once, and so does whatever follows one: the last few lines of
+        # a flood are not held back (the followers' own batching paces a flood's frames).
+        if self._logs.pending and max(self._last_paint_lines, sum(
+                len(b.records) for b in self._logs.pending)) >= LOG_PAINT_AT_ONCE:
             self._logs.flush()
 
     def _paint_logs(self, batches: list[LogBatch]) -> None:
+        self._last_paint_lines = sum(len(b.records) for b in batches)
         self._updates.flush()  # held updates go in the same frame as these lines
         for batch in batches:
             self.cockpit.add_logs(batch)

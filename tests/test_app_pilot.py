@@ -488,6 +488,13 @@ async def test_log_lines_that_trickle_in_share_a_frame_and_a_screenful_goes_at_o
         await pilot.pause()
         assert shown()[-1] == f"burst {LOG_PAINT_AT_ONCE - 1}" and "fourth" in shown(), \
             "a screenful is not held back, nor what waited before it"
+        app.post_message(LogsArrived(batch("the flood's last line")))
+        await pilot.pause()
+        assert shown()[-1] == "the flood's last line", "nor the few lines that end a flood"
+        app.post_message(LogsArrived(batch("trickling again")))
+        await pilot.pause()
+        assert "trickling again" not in shown(), "held again once the lines trickle"
+        await wait_until(lambda: shown()[-1] == "trickling again", 5)
 
 
 async def test_a_refresh_that_returns_the_same_rows_still_clears_stale_and_a_change_still_shows():
