@@ -52,6 +52,7 @@ class KeyedTable(DataTable):
         # process: the soak test saw +15 % RSS in the second half of twelve hours.
         self._lines: LRUCache[tuple, Strip] = LRUCache(2048)
         self._cell_lines: LRUCache[tuple, list] = LRUCache(4096)
+        self._cell_bodies: LRUCache[tuple, list[Segment]] = LRUCache(4096)
 
     def on_mount(self) -> None:
         for label, width in self._column_spec:
@@ -210,20 +211,25 @@ class KeyedTable(DataTable):
 
     def _render_one_line_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
                               cursor: bool, hover: bool) -> list[list[Segment]]:
-        # The one cell, as DataTable formats a one-line row's (_get_row_renderables formats
-        # the whole row for it).
-        datum = self._data.get(self._row_locations.get_key(row_index), {}).get(
-            self._column_locations.get_key(column_index))
-        cell = _EMPTY_TEXT if datum is None else default_cell_formatter(datum, wrap=False, height=1) or _EMPTY_TEXT
         component_style, post_style = self._get_styles_to_render_cell(
             False, False, False, hover, cursor, self.show_cursor, self._show_hover_cursor,
             self.cursor_foreground_priority == "css", self.cursor_background_priority == "css",
         )
         pad = self.cell_padding
         inner = max(0, width - 2 * pad)
-        console = self.app.console
-        options = self.app.console_options.update_dimensions(inner, 1).update(no_wrap=True)
-        body = console.render_lines(cell, options, pad=True)[0] if inner else []
+        # The cell's text, rendered once whatever the cursor does: moving the cursor onto a
+        # row rendered each of its cells again only to put the cursor's colours on them.
+        body_key = (row_index, column_index, self._cell_versions[row_index][column_index], inner, self._look)
+        body = self._cell_bodies.get(body_key)
+        if body is None:
+            # The one cell, as DataTable formats a one-line row's (_get_row_renderables
+            # formats the whole row for it).
+            datum = self._data.get(self._row_locations.get_key(row_index), {}).get(
+                self._column_locations.get_key(column_index))
+            cell = _EMPTY_TEXT if datum is None else default_cell_formatter(datum, wrap=False, height=1) or _EMPTY_TEXT
+            options = self.app.console_options.update_dimensions(inner, 1).update(no_wrap=True)
+            body = self.app.console.render_lines(cell, options, pad=True)[0] if inner else []
+            self._cell_bodies[body_key] = body
         blank = [Segment(" " * pad)] if pad else []
         pre_style = base_style + Style.from_meta({"row": row_index, "column": column_index}) + component_style
         return [list(Segment.apply_style([*blank, *body, *blank], pre_style, post_style))]
@@ -232,6 +238,7 @@ class KeyedTable(DataTable):
         self._look += 1
         self._lines.clear()
         self._cell_lines.clear()
+        self._cell_bodies.clear()
 
     def _clear_caches(self) -> None:
         super()._clear_caches()
