@@ -596,6 +596,7 @@ async def test_row_cropped_frames_paint_exactly_what_textuals_compositor_paints(
             for region, clip, strips in get_renders(self, crop):
                 top = region.intersection(clip).y
                 rendered.append((top, top + len(strips)))
+                widgets_rendered.append(region)
                 yield region, clip, strips
 
         monkeypatch.setattr(RowCroppedCompositor, "_get_renders", counting)
@@ -610,12 +611,15 @@ async def test_row_cropped_frames_paint_exactly_what_textuals_compositor_paints(
             [Region(0, 0, 160, 48)],
         ]
         rendered: list[tuple[int, int]] = []  # (first, end) screen rows each render asked for
+        widgets_rendered: list[Region] = []
+        alarms = panes[PaneKind.ALARMS].region
         for dirty in cases:
             painted = []
             for cls in (RowCroppedCompositor, Compositor):
                 comp.__class__ = cls
                 comp._dirty_regions = set(dirty)
                 rendered.clear()
+                widgets_rendered.clear()
                 update = comp.render_partial_update()
                 assert update is not None
                 painted.append(update.render_segments(app.console))
@@ -626,6 +630,8 @@ async def test_row_cropped_frames_paint_exactly_what_textuals_compositor_paints(
                     for first, end in rendered:
                         assert dirty_rows & set(range(first, end)), f"rows {first}-{end} rendered for {dirty}"
                         assert first in dirty_rows and end - 1 in dirty_rows
+                    if dirty is cases[1]:  # the Alarms pane shares those rows, none of the dirt
+                        assert not [r for r in widgets_rendered if alarms.contains_region(r)]
             comp.__class__ = RowCroppedCompositor
             assert painted[0] == painted[1], f"different paint for {dirty}"
             assert painted[0].count("\x1b[") > 0
