@@ -630,6 +630,8 @@ async def test_row_cropped_frames_paint_exactly_what_textuals_compositor_paints(
                     for first, end in rendered:
                         assert dirty_rows & set(range(first, end)), f"rows {first}-{end} rendered for {dirty}"
                         assert first in dirty_rows and end - 1 in dirty_rows
+                    if dirty is cases[0]:  # the log view holds the line whole: nothing behind it
+                        assert widgets_rendered == [logs]
                     if dirty is cases[1]:  # the Alarms pane shares those rows, none of the dirt
                         assert not [r for r in widgets_rendered if alarms.contains_region(r)]
             comp.__class__ = RowCroppedCompositor

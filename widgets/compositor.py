@@ -39,7 +39,8 @@ class RowCroppedCompositor(Compositor):
         dirty = self._regions or [crop]
         width = max(self.size.width, crop.right)
         band = Region(0, crop.y, width, crop.height)
-        for widget, (region, clip) in self.visible_widgets.items():
+        covered: set[int] = set()  # the dirty regions a widget in front holds whole
+        for widget, (region, clip) in self.visible_widgets.items():  # front to back
             visible = region.intersection(clip).intersection(band)
             if not visible:
                 continue
@@ -47,11 +48,16 @@ class RowCroppedCompositor(Compositor):
             # call has a cost of its own), and no rows of it outside that band. Only where a
             # dirty region meets the widget: Textual paints a row's dirty spans alone, so a
             # widget beside them on the same rows (the Alarms pane, when a Services row
-            # changed) gives nothing that is painted.
+            # changed) gives nothing that is painted. And not for a region a widget in front
+            # holds whole: the front one's cells win (a new log line, or a Services table that
+            # scrolled, rendered the pane, the grid and the screen behind it for nothing).
             top, bottom = visible.bottom, visible.y
-            for dirty_region in dirty:
-                if visible.overlaps(dirty_region):
-                    top, bottom = min(top, dirty_region.y), max(bottom, dirty_region.bottom)
+            for index, dirty_region in enumerate(dirty):
+                if index in covered or not visible.overlaps(dirty_region):
+                    continue
+                top, bottom = min(top, dirty_region.y), max(bottom, dirty_region.bottom)
+                if visible.contains_region(dirty_region):
+                    covered.add(index)
             if bottom <= top:
                 continue
             rows = Region(0, top, width, bottom - top)
