@@ -725,6 +725,9 @@ class CockpitApp(App[int]):
             if asyncio.iscoroutine(result):
                 await asyncio.wait_for(result, 5)
         hub, self.hub = self.hub, None  # taken first: a second shutdown finds nothing to do
+        # Held lines and updates are dropped, not painted on screens that are going.
+        self._logs.cancel()
+        self._updates.cancel()
         if hub is not None:
             await asyncio.wait_for(hub.stop(), 20)
         lab, self.lab = self.lab, None
