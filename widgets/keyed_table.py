@@ -89,7 +89,8 @@ class KeyedTable(DataTable):
             if hover_location.row != row_index:
                 hover_location = _NOWHERE
             row = self.rows.get(row_key)
-            if (row is not None and row.height == 1 and row_index < len(self._cell_versions)
+            if (row is not None and row.height == 1 and 0 <= row_index < len(self._cell_versions)
+                    and len(self._cell_versions[row_index]) >= len(self.columns)
                     and not (self.fixed_columns or self.fixed_rows or self._labelled_row_exists)):
                 return self._row_cursor_line(row_index, base_style, cursor_location.row == row_index,
                                              hover_location.row == row_index)
@@ -101,29 +102,14 @@ class KeyedTable(DataTable):
         # (reactives, the column list, styles): a row with one changed number cost ~0.33 ms,
         # the larger part of a frame in which a few rows change. Same segments
         # (tests/test_widgets.py compares them with DataTable's).
-        versions = self._cell_versions[row_index]
-        columns = self.ordered_columns
-        if len(versions) < len(columns):
-            return super()._render_line_in_row(
-                self._row_locations.get_key(row_index), 0, base_style,
-                Coordinate(row_index, 0) if cursor else _NOWHERE, Coordinate(row_index, 0) if hover else _NOWHERE,
-            )
-        show_cursor = self.show_cursor
-        show_hover = self._show_hover_cursor
-        common = (base_style, cursor, hover, show_hover, self._pseudo_class_state, self._look)
         pad = 2 * self.cell_padding  # Column.get_render_width, without a reactive read a column
-        widths = [pad + (column.content_width if column.auto_width else column.width) for column in columns]
-        cells = []
-        for column_index, width in enumerate(widths):
-            key = (row_index, column_index, versions[column_index], width, *common)
-            lines = self._cell_lines.get(key)
-            if lines is None:
-                lines = self._cell_lines[key] = self._render_one_line_cell(
-                    row_index, column_index, base_style, width, cursor, hover)
-            cells.append(lines[0])
+        widths = [pad + (column.content_width if column.auto_width else column.width)
+                  for column in self.ordered_columns]
+        cells = [self._cached_cell(row_index, column_index, base_style, width, cursor, hover)[0]
+                 for column_index, width in enumerate(widths)]
         remaining = max(0, self.size.width - sum(widths) - self._row_label_column_width)
         extend_style, _ = self._get_styles_to_render_cell(
-            False, False, False, hover, cursor, show_cursor, show_hover, False, False)
+            False, False, False, hover, cursor, self.show_cursor, self._show_hover_cursor, False, False)
         extend_style = base_style + extend_style + Style.from_meta(
             {"row": row_index, "column": 0, "out_of_bounds": True})
         cells.append([Segment(" " * remaining, extend_style)])
@@ -201,8 +187,13 @@ class KeyedTable(DataTable):
         versions = self._cell_versions[row_index] if row_index < len(self._cell_versions) else None
         if versions is None or column_index >= len(versions):
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        cache_key = (row_index, column_index, versions[column_index], width, base_style, cursor,
-                     hover, self._show_hover_cursor, self._pseudo_class_state, self._look)
+        return self._cached_cell(row_index, column_index, base_style, width, cursor, hover)
+
+    def _cached_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
+                     cursor: bool, hover: bool) -> list[list[Segment]]:
+        """A one-line body cell whose version exists, from the cache or rendered once."""
+        cache_key = (row_index, column_index, self._cell_versions[row_index][column_index], width, base_style,
+                     cursor, hover, self._show_hover_cursor, self._pseudo_class_state, self._look)
         lines = self._cell_lines.get(cache_key)
         if lines is None:
             lines = self._cell_lines[cache_key] = self._render_one_line_cell(
