@@ -314,25 +314,23 @@ class CockpitApp(App[int]):
     def _hub_update(self, update: SourceUpdate) -> None:
         if self.sinks:
             self.publish(self.encoder.snapshot(update))
-        if self.hub is None:  # shutting down: the screens may be going
-            return
-        # Straight to the hold, not through the app's message queue: the hub runs on this
-        # loop, and each message was a wake-up and a dispatch of its own (~210 a minute in
-        # the idle lab, with the log batches) for what is mostly held anyway. A watcher's or
-        # a replay's updates still come as messages.
-        try:
-            self._take_update(update)
-        except Exception as e:  # as a failing message handler would: shown, and the app ends
-            self._handle_exception(e)
+        self._from_hub(self._take_update, update)
 
     def _hub_logs(self, batch: LogBatch) -> None:
         if self.sinks:
             self.publish(self.encoder.logs(batch))
-        if self.hub is None:
+        self._from_hub(self._take_logs, batch)
+
+    def _from_hub(self, take: Callable[[Any], None], item: Any) -> None:
+        # Straight to the hold, not through the app's message queue: the hub runs on this
+        # loop, and each message was a wake-up and a dispatch of its own (~210 a minute in
+        # the idle lab) for what is mostly held anyway. A watcher's or a replay's updates
+        # and lines still come as messages.
+        if self.hub is None:  # shutting down: the screens may be going
             return
-        try:  # straight to the hold, as _hub_update
-            self._take_logs(batch)
-        except Exception as e:
+        try:
+            take(item)
+        except Exception as e:  # as a failing message handler would: shown, and the app ends
             self._handle_exception(e)
 
     clock: Callable[[], float] = staticmethod(time.time)  # the replay swaps in its own
