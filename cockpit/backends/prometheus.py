@@ -18,7 +18,6 @@ references, an overall deadline, and errors turned into ``BackendError`` with a 
 from __future__ import annotations
 
 import asyncio
-import base64
 import math
 import ssl
 import time
@@ -27,6 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
+
+from urllib3.util import make_headers
 
 from cockpit.backends.httpclient import HttpClient, HttpConnectError, HttpRequestError, HttpTimeout
 from cockpit.errors import BackendError, CockpitError, CredentialsError
@@ -119,7 +120,7 @@ class HttpApi:
                 headers["Authorization"] = f"Bearer {token}"
             if self.cfg.username is not None:
                 userpass = f"{self.cfg.username}:{_resolve(self.cfg.password) or ''}"
-                headers["Authorization"] = "Basic " + base64.b64encode(userpass.encode()).decode()
+                headers["Authorization"] = make_headers(basic_auth=userpass)["authorization"]
             context: ssl.SSLContext | None = None
             if self.cfg.verify and self.cfg.ca_file:
                 try:
