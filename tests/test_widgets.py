@@ -275,10 +275,16 @@ async def test_fast_cell_rendering_matches_datatables_own():
 async def test_fast_line_rendering_matches_datatables_own():
     import functools
 
+    from rich.style import Style
+    from textual.coordinate import Coordinate
     from textual.widgets import DataTable
 
     texts = [Text.assemble(("● ", "green"), ("healthy", "bold")), Text("42", justify="right"), Text(""),
-             Text("a reason far longer than its column"), Text("日本語のテキスト")]
+             Text("a reason far longer than its column"), Text("日本語のテキスト"),
+             # Equal text in other colours (cells are shared by content), and a cell whose own
+             # meta must win over the row's and column's.
+             Text("ok", style="green"), Text("ok", style="red"), Text("ok", style="green"),
+             Text.assemble(("open", Style(meta={"@click": "app.bell", "row": 99})))]
     app = TableApp()
     async with app.run_test(size=(60, 20)) as pilot:
         table = app.query_one(KeyedTable)
@@ -299,13 +305,17 @@ async def test_fast_line_rendering_matches_datatables_own():
                     del vars(table)[name]
                 table._clear_caches()
 
-        for cursor_row in (0, 2):
+        table._show_hover_cursor = True
+        for cursor_row in (0, 2, 7):
             table.move_cursor(row=cursor_row, animate=False)
             await pilot.pause()
-            for y in range(1, len(texts) + 1):  # below the header
+            for hover_row in (-1, 1, cursor_row):  # -1: the mouse on the header
+                table.hover_coordinate = Coordinate(hover_row, 0)
                 for x1, x2 in ((0, table.size.width), (3, 20)):
-                    ours = table._render_line(y, x1, x2, base)
-                    assert list(ours) == list(theirs(y, x1, x2)), (y, x1, x2, cursor_row)
+                    # All of ours first: rows share what they render (theirs empties the caches).
+                    ours = [table._render_line(y, x1, x2, base) for y in range(len(texts) + 1)]
+                    for y, line in enumerate(ours):  # the header, then each row
+                        assert list(line) == list(theirs(y, x1, x2)), (y, x1, x2, cursor_row, hover_row)
 
 
 async def test_cached_log_lines_follow_the_view_and_the_cursor():

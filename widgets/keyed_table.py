@@ -27,6 +27,14 @@ Row = tuple[str, Sequence[Text]]  # (row key, one Text per column)
 _NOWHERE = Coordinate(-10, -10)  # a cursor on no row, not even the header (-1)
 
 
+def _text_key(cell: object, width: int, look: int) -> tuple | None:
+    """What a one-line Text cell renders from, to share its rendering between equal cells."""
+    if type(cell) is not Text:
+        return None
+    return (cell.plain, cell.style, tuple(cell.spans), cell.justify, cell.overflow, cell.no_wrap,
+            cell.end, cell.tab_size, width, look)
+
+
 class KeyedTable(DataTable):
     DEFAULT_CSS = """
     KeyedTable { height: 1fr; scrollbar-size-vertical: 1; scrollbar-size-horizontal: 0; }
@@ -52,7 +60,9 @@ class KeyedTable(DataTable):
         # process: the soak test saw +15 % RSS in the second half of twelve hours.
         self._lines: LRUCache[tuple, Strip] = LRUCache(2048)
         self._cell_lines: LRUCache[tuple, list] = LRUCache(4096)
-        self._cell_bodies: LRUCache[tuple, list[Segment]] = LRUCache(4096)
+        self._cell_bodies: LRUCache[tuple, tuple[list[Segment], bool]] = LRUCache(4096)
+        self._text_bodies: LRUCache[tuple, tuple[list[Segment], bool]] = LRUCache(1024)
+        self._header_lines: LRUCache[tuple, Strip] = LRUCache(16)
 
     def on_mount(self) -> None:
         for label, width in self._column_spec:
@@ -105,31 +115,43 @@ class KeyedTable(DataTable):
         pad = 2 * self.cell_padding  # Column.get_render_width, without a reactive read a column
         widths = [pad + (column.content_width if column.auto_width else column.width)
                   for column in self.ordered_columns]
-        cells = [self._cached_cell(row_index, column_index, base_style, width, cursor, hover)[0]
+        component_style, post_style = self._get_styles_to_render_cell(
+            False, False, False, hover, cursor, self.show_cursor, self._show_hover_cursor,
+            self.cursor_foreground_priority == "css", self.cursor_background_priority == "css",
+        )
+        styles = (component_style, post_style)
+        cells = [self._cached_cell(row_index, column_index, base_style, width, cursor, hover, styles)[0]
                  for column_index, width in enumerate(widths)]
         remaining = max(0, self.size.width - sum(widths) - self._row_label_column_width)
-        extend_style, _ = self._get_styles_to_render_cell(
-            False, False, False, hover, cursor, self.show_cursor, self._show_hover_cursor, False, False)
-        extend_style = base_style + extend_style + Style.from_meta(
+        # DataTable's extend style: the same component style, without the priorities' post style.
+        extend_style = base_style + component_style + Style.from_meta(
             {"row": row_index, "column": 0, "out_of_bounds": True})
         cells.append([Segment(" " * remaining, extend_style)])
         return [], cells
 
     _frame_style: Style | None = None
+    _frame: tuple | None = None  # (cursor row, hover row, the rest of a line's key) of this render
     _base_style: tuple[int, Style] | None = None  # (look, rich_style)
 
     def render_lines(self, crop: Region) -> list[Strip]:
         # DataTable.render_line looks up the widget's rich_style (a walk up the DOM for
         # background colours) for every line. It changes only with the table's look (styles,
-        # focus, theme: notify_style_update), so it is looked up once a look.
+        # focus, theme: notify_style_update), so it is looked up once a look. What a line's
+        # cache key holds besides its row is looked up once a render, not once a line (each
+        # reactive read has a cost: ~30 us a line, half a frame that scrolls a row in).
         cached = self._base_style
         if cached is None or cached[0] != self._look:
             cached = self._base_style = (self._look, self.rich_style)
-        self._frame_style = cached[1]
+        self._frame_style = base_style = cached[1]
+        self._frame = (
+            self.cursor_coordinate.row, self.hover_coordinate.row,
+            (self.size.width, base_style, self.cursor_type, self._show_hover_cursor,
+             self._pseudo_class_state, self._look),
+        )
         try:
             return super().render_lines(crop)
         finally:
-            self._frame_style = None
+            self._frame_style = self._frame = None
 
     def render_line(self, y: int) -> Strip:
         base_style = self._frame_style
@@ -151,14 +173,18 @@ class KeyedTable(DataTable):
         except LookupError:
             return super()._render_line(y, x1, x2, base_style)
         row_index = self._row_locations.get(row_key)
+        if row_key is self._header_row_key and self.cursor_type == "row":
+            return self._header_line(y, x1, x2, base_style)
         if row_index is None or row_index >= len(self._cell_versions):
-            return super()._render_line(y, x1, x2, base_style)  # the header, a row being added
-        key = (
-            row_index, max(self._cell_versions[row_index], default=-1), line_in_row, x1, x2, self.size.width,
-            self.cursor_coordinate.row == row_index, self.hover_coordinate.row == row_index,
-            base_style, self.cursor_type, self._show_hover_cursor, self._pseudo_class_state,
-            self._look,
-        )
+            return super()._render_line(y, x1, x2, base_style)  # a row being added
+        frame = self._frame
+        if frame is None or frame[2][1] is not base_style:
+            frame = (self.cursor_coordinate.row, self.hover_coordinate.row,
+                     (self.size.width, base_style, self.cursor_type, self._show_hover_cursor,
+                      self._pseudo_class_state, self._look))
+        cursor_row, hover_row, look = frame
+        key = (row_index, max(self._cell_versions[row_index], default=-1), line_in_row, x1, x2,
+               cursor_row == row_index, hover_row == row_index, look)
         strip = self._lines.get(key)
         if strip is None:
             fixed, scrollable = self._render_line_in_row(
@@ -170,6 +196,26 @@ class KeyedTable(DataTable):
                 segments = line_crop(list(itertools.chain.from_iterable(scrollable)), x1, x2, width)
                 strip = Strip(segments).adjust_cell_length(width, base_style).simplify()
             self._lines[key] = strip
+        return strip
+
+    def _header_line(self, y: int, x1: int, x2: int, base_style: Style) -> Strip:
+        # DataTable keys its header line by the cursor's coordinate and its count of cell
+        # updates too, so every cursor move and every refresh with a new number drew the
+        # header again (~0.3 ms a frame). Under a row cursor the header looks different only
+        # when the cursor or the hover is on it (row -1), or when the columns change.
+        cursor, hover = self.cursor_coordinate, self.hover_coordinate
+        pad = 2 * self.cell_padding
+        key = (
+            y, x1, x2, self.size.width, base_style, self._look, self._pseudo_class_state,
+            self.show_cursor, self._show_hover_cursor, self.fixed_columns, self._labelled_row_exists,
+            cursor if cursor.row < 0 else None, hover if hover.row < 0 else None,
+            tuple((column.label.plain, str(column.label.style), tuple(column.label.spans),
+                   pad + (column.content_width if column.auto_width else column.width))
+                  for column in self.ordered_columns),
+        )
+        strip = self._header_lines.get(key)
+        if strip is None:
+            strip = self._header_lines[key] = super()._render_line(y, x1, x2, base_style)
         return strip
 
     def _render_cell(self, row_index, column_index, base_style, width, cursor=False, hover=False):  # type: ignore[no-untyped-def]
@@ -190,46 +236,76 @@ class KeyedTable(DataTable):
         return self._cached_cell(row_index, column_index, base_style, width, cursor, hover)
 
     def _cached_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
-                     cursor: bool, hover: bool) -> list[list[Segment]]:
-        """A one-line body cell whose version exists, from the cache or rendered once."""
+                     cursor: bool, hover: bool, styles: tuple[Style, Style] | None = None) -> list[list[Segment]]:
+        """A one-line body cell whose version exists, from the cache or rendered once.
+
+        ``styles``: the cell's (component, post) styles, when the caller has them (they are
+        the same for every cell of a row).
+        """
         cache_key = (row_index, column_index, self._cell_versions[row_index][column_index], width, base_style,
                      cursor, hover, self._show_hover_cursor, self._pseudo_class_state, self._look)
         lines = self._cell_lines.get(cache_key)
         if lines is None:
             lines = self._cell_lines[cache_key] = self._render_one_line_cell(
-                row_index, column_index, base_style, width, cursor, hover)
+                row_index, column_index, base_style, width, cursor, hover, styles)
         return lines
 
     def _render_one_line_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
-                              cursor: bool, hover: bool) -> list[list[Segment]]:
-        component_style, post_style = self._get_styles_to_render_cell(
-            False, False, False, hover, cursor, self.show_cursor, self._show_hover_cursor,
-            self.cursor_foreground_priority == "css", self.cursor_background_priority == "css",
-        )
+                              cursor: bool, hover: bool, styles: tuple[Style, Style] | None = None,
+                              ) -> list[list[Segment]]:
+        if styles is None:
+            styles = self._get_styles_to_render_cell(
+                False, False, False, hover, cursor, self.show_cursor, self._show_hover_cursor,
+                self.cursor_foreground_priority == "css", self.cursor_background_priority == "css",
+            )
+        component_style, post_style = styles
         pad = self.cell_padding
         inner = max(0, width - 2 * pad)
-        # The cell's text, rendered once whatever the cursor does: moving the cursor onto a
-        # row rendered each of its cells again only to put the cursor's colours on them.
+        body, body_is_plain = self._cell_body(row_index, column_index, inner)
+        blank = [Segment(" " * pad)] if pad else []
+        where = Style.from_meta({"row": row_index, "column": column_index})
+        if not body_is_plain:  # DataTable's order: a segment's own meta wins over row and column
+            pre_style = base_style + where + component_style
+            return [list(Segment.apply_style([*blank, *body, *blank], pre_style, post_style))]
+        # The same styles as DataTable's (base + where + component) + segment + post: the
+        # colours and attributes do not depend on where the meta-only ``where`` is added, and
+        # adding it last lets rich's cache of additions serve the rest across rows (an added
+        # style with a row's meta in it is new for every row: ~60 us a cell).
+        pre_style = base_style + component_style
+        return [[Segment(text, (pre_style + style + post_style if style else pre_style + post_style) + where)
+                 for text, style, _control in (*blank, *body, *blank)]]
+
+    def _cell_body(self, row_index: int, column_index: int, inner: int) -> tuple[list[Segment], bool]:
+        """The cell's text rendered in ``inner`` cells, apart from the cursor's colours; and
+        whether its segments are plain (no meta of their own, no control codes)."""
         body_key = (row_index, column_index, self._cell_versions[row_index][column_index], inner, self._look)
-        body = self._cell_bodies.get(body_key)
-        if body is None:
+        cached = self._cell_bodies.get(body_key)
+        if cached is None:
             # The one cell, as DataTable formats a one-line row's (_get_row_renderables
             # formats the whole row for it).
             datum = self._data.get(self._row_locations.get_key(row_index), {}).get(
                 self._column_locations.get_key(column_index))
             cell = _EMPTY_TEXT if datum is None else default_cell_formatter(datum, wrap=False, height=1) or _EMPTY_TEXT
-            options = self.app.console_options.update_dimensions(inner, 1).update(no_wrap=True)
-            body = self.app.console.render_lines(cell, options, pad=True)[0] if inner else []
-            self._cell_bodies[body_key] = body
-        blank = [Segment(" " * pad)] if pad else []
-        pre_style = base_style + Style.from_meta({"row": row_index, "column": column_index}) + component_style
-        return [list(Segment.apply_style([*blank, *body, *blank], pre_style, post_style))]
+            # By content too: a row scrolled into view mostly repeats its neighbours' texts
+            # (status, counts, deployment state), each ~35 us to render.
+            text_key = _text_key(cell, inner, self._look)
+            cached = self._text_bodies.get(text_key) if text_key is not None else None
+            if cached is None:
+                options = self.app.console_options.update_dimensions(inner, 1).update(no_wrap=True)
+                body = self.app.console.render_lines(cell, options, pad=True)[0] if inner else []
+                cached = (body, not any(seg.control or (seg.style is not None and seg.style._meta) for seg in body))
+                if text_key is not None:
+                    self._text_bodies[text_key] = cached
+            self._cell_bodies[body_key] = cached
+        return cached
 
     def _forget_lines(self) -> None:
         self._look += 1
         self._lines.clear()
         self._cell_lines.clear()
         self._cell_bodies.clear()
+        self._text_bodies.clear()
+        self._header_lines.clear()
 
     def _clear_caches(self) -> None:
         super()._clear_caches()
