@@ -318,6 +318,135 @@ async def test_fast_line_rendering_matches_datatables_own():
                         assert list(line) == list(theirs(y, x1, x2)), (y, x1, x2, cursor_row, hover_row)
 
 
+async def test_painting_matches_textuals_own_through_scrolls_hover_focus_and_theme():
+    """The styled lines kept by content (LineMemoStylesCache) and the scrollbar kept while its
+    segments stay (SteadyScrollBar) give what Textual's own StylesCache and ScrollBar give."""
+    from textual._styles_cache import StylesCache
+    from textual.scrollbar import ScrollBar
+
+    from widgets.paint import LineMemoStylesCache, SteadyScrollBar
+
+    app = TableApp()
+    async with app.run_test(size=(60, 20)) as pilot:
+        table = app.query_one(KeyedTable)
+        table.sync(rows(*[(f"r{i}", str(i)) for i in range(60)]))
+        table.focus()
+        await pilot.pause()
+        assert isinstance(table._styles_cache, LineMemoStylesCache)
+        bar = table.vertical_scrollbar
+        assert isinstance(bar, SteadyScrollBar)
+        thumbs: set = set()
+
+        def same_as_textual(step: str) -> None:
+            region = table.size.region
+            ours = table.render_lines(region)
+            memo, table._styles_cache = table._styles_cache, StylesCache()
+            try:
+                theirs = table.render_lines(region)
+            finally:
+                table._styles_cache = memo
+            assert [list(s) for s in ours] == [list(s) for s in theirs], step
+            drawn = bar.render_lines(bar.size.region)
+            assert [list(s) for s in drawn] == [list(s) for s in ScrollBar.render_lines(bar, bar.size.region)], step
+            thumbs.add(tuple(s.text for s in drawn))
+
+        same_as_textual("start")
+        for press in range(40):  # past the view: each Down scrolls by a row
+            await pilot.press("down")
+            await pilot.pause()
+            same_as_textual(f"down {press}")
+        assert len(thumbs) > 1, "the scrollbar's thumb never moved"
+        await pilot.press("pageup")
+        await pilot.pause()
+        same_as_textual("page up")
+        await pilot.hover(KeyedTable, offset=(2, 0))  # the header
+        await pilot.pause()
+        same_as_textual("hover on the header")
+        table.blur()
+        await pilot.pause()
+        same_as_textual("unfocused")
+        app.theme = "textual-light" if app.theme != "textual-light" else "nord"
+        await pilot.pause()
+        same_as_textual("another theme")
+
+
+async def test_log_view_painting_matches_textuals_own_through_jumps_and_the_cursor():
+    from textual._styles_cache import StylesCache
+
+    app = LogApp()
+    async with app.run_test(size=(80, 10)) as pilot:
+        view = app.query_one(LogView)
+        view.focus()
+
+        def same_as_textual(step: str) -> None:
+            region = view.size.region
+            ours = view.render_lines(region)
+            memo, view._styles_cache = view._styles_cache, StylesCache()
+            try:
+                theirs = view.render_lines(region)
+            finally:
+                view._styles_cache = memo
+            assert [list(s) for s in ours] == [list(s) for s in theirs], step
+            assert any("line" in s.text for s in ours), step
+
+        for batch in range(4):  # past the page: jumps that keep half the lines, at other rows
+            view.add_records(recs(batch * 7, 7))
+            await pilot.pause()
+            same_as_textual(f"batch {batch}")
+        await pilot.press("up", "up")  # a cursor line
+        await pilot.pause()
+        same_as_textual("cursor")
+        app.theme = "textual-light" if app.theme != "textual-light" else "nord"
+        await pilot.pause()
+        same_as_textual("another theme")
+
+
+async def test_styled_lines_kept_by_content_follow_the_widgets_look():
+    """The same content line, in a widget whose background changed: styled again."""
+    from rich.segment import Segment
+    from textual._styles_cache import StylesCache
+    from textual.strip import Strip
+    from textual.widget import Widget
+
+    from widgets.paint import LineMemoStylesCache
+
+    line = Strip([Segment("abc")])  # shorter than the widget: the rest takes its background
+
+    class Fixed(Widget):
+        DEFAULT_CSS = "Fixed { height: 3; background: red; } Fixed.-blue { background: blue; }"
+
+        def __init__(self) -> None:
+            super().__init__()
+            self._styles_cache = LineMemoStylesCache()
+
+        def render_line(self, y: int) -> Strip:
+            return line
+
+    class FixedApp(App):
+        def compose(self) -> ComposeResult:
+            yield Fixed()
+
+    app = FixedApp()
+    async with app.run_test(size=(20, 5)) as pilot:
+        widget = app.query_one(Fixed)
+
+        def rendered() -> tuple[list, list]:
+            ours = widget.render_lines(widget.size.region)
+            memo, widget._styles_cache = widget._styles_cache, StylesCache()
+            try:
+                theirs = widget.render_lines(widget.size.region)
+            finally:
+                widget._styles_cache = memo
+            return [list(s) for s in ours], [list(s) for s in theirs]
+
+        red, theirs = rendered()
+        assert red == theirs
+        widget.add_class("-blue")
+        await pilot.pause()
+        blue, theirs = rendered()
+        assert blue == theirs and blue != red
+
+
 async def test_cached_log_lines_follow_the_view_and_the_cursor():
     app = LogApp()
     async with app.run_test(size=(80, 10)) as pilot:

@@ -23,6 +23,8 @@ from textual.widgets import DataTable
 from textual.widgets._data_table import _EMPTY_TEXT, default_cell_formatter
 from textual.widgets.data_table import ColumnKey
 
+from widgets.paint import LineMemoStylesCache, steady_vertical_scrollbar
+
 Row = tuple[str, Sequence[Text]]  # (row key, one Text per column)
 _NOWHERE = Coordinate(-10, -10)  # a cursor on no row, not even the header (-1)
 
@@ -63,6 +65,11 @@ class KeyedTable(DataTable):
         self._cell_bodies: LRUCache[tuple, tuple[list[Segment], bool]] = LRUCache(4096)
         self._text_bodies: LRUCache[tuple, tuple[list[Segment], bool]] = LRUCache(1024)
         self._header_lines: LRUCache[tuple, Strip] = LRUCache(16)
+        self._styles_cache = LineMemoStylesCache()  # a scroll restyles only the new rows
+
+    @property
+    def vertical_scrollbar(self):  # type: ignore[no-untyped-def, override]
+        return steady_vertical_scrollbar(self)
 
     def on_mount(self) -> None:
         for label, width in self._column_spec:

@@ -25,6 +25,7 @@ from textual.widget import Widget
 
 from cockpit.model import LogLevel, LogRecord
 from cockpit.text import sanitize
+from widgets.paint import LineMemoStylesCache
 
 _LEVEL_WORDS = {
     LogLevel.DEBUG: ("DEBUG",),
@@ -111,6 +112,7 @@ class LogView(Widget, can_focus=True):
         # CSS of the widget and its ancestors on every call, and a new line asks for four.
         self._styles: dict[str, Style] = {}
         self.line_refreshes = 0
+        self._styles_cache = LineMemoStylesCache()  # a jump restyles only the rows it brings in
 
     # --- data -----------------------------------------------------------------------
 
