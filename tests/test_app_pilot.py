@@ -637,3 +637,26 @@ async def test_row_cropped_frames_paint_exactly_what_textuals_compositor_paints(
             comp.__class__ = RowCroppedCompositor
             assert painted[0] == painted[1], f"different paint for {dirty}"
             assert painted[0].count("\x1b[") > 0
+
+
+async def test_start_up_leaves_the_garbage_collectors_view_once_every_source_answered(monkeypatch):
+    import gc
+
+    import cockpit.app
+
+    frozen: list[set[str]] = []  # the sources shown at each freeze
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(set(app._shown_sources)))
+    monkeypatch.setattr(cockpit.app, "FREEZE_AGAIN_S", 0.5)
+    estate = FakeEstate()
+    estate.queues.fail = "connection refused"  # an error is an answer too
+    app = make_app(estate)
+    app.freeze_gc = True  # headless apps (tests) do not freeze by default
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_until(lambda: app.cockpit.panes[PaneKind.SERVICES].row_count() == 2, 5)
+        await wait_until(lambda: frozen, 5)
+        assert frozen[0] == {s.id for s in app.hub.sources}, "froze before every source answered"
+        await wait_until(lambda: len(frozen) == 2, 5)  # once more, for what refreshes loaded
+        for _ in range(4):  # later refreshes do not freeze again
+            await pilot.pause(0.25)
+        assert len(frozen) == 2
+    assert make_app(FakeEstate()).freeze_gc is None  # by default: only in a terminal
