@@ -318,10 +318,23 @@ async def test_fast_line_rendering_matches_datatables_own():
                         assert list(line) == list(theirs(y, x1, x2)), (y, x1, x2, cursor_row, hover_row)
 
 
+def painted_both_ways(widget) -> tuple[list, list]:
+    """The widget's lines as it paints them, and as Textual's own StylesCache paints them."""
+    from textual._styles_cache import StylesCache
+
+    region = widget.size.region
+    ours = widget.render_lines(region)
+    memo, widget._styles_cache = widget._styles_cache, StylesCache()
+    try:
+        theirs = widget.render_lines(region)
+    finally:
+        widget._styles_cache = memo
+    return [list(s) for s in ours], [list(s) for s in theirs]
+
+
 async def test_painting_matches_textuals_own_through_scrolls_hover_focus_and_theme():
     """The styled lines kept by content (LineMemoStylesCache) and the scrollbar kept while its
     segments stay (SteadyScrollBar) give what Textual's own StylesCache and ScrollBar give."""
-    from textual._styles_cache import StylesCache
     from textual.scrollbar import ScrollBar
 
     from widgets.paint import LineMemoStylesCache, SteadyScrollBar
@@ -338,14 +351,8 @@ async def test_painting_matches_textuals_own_through_scrolls_hover_focus_and_the
         thumbs: set = set()
 
         def same_as_textual(step: str) -> None:
-            region = table.size.region
-            ours = table.render_lines(region)
-            memo, table._styles_cache = table._styles_cache, StylesCache()
-            try:
-                theirs = table.render_lines(region)
-            finally:
-                table._styles_cache = memo
-            assert [list(s) for s in ours] == [list(s) for s in theirs], step
+            ours, theirs = painted_both_ways(table)
+            assert ours == theirs, step
             drawn = bar.render_lines(bar.size.region)
             assert [list(s) for s in drawn] == [list(s) for s in ScrollBar.render_lines(bar, bar.size.region)], step
             thumbs.add(tuple(s.text for s in drawn))
@@ -371,23 +378,15 @@ async def test_painting_matches_textuals_own_through_scrolls_hover_focus_and_the
 
 
 async def test_log_view_painting_matches_textuals_own_through_jumps_and_the_cursor():
-    from textual._styles_cache import StylesCache
-
     app = LogApp()
     async with app.run_test(size=(80, 10)) as pilot:
         view = app.query_one(LogView)
         view.focus()
 
         def same_as_textual(step: str) -> None:
-            region = view.size.region
-            ours = view.render_lines(region)
-            memo, view._styles_cache = view._styles_cache, StylesCache()
-            try:
-                theirs = view.render_lines(region)
-            finally:
-                view._styles_cache = memo
-            assert [list(s) for s in ours] == [list(s) for s in theirs], step
-            assert any("line" in s.text for s in ours), step
+            ours, theirs = painted_both_ways(view)
+            assert ours == theirs, step
+            assert any("line" in "".join(seg.text for seg in line) for line in ours), step
 
         for batch in range(4):  # past the page: jumps that keep half the lines, at other rows
             view.add_records(recs(batch * 7, 7))
@@ -404,7 +403,6 @@ async def test_log_view_painting_matches_textuals_own_through_jumps_and_the_curs
 async def test_styled_lines_kept_by_content_follow_the_widgets_look():
     """The same content line, in a widget whose background changed: styled again."""
     from rich.segment import Segment
-    from textual._styles_cache import StylesCache
     from textual.strip import Strip
     from textual.widget import Widget
 
@@ -430,20 +428,11 @@ async def test_styled_lines_kept_by_content_follow_the_widgets_look():
     async with app.run_test(size=(20, 5)) as pilot:
         widget = app.query_one(Fixed)
 
-        def rendered() -> tuple[list, list]:
-            ours = widget.render_lines(widget.size.region)
-            memo, widget._styles_cache = widget._styles_cache, StylesCache()
-            try:
-                theirs = widget.render_lines(widget.size.region)
-            finally:
-                widget._styles_cache = memo
-            return [list(s) for s in ours], [list(s) for s in theirs]
-
-        red, theirs = rendered()
+        red, theirs = painted_both_ways(widget)
         assert red == theirs
         widget.add_class("-blue")
         await pilot.pause()
-        blue, theirs = rendered()
+        blue, theirs = painted_both_ways(widget)
         assert blue == theirs and blue != red
 
 
