@@ -450,7 +450,7 @@ def test_a_missing_server_becomes_a_note_on_its_pane(
 
 
 def test_size_option_and_stop_ends_the_child() -> None:
-    old = _env(COCKPIT_LAB_SERVICES="30")
+    old = _env(COCKPIT_LAB_SERVICES="30", COCKPIT_LAB_ALARMS="5")
     try:
         lab = start_lab(with_servers=False)
     finally:
@@ -463,6 +463,10 @@ def test_size_option_and_stop_ends_the_child() -> None:
         assert len(arns) == 32
         svc = ecs.describe_services(cluster="production", services=["svc-0030"])["services"][0]
         assert svc["runningCount"] == svc["desiredCount"] == 2
+        cw = aws_client(lab.aws_endpoint, "cloudwatch")
+        extra = cw.describe_alarms(AlarmNamePrefix="svc-")["MetricAlarms"]
+        assert [a["AlarmName"] for a in extra] == [f"svc-{i:04d}-high-cpu" for i in range(1, 6)]
+        assert {a["StateValue"] for a in extra} == {"INSUFFICIENT_DATA"}  # shown by the lab profile
     finally:
         lab.stop()
     assert not _alive(pid)

@@ -4,6 +4,8 @@ Seeded from inside the lab's child process, by boto3 clients over HTTP (the API 
 seed honest: whatever the cockpit later reads came in through the same front door), except
 the size option ``COCKPIT_LAB_SERVICES=N``, whose extra services go straight into moto's
 ECS backend under the request lock (2,000 services over HTTP take ~14 s, in-process ~0.1 s).
+``COCKPIT_LAB_ALARMS=N`` adds N alarms (over HTTP) waiting for data, one per extra service
+where there are enough, for the scale benchmark's 200 alarms.
 """
 
 from __future__ import annotations
@@ -78,13 +80,20 @@ def seed_estate(endpoint: str, lock: threading.RLock) -> None:
     seed_logs(endpoint)
     seed_sqs(endpoint)
     seed_rds(endpoint)
-    raw = os.environ.get("COCKPIT_LAB_SERVICES", "0") or "0"
-    if not raw.strip().isdigit():
-        # The parent shows the tail of our log: make its last line the whole story.
-        raise SystemExit(f"COCKPIT_LAB_SERVICES must be a whole number, not {raw!r}")
-    extra = int(raw)
+    extra = _size("COCKPIT_LAB_SERVICES")
     if extra > 0:
         seed_extra_services(lock, extra)
+    alarms = _size("COCKPIT_LAB_ALARMS")
+    if alarms > 0:
+        seed_extra_alarms(endpoint, lock, alarms)
+
+
+def _size(name: str) -> int:
+    raw = os.environ.get(name, "0") or "0"
+    if not raw.strip().isdigit():
+        # The parent shows the tail of our log: make its last line the whole story.
+        raise SystemExit(f"{name} must be a whole number, not {raw!r}")
+    return int(raw)
 
 
 # --- ECS --------------------------------------------------------------------------
@@ -158,6 +167,31 @@ def seed_extra_services(lock: threading.RLock, count: int) -> None:
 
 
 # --- CloudWatch ---------------------------------------------------------------------
+
+
+def seed_extra_alarms(endpoint: str, lock: threading.RLock, count: int) -> None:
+    """``count`` CPU alarms on the extra services (svc-0001...), waiting for data: shown."""
+    cw = client(endpoint, "cloudwatch")
+    names = [f"svc-{i:04d}-high-cpu" for i in range(1, count + 1)]
+    for name in names:
+        cw.put_metric_alarm(
+            AlarmName=name,
+            AlarmDescription=f"{name[:-9]} CPU above 80 % for 5 minutes",
+            Namespace="AWS/ECS",
+            MetricName="CPUUtilization",
+            Dimensions=[{"Name": "ClusterName", "Value": CLUSTER}, {"Name": "ServiceName", "Value": name[:-9]}],
+            Statistic="Average",
+            Threshold=80.0,
+            Period=60,
+            EvaluationPeriods=5,
+            ComparisonOperator="GreaterThanThreshold",
+        )
+    with lock:  # moto never evaluates alarms: say what AWS would, for ones with no data yet
+        backend = estate.cloudwatch_backend()
+        for name in names:
+            backend.alarms[name].update_state(
+                "Insufficient Data: 5 datapoints were unknown.", "{}", "INSUFFICIENT_DATA")
+
 
 ALARMS: tuple[dict[str, Any], ...] = (
     dict(
