@@ -578,7 +578,7 @@ ECS = _Rec(
     EcsCluster,
     {
         "cluster": (NAME, "ECS cluster name or ARN"),
-        "services": (STRS, "only these services (default: all in the cluster)"),
+        "services": (STRS, "only these services (default: all in the cluster; in a cluster of more than 300, each refresh reads the services that are not settled and the settled ones in turn, each at least every 30 s)"),
         "log_groups": (STRS, "CloudWatch Logs groups to follow"),
         "load_balancers": (
             _Seq(LOAD_BALANCER, unique="service"),

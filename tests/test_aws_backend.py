@@ -123,6 +123,51 @@ async def test_ecs_lists_all_services_in_batches_and_computes_status(moto_endpoi
     await src.close()
 
 
+async def test_a_large_cluster_reads_unsettled_services_each_refresh_and_settled_ones_in_turn(
+    moto_endpoint: str,
+) -> None:
+    ecs = seed_cluster(moto_endpoint, 40)
+    for i in range(40):
+        set_counts(f"svc-{i:02d}", 2)
+    set_counts("svc-01", 1)  # degraded: read on every refresh
+    sources, _ = build_aws_sources(lab_profile(moto_endpoint, ecs=(EcsCluster("production"),)))
+    src = only(sources, EcsServicesSource)
+    src.describe_all_up_to = 10  # a "large" cluster at test size
+    read: list[str] = []
+    src.client.meta.events.register(
+        "before-call.ecs.DescribeServices",
+        lambda params, **_: read.extend(a.rsplit("/", 1)[-1] for a in json.loads(params["body"])["services"]),
+    )
+
+    async def refresh(after_s: float = 5.0) -> dict[str, Any]:
+        read.clear()
+        if src._fetched_at is not None:
+            src._fetched_at -= after_s  # as if the hub's interval had passed
+        return {r.name: r for r in await src.fetch()}
+
+    rows = await refresh()
+    assert len(read) == 40 and len(rows) == 40  # the first refresh reads them all
+    rows = await refresh()
+    assert len(rows) == 40, "services not read this time keep their last row"
+    assert "svc-01" in read and len(read) == 1 + 7  # the unsettled one, and 39 settled / 6
+    set_counts("svc-05", 0)  # goes down; seen within a sweep, then read every time
+    ecs.delete_service(cluster="production", service="svc-20", force=True)
+    await src.scale(rows["svc-10"], 3)  # acted on from here: read on the next refresh
+    rows = await refresh()
+    assert "svc-10" in read and rows["svc-10"].desired == 3
+    seen: set[str] = set(read)
+    for _ in range(6):  # a sweep (30 s) of 5 s refreshes reads every settled service
+        rows = await refresh()
+        seen.update(read)
+        assert len(read) < 20
+    assert seen >= {f"svc-{i:02d}" for i in range(40)} - {"svc-20"}
+    assert rows["svc-05"].status_text == "down"
+    assert "svc-20" not in rows, "a deleted service stayed"
+    await refresh()
+    assert {"svc-01", "svc-05"} <= set(read), "unsettled services are read on every refresh"
+    await src.close()
+
+
 async def test_ecs_configured_services_only_and_missing_one_shown(moto_endpoint: str) -> None:
     seed_cluster(moto_endpoint, 3)
     profile = lab_profile(
