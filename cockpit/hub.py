@@ -310,6 +310,8 @@ class Hub:
             finally:
                 st.in_flight = False
             delay = backoff_delay(st.interval, st.failures)
+            if not st.failures and getattr(st.source, "partial", False):
+                delay = 0.0  # the source read part of its data (a large cluster's first rows)
             next_retry = self._clock() + delay
             self._on_update(self._update(st, next_retry))
             # The next refresh is the wake-up event set by a timer, not a timeout around the

@@ -261,3 +261,21 @@ async def test_a_line_after_a_quiet_spell_goes_at_once_and_a_burst_behind_it_in_
         assert len(batches) == 2, "49 lines within one interval: one batch"
     finally:
         await hub.stop()
+
+
+async def test_a_partial_fetch_is_followed_at_once_by_the_rest():
+    class Partial(FakeSource):
+        async def fetch(self):
+            records = await super().fetch()
+            self.partial = self.calls == 1  # the first rows only, then everything
+            return records
+
+    src = Partial("ecs")
+    hub, updates, _ = await _collect([src], interval=30.0)
+    try:
+        await wait_until(lambda: len(updates) >= 2, 2)  # not 30 s later
+        assert [u.records for u in updates[:2]] == [("ecs-record-1",), ("ecs-record-2",)]
+        await asyncio.sleep(0.2)  # then the interval again: no third fetch
+        assert src.calls == 2
+    finally:
+        await hub.stop()

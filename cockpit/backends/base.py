@@ -29,7 +29,11 @@ from cockpit.model import (
 
 @runtime_checkable
 class Source(Protocol):
-    """Feeds one pane. ``fetch`` never returns partial garbage: it returns or raises."""
+    """Feeds one pane. ``fetch`` never returns partial garbage: it returns or raises.
+
+    Optional: ``partial`` (bool), true after a fetch that returned correct rows but only some
+    of them on purpose (a large ECS cluster's first rows): the hub fetches again at once.
+    """
 
     id: str  # unique within a profile, e.g. "aws:ecs:production"
     pane: PaneKind

@@ -381,6 +381,7 @@ class EcsServicesSource:
         self._read_at: dict[str, float] = {}  # when each was last described
         self._reread: set[str] = set()  # acted on: described on the next refresh
         self._fetched_at: float | None = None
+        self.partial = False  # the last refresh read only part of the cluster: fetch again now
         self.task_definitions = TaskDefinitionCache()
         # CPU/memory are 1-minute metrics: reading them every 5 s refresh would cost without
         # showing anything new. 0 reads them on every refresh.
@@ -492,9 +493,18 @@ class EcsServicesSource:
         read, not settled (not healthy, counts apart, pending tasks, a second deployment) or
         acted on from here, and of the settled ones, the longest unread, as many as keeps
         each read at least once a ``sweep`` (the same 30 s as a new service takes to appear).
+        The first refresh of such a cluster reads only the first of them (``partial``).
         """
-        if len(arns) <= self.describe_all_up_to or self._fetched_at is None:
+        self.partial = False
+        if len(arns) <= self.describe_all_up_to:
             return arns
+        if self._fetched_at is None:
+            # The first refresh reads the first services by name (the top of the pane) and
+            # says it is partial: the hub fetches again at once for the rest, still unread.
+            # Describing 2,000 services before any showed took 2 s against the lab's moto
+            # (and 201 calls / 6 in flight x ~60 ms against AWS).
+            self.partial = True
+            return sorted(arns, key=_arn_name)[: self.describe_all_up_to]
         hot: list[str] = []
         settled: list[str] = []
         for arn in arns:
