@@ -318,6 +318,11 @@ async def test_fast_line_rendering_matches_datatables_own():
                         assert list(line) == list(theirs(y, x1, x2)), (y, x1, x2, cursor_row, hover_row)
 
 
+async def other_theme(app: App, pilot) -> None:
+    app.theme = "textual-light" if app.theme != "textual-light" else "nord"
+    await pilot.pause()
+
+
 def painted_both_ways(widget) -> tuple[list, list]:
     """The widget's lines as it paints them, and as Textual's own StylesCache paints them."""
     from textual._styles_cache import StylesCache
@@ -372,8 +377,7 @@ async def test_painting_matches_textuals_own_through_scrolls_hover_focus_and_the
         table.blur()
         await pilot.pause()
         same_as_textual("unfocused")
-        app.theme = "textual-light" if app.theme != "textual-light" else "nord"
-        await pilot.pause()
+        await other_theme(app, pilot)
         same_as_textual("another theme")
 
 
@@ -395,8 +399,7 @@ async def test_log_view_painting_matches_textuals_own_through_jumps_and_the_curs
         await pilot.press("up", "up")  # a cursor line
         await pilot.pause()
         same_as_textual("cursor")
-        app.theme = "textual-light" if app.theme != "textual-light" else "nord"
-        await pilot.pause()
+        await other_theme(app, pilot)
         same_as_textual("another theme")
 
 

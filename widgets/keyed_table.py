@@ -150,15 +150,19 @@ class KeyedTable(DataTable):
         if cached is None or cached[0] != self._look:
             cached = self._base_style = (self._look, self.rich_style)
         self._frame_style = base_style = cached[1]
-        self._frame = (
-            self.cursor_coordinate.row, self.hover_coordinate.row,
-            (self.size.width, base_style, self.cursor_type, self._show_hover_cursor,
-             self._pseudo_class_state, self._look),
-        )
+        self._frame = self._line_context(base_style)
         try:
             return super().render_lines(crop)
         finally:
             self._frame_style = self._frame = None
+
+    def _line_context(self, base_style: Style) -> tuple:
+        """(cursor row, hover row, the rest of a line's cache key besides its row)."""
+        return (
+            self.cursor_coordinate.row, self.hover_coordinate.row,
+            (self.size.width, base_style, self.cursor_type, self._show_hover_cursor,
+             self._pseudo_class_state, self._look),
+        )
 
     def render_line(self, y: int) -> Strip:
         base_style = self._frame_style
@@ -185,10 +189,8 @@ class KeyedTable(DataTable):
         if row_index is None or row_index >= len(self._cell_versions):
             return super()._render_line(y, x1, x2, base_style)  # a row being added
         frame = self._frame
-        if frame is None or frame[2][1] is not base_style:
-            frame = (self.cursor_coordinate.row, self.hover_coordinate.row,
-                     (self.size.width, base_style, self.cursor_type, self._show_hover_cursor,
-                      self._pseudo_class_state, self._look))
+        if frame is None or frame[2][1] is not base_style:  # called outside render_lines
+            frame = self._line_context(base_style)
         cursor_row, hover_row, look = frame
         key = (row_index, max(self._cell_versions[row_index], default=-1), line_in_row, x1, x2,
                cursor_row == row_index, hover_row == row_index, look)

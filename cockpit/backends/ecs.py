@@ -442,7 +442,7 @@ class EcsServicesSource:
                     self._arns = None  # listed, then deleted: not a configured name to flag
                     gone.add(_arn_name(str(f.get("arn", ""))))
                     continue
-                missing.append(str(f.get("arn", "")).rsplit("/", 1)[-1])
+                missing.append(_arn_name(str(f.get("arn", ""))))
         if not self.cluster.services:
             for n in rows:
                 self._read_at[n] = now
