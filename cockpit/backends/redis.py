@@ -136,8 +136,8 @@ class RedisConnection:
     def client(self) -> Any:
         if self._client is None:
             import redis.asyncio as aredis
+            from redis.asyncio.retry import Retry
             from redis.backoff import NoBackoff
-            from redis.retry import Retry
 
             # No client-side retries: the hub has its own backoff, and retries would hold a
             # refresh well past its timeout when the server is down.
