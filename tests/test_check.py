@@ -197,3 +197,18 @@ def test_findings_from_records() -> None:
     assert report.exit_code() == 1 and report.exit_code("critical") == 0  # no data is a warning
     report.findings.append(Finding(Severity.CRITICAL, "health", "api", "HTTP 503"))
     assert report.exit_code("critical") == 2
+
+
+def test_a_plain_install_asks_for_the_lab_extra() -> None:
+    # moto is the [lab] extra: without it the lab profile says the command that installs it.
+    code = (
+        "import sys; sys.modules['moto'] = None\n"
+        "from cockpit.cli import main\n"
+        "sys.exit(main(['check', '--profile', 'lab']))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )
+    assert proc.returncode != 0
+    assert "pip install 'ops-cockpit[lab]'" in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr

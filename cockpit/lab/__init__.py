@@ -59,6 +59,24 @@ class LabError(CockpitError):
     """The lab's AWS server did not come up."""
 
 
+LAB_INSTALL = "pip install 'ops-cockpit[lab]'"
+
+
+def require_lab_extra() -> None:
+    """Refuse, with the command that fixes it, when the lab's moto server is not installed.
+
+    moto (and the cfn-lint, sympy and flask it pulls in) is an extra, so that a bastion's
+    install carries no lab.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("moto") is None:
+        raise LabError(
+            "the lab is not installed (moto's server is an extra)",
+            f"install it with: {LAB_INSTALL}  (from a clone: pip install -e '.[lab]')",
+        )
+
+
 @dataclass
 class Lab:
     aws_endpoint: str
@@ -312,6 +330,7 @@ def start_lab(
     ``state_dir`` defaults to a new temp dir, removed on ``stop()``. ``with_servers=False``
     skips PostgreSQL and Redis (fast tests).
     """
+    require_lab_extra()
     owns = state_dir is None
     state_dir = Path(tempfile.mkdtemp(prefix="cockpit-lab-")) if owns else Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
