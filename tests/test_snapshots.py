@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,6 +15,16 @@ from .fakes import FakeEstate
 from .helpers import wait_until
 
 T_LOG = datetime(2026, 11, 25, 3, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _utc(monkeypatch):
+    """Times on screen are local times: the baselines are drawn in UTC, whatever the machine's TZ."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
 
 
 def _app(theme: str, production: bool = False) -> tuple[CockpitApp, FakeEstate]:
