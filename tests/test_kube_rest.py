@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 import yaml
 
-from cockpit.backends.kube_rest import KubeRest, ResolveError, iter_lines, resolve
 from cockpit.backends.kubernetes import KubeContext, KubernetesServicesSource
+from cockpit.backends.kubernetes.rest import KubeRest, ResolveError, iter_lines, resolve
 from cockpit.errors import CredentialsError
 from cockpit.lab.k8s_double import K8sState, _Handler, _Server
 

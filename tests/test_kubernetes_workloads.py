@@ -14,7 +14,7 @@ from cockpit.backends.kubernetes import (
     KubernetesAlarmsSource,
     KubernetesServicesSource,
 )
-from cockpit.backends.kubernetes_history import rollback_choice, selector_string
+from cockpit.backends.kubernetes.history import rollback_choice, selector_string
 from cockpit.errors import CockpitError
 from tests.fixtures.kubernetes import K8sDouble
 from tests.test_kubernetes import NS, _runner, rows_by_name, until

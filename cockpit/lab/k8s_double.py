@@ -2,7 +2,7 @@
 
 No kube-apiserver can be installed on the machines this project is built and tested on, so
 tests and the lab talk to this double over real HTTP: the cockpit through its REST client
-(cockpit/backends/kube_rest.py, with kubeconfig resolved by the official ``kubernetes``
+(cockpit/backends/kubernetes/rest.py, with kubeconfig resolved by the official ``kubernetes``
 library), some tests through the official client itself. It keeps what clients rely on
 faithful: complete objects with ``resourceVersion``,
 list + ``?watch=true`` chunked event streams (with 410 Gone for a compacted version and

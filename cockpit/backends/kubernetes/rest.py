@@ -5,7 +5,7 @@ config, dynamic, stream, oauthlib, requests and pydantic; the generated models c
 top), while the Kubernetes backend only sends a handful of REST calls and reads raw JSON.
 So the cockpit talks HTTP itself through urllib3 (already loaded by botocore), and only
 *kubeconfig resolution* still uses the official library: in a child process
-(``python -m cockpit.backends.kube_rest --resolve``) whose memory never enters the cockpit.
+(``python -m cockpit.backends.kubernetes.rest --resolve``) whose memory never enters the cockpit.
 That keeps every auth path the library knows (exec plugins, OIDC, client certificates,
 in-cluster service accounts) exactly as it resolves them.
 Measured: ``cockpit --profile lab`` peaks at 114 MB resident instead of ~153 MB; one
@@ -88,7 +88,7 @@ def resolve(kubeconfig: str | None, context: str | None, *, timeout: float = RES
     Raises ``ResolveError`` with a one-line reason (which the backend turns into a
     ``CredentialsError``)."""
     # -P: the working directory is not searched, so a kubernetes.py there cannot shadow the library.
-    argv = [sys.executable, "-P", "-m", "cockpit.backends.kube_rest", "--resolve"]
+    argv = [sys.executable, "-P", "-m", "cockpit.backends.kubernetes.rest", "--resolve"]
     if kubeconfig:
         argv += ["--kubeconfig", kubeconfig]
     if context:
@@ -165,7 +165,7 @@ def _resolve_here(kubeconfig: str | None, context: str | None) -> dict[str, Any]
 
 
 def _main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m cockpit.backends.kube_rest")
+    p = argparse.ArgumentParser(prog="python -m cockpit.backends.kubernetes.rest")
     p.add_argument("--resolve", action="store_true", required=True,
                    help="print the resolved connection of a kubeconfig context as JSON")
     p.add_argument("--kubeconfig")
