@@ -37,7 +37,7 @@ NS = "scale"
 
 def serve(pods: int, deployments: int, rate: float, workdir: Path) -> None:
     """Child process: seed the double, print the kubeconfig path, churn when told."""
-    from cockpit.lab.k8s_double import K8sState, start_double, write_kubeconfig
+    from cockpit.lab.k8s import K8sState, start_double, write_kubeconfig
 
     _url, _stop, st = start_double(K8sState())
     st.add_namespace(NS)

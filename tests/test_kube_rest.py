@@ -27,7 +27,7 @@ import yaml
 from cockpit.backends.kubernetes import KubeContext, KubernetesServicesSource
 from cockpit.backends.kubernetes.rest import KubeRest, ResolveError, iter_lines, resolve
 from cockpit.errors import CredentialsError
-from cockpit.lab.k8s_double import K8sState, _Handler, _Server
+from cockpit.lab.k8s import K8sState, _Handler, _Server
 
 ROOT = Path(__file__).resolve().parents[1]
 NS = "shop"
@@ -41,7 +41,7 @@ def test_kubernetes_sources_fetch_without_importing_the_kubernetes_package(tmp_p
     script = textwrap.dedent("""
         import asyncio, json, sys
         from pathlib import Path
-        from cockpit.lab.k8s_double import K8sState, start_double, write_kubeconfig
+        from cockpit.lab.k8s import K8sState, start_double, write_kubeconfig
         from cockpit.profile import KubernetesConfig, Profile
         from cockpit.sources import build_sources
 

@@ -141,7 +141,7 @@ async def test_unreachable_server_is_an_error_with_a_hint(tmp_path, monkeypatch)
     import socket
 
     from cockpit.errors import CockpitError
-    from cockpit.lab.k8s_double import write_kubeconfig
+    from cockpit.lab.k8s import write_kubeconfig
 
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -542,7 +542,7 @@ async def test_profile_builds_services_alarms_and_logs_per_context(k8s: K8sDoubl
 
 
 async def test_lab_namespace_shows_a_healthy_and_a_crash_looping_deployment(tmp_path, monkeypatch):
-    from cockpit.lab.k8s_double import LAB_NAMESPACE, lab_kubernetes
+    from cockpit.lab.k8s import LAB_NAMESPACE, lab_kubernetes
 
     kubeconfig, context, stop = lab_kubernetes(tmp_path)
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))

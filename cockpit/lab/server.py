@@ -159,7 +159,7 @@ def _start_extras(endpoint: str, lock: threading.RLock, state_dir: Path) -> dict
     except Exception:
         logging.getLogger("cockpit.lab").exception("stacks and health endpoints not started")
     try:
-        from cockpit.lab.k8s_double import lab_kubernetes
+        from cockpit.lab.k8s import lab_kubernetes
 
         kubeconfig, context, _ = lab_kubernetes(state_dir / "k8s")
         out["kubeconfig"], out["kube_context"] = str(kubeconfig), context

@@ -1,0 +1,119 @@
+"""The lab's cluster: the repo-scanner namespace seeded and animated like a live one.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cockpit.lab.k8s.http import start_double, write_kubeconfig
+from cockpit.lab.k8s.store import K8sState
+
+LAB_NAMESPACE = "repo-scanner"
+LAB_CONTEXT = "lab-simulated"
+
+
+def seed_repo_scanner(state: K8sState, *, ns: str = LAB_NAMESPACE) -> None:
+    """The lab's namespace: a healthy deployment, a crash-looping one and Warning events."""
+    state.add_namespace(ns)
+    for i in (1, 2):
+        state.add_node(f"lab-node-{i}")
+    state.add_deployment(ns, "scanner-api", replicas=3, image="registry.example/scanner-api:2.4.1")
+    pods = [state.pods_for(ns, "scanner-api", 1, image="registry.example/scanner-api:2.4.1",
+                           node=f"lab-node-{1 + i % 2}")[0] for i in range(3)]
+    started = datetime.now(UTC) - timedelta(minutes=5)
+    for i, p in enumerate(pods):
+        name = p["metadata"]["name"]
+        for j in range(5):
+            state.append_log(ns, name, f"INFO GET /scan/{1000 + j * 7 + i} 200 {12 + j} ms",
+                             at=started + timedelta(seconds=j * 11 + i))
+    state.add_deployment(ns, "scanner-worker", replicas=2, ready=0,
+                         image="registry.example/scanner-worker:2.5.0")
+    crash = state.pods_for(ns, "scanner-worker", 2, waiting="CrashLoopBackOff", restarts=9,
+                           last_terminated="OOMKilled", exit_code=137, node="lab-node-2",
+                           image="registry.example/scanner-worker:2.5.0")
+    for p in crash:
+        name = p["metadata"]["name"]
+        for line in ("INFO worker starting, concurrency=8",
+                     "INFO loading signature database (1.9 GiB)",
+                     "ERROR out of memory while mapping signatures"):
+            state.append_log(ns, name, line, previous=True, at=started)
+        state.append_log(ns, name, "INFO worker starting, concurrency=8")
+        state.emit_event(ns, kind="Pod", name=name, reason="BackOff",
+                         message=f"Back-off restarting failed container worker in pod {name}",
+                         count=42, event_name=f"{name}.backoff")
+    state.emit_event(ns, kind="Deployment", name="scanner-worker", reason="FailedCreate",
+                     message="quota exceeded: requests.memory=4Gi, limited: 4Gi", count=3,
+                     event_name="scanner-worker.quota")
+    # Two containers (a picker to choose from) and two revisions (a rollback to try).
+    containers = ("cache", "exporter")
+    state.add_statefulset(ns, "scanner-cache", replicas=1, containers=containers,
+                          image="registry.example/scanner-cache:7.0")
+    state.set_template_image("statefulsets", ns, "scanner-cache", "registry.example/scanner-cache:7.2")
+    for p in state.pods_for(ns, "scanner-cache", 1, plural="statefulsets", containers=containers,
+                            image="registry.example/scanner-cache:7.2", node="lab-node-1"):
+        name = p["metadata"]["name"]
+        state.append_log(ns, name, "INFO cache warm, 1204 signatures", container="cache", at=started)
+        state.append_log(ns, name, "INFO exporter listening on :9121", container="exporter", at=started)
+
+
+def animate_repo_scanner(state: K8sState, stopped: threading.Event, *, ns: str = LAB_NAMESPACE,
+                         tick: float = 1.0) -> None:
+    """Keep the lab alive: healthy pods log requests; crash-looping pods restart and back off."""
+    n = 0
+    # The lab's log rate (COCKPIT_LAB_LOG_RATE, 0 pauses it) covers this namespace too: one
+    # request line every few seconds from one pod in turn, so Kubernetes adds a trickle to
+    # the ECS stream instead of tripling it.
+    rate = float(os.environ.get("COCKPIT_LAB_LOG_RATE", "1") or 0)
+    every = max(1, round(4 / rate)) if rate > 0 else 0
+    while not stopped.wait(tick):
+        n += 1
+        api_pods = [p for p in state.items("pods", ns)
+                    if p["metadata"].get("labels", {}).get("app") == "scanner-api"]
+        speaker = api_pods[(n // max(every, 1)) % len(api_pods)]["metadata"]["name"] if api_pods else ""
+        for pod in state.items("pods", ns):
+            name = pod["metadata"]["name"]
+            app = pod["metadata"].get("labels", {}).get("app", "")
+            if app == "scanner-api":
+                if not every or n % every or name != speaker:
+                    continue
+                ms = 9 + (n * 7 + len(name)) % 40
+                status = 200 if n % 17 else 503
+                level = "INFO" if status == 200 else "WARN"
+                state.append_log(ns, name, f"{level} GET /scan/{1000 + n} {status} {ms} ms")
+            elif app == "scanner-worker" and n % 20 == 0:
+                def restart(p: dict[str, Any]) -> None:
+                    for cs in p["status"]["containerStatuses"]:
+                        cs["restartCount"] = int(cs.get("restartCount") or 0) + 1
+
+                state.modify("pods", ns, name, restart)
+                state.append_log(ns, name, "INFO worker starting, concurrency=8")
+                ev = state.get("events", ns, f"{name}.backoff")
+                state.emit_event(ns, kind="Pod", name=name, reason="BackOff",
+                                 message=f"Back-off restarting failed container worker in pod {name}",
+                                 count=int(ev["count"]) + 1 if ev else 1,
+                                 event_name=f"{name}.backoff")
+
+
+def lab_kubernetes(workdir: Path) -> tuple[Path, str, Callable[[], None]]:
+    """Start the double seeded with ``repo-scanner`` and animated; returns
+    (kubeconfig path, context name, stop). The context name says "simulated" on screen."""
+    url, stop_server, state = start_double(K8sState(metrics=False))
+    seed_repo_scanner(state)
+    stopped = threading.Event()
+    animator = threading.Thread(target=animate_repo_scanner, args=(state, stopped),
+                                name="k8s-lab-animate", daemon=True)
+    animator.start()
+    kubeconfig = write_kubeconfig(Path(workdir) / "kubeconfig-lab.yaml", url, LAB_CONTEXT,
+                                  LAB_NAMESPACE)
+
+    def stop() -> None:
+        stopped.set()
+        animator.join(5)
+        stop_server()
+
+    return kubeconfig, LAB_CONTEXT, stop
