@@ -36,7 +36,7 @@ COMMAND_TIMEOUT_S = 8.0
 CONTROL_PERSIST_S = 60
 DEFAULT_POOL = 10
 
-# The same set config.py refuses: each would mean something to a remote shell.
+# The same set cockpit.config.validators refuses: each would mean something to a remote shell.
 _SHELL_META = set(";|&$`<>'\"\n\r\0\\*?[]{}()~#!")
 _UNIT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9:_.@-]*\Z")
 

@@ -1,0 +1,318 @@
+"""The schema: one record type per section of profiles.yaml, each key with its type and the
+doc that the README's key reference shows; checked against the profile dataclasses at import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from cockpit.config.types import (
+    _Bool,
+    _Checks,
+    _Enum,
+    _Map,
+    _Num,
+    _Opt,
+    _Rec,
+    _RedisQueues,
+    _Secret,
+    _Seq,
+    _Str,
+)
+from cockpit.config.validators import (
+    _ALARM_STATES,
+    _check_basic_auth,
+    _check_host,
+    _dimension,
+    _http_url,
+    _no_space,
+    _redis_key,
+    _shell_safe,
+)
+from cockpit.profile import (
+    AlarmFilter,
+    AlertmanagerConfig,
+    AwsConfig,
+    DatabaseConfig,
+    EcsCluster,
+    HealthCheck,
+    HostConfig,
+    KubernetesConfig,
+    LoadBalancerMetrics,
+    Profile,
+    PrometheusConfig,
+    RedisConfig,
+    Runbook,
+    SqsQueue,
+    Thresholds,
+)
+
+# ---------------------------------------------------------------- the schema
+
+NAME = _Str(doc="string", empty_ok=False)
+STRS = _Seq(NAME)
+SECONDS = _Num(doc="seconds > 0", positive=True)
+
+LOAD_BALANCER = _Rec(
+    LoadBalancerMetrics,
+    {
+        "service": (NAME, "the ECS service behind the load balancer"),
+        "load_balancer": (
+            _Str(empty_ok=False, check=_dimension("app", "LoadBalancer")),
+            "its Application Load Balancer, `app/<name>/<id>`",
+        ),
+        "target_group": (
+            _Str(check=_dimension("targetgroup", "TargetGroup")),
+            "the service's target group, `targetgroup/<name>/<id>` (default: the whole ALB)",
+        ),
+    },
+    name="load_balancers",
+)
+ECS = _Rec(
+    EcsCluster,
+    {
+        "cluster": (NAME, "ECS cluster name or ARN"),
+        "services": (STRS, "only these services (default: all in the cluster; in a cluster of more than 300, each refresh reads the services that are not settled and the settled ones in turn, each at least every 30 s)"),
+        "log_groups": (STRS, "CloudWatch Logs groups to follow"),
+        "load_balancers": (
+            _Seq(LOAD_BALANCER, unique="service"),
+            "ALB per service: 5xx error rate and p95 latency beside CPU and memory",
+        ),
+    },
+    name="ecs",
+)
+ALARMS = _Rec(
+    AlarmFilter,
+    {
+        "prefix": (_Str(), "only alarms whose name starts with this"),
+        "states": (_Seq(_Enum(values=_ALARM_STATES)), "alarm states to show"),
+    },
+    name="alarms",
+)
+SQS = _Rec(
+    SqsQueue,
+    {
+        "queue": (NAME, "queue name or URL"),
+        "dlq": (_Str(), "its dead-letter queue (default: found through the RedrivePolicy)"),
+    },
+    name="sqs",
+)
+AWS = _Rec(
+    AwsConfig,
+    {
+        "profile": (_Opt(NAME), "named AWS profile (SSO works); null: the default chain"),
+        "region": (_Opt(NAME), "AWS region; null: the profile's region"),
+        "endpoint_url": (_Opt(_Str(check=_http_url)), "e.g. a LocalStack or moto endpoint"),
+        "ecs": (_Seq(ECS, unique="cluster"), "ECS clusters to watch"),
+        "alarms": (_Opt(ALARMS), "CloudWatch alarms filter; null: no alarms pane source"),
+        "sqs": (_Seq(SQS, unique="queue"), "SQS queues (and their dead-letter queues)"),
+        "rds": (STRS, "RDS instance identifiers"),
+        "stacks": (
+            STRS,
+            "CloudFormation stacks to alarm on when stuck: names, or `prefix*` for a prefix",
+        ),
+        "stack_stuck_minutes": (
+            _Num(doc="minutes > 0", positive=True),
+            "a stack in `*_IN_PROGRESS` longer than this raises an alarm",
+        ),
+    },
+    name="aws",
+)
+KUBERNETES = _Rec(
+    KubernetesConfig,
+    {
+        "context": (_Opt(NAME), "kubeconfig context; null: the current context"),
+        "namespaces": (STRS, "namespaces to watch (default: the context's namespace)"),
+        "kubeconfig": (_Opt(NAME), "kubeconfig file; null: $KUBECONFIG, then ~/.kube/config"),
+    },
+    name="kubernetes",
+)
+_UNIT = _Str(empty_ok=False, check=_no_space("a unit name", _shell_safe("a unit name")))
+HOST = _Rec(
+    HostConfig,
+    {
+        "name": (NAME, "shown in the panes and the audit"),
+        "ssh": (
+            _Opt(
+                _Str(empty_ok=False, check=_no_space("an ssh target", _shell_safe("an ssh target")))
+            ),
+            "anything `ssh` accepts (a ~/.ssh/config alias, user@host); exclusive with local",
+        ),
+        "local": (_Bool(), "true: this machine, no ssh"),
+        "units": (_Seq(_UNIT), "systemd units"),
+        "journal": (_Seq(_UNIT), "journald units to follow"),
+        "logs": (
+            _Seq(_Str(empty_ok=False, check=_shell_safe("a log path"))),
+            "files to follow (tail -F)",
+        ),
+        "sudo": (_Bool(), "run systemctl/journalctl/tail through sudo"),
+        "checks": (
+            _Checks(),
+            "name -> command for `host: run check` (e.g. `disk: \"df -h /\"`): read-only, "
+            "run as written (no sudo), words split like a shell, no pipes, globs or $",
+        ),
+    },
+    name="hosts",
+    check=_check_host,
+)
+HEALTH = _Rec(
+    HealthCheck,
+    {
+        "name": (NAME, "shown in the alarms pane"),
+        "url": (_Str(check=_http_url), "URL to GET"),
+        "expect_status": (
+            _Num(doc="integer", integer=True, minimum=100, maximum=599),
+            "HTTP status that means healthy",
+        ),
+        "timeout": (SECONDS, "request timeout"),
+    },
+    name="health",
+)
+DATABASE = _Rec(
+    DatabaseConfig,
+    {
+        "name": (NAME, "shown in the database pane"),
+        "dsn": (_Secret(), "PostgreSQL DSN; passwords via env:, file: or ~/.pgpass"),
+    },
+    name="databases",
+)
+REDIS = _Rec(
+    RedisConfig,
+    {
+        "name": (NAME, "shown in the queues pane"),
+        "url": (_Secret(), "redis:// URL; passwords via env: or file:"),
+        "queues": (
+            _RedisQueues(_Str(empty_ok=False, check=_redis_key)),
+            "queue:KEY (a list) or stream:KEY; auto (alone or as an item) also finds Celery, "
+            "RQ and BullMQ queues (SCAN, bounded)",
+        ),
+        "allow_flushall": (
+            _Bool(),
+            "offer `cache: flush all` (FLUSHALL: every db of the server, not only FLUSHDB)",
+        ),
+    },
+    name="redis",
+)
+_HTTP_AUTH = {
+    "token": (
+        _Opt(_Secret(doc="env:NAME or file:PATH", refs_only="token")),
+        "bearer token reference",
+    ),
+    "username": (_Opt(NAME), "basic auth user (with password)"),
+    "password": (
+        _Opt(_Secret(doc="env:NAME or file:PATH", refs_only="password")),
+        "basic auth password reference",
+    ),
+    "ca_file": (_Opt(NAME), "CA bundle that signs the server's certificate"),
+    "verify": (_Bool(), "verify TLS certificates (false only for a lab)"),
+}
+PROMETHEUS = _Rec(
+    PrometheusConfig,
+    {
+        "name": (NAME, "shown in the alarms pane"),
+        "url": (_Secret(), "Prometheus base URL, or env:NAME"),
+        "metrics": (
+            _Map(_Str(empty_ok=False)),
+            "name -> PromQL, evaluated each refresh; error_rate, cpu, memory, disk "
+            "(0-1 ratios) and p95_ms are checked against thresholds",
+        ),
+        **_HTTP_AUTH,
+    },
+    name="prometheus",
+    check=_check_basic_auth,
+)
+ALERTMANAGER = _Rec(
+    AlertmanagerConfig,
+    {
+        "name": (NAME, "shown in the alarms pane"),
+        "url": (_Secret(), "Alertmanager base URL, or env:NAME"),
+        **_HTTP_AUTH,
+    },
+    name="alertmanager",
+    check=_check_basic_auth,
+)
+_LIMIT = _Num(doc="number >= 0", minimum=0)
+THRESHOLDS = _Rec(
+    Thresholds,
+    {
+        "cpu": (_LIMIT, "CPU % that turns a service red"),
+        "memory": (_LIMIT, "memory % that turns a service red"),
+        "disk": (_LIMIT, "disk % that turns a host red"),
+        "error_rate": (_LIMIT, "error rate % that turns a service red"),
+        "p95_ms": (_LIMIT, "p95 latency in milliseconds"),
+        "queue_depth": (_Num(doc="integer >= 0", integer=True, minimum=0), "messages waiting"),
+        "connections": (
+            _Num(doc="number 0-1", minimum=0, maximum=1),
+            "fraction of max_connections in use",
+        ),
+    },
+    name="thresholds",
+)
+RUNBOOK = _Rec(
+    Runbook,
+    {
+        "match": (NAME, "glob on an alarm or service name"),
+        "title": (NAME, "shown in the runbook view"),
+        "url": (_Str(), "link to the full runbook"),
+        "steps": (_Seq(_Str()), "what to do, in order"),
+    },
+    name="runbooks",
+)
+PROFILE = _Rec(
+    Profile,
+    {
+        "description": (_Str(), "one line shown in the profile picker"),
+        "lab": (_Bool(), "the embedded lab estate (started by the cockpit)"),
+        "production": (_Bool(), "typed confirmations for every change, danger banner"),
+        "read_only": (_Bool(), "refuse every action that changes something"),
+        "refresh": (SECONDS, "how often each source is refreshed"),
+        "timeout": (SECONDS, "how long one refresh may take"),
+        "audit_log": (_Opt(NAME), "audit file; null: $XDG_STATE_HOME/cockpit/audit.jsonl"),
+        "theme": (_Opt(NAME), "Textual theme name"),
+        "aws": (_Opt(AWS), "AWS sources"),
+        "kubernetes": (_Seq(KUBERNETES), "Kubernetes contexts"),
+        "hosts": (_Seq(HOST, unique="name"), "plain hosts over SSH (or this machine)"),
+        "health": (_Seq(HEALTH, unique="name"), "HTTP health checks"),
+        "databases": (_Seq(DATABASE, unique="name"), "PostgreSQL databases"),
+        "redis": (_Seq(REDIS, unique="name"), "Redis servers"),
+        "prometheus": (_Seq(PROMETHEUS, unique="name"), "Prometheus servers: down targets, PromQL"),
+        "alertmanager": (_Seq(ALERTMANAGER, unique="name"), "Alertmanagers: firing alerts"),
+        "thresholds": (THRESHOLDS, "when numbers turn red"),
+        "runbooks": (_Seq(RUNBOOK), "runbook entries shown next to alarms and services"),
+        "record": (_Bool(), "record the event stream to $XDG_STATE_HOME/cockpit/recordings/ (as --record)"),
+    },
+    name="profiles.<name>",
+    implicit=("name",),
+)
+_RECORDS = (
+    ECS,
+    ALARMS,
+    SQS,
+    AWS,
+    KUBERNETES,
+    HOST,
+    HEALTH,
+    DATABASE,
+    REDIS,
+    PROMETHEUS,
+    ALERTMANAGER,
+    THRESHOLDS,
+    RUNBOOK,
+    PROFILE,
+)
+_TOP_KEYS = {
+    "default": (NAME, "profile used without --profile (default: the first one)"),
+    "profiles": (None, "profile name -> profile"),
+}
+
+
+def _check_schema() -> None:
+    for rec in _RECORDS:
+        fields = {f.name for f in dataclasses.fields(rec.cls)} - set(rec.implicit)
+        if fields != set(rec.keys):
+            raise AssertionError(
+                f"schema for {rec.cls.__name__} out of step: {fields ^ set(rec.keys)}"
+            )
+
+
+_check_schema()
