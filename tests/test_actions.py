@@ -831,3 +831,25 @@ async def test_restart_scale_purge_snapshot_through_the_runner(
     assert [e["outcome"] for e in lines(audit_path)] == ["ok"] * 4
     for src in sources.values():
         await src.close()
+
+
+async def test_an_action_whose_started_line_cannot_be_written_does_not_run(
+    audit_path: Path, tmp_path: Path
+) -> None:
+    # The log passes the first check; by the time the action would run, a symbolic link
+    # stands at its path (a race, or someone redirecting the record): nothing runs.
+    elsewhere = tmp_path / "elsewhere.jsonl"
+    elsewhere.write_text("")
+    backend = FakeBackend()
+
+    def swap(req: ConfirmRequest) -> bool:
+        audit_path.unlink(missing_ok=True)
+        audit_path.symlink_to(elsewhere)
+        return True
+
+    runner = make_runner(audit_path, backend, ScriptedConfirmer(swap))
+    outcome = await runner.request(get_action("service.restart"), SERVICE)
+    assert outcome.status == "refused" and not outcome.audited
+    assert "did not run" in outcome.message and "symbolic link" in outcome.message
+    assert backend.calls == []
+    assert elsewhere.read_text() == ""

@@ -314,3 +314,33 @@ def test_every_line_says_its_session_and_old_lines_still_read(tmp_path: Path) ->
     ]
     written = log.append({"type": "note", "profile": "lab", "summary": "hello"})
     assert written["session"] == log.session and written["profile"] == "lab"
+
+
+async def test_timeline_screen_shows_this_cockpits_alarms(tmp_path: Path) -> None:
+    from textual.app import App
+    from textual.widgets import DataTable, Static
+
+    from screens.timeline import TimelineScreen
+
+    from .helpers import wait_until
+
+    path = tmp_path / "audit.jsonl"
+    now = datetime.now(UTC)
+    other = AuditLog(path, session="20261207T090000.000Z-9-ffff")  # another cockpit, newer
+    other.record_alarm_transition("lab", "k8s/pod-a", "pod-a", "", "FIRING", now - timedelta(minutes=9))
+    mine = AuditLog(path, session="20261207T080000.000Z-8-eeee")
+    mine.record_alarm_transition("lab", "k8s/pod-b", "pod-b", "", "FIRING", now - timedelta(minutes=5))
+
+    class Host(App[None]):
+        def compose(self):
+            yield Static("cockpit")
+
+    app = Host()
+    async with app.run_test():
+        screen = TimelineScreen(mine, "lab", export_dir=tmp_path)
+        await app.push_screen(screen)
+        table = screen.query_one("#timeline", DataTable)
+        await wait_until(lambda: table.row_count >= 1, 5)
+        assert [str(table.get_row_at(i)[2]) for i in range(table.row_count)] == [
+            "Alarm pod-b fired (? -> FIRING)"
+        ]
