@@ -86,13 +86,14 @@ def _format_params(params: Any) -> str:
     return " (" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")"
 
 
-def _action_event(e: dict[str, Any], when: datetime) -> TimelineEvent:
+def _action_event(e: dict[str, Any], when: datetime, live: str | None = None) -> TimelineEvent:
     target = str(e.get("target", "?"))
     actor = str(e.get("user", "?"))
     what = f"{_action_title(str(e.get('action', '?')))} {target}{_format_params(e.get('params'))}"
     if e.get("phase") == "started":  # read() folds a started line into its finished line
         outcome = "unknown"
-        summary = f"{what} by {actor}: outcome unknown (the cockpit stopped)"
+        why = "still running" if live and e.get("session") == live else "the cockpit stopped"
+        summary = f"{what} by {actor}: outcome unknown ({why})"
     else:
         outcome = str(e.get("outcome", "?"))
         summary = f"{what} by {actor}: {outcome}"
@@ -126,8 +127,13 @@ def _drill_event(e: dict[str, Any], when: datetime) -> TimelineEvent:
     )  # fmt: skip
 
 
-def build_timeline(entries: Iterable[dict[str, Any]]) -> list[TimelineEvent]:
-    """Events in time order (stable for equal times); unknown or undated entries are skipped."""
+def build_timeline(
+    entries: Iterable[dict[str, Any]], live: str | None = None
+) -> list[TimelineEvent]:
+    """Events in time order (stable for equal times); unknown or undated entries are skipped.
+
+    ``live``: the session of the running cockpit, whose unfinished actions are still running.
+    """
     events: list[TimelineEvent] = []
     for e in entries:
         try:
@@ -138,7 +144,7 @@ def build_timeline(entries: Iterable[dict[str, Any]]) -> list[TimelineEvent]:
         if kind == "alarm":
             events.append(_alarm_event(e, when))
         elif kind == "action":
-            events.append(_action_event(e, when))
+            events.append(_action_event(e, when, live))
         elif kind == "drill":
             events.append(_drill_event(e, when))
         elif kind == "note":

@@ -106,7 +106,8 @@ class TimelineScreen(Screen):
             self.notify(str(e), title="timeline", severity="error")
             entries = []
         # This cockpit's alarm transitions, not those of other cockpits sharing the file.
-        self.events = build_timeline(one_cockpit(entries, self.audit.session))
+        session = self.audit.session
+        self.events = build_timeline(one_cockpit(entries, session), live=session)
         self._show(self.query_one("#filter", Input).value)
 
     def _show(self, text: str) -> None:

@@ -148,6 +148,9 @@ def test_kill_9_during_an_action_leaves_its_started_line(tmp_path: Path) -> None
     [event] = build_timeline(AuditLog(path).read())
     assert event.outcome == "unknown"
     assert "outcome unknown (the cockpit stopped)" in event.summary
+    # The cockpit that is running it (its own timeline screen) says so instead.
+    [live] = build_timeline(AuditLog(path).read(), live=line["session"])
+    assert "outcome unknown (still running)" in live.summary
 
 
 def test_a_long_alarm_reason_does_not_make_the_log_look_corrupt(tmp_path: Path) -> None:
