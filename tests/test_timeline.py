@@ -312,7 +312,8 @@ def test_every_line_says_its_session_and_old_lines_still_read(tmp_path: Path) ->
     assert [e.summary for e in events] == [
         "Alarm x fired (OK -> ALARM)", "service: restart api by bob: ok"
     ]
-    written = log.append({"type": "note", "profile": "lab", "summary": "hello"})
+    # A cockpit's log writes its session and profile on every line (the app passes both).
+    written = AuditLog(path, profile="lab").append({"type": "note", "summary": "hello"})
     assert written["session"] == log.session and written["profile"] == "lab"
 
 
