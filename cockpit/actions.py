@@ -5,7 +5,8 @@ runner enforces the safety model below any UI, so a palette hit, a key press and
 API call are refused or confirmed the same way:
 
 audit usable -> read-only -> capability -> one action per target -> parameters ->
-confirmation (typed for destructive / production) -> dry-run -> run -> audit line (fsynced)
+confirmation (typed for destructive / production) -> dry-run -> ``started`` audit line
+(fsynced; if it cannot be written, nothing runs) -> run -> ``finished`` audit line
 
 Nothing here imports Textual: the confirmation is an injected coroutine (``Confirmer``).
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import re
+import secrets
 import shlex
 import time
 from collections.abc import Awaitable, Callable
@@ -566,7 +568,8 @@ class ActionOutcome:
 
 
 class ActionRunner:
-    """The only way an action runs. Every attempt ends in exactly one fsynced audit line."""
+    """The only way an action runs. Every attempt ends in one fsynced ``finished`` audit line;
+    one that runs has its ``started`` line on disk before the backend is called."""
 
     def __init__(
         self,
@@ -618,8 +621,10 @@ class ActionRunner:
             "params": dict(params or {}),
             "command": "",
             "origin": origin,
-            # The line is written when the action ends; a drill asks when it began.
+            # When the action began (set again when it runs): a drill asks.
             "started": utc_iso(),
+            # Pairs the run's started and finished lines.
+            "id": secrets.token_hex(8),
         }
 
         # 1. No audit, no action: a refusal here cannot itself be audited, so say so loudly.
@@ -630,7 +635,7 @@ class ActionRunner:
 
         async def finish(status: Status, message: str, error: str = "") -> ActionOutcome:
             duration = time.monotonic() - started
-            entry.update(outcome=status, error=error, duration_s=round(duration, 3))
+            entry.update(phase="finished", outcome=status, error=error, duration_s=round(duration, 3))
             try:
                 await asyncio.to_thread(self.audit.append, entry)
             except CockpitError as e:
@@ -733,7 +738,22 @@ class ActionRunner:
         if self.dry_run:
             return await finish("dry-run", f"dry run: would run {command}")
 
-        # 8. Run. Every failure is audited; nothing escapes unrecorded.
+        # 8. Write-ahead: the started line is on disk before the backend is called, so a
+        # kill -9 or a dropped SSH session mid-run still leaves a record of what was running.
+        # If it cannot be written (full disk, quota, a file swapped out), nothing runs.
+        entry.update(phase="started", started=utc_iso())
+        try:
+            await asyncio.to_thread(self.audit.append, entry)
+        except CockpitError as e:
+            return ActionOutcome(
+                "refused",
+                f"{spec.title} on {name} did not run: its audit line could not be written: {e}",
+                command,
+                0.0,
+                audited=False,
+            )
+
+        # 9. Run. Every failure is audited; nothing escapes unrecorded.
         self._running += 1
         try:
             try:

@@ -496,7 +496,7 @@ class CockpitApp(App[int]):
 
         return ActionRunner(
             profile=self.profile,
-            audit=AuditLog(default_audit_path(self.profile)),
+            audit=AuditLog(default_audit_path(self.profile), profile=self.profile.name),
             resolve_backend=lambda source_id: self.hub.source(source_id) if self.hub else None,
             confirm=self._confirm,
             read_only=self.profile.read_only,

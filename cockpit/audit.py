@@ -1,20 +1,28 @@
-"""The append-only audit log: one JSON line per action attempt and per alarm transition.
+"""The append-only audit log: one JSON line per action phase, alarm transition and note.
 
 Each line is written with one ``write`` on an ``O_APPEND`` descriptor and fsynced before
-the caller goes on, so what the user is told has happened is already on disk. Secrets are
-masked before anything is written. A log that cannot be written, or whose last line is
-not JSON (a torn write, a hand edit), blocks actions: losing the record silently is worse
-than refusing.
+the caller goes on, so what the user is told has happened is already on disk. An action
+writes a ``started`` line before it runs and a ``finished`` line after (the ActionRunner),
+so even a ``kill -9`` leaves a record of what was under way. Every line, whoever writes it,
+goes through one path: the file is opened without following a symbolic link, must be a
+regular file, and its last line must be whole JSON, or nothing is written: losing the
+record silently (or papering over a torn line) is worse than refusing. Secrets are masked
+before anything is written. Every line carries the cockpit's session id, so the timeline
+can tell one cockpit's alarms from another's.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import getpass
 import json
 import logging
 import os
 import re
+import secrets
 import socket
+import stat
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +34,37 @@ from cockpit.profile import Profile
 log = logging.getLogger(__name__)
 
 MASK = "***"
+
+# Text from the estate (an alert's summary) can be any length; an audit line should not be.
+REASON_CAP = 4096
+FIELD_CAP = 16384
+_TAIL_CHUNK = 65536
+
+
+def new_session_id() -> str:
+    """Sortable by start time (UTC), then unique: ``20261207T031200.123Z-4242-9f3a``."""
+    now = datetime.now(UTC)
+    return f"{now:%Y%m%dT%H%M%S}.{now.microsecond // 1000:03d}Z-{os.getpid()}-{secrets.token_hex(2)}"
+
+
+# One cockpit process, one session: every AuditLog it opens writes lines of this session.
+SESSION = new_session_id()
+
+
+def cap_text(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"… ({len(text) - limit} characters cut)"
+
+
+def _capped(obj: Any) -> Any:
+    if isinstance(obj, str):
+        return cap_text(obj, FIELD_CAP)
+    if isinstance(obj, dict):
+        return {k: _capped(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_capped(v) for v in obj]
+    return obj
 
 # Key names whose values are secrets, matched on word parts: "aws_secret_access_key",
 # "Authorization", "api-key", "db_password".
@@ -111,80 +150,121 @@ def parse_time(text: str) -> datetime:
 
 
 class AuditLog:
-    def __init__(self, path: Path | str) -> None:
+    def __init__(
+        self, path: Path | str, *, session: str | None = None, profile: str | None = None
+    ) -> None:
         self.path = Path(path).expanduser()
+        self.session = session or SESSION
+        self.profile = profile  # written on lines that do not say their own
         self._lock = threading.Lock()
         self.skipped = 0  # lines ``read`` could not parse, for the caller to report
 
-    # --- checks ---------------------------------------------------------------------
+    # --- the one way in: open, check, write -------------------------------------------
 
-    def check(self) -> None:
-        """Raise ``ActionRefused`` unless a line can be appended and the log is intact."""
-        fix = f"fix or move aside {self.path} (or set audit_log: in the profile)"
-        if self.path.is_dir():
-            raise ActionRefused(f"audit log {self.path} is a directory", fix)
+    def _fix(self) -> str:
+        return f"fix or move aside {self.path} (or set audit_log: in the profile)"
+
+    def _open(self) -> int:
+        """A descriptor to append to (and read the tail of); refuses what is not a plain file."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            # Opening for append is the real test (os.access lies for root).
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            # O_NOFOLLOW: a symlink planted at the path must not redirect the record.
+            # O_NONBLOCK: a FIFO there must not hang the cockpit. Opening is the real
+            # test of permissions (os.access lies for root).
+            fd = os.open(
+                self.path,
+                os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                0o600,
+            )
         except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise ActionRefused(f"audit log {self.path} is a symbolic link", self._fix()) from e
+            if e.errno == errno.EISDIR:
+                raise ActionRefused(f"audit log {self.path} is a directory", self._fix()) from e
             raise ActionRefused(
-                f"audit log {self.path} is not writable: {e.strerror or e}", fix
+                f"audit log {self.path} is not writable: {e.strerror or e}", self._fix()
             ) from e
-        os.close(fd)
-        self._check_tail()
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise ActionRefused(f"audit log {self.path} is not a regular file", self._fix())
+        return fd
 
-    def _check_tail(self) -> None:
+    def _check_tail(self, fd: int) -> None:
+        """The last line must be whole JSON, however long it is."""
+        size = os.fstat(fd).st_size
+        if size == 0:
+            return
+        hint = f"move it aside (mv {self.path} {self.path}.corrupt) and retry"
         try:
-            with open(self.path, "rb") as f:
-                f.seek(0, os.SEEK_END)
-                size = f.tell()
-                if size == 0:
-                    return
-                f.seek(max(0, size - 65536))
-                tail = f.read()
+            if os.pread(fd, 1, size - 1) != b"\n":
+                raise ActionRefused(f"audit log {self.path} ends in a torn line", hint)
+            buf, pos = b"", size
+            while pos > 0:  # back to the newline before the last line, chunk by chunk
+                start = max(0, pos - _TAIL_CHUNK)
+                buf = os.pread(fd, pos - start, start) + buf
+                pos = start
+                if b"\n" in buf.rstrip(b"\n"):
+                    break
         except OSError as e:
             raise ActionRefused(f"audit log {self.path} is not readable: {e.strerror}") from e
-        hint = f"move it aside (mv {self.path} {self.path}.corrupt) and retry"
-        if not tail.endswith(b"\n"):
-            raise ActionRefused(f"audit log {self.path} ends in a torn line", hint)
-        last = tail.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+        last = buf.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+        if not last.strip():
+            return
         try:
             json.loads(last)
         except ValueError as e:
             raise ActionRefused(f"audit log {self.path}: last line is not JSON", hint) from e
 
-    # --- writing --------------------------------------------------------------------
+    def check(self) -> None:
+        """Raise ``ActionRefused`` unless a line can be appended and the log is intact.
+
+        A full disk passes here (opening needs no space): the action's ``started`` line,
+        written before it runs, is what finally proves the log writable.
+        """
+        fd = self._open()
+        try:
+            self._check_tail(fd)
+        finally:
+            os.close(fd)
 
     def append(self, entry: dict[str, Any]) -> dict[str, Any]:
-        """Mask, write one line, flush and fsync; return what was written."""
+        """Check, mask, write one line, flush and fsync; return what was written.
+
+        Raises ``ActionRefused`` (a ``CockpitError``) when the log cannot be trusted and
+        ``CockpitError`` when the write fails: nothing is ever half-recorded in silence.
+        """
         record: dict[str, Any] = {
             "time": utc_iso(),
             "user": _user(),
             "host": socket.gethostname(),
+            "session": self.session,
         }
+        if self.profile:
+            record["profile"] = self.profile
         record.update(entry)
-        record = mask_secrets(record)
+        record = mask_secrets(_capped(record))
         line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode()
         with self._lock:
+            fd = self._open()
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                created = not self.path.exists()
-                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                # Other cockpits of this user append to the same file: check and write as one.
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                self._check_tail(fd)
+                created = os.fstat(fd).st_size == 0
                 try:
                     written = os.write(fd, line)
                     if written != len(line):
                         raise OSError(f"short write ({written} of {len(line)} bytes)")
                     os.fsync(fd)
-                finally:
-                    os.close(fd)
-                if created:
-                    _fsync_dir(self.path.parent)
-            except OSError as e:
-                raise CockpitError(
-                    f"cannot write audit log {self.path}: {e.strerror or e}",
-                    "check the disk and the file's permissions",
-                ) from e
+                except OSError as e:
+                    raise CockpitError(
+                        f"cannot write audit log {self.path}: {e.strerror or e}",
+                        "check the disk (space, quota) and the file's permissions",
+                    ) from e
+            finally:
+                os.close(fd)
+            if created:
+                _fsync_dir(self.path.parent)
         return record
 
     def record_alarm_transition(
@@ -210,7 +290,7 @@ class AuditLog:
                 "name": name,
                 "from": from_state,
                 "to": to_state,
-                "reason": reason,
+                "reason": cap_text(reason, REASON_CAP),
                 "severity": severity,
                 "resource": resource,
             }
@@ -218,20 +298,34 @@ class AuditLog:
 
     # --- reading --------------------------------------------------------------------
 
-    def read(self, since: datetime | None = None, profile: str | None = None) -> list[dict]:
+    def read(
+        self, since: datetime | None = None, profile: str | None = None, *, raw: bool = False
+    ) -> list[dict]:
         """Entries in file order, optionally newer than ``since`` and of one profile.
 
-        Unparseable lines are skipped and counted in ``self.skipped``.
+        An action's ``started`` line is folded into its ``finished`` line (which repeats
+        it), unless ``raw``; a ``started`` line left alone is an action whose end no one
+        saw. Unparseable lines are skipped and counted in ``self.skipped``.
         """
         self.skipped = 0
         try:
-            raw = self.path.read_bytes()
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except FileNotFoundError:
             return []
         except OSError as e:
+            what = "is a symbolic link" if e.errno == errno.ELOOP else f"cannot be read: {e.strerror}"
+            raise CockpitError(f"audit log {self.path} {what}") from e
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise CockpitError(f"audit log {self.path} is not a regular file")
+            with os.fdopen(os.dup(fd), "rb") as f:
+                raw_bytes = f.read()
+        except OSError as e:
             raise CockpitError(f"cannot read audit log {self.path}: {e.strerror}") from e
+        finally:
+            os.close(fd)
         out: list[dict] = []
-        for line in raw.splitlines():
+        for line in raw_bytes.splitlines():
             if not line.strip():
                 continue
             try:
@@ -245,7 +339,19 @@ class AuditLog:
             if since is not None and when < since:
                 continue
             out.append(entry)
-        return out
+        return out if raw else fold_action_phases(out)
+
+
+def fold_action_phases(entries: list[dict]) -> list[dict]:
+    """Drop each action's ``started`` line whose ``finished`` line (same ``id``) is present."""
+    finished = {
+        e["id"] for e in entries
+        if e.get("type") == "action" and e.get("phase") == "finished" and e.get("id")
+    }  # fmt: skip
+    return [
+        e for e in entries
+        if not (e.get("type") == "action" and e.get("phase") == "started" and e.get("id") in finished)
+    ]  # fmt: skip
 
 
 def _user() -> str:
@@ -280,12 +386,14 @@ class AlarmTracker:
         self.audit = audit
         self.profile = profile
         self._states: dict[str, str] = {}
-        # Start from what the log already says, so a restart does not record every alarm
-        # that was firing before it as firing anew (and one that cleared meanwhile is seen).
+        # Start from what this session already wrote (a tracker built again must not record
+        # every firing alarm anew). Another session's states are another cockpit's view, of
+        # perhaps another estate (each lab is its own): a new cockpit records what it sees,
+        # dated by the alarm's own time, and its timeline shows only its own transitions.
         since = datetime.now(UTC) - timedelta(hours=remember_hours)
         try:
             for e in audit.read(since=since, profile=profile):
-                if e.get("type") == "alarm" and e.get("alarm"):
+                if e.get("type") == "alarm" and e.get("alarm") and e.get("session") == audit.session:
                     self._states[str(e["alarm"])] = str(e.get("to", ""))
         except Exception as e:  # an unreadable log must not stop the cockpit; actions will say it
             log.warning("audit log not read for alarm states: %s", e)

@@ -86,12 +86,17 @@ def _format_params(params: Any) -> str:
     return " (" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")"
 
 
-def _action_event(e: dict[str, Any], when: datetime) -> TimelineEvent:
+def _action_event(e: dict[str, Any], when: datetime, live: str | None = None) -> TimelineEvent:
     target = str(e.get("target", "?"))
-    outcome = str(e.get("outcome", "?"))
     actor = str(e.get("user", "?"))
     what = f"{_action_title(str(e.get('action', '?')))} {target}{_format_params(e.get('params'))}"
-    summary = f"{what} by {actor}: {outcome}"
+    if e.get("phase") == "started":  # read() folds a started line into its finished line
+        outcome = "unknown"
+        why = "still running" if live and e.get("session") == live else "the cockpit stopped"
+        summary = f"{what} by {actor}: outcome unknown ({why})"
+    else:
+        outcome = str(e.get("outcome", "?"))
+        summary = f"{what} by {actor}: {outcome}"
     if e.get("error"):
         summary += f" ({e['error']})"
     resources = tuple(str(r) for r in (e.get("resource"),) if r) or (target,)
@@ -122,8 +127,13 @@ def _drill_event(e: dict[str, Any], when: datetime) -> TimelineEvent:
     )  # fmt: skip
 
 
-def build_timeline(entries: Iterable[dict[str, Any]]) -> list[TimelineEvent]:
-    """Events in time order (stable for equal times); unknown or undated entries are skipped."""
+def build_timeline(
+    entries: Iterable[dict[str, Any]], live: str | None = None
+) -> list[TimelineEvent]:
+    """Events in time order (stable for equal times); unknown or undated entries are skipped.
+
+    ``live``: the session of the running cockpit, whose unfinished actions are still running.
+    """
     events: list[TimelineEvent] = []
     for e in entries:
         try:
@@ -134,7 +144,7 @@ def build_timeline(entries: Iterable[dict[str, Any]]) -> list[TimelineEvent]:
         if kind == "alarm":
             events.append(_alarm_event(e, when))
         elif kind == "action":
-            events.append(_action_event(e, when))
+            events.append(_action_event(e, when, live))
         elif kind == "drill":
             events.append(_drill_event(e, when))
         elif kind == "note":
@@ -143,11 +153,53 @@ def build_timeline(entries: Iterable[dict[str, Any]]) -> list[TimelineEvent]:
     return events
 
 
+def one_cockpit(
+    entries: Iterable[dict[str, Any]], session: str | None = None
+) -> list[dict[str, Any]]:
+    """Alarm transitions of one session per profile, every other entry.
+
+    Each cockpit of the user appends to the same file and records the alarms of the estate
+    it watches (each lab is an estate of its own): mixing them shows another cockpit's
+    alarms as still firing. ``session`` picks one; else each profile's newest (session
+    ids sort by start time; lines written before sessions existed count as the oldest).
+    Actions, notes and drills of every session stay: they are what people did.
+    """
+    entries = list(entries)
+    chosen: dict[str, str] = {}
+    if session is None:
+        for e in entries:
+            prof = str(e.get("profile", ""))
+            chosen[prof] = max(chosen.get(prof, ""), str(e.get("session") or ""))
+    return [
+        e for e in entries
+        if e.get("type") != "alarm"
+        or str(e.get("session") or "") == (session if session is not None
+                                          else chosen[str(e.get("profile", ""))])
+    ]  # fmt: skip
+
+
 def filter_events(events: Sequence[TimelineEvent], text: str) -> list[TimelineEvent]:
     return [e for e in events if e.matches(text)]
 
 
 # --- Markdown (the runbooks' incident-report template) -------------------------------------
+
+
+_MD_SPECIAL = re.compile(r"([\\\[\]])")
+
+
+def md_text(text: str) -> str:
+    """Estate text made inert in Markdown: no HTML, no links or images, no new blocks.
+
+    Entities for ``&`` and ``<`` (no tag, no autolink), a backslash before ``[`` ``]``
+    (no link, no image, no reference) and before a backslash, and line breaks folded (no
+    new block), so an alert summary such as ``<img src=x onerror=...>`` or
+    ``[x](javascript:...)`` renders as the text it is. ``>`` and emphasis are harmless
+    inside a list item and stay readable.
+    """
+    text = text.replace("&", "&amp;").replace("<", "&lt;")
+    text = " ".join(text.splitlines())
+    return _MD_SPECIAL.sub(r"\\\1", text)
 
 
 def _minute(when: datetime) -> datetime:
@@ -171,10 +223,10 @@ def _still_firing(events: Sequence[TimelineEvent]) -> list[str]:
 
 def to_markdown(events: Sequence[TimelineEvent], profile: str) -> str:
     alarms = [e for e in events if e.type == "alarm"]
-    fired = sorted({e.subject for e in alarms if e.outcome.upper() in _FIRING})
+    fired = sorted({md_text(e.subject) for e in alarms if e.outcome.upper() in _FIRING})
     actions = [e for e in events if e.type == "action"]
     ok = [e for e in actions if e.outcome == "ok"]
-    firing = _still_firing(events)
+    firing = [md_text(name) for name in _still_firing(events)]
 
     if events:
         start, last = events[0].time, events[-1].time
@@ -204,7 +256,7 @@ def to_markdown(events: Sequence[TimelineEvent], profile: str) -> str:
         f"{len(actions)} action{'s' if len(actions) != 1 else ''} attempted ({len(ok)} ok)",
     ]
     if ok:
-        done = ", ".join(f"{e.subject} ({e.time:%H:%M})" for e in ok)
+        done = ", ".join(f"{md_text(e.subject)} ({e.time:%H:%M})" for e in ok)
         resolution = f"Actions that succeeded: {done}."
     else:
         resolution = "No action succeeded."
@@ -216,7 +268,7 @@ def to_markdown(events: Sequence[TimelineEvent], profile: str) -> str:
     lines = [
         "# Incident report",
         "",
-        f"**Profile:** {profile}",
+        f"**Profile:** {md_text(profile)}",
         f"**Severity:** {severity}",
         f"**Start time:** {start_s}",
         f"**End time:** {end_s}",
@@ -238,7 +290,7 @@ def to_markdown(events: Sequence[TimelineEvent], profile: str) -> str:
         "",
         "Times are UTC.",
         "",
-        *(f"- {e.time:%H:%M} - {e.summary}" for e in events),
+        *(f"- {e.time:%H:%M} - {md_text(e.summary)}" for e in events),
         "",
         "## Resolution",
         "",
@@ -306,16 +358,28 @@ def _audit_path_for(profile: str | None, config: str | None) -> Path:
     return default_audit_path(cfg.get(profile))
 
 
+def _current_profile(config: str | None) -> str:
+    """The profile `cockpit` opens with the same --config: the file's default."""
+    from cockpit.config import find_config_path, load_config
+
+    return load_config(find_config_path(config)).get(None).name
+
+
 def main_timeline(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="cockpit timeline",
-        description="Print the incident timeline (alarms and actions) from the audit log.",
+        description="Print the incident timeline (alarms and actions) from the audit log: of "
+        "one profile (default: the one `cockpit` opens), with the alarm transitions its newest "
+        "cockpit session recorded.",
     )
     parser.add_argument(
         "--since", default="2h", help="a span back from now (2h, 30m, 1d) or a time"
     )
     parser.add_argument("--format", choices=("md", "json"), default="md")
-    parser.add_argument("--profile", default=None, help="only this profile's entries")
+    parser.add_argument("--profile", default=None, help="this profile's entries (default: the "
+                        "profiles.yaml default)")
+    parser.add_argument("--all", action="store_true",
+                        help="every profile and every session's alarm transitions")
     parser.add_argument(
         "--audit",
         type=Path,
@@ -326,16 +390,19 @@ def main_timeline(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         since = parse_since(args.since)
+        profile = args.profile
+        if profile is None and not args.all:
+            profile = _current_profile(args.config)
         log = AuditLog(args.audit or _audit_path_for(args.profile, args.config))
-        entries = log.read(since=since, profile=args.profile)
+        entries = log.read(since=since, profile=profile)
     except CockpitError as e:
         print(f"cockpit timeline: {e}", file=sys.stderr)
         return 2
     if log.skipped:
         print(f"cockpit timeline: skipped {log.skipped} unreadable line(s)", file=sys.stderr)
-    events = build_timeline(entries)
+    events = build_timeline(entries if args.all else one_cockpit(entries))
     if args.format == "md":
-        sys.stdout.write(to_markdown(events, args.profile or "all profiles"))
+        sys.stdout.write(to_markdown(events, profile or "all profiles"))
     else:
         sys.stdout.write(to_jsonl(events))
     return 0

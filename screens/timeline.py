@@ -1,5 +1,8 @@
 """`incident: timeline`: alarms and actions of this profile in time order, filterable, exportable.
 
+Alarm transitions are this cockpit's (its audit session's); actions and notes are every
+session's of the profile, as in ``cockpit timeline``.
+
 The events come from the audit log (``cockpit.timeline``); the exports are the same
 Markdown and JSON lines that ``cockpit timeline`` prints, written to the current directory.
 """
@@ -21,7 +24,14 @@ from textual.widgets import DataTable, Input, Static
 from cockpit.audit import AuditLog
 from cockpit.errors import CockpitError
 from cockpit.text import sanitize
-from cockpit.timeline import TimelineEvent, build_timeline, filter_events, to_jsonl, to_markdown
+from cockpit.timeline import (
+    TimelineEvent,
+    build_timeline,
+    filter_events,
+    one_cockpit,
+    to_jsonl,
+    to_markdown,
+)
 from widgets.footer import KeyFooter
 
 
@@ -95,7 +105,9 @@ class TimelineScreen(Screen):
         except CockpitError as e:
             self.notify(str(e), title="timeline", severity="error")
             entries = []
-        self.events = build_timeline(entries)
+        # This cockpit's alarm transitions, not those of other cockpits sharing the file.
+        session = self.audit.session
+        self.events = build_timeline(one_cockpit(entries, session), live=session)
         self._show(self.query_one("#filter", Input).value)
 
     def _show(self, text: str) -> None:

@@ -21,7 +21,7 @@ from cockpit.actions import (
     snapshot_id_for,
     target_name,
 )
-from cockpit.audit import AuditLog
+from cockpit.audit import AuditLog, fold_action_phases
 from cockpit.dbmodel import Backend
 from cockpit.model import Alarm, DatabaseSnapshot, QueueStatus, ServiceStatus, Severity
 from cockpit.profile import Profile
@@ -218,7 +218,8 @@ def typed_right(req: ConfirmRequest) -> Any:
 
 
 def lines(path: Path) -> list[dict]:
-    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    """The audit's lines, an action's started line folded into its finished line."""
+    return fold_action_phases([json.loads(x) for x in path.read_text().splitlines() if x.strip()])
 
 
 @pytest.fixture
@@ -603,7 +604,8 @@ async def test_outcome_returned_only_after_fsync(
         real_fsync(fd)
         if os.path.samefile(f"/proc/self/fd/{fd}", audit_path):
             # The line is complete on disk at the moment it is synced.
-            order.append(f"fsync:{lines(audit_path)[-1]['outcome']}")
+            last = json.loads(audit_path.read_text().splitlines()[-1])
+            order.append(f"fsync:{last['phase']}:{last.get('outcome', '')}")
 
     monkeypatch.setattr(os, "fsync", recording_fsync)
 
@@ -617,7 +619,8 @@ async def test_outcome_returned_only_after_fsync(
     runner = make_runner(audit_path, backend, confirmer)
     outcome = await runner.request(get_action("service.restart"), SERVICE)
     order.append(f"returned:{outcome.status}")
-    assert order == ["run", "fsync:ok", "returned:ok"]
+    # Write-ahead: the started line is on disk before the backend is called.
+    assert order == ["fsync:started:", "run", "fsync:finished:ok", "returned:ok"]
 
 
 async def test_unwritable_audit_refuses_with_message(tmp_path: Path) -> None:
@@ -828,3 +831,25 @@ async def test_restart_scale_purge_snapshot_through_the_runner(
     assert [e["outcome"] for e in lines(audit_path)] == ["ok"] * 4
     for src in sources.values():
         await src.close()
+
+
+async def test_an_action_whose_started_line_cannot_be_written_does_not_run(
+    audit_path: Path, tmp_path: Path
+) -> None:
+    # The log passes the first check; by the time the action would run, a symbolic link
+    # stands at its path (a race, or someone redirecting the record): nothing runs.
+    elsewhere = tmp_path / "elsewhere.jsonl"
+    elsewhere.write_text("")
+    backend = FakeBackend()
+
+    def swap(req: ConfirmRequest) -> bool:
+        audit_path.unlink(missing_ok=True)
+        audit_path.symlink_to(elsewhere)
+        return True
+
+    runner = make_runner(audit_path, backend, ScriptedConfirmer(swap))
+    outcome = await runner.request(get_action("service.restart"), SERVICE)
+    assert outcome.status == "refused" and not outcome.audited
+    assert "did not run" in outcome.message and "symbolic link" in outcome.message
+    assert backend.calls == []
+    assert elsewhere.read_text() == ""

@@ -172,7 +172,8 @@ async def test_silence_through_the_runner_is_audited_and_expiring_unsilences(
         assert rows["HighErrorRate"].severity is Severity.INFO  # sinks below what needs someone
         assert rows["DiskFull"].state == "firing"
 
-        [entry] = [json.loads(x) for x in audit.read_text().splitlines()]
+        [started, entry] = [json.loads(x) for x in audit.read_text().splitlines()]
+        assert (started["phase"], entry["phase"], started["id"]) == ("started", "finished", entry["id"])
         assert (entry["action"], entry["outcome"], entry["target"]) == (
             "alert.silence", "ok", "HighErrorRate",
         )  # fmt: skip
@@ -185,7 +186,7 @@ async def test_silence_through_the_runner_is_audited_and_expiring_unsilences(
         assert api_silences(url) == []
         rows = await fetch_until(src, lambda r: r["HighErrorRate"].state == "firing ×2")
         assert rows["HighErrorRate"].severity is Severity.CRITICAL
-        assert len(audit.read_text().splitlines()) == 2
+        assert len(audit.read_text().splitlines()) == 4  # started and finished, twice
     finally:
         await src.close()
 

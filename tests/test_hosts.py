@@ -9,7 +9,6 @@ tests/test_hosts_systemd_real.py runs against a real systemd host when one is co
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import pwd
 import shlex
@@ -355,7 +354,7 @@ async def test_run_check_through_the_runner_shows_output_and_keeps_it_in_detail(
     missing = by_title[f"check missing: {ls_command}"]
     assert "No such file or directory" in "\n".join(missing.lines)
 
-    audit = [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    audit = AuditLog(tmp_path / "audit.jsonl").read()  # started lines folded into finished
     assert [(e["action"], e["outcome"], e["params"]["check"]) for e in audit] == [
         ("host.run_check", "ok", "disk"),
         ("host.run_check", "failed", "missing"),

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from cockpit.app import CockpitApp
+from cockpit.audit import fold_action_phases
 from cockpit.lab import start_lab
 from cockpit.model import PaneKind
 from cockpit.profile import Profile
@@ -20,7 +21,8 @@ def _audit_lines() -> list[dict]:
     path = Path(os.environ["XDG_STATE_HOME"]) / "cockpit" / "audit.jsonl"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    # An action's started line is folded into its finished line.
+    return fold_action_phases([json.loads(line) for line in path.read_text().splitlines() if line.strip()])
 
 
 def _actions(outcome: str | None = None) -> list[dict]:

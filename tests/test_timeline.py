@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from cockpit.audit import AuditLog
+from cockpit.audit import AuditLog, utc_iso
 from cockpit.timeline import (
     build_timeline,
     filter_events,
@@ -175,7 +176,11 @@ def test_cli_prints_markdown_and_json(tmp_path: Path, capsys: pytest.CaptureFixt
     out = capsys.readouterr().out
     assert out.startswith("# Incident report\n") and out.count("service: restart api") == 2
 
+    # Without --profile: the profile `cockpit` opens (the lab); --all: every profile.
     assert main_timeline(["--since", "2h", "--format", "json", "--audit", audit]) == 0
+    rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 3 and {r["profile"] for r in rows} == {"lab"}
+    assert main_timeline(["--since", "2h", "--format", "json", "--all", "--audit", audit]) == 0
     rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert len(rows) == 6 and {r["profile"] for r in rows} == {"lab", "other"}
 
@@ -246,3 +251,97 @@ def test_cli_uses_the_profiles_audit_log(
     assert len(capsys.readouterr().out.splitlines()) == 3
     assert main_timeline(["--profile", "nope", "--config", str(config)]) == 2
     assert "unknown profile" in capsys.readouterr().err
+
+
+# --- estate text in the Markdown export ----------------------------------------------------
+
+
+def test_markdown_export_escapes_html_and_link_syntax(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl")
+    log.record_alarm_transition(
+        "lab", "am/x", "<img src=x onerror=alert(1)>", "", "FIRING", T,
+        "see [x](javascript:alert(1)) and <script>alert(2)</script>",
+    )  # fmt: skip
+    md = to_markdown(build_timeline(log.read()), "lab")
+    assert "<img" not in md and "<script>" not in md
+    assert not re.search(r"(?<!\\)\[x(?<!\\)\]\(", md)  # no link survives
+    # Still readable: the characters are escaped, not dropped.
+    assert "ongoing (&lt;img src=x onerror=alert(1)> still firing)" in md
+    assert r"fired (? -> FIRING): see \[x\](javascript:alert(1)) and &lt;script>" in md
+
+
+# --- one cockpit's timeline: sessions and profiles -------------------------------------------
+
+
+def test_alarms_of_another_cockpit_do_not_mix_into_this_ones_timeline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "audit.jsonl"
+    now = datetime.now(UTC)
+    # An older lab cockpit saw other pods fire; it never saw them clear (it was closed).
+    older = AuditLog(path, session="20261207T010000.000Z-101-aaaa")
+    older.record_alarm_transition("lab", "k8s/pod-a", "pod-a", "", "FIRING", now - timedelta(minutes=50))
+    older.record_alarm_transition("lab", "k8s/pod-b", "pod-b", "", "FIRING", now - timedelta(minutes=40))
+    # This cockpit, started later, sees pod-b (its own estate's) fire; the old one clears it.
+    newer = AuditLog(path, session="20261207T020000.000Z-202-bbbb")
+    newer.record_alarm_transition("lab", "k8s/pod-b", "pod-b", "", "FIRING", now - timedelta(minutes=20))
+    older.record_alarm_transition("lab", "k8s/pod-b", "pod-b", "FIRING", "OK", now - timedelta(minutes=10))
+    # Actions of every session of the profile stay: they changed the estate.
+    older.append({"type": "action", "phase": "finished", "profile": "lab", "action": "pod.delete",
+                  "target": "pod-a", "outcome": "ok", "time": utc_iso(now - timedelta(minutes=45))})
+
+    assert main_timeline(["--since", "2h", "--audit", str(path)]) == 0
+    md = capsys.readouterr().out
+    assert "**End time:** ongoing (pod-b still firing)" in md
+    assert "pod-a still firing" not in md and "pod-a fired" not in md
+    assert "pod: delete pod-a" in md
+    assert main_timeline(["--since", "2h", "--all", "--format", "json", "--audit", str(path)]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 5
+
+
+def test_every_line_says_its_session_and_old_lines_still_read(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    # Written before lines carried a session or a phase.
+    path.write_text(json.dumps({
+        "time": "2024-05-01T03:12:00Z", "type": "alarm", "profile": "lab", "alarm": "a/x",
+        "name": "x", "from": "OK", "to": "ALARM"}) + "\n" + json.dumps({
+        "time": "2024-05-01T03:13:00Z", "type": "action", "profile": "lab", "user": "bob",
+        "action": "service.restart", "target": "api", "outcome": "ok"}) + "\n")  # fmt: skip
+    log = AuditLog(path)
+    events = build_timeline(log.read(profile="lab"))
+    assert [e.summary for e in events] == [
+        "Alarm x fired (OK -> ALARM)", "service: restart api by bob: ok"
+    ]
+    # A cockpit's log writes its session and profile on every line (the app passes both).
+    written = AuditLog(path, profile="lab").append({"type": "note", "summary": "hello"})
+    assert written["session"] == log.session and written["profile"] == "lab"
+
+
+async def test_timeline_screen_shows_this_cockpits_alarms(tmp_path: Path) -> None:
+    from textual.app import App
+    from textual.widgets import DataTable, Static
+
+    from screens.timeline import TimelineScreen
+
+    from .helpers import wait_until
+
+    path = tmp_path / "audit.jsonl"
+    now = datetime.now(UTC)
+    other = AuditLog(path, session="20261207T090000.000Z-9-ffff")  # another cockpit, newer
+    other.record_alarm_transition("lab", "k8s/pod-a", "pod-a", "", "FIRING", now - timedelta(minutes=9))
+    mine = AuditLog(path, session="20261207T080000.000Z-8-eeee")
+    mine.record_alarm_transition("lab", "k8s/pod-b", "pod-b", "", "FIRING", now - timedelta(minutes=5))
+
+    class Host(App[None]):
+        def compose(self):
+            yield Static("cockpit")
+
+    app = Host()
+    async with app.run_test():
+        screen = TimelineScreen(mine, "lab", export_dir=tmp_path)
+        await app.push_screen(screen)
+        table = screen.query_one("#timeline", DataTable)
+        await wait_until(lambda: table.row_count >= 1, 5)
+        assert [str(table.get_row_at(i)[2]) for i in range(table.row_count)] == [
+            "Alarm pod-b fired (? -> FIRING)"
+        ]
