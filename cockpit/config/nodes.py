@@ -43,7 +43,7 @@ class _Walk:
         # from None: the user needs the message and the hint, never a chained parser error.
         raise ConfigError(prefix + (f"{where}: {msg}" if where else msg), hint) from None
 
-    def scalar(self, node: ScalarNode, line: int, where: str) -> Any:
+    def scalar(self, node: Node, line: int, where: str) -> Any:
         """The value of a bool/int/float scalar; explicit tags (!!int "x") can make it invalid."""
         try:
             return self.scalars.construct_object(node, deep=True)

@@ -156,6 +156,7 @@ class Lab:
                                                        ("api-db", "/health/db", 3.0)))
         else:
             health = ()
+        kubernetes: tuple[KubernetesConfig, ...]
         if extras.get("kubeconfig"):
             kubernetes = (KubernetesConfig(context=extras.get("kube_context"), namespaces=("repo-scanner",),
                                            kubeconfig=extras["kubeconfig"]),)
@@ -332,7 +333,7 @@ def start_lab(
     """
     require_lab_extra()
     owns = state_dir is None
-    state_dir = Path(tempfile.mkdtemp(prefix="cockpit-lab-")) if owns else Path(state_dir)
+    state_dir = Path(tempfile.mkdtemp(prefix="cockpit-lab-")) if state_dir is None else Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     for stale in ("ready.json", "watch.json"):
         with contextlib.suppress(OSError):

@@ -231,7 +231,7 @@ class RedisActivity(_Activity):
             pipe.execute()
             # One consumer that acks most of what it reads and leaves some pending, then
             # sometimes catches up on old pending entries: the lag moves, never runs away.
-            got = r.xreadgroup(self.GROUP, "worker-1", {self.STREAM: ">"}, count=5)
+            got: Any = r.xreadgroup(self.GROUP, "worker-1", {self.STREAM: ">"}, count=5)
             ids = [eid for _stream, entries in got for eid, _fields in entries]
             acked = [eid for eid in ids if rng.random() < 0.8]
             if acked:

@@ -85,7 +85,8 @@ def seed_extras(endpoint: str, lock: Any = None) -> None:
     now = datetime.now(UTC)
     with lock if lock is not None else contextlib.nullcontext():
         stacks = get_backend("cloudformation")[ACCOUNT][REGION].stacks.values()
-        by_name = {s.name: s for s in stacks}
+        # moto's Stack has these attributes at run time, not in its annotations.
+        by_name: dict[str, Any] = {s.name: s for s in stacks}
         queues = by_name["app-queues"]
         queues.status = "UPDATE_ROLLBACK_FAILED"
         queues.status_reason = (
@@ -111,8 +112,9 @@ def patch_percentiles() -> None:
     values put one by one. Idempotent. Only for the lab and tests: the cockpit asks for
     ``p95`` as it would of AWS.
     """
-    from moto.cloudwatch.models import Statistics
+    from moto.cloudwatch.models import Statistics as _Statistics
 
+    Statistics: Any = _Statistics  # patched in place: typed as what it is to us
     if getattr(Statistics, "_lab_percentiles", False):
         return
     original = Statistics.get_statistics_for_type
@@ -199,7 +201,8 @@ def seed_rds_extras(rds: Any, cw: Any, now: datetime, lock: Any = None) -> None:
     with lock if lock is not None else contextlib.nullcontext():
         snapshots = get_backend("rds")[ACCOUNT][REGION].database_snapshots
         for ident, days in RDS_SNAPSHOTS:
-            snapshots[ident].created = (now - timedelta(days=days, hours=2)).isoformat()
+            snap: Any = snapshots[ident]  # moto keeps created as an ISO string
+            snap.created = (now - timedelta(days=days, hours=2)).isoformat()
 
 
 def _alb_ticker(cw: Any) -> None:

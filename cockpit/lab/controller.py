@@ -77,7 +77,7 @@ class LabController:
                 return controller._update_service(be, original, props)
 
         update_service._cockpit_original = original  # type: ignore[attr-defined]
-        Backend.update_service = update_service  # type: ignore[method-assign]
+        Backend.update_service = update_service  # type: ignore[method-assign,assignment]
         install_alarm_history()
 
     def stop_service(self, name: str) -> None:

@@ -135,7 +135,7 @@ def start_exporter(traffic: ApiTraffic) -> tuple[str, ThreadingHTTPServer]:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
     threading.Thread(target=httpd.serve_forever, name="lab-metrics", daemon=True).start()
-    host, port = httpd.server_address[:2]
+    host, port = str(httpd.server_address[0]), httpd.server_address[1]
     return f"{host}:{port}", httpd
 
 
@@ -196,7 +196,7 @@ def api_deploy_failing(endpoint: str) -> Callable[[], bool]:
     def failing() -> bool:
         services = ecs.describe_services(cluster="production", services=["api"])["services"]
         deployments = services[0].get("deployments", []) if services else []
-        primary = next((d for d in deployments if d.get("status") == "PRIMARY"), {})
+        primary: dict[str, Any] = next((d for d in deployments if d.get("status") == "PRIMARY"), {})
         return int(primary.get("failedTasks") or 0) > 0
 
     return failing

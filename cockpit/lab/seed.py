@@ -50,13 +50,13 @@ def preload_backends() -> None:
     shared = session()
     shared.get_available_regions("ec2")
     real = boto3.Session
-    boto3.Session = lambda *a, **k: shared  # type: ignore[assignment,misc]
+    boto3.Session = lambda *a, **k: shared
     try:
         import moto.ecs.models  # noqa: F401
         import moto.ecs.responses  # noqa: F401
         import moto.rds.responses  # noqa: F401
     finally:
-        boto3.Session = real  # type: ignore[misc]
+        boto3.Session = real
 
 
 def client(endpoint: str, service: str) -> Any:

@@ -120,7 +120,11 @@ class KubeContext:
             rest, self._rest = self._rest, None
         for i in infs:
             i.stop()
-        await asyncio.to_thread(lambda: [i.join(2) for i in infs])
+        def join_all() -> None:
+            for i in infs:
+                i.join(2)
+
+        await asyncio.to_thread(join_all)
         if rest is not None:
             await asyncio.to_thread(rest.close)
 

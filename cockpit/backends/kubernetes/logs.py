@@ -340,11 +340,15 @@ class KubernetesLogSource:
         for k, s in streams.items():
             s.halt()
             self.ctx.save_log_position(k, s.last, s.seen_at_last)
-        streams = list(streams.values())
+        halted = list(streams.values())
         with self.ctx._lock:
             self.ctx.log_followers.discard(self)
         if self.claims:  # the namespace-wide followers take these streams back
             self.claims = set()
             self.ctx.claims_changed(self)
-        await asyncio.to_thread(lambda: [s.thread.join(2) for s in streams])
+        def join_all() -> None:
+            for s in halted:
+                s.thread.join(2)
+
+        await asyncio.to_thread(join_all)
         await self.ctx.release(self)

@@ -170,7 +170,8 @@ def _counts(plural: str, o: dict[str, Any]) -> tuple[int, int, int, int]:
     if plural == "daemonsets":
         return (int(st.get("desiredNumberScheduled") or 0), int(st.get("numberReady") or 0),
                 int(st.get("updatedNumberScheduled") or 0), int(st.get("numberAvailable") or 0))
-    desired = int(spec.get("replicas") if spec.get("replicas") is not None else 1)
+    replicas = spec.get("replicas")
+    desired = int(replicas) if replicas is not None else 1
     return (desired, int(st.get("readyReplicas") or 0), int(st.get("updatedReplicas") or 0),
             int(st.get("availableReplicas") or 0))
 
