@@ -92,6 +92,9 @@ class ActivityScreen(Screen):
         self.tree_lines: list[str] = []
         self.error_text = ""
         self._refresh_timer: Timer | None = None
+        self._painted = False
+        self._slow_shown: Any = None
+        self._status_shown = ""
 
     # --- layout -----------------------------------------------------------------------
 
@@ -138,14 +141,20 @@ class ActivityScreen(Screen):
         if self.activity is None:
             return
         self._show_sessions()
-        self.tree_lines = blocking_tree_lines(self.activity.sessions)
-        tree = Text("Blocking tree (who blocks whom)\n", style="bold")
-        tree.append(
-            "\n".join(sanitize(line, 400) for line in self.tree_lines)
-            or "no session is waiting for a lock"
-        )
-        self.query_one("#tree", Static).update(tree)
-        self.query_one("#slow", Static).update(Group(*self._slow_parts()))
+        tree_lines = blocking_tree_lines(self.activity.sessions)
+        # Each part is repainted only when what it shows changed: an idle screen sends nothing.
+        if tree_lines != self.tree_lines or not self._painted:
+            self.tree_lines = tree_lines
+            tree = Text("Blocking tree (who blocks whom)\n", style="bold")
+            tree.append(
+                "\n".join(sanitize(line, 400) for line in self.tree_lines)
+                or "no session is waiting for a lock"
+            )
+            self.query_one("#tree", Static).update(tree)
+        if self.activity.slow != self._slow_shown or not self._painted:
+            self._slow_shown = self.activity.slow
+            self.query_one("#slow", Static).update(Group(*self._slow_parts()))
+        self._painted = True
 
     def _slow_parts(self) -> list[Any]:
         from cockpit.backends.postgres import slow_sections
@@ -178,7 +187,9 @@ class ActivityScreen(Screen):
         )
         if self.error_text:
             line = f"{self.error_text} · showing the last good data" if self.activity else self.error_text
-        self.query_one("#activity-status", Static).update(Text(line))
+        if line != self._status_shown:
+            self._status_shown = line
+            self.query_one("#activity-status", Static).update(Text(line))
 
     # --- selection and actions -----------------------------------------------------------
 

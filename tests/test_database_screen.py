@@ -243,3 +243,36 @@ async def test_the_result_of_an_action_shows_at_once_and_the_cursor_stays_on_its
     finally:
         for c in conns:
             await c.close()
+
+
+async def test_an_idle_activity_screen_repaints_nothing_between_reads(
+    src: PostgresSource, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from textual.widgets import Static
+
+    reads = 0
+    real_activity = src.activity
+
+    async def counted() -> Any:
+        nonlocal reads
+        reads += 1
+        return await real_activity()
+
+    monkeypatch.setattr(src, "activity", counted)
+    app = Harness(src, tmp_path / "audit.jsonl", typed)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = open_activity(app, DatabaseSnapshot(name="app", backend="postgres", source=src.id))
+        assert screen is not None
+        screen.refresh_s = 0.1
+        await until(pilot, lambda: reads >= 2, "two reads")
+        updated: list[str] = []
+        real_update = Static.update
+
+        def spy(self: Static, *args: Any, **kwargs: Any) -> None:
+            updated.append(self.id or "?")
+            real_update(self, *args, **kwargs)
+
+        monkeypatch.setattr(Static, "update", spy)
+        seen = reads
+        await until(pilot, lambda: reads >= seen + 3, "three more reads")
+        assert updated == [], "nothing changed, so nothing is sent"

@@ -111,3 +111,43 @@ async def test_queue_detail_shows_a_peek_taken_while_it_is_open(moto_endpoint: s
         assert time.monotonic() - started < 10
         await pilot.press("escape")
         await pilot.press("q")
+
+
+async def test_an_open_detail_updates_only_what_changed_and_says_when_its_row_is_gone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dataclasses import replace
+
+    from tests.fakes import FakeEstate
+
+    estate = FakeEstate()
+    app = CockpitApp(Profile(name="t", refresh=0.2), sources_factory=estate.factory)
+    updated: list[Static] = []
+    real_update = Static.update
+
+    def spy(self: Static, *args: Any, **kwargs: Any) -> None:
+        updated.append(self)
+        real_update(self, *args, **kwargs)
+
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await open_detail(app, pilot, PaneKind.SERVICES)
+        assert screen.record.name == "api"
+        monkeypatch.setattr(Static, "update", spy)
+        # Refreshes with nothing new: no widget of the detail is touched.
+        calls = estate.services.calls
+        await wait_until(lambda: estate.services.calls >= calls + 3, 5)
+        await pilot.pause()
+        assert [w for w in updated if w.screen is screen] == []
+
+        # One figure moves: its line, and only it, is updated.
+        api, worker = estate.services.records
+        estate.services.records = [replace(api, running=1), worker]
+        await wait_until(lambda: re.search(r"running\s+1\b", screen_text(screen)), 5)
+        assert len({id(w) for w in updated if w.screen is screen}) == 1
+
+        # The row leaves its source: the screen says so and keeps what it showed.
+        estate.services.records = [worker]
+        await wait_until(lambda: "no longer in" in screen_text(screen), 5)
+        assert re.search(r"running\s+1\b", screen_text(screen))
+        await pilot.press("escape")
+        await pilot.press("q")
