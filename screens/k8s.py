@@ -8,7 +8,7 @@ node. Every change goes through ``app.request_action`` (confirmation, read-only,
 the backend objects come from cockpit/backends/kubernetes.py (``workload_pods``,
 ``pod_ref``, ``node_ref``, ``previous_log``, ``log_source``).
 
-Both screens follow the backend's watch (``on_change``): a change the API server reports,
+Both screens follow the backend's watch (``watch_changes``): a change the API server reports,
 such as the result of a delete or a cordon taken here, is read a moment later, not at the
 next timed read (which stays, for ages and node usage that no watch event announces).
 """
@@ -114,6 +114,31 @@ def stop_following(app: Any, source_id: str) -> None:
     app.run_worker(stop(), group="k8s-logs", exit_on_error=False)
 
 
+def watch_changes(source: Any, plural: str, callback: Callable[[], None]) -> Callable[[], None] | None:
+    """Call ``callback`` (from the watch's thread) on each change the source's watch of
+    ``plural`` (``pods``, ``nodes``) sees; returns what stops it, or None for a source
+    without watches. The informer is the one the source reads its pods and nodes from."""
+    ctx = getattr(source, "ctx", None)
+    if not callable(getattr(ctx, "informer", None)):
+        return None
+    namespace = "" if plural == "nodes" else str(getattr(source, "namespace", "") or "")
+    informer = ctx.informer(plural, namespace)
+    listeners = getattr(informer, "listeners", None)
+    if not isinstance(listeners, list):
+        return None
+
+    def listener(*_: Any) -> None:
+        callback()
+
+    listeners.append(listener)
+
+    def stop() -> None:
+        with contextlib.suppress(ValueError):
+            listeners.remove(listener)
+
+    return stop
+
+
 class _FollowsWatch(Screen):
     """Reads again (``reread``) shortly after the source's watch of ``plural`` saw a change."""
 
@@ -121,9 +146,6 @@ class _FollowsWatch(Screen):
     _settle: Any = None
 
     def follow_watch(self, source: Any, plural: str, reread: Callable[[], Any]) -> None:
-        on_change = getattr(source, "on_change", None)
-        if on_change is None:
-            return
         loop = asyncio.get_running_loop()
         context = contextvars.copy_context()  # the app's: timers need it
 
@@ -131,7 +153,7 @@ class _FollowsWatch(Screen):
             with contextlib.suppress(RuntimeError):  # the loop closed at exit
                 loop.call_soon_threadsafe(self._changed, reread, context=context)
 
-        self._stop_watch = on_change(plural, changed)
+        self._stop_watch = watch_changes(source, plural, changed)
 
     def _changed(self, reread: Callable[[], Any]) -> None:
         if self._settle is None and self.is_attached:

@@ -895,24 +895,6 @@ class _PodActions:
         return Alarm(name=f"node {node}", source=self.id, severity=Severity.UNKNOWN,
                      state="node", reason="", resource=f"node/{node}")
 
-    def on_change(self, plural: str, callback: Callable[[], None]) -> Callable[[], None]:
-        """Call ``callback`` (from the watch's thread) on each change the watch of ``plural``
-        sees (``nodes``, ``pods``); returns what stops it. A screen of pods or nodes follows
-        the watch with it, so an action's result shows as soon as the API server says so."""
-        namespace = "" if plural == "nodes" else str(getattr(self, "namespace", "") or "")
-        informer = self.ctx.informer(plural, namespace)
-
-        def listener(*_: Any) -> None:
-            callback()
-
-        informer.listeners.append(listener)
-
-        def stop() -> None:
-            with contextlib.suppress(ValueError):
-                informer.listeners.remove(listener)
-
-        return stop
-
     # --- PodDeletable --------------------------------------------------------------------
 
     def delete_pod_command(self, target: Alarm) -> list[str]:
