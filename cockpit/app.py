@@ -427,10 +427,18 @@ class CockpitApp(App[int]):
             if providers:
                 update = _replace(update, records=merge_service_metrics(update.records, providers))
         self.cockpit.apply(update)
+        self._tell_screens("source_updated", update)  # open details follow their row
         # Only the driver records alarm transitions: watchers and replays have no estate.
         if (self.hub is not None and update.pane is PaneKind.ALARMS
                 and update.records is not None and not update.error):
             self._record_alarm_transitions(update)
+
+    def _tell_screens(self, hook: str, *args: Any) -> None:
+        """Call ``hook`` on every screen of the stack that has it (live detail screens)."""
+        for screen in self.screen_stack:
+            method = getattr(screen, hook, None)
+            if callable(method):
+                method(*args)
 
     def _record_alarm_transitions(self, update: SourceUpdate) -> None:
         """Alarm state changes go to the audit log, so the incident timeline can be rebuilt."""
@@ -542,6 +550,7 @@ class CockpitApp(App[int]):
                     timeout=8 if outcome.ok else 15)
         if outcome.ok and self.hub is not None:
             self.hub.refresh_now(getattr(target, "source", None))
+        self._tell_screens("after_action", target, outcome)  # an open detail shows the result
         if self.sinks:
             self.publish(self.encoder.action({"action": spec.id, "title": spec.title,
                                               "target": getattr(target, "name", ""), "outcome": outcome.status,

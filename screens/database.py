@@ -6,7 +6,10 @@ whom with the lock and table; slow statements come from pg_stat_statements, or t
 says how to enable it. ``c`` cancels the selected session's query and ``K`` terminates the
 session, both through ``app.request_action`` (the ActionRunner: confirmation, read-only,
 audit). The data is refreshed by a one-shot timer re-armed after each fetch, so a slow
-database only slows this screen and refreshes never overlap.
+database only slows this screen and refreshes never overlap; an action taken here is
+followed by a read at once, so its result shows without waiting for the timer. Sessions are
+a ``KeyedTable``: only cells whose text changed are repainted, and the cursor stays on its
+session (by pid) when sessions come, go or change places.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Input, Static
+from textual.worker import Worker
 
 from cockpit.dbmodel import (
     Activity,
@@ -34,8 +38,10 @@ from cockpit.dbmodel import (
 )
 from cockpit.text import sanitize
 from widgets.footer import KeyFooter
+from widgets.keyed_table import KeyedTable
 
 COLUMNS = ("pid", "user", "application", "client", "state", "wait", "duration", "query")
+WIDTHS = (7, 12, 16, 16, 20, 16, 8, 200)
 REFRESH_S = 3.0
 
 
@@ -86,6 +92,9 @@ class ActivityScreen(Screen):
         self.tree_lines: list[str] = []
         self.error_text = ""
         self._refresh_timer: Timer | None = None
+        self._painted = False
+        self._slow_shown: Any = None
+        self._status_shown = ""
 
     # --- layout -----------------------------------------------------------------------
 
@@ -94,10 +103,7 @@ class ActivityScreen(Screen):
             yield self.banner
         yield Input(placeholder="filter: pid, user, application, state or query text", id="filter")
         yield Static(Text(f"⧗ loading activity of {self.database}…"), id="activity-status")
-        table: DataTable = DataTable(id="sessions", cursor_type="row", zebra_stripes=True)
-        for col in COLUMNS:
-            table.add_column(col, key=col)
-        yield table
+        yield KeyedTable(list(zip(COLUMNS, WIDTHS, strict=True)), id="sessions")
         with VerticalScroll(id="activity-more"):
             yield Static(id="tree")
             yield Static(id="slow")
@@ -135,14 +141,20 @@ class ActivityScreen(Screen):
         if self.activity is None:
             return
         self._show_sessions()
-        self.tree_lines = blocking_tree_lines(self.activity.sessions)
-        tree = Text("Blocking tree (who blocks whom)\n", style="bold")
-        tree.append(
-            "\n".join(sanitize(line, 400) for line in self.tree_lines)
-            or "no session is waiting for a lock"
-        )
-        self.query_one("#tree", Static).update(tree)
-        self.query_one("#slow", Static).update(Group(*self._slow_parts()))
+        tree_lines = blocking_tree_lines(self.activity.sessions)
+        # Each part is repainted only when what it shows changed: an idle screen sends nothing.
+        if tree_lines != self.tree_lines or not self._painted:
+            self.tree_lines = tree_lines
+            tree = Text("Blocking tree (who blocks whom)\n", style="bold")
+            tree.append(
+                "\n".join(sanitize(line, 400) for line in self.tree_lines)
+                or "no session is waiting for a lock"
+            )
+            self.query_one("#tree", Static).update(tree)
+        if self.activity.slow != self._slow_shown or not self._painted:
+            self._slow_shown = self.activity.slow
+            self.query_one("#slow", Static).update(Group(*self._slow_parts()))
+        self._painted = True
 
     def _slow_parts(self) -> list[Any]:
         from cockpit.backends.postgres import slow_sections
@@ -157,24 +169,11 @@ class ActivityScreen(Screen):
     def _show_sessions(self) -> None:
         assert self.activity is not None
         text = self.query_one("#filter", Input).value
-        table = self.query_one("#sessions", DataTable)
-        selected = self.selected()
         new = filter_sessions(self.activity.sessions, text)
-        old_keys = [b.pid for b in self.shown]
         self.shown = new
-        if old_keys == [b.pid for b in new] and table.row_count == len(new):
-            # Same rows in the same order: update only the cells that changed, so an idle
-            # screen does not repaint every row (bytes over SSH).
-            for b in new:
-                for col, value in zip(COLUMNS, session_cells(b), strict=True):
-                    if str(table.get_cell(str(b.pid), col)) != value:
-                        table.update_cell(str(b.pid), col, Text(value))
-        else:
-            table.clear()
-            for b in new:
-                table.add_row(*(Text(v) for v in session_cells(b)), key=str(b.pid))
-            if selected is not None and any(b.pid == selected.pid for b in new):
-                table.move_cursor(row=table.get_row_index(str(selected.pid)))
+        self.query_one("#sessions", KeyedTable).sync(
+            [(str(b.pid), [Text(v) for v in session_cells(b)]) for b in new]
+        )
         self._show_status()
 
     def _show_status(self) -> None:
@@ -188,16 +187,15 @@ class ActivityScreen(Screen):
         )
         if self.error_text:
             line = f"{self.error_text} · showing the last good data" if self.activity else self.error_text
-        self.query_one("#activity-status", Static).update(Text(line))
+        if line != self._status_shown:
+            self._status_shown = line
+            self.query_one("#activity-status", Static).update(Text(line))
 
     # --- selection and actions -----------------------------------------------------------
 
     def selected(self) -> Backend | None:
-        table = self.query_one("#sessions", DataTable)
-        if not self.shown or table.cursor_row is None:
-            return None
-        row = table.cursor_row
-        return self.shown[row] if 0 <= row < len(self.shown) else None
+        key = self.query_one("#sessions", KeyedTable).selected_key
+        return next((b for b in self.shown if str(b.pid) == key), None)
 
     def _request(self, action_id: str) -> None:
         from cockpit.actions import get_action
@@ -210,7 +208,19 @@ class ActivityScreen(Screen):
         if not isinstance(self.source, spec.capability):
             self.notify(f"{spec.title} is not supported here", severity="warning")
             return
-        self.app.request_action(spec, target, "key")  # type: ignore[attr-defined]
+        worker = self.app.request_action(spec, target, "key")  # type: ignore[attr-defined]
+        if isinstance(worker, Worker):
+            self._read_after(worker)
+
+    @work(group="db-after-action", exit_on_error=False)
+    async def _read_after(self, action: Worker) -> None:
+        """Once the action is done (or refused, or failed), read again: its result shows now."""
+        try:
+            await action.wait()
+        except Exception:  # noqa: S110 - the app told the user; the read shows the state anyway
+            pass
+        if self.is_attached:
+            self.load()
 
     def action_cancel_query(self) -> None:
         self._request("database.cancel_query")
@@ -235,7 +245,7 @@ class ActivityScreen(Screen):
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self) -> None:
-        self.query_one("#sessions", DataTable).focus()
+        self.query_one("#sessions", KeyedTable).focus()
 
     def action_back(self) -> None:
         box = self.query_one("#filter", Input)
@@ -243,7 +253,7 @@ class ActivityScreen(Screen):
             # Esc in the filter clears it first; a second Esc leaves the screen.
             box.value = ""
             box.remove_class("-shown")
-            self.query_one("#sessions", DataTable).focus()
+            self.query_one("#sessions", KeyedTable).focus()
             return
         if self._refresh_timer is not None:
             self._refresh_timer.stop()

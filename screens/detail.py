@@ -1,9 +1,13 @@
-"""Detail of one row: every field as plain text, deployments and events for services."""
+"""Detail of one row: every field as plain text, deployments and events for services.
+
+The detail follows its row while open (see ``DetailScreen``); ``SectionsScreen`` is a
+one-off read of sections a backend computes on demand."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -13,7 +17,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Checkbox, Static
 
@@ -48,13 +52,18 @@ def describe(record: Any) -> list[tuple[str, str]]:
     return out
 
 
-def render_record(record: Any) -> list[Any]:
-    fields = Table.grid(padding=(0, 2))
-    fields.add_column(style="bold")
-    fields.add_column()
-    for label, value in describe(record):
-        fields.add_row(Text(label), Text(value))
-    parts: list[Any] = [fields]
+def _field_row(label: str, value: str, width: int) -> Table:
+    """One label/value line, its label column as wide as the longest label (the grid look)."""
+    row = Table.grid(padding=(0, 2))
+    row.add_column(style="bold", width=width)
+    row.add_column()
+    row.add_row(Text(label), Text(value))
+    return row
+
+
+def record_parts(record: Any) -> dict[str, Any]:
+    """The record's collections as tables, by kind; a kind the record lacks maps to None."""
+    parts: dict[str, Any] = {"deployments": None, "metrics": None, "events": None}
     deployments: tuple[Deployment, ...] = getattr(record, "deployments", ())
     if deployments:
         t = Table(title="Deployments", title_justify="left", expand=False)
@@ -66,7 +75,7 @@ def render_record(record: Any) -> list[Any]:
                 Text(str(d.failed)), Text(sanitize(f"{d.rollout_state} {d.rollout_reason}".strip(), 300)),
                 Text(_fmt(d.created_at)),
             )
-        parts.append(t)
+        parts["deployments"] = t
     metrics = getattr(record, "metrics", ())
     if metrics:
         from widgets.services import sparkline
@@ -77,7 +86,7 @@ def render_record(record: Any) -> list[Any]:
         for name, values in metrics:
             t.add_row(Text(sanitize(name, 60)), Text(sparkline(values, width=30)),
                       Text(f"{values[-1]:.2f}" if values else "–"))
-        parts.append(t)
+        parts["metrics"] = t
     events = getattr(record, "events", ())
     if events:
         t = Table(title="Events (newest first)", title_justify="left", expand=False)
@@ -85,8 +94,17 @@ def render_record(record: Any) -> list[Any]:
         t.add_column("message")
         for when, message in events[:20]:
             t.add_row(Text(_fmt(when)), Text(sanitize(message, 1000)))
-        parts.append(t)
+        parts["events"] = t
     return parts
+
+
+def render_record(record: Any) -> list[Any]:
+    fields = Table.grid(padding=(0, 2))
+    fields.add_column(style="bold")
+    fields.add_column()
+    for label, value in describe(record):
+        fields.add_row(Text(label), Text(value))
+    return [fields, *(p for p in record_parts(record).values() if p is not None)]
 
 
 def render_section(section: DetailSection) -> list[Any]:
@@ -105,8 +123,27 @@ def render_section(section: DetailSection) -> list[Any]:
     return parts
 
 
+# While a detail is open, a provider's sections are read again when the row changed, after
+# an action, and at least this often (a DLQ peek or a pod's events may change alone).
+SECTIONS_MAX_AGE_S = 30.0
+_PART_KINDS = ("deployments", "metrics", "events")
+
+
 class DetailScreen(Screen):
-    """Every field of a row; a backend that is a ``DetailProvider`` adds sections on open."""
+    """Every field of a row, kept current while it is open.
+
+    The app hands each update of the row's source to ``source_updated`` and each finished
+    action to ``after_action``: the fields follow the row (found by key), a provider's
+    sections are read again, and only the widgets whose text changed are updated (one per
+    field line, per table, per section), so an open detail costs the bytes of what moved.
+    """
+
+    DEFAULT_CSS = """
+    DetailScreen #detail-fields, DetailScreen #detail-sections, DetailScreen .detail-section {
+        height: auto;
+    }
+    DetailScreen #detail-status, DetailScreen #detail-sections-note { color: $warning; }
+    """
 
     BINDINGS = [
         Binding("escape,q", "app.pop_screen", "Back", id="detail.back"),
@@ -126,17 +163,39 @@ class DetailScreen(Screen):
         self.provider = provider
         self.body = VerticalScroll()
         self.more = Static(Text("⧗ loading details…"), classes="detail-more")
+        self.status = Static(id="detail-status")
+        self.status.display = False
+        self.fields = Vertical(id="detail-fields")
+        self._field_rows: list[tuple[str, str, int]] = []
+        self._field_widgets: list[Static] = []
+        self._parts: dict[str, Static] = {}
+        self._shown_parts = {kind: getattr(record, kind, ()) for kind in _PART_KINDS}
+        self._replaced: set[str] = set()  # generic parts a provider's own sections replace
+        self.sections_box = Vertical(id="detail-sections")
+        self.sections_note = Static(id="detail-sections-note")
+        self.sections_note.display = False
+        self.sections: list[DetailSection] = []
+        self._section_boxes: list[Vertical] = []
+        self._sections_at = float("-inf")  # monotonic time of the last good read
+        self._loading = False
+        self._again = False
 
     def compose(self) -> ComposeResult:
         yield self.banner
         with self.body:
             yield Static(Text(self.title_text, style="bold"))
-            for part in render_record(self.record):
-                title = str(getattr(part, "title", "") or "")
+            yield self.status
+            self._field_rows = self._rows_of(self.record)
+            self._field_widgets = [Static(_field_row(*row), classes="detail-field") for row in self._field_rows]
+            with self.fields:
+                yield from self._field_widgets
+            for kind, part in record_parts(self.record).items():
                 # A provider's own Deployments / Events sections (images, circuit breaker)
                 # replace these generic ones when they arrive.
-                kind = next((k for k in ("Deployments", "Events") if title.startswith(k)), None)
-                yield Static(part, classes=f"generic-{kind.lower()}" if kind else None)
+                widget = Static(part if part is not None else "", classes=f"generic-{kind}")
+                widget.display = part is not None
+                self._parts[kind] = widget
+                yield widget
             for i, rb in enumerate(self.runbooks):
                 yield Static(Text(f"Runbook: {sanitize(rb.title, 200)}", style="bold underline"))
                 if rb.url:
@@ -147,6 +206,8 @@ class DetailScreen(Screen):
                     yield Checkbox(sanitize(step, 500), id=box_id)
             if self.provider is not None:
                 yield self.more
+                yield self.sections_note
+                yield self.sections_box
         yield KeyFooter()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -171,26 +232,141 @@ class DetailScreen(Screen):
         self.app.record_runbook_step(rb, step, event.value, getattr(self.record, "name", "?"))
 
     def on_mount(self) -> None:
-        if self.provider is not None:
+        self.load_more()
+
+    # --- following the source ------------------------------------------------------------
+
+    def source_updated(self, update: Any) -> None:
+        """A refresh of some source (a ``SourceUpdate``): follow it if it is this row's."""
+        key = getattr(self.record, "key", None)
+        if key is None or update.source_id != getattr(self.record, "source", None):
+            return
+        from widgets.pane import clock
+
+        if update.error:
+            when = clock(update.fetched_at) if update.fetched_at else "never"
+            self._note(self.status, f"✖ {update.title}: {update.error} · as read at {when}")
+        if update.records is None:
+            return
+        record = next((r for r in update.records if getattr(r, "key", None) == key), None)
+        if record is None:
+            if not update.error:
+                self._note(self.status, f"✖ no longer in {update.title} · as last seen")
+            return
+        if not update.error:
+            self._note(self.status, "")
+        if record != self.record:
+            self.record = record
+            self._show_record(record)
+            self.load_more()
+        elif time.monotonic() - self._sections_at >= SECTIONS_MAX_AGE_S:
             self.load_more()
 
-    @work(exclusive=True, exit_on_error=False)
-    async def load_more(self) -> None:
+    def after_action(self, target: Any, outcome: Any) -> None:
+        """An action finished (from the palette or a key): its result may be a section."""
+        self.load_more()
+
+    @staticmethod
+    def _rows_of(record: Any) -> list[tuple[str, str, int]]:
+        rows = describe(record)
+        width = max((Text(label).cell_len for label, _ in rows), default=0)
+        return [(label, value, width) for label, value in rows]
+
+    def _show_record(self, record: Any) -> None:
+        rows = self._rows_of(record)
+        for i, row in enumerate(rows):
+            if i < len(self._field_widgets):
+                if self._field_rows[i] != row:
+                    self._field_widgets[i].update(_field_row(*row))
+            else:
+                widget = Static(_field_row(*row), classes="detail-field")
+                self._field_widgets.append(widget)
+                self.fields.mount(widget)
+        for widget in self._field_widgets[len(rows):]:
+            widget.remove()
+        del self._field_widgets[len(rows):]
+        self._field_rows = rows
+        for kind, part in record_parts(record).items():
+            if kind in self._replaced or getattr(record, kind, ()) == self._shown_parts[kind]:
+                continue
+            widget = self._parts[kind]
+            widget.update(part if part is not None else "")
+            widget.display = part is not None
+        self._shown_parts = {kind: getattr(record, kind, ()) for kind in _PART_KINDS}
+
+    @staticmethod
+    def _note(widget: Static, text: str) -> None:
+        if text or widget.display:
+            if str(getattr(widget.content, "plain", widget.content)) != text:
+                widget.update(Text(text))
+            widget.display = bool(text)
+
+    # --- a provider's sections -------------------------------------------------------------
+
+    def load_more(self) -> None:
+        """Read the provider's sections; one read at a time, again once if asked meanwhile."""
+        if self.provider is None:
+            return
+        if self._loading:
+            self._again = True
+            return
+        self._loading = True
+        self.run_worker(self._load_sections(), group="detail-sections", exit_on_error=False)
+
+    async def _load_sections(self) -> None:
+        try:
+            self._again = True
+            while self._again and self.is_attached:
+                self._again = False
+                await self._read_sections()
+        finally:
+            self._loading = False
+
+    async def _read_sections(self) -> None:
         from cockpit.hub import describe_error
 
         try:
-            sections = await asyncio.wait_for(self.provider.detail(self.record), 15)
+            sections = list(await asyncio.wait_for(self.provider.detail(self.record), 15))
         except Exception as e:  # shown in place: what failed and what to do
             message, hint = describe_error(e)
-            self.more.update(Text(f"✖ details unavailable: {message}" + (f" · {hint}" if hint else "")))
+            text = f"✖ details unavailable: {message}" + (f" · {hint}" if hint else "")
+            if self.more.is_attached:
+                self.more.update(Text(text))
+            else:
+                self._note(self.sections_note, f"{text} · showing the last ones read")
             return
-        await self.more.remove()
+        self._sections_at = time.monotonic()
+        if self.more.is_attached:
+            await self.more.remove()
+        self._note(self.sections_note, "")
         for kind in ("Deployments", "Events"):
-            if any(sec.title.startswith(kind) for sec in sections):
-                await self.query(f".generic-{kind.lower()}").remove()
-        for section in sections:
-            for part in render_section(section):
-                await self.body.mount(Static(part))
+            if kind.lower() not in self._replaced and any(sec.title.startswith(kind) for sec in sections):
+                self._replaced.add(kind.lower())
+                await self._parts[kind.lower()].remove()
+        await self._show_sections(sections)
+
+    async def _show_sections(self, sections: list[DetailSection]) -> None:
+        for i, section in enumerate(sections):
+            parts = render_section(section)
+            if i >= len(self._section_boxes):
+                box = Vertical(*(Static(part) for part in parts), classes="detail-section")
+                self._section_boxes.append(box)
+                await self.sections_box.mount(box)
+                continue
+            if self.sections[i] == section:
+                continue
+            box = self._section_boxes[i]
+            statics = list(box.query_children(Static))
+            if len(statics) == len(parts):
+                for widget, part in zip(statics, parts, strict=True):
+                    widget.update(part)
+            else:
+                await box.remove_children()
+                await box.mount_all([Static(part) for part in parts])
+        for box in self._section_boxes[len(sections):]:
+            await box.remove()
+        del self._section_boxes[len(sections):]
+        self.sections = sections
 
 
 class SectionsScreen(Screen):

@@ -7,11 +7,18 @@ container choice. The nodes screen offers ``node: cordon`` / ``uncordon`` on the
 node. Every change goes through ``app.request_action`` (confirmation, read-only, audit);
 the backend objects come from cockpit/backends/kubernetes.py (``workload_pods``,
 ``pod_ref``, ``node_ref``, ``previous_log``, ``log_source``).
+
+Both screens follow the backend's watch (``watch_changes``): a change the API server reports,
+such as the result of a delete or a cordon taken here, is read a moment later, not at the
+next timed read (which stays, for ages and node usage that no watch event announces).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
+from collections.abc import Callable
 from typing import Any
 
 from rich.text import Text
@@ -30,6 +37,7 @@ from widgets.footer import KeyFooter
 from widgets.keyed_table import KeyedTable
 
 REFRESH = 2.0  # s between two reads of the pod / node cache (the watch keeps it current)
+WATCH_SETTLE = 0.1  # s: a burst of watch events (a rollout) becomes one read
 ALL_CONTAINERS = "\x00all"  # the picker's "every container" choice (never a container name)
 
 
@@ -106,7 +114,62 @@ def stop_following(app: Any, source_id: str) -> None:
     app.run_worker(stop(), group="k8s-logs", exit_on_error=False)
 
 
-class WorkloadPodsScreen(Screen):
+def watch_changes(source: Any, plural: str, callback: Callable[[], None]) -> Callable[[], None] | None:
+    """Call ``callback`` (from the watch's thread) on each change the source's watch of
+    ``plural`` (``pods``, ``nodes``) sees; returns what stops it, or None for a source
+    without watches. The informer is the one the source reads its pods and nodes from."""
+    ctx = getattr(source, "ctx", None)
+    if not callable(getattr(ctx, "informer", None)):
+        return None
+    namespace = "" if plural == "nodes" else str(getattr(source, "namespace", "") or "")
+    informer = ctx.informer(plural, namespace)
+    listeners = getattr(informer, "listeners", None)
+    if not isinstance(listeners, list):
+        return None
+
+    def listener(*_: Any) -> None:
+        callback()
+
+    listeners.append(listener)
+
+    def stop() -> None:
+        with contextlib.suppress(ValueError):
+            listeners.remove(listener)
+
+    return stop
+
+
+class _FollowsWatch(Screen):
+    """Reads again (``reread``) shortly after the source's watch of ``plural`` saw a change."""
+
+    _stop_watch: Callable[[], None] | None = None
+    _settle: Any = None
+
+    def follow_watch(self, source: Any, plural: str, reread: Callable[[], Any]) -> None:
+        loop = asyncio.get_running_loop()
+        context = contextvars.copy_context()  # the app's: timers need it
+
+        def changed() -> None:  # the watch's thread
+            with contextlib.suppress(RuntimeError):  # the loop closed at exit
+                loop.call_soon_threadsafe(self._changed, reread, context=context)
+
+        self._stop_watch = watch_changes(source, plural, changed)
+
+    def _changed(self, reread: Callable[[], Any]) -> None:
+        if self._settle is None and self.is_attached:
+            self._settle = self.set_timer(WATCH_SETTLE, lambda: self._settled(reread))
+
+    def _settled(self, reread: Callable[[], Any]) -> None:
+        self._settle = None
+        reread()
+
+    def on_unmount(self) -> None:
+        if self._stop_watch is not None:
+            self._stop_watch()
+            self._stop_watch = None
+
+
+class WorkloadPodsScreen(_FollowsWatch):
     """One workload's pods; previous log, delete and log following on the focused pod."""
 
     DEFAULT_CSS = """
@@ -146,6 +209,7 @@ class WorkloadPodsScreen(Screen):
         self.table.focus()
         self.refresh_pods()
         self.set_interval(REFRESH, self.refresh_pods)
+        self.follow_watch(self.source, "pods", self.refresh_pods)
 
     @work(group="pods", exclusive=True, exit_on_error=False)
     async def refresh_pods(self) -> None:
@@ -211,7 +275,7 @@ class WorkloadPodsScreen(Screen):
         self.previous.update(Text(f"$ {sanitize(command, 1000)}\n{body}"))
 
 
-class NodesScreen(Screen):
+class NodesScreen(_FollowsWatch):
     """Every node of a context: Ready, pressure, cordoned, usage; cordon / uncordon the focused one."""
 
     BINDINGS = [
@@ -240,6 +304,7 @@ class NodesScreen(Screen):
         self.table.focus()
         self.refresh_nodes()
         self.set_interval(REFRESH, self.refresh_nodes)
+        self.follow_watch(self.source, "nodes", self.refresh_nodes)
 
     @work(group="nodes", exclusive=True, exit_on_error=False)
     async def refresh_nodes(self) -> None:

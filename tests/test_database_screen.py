@@ -147,7 +147,9 @@ async def test_cancel_key_cancels_the_selected_query_and_text_is_literal(
             assert screen is not None
             await until(pilot, lambda: any(b.query == hostile for b in screen.shown), "the query")
             table = screen.query_one("#sessions", DataTable)
-            cell = str(table.get_cell(str(sleeper.info.backend_pid), "query"))
+            # KeyedTable rows are positions: the session's row is where its pid is shown.
+            row = table_pids(screen).index(sleeper.info.backend_pid)
+            cell = str(table.get_cell(str(row), "query"))
             assert "[bold red]boom[/]" in cell and "\x1b" not in cell  # markup not parsed
             table.move_cursor(row=table_pids(screen).index(sleeper.info.backend_pid))
             await pilot.press("c")
@@ -199,3 +201,78 @@ async def test_a_row_without_activity_is_refused_with_a_notice(
     async with app.run_test(size=(120, 30)):
         redis_row = DatabaseSnapshot(name="cache", backend="redis", source="redis:cache")
         assert open_activity(app, redis_row) is None
+
+
+async def test_the_result_of_an_action_shows_at_once_and_the_cursor_stays_on_its_session(
+    src: PostgresSource, postgres_dsn: str, tmp_path: Path
+) -> None:
+    """The screen's own refresh is set far away: only the read after the action can show it."""
+    conns = [await psycopg.AsyncConnection.connect(postgres_dsn, application_name=f"app{i}")
+             for i in range(3)]  # fmt: skip
+    for c in conns:
+        await c.execute("SELECT 1")  # idle in transaction, oldest first
+    pids = [c.info.backend_pid for c in conns]
+    app = Harness(src, tmp_path / "audit.jsonl", typed)
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            screen = open_activity(app, DatabaseSnapshot(name="app", backend="postgres", source=src.id))
+            assert screen is not None
+            screen.refresh_s = 600.0
+            await until(pilot, lambda: set(pids) <= set(table_pids(screen)), "the sessions")
+            table = screen.query_one("#sessions", DataTable)
+            # The cursor on the youngest of the three; terminate the oldest from the filter.
+            table.move_cursor(row=table_pids(screen).index(pids[2]))
+            await pilot.pause()
+            target = screen.selected()
+            assert target is not None and target.pid == pids[2]
+            table.move_cursor(row=table_pids(screen).index(pids[0]))
+            await pilot.press("K")
+            await until(pilot, lambda: bool(app.outcomes), "the action outcome")
+            assert app.outcomes[0].ok, app.outcomes[0].message
+            await until(pilot, lambda: pids[0] not in table_pids(screen), "the session gone", 5)
+            # Back on the youngest; a session above it goes: the cursor stays on it.
+            table.move_cursor(row=table_pids(screen).index(pids[2]))
+            await pilot.pause()
+            async with await psycopg.AsyncConnection.connect(postgres_dsn, autocommit=True) as admin:
+                # pg_terminate_backend(pid, timeout) waits until the session has ended.
+                await admin.execute("SELECT pg_terminate_backend(%s, 5000)", (pids[1],))
+            screen.load()
+            await until(pilot, lambda: pids[1] not in table_pids(screen), "the other session gone", 5)
+            selected = screen.selected()
+            assert selected is not None and selected.pid == pids[2]
+    finally:
+        for c in conns:
+            await c.close()
+
+
+async def test_an_idle_activity_screen_repaints_nothing_between_reads(
+    src: PostgresSource, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from textual.widgets import Static
+
+    reads = 0
+    real_activity = src.activity
+
+    async def counted() -> Any:
+        nonlocal reads
+        reads += 1
+        return await real_activity()
+
+    monkeypatch.setattr(src, "activity", counted)
+    app = Harness(src, tmp_path / "audit.jsonl", typed)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = open_activity(app, DatabaseSnapshot(name="app", backend="postgres", source=src.id))
+        assert screen is not None
+        screen.refresh_s = 0.1
+        await until(pilot, lambda: reads >= 2, "two reads")
+        updated: list[str] = []
+        real_update = Static.update
+
+        def spy(self: Static, *args: Any, **kwargs: Any) -> None:
+            updated.append(self.id or "?")
+            real_update(self, *args, **kwargs)
+
+        monkeypatch.setattr(Static, "update", spy)
+        seen = reads
+        await until(pilot, lambda: reads >= seen + 3, "three more reads")
+        assert updated == [], "nothing changed, so nothing is sent"

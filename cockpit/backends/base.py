@@ -81,7 +81,8 @@ class Explainable(Protocol):
 
 @runtime_checkable
 class DetailProvider(Protocol):
-    """Extra sections for a row's detail screen, fetched when the user opens it."""
+    """Extra sections for a row's detail screen: read when it opens, and again while it is
+    open whenever the row changed or an action finished (and at least every 30 s)."""
 
     async def detail(self, record: Any) -> Sequence[DetailSection]: ...
 

@@ -6,8 +6,14 @@ last event it yielded with one FilterLogEvents poll, then yields the stream's up
 Where it does not (moto answers HTTP 500 or a one-shot stream, an IAM policy may lack
 ``logs:StartLiveTail``), the endpoint is remembered and the cockpit polls: every
 ``poll_interval`` seconds, from the last seen timestamp minus an overlap (late ingestion),
-following nextToken pages, de-duplicating by eventId. A session that ends or breaks falls
-back to polling from the last timestamp and is retried after ``LIVE_TAIL_RETRY_S``.
+following nextToken pages, de-duplicating by (stream, timestamp, eventId) within a bounded
+window. A session that ends or breaks falls back to polling from the last timestamp and is
+retried after ``LIVE_TAIL_RETRY_S``.
+
+An endpoint that restarts may number its events from the start again (a restarted moto or
+LocalStack): an id seen before on another line is not "already seen", it says the group is a
+new stream, whose ids replace the old ones in the window. After an error, the first poll
+that answers is yielded even when empty, so the pane drops its error without a new line.
 
 Live tail events carry no eventId: across the two paths, events are matched by group,
 stream, timestamp and message (counted, so two identical lines stay two). The cursor and
@@ -153,7 +159,8 @@ class _Poll:
     starts: dict[str, int] | None = None  # per group, the startTime asked for
     # events skipped because live tail already yielded them: their keys and ids
     tailed: Counter[bytes] | None = None
-    tailed_ids: tuple[str, ...] = ()
+    tailed_ids: tuple[tuple[str, str, str, int], ...] = ()  # (group, eventId, stream, timestamp)
+    restarted: frozenset[str] = frozenset()  # groups whose event ids started again
 
 
 def _content_key(group: str, stream: str, ts: int, message: str) -> bytes:
@@ -184,7 +191,9 @@ class EcsLogSource:
         self.page_limit: int | None = None
         # Per group: the newest event timestamp yielded (ms). None: not polled yet.
         self._cursor: dict[str, int] = {}
-        self._recent: OrderedDict[str, None] = OrderedDict()
+        # (group, eventId) -> (stream, timestamp) of the events yielded lately, oldest first.
+        self._recent: OrderedDict[tuple[str, str], tuple[str, int]] = OrderedDict()
+        self._recovering = False  # follow() ended in an error: say so when it answers again
         # The `/` filter sent with FilterLogEvents (None: everything); bumped generation
         # tells a poll that was in flight when it changed to hand nothing over.
         self.server_filter: str | None = None
@@ -223,19 +232,28 @@ class EcsLogSource:
         return self.ctx.client("logs")
 
     async def follow(self) -> AsyncIterator[list[LogRecord]]:
-        while True:
-            if self._live_tail_due():
-                async for records in self._follow_live():
-                    yield records
-            # Polling: for good where live tail is not served, else until it is retried.
-            while not self._live_tail_due():
-                poll = await self.ctx.run(f"logs of {self.cluster.cluster}", self._poll)
-                # Committed here, not in the thread: if this task is cancelled while the
-                # thread runs, the cursor stays put and the next follow() fetches them again.
-                records = self._commit(poll)
-                if records:
-                    yield records
-                await asyncio.sleep(self.poll_interval)
+        try:
+            while True:
+                if self._live_tail_due():
+                    async for records in self._follow_live():
+                        yield records
+                # Polling: for good where live tail is not served, else until it is retried.
+                while not self._live_tail_due():
+                    poll = await self.ctx.run(f"logs of {self.cluster.cluster}", self._poll)
+                    # Committed here, not in the thread: if this task is cancelled while the
+                    # thread runs, the cursor stays put and the next follow() fetches them again.
+                    records = self._commit(poll)
+                    if records or self._answered():
+                        yield records
+                    await asyncio.sleep(self.poll_interval)
+        except Exception:
+            self._recovering = True
+            raise
+
+    def _answered(self) -> bool:
+        """True once after an error: the endpoint answers again (an empty batch says so)."""
+        recovering, self._recovering = self._recovering, False
+        return recovering
 
     # --- live tail ------------------------------------------------------------------
 
@@ -363,7 +381,7 @@ class EcsLogSource:
                         for ts, _, g, ev in poll.events
                     )  # fmt: skip
                     floor = dict(poll.starts or {})
-                    if records:
+                    if records or self._answered():
                         yield records
                 elif "sessionUpdate" in item and started_at is not None:
                     update = item["sessionUpdate"] or {}
@@ -446,11 +464,12 @@ class EcsLogSource:
         generation = self._filter_generation
         pattern = self.server_filter
         default = now - FIRST_WINDOW_MS + OVERLAP_MS  # first poll: 5 minutes back
-        found: dict[str, tuple[int, str, str, dict[str, Any]]] = {}
+        found: dict[tuple[str, str], tuple[int, str, str, dict[str, Any]]] = {}
+        restarted: set[str] = set()
         cursors = dict(self._cursor)
         starts: dict[str, int] = {}
         tailed: Counter[bytes] = Counter()
-        tailed_ids: list[str] = []
+        tailed_ids: list[tuple[str, str, str, int]] = []
         for group in self.groups:
             newest = cursors.get(group, default)
             starts[group] = max(newest - OVERLAP_MS, 0)
@@ -467,19 +486,23 @@ class EcsLogSource:
                 page = logs.filter_log_events(**kwargs)
                 for ev in page.get("events", []):
                     eid = str(ev.get("eventId", ""))
-                    if not eid or eid in self._recent or eid in found:
-                        continue
                     ts = int(ev.get("timestamp", 0))
+                    stream = str(ev.get("logStreamName", ""))
+                    if not eid or (group, eid) in found:
+                        continue
+                    seen = self._recent.get((group, eid))
+                    if seen == (stream, ts):
+                        continue
+                    if seen is not None:
+                        restarted.add(group)  # the id names another line now: renumbered
                     if self._tailed:
-                        key = _content_key(
-                            group, str(ev.get("logStreamName", "")), ts, str(ev.get("message", ""))
-                        )
+                        key = _content_key(group, stream, ts, str(ev.get("message", "")))
                         if self._tailed[key] > tailed[key]:
                             tailed[key] += 1  # live tail yielded it: only note its id
-                            tailed_ids.append(eid)
+                            tailed_ids.append((group, eid, stream, ts))
                             newest = max(newest, ts)
                             continue
-                    found[eid] = (ts, eid, group, ev)
+                    found[(group, eid)] = (ts, eid, group, ev)
                     newest = max(newest, ts)
                 token = page.get("nextToken")
                 if not token or token == kwargs.get("nextToken"):
@@ -495,6 +518,7 @@ class EcsLogSource:
             starts=starts,
             tailed=tailed,
             tailed_ids=tuple(tailed_ids),
+            restarted=frozenset(restarted),
         )
 
     def _commit(self, poll: _Poll) -> list[LogRecord]:
@@ -508,10 +532,20 @@ class EcsLogSource:
             else:
                 self._tailed.pop(key, None)
                 self._tailed_order.pop(key, None)
-        for eid in poll.tailed_ids:
-            self._recent[eid] = None
-        for _, eid, _, _ in poll.events:
-            self._recent[eid] = None
+        if poll.restarted:
+            # A new stream: the ids remembered from before the restart name nothing now.
+            log.info(
+                "event ids of %s started again: the endpoint restarted",
+                ", ".join(sorted(poll.restarted)),
+            )
+            for key in [k for k in self._recent if k[0] in poll.restarted]:
+                del self._recent[key]
+        for group, eid, stream, ts in poll.tailed_ids:
+            self._recent[(group, eid)] = (stream, ts)
+            self._recent.move_to_end((group, eid))
+        for ts, eid, group, ev in poll.events:
+            self._recent[(group, eid)] = (str(ev.get("logStreamName", "")), ts)
+            self._recent.move_to_end((group, eid))
         while len(self._recent) > MAX_RECENT_IDS:
             self._recent.popitem(last=False)
         events = poll.events[-FIRST_MAX_EVENTS:] if poll.first else poll.events
