@@ -1,0 +1,85 @@
+"""The screen tells the truth: the real cockpit in a pty, checked against a full repaint.
+
+After each step of a scripted scenario, the emulated terminal (every byte the app wrote,
+fed to pyte) must equal what a full, unoptimised repaint of the same state shows
+(tests/oracle.py, widgets/reference.py): no paint optimisation may leave a stale cell.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.oracle import OracleTerminal, cockpit_argv, cockpit_env
+
+UP, DOWN, PGUP, PGDN = b"\x1b[A", b"\x1b[B", b"\x1b[5~", b"\x1b[6~"
+HOME, END, ENTER, ESC, TAB = b"\x1b[H", b"\x1b[F", b"\r", b"\x1b", b"\t"
+
+
+def write_lines(log: Path, start: int, count: int) -> None:
+    stamp = time.strftime("%H:%M:%S")
+    with log.open("a") as f:
+        f.write("".join(f"{stamp} INFO line {i:04d} of the followed file\n" for i in range(start, start + count)))
+
+
+@pytest.fixture
+def cockpit(tmp_path: Path) -> Iterator[tuple[OracleTerminal, Path]]:
+    """The cockpit following a local file of 30 lines, in a 160x48 terminal."""
+    log = tmp_path / "app.log"
+    write_lines(log, 0, 30)
+    config = tmp_path / "profiles.yaml"
+    config.write_text(
+        "default: local\nprofiles:\n  local:\n    refresh: 5\n    hosts:\n"
+        f"      - {{name: this-machine, local: true, logs: [{log}]}}\n"
+    )
+    term = OracleTerminal(cockpit_argv(config, "local"), cockpit_env(tmp_path), 160, 48)
+    try:
+        term.wait_for(lambda s: "line 0029" in s, 30, "the followed file's last line")
+        yield term, log
+    finally:
+        term.close()
+
+
+def focus(term: OracleTerminal, pane: str) -> None:
+    for _ in range(6):
+        if f"▶ {pane}" in term.text():
+            return
+        term.send(TAB)
+        try:
+            term.wait_for(lambda s: f"▶ {pane}" in s, 2, f"focus on {pane}")
+        except AssertionError:
+            continue
+    term.wait_for(lambda s: f"▶ {pane}" in s, 5, f"focus on {pane}")
+
+
+def test_maximised_scrolled_and_resized_log_pane_matches_a_full_repaint(cockpit):
+    """Seen: z on the Logs pane showed only the 7 lines visible before; scrolling repeated
+    lines; growing the terminal left the new rows blank (Home repainted it right)."""
+    term, _log = cockpit
+    term.check("start")
+    focus(term, "Logs")
+    term.check("focus Logs")
+    term.send(b"z")
+    term.wait_for(lambda s: "Services" not in s, 10, "the maximised Logs pane")
+    term.check("z on Logs (maximise)")
+    for _ in range(10):
+        term.send(UP)
+    term.wait_for(lambda s: "line 20 of 30" in s, 10, "paused ten lines up")
+    term.check("scroll up 10 lines")
+    term.send(HOME)
+    term.wait_for(lambda s: "line 1 of 30" in s, 10, "the oldest line")
+    term.check("Home")
+    term.send(END)
+    term.wait_for(lambda s: "following" in s, 10, "following again")
+    term.check("End")
+    term.send(b"z")
+    term.wait_for(lambda s: "Services" in s, 10, "the grid again")
+    term.check("z again (restore)")
+    term.resize(100, 30)
+    term.wait_for(lambda s: len(s.splitlines()[0]) <= 100, 10, "100 columns")
+    term.check("shrink to 100x30")
+    term.resize(160, 60)
+    term.check("grow to 160x60")
