@@ -256,6 +256,14 @@ class LogView(Widget, can_focus=True):
         self._full_repaint()
         self.post_message(self.StateChanged())
 
+    # Textual's own scroll_home/scroll_end scroll a virtual size this view does not have:
+    # here they mean the oldest line and following, as Home and End do.
+    def scroll_home(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def, override]
+        self.action_home()
+
+    def scroll_end(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def, override]
+        self.action_follow()
+
     def action_open(self) -> None:
         if self._view and not self.follow:
             self.post_message(self.OpenLine(self._view[self._cursor]))
