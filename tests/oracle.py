@@ -133,6 +133,14 @@ class OracleTerminal:
             ref = self.reference()  # a resize not handled yet
         self.checks += 1
         problem = compare(self.screen, ref)
+        # A screen being replaced can look settled to the app for a moment (the new one's
+        # ScreenResume not posted yet): ask again. Stale paint stays: the app sees nothing
+        # left to paint, so every later reference still differs.
+        for _ in range(2):
+            if not problem:
+                return
+            if not compare(self.screen, self.reference()):
+                return
         if problem:
             raise AssertionError(f"stale paint after {step!r}: {problem}")
 

@@ -83,3 +83,54 @@ def test_maximised_scrolled_and_resized_log_pane_matches_a_full_repaint(cockpit)
     term.check("shrink to 100x30")
     term.resize(160, 60)
     term.check("grow to 160x60")
+
+
+def test_screens_themes_war_room_filter_and_a_flood_match_a_full_repaint(cockpit):
+    term, log = cockpit
+    term.wait_for(lambda s: "1 service" in s, 20, "the host row")
+    steps: list[tuple[str, bytes, str | None, str | None]] = [
+        # (step, keys, text that shows once it is done, text that is gone once it is done)
+        ("detail (Enter)", ENTER, "task definition", None),
+        ("back (Esc)", ESC, "▶ Services", "task definition"),
+        ("help (?)", b"?", "ops cockpit — keys", None),
+        ("help closed", ESC, "▶ Services", "ops cockpit — keys"),
+        ("palette (Ctrl+P)", b"\x10", "Search for commands", None),
+        ("palette: delete rotated", b"delete rotated", "host: delete rotated logs", None),
+        ("confirmation", ENTER, "Type this-machine to confirm", "🔎"),
+        ("confirmation cancelled", ESC, "▶ Services", "Type this-machine to confirm"),
+        ("palette: light theme", b"\x10", "Search for commands", None),
+        ("typed", b"cockpit-light", "theme: cockpit-light", None),
+        ("light theme", ENTER, "▶ Services", "🔎"),
+        ("war room (w)", b"w", "ALARM", None),
+        ("war room off (w)", b"w", "alarm", "ALARM"),
+        ("focus Logs", TAB + TAB, "▶ Logs", None),
+        ("filter", b"/", None, None),
+        ("filter typed", b"0017", None, "line 0029"),
+        ("filter applied", ENTER, "line 0017", None),
+        ("filter reopened", b"/", None, None),
+        ("filter cleared (Esc)", ESC, "line 0029", None),
+        ("maximised", b"z", None, "Services"),
+    ]
+    for step, keys, shows, gone in steps:
+        term.send(keys)
+        term.wait_for(lambda s, shows=shows, gone=gone: (shows is None or shows in s) and (gone is None or gone not in s),
+                      10, step)
+        term.check(step)
+    # A flood while maximised, then restored while lines still come.
+    for start in range(30, 3030, 500):
+        write_lines(log, start, 500)
+        term.check(f"flood to line {start + 499}")
+    term.wait_for(lambda s: "line 3029" in s, 20, "the flood's last line")
+    term.check("after the flood")
+    term.send(b"z")
+    term.wait_for(lambda s: "Services" in s, 10, "the grid again")
+    term.check("restored after the flood")
+    term.send(PGUP + PGUP)
+    term.wait_for(lambda s: "paused" in s, 10, "paused")
+    write_lines(log, 3030, 50)
+    term.check("paged up while lines come")
+    term.resize(120, 40)
+    term.check("shrunk while paused")
+    term.send(END)
+    term.wait_for(lambda s: "following" in s and "line 3079" in s, 10, "following")
+    term.check("End after the resize")

@@ -56,7 +56,7 @@ def install(app: App) -> None:
             # is idle: until every one has, the screen is not the state's picture yet.
             nonlocal tries
             tries += 1
-            if tries < 50 and _pending(app):
+            if tries < 100 and _pending(app):
                 app.screen.call_after_refresh(when_painted)
                 return
             _dump(app, out, number)
@@ -67,10 +67,15 @@ def install(app: App) -> None:
 
 
 def _pending(app: App) -> bool:
+    """Whether the screen may still change without anything new happening (e.g. a screen
+    just popped repaints on its ScreenResume, a message still queued)."""
     screen = app.screen
     if screen._layout_required or screen._repaint_required or screen._dirty_widgets:
         return True
-    return any(w._repaint_required or w._layout_required for w in screen.walk_children())
+    if app._batch_count or app._message_queue.qsize():
+        return True
+    return any(w._repaint_required or w._layout_required or w._message_queue.qsize()
+               for w in screen.walk_children(with_self=True))
 
 
 def _fresh(value: Any) -> Any:
