@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.oracle import OracleTerminal, cockpit_argv, cockpit_env
+from tests.oracle import ROOT, OracleTerminal, cockpit_argv, cockpit_env
 
 UP, DOWN, PGUP, PGDN = b"\x1b[A", b"\x1b[B", b"\x1b[5~", b"\x1b[6~"
 HOME, END, ENTER, ESC, TAB = b"\x1b[H", b"\x1b[F", b"\r", b"\x1b", b"\t"
@@ -134,3 +134,43 @@ def test_screens_themes_war_room_filter_and_a_flood_match_a_full_repaint(cockpit
     term.send(END)
     term.wait_for(lambda s: "following" in s and "line 3079" in s, 10, "following")
     term.check("End after the resize")
+
+
+def test_lab_tables_scroll_filter_and_maximise_match_a_full_repaint(tmp_path):
+    """The lab: rows that come and go (sources answering one by one, a
+    filter), scrolling a table past its view, log lines, each pane maximised and restored."""
+    env = cockpit_env(tmp_path)
+    env.update(COCKPIT_LAB_LOG_RATE="5")
+    term = OracleTerminal(cockpit_argv(ROOT / "profiles.yaml", "lab"), env, 160, 48)
+    grid = ("Services", "Alarms", "Queues", "Database")
+    try:
+        term.wait_for(lambda s: "Database" in s and "⧗" not in s, 60, "every pane answered")
+        term.check("lab panes answered")
+        # While the lab's other sources come in (rows added to every table).
+        for pane in ("Alarms", "Logs", "Queues", "Database", "Services"):
+            focus(term, pane)
+            term.send(b"z")
+            term.wait_for(lambda s: sum(p in s for p in grid) <= 1, 10, f"{pane} maximised")
+            term.check(f"{pane} maximised")
+            term.send(END if pane == "Logs" else DOWN + DOWN + HOME)
+            term.check(f"{pane} maximised, moved")
+            term.send(b"z")
+            term.wait_for(lambda s: all(p in s for p in grid), 10, f"{pane} restored")
+            term.check(f"{pane} restored")
+        term.wait_for(lambda s: " worker " in s, 60, "the lab's ECS services")
+        term.check("ECS rows in")
+        for _ in range(30):
+            term.send(DOWN)
+        term.check("Services scrolled 30 rows")
+        term.send(PGDN + PGDN)
+        term.check("Services paged down")
+        for step, keys in [("filter", b"/"), ("filter typed", b"svc-00"), ("filter applied", ENTER),
+                           ("filter reopened", b"/"), ("filter cleared", ESC)]:
+            term.send(keys)
+            term.check(step)
+        term.resize(200, 60)
+        term.check("grown to 200x60")
+        term.resize(90, 25)
+        term.check("shrunk to 90x25")
+    finally:
+        term.close()
