@@ -58,7 +58,7 @@ def focus(term: OracleTerminal, pane: str) -> None:
 def test_maximised_scrolled_and_resized_log_pane_matches_a_full_repaint(cockpit):
     """Seen: z on the Logs pane showed only the 7 lines visible before; scrolling repeated
     lines; growing the terminal left the new rows blank (Home repainted it right)."""
-    term, _log = cockpit
+    term, log = cockpit
     term.check("start")
     focus(term, "Logs")
     term.check("focus Logs")
@@ -83,6 +83,13 @@ def test_maximised_scrolled_and_resized_log_pane_matches_a_full_repaint(cockpit)
     term.check("shrink to 100x30")
     term.resize(160, 60)
     term.check("grow to 160x60")
+    # Paused at the oldest line while the ring (10,000 lines) drops its oldest ones.
+    term.send(HOME)
+    term.wait_for(lambda s: "line 1 of 30" in s, 10, "paused at the oldest line")
+    term.check("paused at the oldest line")
+    write_lines(log, 30, 12_000)
+    term.wait_for(lambda s: "of 10" in s and "line 0000" not in s, 30, "the ring trimmed")
+    term.check("paused while the ring trimmed")
 
 
 def test_screens_themes_war_room_filter_and_a_flood_match_a_full_repaint(cockpit):
@@ -174,3 +181,4 @@ def test_lab_tables_scroll_filter_and_maximise_match_a_full_repaint(tmp_path):
         term.check("shrunk to 90x25")
     finally:
         term.close()
+
