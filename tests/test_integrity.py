@@ -87,8 +87,11 @@ def test_maximised_scrolled_and_resized_log_pane_matches_a_full_repaint(cockpit)
     term.send(HOME)
     term.wait_for(lambda s: "line 1 of 30" in s, 10, "paused at the oldest line")
     term.check("paused at the oldest line")
-    write_lines(log, 30, 12_000)
-    term.wait_for(lambda s: "of 10" in s and "line 0000" not in s, 30, "the ring trimmed")
+    write_lines(log, 30, 9_990)
+    term.wait_for(lambda s: "line 1 of 10020 " in s, 30, "10,020 lines")
+    term.check("paused, 10,020 lines")
+    write_lines(log, 10_020, 2_000)  # past the ring's 10,000 lines and its slack: a trim
+    term.wait_for(lambda s: "line 1 of 10000 " in s, 30, "the ring trimmed")
     term.check("paused while the ring trimmed")
 
 

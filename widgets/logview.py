@@ -82,6 +82,9 @@ class LogView(Widget, can_focus=True):
         Binding("enter", "open", "Line detail", show=False, id="logs.open"),
     ]
 
+    # What renders lines besides the data: emptied for the integrity oracle's reference.
+    REFERENCE_CACHES = ("_strips", "_blank", "_styles")
+
     class StateChanged(Message):
         """Follow mode or position changed (the pane's status line shows it)."""
 
@@ -135,9 +138,13 @@ class LogView(Widget, can_focus=True):
             if self._matches(line):
                 first = min(first, self._insert(self._view, line))
                 added += 1
+        top = self._top
         dropped = self._trim()
-        if added:
-            self._after_growth(max(0, first - dropped), dropped)
+        if added or dropped:
+            # Lines the view showed left the ring when the view's top was among them: what
+            # the rows show changed although no new line is in view (paused at the oldest).
+            shown_left = not self.follow and dropped > top
+            self._after_growth(0 if shown_left else max(0, first - dropped), dropped)
 
     def clear(self) -> None:
         self._all.clear()
@@ -200,7 +207,8 @@ class LogView(Widget, can_focus=True):
         n = len(self._view)
         page = self._page()
         if not self.follow:
-            # _trim kept the same lines in view; a late line above the bottom moved them.
+            # _trim kept the same lines in view (unless they left the ring: first is 0 then);
+            # a late line above the bottom moved them.
             if first < self._top + page:
                 self._full_repaint()
             return

@@ -92,7 +92,9 @@ def _without_caches(widgets: list[Widget]) -> Iterator[None]:
     try:
         for widget in widgets:
             for name in ("_styles_cache", *getattr(widget, "REFERENCE_CACHES", ())):
-                value = getattr(widget, name, None)
+                if not hasattr(widget, name):
+                    continue
+                value = getattr(widget, name)
                 saved.append((widget, name, value))
                 setattr(widget, name, StylesCache() if name == "_styles_cache" else _fresh(value))
         yield
