@@ -108,6 +108,21 @@ async def test_log_view_jump_scrolls_instead_of_repainting_every_line():
         assert view.lines[-1].text == "line 29"
 
 
+async def test_log_view_scroll_home_and_scroll_end_go_to_the_oldest_line_and_follow():
+    app = LogApp()
+    async with app.run_test(size=(80, 10)) as pilot:
+        view = app.query_one(LogView)
+        view.add_records(recs(0, 30))
+        await pilot.pause()
+        view.scroll_home()  # was: TypeError, _scroll_to() got an unexpected keyword argument 'animate'
+        await pilot.pause()
+        assert not view.follow and view.position_text().startswith("paused · line 1 of 30")
+        assert "line 0" in view.render_line(0).text
+        view.scroll_end(animate=False)
+        await pilot.pause()
+        assert view.follow and "line 29" in view.render_line(9).text
+
+
 async def test_log_ring_is_bounded_and_late_records_are_placed_by_time():
     app = LogApp()
     async with app.run_test(size=(80, 10)):

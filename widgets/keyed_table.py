@@ -45,6 +45,10 @@ class KeyedTable(DataTable):
     _cell_refresh_only = False  # class default: DataTable.__init__ already calls refresh()
     _growth_pending = False
     paints_own_growth = True  # rows added or removed are refreshed here (widgets/output.py)
+    # Ours and DataTable's: emptied for the integrity oracle's reference (widgets/reference.py).
+    REFERENCE_CACHES = ("_lines", "_cell_lines", "_cell_bodies", "_text_bodies", "_header_lines", "_base_style",
+                        "_row_render_cache", "_row_renderable_cache", "_cell_render_cache", "_line_cache", "_offset_cache",
+                        "_ordered_row_cache")
 
     def __init__(self, columns: Sequence[tuple[str, int]], **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)

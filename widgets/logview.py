@@ -82,6 +82,9 @@ class LogView(Widget, can_focus=True):
         Binding("enter", "open", "Line detail", show=False, id="logs.open"),
     ]
 
+    # What renders lines besides the data: emptied for the integrity oracle's reference.
+    REFERENCE_CACHES = ("_strips", "_blank", "_styles")
+
     class StateChanged(Message):
         """Follow mode or position changed (the pane's status line shows it)."""
 
@@ -135,9 +138,13 @@ class LogView(Widget, can_focus=True):
             if self._matches(line):
                 first = min(first, self._insert(self._view, line))
                 added += 1
+        top = self._top
         dropped = self._trim()
-        if added:
-            self._after_growth(max(0, first - dropped), dropped)
+        if added or dropped:
+            # Lines the view showed left the ring when the view's top was among them: what
+            # the rows show changed although no new line is in view (paused at the oldest).
+            shown_left = not self.follow and dropped > top
+            self._after_growth(0 if shown_left else max(0, first - dropped), dropped)
 
     def clear(self) -> None:
         self._all.clear()
@@ -200,7 +207,8 @@ class LogView(Widget, can_focus=True):
         n = len(self._view)
         page = self._page()
         if not self.follow:
-            # _trim kept the same lines in view; a late line above the bottom moved them.
+            # _trim kept the same lines in view (unless they left the ring: first is 0 then);
+            # a late line above the bottom moved them.
             if first < self._top + page:
                 self._full_repaint()
             return
@@ -219,7 +227,7 @@ class LogView(Widget, can_focus=True):
         self.repaints += 1
         self.refresh()
 
-    def _scroll_to(self, top: int) -> None:
+    def _scroll_view_to(self, top: int) -> None:
         top = max(0, min(top, max(0, len(self._view) - self._page())))
         if top != self._top:
             self._top = top
@@ -234,9 +242,9 @@ class LogView(Widget, can_focus=True):
         old = self._cursor
         self._cursor = max(0, min(len(self._view) - 1, self._cursor + delta))
         if self._cursor < self._top:
-            self._scroll_to(self._cursor)
+            self._scroll_view_to(self._cursor)
         elif self._cursor >= self._top + self._page():
-            self._scroll_to(self._cursor - self._page() + 1)
+            self._scroll_view_to(self._cursor - self._page() + 1)
         else:
             for idx in {old, self._cursor}:
                 self.refresh(Region(0, idx - self._top, self.size.width, 1))
@@ -245,7 +253,7 @@ class LogView(Widget, can_focus=True):
     def action_home(self) -> None:
         self.follow = False
         self._cursor = 0
-        self._scroll_to(0)
+        self._scroll_view_to(0)
         self._full_repaint()
         self.post_message(self.StateChanged())
 
@@ -255,6 +263,14 @@ class LogView(Widget, can_focus=True):
         self._top = max(0, n - self._page())
         self._full_repaint()
         self.post_message(self.StateChanged())
+
+    # Textual's own scroll_home/scroll_end scroll a virtual size this view does not have:
+    # here they mean the oldest line and following, as Home and End do.
+    def scroll_home(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def, override]
+        self.action_home()
+
+    def scroll_end(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def, override]
+        self.action_follow()
 
     def action_open(self) -> None:
         if self._view and not self.follow:
@@ -270,9 +286,26 @@ class LogView(Widget, can_focus=True):
         event.stop()
         self.action_move(3)
 
-    def on_resize(self, event: events.Resize) -> None:
+    def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
+        # Which lines show depends on the height: fit them here, before the frame of the new
+        # layout is painted (a Resize handler runs after it, and the pane kept showing the
+        # lines of the old height: the lines above the old top stayed blank after a `z`).
+        resized = self._size != size
+        changed = super()._size_updated(size, virtual_size, container_size, layout)
+        if resized:
+            self._fit_to_height()  # no refresh needed: a new size repaints the whole widget
+        return changed
+
+    def _fit_to_height(self) -> None:
+        page = self._page()
+        n = len(self._view)
         if self.follow:
-            self._top = max(0, len(self._view) - self._page())
+            self._top = max(0, n - page)
+            return
+        top = min(self._top, max(0, n - page))
+        if self._cursor >= top + page:
+            top = self._cursor - page + 1
+        self._top = max(0, min(top, self._cursor))
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return container.height

@@ -84,6 +84,7 @@ class SteadyScrollBar(ScrollBar):
     """A ScrollBar that gives the same strips while its segments stay the same."""
 
     _drawn: tuple[tuple, list[Strip]] | None = None
+    REFERENCE_CACHES = ("_drawn",)  # emptied for the integrity oracle's reference
 
     def render_lines(self, crop: Region) -> list[Strip]:
         renderable = self.render()
