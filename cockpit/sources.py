@@ -48,13 +48,15 @@ def _aws(profile: Profile) -> tuple[list[Source], list[LogSource]]:
 def _postgres(profile: Profile) -> tuple[list[Source], list[LogSource]]:
     from cockpit.backends.postgres import build_postgres_sources
 
-    return build_postgres_sources(profile), []
+    sources: list[Source] = list(build_postgres_sources(profile))
+    return sources, []
 
 
 def _redis(profile: Profile) -> tuple[list[Source], list[LogSource]]:
     from cockpit.backends.redis import build_redis_sources
 
-    return build_redis_sources(profile), []
+    sources: list[Source] = list(build_redis_sources(profile))
+    return sources, []
 
 
 def _prometheus(profile: Profile) -> tuple[list[Source], list[LogSource]]:

@@ -88,8 +88,9 @@ class CockpitScreen(Screen):
     def watch_focused(self, old: Widget | None, new: Widget | None) -> None:
         # The focus marker moves in the same frame as the focus: through the panes' own
         # DescendantFocus/Blur messages it came two frames (~30 ms) after the key.
-        for pane in {self._pane_of(old), self._pane_of(new)} - {None}:
-            pane.refresh_status()
+        for pane in {self._pane_of(old), self._pane_of(new)}:
+            if pane is not None:
+                pane.refresh_status()
 
     def action_toggle_maximize(self) -> None:
         if self.maximized is not None:

@@ -43,8 +43,9 @@ class SearchPrompt(ModalScreen[tuple[str, float] | None]):
         self.query_one("#pattern", Input).focus()
 
     def _go(self) -> None:
+        hours = self.query_one("#hours", Select).value
         self.dismiss((self.query_one("#pattern", Input).value.strip(),
-                      float(self.query_one("#hours", Select).value)))
+                      float(hours) if isinstance(hours, (int, float, str)) else 1.0))
 
     def on_input_submitted(self) -> None:
         self._go()

@@ -21,7 +21,7 @@ from textual.drivers.linux_driver import LinuxDriver
 
 
 class QuietInputDriver(LinuxDriver):
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)

@@ -72,7 +72,7 @@ class KeyFooter(Widget, can_focus=False):
         palette_binding = app.COMMAND_PALETTE_BINDING if app.ENABLE_COMMAND_PALETTE else None
         keys: list[_Key] = []
         seen_actions: set[str] = set()
-        for key, binding, enabled, _tooltip in active.values():
+        for key, (_node, binding, enabled, _tooltip) in active.items():
             # One entry per action, as Footer does (a binding on two keys shows once).
             if not binding.show or binding.action in seen_actions:
                 continue

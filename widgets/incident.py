@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 
 from rich.text import Text
+from textual.timer import Timer
 from textual.widgets import Static
 
 from cockpit.text import sanitize
@@ -42,7 +43,7 @@ class IncidentBanner(Static):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.incident: Incident | None = None
-        self._timer = None
+        self._timer: Timer | None = None
 
     def on_mount(self) -> None:
         self._timer = self.set_interval(1, self.tick, pause=True)

@@ -72,14 +72,14 @@ class KeyedTable(DataTable):
         self._styles_cache = LineMemoStylesCache()  # a scroll restyles only the new rows
 
     @property
-    def vertical_scrollbar(self):  # type: ignore[no-untyped-def, override]
+    def vertical_scrollbar(self):
         return steady_vertical_scrollbar(self)
 
     def on_mount(self) -> None:
         for label, width in self._column_spec:
             self.add_column(label, width=width, key=label)
 
-    def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False):  # type: ignore[override]
+    def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False):
         # While patching single cells, drop the whole-widget refresh that update_cell asks
         # for; the cell's own region is refreshed explicitly right after.
         if not regions and not recompose and layout and self._growth_pending:
@@ -90,14 +90,14 @@ class KeyedTable(DataTable):
             return self
         return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
-    def _update_dimensions(self, new_rows) -> None:  # type: ignore[no-untyped-def]
+    def _update_dimensions(self, new_rows) -> None:
         # DataTable sets the new virtual size here, on idle after rows came or went.
         try:
             super()._update_dimensions(new_rows)
         finally:
             self._growth_pending = False
 
-    def _render_line_in_row(self, row_key, line_no, base_style, cursor_location, hover_location):  # type: ignore[no-untyped-def]
+    def _render_line_in_row(self, row_key, line_no, base_style, cursor_location, hover_location):
         # DataTable caches a rendered line under the cursor's *coordinate*, so every cursor
         # move missed the cache for every visible line, and a scroll by one row re-rendered
         # all of them cell by cell. With a row cursor a line only depends on whether the
@@ -231,7 +231,7 @@ class KeyedTable(DataTable):
             strip = self._header_lines[key] = super()._render_line(y, x1, x2, base_style)
         return strip
 
-    def _render_cell(self, row_index, column_index, base_style, width, cursor=False, hover=False):  # type: ignore[no-untyped-def]
+    def _render_cell(self, row_index, column_index, base_style, width, cursor=False, hover=False):
         # A data cell here is one line of Text. DataTable renders it through Styled(Padding(
         # cell)) and two console.render_lines passes: ~40 % of a frame that scrolls a row in.
         # Same segments (tests/test_widgets.py compares them), one render_lines pass.
@@ -296,8 +296,10 @@ class KeyedTable(DataTable):
         if cached is None:
             # The one cell, as DataTable formats a one-line row's (_get_row_renderables
             # formats the whole row for it).
-            datum = self._data.get(self._row_locations.get_key(row_index), {}).get(
-                self._column_locations.get_key(column_index))
+            row_key = self._row_locations.get_key(row_index)
+            column_key = self._column_locations.get_key(column_index)
+            row = self._data.get(row_key, {}) if row_key is not None else {}
+            datum = row.get(column_key) if column_key is not None else None
             cell = _EMPTY_TEXT if datum is None else default_cell_formatter(datum, wrap=False, height=1) or _EMPTY_TEXT
             # By content too: a row scrolled into view mostly repeats its neighbours' texts
             # (status, counts, deployment state), each ~35 us to render.

@@ -266,10 +266,10 @@ class LogView(Widget, can_focus=True):
 
     # Textual's own scroll_home/scroll_end scroll a virtual size this view does not have:
     # here they mean the oldest line and following, as Home and End do.
-    def scroll_home(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def, override]
+    def scroll_home(self, *args, **kwargs) -> None:
         self.action_home()
 
-    def scroll_end(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def, override]
+    def scroll_end(self, *args, **kwargs) -> None:
         self.action_follow()
 
     def action_open(self) -> None:

@@ -44,7 +44,7 @@ class LineMemoStylesCache(StylesCache):
         self._look: tuple | None = None  # what the styled strips were made with
         self._plain = False  # this render: no border, outline, padding or hatch
 
-    def render(self, styles, size: Size, base_background: Color, background: Color,  # type: ignore[no-untyped-def, override]
+    def render(self, styles, size: Size, base_background: Color, background: Color,
                render_content_line, filters, border_title, border_subtitle,
                content_size: Size | None = None, padding: Spacing | None = None,
                crop: Region | None = None, opacity: float = 1.0, **kwargs):
@@ -65,7 +65,7 @@ class LineMemoStylesCache(StylesCache):
                               border_title, border_subtitle, content_size=content_size, padding=padding,
                               crop=crop, opacity=opacity, **kwargs)
 
-    def render_line(self, styles, y, size, content_size, padding, base_background, background,  # type: ignore[no-untyped-def, override]
+    def render_line(self, styles, y, size, content_size, padding, base_background, background,
                     render_content_line, *args):
         if not self._plain or not 0 <= y < content_size.height:
             return super().render_line(styles, y, size, content_size, padding, base_background,

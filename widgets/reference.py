@@ -116,7 +116,7 @@ def reference_rows(app: App) -> list[list[list[Any]]]:
     compositor = Compositor()
     widgets: list[Widget] = []
     for each in app.screen_stack:
-        widgets.extend(each.walk_children(with_self=True))
+        widgets.extend(each.walk_children(Widget, with_self=True))
         widgets.extend(each._compositor.widgets)
     compositor.reflow(screen, size)
     widgets.extend(compositor.widgets)
