@@ -59,7 +59,8 @@ class Param:
     name: str
     label: str
     kind: type = int
-    default: Callable[[Any], Any] | None = None  # from the target, e.g. lambda s: s.desired
+    # From the backend and the target, e.g. lambda b, s: s.desired
+    default: Callable[[Any, Any], Any] | None = None
     minimum: int | None = None
     maximum: int | None = None
 
@@ -95,7 +96,7 @@ class Param:
 
 Argv = Callable[[Any, Any, dict[str, Any]], list[str]]
 Call = Callable[[Any, Any, dict[str, Any]], Awaitable[str]]
-Prepare = Callable[[Any, dict[str, Any]], dict[str, Any]]
+Prepare = Callable[[Any, Any, dict[str, Any]], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -125,15 +126,16 @@ class ActionSpec:
             raise CockpitError(f"{self.title} has nothing to run")
         return await self.call(backend, target, params)
 
-    def resolve_params(self, target: Any, given: dict[str, Any] | None) -> dict[str, Any]:
-        """Validated parameters: given values, else defaults from the target; then prepare."""
+    def resolve_params(self, backend: Any, target: Any, given: dict[str, Any] | None) -> dict[str, Any]:
+        """Validated parameters: given values, else defaults from the backend and the target;
+        then prepare."""
         given = dict(given or {})
         out: dict[str, Any] = {}
         for p in self.params:
             if p.name in given:
                 value = given.pop(p.name)
             elif p.default is not None:
-                value = p.default(target)
+                value = p.default(backend, target)
             else:
                 raise ActionRefused(f"{self.title} needs {p.label}")
             out[p.name] = p.validate(value)
@@ -143,7 +145,7 @@ class ActionSpec:
                 f"parameters: {', '.join(p.name for p in self.params) or 'none'}",
             )
         if self.prepare is not None:
-            out.update(self.prepare(target, out))
+            out.update(self.prepare(backend, target, out))
         return out
 
 
@@ -158,7 +160,7 @@ def snapshot_id_for(db_name: str, now: datetime | None = None) -> str:
     return f"cockpit-{safe}-{now.astimezone(UTC):%Y%m%d%H%M%S}"
 
 
-def _snapshot_prepare(target: DatabaseSnapshot, params: dict[str, Any]) -> dict[str, Any]:
+def _snapshot_prepare(backend: Any, target: DatabaseSnapshot, params: dict[str, Any]) -> dict[str, Any]:
     return {"snapshot_id": snapshot_id_for(target.name)}
 
 
@@ -182,7 +184,7 @@ SERVICE_SCALE = ActionSpec(
     risk=Risk.CHANGE,
     key="s",
     description="Set the service's desired count of tasks / replicas.",
-    params=(Param("desired", "desired count", int, lambda s: s.desired, minimum=0, maximum=1000),),
+    params=(Param("desired", "desired count", int, lambda b, s: s.desired, minimum=0, maximum=1000),),
     argv=lambda b, t, p: b.scale_command(t, p["desired"]),
     call=lambda b, t, p: b.scale(t, p["desired"]),
 )
@@ -197,7 +199,7 @@ SERVICE_ROLLBACK = ActionSpec(
     description="Return the service to its previous revision (task definition / ReplicaSet / ControllerRevision).",
     argv=lambda b, t, p: b.rollback_command(t),
     call=lambda b, t, p: b.rollback(t),
-    prepare=lambda t, p: _revision_change(t, None),
+    prepare=lambda b, t, p: _revision_change(b, t, None),
 )
 
 QUEUE_PURGE_DLQ = ActionSpec(
@@ -226,26 +228,22 @@ DATABASE_SNAPSHOT = ActionSpec(
 )
 
 
-def _latest_revision(target: ServiceStatus) -> int:
-    from cockpit.backends.ecs import latest_revision
+def _latest_revision(backend: Any, target: ServiceStatus) -> int:
+    if isinstance(backend, caps.RevisionDeployable):
+        return backend.latest_revision(target)
+    return int(target.task_definition.rpartition(":")[2] or 1) if target.task_definition else 1
 
-    return latest_revision(target)
 
-
-def _revision_change(target: ServiceStatus, to: str | None) -> dict[str, Any]:
+def _revision_change(backend: Any, target: ServiceStatus, to: str | None) -> dict[str, Any]:
     # from -> to revision and image, shown as parameters in the confirmation and audited.
-    if target.backend == "kubernetes" and to is None:
-        from cockpit.backends.kubernetes import revision_change as k8s_revision_change
-
-        return dict(k8s_revision_change(target))
-    from cockpit.backends.ecs import revision_change
-
-    return dict(revision_change(target, to))
+    if isinstance(backend, caps.RevisionDescribed):
+        return dict(backend.revision_change(target, to))
+    return {}
 
 
-def _deploy_prepare(target: ServiceStatus, params: dict[str, Any]) -> dict[str, Any]:
+def _deploy_prepare(backend: Any, target: ServiceStatus, params: dict[str, Any]) -> dict[str, Any]:
     family = target.task_definition.rpartition(":")[0]
-    return _revision_change(target, f"{family}:{params['revision']}" if family else None)
+    return _revision_change(backend, target, f"{family}:{params['revision']}" if family else None)
 
 
 SERVICE_DEPLOY_REVISION = ActionSpec(
@@ -299,7 +297,7 @@ ALERT_SILENCE = ActionSpec(
     description="Silence the alert in Alertmanager (matchers: the labels its alerts share; "
     "author: your OS user).",
     params=(
-        Param("duration", "duration (e.g. 30m, 1h, 2d)", str, lambda a: "1h"),
+        Param("duration", "duration (e.g. 30m, 1h, 2d)", str, lambda b, a: "1h"),
         Param("comment", "comment (why, and for whom)", str),
     ),
     argv=lambda b, t, p: b.silence_command(t, p["duration"], p["comment"]),
@@ -391,7 +389,7 @@ QUEUE_TRIM_STREAM = ActionSpec(
     key=None,
     description="Trim a Redis stream to about N newest entries (XTRIM MAXLEN ~ N); older "
     "entries, read or not, are deleted.",
-    params=(Param("maxlen", "entries to keep (about)", int, lambda q: q.depth, 0, 1_000_000_000),),
+    params=(Param("maxlen", "entries to keep (about)", int, lambda b, q: q.depth, 0, 1_000_000_000),),
     argv=lambda b, t, p: b.trim_stream_command(t, p["maxlen"]),
     call=lambda b, t, p: b.trim_stream(t, p["maxlen"]),
 )
@@ -437,10 +435,8 @@ NODE_UNCORDON = ActionSpec(
     call=lambda b, t, p: b.uncordon(t),
 )
 
-def _default_check(target: ServiceStatus) -> str:
-    from cockpit.backends.hosts import default_check
-
-    return default_check(target)
+def _default_check(backend: Any, target: ServiceStatus) -> str:
+    return backend.default_check(target) if isinstance(backend, caps.CheckRunnable) else ""
 
 
 HOST_RUN_CHECK = ActionSpec(
@@ -697,7 +693,7 @@ class ActionRunner:
     ) -> ActionOutcome:
         # 5. Parameters, and the exact command they produce.
         try:
-            resolved = spec.resolve_params(target, params)
+            resolved = spec.resolve_params(backend, target, params)
             entry["params"] = resolved
             command = shlex.join(spec.command(backend, target, resolved))
         except CockpitError as e:

@@ -539,7 +539,7 @@ class CockpitApp(App[int]):
         if spec.params and (spec.risk is Risk.READ or not self.runner.read_only):
             from screens.confirm import ask_params
 
-            params = await ask_params(self, spec, target)
+            params = await ask_params(self, spec, target, backend=self.backend_for(target))
             if params is None:
                 self.notify(f"{spec.title}: cancelled", timeout=3)
                 return

@@ -78,7 +78,7 @@ def explain(pane: PaneKind, sources: Iterable[Any], record: Any = None, backend:
         lines = []
         for spec in available_actions(record, backend):
             try:
-                params = spec.resolve_params(record, None)
+                params = spec.resolve_params(backend, record, None)
                 argv = spec.command(backend, record, params)
                 lines.append(f"{spec.title} ({spec.risk.value}): {_command(argv)}")
             except Exception as e:

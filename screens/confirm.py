@@ -192,17 +192,19 @@ class ParamsScreen(ModalScreen[dict | None]):
     DEFAULT_CSS = CONFIRM_CSS
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="params.cancel")]
 
-    def __init__(self, spec: ActionSpec, target: object, target_label: str | None = None) -> None:
+    def __init__(self, spec: ActionSpec, target: object, target_label: str | None = None,
+                 backend: object = None) -> None:
         super().__init__()
         self.spec = spec
         self.target = target
+        self.backend = backend
         self.target_label = target_label or target_name(target, spec)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Static(Text(f"{self.spec.title}: {self.target_label}"), classes="title")
             for p in self.spec.params:
-                value = p.default(self.target) if p.default is not None else ""
+                value = p.default(self.backend, self.target) if p.default is not None else ""
                 yield Static(Text(p.label + (f" ({p.range_hint()})" if p.range_hint() else "")))
                 yield Input(
                     str(value),
@@ -268,9 +270,10 @@ def make_confirmer(app: App) -> Confirmer:
 
 
 async def ask_params(
-    app: App, spec: ActionSpec, target: object, target_label: str | None = None
+    app: App, spec: ActionSpec, target: object, target_label: str | None = None,
+    backend: object = None,
 ) -> dict[str, Any] | None:
     """The action's parameters from ParamsScreen ({} when it takes none), None if cancelled."""
     if not spec.params:
         return {}
-    return await push_and_wait(app, ParamsScreen(spec, target, target_label))
+    return await push_and_wait(app, ParamsScreen(spec, target, target_label, backend))

@@ -103,6 +103,9 @@ class FakeBackend:
     async def snapshot(self, t: DatabaseSnapshot, snapshot_id: str) -> str:
         return await self._do("snapshot", snapshot_id)
 
+    def latest_revision(self, t: ServiceStatus) -> int:
+        return 3
+
     def deploy_revision_command(self, t: ServiceStatus, revision: int) -> list[str]:
         return ["fakectl", "deploy", t.name, f"--revision={revision}"]
 
@@ -186,6 +189,9 @@ class FakeBackend:
 
     async def uncordon(self, t: Alarm) -> str:
         return await self._do("uncordon", t.name)
+
+    def default_check(self, t: ServiceStatus) -> str:
+        return "disk"
 
     def run_check_command(self, t: ServiceStatus, check: str) -> list[str]:
         return ["fakectl", "check", t.name, check]

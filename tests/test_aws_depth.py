@@ -148,7 +148,7 @@ async def test_deploy_revision_prefills_the_latest_and_confirm_shows_from_to_ima
     assert isinstance(src, RevisionDeployable)
     api = next(r for r in await src.fetch() if r.name == "api")
 
-    params = SERVICE_DEPLOY_REVISION.resolve_params(api, None)
+    params = SERVICE_DEPLOY_REVISION.resolve_params(src, api, None)
     assert params == {
         "revision": 3,  # the latest registered, not the running api:2
         "from": "api:2 (registry.local/api:1.2)",
@@ -160,7 +160,7 @@ async def test_deploy_revision_prefills_the_latest_and_confirm_shows_from_to_ima
     ]  # fmt: skip
     assert SERVICE_DEPLOY_REVISION.command(src, api, params)[8] == "api:3"
 
-    rollback = SERVICE_ROLLBACK.resolve_params(api, None)
+    rollback = SERVICE_ROLLBACK.resolve_params(src, api, None)
     assert rollback == {
         "from": "api:2 (registry.local/api:1.2)",
         "to": "api:1 (registry.local/api:1.1)",

@@ -321,7 +321,7 @@ async def test_run_check_through_the_runner_shows_output_and_keeps_it_in_detail(
     try:
         host_row = next(r for r in await services.fetch() if r.backend == "host")
         assert available_actions(host_row, services).count(HOST_RUN_CHECK) == 1
-        assert HOST_RUN_CHECK.resolve_params(host_row, None) == {"check": "disk"}  # the first
+        assert HOST_RUN_CHECK.resolve_params(services, host_row, None) == {"check": "disk"}  # the first
         outcome = await runner.request(HOST_RUN_CHECK, host_row)
         failed = await runner.request(HOST_RUN_CHECK, host_row, {"check": "missing"})
         unknown = await runner.request(HOST_RUN_CHECK, host_row, {"check": "nope"})
@@ -373,7 +373,7 @@ async def test_run_check_is_for_the_host_row_and_needs_configured_checks(
             services.run_check_command(rows["app-1"], "")
         with pytest.raises(BackendError, match="works on the host row app-1, not on sshd"):
             services.run_check_command(rows["sshd"], "disk")
-        assert HOST_RUN_CHECK.resolve_params(rows["app-1"], None) == {"check": ""}
+        assert HOST_RUN_CHECK.resolve_params(services, rows["app-1"], None) == {"check": ""}
     finally:
         await close_all(services, alarms)
 

@@ -114,6 +114,14 @@ class RollbackCapable(Protocol):
 
 
 @runtime_checkable
+class RevisionDescribed(Protocol):
+    """Says a rollback's or a deploy's from -> to revision from what it has read already (no
+    call: a confirmation asks for it synchronously); ``to`` None means the previous one."""
+
+    def revision_change(self, target: ServiceStatus, to: str | None = None) -> dict[str, str]: ...
+
+
+@runtime_checkable
 class Purgeable(Protocol):
     """Empties a queue's dead-letter queue."""
 
@@ -172,6 +180,8 @@ class Cordonable(Protocol):
 @runtime_checkable
 class RevisionDeployable(Protocol):
     """Deploys a given revision (ECS task definition revision) of the service's family."""
+
+    def latest_revision(self, target: ServiceStatus) -> int: ...
 
     async def deploy_revision(self, target: ServiceStatus, revision: int) -> str: ...
 
@@ -254,6 +264,8 @@ class StreamTrimmable(Protocol):
 @runtime_checkable
 class CheckRunnable(Protocol):
     """Runs a named, read-only check command from the profile on a host; returns its output."""
+
+    def default_check(self, target: ServiceStatus) -> str: ...
 
     async def run_check(self, target: ServiceStatus, check: str) -> str: ...
 

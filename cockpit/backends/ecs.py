@@ -17,7 +17,6 @@ import dataclasses
 import math
 import threading
 import time
-import weakref
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -51,10 +50,6 @@ LB_METRICS = (
 LB_SHOWN = ("5xx%", "p95ms")
 LATEST_TTL_S = 300.0
 TD_LOOKUPS_PER_REFRESH = 8  # task definitions learned per refresh; the rest next time
-
-# Source id -> source, so an action's parameter default / confirmation summary (which only
-# see the target row) can read what the source has cached, without any I/O on the UI loop.
-_SOURCES: weakref.WeakValueDictionary[str, EcsServicesSource] = weakref.WeakValueDictionary()
 
 
 def short_task_definition(arn: str) -> str:
@@ -196,42 +191,6 @@ def task_definition_info(td: dict[str, Any]) -> TaskDefinitionInfo:
             for c in containers
         ),
     )
-
-
-def latest_revision(target: ServiceStatus) -> int:
-    """The latest registered revision of the target's family, as last seen by its source.
-
-    Falls back to the running revision when the source has not looked it up yet.
-    """
-    family, current = split_task_definition(target.task_definition)
-    src = _SOURCES.get(target.source)
-    if src is not None:
-        latest = src.task_definitions.latest_of(family)
-        if latest is not None:
-            return latest
-    return current or 1
-
-
-def revision_change(target: ServiceStatus, to: str | None) -> dict[str, str]:
-    """``{"from": "api:2 (img:1.4.2)", "to": "api:1 (img:1.4.1)"}`` for a confirmation.
-
-    Empty when the target's source is not an ECS source (other backends roll back too).
-    """
-    src = _SOURCES.get(target.source)
-    if src is None or not target.task_definition:
-        return {}
-    if to is None:
-        try:
-            to = src.previous_task_definition(target)
-        except BackendError:
-            return {}
-    cache = src.task_definitions
-
-    def shown(td: str) -> str:
-        info = cache.info(td)
-        return f"{td} ({info.image})" if info and info.image else f"{td} (image not looked up yet)"
-
-    return {"from": shown(target.task_definition), "to": shown(to)}
 
 
 class TaskDefinitionCache:
@@ -391,7 +350,6 @@ class EcsServicesSource:
         self._metrics_job: threading.Thread | None = None
         self.metrics_error = ""  # the last failure to read metrics ("" when they were read)
         self._no_percentiles = False  # the endpoint failed a p95 query: ask for no more
-        _SOURCES[self.id] = self
         ctx.acquire(self)
 
     @property
@@ -915,6 +873,33 @@ class EcsServicesSource:
 
     # --- RollbackCapable -----------------------------------------------------------
 
+    def latest_revision(self, target: ServiceStatus) -> int:
+        """The latest registered revision of the target's family, as last looked up here.
+
+        Falls back to the running revision when it has not been looked up yet.
+        """
+        family, current = split_task_definition(target.task_definition)
+        latest = self.task_definitions.latest_of(family)
+        return latest if latest is not None else (current or 1)
+
+    def revision_change(self, target: ServiceStatus, to: str | None = None) -> dict[str, str]:
+        """``{"from": "api:2 (img:1.4.2)", "to": "api:1 (img:1.4.1)"}`` for a confirmation,
+        from the task definitions looked up already (no call); ``to`` None: the previous one."""
+        if not target.task_definition:
+            return {}
+        if to is None:
+            try:
+                to = self.previous_task_definition(target)
+            except BackendError:
+                return {}
+        cache = self.task_definitions
+
+        def shown(td: str) -> str:
+            info = cache.info(td)
+            return f"{td} ({info.image})" if info and info.image else f"{td} (image not looked up yet)"
+
+        return {"from": shown(target.task_definition), "to": shown(to)}
+
     def previous_task_definition(self, target: ServiceStatus) -> str:
         """The revision a rollback returns to: the deployment being replaced, else rev - 1."""
         current = target.task_definition
@@ -971,6 +956,4 @@ class EcsServicesSource:
         return await self.ctx.run(f"deploy {td} to {target.name}", call)
 
     async def close(self) -> None:
-        if _SOURCES.get(self.id) is self:
-            del _SOURCES[self.id]
         await self.ctx.release(self)

@@ -18,7 +18,6 @@ import json
 import secrets
 import shlex
 import time
-import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -615,7 +614,6 @@ class HostServicesSource:
         self.id = f"hosts:{host.name}"
         self.title = f"host {host.name}"
         self.check_outputs: dict[str, CheckOutput] = {}  # the last run of each check
-        _CHECK_SOURCES[self.id] = self
         host.acquire()
 
     async def fetch(self) -> list[ServiceStatus]:
@@ -686,6 +684,10 @@ class HostServicesSource:
 
     def run_check_command(self, target: ServiceStatus, check: str) -> list[str]:
         return self.host.transport.display(self._check(target, check)[1])
+
+    def default_check(self, target: ServiceStatus) -> str:
+        """The host's first configured check, to prefill the prompt ("" when it has none)."""
+        return self.host.checks[0][0] if self.host.checks else ""
 
     async def run_check(self, target: ServiceStatus, check: str) -> str:
         name, argv = self._check(target, check)
@@ -811,17 +813,6 @@ class CheckOutput:
     returncode: int
     text: str  # raw output; the detail screen shows it as plain text
     at: datetime
-
-
-# Host services sources by id, so the action's parameter prompt can prefill a host's first
-# check from the row alone (Param defaults see the row, not its source).
-_CHECK_SOURCES: weakref.WeakValueDictionary[str, HostServicesSource] = weakref.WeakValueDictionary()
-
-
-def default_check(target: Any) -> str:
-    """The first configured check of the host a row belongs to ("" when none is known)."""
-    source = _CHECK_SOURCES.get(str(getattr(target, "source", "")))
-    return source.host.checks[0][0] if source is not None and source.host.checks else ""
 
 
 def check_text(result: Result) -> str:

@@ -78,7 +78,6 @@ from cockpit.backends.kubernetes.records import (  # noqa: F401 (re-exported)
     workload_status,
 )
 from cockpit.backends.kubernetes.workloads import (  # noqa: F401 (re-exported)
-    _SOURCES,
     NODE_COLUMNS,
     KubernetesServicesSource,
     PodView,
@@ -86,7 +85,6 @@ from cockpit.backends.kubernetes.workloads import (  # noqa: F401 (re-exported)
     pod_metrics,
     pod_view,
     pods_section,
-    revision_change,
 )
 
 if TYPE_CHECKING:
@@ -123,5 +121,4 @@ __all__ = [
     "KubernetesServicesSource",
     "PodView",
     "build_kubernetes_sources",
-    "revision_change",
 ]

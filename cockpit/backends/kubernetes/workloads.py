@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -151,23 +150,6 @@ class _PodActions:
         return await previous_log_lines(self.ctx, namespace, pod, container)
 
 
-# The services sources alive, by id: a confirmation's from -> to revision is read from their
-# caches without a call (the runner asks for it synchronously).
-_SOURCES: weakref.WeakValueDictionary[str, KubernetesServicesSource] = weakref.WeakValueDictionary()
-
-
-def revision_change(target: ServiceStatus) -> dict[str, str]:
-    """``{"from": "revision 3 (api:2)", "to": "revision 2 (api:1)"}`` for a rollback's
-    confirmation, from the watch caches; empty when they do not know (yet)."""
-    src = _SOURCES.get(target.source)
-    if src is None:
-        return {}
-    try:
-        return src.revision_change(target)
-    except CockpitError:
-        return {}
-
-
 class KubernetesServicesSource(_PodActions):
     """Deployments, StatefulSets and DaemonSets of one namespace (or all) as services rows.
 
@@ -183,7 +165,6 @@ class KubernetesServicesSource(_PodActions):
         self.id = f"k8s:{ctx.name}:{namespace or 'all'}"
         self.title = f"k8s {ctx.name}/{namespace or 'all namespaces'}"
         ctx.acquire(self)
-        _SOURCES[self.id] = self
 
     def _informers(self) -> list[Informer]:
         return [self.ctx.informer(p, self.namespace) for p in (*WORKLOAD_KINDS, "events")]
@@ -277,8 +258,16 @@ class KubernetesServicesSource(_PodActions):
         split_ref(target.name)
         return self.ctx.cli("rollout", "undo", target.name, namespace=self._ns(target))
 
-    def revision_change(self, target: ServiceStatus) -> dict[str, str]:
-        """From -> to revision (and image) of a rollback, from the watch caches."""
+    def revision_change(self, target: ServiceStatus, to: str | None = None) -> dict[str, str]:
+        """``{"from": "revision 3 (api:2)", "to": "revision 2 (api:1)"}`` for a rollback's
+        confirmation, from the watch caches; empty when they do not know (yet). A rollback
+        goes to the previous revision: ``to`` is for backends that deploy a chosen one."""
+        try:
+            return self._revision_change(target)
+        except CockpitError:
+            return {}
+
+    def _revision_change(self, target: ServiceStatus) -> dict[str, str]:
         plural, name = split_ref(target.name)
         ns = self._ns(target)
         wl_inf = self.ctx.informer(plural, self.namespace)
