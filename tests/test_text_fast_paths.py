@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cockpit.backends.logs import _KEYED, _LEVEL_WORDS, _UPPER, parse_level
+from cockpit.backends.loglines import _KEYED, _LEVEL_WORDS, _UPPER, parse_level
 from cockpit.model import LogLevel
 from cockpit.text import _clean, sanitize
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cockpit.backends.logs import parse_level
+from cockpit.backends.loglines import parse_level
 from cockpit.backends.ssh import (
     LocalTransport,
     Pool,

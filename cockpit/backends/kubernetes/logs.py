@@ -121,7 +121,7 @@ class _Stream:
                 resp.release_conn()
 
     def _records(self, lines: list[bytes]) -> list[LogRecord]:
-        from cockpit.backends.logs import parse_level
+        from cockpit.backends.loglines import parse_level
 
         out = []
         for raw in lines:
