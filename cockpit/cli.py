@@ -101,7 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.low_bandwidth:
         # Textual reads its frame cap once, at import: set it before the app is imported.
         os.environ.setdefault("TEXTUAL_FPS", "10")
-    from cockpit.app import CockpitApp
+    try:
+        from cockpit.app import CockpitApp
+    except CockpitError as e:  # widgets/textual_pin.py: not the Textual release verified
+        return _fail(e)
 
     lab_kw = {}
     if args.lab_env:

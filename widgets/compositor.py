@@ -21,6 +21,8 @@ from textual._compositor import ChopsUpdate, Compositor
 from textual.geometry import Region
 from textual.strip import Strip
 
+from widgets import textual_pin  # noqa: F401 (checks the Textual release first)
+
 
 class RowCroppedCompositor(Compositor):
     _regions: list[Region] | None = None  # the dirty regions of the update being rendered

@@ -19,6 +19,8 @@ from textual._time import get_time
 from textual._xterm_parser import XTermParser
 from textual.drivers.linux_driver import LinuxDriver
 
+from widgets import textual_pin  # noqa: F401 (checks the Textual release first)
+
 
 class QuietInputDriver(LinuxDriver):
     def __init__(self, *args, **kwargs) -> None:

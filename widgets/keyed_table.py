@@ -23,6 +23,7 @@ from textual.widgets import DataTable
 from textual.widgets._data_table import _EMPTY_TEXT, default_cell_formatter
 from textual.widgets.data_table import ColumnKey
 
+from widgets import textual_pin  # noqa: F401 (checks the Textual release first)
 from widgets.paint import LineMemoStylesCache, steady_vertical_scrollbar
 
 Row = tuple[str, Sequence[Text]]  # (row key, one Text per column)

@@ -23,7 +23,6 @@ Two measured wastes in Textual 8's output (bench/README.md, "Where the bytes go"
 
 from __future__ import annotations
 
-import inspect
 import re
 from typing import Any
 
@@ -31,6 +30,8 @@ from rich.console import Console
 from rich.control import Control
 from textual import _compositor
 from textual.strip import Strip
+
+from widgets import textual_pin  # noqa: F401 (checks the Textual release first)
 
 _SGR = re.compile(r"\x1b\[([0-9;]*)m")
 # Cursor positioning does not touch the graphic rendition, so a pending reset survives it.
@@ -124,9 +125,6 @@ def install() -> None:
         return
     chops = _compositor.ChopsUpdate
     layout = _compositor.LayoutUpdate
-    # Only patch the shapes this was written against; another Textual keeps its own.
-    if list(inspect.signature(chops.__init__).parameters) != ["self", "chops", "spans", "chop_ends"]:
-        return
     chops.render_segments = _render_spans  # type: ignore[method-assign]
     layout_render = layout.render_segments
 

@@ -30,6 +30,8 @@ from textual.scrollbar import ScrollBar, ScrollBarRender
 from textual.strip import Strip
 from textual.widget import Widget
 
+from widgets import textual_pin  # noqa: F401 (checks the Textual release first)
+
 _NO_SPACING = Spacing(0, 0, 0, 0)
 
 

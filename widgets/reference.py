@@ -31,6 +31,8 @@ from textual.app import App
 from textual.cache import LRUCache
 from textual.widget import Widget
 
+from widgets import textual_pin  # noqa: F401 (checks the Textual release first)
+
 MARKER = "\x1b]7777;{}\x07"
 
 
