@@ -320,7 +320,7 @@ def test_unreadable_and_non_utf8_files(tmp_path: Path) -> None:
             "profiles: {a: {hosts: [{name: x, ssh: 'a b'}]}}",
             "an ssh target must not contain spaces",
         ),
-        ("profiles: {a: {redis: [{name: r, url: env:R, queues: [jobs]}]}}", "queue:KEY"),
+        ("profiles: {a: {redis: [{name: r, url: env:R, queues: ['list:']}]}}", "list:KEY"),
         ("profiles: {a: {health: [{name: h, url: ftp://x}]}}", "http:// or https://"),
     ],
 )
