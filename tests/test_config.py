@@ -98,7 +98,7 @@ def test_contract_example_loads_into_typed_records() -> None:
     )
     assert prod.databases[0].dsn == SecretRef("env:DATABASE_URL")
     assert prod.redis[0].url == SecretRef("env:REDIS_URL")
-    assert prod.redis[0].queues == ("queue:default", "stream:events")
+    assert prod.redis[0].queues == ("jobs:email", "orders:events", "auto")
     assert prod.thresholds == Thresholds(80, 85, 80, 0.5, 2000, 1000, 0.75)
     assert isinstance(prod.thresholds.queue_depth, int)
     runbook = prod.runbooks[0]
