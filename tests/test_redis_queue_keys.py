@@ -194,3 +194,44 @@ async def test_the_cockpits_reads_leave_the_hit_ratio_alone(
     (snap,) = await db.fetch()
     assert snap.cache_hit_ratio == pytest.approx(7 / 9, abs=1e-4)
     assert dict(snap.detail)["hit ratio"].startswith("77.8 %")
+
+
+async def test_the_queues_pane_shows_a_real_applications_keys(
+    redis_url: str, client: redis.Redis
+) -> None:
+    """Done-when of issue 22: ``queues: [jobs:email, orders:events, auto]`` on a plain Redis."""
+    from cockpit.app import CockpitApp
+    from cockpit.model import PaneKind
+    from tests.helpers import wait_until
+
+    seed_estate(client)
+    client.sadd("rq:queues", "rq:queue:default")
+    client.rpush("rq:queue:default", "j1", "j2")
+    queues = ("jobs:email", "orders:events", "jobs:emial", "auto")
+    profile = Profile(name="t", refresh=0.5, redis=(RedisConfig("cache", SecretRef(redis_url), queues),))
+    app = CockpitApp(profile)
+    async with app.run_test(size=(160, 48)) as pilot:
+        pane = app.cockpit.panes[PaneKind.QUEUES]
+
+        def shown() -> dict[str, list[str]]:
+            table = pane.table
+            rows = [[c.plain for c in table.get_row_at(i)] for i in range(table.row_count)]
+            return {r[1]: r for r in rows}
+
+        await wait_until(lambda: len(shown()) == 4, 15)
+        rows = shown()
+        assert rows["jobs:email"][2:4] == ["list", "7"]
+        assert rows["orders:events"][2:5] == ["stream", "40", "5"]  # backlog, in flight
+        assert rows["rq:queue:default"][2:4] == ["rq", "2"]
+        assert rows["jobs:emial"][0] == "?" and rows["jobs:emial"][2:4] == ["missing", "–"]
+        await pilot.press("q")
+
+
+async def test_cockpit_check_names_the_missing_key(open_sources: Callable[..., Any]) -> None:
+    from cockpit.check import findings_for
+
+    _, queues = open_sources("jobs:emial")
+    (row,) = await queues.fetch()
+    (finding,) = findings_for(row)
+    assert finding.severity is Severity.UNKNOWN
+    assert finding.text.startswith("missing: no key jobs:emial in db") and "None" not in finding.text

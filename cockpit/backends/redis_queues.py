@@ -142,7 +142,8 @@ def stream_backlog(length: int, groups: list[dict[str, Any]]) -> tuple[int, str,
     n = len(groups)
     tail = f"; {entries}, {n} group{'' if n == 1 else 's'}"
     if backlogs[worst] is None:
-        return length, f"backlog of group {name}: lag unknown, counted as the length{tail}", backlogs
+        why = "lag unknown (Redis before 7, or entries deleted): counted as the length"
+        return length, f"backlog of group {name}: {why}{tail}", backlogs
     depth = int(backlogs[worst] or 0)
     pending = int(g.get("pending") or 0)
     return depth, f"backlog of group {name}: lag {g['lag']} + pending {pending}{tail}", backlogs
