@@ -136,7 +136,7 @@ def findings_for(record: Any) -> list[Finding]:
         text = record.state + (f": {record.reason}" if record.reason else "")
         return [Finding(record.severity, "alarm", record.name, text, record.source)]
     if isinstance(record, QueueStatus):
-        parts = [f"depth {record.depth}"]
+        parts = [f"depth {record.depth}" if record.depth is not None else record.note or "depth unknown"]
         if record.in_flight is not None:
             parts.append(f"in flight {record.in_flight}")
         if record.dlq_name or record.dlq_depth is not None:

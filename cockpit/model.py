@@ -125,7 +125,7 @@ class QueueStatus:
     name: str
     backend: str  # "sqs", "redis"
     source: str
-    depth: int
+    depth: int | None  # None: unknown (a Redis key that is missing or not a queue)
     in_flight: int | None = None
     dlq_name: str = ""
     dlq_depth: int | None = None
@@ -133,7 +133,9 @@ class QueueStatus:
     severity: Severity = Severity.OK
     url: str = ""
     history: tuple[float, ...] = ()  # recent depths, oldest first (for a sparkline)
-    kind: str = ""  # "list", "stream", or a detected convention: "celery", "rq", "bullmq"
+    # "list", "stream", "zset", "missing", or a detected convention: "celery", "rq", "bullmq"
+    kind: str = ""
+    note: str = ""  # what the depth is (a stream's backlog of which group), or why none
 
     @property
     def key(self) -> str:

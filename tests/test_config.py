@@ -98,7 +98,7 @@ def test_contract_example_loads_into_typed_records() -> None:
     )
     assert prod.databases[0].dsn == SecretRef("env:DATABASE_URL")
     assert prod.redis[0].url == SecretRef("env:REDIS_URL")
-    assert prod.redis[0].queues == ("queue:default", "stream:events")
+    assert prod.redis[0].queues == ("jobs:email", "orders:events", "auto")
     assert prod.thresholds == Thresholds(80, 85, 80, 0.5, 2000, 1000, 0.75)
     assert isinstance(prod.thresholds.queue_depth, int)
     runbook = prod.runbooks[0]
@@ -320,7 +320,7 @@ def test_unreadable_and_non_utf8_files(tmp_path: Path) -> None:
             "profiles: {a: {hosts: [{name: x, ssh: 'a b'}]}}",
             "an ssh target must not contain spaces",
         ),
-        ("profiles: {a: {redis: [{name: r, url: env:R, queues: [jobs]}]}}", "queue:KEY"),
+        ("profiles: {a: {redis: [{name: r, url: env:R, queues: ['list:']}]}}", "list:KEY"),
         ("profiles: {a: {health: [{name: h, url: ftp://x}]}}", "http:// or https://"),
     ],
 )

@@ -277,7 +277,7 @@ def test_profile_points_at_the_lab(lab: Lab) -> None:
     assert bool(p.databases) == bool(lab.postgres_dsn)
     assert bool(p.redis) == bool(lab.redis_url)
     if lab.redis_url:
-        assert p.redis[0].queues == ("queue:default", "stream:events")
+        assert p.redis[0].queues == ("jobs:email", "orders:events", "jobs:email:scheduled", "auto")
 
 
 # --- the estate moves ----------------------------------------------------------------------
@@ -412,15 +412,48 @@ def test_redis_queue_and_stream_move(lab: Lab) -> None:
     depths: set[int] = set()
 
     def moving() -> bool:
-        depths.add(int(r.llen("queue:default")))
+        depths.add(int(r.llen("jobs:email")))
         return len(depths) >= 3
 
     wait_until_sync(moving, timeout=15, interval=0.2)
     assert max(depths) <= 400
-    wait_until_sync(lambda: r.exists("stream:events"), timeout=10)
-    groups = r.xinfo_groups("stream:events")
-    assert [g["name"] for g in groups] == ["workers"]
+    wait_until_sync(lambda: r.exists("orders:events"), timeout=10)
+    groups = r.xinfo_groups("orders:events")
+    assert sorted(g["name"] for g in groups) == ["analytics", "fulfilment"]
+    # The keys of a real application's job libraries, for queues: auto.
+    assert r.type("jobs:email:scheduled") == "zset"
+    assert r.sismember("rq:queues", "rq:queue:default")
+    assert r.type("bull:emails:meta") == "hash" and r.type("_kombu.binding.celery") == "set"
     r.close()
+
+
+@pytest.mark.servers
+async def test_lab_queues_pane_rows_are_a_real_applications(lab: Lab) -> None:
+    if lab.redis_url is None:
+        skip_or_fail(lab.notes.get("queues", "the lab has no Redis"))
+    import redis
+
+    from cockpit.backends.redis import build_redis_sources
+
+    r = redis.Redis.from_url(lab.redis_url, decode_responses=True)
+    # The activity seeds every key at its start, the BullMQ hash last.
+    wait_until_sync(lambda: r.exists("bull:emails:meta", "jobs:email:scheduled") == 2, timeout=15)
+    r.close()
+    p = lab.profile(Profile("lab", lab=True))
+    _, queues = build_redis_sources(Profile("t", redis=p.redis))
+    try:
+        rows = {row.name: row for row in await queues.fetch()}
+    finally:
+        await queues.close()
+    assert {"jobs:email", "orders:events", "jobs:email:scheduled", "celery", "rq:queue:default",
+            "bull:emails:wait"} <= set(rows)  # fmt: skip
+    kinds = {name: row.kind for name, row in rows.items()}
+    assert kinds["orders:events"] == "stream" and kinds["jobs:email:scheduled"] == "zset"
+    assert (kinds["celery"], kinds["rq:queue:default"], kinds["bull:emails:wait"]) == (
+        "celery", "rq", "bullmq",
+    )
+    assert "backlog of group" in rows["orders:events"].note
+    assert all(row.depth is not None for row in rows.values())
 
 
 def test_a_missing_server_becomes_a_note_on_its_pane(

@@ -19,7 +19,8 @@ from cockpit.actions import (
     available_actions,
 )
 from cockpit.audit import AuditLog
-from cockpit.backends.redis import RedisQueuesSource, RedisSource, build_redis_sources
+from cockpit.backends.redis import RedisSource, build_redis_sources
+from cockpit.backends.redis_queues import RedisQueuesSource
 from cockpit.lab.servers import RedisServer, ServerUnavailable, start_redis
 from cockpit.model import QueueStatus
 from cockpit.profile import Profile, RedisConfig, SecretRef

@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import redis
 
-from cockpit.backends import redis as redis_backend
-from cockpit.backends.redis import RedisQueuesSource, build_redis_sources
+from cockpit.backends import redis_queues as redis_backend
+from cockpit.backends.redis import build_redis_sources
+from cockpit.backends.redis_queues import RedisQueuesSource
 from cockpit.model import QueueStatus
 from cockpit.profile import Profile, RedisConfig, SecretRef
 

@@ -1,39 +1,28 @@
-"""Redis -> a ``DatabaseSnapshot`` (INFO) and, when queues are configured, ``QueueStatus`` rows.
+"""Redis -> a ``DatabaseSnapshot`` (INFO) and, when queues are configured, ``QueueStatus`` rows
+(those are cockpit.backends.redis_queues).
 
-Queues are named as the profile's ``queues:`` entries: ``queue:default`` is a list key of
-that name (depth ``LLEN``), ``stream:events`` a stream key (depth ``XLEN``, in flight the
-pending entries of its consumer groups). A key that does not exist is an empty queue (Redis
-deletes empty lists). The two sources of one server share one client. The URL is resolved
-only here; messages show it with the password masked.
+The two sources of one server share one client, and one tally of the keyspace lookups the
+cockpit made itself, which the hit ratio leaves out. The URL is resolved only here; messages
+show it with the password masked.
 """
 
 from __future__ import annotations
 
 import math
-import time
-from collections import deque
-from dataclasses import dataclass, replace
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from cockpit.errors import ActionRefused, BackendError, CockpitError
-from cockpit.model import DatabaseSnapshot, DetailSection, PaneKind, QueueStatus, Severity
+from cockpit.model import DatabaseSnapshot, DetailSection, PaneKind, Severity
 from cockpit.profile import Profile, RedisConfig, Thresholds
+
+if TYPE_CHECKING:
+    from cockpit.backends.redis_queues import RedisQueuesSource
 
 SOCKET_TIMEOUT_S = 3.0
 CRITICAL_RATIO = 0.95
-HISTORY = 60  # queue depths kept per queue, one per refresh (a sparkline's width)
 SLOWLOG_TOP = 10
-IDLE_CONSUMER_MS = 60_000  # a consumer silent this long is shown as idle
-# queues: auto walks the keyspace with SCAN: at most this many calls of this COUNT a detection,
-# one detection a minute, at most this many queues of each convention.
-SCAN_COUNT = 1000
-SCAN_ROUNDS = 10
-DETECT_EVERY_S = 60.0
-MAX_DETECTED = 50
-KOMBU_SEP = "\x06\x16"
-CONVENTION_TITLES = {"celery": "Celery", "rq": "RQ", "bullmq": "BullMQ"}
-
 # INFO fields shown in the detail, by section, as (field, label).
 MEMORY_FIELDS = (
     ("used_memory_human", "used"),
@@ -104,13 +93,6 @@ def db_number(url: str) -> int:
     return 0
 
 
-def _stream_id_ms(entry_id: str) -> int | None:
-    try:
-        return int(entry_id.split("-", 1)[0])
-    except (ValueError, AttributeError):
-        return None
-
-
 class RedisConnection:
     """One ``redis.asyncio`` client per configured server, shared by its sources."""
 
@@ -119,6 +101,10 @@ class RedisConnection:
         self._client: Any = None
         self._users = 0
         self.masked = ""
+        # Keyspace hits and misses of the cockpit's own key reads (quietly()), left out of
+        # the hit ratio: the estate's ratio, not the cockpit's.
+        self.own_hits = 0
+        self.own_misses = 0
 
     def url(self) -> str:
         url = self.cfg.url.resolve()  # ConfigError names a missing env var / file
@@ -203,6 +189,31 @@ class RedisConnection:
             await self._drop()
             raise
 
+    async def quietly(self, r: Any, build: Callable[[Any], object]) -> list[Any]:
+        """The answers (errors in place) of the key reads ``build`` queues on a pipeline, run
+        in MULTI between two ``INFO stats``: their keyspace hits and misses (TYPE and EXISTS
+        count too) are tallied as the cockpit's own, exactly, whatever else the server runs."""
+        async with r.pipeline(transaction=True) as p:
+            p.info("stats")
+            build(p)
+            if len(p.command_stack) == 1:
+                return []
+            p.info("stats")
+            before, *answers, after = await p.execute(raise_on_error=False)
+        before, after = _answer(before), _answer(after)
+        self.own_hits += int(after.get("keyspace_hits", 0)) - int(before.get("keyspace_hits", 0))
+        self.own_misses += int(after.get("keyspace_misses", 0)) - int(
+            before.get("keyspace_misses", 0)
+        )
+        return answers
+
+    def estate_lookups(self, hits: int, misses: int) -> tuple[int, int]:
+        """INFO's keyspace hits and misses without the cockpit's own."""
+        if hits < self.own_hits or misses < self.own_misses:
+            # CONFIG RESETSTAT or a restart: the server no longer counts what we tallied.
+            self.own_hits = self.own_misses = 0
+        return hits - self.own_hits, misses - self.own_misses
+
     def cli(self, *args: str) -> list[str]:
         try:
             self.url()
@@ -256,8 +267,13 @@ class RedisSource:
         max_clients = int(maxclients) if maxclients not in (None, "") else None
         used = int(info.get("used_memory", 0))
         maxmemory = int(info.get("maxmemory", 0) or 0)
-        hits = int(info.get("keyspace_hits", 0))
-        misses = int(info.get("keyspace_misses", 0))
+        hits, misses = self.conn.estate_lookups(
+            int(info.get("keyspace_hits", 0)), int(info.get("keyspace_misses", 0))
+        )
+        own = self.conn.own_hits + self.conn.own_misses
+        ratio = f"{100 * hits / (hits + misses):.1f} %" if hits + misses else "n/a"
+        if own:
+            ratio += f" (without the cockpit's own {own:,} key reads)"
         keyspace = ", ".join(
             f"{k}={v.get('keys', 0)} keys"
             for k, v in sorted(info.items())
@@ -269,7 +285,7 @@ class RedisSource:
             ("role", str(info.get("role", ""))),
             ("ops/s", str(info.get("instantaneous_ops_per_sec", 0))),
             ("keyspace", keyspace or "empty"),
-            ("hit ratio", f"{100 * hits / (hits + misses):.1f} %" if hits + misses else "n/a"),
+            ("hit ratio", ratio),
             ("memory", str(info.get("used_memory_human", used))),
             ("blocked clients", str(info.get("blocked_clients", 0))),
             ("eviction policy", str(info.get("maxmemory_policy", ""))),
@@ -422,378 +438,11 @@ def _as_text(value: Any) -> str:
     return str(value)
 
 
-@dataclass(frozen=True)
-class DetectedQueue:
-    """A queue found by ``queues: auto``: its key, how deep it is measured, why it matched."""
-
-    key: str  # the Redis key the depth is read from (the row's name)
-    convention: str  # "celery" | "rq" | "bullmq"
-    note: str  # which keys matched, for the row's detail
-    active_key: str = ""  # BullMQ: the list of jobs being processed (in flight)
-
-
-def _kombu_queues(members: set[str]) -> set[str]:
-    """Queue names from the members of ``_kombu.binding.<exchange>`` sets.
-
-    kombu's Redis transport stores ``routing_key SEP pattern SEP queue`` (SEP = ``\\x06\\x16``).
-    """
-    out = set()
-    for m in members:
-        queue = m.split(KOMBU_SEP)[-1]
-        if queue:
-            out.add(queue)
-    return out
-
-
-def bullmq_queues(keys: list[str], types: dict[str, str]) -> list[DetectedQueue]:
-    """BullMQ queues among scanned ``keys`` (``types``: the TYPE of each): a ``bull:NAME:wait``
-    list, or a ``bull:NAME:meta`` hash for a queue whose wait list is empty (deleted)."""
-    found: dict[str, DetectedQueue] = {}
-    for key in sorted(keys):
-        kind = types.get(key, "")
-        if key.startswith("bull:") and key.endswith(":wait") and kind in ("list", "none"):
-            name = key[len("bull:") : -len(":wait")]
-            found[key] = DetectedQueue(
-                key, "bullmq", f"BullMQ queue {name}: list bull:{name}:wait",
-                active_key=f"bull:{name}:active",
-            )  # fmt: skip
-        elif key.startswith("bull:") and key.endswith(":meta") and kind == "hash":
-            name = key[len("bull:") : -len(":meta")]
-            wait = f"bull:{name}:wait"
-            if wait not in found:
-                found[wait] = DetectedQueue(
-                    wait, "bullmq", f"BullMQ queue {name}: hash bull:{name}:meta",
-                    active_key=f"bull:{name}:active",
-                )  # fmt: skip
-    return list(found.values())
-
-
-class RedisQueuesSource:
-    """The queues pane's rows for the lists and streams configured on one server, and with
-    ``queues: auto`` the Celery, RQ and BullMQ queues detected on it."""
-
-    pane = PaneKind.QUEUES
-
-    def __init__(self, conn: RedisConnection, thresholds: Thresholds) -> None:
-        self.conn = conn
-        self.thresholds = thresholds
-        self.queues = conn.cfg.queue_keys
-        self.auto = conn.cfg.auto_queues
-        self.id = f"redis:{conn.cfg.name}:queues"
-        self.title = f"Redis {conn.cfg.name} queues"
-        self._history: dict[str, deque[float]] = {k: deque(maxlen=HISTORY) for k in self.queues}
-        self._kinds: dict[str, str] = {}  # row name -> "list" | "stream" | convention
-        self._detected: list[DetectedQueue] = []
-        self._detected_at = -DETECT_EVERY_S  # monotonic; detect on the first refresh
-        self.scan_note = ""  # how much of the keyspace the last detection examined
-        conn.acquire()
-
-    async def fetch(self) -> list[QueueStatus]:
-        async def call(r: Any) -> list[QueueStatus]:
-            import redis.exceptions as rex
-
-            if self.auto and time.monotonic() - self._detected_at >= DETECT_EVERY_S:
-                self._detected, self.scan_note = await detect_queues(r)
-                self._detected_at = time.monotonic()
-            async with r.pipeline(transaction=False) as p:
-                for key in self.queues:
-                    p.type(key)
-                p.time()
-                *types, (now_s, now_us) = await p.execute()
-            now_ms = now_s * 1000 + now_us // 1000  # the server's clock, as stream ids are
-            kinds = []
-            for key, kind in zip(self.queues, types, strict=True):
-                if kind == "none":  # an emptied list is deleted; a stream never is
-                    kind = "stream" if key.startswith("stream:") else "list"
-                kinds.append((key, kind))
-            # Every key's depth in one round trip (a round trip a command was most of what
-            # a refresh cost the cockpit).
-            async with r.pipeline(transaction=False) as p:
-                for key, kind in kinds:
-                    if kind == "stream":
-                        p.xlen(key)
-                        p.xinfo_groups(key)
-                    else:
-                        p.llen(key)
-                answers = iter(await p.execute(raise_on_error=False))
-            rows = []
-            for key, kind in kinds:
-                if kind == "stream":
-                    depth, groups = _answer(next(answers)), next(answers)
-                    if isinstance(groups, rex.ResponseError):  # "no such key": never created
-                        groups = []
-                    rows.append(await self._stream(r, key, now_ms, int(depth), groups))
-                else:
-                    # A WRONGTYPE reply for sets/hashes says which key is misconfigured.
-                    rows.append(self._row(key, int(_answer(next(answers))), kind="list"))
-            configured = set(self.queues)
-            detected = [d for d in self._detected if d.key not in configured]
-            if detected:
-                async with r.pipeline(transaction=False) as p:
-                    for d in detected:
-                        p.llen(d.key)
-                        if d.active_key:
-                            p.llen(d.active_key)
-                    answers = iter(await p.execute())
-                for d in detected:
-                    depth = int(next(answers))
-                    active = int(next(answers)) if d.active_key else None
-                    rows.append(self._row(d.key, depth, in_flight=active, kind=d.convention))
-            return rows
-
-        rows = await self.conn.run("queue depths", call)
-        # Only a successful refresh adds a point: a gap in the data is not a zero depth.
-        out = []
-        self._kinds = {row.name: row.kind for row in rows}
-        for row in rows:
-            history = self._history.setdefault(row.name, deque(maxlen=HISTORY))
-            history.append(float(row.depth))
-            out.append(replace(row, history=tuple(history)))
-        for gone in set(self._history) - set(self._kinds):
-            del self._history[gone]  # a detected queue that went away
-        return out
-
-    def history(self, key: str) -> tuple[float, ...]:
-        return tuple(self._history.get(key, ()))
-
-    def _row(self, key: str, depth: int, **kw: Any) -> QueueStatus:
-        backlog = kw.pop("backlog", depth)
-        return QueueStatus(
-            name=key,
-            backend="redis",
-            source=self.id,
-            depth=depth,
-            severity=Severity.WARNING if backlog > self.thresholds.queue_depth else Severity.OK,
-            url=self.conn.masked,
-            **kw,
-        )
-
-    async def _stream(self, r: Any, key: str, now_ms: int, depth: int, groups: list[Any]) -> QueueStatus:
-        pending = sum(int(g.get("pending") or 0) for g in groups)
-        # Lag (entries not yet delivered to a group) is Redis 7+; it may be None when Redis
-        # cannot tell. XLEN counts retained history, so the backlog that raises severity
-        # is the worst group's lag plus what it holds pending.
-        lags = [int(g["lag"]) for g in groups if g.get("lag") is not None]
-        backlog = max(lags, default=depth if not groups else 0) + pending
-        oldest: float | None = None
-        for g in groups:
-            if int(g.get("pending") or 0):
-                summary = await r.xpending(key, g["name"])
-                ms = _stream_id_ms(str(summary.get("min") or ""))
-                if ms is not None:
-                    age = max(0.0, (now_ms - ms) / 1000)
-                    oldest = age if oldest is None else max(oldest, age)
-        return self._row(
-            key, depth, in_flight=pending, oldest_age_s=oldest, backlog=backlog, kind="stream"
-        )
-
-    async def detail(self, record: Any) -> list[DetailSection]:
-        """A stream's consumer groups (pending, lag, consumers); any queue's recent depths;
-        for a detected queue, which convention matched and on which keys."""
-        key = getattr(record, "name", "")
-        sections: list[DetailSection] = []
-        for d in self._detected:
-            if d.key == key and key not in self.queues:
-                sections.append(
-                    DetailSection(
-                        f"Detected by queues: auto as {CONVENTION_TITLES[d.convention]}",
-                        lines=(f"matched: {d.note}", self.scan_note),
-                    )
-                )
-        depths = self.history(key)
-        if depths:
-            sections.append(
-                DetailSection(
-                    f"Depth over the last {len(depths)} refreshes (oldest first)",
-                    lines=(" ".join(str(int(d)) for d in depths),),
-                )
-            )
-
-        async def call(r: Any) -> list[DetailSection]:
-            import redis.exceptions as rex
-
-            if await r.type(key) != "stream":
-                return []
-            try:
-                groups = await r.xinfo_groups(key)
-            except rex.ResponseError:
-                groups = []
-            rows = []
-            for g in groups:
-                consumers = await r.xinfo_consumers(key, g["name"])
-                idle = [c for c in consumers if int(c.get("idle") or 0) > IDLE_CONSUMER_MS]
-                rows.append(
-                    (
-                        _as_text(g["name"]),
-                        str(len(consumers)),
-                        str(len(idle)),
-                        str(g.get("pending", 0)),
-                        "unknown" if g.get("lag") is None else str(g["lag"]),
-                        _as_text(g.get("last-delivered-id", "")),
-                    )
-                )
-            return [
-                DetailSection(
-                    "Consumer groups",
-                    ("group", "consumers", "idle > 60 s", "pending", "lag", "last delivered"),
-                    tuple(rows),
-                    () if rows else ("no consumer group reads this stream",),
-                )
-            ]
-
-        return sections + await self.conn.run(f"XINFO GROUPS {key}", call)
-
-    def explain_command(self) -> list[str]:
-        key = self.queues[0] if self.queues else ""
-        if not key:  # queues: auto alone: the detection's own walk of the keyspace
-            return self.conn.cli("--scan", "--count", str(SCAN_COUNT))
-        if key.startswith("stream:"):
-            return self.conn.cli("XINFO", "GROUPS", key)
-        return self.conn.cli("LLEN", key)
-
-    # --- capabilities: delete a queue's key, trim a stream -------------------------------
-
-    def _known(self, target: QueueStatus) -> str:
-        """The row's kind; refuses a row of another source or a key no longer shown."""
-        if target.source != self.id:
-            raise ActionRefused(f"{target.name} is not a queue of source {self.id}")
-        kind = self._kinds.get(target.name)
-        if kind is None:
-            raise ActionRefused(
-                f"{target.name} is not a queue this source shows (any more)",
-                "refresh the queues pane and pick the row again",
-            )
-        return kind
-
-    def _check_delete(self, target: QueueStatus) -> None:
-        kind = self._known(target)
-        if kind in ("rq", "bullmq"):
-            how = "rq empty " + target.name.removeprefix("rq:queue:") if kind == "rq" else (
-                "Queue.obliterate() or Queue.drain() from BullMQ"
-            )
-            raise ActionRefused(
-                f"deleting {target.name} would leave its {CONVENTION_TITLES[kind]} job records "
-                "behind",
-                f"use {how}",
-            )
-
-    def delete_queue_key_command(self, target: QueueStatus) -> list[str]:
-        self._check_delete(target)
-        return self.conn.cli("DEL", target.name)
-
-    async def delete_queue_key(self, target: QueueStatus) -> str:
-        self._check_delete(target)
-
-        async def call(r: Any) -> tuple[str, int, int]:
-            kind = await r.type(target.name)
-            depth = 0
-            if kind == "list":
-                depth = int(await r.llen(target.name))
-            elif kind == "stream":
-                depth = int(await r.xlen(target.name))
-            return kind, depth, int(await r.delete(target.name))
-
-        kind, depth, deleted = await self.conn.run(f"DEL {target.name}", call)
-        if not deleted:
-            return f"{target.name} on {self.conn.cfg.name} was already gone: nothing deleted"
-        return f"deleted {kind} {target.name} on {self.conn.cfg.name} with {depth} item(s)"
-
-    def _check_trim(self, target: QueueStatus) -> None:
-        kind = self._known(target)
-        if kind != "stream":
-            raise ActionRefused(
-                f"{target.name} is a {kind}, not a stream: only streams can be trimmed",
-                "queue: delete key empties a list",
-            )
-
-    def trim_stream_command(self, target: QueueStatus, maxlen: int) -> list[str]:
-        self._check_trim(target)
-        return self.conn.cli("XTRIM", target.name, "MAXLEN", "~", str(int(maxlen)))
-
-    async def trim_stream(self, target: QueueStatus, maxlen: int) -> str:
-        self._check_trim(target)
-
-        async def call(r: Any) -> tuple[int, int]:
-            if await r.type(target.name) not in ("stream", "none"):
-                raise ActionRefused(f"{target.name} is no longer a stream")
-            removed = int(await r.xtrim(target.name, maxlen=int(maxlen), approximate=True))
-            return removed, int(await r.xlen(target.name))
-
-        removed, left = await self.conn.run(f"XTRIM {target.name}", call)
-        return (
-            f"trimmed {target.name} on {self.conn.cfg.name} to about {maxlen}: "
-            f"{removed} entr{'y' if removed == 1 else 'ies'} removed, {left} left"
-        )
-
-    async def close(self) -> None:
-        await self.conn.release()
-
-
-async def detect_queues(r: Any) -> tuple[list[DetectedQueue], str]:
-    """Celery, RQ and BullMQ queues on the connection's db, and what was examined.
-
-    RQ names its queues in the set ``rq:queues``; Celery (kombu) in ``_kombu.binding.*``
-    sets, plus its default list ``celery``; BullMQ keeps ``bull:NAME:wait`` lists and
-    ``bull:NAME:meta`` hashes. The keyspace is walked with SCAN, at most ``SCAN_ROUNDS`` calls
-    of ``COUNT SCAN_COUNT`` (never KEYS, which blocks the server while it walks everything).
-    """
-    keys: list[str] = []
-    cursor: Any = 0
-    rounds = 0
-    while True:
-        cursor, batch = await r.scan(cursor=cursor, count=SCAN_COUNT)
-        keys.extend(k for k in batch if k.startswith(("bull:", "_kombu.binding.")) or k == "celery")
-        rounds += 1
-        if int(cursor) == 0 or rounds >= SCAN_ROUNDS:
-            break
-    complete = int(cursor) == 0
-    found: list[DetectedQueue] = []
-
-    # RQ: the set is authoritative, whatever the scan reached.
-    rq_members = sorted(await r.smembers("rq:queues")) if await r.type("rq:queues") == "set" else []
-    for m in rq_members[:MAX_DETECTED]:
-        key = m if m.startswith("rq:queue:") else f"rq:queue:{m}"
-        found.append(DetectedQueue(key, "rq", f"RQ queue {key.removeprefix('rq:queue:')}: "
-                                              "member of the set rq:queues"))  # fmt: skip
-
-    # Celery: queues bound in kombu's exchange tables (not its pidbox / event fanouts).
-    bindings = [k for k in keys if k.startswith("_kombu.binding.")]
-    celery: dict[str, str] = {}
-    for b in bindings:
-        exchange = b.removeprefix("_kombu.binding.")
-        if exchange.endswith(".pidbox") or exchange.startswith("celeryev"):
-            continue
-        if await r.type(b) != "set":
-            continue
-        for q in sorted(_kombu_queues(set(await r.smembers(b)))):
-            celery.setdefault(q, f"Celery queue {q}: bound in the kombu set {b}")
-    if "celery" in keys and "celery" not in celery and await r.type("celery") == "list":
-        celery["celery"] = "Celery's default queue: the list celery"
-    for q, note in sorted(celery.items())[:MAX_DETECTED]:
-        found.append(DetectedQueue(q, "celery", note))
-
-    # BullMQ: TYPE of each candidate, in one round trip.
-    bull = [k for k in keys if k.endswith((":wait", ":meta"))][: MAX_DETECTED * 2]
-    types: dict[str, str] = {}
-    if bull:
-        async with r.pipeline(transaction=False) as p:
-            for k in bull:
-                p.type(k)
-            types = dict(zip(bull, await p.execute(), strict=True))
-    found.extend(bullmq_queues(bull, types)[:MAX_DETECTED])
-
-    examined = f"{len(keys)} candidate key(s) in {rounds} SCAN call(s) of COUNT {SCAN_COUNT}"
-    note = (
-        f"scan: {examined}, the whole db"
-        if complete
-        else f"scan: {examined}, stopped before the end of a large db: some queues may be missing"
-    )
-    return found, note
-
-
 def build_redis_sources(profile: Profile) -> list[RedisSource | RedisQueuesSource]:
     """Per ``redis:`` entry a database source and, with ``queues:`` (or ``auto``), a queues
     source."""
+    from cockpit.backends.redis_queues import RedisQueuesSource
+
     sources: list[RedisSource | RedisQueuesSource] = []
     for cfg in profile.redis:
         conn = RedisConnection(cfg)

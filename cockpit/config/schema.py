@@ -182,9 +182,11 @@ REDIS = _Rec(
         "name": (NAME, "shown in the queues pane"),
         "url": (_Secret(), "redis:// URL; passwords via env: or file:"),
         "queues": (
-            _RedisQueues(_Str(empty_ok=False, check=_redis_key)),
-            "queue:KEY (a list) or stream:KEY; auto (alone or as an item) also finds Celery, "
-            "RQ and BullMQ queues (SCAN, bounded)",
+            _RedisQueues(_Str(check=_redis_key)),
+            "a key of any name (list, stream, or zset of delayed jobs: its TYPE says), or "
+            "list:KEY / stream:KEY to insist on the type; queue:KEY and stream:KEY read the key "
+            "of that whole name where it exists; a missing key shows `? missing`; auto (alone "
+            "or as an item) also finds Celery, RQ and BullMQ queues (SCAN, bounded)",
         ),
         "allow_flushall": (
             _Bool(),

@@ -68,11 +68,15 @@ def _dimension(prefix: str, what: str) -> Callable[[str], str | None]:
 
 
 def _redis_key(value: str) -> str | None:
+    # Any key name is a queue (its TYPE is read at run time); the prefixes only insist on a
+    # type, so they need a key after them.
     if value == "auto":
         return None
-    kind, _, key = value.partition(":")
-    if kind not in ("queue", "stream") or not key:
-        return f"expected queue:KEY (a list), stream:KEY or auto, got {value!r}"
+    kind, sep, key = value.partition(":")
+    if not value or (sep and kind in ("list", "stream", "queue") and not key):
+        return f"expected a key, list:KEY, stream:KEY or auto, got {value!r}"
+    if any(not c.isprintable() for c in value):
+        return f"a queue key must be printable text, got {value!r}"
     return None
 
 

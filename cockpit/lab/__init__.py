@@ -50,7 +50,9 @@ log = logging.getLogger("cockpit.lab")
 READY_TIMEOUT = 30.0  # a cold start is ~1.7 s; a loaded CI box can be much slower
 STOP_TIMEOUT = 3.0
 LOG_GROUP = "/ecs/api-production"
-REDIS_QUEUES = ("queue:default", "stream:events")
+# Keyed like a real application's (cockpit/lab/activity.py writes them); auto finds the
+# Celery, RQ and BullMQ queues.
+REDIS_QUEUES = ("jobs:email", "orders:events", "jobs:email:scheduled", "auto")
 
 __all__ = ["Lab", "LabError", "start_lab"]
 

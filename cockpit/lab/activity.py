@@ -7,9 +7,14 @@ sleep on ``Event.wait`` between small steps. ``stop()`` returns within about a s
 PostgreSQL: a table ``orders`` taking writes, three idle connections (``api``, ``worker``,
 ``metabase``), now and then a connection left ``idle in transaction`` holding a row lock for
 ~20 s, and ``select pg_sleep(8)`` every ~30 s.
-Redis: list ``queue:default`` filled in bursts (RPUSH) and drained steadily (LPOP), so its
-depth rises and falls between 0 and ~300; stream ``stream:events`` with consumer group
-``workers`` that leaves some entries pending.
+Redis, keyed like a real application's: the list ``jobs:email`` filled in bursts (RPUSH) and
+drained steadily (LPOP), so its depth rises and falls between 1 and ~300; the stream
+``orders:events`` read by two consumer groups, ``fulfilment`` (acks most, leaves some pending)
+and ``analytics`` (reads in slow batches, so its lag moves); the sorted set
+``jobs:email:scheduled`` of delayed jobs (score: when due); and the keys of three job
+libraries, for ``queues: auto``: Celery's ``celery`` list (bound in ``_kombu.binding.celery``),
+RQ's ``rq:queue:default`` (in the set ``rq:queues``) and BullMQ's ``bull:emails:wait`` and
+``:active`` lists (with the ``bull:emails:meta`` hash).
 """
 
 from __future__ import annotations
@@ -182,9 +187,14 @@ class PostgresActivity(_Activity):
 
 class RedisActivity(_Activity):
     name = "redis"
-    QUEUE = "queue:default"
-    STREAM = "stream:events"
-    GROUP = "workers"
+    QUEUE = "jobs:email"
+    STREAM = "orders:events"
+    GROUP = "fulfilment"
+    SLOW_GROUP = "analytics"
+    DELAYED = "jobs:email:scheduled"
+    CELERY = "celery"
+    RQ = "rq:queue:default"
+    BULL = "bull:emails"
 
     def __init__(self, url: str) -> None:
         super().__init__()
@@ -200,13 +210,32 @@ class RedisActivity(_Activity):
             with contextlib.suppress(Exception):
                 self._client.close()
 
+    def _seed(self, r: Any) -> None:
+        """The keys a library writes once, and a first item in every queue, so that none
+        starts as missing."""
+        import redis
+
+        for group in (self.GROUP, self.SLOW_GROUP):
+            with contextlib.suppress(redis.ResponseError):  # BUSYGROUP: it exists already
+                r.xgroup_create(self.STREAM, group, id="0", mkstream=True)
+        sep = "\x06\x16"  # kombu's: routing key, pattern, queue
+        pipe = r.pipeline(transaction=False)
+        pipe.sadd("_kombu.binding.celery", f"celery{sep}{sep}celery")
+        pipe.sadd("rq:queues", self.RQ)
+        pipe.hset(f"{self.BULL}:meta", mapping={"opts.maxLenEvents": "10000", "version": "bullmq:5"})
+        pipe.rpush(self.QUEUE, '{"job":"email","n":0}')
+        pipe.rpush(self.CELERY, '{"task":"tasks.resize"}')
+        pipe.rpush(self.RQ, "job-0")
+        pipe.rpush(f"{self.BULL}:wait", "0")
+        pipe.zadd(self.DELAYED, {'{"job":"email","retry":0}': time.time() + 60})
+        pipe.execute()
+
     def _run(self) -> None:
         import redis
 
         r = redis.Redis.from_url(self.url, socket_timeout=5, decode_responses=True)
         self._client = r
-        with contextlib.suppress(redis.ResponseError):  # BUSYGROUP: it exists already
-            r.xgroup_create(self.STREAM, self.GROUP, id="0", mkstream=True)
+        self._seed(r)
         rng = self._rng
         burst_left = rng.randint(120, 250)
         seq = 0
@@ -220,7 +249,11 @@ class RedisActivity(_Activity):
                 burst_left -= push
                 pipe.rpush(self.QUEUE, *(f'{{"job":"email","n":{seq + i}}}' for i in range(push)))
                 seq += push
-            pipe.lpop(self.QUEUE, rng.randint(4, 8))
+            # The worker never takes the last job: a drained list is deleted, and a cockpit
+            # started then could not tell it from a typo (it shows the key as missing).
+            take = min(rng.randint(4, 8), depth + push - 1)
+            if take > 0:
+                pipe.lpop(self.QUEUE, take)
             for _ in range(rng.randint(1, 3)):
                 pipe.xadd(
                     self.STREAM,
@@ -228,6 +261,7 @@ class RedisActivity(_Activity):
                      "order_id": str(rng.randint(10_000, 99_999))},
                     maxlen=2000, approximate=True,
                 )  # fmt: skip
+            self._libraries(pipe, seq)
             pipe.execute()
             # One consumer that acks most of what it reads and leaves some pending, then
             # sometimes catches up on old pending entries: the lag moves, never runs away.
@@ -240,6 +274,25 @@ class RedisActivity(_Activity):
             if int(pending.get("pending", 0)) > 30:
                 old = r.xpending_range(self.STREAM, self.GROUP, min="-", max="+", count=10)
                 r.xack(self.STREAM, self.GROUP, *(p["message_id"] for p in old))
+            # The analytics group reads a batch now and then: its lag saws up and down.
+            if rng.random() < 0.15:
+                got = r.xreadgroup(self.SLOW_GROUP, "etl-1", {self.STREAM: ">"}, count=40)
+                ids = [eid for _stream, entries in got for eid, _fields in entries]
+                if ids:
+                    r.xack(self.STREAM, self.SLOW_GROUP, *ids)
+
+    def _libraries(self, pipe: Any, seq: int) -> None:
+        """One step of the Celery, RQ and BullMQ queues and the delayed jobs: a few in, a few
+        out, never quite empty (Redis deletes an empty list)."""
+        rng = self._rng
+        now = time.time()
+        for key, keep in ((self.CELERY, 12), (self.RQ, 8), (f"{self.BULL}:wait", 6),
+                          (f"{self.BULL}:active", 3)):  # fmt: skip
+            pipe.rpush(key, *[f'{{"job":{seq},"n":{i}}}' for i in range(rng.randint(1, 3))])
+            pipe.ltrim(key, -rng.randint(1, keep), -1)
+        # Delayed jobs: retries due within the next two minutes; due ones leave the set.
+        pipe.zadd(self.DELAYED, {f'{{"job":"email","retry":{seq}}}': now + rng.uniform(5, 120)})
+        pipe.zremrangebyscore(self.DELAYED, "-inf", now)
 
 
 class ActivityProcess:
