@@ -380,6 +380,14 @@ QUEUE_DELETE_KEY = ActionSpec(
     call=lambda b, t, p: b.delete_queue_key(t),
 )
 
+def _trim_default(backend: Any, target: QueueStatus) -> int:
+    # The stream's length, so the default trims nothing: its depth is a consumer group's
+    # backlog, and trimming to that would drop entries other groups still have pending.
+    if isinstance(backend, caps.StreamTrimmable):
+        return backend.stream_length(target)
+    return target.depth or 0
+
+
 QUEUE_TRIM_STREAM = ActionSpec(
     id="queue.trim_stream",
     title="queue: trim stream",
@@ -389,7 +397,7 @@ QUEUE_TRIM_STREAM = ActionSpec(
     key=None,
     description="Trim a Redis stream to about N newest entries (XTRIM MAXLEN ~ N); older "
     "entries, read or not, are deleted.",
-    params=(Param("maxlen", "entries to keep (about)", int, lambda b, q: q.depth, 0, 1_000_000_000),),
+    params=(Param("maxlen", "entries to keep (about)", int, _trim_default, 0, 1_000_000_000),),
     argv=lambda b, t, p: b.trim_stream_command(t, p["maxlen"]),
     call=lambda b, t, p: b.trim_stream(t, p["maxlen"]),
 )

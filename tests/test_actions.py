@@ -154,6 +154,9 @@ class FakeBackend:
     async def delete_queue_key(self, t: QueueStatus) -> str:
         return await self._do("del", t.name)
 
+    def stream_length(self, t: QueueStatus) -> int:
+        return t.depth or 0
+
     def trim_stream_command(self, t: QueueStatus, maxlen: int) -> list[str]:
         return ["fakectl", "xtrim", t.name, str(maxlen)]
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import redis
 
+from cockpit.actions import QUEUE_TRIM_STREAM
 from cockpit.backends.base import DetailProvider
 from cockpit.backends.redis import RedisSource, build_redis_sources
 from cockpit.backends.redis_queues import RedisQueuesSource
@@ -112,6 +113,9 @@ async def test_any_key_name_list_and_stream_backlog_per_group(
     assert (table["fulfilment"]["lag"], table["fulfilment"]["pending"]) == ("0", "5")
     assert table["fulfilment"]["backlog"] == "5" and table["analytics"]["backlog"] == "40"
     assert any("50" in line for line in groups.lines)  # the stream's length is shown too
+    # A trim's default keeps every entry (50), not the backlog (40): trimming to a group's
+    # backlog would drop entries the other group still has pending.
+    assert QUEUE_TRIM_STREAM.resolve_params(queues, stream, None) == {"maxlen": 50}
 
 
 async def test_stream_read_to_the_end_has_no_backlog(

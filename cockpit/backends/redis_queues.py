@@ -212,6 +212,7 @@ class RedisQueuesSource:
         self._kinds: dict[str, str] = {}  # row name -> "list" | "stream" | "zset" | convention...
         self._seen: dict[str, tuple[str, str]] = {}  # item -> the key and type it last named
         self._notes: dict[str, str] = {}  # row name -> what its depth means
+        self._lengths: dict[str, int] = {}  # stream row name -> its length at the last refresh
         self._detected: list[DetectedQueue] = []
         self._detected_at = -DETECT_EVERY_S  # monotonic; detect on the first refresh
         self.scan_note = ""  # how much of the keyspace the last detection examined
@@ -285,6 +286,7 @@ class RedisQueuesSource:
             for res in resolved:
                 if res.key in streams:
                     length, groups = streams[res.key]
+                    self._lengths[res.key] = length
                     depth, note, _ = stream_backlog(length, groups)
                     pending = sum(int(g.get("pending") or 0) for g in groups)
                     note = "; ".join(n for n in (note, res.note) if n)
@@ -497,6 +499,11 @@ class RedisQueuesSource:
                 f"{target.name} is a {kind}, not a stream: only streams can be trimmed",
                 "queue: delete key empties a list",
             )
+
+    def stream_length(self, target: QueueStatus) -> int:
+        """Entries the stream held at the last refresh: a trim's default keeps them all (its
+        depth is a group's backlog, and trimming to it would drop entries still pending)."""
+        return self._lengths.get(target.name, target.depth or 0)
 
     def trim_stream_command(self, target: QueueStatus, maxlen: int) -> list[str]:
         self._check_trim(target)
