@@ -173,10 +173,7 @@ async def test_bad_deploy_is_resolved_by_a_rollback(lab: Lab, tmp_path: Path) ->
 async def test_db_lock_is_resolved_by_terminating_the_holder(lab: Lab, tmp_path: Path) -> None:
     if not lab.postgres_dsn:
         skip_or_fail(f"the lab has no PostgreSQL here: {lab.notes.get('database')}")
-    try:
-        spec = get_action("database.terminate_session")
-    except KeyError:
-        pytest.skip("`database: terminate session` is not in the action registry yet")
+    spec = get_action("database.terminate_session")
     audit = AuditLog(tmp_path / "audit.jsonl")
     you = Trainee(lab, audit)
     session = DrillSession(DRILLS["db-lock"], lab, audit, you.profile, actions_running=you.runner.running)

@@ -32,6 +32,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import skip_or_fail
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 
@@ -136,7 +138,7 @@ def looks_like_cockpit(png: bytes) -> tuple[bool, str]:
 def chromium() -> str:
     path = shutil.which("chromium") or shutil.which("chromium-browser")
     if path is None:
-        pytest.skip("Chromium is not installed (Debian: apt-get install chromium; tests/run installs it)")
+        skip_or_fail("Chromium is not installed (Debian: apt-get install chromium; tests/run installs it)")
     return path
 
 
