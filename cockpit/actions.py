@@ -83,7 +83,7 @@ class Param:
             return number
         if not isinstance(value, self.kind):
             raise ActionRefused(f"{self.label} must be a {self.kind.__name__}")
-        if self.kind is str and self.default is None and not value.strip():
+        if isinstance(value, str) and self.default is None and not value.strip():
             # Checked here so the prompt refuses it before the dialog closes, and so does the runner.
             raise ActionRefused(f"{self.label} is required", "type it, or Esc to cancel")
         return value

@@ -18,6 +18,7 @@ from widgets.compositor import RowCroppedCompositor
 from widgets.database import DatabasePane
 from widgets.explain import ExplainPanel
 from widgets.footer import KeyFooter
+from widgets.host import host
 from widgets.incident import IncidentBanner
 from widgets.logs import LogsPane
 from widgets.pane import Pane
@@ -108,13 +109,13 @@ class CockpitScreen(Screen):
         if not self.explain_panel.shown:
             return
         pane = self.focused_pane() or self.panes[PaneKind.SERVICES]
-        self.explain_panel.show(self.app.explain_sections(pane))
+        self.explain_panel.show(host(self).explain_sections(pane))
 
     def on_descendant_focus(self) -> None:
         self.update_explain()
         pane = self.focused_pane()
         if pane is not None:
-            self.app.publish_focus(pane.kind.value, getattr(self.focused, "selected_key", None))
+            host(self).publish_focus(pane.kind.value, getattr(self.focused, "selected_key", None))
 
     def on_data_table_row_highlighted(self) -> None:
         self.update_explain()

@@ -46,7 +46,7 @@ class LineMemoStylesCache(StylesCache):
         self._look: tuple | None = None  # what the styled strips were made with
         self._plain = False  # this render: no border, outline, padding or hatch
 
-    def render(self, styles, size: Size, base_background: Color, background: Color,
+    def render(self, styles, size: Size, base_background: Color, background: Color,  # type: ignore[override]
                render_content_line, filters, border_title, border_subtitle,
                content_size: Size | None = None, padding: Spacing | None = None,
                crop: Region | None = None, opacity: float = 1.0, **kwargs):

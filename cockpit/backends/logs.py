@@ -461,8 +461,8 @@ class EcsLogSource:
                 "event ids of %s started again: the endpoint restarted",
                 ", ".join(sorted(poll.restarted)),
             )
-            for key in [k for k in self._recent if k[0] in poll.restarted]:
-                del self._recent[key]
+            for gone in [k for k in self._recent if k[0] in poll.restarted]:
+                del self._recent[gone]
         for group, eid, stream, ts in poll.tailed_ids:
             self._recent[(group, eid)] = (stream, ts)
             self._recent.move_to_end((group, eid))
