@@ -30,6 +30,7 @@ from typing import Any, Literal, TextIO
 from cockpit.errors import CockpitError
 from cockpit.model import Alarm, DatabaseSnapshot, QueueStatus, ServiceStatus, Severity
 from cockpit.profile import HealthCheck, Profile
+from cockpit.text import EstateText
 
 EXIT_OK, EXIT_WARNING, EXIT_CRITICAL, EXIT_UNCHECKED = 0, 1, 2, 3
 Format = Literal["text", "json", "markdown"]
@@ -37,13 +38,15 @@ FailOn = Literal["warning", "critical"]
 
 
 @dataclass(frozen=True)
-class Finding:
+class Finding(EstateText):
     """One line of the report. OK findings are figures worth printing anyway (DLQ depth)."""
+
+    _free_text = ("text",)
 
     severity: Severity
     kind: str  # "service" | "alarm" | "queue" | "database" | "health"
     name: str
-    text: str  # plain text; estate text (alarm reasons) is kept raw, as in records
+    text: str  # estate text (alarm reasons) made safe, as in records
     source: str = ""
 
     @property
@@ -53,7 +56,9 @@ class Finding:
 
 
 @dataclass(frozen=True)
-class Unchecked:
+class Unchecked(EstateText):
+    _free_text = ("message", "hint")
+
     source: str
     title: str
     message: str

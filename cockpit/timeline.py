@@ -19,13 +19,17 @@ from typing import Any
 
 from cockpit.audit import AuditLog, default_audit_path, parse_time, utc_iso
 from cockpit.errors import CockpitError
+from cockpit.text import EstateText
 
 _FIRING = {"ALARM", "FIRING", "CRITICAL"}
 _CLEAR = {"OK", "RESOLVED", "INACTIVE"}
 
 
 @dataclass(frozen=True)
-class TimelineEvent:
+class TimelineEvent(EstateText):
+    # Built from audit lines, which hold estate text as it came: printed safe.
+    _free_text = ("summary", "subject")
+
     time: datetime
     type: str  # "alarm" | "action" | "drill"
     summary: str
