@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,48 +21,11 @@ from cockpit.actions import ActionOutcome, get_action
 from cockpit.app import CockpitApp
 from cockpit.check import CheckReport, Finding, Unchecked, findings_for, render
 from cockpit.model import Alarm, DetailSection, LogLevel, LogRecord, PaneKind, QueueStatus, Severity
-from cockpit.profile import Profile
-from cockpit.sources import Sources
 from cockpit.text import sanitize, sanitize_block
 
-from .fakes import T0, ListSource, QueueLogs
+from .fakes import T0
 from .helpers import wait_until
-
-# The corpus: each entry is something an estate can hold (an alert name, a key, a body).
-CORPUS: dict[str, str] = {
-    "osc2-title": "\x1b]2;X\x1b\\",
-    "osc0-title-bel": "\x1b]0;pwned\x07",
-    "osc52-clipboard": "\x1b]52;c;ZWNobwo=\x1b\\",
-    "osc8-hyperlink": "\x1b]8;;http://evil.invalid/\x1b\\click\x1b]8;;\x1b\\",
-    "csi": "\x1b[2J\x1b[31mred\x1b[0m\x1b[1;1H",
-    "dcs": "\x1bPq#0;2;0;0;0#0~~\x1b\\",
-    "apc": "\x1b_Gf=100,a=T;AAAA\x1b\\",
-    "c1-csi": "\x9b31mC1\x9b0m",
-    "c1-osc": "\x9d2;C1 title\x9c",
-    "c0": "nul\x00bel\x07bs\x08cr\rdel\x7f",
-    "closing-tag": "[/x]",
-    "markup": "[bold red]boom[/]",
-    "link-markup": "[link=http://evil.invalid]x[/link]",
-    "bidi": "abc\u202edcba\u2066x\u2069",
-    "surrogate": "a\udc80b",
-}
-HUGE = "A" * 1_000_000
-DLQ_BODY = "\x1b]2;X\x1b\\\x1b]52;c;ZWNobwo=\x1b\\"
-# What must never reach a terminal from the estate (the app's own output has other ESCs).
-FORBIDDEN = ("\x1b]", "\x1bP", "\x1b_", "\x1b^", "\x1bX", "\x9b", "\x9d", "\x90", "\x9f", "\x07", "\x00",
-             "\u202e", "\u2066")
-
-
-def unsafe(text: str) -> list[str]:
-    """What in ``text`` could act on a terminal: any ESC, C0 but newline, C1, bidi, surrogates."""
-    bad = [c for c in text if (ord(c) < 32 and c != "\n") or 0x7F <= ord(c) <= 0x9F
-           or 0xD800 <= ord(c) <= 0xDFFF or c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"]
-    return bad
-
-
-def every_hostile() -> list[str]:
-    return [*CORPUS.values(), HUGE, DLQ_BODY, "".join(CORPUS.values())]
-
+from .hostile import CORPUS, DLQ_BODY, HUGE, every_hostile, hostile_app, unsafe
 
 # --- the boundary ------------------------------------------------------------------------
 
@@ -120,44 +84,6 @@ def _strings(value: object) -> list[str]:
 # --- the app ------------------------------------------------------------------------------
 
 
-class HostileAlarms(ListSource):
-    """Alarms that can be silenced (so the palette lists them), named by the estate."""
-
-    async def silence(self, target: Alarm, duration: str, comment: str) -> str:
-        return f"silenced {target.name}"
-
-    def silence_command(self, target: Alarm, duration: str, comment: str) -> list[str]:
-        return ["amtool", "silence", "add", f"alertname={target.name}"]
-
-
-class HostileQueues(ListSource):
-    """A queue whose dead letters are hostile; peek returns their bodies, as SQS's does."""
-
-    async def peek_dlq(self, target: QueueStatus) -> str:
-        return f"{target.dlq_name}: 1 message\n{DLQ_BODY}"
-
-    def peek_dlq_command(self, target: QueueStatus) -> list[str]:
-        return ["aws", "sqs", "receive-message", "--queue-url", target.dlq_name]
-
-    async def purge_dlq(self, target: QueueStatus) -> str:
-        return f"purged {target.dlq_name}"
-
-    def purge_dlq_command(self, target: QueueStatus) -> list[str]:
-        return ["aws", "sqs", "purge-queue", "--queue-url", target.dlq_name]
-
-
-def hostile_app(alarm_names: list[str], queue_names: list[str]) -> CockpitApp:
-    alarms = HostileAlarms("fake:alarms", PaneKind.ALARMS, [
-        Alarm(n, "fake:alarms", Severity.CRITICAL, "firing", n, since=T0) for n in alarm_names])
-    queues = HostileQueues("fake:queues", PaneKind.QUEUES, [
-        QueueStatus(n, "redis", "fake:queues", 3, dlq_name=n + "-dlq", dlq_depth=1) for n in queue_names])
-
-    def factory(profile: Profile, notes: dict[str, str]) -> Sources:
-        return Sources([alarms, queues], [QueueLogs()])
-
-    return CockpitApp(Profile(name="test", description="hostile estate", refresh=0.2), sources_factory=factory)
-
-
 async def _palette_prompts(app: CockpitApp, pilot, query: str) -> list[str]:
     from textual.command import CommandList, CommandPalette
 
@@ -182,6 +108,41 @@ async def test_a_closing_tag_in_an_alert_or_queue_name_shows_in_the_palette_lite
         await pilot.press("escape")
         prompts = await _palette_prompts(app, pilot, "peek")
         assert any("[/x]" in str(p) for p in prompts) and any("celery[/q]" in str(p) for p in prompts)
+        await pilot.press("escape")
+        assert app.is_running
+
+
+async def test_an_alertmanager_alert_and_a_celery_queue_named_closing_tag_then_ctrl_p(
+    alertmanager_server, redis_url: str
+) -> None:
+    """The report as seen: real Alertmanager and Redis, an alert and a Celery queue named [/x]."""
+    import redis
+
+    from cockpit.profile import AlertmanagerConfig, Profile, RedisConfig, SecretRef
+
+    from .test_alertmanager import post_alerts
+
+    post_alerts(alertmanager_server.url, {"labels": {"alertname": "[/x]", "severity": "critical"},
+                                          "annotations": {"description": DLQ_BODY}})
+    client = redis.Redis.from_url(redis_url, decode_responses=True, socket_timeout=3)
+    try:
+        client.rpush("[/x]", "{}")
+        client.sadd("_kombu.binding.[/x]", "[/x]\x06\x16\x06\x16[/x]")
+    finally:
+        client.close()
+    profile = Profile(
+        name="t", refresh=0.5,
+        alertmanager=(AlertmanagerConfig("main", SecretRef(alertmanager_server.url)),),
+        redis=(RedisConfig("cache", SecretRef(redis_url), ("auto",)),),
+    )  # fmt: skip
+    app = CockpitApp(profile)
+    async with app.run_test(size=(160, 48)) as pilot:
+        alarms, queues = app.cockpit.panes[PaneKind.ALARMS], app.cockpit.panes[PaneKind.QUEUES]
+        await wait_until(lambda: any(a.name == "[/x]" for a in alarms.records.values()), 20)
+        await wait_until(lambda: any(q.name == "[/x]" for q in queues.records.values()), 20)
+        prompts = [str(p).split("\n")[0] for p in await _palette_prompts(app, pilot, "[/x]")]
+        assert "alert: silence [/x]" in prompts, prompts
+        assert any(p.startswith("queue: ") and p.endswith(" [/x]") for p in prompts), prompts
         await pilot.press("escape")
         assert app.is_running
 
@@ -283,3 +244,50 @@ def test_cockpit_timeline_prints_no_escape(tmp_path: Path, monkeypatch, capsys) 
         assert code == 0, out
         assert "Alarm" in out or "alarm" in out
         assert not unsafe(out.replace("\n", "")), (fmt, unsafe(out.replace("\n", ""))[:5])
+
+
+# --- the bytes a terminal receives ---------------------------------------------------------
+
+# Hostile sequences as they would arrive at the terminal (UTF-8 for C1 and bidi).
+ON_THE_WIRE = (b"\x1b]", b"\x1bP", b"\x1b_", b"\x1b^", b"\x1bX", b"\x07", b"\x00",
+               "\x9b".encode(), "\x9d".encode(), "\x90".encode(), "\u202e".encode(), "\u2066".encode(),
+               b"ZWNobwo=\x1b", b"\x1b[2J\x1b[31mred")
+
+
+def test_the_real_app_in_a_pty_writes_no_hostile_sequence(tmp_path: Path) -> None:
+    import os
+    import sys
+
+    from .test_terminal import Terminal
+
+    env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "COLUMNS", "LINES", "TEXTUAL_DRIVER")}
+    env.update(TERM="xterm-256color", LANG="C.UTF-8", HOME=str(tmp_path), XDG_STATE_HOME=str(tmp_path / "state"))
+    term = Terminal([sys.executable, "-m", "tests.hostile"], env)
+    wire = bytearray()
+    feed = term.stream.feed
+    term.stream.feed = lambda data: (wire.extend(data), feed(data))[1]  # type: ignore[method-assign]
+
+    def step(keys: bytes, shown: str, gone: str = "") -> None:
+        term.send(keys)
+        assert term.wait_for(lambda s: shown in s and not (gone and gone in s), 30), (shown, term.text())
+        assert term.proc.poll() is None, term.text()
+
+    try:
+        assert term.wait_for(lambda s: "␛]2;X␛" in s and "[/x]" in s, 30), term.text()
+        step(b"\x10", "Search for commands")  # ctrl+p: the palette, with every row's actions
+        step(b"silence", "alert: silence [/x]")
+        step(b"\x1b", "Services", gone="alert: silence [/x]")
+        step(b"\x1b[15~", "1 message")  # F5: peek, the dead letter's body in a notice
+        step(b"\x1b[17~", "Confirm queue: purge")  # F6: purge, typed confirmation naming the DLQ
+        step(b"\x1b", "Services", gone="Confirm queue: purge")
+        step(b"\x1b[18~", "alert: silence: ")  # F7: the parameter screen's title
+        step(b"\x1b", "Services", gone="alert: silence: ")
+        step(b"\x1b[19~", "corpus done")  # F8: notices from the app, a screen, a watcher
+        step(b"\t\r", "Services")  # a row's detail screen
+        assert b"\x1b[?1049h" in wire  # the app's own sequences do reach the terminal
+        # Textual's own OSC: the mouse pointer's shape (OSC 22), never estate text.
+        own = re.sub(rb"\x1b\]22;[a-z-]+\x07", b"", bytes(wire))
+        found = [seq for seq in ON_THE_WIRE if seq in own]
+        assert not found, found
+    finally:
+        term.close()
