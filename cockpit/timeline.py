@@ -19,7 +19,7 @@ from typing import Any
 
 from cockpit.audit import AuditLog, default_audit_path, parse_time, utc_iso
 from cockpit.errors import CockpitError
-from cockpit.text import EstateText
+from cockpit.text import EstateText, sanitize
 
 _FIRING = {"ALARM", "FIRING", "CRITICAL"}
 _CLEAR = {"OK", "RESOLVED", "INACTIVE"}
@@ -333,7 +333,7 @@ def main_timeline(argv: list[str]) -> int:
         log = AuditLog(args.audit or _audit_path_for(args.profile, args.config))
         entries = log.read(since=since, profile=args.profile)
     except CockpitError as e:
-        print(f"cockpit timeline: {e}", file=sys.stderr)
+        print(f"cockpit timeline: {sanitize(str(e))}", file=sys.stderr)
         return 2
     if log.skipped:
         print(f"cockpit timeline: skipped {log.skipped} unreadable line(s)", file=sys.stderr)
