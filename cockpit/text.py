@@ -157,6 +157,11 @@ class EstateText:
     _blocks: ClassVar[tuple[str, ...]] = ()
     _trusted: ClassVar[tuple[str, ...]] = ()  # the cockpit's own text (ids it made up)
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Each class compiles its own on first use, a subclass of a compiled class too.
+        cls.__post_init__ = EstateText.__post_init__  # type: ignore[method-assign]
+
     def __post_init__(self) -> None:
         # The first record of a class compiles that class's own __post_init__ (one check per
         # field, no loop, no lookups: the log path builds one record per line).
