@@ -104,6 +104,14 @@ def one_line(text: str, width: int) -> str:
 _NAME, _TEXT, _BLOCK = 0, 1, 2
 
 
+_NUMBERS = (float, int)
+
+
+def _numeric(value: tuple[Any, ...]) -> bool:
+    # A series of numbers (a sparkline's values): nothing to clean, nothing worth walking.
+    return type(value[0]) in _NUMBERS and type(value[-1]) in _NUMBERS
+
+
 def _clean_value(value: Any, how: int) -> Any:
     if type(value) is str:
         if how == _NAME:
@@ -111,8 +119,8 @@ def _clean_value(value: Any, how: int) -> Any:
         if how == _TEXT:
             return sanitize(value, MAX_TEXT)
         return sanitize_block(value)
-    if type(value) is tuple and value and type(value[0]) not in (float, int):
-        # Nested text (events, rows, detail pairs); numeric series are left alone.
+    if type(value) is tuple and value and not _numeric(value):
+        # Nested text (events, rows, detail pairs).
         return tuple([_clean_value(v, how) for v in value])
     return value
 
@@ -123,24 +131,21 @@ def _tuple_is_safe(value: tuple[Any, ...]) -> bool:
     Checked before anything is copied: a refresh of 2,000 services with 20 events each
     rebuilds no tuple when nothing needs cleaning.
     """
+    if _numeric(value):
+        return True
     for x in value:
         tx = type(x)
         if tx is str:
             if not (len(x) <= MAX_NAME and x.isprintable()):
                 return False
-        elif tx is tuple:
+        elif tx is tuple and x:
             for y in x:
                 ty = type(y)
                 if ty is str:
                     if not (len(y) <= MAX_NAME and y.isprintable()):
                         return False
-                elif ty is tuple:
-                    if y and not _tuple_is_safe(y):
-                        return False
-                elif ty is float or ty is int:
-                    break  # a numeric series
-        elif tx is float or tx is int:
-            return True
+                elif ty is tuple and y and not _tuple_is_safe(y):
+                    return False
     return True
 
 

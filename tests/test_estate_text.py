@@ -60,7 +60,7 @@ def test_records_hold_only_safe_text() -> None:
             Alarm(text, "src", Severity.CRITICAL, "ALARM", text, resource=text, threshold=text),
             QueueStatus(text, "redis", "src", 3, dlq_name=text),
             LogRecord(T0, text, LogLevel.ERROR, text),
-            DetailSection(text, (text,), ((text, text),), (text,)),
+            DetailSection(text, (text,), ((text, text), (1, text)), (text,)),  # a row can start with a pid
             ActionOutcome("ok", f"peeked:\n{text}", text, 0.1),
             Finding(Severity.CRITICAL, "alarm", text, text, text),
             Unchecked(text, text, text, text),
