@@ -44,6 +44,7 @@ from cockpit.dbmodel import Backend
 from cockpit.errors import ActionRefused, CockpitError
 from cockpit.model import Alarm, DatabaseSnapshot, QueueStatus, ServiceStatus
 from cockpit.profile import Profile
+from cockpit.text import EstateText
 
 
 class Risk(enum.Enum):
@@ -559,7 +560,10 @@ Status = Literal["ok", "failed", "refused", "dry-run", "cancelled"]
 
 
 @dataclass(frozen=True)
-class ActionOutcome:
+class ActionOutcome(EstateText):
+    # A backend's answer (a peeked body, a check's output, an error) is estate text.
+    _blocks = ("message",)
+
     status: Status
     message: str
     command: str

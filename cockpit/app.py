@@ -27,6 +27,7 @@ from cockpit.hub import Hub, LogBatch, SourceUpdate, Throttle
 from cockpit.model import Alarm, LogLevel, PaneKind
 from cockpit.profile import Profile
 from cockpit.sources import Sources, build_sources
+from cockpit.text import sanitize, sanitize_block
 from screens.detail import DetailScreen
 from screens.help import HelpScreen
 from screens.main import CockpitScreen
@@ -165,9 +166,12 @@ class CockpitApp(App[int]):
 
     def notify(self, message: str, *, title: str = "", severity: Any = "information",
                timeout: float | None = None, markup: bool = False) -> None:  # type: ignore[override]
-        # Notices here carry estate text (errors, a check's output, an alarm's name): plain
-        # text by default, so "[kworker/0:1]" shows and "[/x]" cannot break the screen.
-        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+        # Notices carry estate text (errors, a check's output, a peeked body, an alarm's
+        # name): always plain and made safe, whatever the caller asked (Screen.notify passes
+        # markup=True), so "[kworker/0:1]" shows, "[/x]" cannot break the screen and an
+        # escape sequence cannot reach the terminal.
+        super().notify(sanitize_block(str(message)), title=sanitize(str(title), 200), severity=severity,
+                       timeout=timeout, markup=False)
 
     # --- composition --------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from typing import Any, Literal, TextIO
 from cockpit.errors import CockpitError
 from cockpit.model import Alarm, DatabaseSnapshot, QueueStatus, ServiceStatus, Severity
 from cockpit.profile import HealthCheck, Profile
+from cockpit.text import EstateText, sanitize
 
 EXIT_OK, EXIT_WARNING, EXIT_CRITICAL, EXIT_UNCHECKED = 0, 1, 2, 3
 Format = Literal["text", "json", "markdown"]
@@ -37,13 +38,15 @@ FailOn = Literal["warning", "critical"]
 
 
 @dataclass(frozen=True)
-class Finding:
+class Finding(EstateText):
     """One line of the report. OK findings are figures worth printing anyway (DLQ depth)."""
+
+    _free_text = ("text",)
 
     severity: Severity
     kind: str  # "service" | "alarm" | "queue" | "database" | "health"
     name: str
-    text: str  # plain text; estate text (alarm reasons) is kept raw, as in records
+    text: str  # estate text (alarm reasons) made safe, as in records
     source: str = ""
 
     @property
@@ -53,7 +56,9 @@ class Finding:
 
 
 @dataclass(frozen=True)
-class Unchecked:
+class Unchecked(EstateText):
+    _free_text = ("message", "hint")
+
     source: str
     title: str
     message: str
@@ -407,7 +412,7 @@ def main_check(
 
     def progress(msg: str) -> None:
         if tty:  # cron mails whatever reaches stderr: keep it quiet there
-            print(msg, file=err, flush=True)
+            print(sanitize(msg), file=err, flush=True)
 
     from cockpit.config import find_config_path, load_config
 
@@ -429,9 +434,10 @@ def main_check(
             notes = dict(lab.notes)
         report = asyncio.run(_check_detached(profile, notes, progress))
     except CockpitError as e:
-        print(f"cockpit check: {e.message}", file=err)
+        # An error can quote the estate (a name, a server's answer): printed safe.
+        print(f"cockpit check: {sanitize(e.message)}", file=err)
         if e.hint:
-            print(f"  {e.hint}", file=err)
+            print(f"  {sanitize(e.hint)}", file=err)
         return EXIT_UNCHECKED
     except KeyboardInterrupt:
         return 130

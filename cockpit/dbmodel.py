@@ -14,12 +14,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from cockpit.text import EstateText
+
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.@+-]+")
 
 
 @dataclass(frozen=True)
-class Backend:
+class Backend(EstateText):
     """One PostgreSQL server process serving a client session (a row of pg_stat_activity)."""
+
+    _free_text = ("query",)
 
     pid: int
     source: str  # the hub source id (``pg:<name>``) that can cancel / terminate it
@@ -58,8 +62,10 @@ class Backend:
 
 
 @dataclass(frozen=True)
-class SlowQuery:
+class SlowQuery(EstateText):
     """One statement from pg_stat_statements (times in milliseconds)."""
+
+    _free_text = ("query",)
 
     query: str
     calls: int
@@ -76,8 +82,10 @@ class SlowQuery:
 
 
 @dataclass(frozen=True)
-class SlowQueries:
+class SlowQueries(EstateText):
     """Top statements, or why there are none (``hint`` says how to enable the extension)."""
+
+    _free_text = ("message", "hint")
 
     by_mean: tuple[SlowQuery, ...] = ()
     by_total: tuple[SlowQuery, ...] = ()
@@ -87,8 +95,10 @@ class SlowQueries:
 
 
 @dataclass(frozen=True)
-class Activity:
+class Activity(EstateText):
     """What the activity screen shows for one database at one moment."""
+
+    _trusted = ("sessions",)  # records, each clean in its own right
 
     database: str
     source: str
@@ -268,7 +278,7 @@ def stats_lines(
 
 
 @dataclass(frozen=True)
-class ReplicaLag:
+class ReplicaLag(EstateText):
     """One row of pg_stat_replication on a primary (lags in seconds; None = unknown)."""
 
     name: str
@@ -310,7 +320,7 @@ class ReplicaLag:
 
 
 @dataclass(frozen=True)
-class Replication:
+class Replication(EstateText):
     """Where this server stands in replication, from the same round trip as the counters."""
 
     role: str  # "primary" | "replica"

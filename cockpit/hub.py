@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 from cockpit.backends.base import LogSource, ServerFilterable, Source
 from cockpit.errors import CockpitError
 from cockpit.model import LogRecord, PaneKind
+from cockpit.text import EstateText
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -26,8 +27,11 @@ STALE_AFTER_INTERVALS = 3
 
 
 @dataclass(frozen=True)
-class SourceUpdate:
+class SourceUpdate(EstateText):
     """The state of one source after a refresh attempt (what its pane needs to show)."""
+
+    _free_text = ("error", "hint")  # an error's text can quote the estate
+    _trusted = ("records",)  # records, each clean in its own right
 
     source_id: str
     pane: PaneKind
@@ -48,8 +52,11 @@ class SourceUpdate:
 
 
 @dataclass(frozen=True)
-class LogBatch:
+class LogBatch(EstateText):
     """New log records from one source, oldest first; or an error of its follower."""
+
+    _free_text = ("error", "hint")
+    _trusted = ("records",)
 
     source_id: str
     title: str

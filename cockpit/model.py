@@ -2,7 +2,8 @@
 
 One record type per pane, whatever the backend: ECS services, Kubernetes deployments and
 systemd units are all ``ServiceStatus`` rows. Backends build these; widgets render them.
-Nothing here knows about an SDK or about Textual.
+Nothing here knows about an SDK or about Textual. Every string field is estate text made
+safe on construction (``cockpit.text.EstateText``): a record cannot carry an escape sequence.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from cockpit.text import EstateText
 
 
 class Severity(enum.IntEnum):
@@ -49,7 +52,9 @@ class PaneKind(enum.StrEnum):
 
 
 @dataclass(frozen=True)
-class Deployment:
+class Deployment(EstateText):
+    _free_text = ("rollout_reason",)
+
     id: str
     status: str  # PRIMARY | ACTIVE | ...
     task_definition: str  # family:revision
@@ -63,8 +68,10 @@ class Deployment:
 
 
 @dataclass(frozen=True)
-class ServiceStatus:
+class ServiceStatus(EstateText):
     """A running thing with a desired and an actual count (ECS service, Deployment, unit)."""
+
+    _free_text = ("events",)
 
     name: str
     backend: str  # "ecs", "kubernetes", "host"
@@ -89,7 +96,9 @@ class ServiceStatus:
 
 
 @dataclass(frozen=True)
-class Alarm:
+class Alarm(EstateText):
+    _free_text = ("reason",)
+
     name: str
     source: str
     severity: Severity
@@ -112,16 +121,18 @@ class LogLevel(enum.IntEnum):
 
 
 @dataclass(frozen=True)
-class LogRecord:
+class LogRecord(EstateText):
+    _free_text = ("text",)
+
     time: datetime
     source: str  # "api/ecs-task-1", host name, pod
     level: LogLevel
-    text: str  # raw text from the estate, unsanitised: the pane sanitises on display
+    text: str  # from the estate, made safe on construction (one line, colour dropped)
     id: str = ""  # backend-unique id (CloudWatch eventId) for de-duplication
 
 
 @dataclass(frozen=True)
-class QueueStatus:
+class QueueStatus(EstateText):
     name: str
     backend: str  # "sqs", "redis"
     source: str
@@ -143,7 +154,9 @@ class QueueStatus:
 
 
 @dataclass(frozen=True)
-class DatabaseSnapshot:
+class DatabaseSnapshot(EstateText):
+    _free_text = ("longest_query",)
+
     name: str
     backend: str  # "postgres", "rds", "redis"
     source: str
@@ -173,11 +186,13 @@ class DatabaseSnapshot:
 
 
 @dataclass(frozen=True)
-class DetailSection:
+class DetailSection(EstateText):
     """A titled table of plain text that a backend adds to a row's detail screen.
 
     ``lines`` is for free text (a log tail, a query): shown as plain text under the table.
     """
+
+    _free_text = ("lines",)
 
     title: str
     columns: tuple[str, ...] = ()

@@ -19,13 +19,17 @@ from typing import Any
 
 from cockpit.audit import AuditLog, default_audit_path, parse_time, utc_iso
 from cockpit.errors import CockpitError
+from cockpit.text import EstateText, sanitize
 
 _FIRING = {"ALARM", "FIRING", "CRITICAL"}
 _CLEAR = {"OK", "RESOLVED", "INACTIVE"}
 
 
 @dataclass(frozen=True)
-class TimelineEvent:
+class TimelineEvent(EstateText):
+    # Built from audit lines, which hold estate text as it came: printed safe.
+    _free_text = ("summary", "subject")
+
     time: datetime
     type: str  # "alarm" | "action" | "drill"
     summary: str
@@ -396,7 +400,7 @@ def main_timeline(argv: list[str]) -> int:
         log = AuditLog(args.audit or _audit_path_for(args.profile, args.config))
         entries = log.read(since=since, profile=profile)
     except CockpitError as e:
-        print(f"cockpit timeline: {e}", file=sys.stderr)
+        print(f"cockpit timeline: {sanitize(str(e))}", file=sys.stderr)
         return 2
     if log.skipped:
         print(f"cockpit timeline: skipped {log.skipped} unreadable line(s)", file=sys.stderr)

@@ -24,7 +24,7 @@ from textual.widgets import Button, Input, Static
 
 from cockpit.actions import ActionSpec, Confirmer, ConfirmRequest, Risk, target_name
 from cockpit.errors import CockpitError
-from cockpit.text import sanitize
+from cockpit.text import sanitize, sanitize_name
 
 CONFIRM_CSS = """
 ConfirmScreen, ParamsScreen {
@@ -134,8 +134,10 @@ class ConfirmScreen(ModalScreen[bool | str]):
                     Text("DRY RUN: this will be shown and audited, not run"), classes="dry-run"
                 )
             if req.typed:
-                yield Static(Text(f"Type {req.expected} to confirm."), id="typed-hint")
-                yield Input(placeholder=f"type {req.expected} to confirm", id="typed")
+                # The name comes from the estate: shown safe even if a caller built it raw.
+                expected = sanitize_name(req.expected, 300)
+                yield Static(Text(f"Type {expected} to confirm."), id="typed-hint")
+                yield Input(placeholder=f"type {expected} to confirm", id="typed")
             with Horizontal(id="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button(
@@ -202,7 +204,7 @@ class ParamsScreen(ModalScreen[dict | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Static(Text(f"{self.spec.title}: {self.target_label}"), classes="title")
+            yield Static(Text(f"{self.spec.title}: {sanitize_name(self.target_label, 300)}"), classes="title")
             for p in self.spec.params:
                 value = p.default(self.backend, self.target) if p.default is not None else ""
                 yield Static(Text(p.label + (f" ({p.range_hint()})" if p.range_hint() else "")))

@@ -203,7 +203,7 @@ class DetailScreen(Screen):
                 for j, step in enumerate(rb.steps):
                     box_id = f"step-{i}-{j}"
                     self._steps[box_id] = (rb, step)
-                    yield Checkbox(sanitize(step, 500), id=box_id)
+                    yield Checkbox(Text(sanitize(step, 500)), id=box_id)  # a label str is markup
             if self.provider is not None:
                 yield self.more
                 yield self.sections_note

@@ -1,7 +1,9 @@
 """Command palette provider: actions on rows ("service: restart api") and cockpit commands.
 
 Generated from the action registry and the rows on screen, never hand-listed, so a new
-action appears here, in the footer, in help and in the explain layer at once.
+action appears here, in the footer, in help and in the explain layer at once. Titles carry
+target names from the estate: they go to Textual as ``Content``, never as markup, so an
+alert named ``[/x]`` shows as itself.
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.content import Content
+from textual.fuzzy import Matcher
 
 from cockpit.model import PaneKind
+from cockpit.text import sanitize
 
 if TYPE_CHECKING:
     from cockpit.app import CockpitApp
@@ -30,6 +35,22 @@ class PaletteCommand:
     help: str
     run: Callable[[], Any]
     focused: bool = False  # the focused row's own actions win ties
+
+    def __post_init__(self) -> None:
+        # Titles and help name targets, sources, drills: plain, safe text, whoever built them.
+        object.__setattr__(self, "title", sanitize(self.title, 300))
+        object.__setattr__(self, "help", sanitize(self.help, 500))
+
+
+def highlight(matcher: Matcher, title: str) -> Content:
+    """``Matcher.highlight`` without its markup parsing: the matched characters reversed."""
+    content = Content(title)
+    score, offsets = matcher.fuzzy_search.match(matcher.query, title)
+    if score:
+        for offset in offsets:
+            if not title[offset].isspace():
+                content = content.stylize(matcher.match_style, offset, offset + 1)
+    return content
 
 
 def row_commands(app: CockpitApp) -> list[PaletteCommand]:
@@ -164,7 +185,8 @@ class CockpitCommands(Provider):
 
     async def discover(self) -> Hits:
         for cmd in self._commands():
-            yield DiscoveryHit(cmd.title, cmd.run, help=cmd.help)
+            yield DiscoveryHit(Content(cmd.title), cmd.run, text=cmd.title,
+                               help=Content(cmd.help))  # type: ignore[arg-type]
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
@@ -175,5 +197,5 @@ class CockpitCommands(Provider):
                     score = EXACT  # typed in full: nothing fuzzier may outrank it
                 elif cmd.focused:
                     score += 0.01  # the focused row breaks ties, never outranks a closer match
-                yield Hit(score, matcher.highlight(cmd.title),
-                          cmd.run, text=cmd.title, help=cmd.help)
+                yield Hit(score, highlight(matcher, cmd.title),
+                          cmd.run, text=cmd.title, help=Content(cmd.help))  # type: ignore[arg-type]

@@ -85,7 +85,7 @@ async def fetch_until(src: AlertmanagerSource, cond, timeout: float = 10.0):  # 
     return rows
 
 
-async def test_alerts_are_grouped_with_labels_and_raw_annotations(alertmanager_server) -> None:
+async def test_alerts_are_grouped_with_labels_and_safe_annotations(alertmanager_server) -> None:
     seed(alertmanager_server.url)
     src = source(alertmanager_server.url)
     try:
@@ -98,9 +98,9 @@ async def test_alerts_are_grouped_with_labels_and_raw_annotations(alertmanager_s
         assert high.since is not None
         assert datetime.now(UTC) - high.since > timedelta(minutes=2)  # the oldest alert's start
         assert (disk.severity, disk.state, disk.resource) == (Severity.WARNING, "firing", "db-1")
-        # Stored raw; what the pane shows is the text with markup literal and escapes gone.
-        assert disk.reason == HOSTILE
-        assert sanitize(disk.reason) == "[bold red]disk[/] full on /var"
+        # Stored safe: markup literal, colour dropped, the OSC title change visible.
+        assert disk.reason == "[bold red]disk[/] full ␛]0;pwned␇on /var"
+        assert sanitize(disk.reason) == disk.reason
         assert [a.name for a in await src.fetch()] == ["HighErrorRate", "DiskFull"]  # worst first
 
         assert isinstance(src, DetailProvider) and isinstance(src, Explainable)

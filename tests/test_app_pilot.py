@@ -148,7 +148,7 @@ async def test_estate_text_is_shown_literally():
         pane = app.cockpit.panes[PaneKind.ALARMS]
         await wait_until(lambda: pane.row_count() == 1, 5)
         reason = pane.table.get_row_at(0)[3]
-        assert reason.plain == "[bold red]boom[/]  cleared"
+        assert reason.plain == "[bold red]boom[/] ␛]0;pwned␇ cleared"
         assert not reason.spans
 
 

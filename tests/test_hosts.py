@@ -141,7 +141,7 @@ def test_journal_entry_parsing() -> None:
     record, cursor = parsed
     assert cursor == "s=abc;i=12" and record.id == cursor
     assert record.level is LogLevel.ERROR and record.source == "app-1/impactlink-api.service"
-    assert record.text == "boom \x1b[31mred"  # stored raw; the pane sanitises
+    assert record.text == "boom red"  # made safe in the record: colour dropped
     assert record.time.year == 2023
     binary = b'{"__CURSOR":"c","MESSAGE":[104,105]}'
     assert parse_journal_entry(binary, "h")[0].text == "hi"  # type: ignore[index]

@@ -287,13 +287,14 @@ async def test_a_monitoring_role_without_superuser_sees_other_sessions(
         await src.close()
 
 
-async def test_query_text_is_stored_raw(src: PostgresSource, postgres_dsn: str) -> None:
+async def test_query_text_is_stored_safe(src: PostgresSource, postgres_dsn: str) -> None:
     hostile = "SELECT '[bold red]boom[/] \x1b]0;pwned\x07', pg_sleep(30)"
+    shown = "SELECT '[bold red]boom[/] ␛]0;pwned␇', pg_sleep(30)"  # markup kept, escapes visible
     conn = await connect(postgres_dsn, "[red]app[/]")
     try:
         task = asyncio.create_task(conn.execute(hostile))
-        sessions = await sessions_when(src, lambda ss: any(s.query == hostile for s in ss))
-        row = next(s for s in sessions if s.query == hostile)
+        sessions = await sessions_when(src, lambda ss: any(s.query == shown for s in ss))
+        row = next(s for s in sessions if s.query == shown)
         assert row.application == "[red]app[/]"
         assert row.name == f"red_app:{row.pid}"  # safe to type: no brackets, no spaces
         await src.cancel(row.pid)
