@@ -28,7 +28,7 @@ async def test_api_down_drill_is_detected_and_resolved_with_a_restart():
         await wait_until(lambda: app.drill.detected_at is not None, 5)
         await pilot.press("r")
         await wait_until(lambda: isinstance(app.screen, ConfirmScreen), 5)
-        await pilot.press("y")
+        await pilot.press("tab", "enter")  # Cancel -> Confirm
         await wait_until(lambda: app.drill.finished, 60)
 
         def phases():
