@@ -3,8 +3,9 @@ actions (and the real confirmations).
 
 ``DRILLS`` holds the catalogue. A ``DrillSession`` runs one drill on one lab:
 
-    session = DrillSession(DRILLS["api-down"], lab, audit, profile)
-    await session.start()          # inject; audited as {"type": "drill", "phase": "started"}
+    session = DrillSession(DRILLS["api-down"], lab, audit, profile, runner=runner)
+    await session.start()          # a change through the runner (read-only refuses it, dry-run
+                                   # shows it); once injected, audited as {"type": "drill", ...}
     session.note_detected()        # the UI: the user first focused a record in drill.detect_on
     await session.check()          # True once the goal is met; then the summary is audited
     session.summary()              # time to detect, time to resolve, actions taken
@@ -21,11 +22,12 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO, runtime_checkable
 
+from cockpit.actions import ActionOutcome, ActionRunner, ActionSpec, ConfirmRequest, Risk
 from cockpit.audit import AuditLog, default_audit_path, parse_time, utc_iso
 from cockpit.errors import CockpitError
 from cockpit.profile import Profile, Thresholds
@@ -460,6 +462,61 @@ DRILLS: dict[str, Drill] = {
 }
 
 
+# --- starting a drill is a change, run by the ActionRunner --------------------------------
+
+DRILL_SOURCE = "lab"  # the runner's source id for the lab a drill breaks
+
+
+@dataclass(frozen=True)
+class DrillTarget:
+    """What ``drill.start`` acts on: one drill on the lab. ``key`` is the lab's, so the runner
+    holds one drill start at a time."""
+
+    name: str
+    source: str = DRILL_SOURCE
+    key: str = f"{DRILL_SOURCE}:drill"
+
+
+@runtime_checkable
+class DrillLab(Protocol):
+    """The capability a drill needs: a lab it can break (``Lab`` and ``AttachedLab``)."""
+
+    def send(self, command: str) -> None: ...
+
+
+# Not in the action registry (no row has it): the palette's "drill: start NAME" and
+# `cockpit drill run` reach it through DrillSession.start. Its ``call`` is the session's.
+DRILL_START = ActionSpec(
+    id="drill.start",
+    title="drill: start",
+    target_type=DrillTarget,
+    capability=DrillLab,
+    risk=Risk.CHANGE,
+    key=None,
+    description="inject a practice incident into the lab",
+    argv=lambda lab, target, params: ["cockpit", "drill", "run", target.name],
+)
+
+
+async def _confirmed(request: ConfirmRequest) -> bool | str:
+    """`cockpit drill run NAME` is itself the confirmation: the user typed the drill's name."""
+    return request.expected
+
+
+def headless_runner(
+    profile: Profile, audit: AuditLog, lab: Any, *, read_only: bool = False, dry_run: bool = False
+) -> ActionRunner:
+    """The runner for a drill started outside the cockpit: same policy, the CLI confirms."""
+    return ActionRunner(
+        profile=profile,
+        audit=audit,
+        resolve_backend=lambda source_id: lab,
+        confirm=_confirmed,
+        read_only=read_only,
+        dry_run=dry_run,
+    )
+
+
 # --- a session ------------------------------------------------------------------------------
 
 
@@ -486,8 +543,12 @@ class DrillSession:
         *,
         actions_running: Callable[[], bool] | None = None,
         settle_s: float = 2.0,
+        runner: ActionRunner | None = None,
     ) -> None:
         self.drill = drill
+        # Starting a drill breaks the lab: read-only refuses it, dry-run only shows it, and
+        # both are audited, because it goes through the runner like any change.
+        self.runner = runner or headless_runner(profile, audit, lab)
         self.lab = lab
         self.audit = audit
         self.profile = profile
@@ -502,27 +563,44 @@ class DrillSession:
         self.ended: str = ""  # "" running | "resolved" | "aborted"
         self._state: dict[str, Any] = {}
         self._summary: dict[str, Any] | None = None
+        self._inject_error: CockpitError | None = None
 
     @property
     def finished(self) -> bool:
         return bool(self.ended)
 
-    async def start(self) -> None:
-        """Inject the incident; raises ``DrillUnavailable``/``CockpitError`` if it cannot."""
-        self._state = await self.drill.inject(self.lab)
+    async def start(self, *, origin: str = "palette") -> ActionOutcome:
+        """Inject the incident through the runner; the outcome says if it was refused (read-only),
+        cancelled, only shown (dry-run) or done. An injection that fails raises its own
+        ``DrillUnavailable``/``CockpitError`` (with its hint), after the runner audited it."""
+        self._inject_error = None
+        spec = replace(DRILL_START, call=self._inject)
+        outcome = await self.runner.request(spec, DrillTarget(self.drill.name), origin=origin)
+        if outcome.status == "failed" and self._inject_error is not None:
+            raise self._inject_error
+        if outcome.ok:
+            await asyncio.to_thread(
+                self.audit.append,
+                {
+                    "type": "drill",
+                    "phase": "started",
+                    "time": utc_iso(datetime.fromtimestamp(self.started_at or time.time(), UTC)),
+                    "profile": self.profile.name,
+                    "drill": self.drill.name,
+                    "title": self.drill.title,
+                    "goal": self.drill.goal_text,
+                },
+            )
+        return outcome
+
+    async def _inject(self, lab: Any, target: DrillTarget, params: dict[str, Any]) -> str:
+        try:
+            self._state = await self.drill.inject(lab)
+        except CockpitError as e:
+            self._inject_error = e
+            raise
         self.started_at = time.time()
-        await asyncio.to_thread(
-            self.audit.append,
-            {
-                "type": "drill",
-                "phase": "started",
-                "time": utc_iso(datetime.fromtimestamp(self.started_at, UTC)),
-                "profile": self.profile.name,
-                "drill": self.drill.name,
-                "title": self.drill.title,
-                "goal": self.drill.goal_text,
-            },
-        )
+        return f"drill {self.drill.name} started: {self.drill.title}"
 
     def note_detected(self) -> None:
         """The user first looked at the incident (focused a record in ``drill.detect_on``)."""
@@ -581,7 +659,7 @@ class DrillSession:
 
         out = []
         for e in self.audit.read(since=since, profile=self.profile.name):
-            if e.get("type", "action") != "action":
+            if e.get("type", "action") != "action" or e.get("action") == DRILL_START.id:
                 continue
             # An action counts if it began before the goal was met, however long it ran on.
             if e.get("started"):
@@ -657,7 +735,10 @@ def _list(out: TextIO) -> int:
 
 async def _run(session: DrillSession, timeout: float | None, interval: float, out: TextIO) -> int:
     drill = session.drill
-    await session.start()
+    outcome = await session.start(origin="cli")
+    if not outcome.ok:  # refused (read-only), or a dry run: audited, and nothing was broken
+        out.write(f"drill {drill.name}: {outcome.message}\n")
+        return 0 if outcome.status == "dry-run" else 2
     out.write(f"drill {drill.name}: {drill.description}\ngoal: {drill.goal_text}\n")
     out.write("waiting for the goal (Ctrl+C gives up)…\n")
     out.flush()
@@ -688,6 +769,8 @@ def main_drill(argv: Sequence[str], *, stdout: TextIO | None = None, stderr: Tex
     run.add_argument("--lab-env", metavar="FILE", help="drill on the lab `cockpit lab up` runs")
     run.add_argument("--timeout", type=float, default=None, help="give up after this many seconds")
     run.add_argument("--interval", type=float, default=1.0, help=argparse.SUPPRESS)
+    run.add_argument("--read-only", action="store_true", help="refuse (and audit) the drill start")
+    run.add_argument("--dry-run", action="store_true", help="show and audit the drill start; break nothing")
     args = parser.parse_args(list(argv))
     out = stdout or sys.stdout
     err = stderr or sys.stderr
@@ -723,7 +806,9 @@ def main_drill(argv: Sequence[str], *, stdout: TextIO | None = None, stderr: Tex
             print(f"cockpit drill: profile {profile.name} is not a lab; drills only run on the lab",
                   file=err)
             return 2
-        session = DrillSession(drill, lab, AuditLog(default_audit_path(profile)), profile)
+        audit = AuditLog(default_audit_path(profile))
+        runner = headless_runner(profile, audit, lab, read_only=args.read_only, dry_run=args.dry_run)
+        session = DrillSession(drill, lab, audit, profile, runner=runner)
         return asyncio.run(_run(session, args.timeout, args.interval, out))
     except CockpitError as e:
         print(f"cockpit drill: {e.message}", file=err)
