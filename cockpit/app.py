@@ -339,6 +339,7 @@ class CockpitApp(App[int]):
 
     clock: Callable[[], float] = staticmethod(time.time)  # the replay swaps in its own
     follow_driver = True  # a watcher follows the driver's focus until `F` turns it off
+    rejected_frames = 0  # malformed stream frames a watcher skipped (screens/replay.py)
 
     def apply_stream_output(self, out: Any) -> None:
         """What a decoded stream event does on a watcher's or a replay's screen."""

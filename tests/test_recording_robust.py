@@ -1,0 +1,223 @@
+"""Recordings and streams that go wrong: a driver killed with -9 while recording, a large
+recording read with bounded memory, and malformed frames from a driver or a recording,
+rejected and counted, never a crash."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import tracemalloc
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cockpit.app import CockpitApp
+from cockpit.hub import LogBatch, SourceUpdate
+from cockpit.model import LogLevel, LogRecord, PaneKind
+from cockpit.profile import Profile
+from cockpit.record import Recorder, read_recording
+from cockpit.share import parse_target
+from cockpit.stream import StreamDecoder, StreamEncoder, StreamError, encode
+
+from .fakes import alarms, queues, services
+from .helpers import wait_until
+
+T0 = datetime(2026, 11, 25, 3, 12, tzinfo=UTC)
+ROOT = Path(__file__).resolve().parent.parent
+
+CHILD = """
+import sys, time
+from cockpit.record import Recorder
+from cockpit.stream import StreamEncoder
+rec = Recorder(sys.argv[1])
+enc = StreamEncoder("lab")
+rec.publish(enc.hello())
+for i in range(16):
+    rec.publish({**enc.focus("services", f"row-{i}")})
+print("published", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_recording_survives_kill_minus_9(tmp_path: Path) -> None:
+    path = tmp_path / "incident.cz"
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(path)], cwd=ROOT, stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "published"
+        # Within a second or so every published event is in a complete compressed block.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                if len(read_recording(path)) == 17:
+                    break
+            except StreamError:
+                pass
+            time.sleep(0.05)
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(10)
+    events = read_recording(path)
+    assert len(events) == 17
+    assert events[0]["kind"] == "hello" and events[-1]["row"] == "row-15"
+    # The next run records on: the torn file is kept whole beside the new one.
+    rec = Recorder(path)
+    rec.publish(StreamEncoder("lab").hello())
+    rec.close()
+    assert len(read_recording(path)) == 18
+
+
+def _big_recording(path: Path, batches: int = 2500, per_batch: int = 20) -> int:
+    rec = Recorder(path, max_bytes=1 << 30)
+    enc = StreamEncoder("lab", clock=lambda: 1000.0)
+    rec.publish(enc.hello())
+    n = 0
+    for b in range(batches):
+        enc.clock = lambda b=b: 1000.0 + b
+        records = tuple(
+            LogRecord(T0 + timedelta(seconds=b, milliseconds=i), f"api-{i % 7}", LogLevel.INFO,
+                      f"GET /v1/orders/{b * per_batch + i} 200 in {i * 3} ms user={b % 97} trace={b:08x}{i:04x}")
+            for i in range(per_batch)
+        )
+        rec.publish(enc.logs(LogBatch("logs", "logs", records)))
+        n += 1
+    rec.close()
+    return n + 1
+
+
+def test_a_large_recording_is_read_and_replayed_with_bounded_memory(tmp_path: Path) -> None:
+    from cockpit.record import iter_recording
+    from cockpit.replay import Player
+
+    path = tmp_path / "big.cz"
+    count = _big_recording(path)
+    raw = path.stat().st_size
+    tracemalloc.start()
+    try:
+        assert sum(1 for _ in iter_recording(path)) == count
+        _, peak_read = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        player = Player.open(path)
+        state = player.state_at(player.start + (player.end - player.start) / 2)
+        _, peak_replay = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert sum(len(b.records) for b in state.logs) >= 1000  # the log tail on seek
+    assert peak_read < 8 << 20, f"reading a {raw >> 10} KiB recording peaked at {peak_read >> 20} MiB"
+    assert peak_replay < 16 << 20, f"replaying a {raw >> 10} KiB recording peaked at {peak_replay >> 20} MiB"
+
+
+# --- malformed frames -----------------------------------------------------------------------
+
+
+def _good_snapshot() -> dict[str, Any]:
+    enc = StreamEncoder("lab")
+    return enc.snapshot(SourceUpdate("fake:ecs", PaneKind.SERVICES, "fake:ecs", tuple(services()), 100.0, 5.0))
+
+
+def test_a_frame_with_an_int_for_a_severity_is_rejected_not_shown() -> None:
+    bad = _good_snapshot()
+    bad["upsert"][0]["status"] = 3  # 'int' object has no attribute 'symbol', in the pane
+    dec = StreamDecoder()
+    assert dec.feed(bad) is None
+    assert dec.rejected == 1 and "status" in dec.last_rejection
+    out = dec.feed(_good_snapshot())
+    assert isinstance(out, SourceUpdate) and len(out.records) == 2
+
+
+def _mutations(event: Any) -> st.SearchStrategy[Any]:
+    """``event`` with one value anywhere in it replaced by arbitrary JSON."""
+    leaves = st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=8),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+        max_leaves=6,
+    )
+    paths: list[tuple] = []
+
+    def walk(value: Any, path: tuple) -> None:
+        paths.append(path)
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, (*path, k))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, (*path, i))
+
+    walk(event, ())
+
+    def replace(path: tuple, new: Any) -> Any:
+        copy = json.loads(json.dumps(event))
+        if not path:
+            return new
+        target = copy
+        for p in path[:-1]:
+            target = target[p]
+        target[path[-1]] = new
+        return copy
+
+    return st.builds(replace, st.sampled_from(paths), leaves)
+
+
+FRAMES = [
+    _good_snapshot(),
+    StreamEncoder("lab").snapshot(SourceUpdate("fake:alarms", PaneKind.ALARMS, "a", tuple(alarms()), 1.0, 5.0)),
+    StreamEncoder("lab").snapshot(SourceUpdate("fake:sqs", PaneKind.QUEUES, "q", tuple(queues()), 1.0, 5.0)),
+    StreamEncoder("lab").logs(LogBatch("logs", "logs", (LogRecord(T0, "api", LogLevel.ERROR, "boom", id="7"),))),
+    StreamEncoder("lab").focus("services", "api"),
+    StreamEncoder("lab").action({"action": "service.restart", "target": "api", "outcome": "ok"}),
+]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(FRAMES).flatmap(_mutations))
+def test_the_decoder_never_crashes_on_a_malformed_frame(frame: Any) -> None:
+    dec = StreamDecoder()
+    out = dec.feed(frame)
+    if out is None:
+        assert dec.rejected == 1 and dec.last_rejection
+        return
+    assert dec.rejected == 0
+    if isinstance(out, SourceUpdate):
+        for rec in out.records or ():
+            assert encode(rec)["_t"] in ("ServiceStatus", "Alarm", "QueueStatus")
+            assert hasattr(rec.status if hasattr(rec, "status") else rec.severity, "symbol")
+
+
+async def test_the_watcher_counts_malformed_frames_and_keeps_watching(tmp_path: Path) -> None:
+    from screens.replay import attach_feed
+
+    bad = _good_snapshot()
+    bad["upsert"][0]["status"] = 3
+    frames = [StreamEncoder("lab").hello(), bad, {"v": 1, "kind": "snapshot"}, {"v": 1, "t": "x", "kind": "focus"},
+              _good_snapshot()]
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for f in frames:
+            writer.write((json.dumps(f) + "\n").encode())
+        writer.write(b"this is not json\n")
+        await writer.drain()
+        await reader.read()  # hold the connection open until the watcher goes
+
+    sock = str(tmp_path / "drv.sock")
+    server = await asyncio.start_unix_server(serve, sock)
+    app = CockpitApp(Profile(name="watcher", read_only=True), read_only=True, feed=attach_feed(parse_target(sock)))
+    notices: list[str] = []
+    try:
+        async with app.run_test(size=(160, 48)):
+            real = app.notify
+            app.notify = lambda message, **kw: (notices.append(str(message)), real(message, **kw))[1]
+            pane = app.cockpit.panes[PaneKind.SERVICES]
+            await wait_until(lambda: pane.row_count() == 2, 10)
+            await wait_until(lambda: app.rejected_frames >= 3, 10)
+            await wait_until(lambda: any("malformed" in n for n in notices), 10)
+            assert pane.row_count() == 2
+    finally:
+        server.close()
