@@ -221,3 +221,42 @@ async def test_the_watcher_counts_malformed_frames_and_keeps_watching(tmp_path: 
             assert pane.row_count() == 2
     finally:
         server.close()
+
+
+def test_a_recording_in_the_old_layout_still_reads(tmp_path: Path) -> None:
+    """Older recorders flushed every event and appended a gzip member per run to one file."""
+    import gzip
+
+    path = tmp_path / "old.cz"
+    enc = StreamEncoder("lab")
+    for run in range(2):
+        with open(path, "ab") as raw, gzip.GzipFile(fileobj=raw, mode="ab") as gz:
+            gz.write((json.dumps(enc.hello()) + "\n").encode())
+            for i in range(3):
+                gz.write((json.dumps(enc.focus("services", f"{run}-{i}")) + "\n").encode())
+                gz.flush()
+    assert [e.get("row") for e in read_recording(path)] == [None, "0-0", "0-1", "0-2", None, "1-0", "1-1", "1-2"]
+
+
+async def test_a_replay_skips_malformed_frames_and_says_how_many(tmp_path: Path) -> None:
+    import gzip
+
+    from cockpit.replay import Player
+    from screens.replay import ReplayScreen, replay_feed
+
+    bad = _good_snapshot()
+    bad["upsert"][0]["status"] = 3
+    good = _good_snapshot()
+    hello = StreamEncoder("lab").hello()
+    bad["t"] = good["t"] = hello["t"]
+    path = tmp_path / "bad.cz"
+    with gzip.open(path, "wb") as gz:
+        for line in (json.dumps(hello), json.dumps(bad), "{not json", json.dumps(good)):
+            gz.write((line + "\n").encode())
+    player = Player.open(path)
+    app = CockpitApp(Profile(name="lab", read_only=True), read_only=True, feed=replay_feed(player),
+                     screen_factory=lambda banner: ReplayScreen(banner, player))
+    async with app.run_test(size=(160, 48)):
+        pane = app.cockpit.panes[PaneKind.SERVICES]
+        await wait_until(lambda: pane.row_count() == 2, 10)
+        await wait_until(lambda: "2 malformed frames skipped" in str(app.cockpit.timebar.render()), 5)
