@@ -260,3 +260,40 @@ async def test_a_replay_skips_malformed_frames_and_says_how_many(tmp_path: Path)
         pane = app.cockpit.panes[PaneKind.SERVICES]
         await wait_until(lambda: pane.row_count() == 2, 10)
         await wait_until(lambda: "2 malformed frames skipped" in str(app.cockpit.timebar.render()), 5)
+
+
+def _small_recording_bytes() -> bytes:
+    import gzip
+    import io
+
+    enc = StreamEncoder("lab")
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb") as gz:
+        for frame in (enc.hello(), *FRAMES):
+            gz.write((json.dumps(frame) + "\n").encode())
+            gz.flush()
+    return buf.getvalue()
+
+
+SMALL = _small_recording_bytes()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cut=st.integers(0, len(SMALL)), flip=st.one_of(st.none(), st.tuples(st.integers(0, len(SMALL) - 1),
+                                                                        st.integers(1, 255))))
+def test_a_damaged_recording_reads_as_far_as_it_can(tmp_path: Path, cut: int, flip: Any) -> None:
+    """Cut anywhere (a kill) or with a byte flipped (a bad disk): events or a StreamError."""
+    data = bytearray(SMALL[:cut])
+    if flip is not None and flip[0] < len(data):
+        data[flip[0]] ^= flip[1]
+    path = tmp_path / f"damaged-{cut}-{flip}.cz"
+    path.write_bytes(bytes(data))
+    try:
+        events = read_recording(path)
+    except StreamError:
+        return
+    assert all(isinstance(e, dict) for e in events)
+    if flip is None:  # a cut only loses the tail, and keeps every line before the last flush
+        kinds = ["hello", *(f["kind"] for f in FRAMES)]
+        assert [e["kind"] for e in events] == kinds[: len(events)]
+        assert len(events) == len(kinds) or cut < len(SMALL)
