@@ -23,6 +23,7 @@ from cockpit import model
 from cockpit.audit import mask_secrets
 from cockpit.errors import CockpitError
 from cockpit.hub import LogBatch, SourceUpdate
+from cockpit.text import sanitize
 
 VERSION = 1
 
@@ -138,7 +139,9 @@ def decode(value: Any) -> Any:
             v = decode(value[f.name])
             if f.name in hints and not _conforms(v, hints[f.name]):
                 raise StreamError(f"{cls.__name__}.{f.name} cannot be {_show(value[f.name])}")
-            fields[f.name] = v
+            # A stream comes from another process: its text is made safe again here, as a
+            # backend makes the estate's (a log line's text is, by the log pane).
+            fields[f.name] = v if cls is model.LogRecord and f.name == "text" else _safe(v)
         try:
             return cls(**fields)
         except TypeError as e:  # a required field is missing
@@ -159,6 +162,14 @@ def decode(value: Any) -> Any:
         # Panes compare times with aware ones: a naive time is taken as UTC, not a crash.
         return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
     return {k: decode(v) for k, v in value.items()}
+
+
+def _safe(value: Any) -> Any:
+    if isinstance(value, str):
+        return sanitize(value)
+    if isinstance(value, tuple):
+        return tuple(_safe(v) for v in value)
+    return value
 
 
 def _show(value: Any) -> str:

@@ -297,3 +297,11 @@ def test_a_damaged_recording_reads_as_far_as_it_can(tmp_path: Path, cut: int, fl
         kinds = ["hello", *(f["kind"] for f in FRAMES)]
         assert [e["kind"] for e in events] == kinds[: len(events)]
         assert len(events) == len(kinds) or cut < len(SMALL)
+
+
+def test_text_in_a_frame_is_made_safe_again() -> None:
+    frame = _good_snapshot()
+    frame["upsert"][0]["status_text"] = "healthy\x1b[2J\x1b]0;owned\x07"
+    out = StreamDecoder().feed(frame)
+    assert isinstance(out, SourceUpdate)
+    assert all("\x1b" not in r.status_text and "\x07" not in r.status_text for r in out.records)
