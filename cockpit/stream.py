@@ -38,6 +38,18 @@ _ENUMS: dict[str, type[enum.Enum]] = {
 }
 
 
+# The record type each pane renders: a snapshot carrying another one is rejected (a
+# ServiceStatus in the queues pane crashed it). Types registered later are not checked.
+_PANE_TYPES: dict[model.PaneKind, type] = {
+    model.PaneKind.SERVICES: model.ServiceStatus,
+    model.PaneKind.ALARMS: model.Alarm,
+    model.PaneKind.QUEUES: model.QueueStatus,
+    model.PaneKind.DATABASE: model.DatabaseSnapshot,
+    model.PaneKind.LOGS: model.LogRecord,
+}
+_BUILTIN = frozenset(_PANE_TYPES.values()) | {model.Deployment}
+
+
 def register_record_type(cls: type) -> type:
     """Let a backend's own record type (e.g. a pod) travel in the stream."""
     _TYPES[cls.__name__] = cls
@@ -327,11 +339,16 @@ class StreamDecoder:
             if not isinstance(k, str):
                 raise StreamError(f"snapshot removes a key that is not text: {_show(k)}")
             records.pop(k, None)
+        want = _PANE_TYPES[model.PaneKind(pane)]
         for raw in _need(event, "upsert", list | tuple, ()):
             rec = decode(raw)
             if not dataclasses.is_dataclass(rec) or isinstance(rec, type):
                 raise StreamError(f"snapshot upserts {_show(raw)}, not a record")
             records[_key(rec)] = rec
+        # Checked on the merged records: a source's earlier ones must fit this pane too.
+        for rec in records.values():
+            if type(rec) in _BUILTIN and not isinstance(rec, want):
+                raise StreamError(f"a {type(rec).__name__} cannot be shown in the {pane} pane")
         update = SourceUpdate(
             source_id=source, pane=model.PaneKind(pane), title=_need(event, "title", str),
             records=tuple(records.values()) if event.get("fetched") else None,

@@ -305,3 +305,46 @@ def test_text_in_a_frame_is_made_safe_again() -> None:
     out = StreamDecoder().feed(frame)
     assert isinstance(out, SourceUpdate)
     assert all("\x1b" not in r.status_text and "\x07" not in r.status_text for r in out.records)
+
+
+async def test_mutated_frames_never_crash_a_watchers_panes() -> None:
+    """What the decoder lets through, the panes must show: 1000 frames, each with one value
+    replaced, fed to a watcher's screen between good frames."""
+    import random
+
+    rng = random.Random(4)
+    junk = [None, True, -1, 0, 2**70, 1.5, float("inf"), "", "x" * 3000, "[/x]", "\x1b[2J", [], [1, "a"], {},
+            {"_t": "Alarm"}, {"_e": "Severity", "v": 99}, {"_d": "2026-01-01T00:00:00"}, {"_d": 5}]
+
+    def mutate(event: Any) -> Any:
+        copy = json.loads(json.dumps(event))
+        node, path = copy, []
+        while isinstance(node, dict | list) and node and rng.random() < 0.8:
+            key = rng.choice(list(node)) if isinstance(node, dict) else rng.randrange(len(node))
+            path.append((node, key))
+            node = node[key]
+        if not path:
+            return rng.choice(junk)
+        parent, key = path[-1]
+        parent[key] = rng.choice(junk)
+        return copy
+
+    frames = [mutate(rng.choice(FRAMES)) for _ in range(1000)]
+    done: list[int] = []
+
+    async def feed(app: CockpitApp) -> None:
+        decoder = StreamDecoder()
+        for f in [*FRAMES, *frames, *FRAMES]:
+            out = decoder.feed(f)
+            if out is not None:
+                app.apply_stream_output(out)
+        done.append(decoder.rejected)
+
+    app = CockpitApp(Profile(name="watcher", read_only=True), read_only=True, feed=feed)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_until(lambda: done, 10)
+        pane = app.cockpit.panes[PaneKind.SERVICES]
+        await wait_until(lambda: pane.row_count() >= 2, 10)  # mutated source ids add rows
+        await pilot.pause()
+        assert app.is_running
+    assert done[0] > 0
