@@ -32,11 +32,12 @@ class TimeBar(Static):
         done = min(max((player.display_time - player.start) / span, 0), 1)
         filled = int(done * width)
         state = "▶" if player.playing else "‖"
+        # The count of skipped frames goes before the key help, which a narrow terminal cuts.
+        skipped = f"⚠ {player.rejected} malformed frames skipped  " if player.rejected else ""
         self.update(Text(
             f"{state} {player.speed:g}x  {_hms(player.display_time)} UTC / {_hms(player.end)}  "
-            f"[{'█' * filled}{'░' * (width - filled)}]  space play/pause · 1 2 3 speed · ←/→ seek 10 s · "
-            "n next alarm/action · replay is read-only"
-            + (f" · {player.rejected} malformed frames skipped" if player.rejected else "")
+            f"[{'█' * filled}{'░' * (width - filled)}]  {skipped}space play/pause · 1 2 3 speed · "
+            "←/→ seek 10 s · n next alarm/action · replay is read-only"
         ))
 
 
