@@ -348,6 +348,7 @@ class CockpitApp(App[int]):
 
     clock: Callable[[], float] = staticmethod(time.time)  # the replay swaps in its own
     follow_driver = True  # a watcher follows the driver's focus until `F` turns it off
+    rejected_frames = 0  # malformed stream frames a watcher skipped (screens/replay.py)
 
     def apply_stream_output(self, out: Any) -> None:
         """What a decoded stream event does on a watcher's or a replay's screen."""
@@ -514,11 +515,18 @@ class CockpitApp(App[int]):
         return ActionRunner(
             profile=self.profile,
             audit=AuditLog(default_audit_path(self.profile), profile=self.profile.name),
-            resolve_backend=lambda source_id: self.hub.source(source_id) if self.hub else None,
+            resolve_backend=self._resolve_backend,
             confirm=self._confirm,
             read_only=self.profile.read_only,
             dry_run=self.dry_run,
         )
+
+    def _resolve_backend(self, source_id: str) -> Any:
+        from cockpit.drills import DRILL_SOURCE
+
+        if source_id == DRILL_SOURCE:  # a drill start acts on the lab itself
+            return self.lab
+        return self.hub.source(source_id) if self.hub else None
 
     async def _confirm(self, request) -> bool | str:
         from screens.confirm import make_confirmer
@@ -614,13 +622,19 @@ class CockpitApp(App[int]):
             return
         drill = DRILLS[name]
         session = DrillSession(
-            drill, self.lab, self.runner.audit, self.profile, actions_running=self.runner.running
+            drill, self.lab, self.runner.audit, self.profile, actions_running=self.runner.running,
+            runner=self.runner,
         )
         try:
-            await session.start()
+            outcome = await session.start()
         except Exception as e:
             message, hint = describe_error(e)
             self.notify(f"{message}\n{hint}", title=f"drill {name} not started", severity="error")
+            return
+        if not outcome.ok:  # read-only refused it, the user cancelled, or a dry run showed it
+            severity = "information" if outcome.status == "dry-run" else "warning" if (
+                "cancelled" in outcome.message) else "error"
+            self.notify(outcome.message, title=f"drill {name}: {outcome.status}", severity=severity)
             return
         self.drill = session
         self.notify(f"{drill.title}\nGoal: {drill.goal_text}", title=f"drill started: {name}", timeout=20)

@@ -200,11 +200,10 @@ def _watch(command: str, argv: list[str]) -> int:
 
     try:
         if command == "replay":
-            from cockpit.record import read_recording
             from cockpit.replay import Player
             from screens.replay import ReplayScreen, replay_feed
 
-            player = Player(read_recording(args.file))
+            player = Player.open(args.file)  # streamed: a long recording costs no more memory
             profile = Profile(name=player.profile or "replay", description=f"replay of {args.file}",
                               read_only=True)
             app = CockpitApp(profile, theme=args.theme, read_only=True, feed=replay_feed(player),

@@ -11,15 +11,19 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import math
 import time
+import types
+import typing
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from cockpit import model
 from cockpit.audit import mask_secrets
 from cockpit.errors import CockpitError
 from cockpit.hub import LogBatch, SourceUpdate
+from cockpit.text import sanitize
 
 VERSION = 1
 
@@ -34,10 +38,73 @@ _ENUMS: dict[str, type[enum.Enum]] = {
 }
 
 
+# The record type each pane renders: a snapshot carrying another one is rejected (a
+# ServiceStatus in the queues pane crashed it). Types registered later are not checked.
+_PANE_TYPES: dict[model.PaneKind, type] = {
+    model.PaneKind.SERVICES: model.ServiceStatus,
+    model.PaneKind.ALARMS: model.Alarm,
+    model.PaneKind.QUEUES: model.QueueStatus,
+    model.PaneKind.DATABASE: model.DatabaseSnapshot,
+    model.PaneKind.LOGS: model.LogRecord,
+}
+_BUILTIN = frozenset(_PANE_TYPES.values()) | {model.Deployment}
+
+
 def register_record_type(cls: type) -> type:
     """Let a backend's own record type (e.g. a pod) travel in the stream."""
     _TYPES[cls.__name__] = cls
+    _HINTS.pop(cls, None)
     return cls
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    if cls not in _HINTS:
+        try:
+            _HINTS[cls] = typing.get_type_hints(cls)
+        except Exception:  # an annotation that cannot be resolved is not checked
+            _HINTS[cls] = {}
+    return _HINTS[cls]
+
+
+def _conforms(value: Any, tp: Any) -> bool:
+    """Does a decoded value fit a field's annotation? A record that passes cannot surprise
+    a pane (an ``int`` where a ``Severity`` belongs crashed one)."""
+    if tp is Any or tp is object:
+        return True
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Union or origin is types.UnionType:
+        return any(_conforms(value, a) for a in args)
+    if tp is type(None):
+        return value is None
+    if origin is typing.Literal:
+        return value in args
+    if tp in (tuple, list):  # a raw frame's JSON array, before decoding
+        return isinstance(value, tuple | list)
+    if origin in (tuple, list):
+        if not isinstance(value, tuple):
+            return False
+        if not args:
+            return True
+        if origin is list or (len(args) == 2 and args[1] is Ellipsis):
+            return all(_conforms(v, args[0]) for v in value)
+        return len(args) == len(value) and all(_conforms(v, a) for v, a in zip(value, args, strict=True))
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            return False
+        return not args or all(_conforms(k, args[0]) and _conforms(v, args[1]) for k, v in value.items())
+    if tp is float:
+        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63
+    if tp is bool:
+        return isinstance(value, bool)
+    if isinstance(tp, type):
+        return isinstance(value, tp)
+    return True  # a typing construct not used by records: not checked
 
 
 class StreamError(CockpitError):
@@ -65,24 +132,61 @@ def encode(value: Any) -> Any:
 
 
 def decode(value: Any) -> Any:
+    """Build records from stream JSON; a value that does not fit raises ``StreamError``."""
     if isinstance(value, list):
         return tuple(decode(v) for v in value)
     if not isinstance(value, dict):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise StreamError(f"{value!r} is not a number a stream may carry")
         return value
     if "_t" in value:
-        cls = _TYPES.get(value["_t"])
+        cls = _TYPES.get(value["_t"]) if isinstance(value["_t"], str) else None
         if cls is None:
             raise StreamError(f"unknown record type {value['_t']!r} in the stream")
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: decode(v) for k, v in value.items() if k in names})
+        hints = _hints(cls)
+        fields = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in value:
+                continue
+            v = decode(value[f.name])
+            if f.name in hints and not _conforms(v, hints[f.name]):
+                raise StreamError(f"{cls.__name__}.{f.name} cannot be {_show(value[f.name])}")
+            # A stream comes from another process: its text is made safe again here, as a
+            # backend makes the estate's (a log line's text is, by the log pane).
+            fields[f.name] = v if cls is model.LogRecord and f.name == "text" else _safe(v)
+        try:
+            return cls(**fields)
+        except TypeError as e:  # a required field is missing
+            raise StreamError(f"{cls.__name__}: {e}") from None
     if "_e" in value:
-        cls_e = _ENUMS.get(value["_e"])
+        cls_e = _ENUMS.get(value["_e"]) if isinstance(value["_e"], str) else None
         if cls_e is None:
             raise StreamError(f"unknown enum {value['_e']!r} in the stream")
-        return cls_e(value["v"])
+        try:
+            return cls_e(value.get("v"))
+        except (ValueError, TypeError):
+            raise StreamError(f"{cls_e.__name__} has no value {_show(value.get('v'))}") from None
     if "_d" in value:
-        return datetime.fromisoformat(value["_d"])
+        try:
+            when = datetime.fromisoformat(value["_d"])
+        except (ValueError, TypeError):
+            raise StreamError(f"{_show(value['_d'])} is not a time") from None
+        # Panes compare times with aware ones: a naive time is taken as UTC, not a crash.
+        return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
     return {k: decode(v) for k, v in value.items()}
+
+
+def _safe(value: Any) -> Any:
+    if isinstance(value, str):
+        return sanitize(value)
+    if isinstance(value, tuple):
+        return tuple(_safe(v) for v in value)
+    return value
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _key(record: Any) -> str:
@@ -153,46 +257,108 @@ def dumps(event: dict[str, Any]) -> str:
 # --- decoder (watcher / replay side) --------------------------------------------------------
 
 
+def _need(event: dict[str, Any], key: str, tp: Any, default: Any = None) -> Any:
+    value = event.get(key, default)
+    if not _conforms(value, tp):
+        raise StreamError(f"{event.get('kind')} field {key!r} cannot be {_show(value)}")
+    return value
+
+
+_NUMBER = float | None
+_TEXT = str | None
+
+
 class StreamDecoder:
-    """Applies events in order and yields what the panes consume."""
+    """Applies events in order and yields what the panes consume.
+
+    ``apply`` raises ``StreamError`` on a frame it cannot use; ``feed`` (what watchers and
+    replays call) rejects such a frame instead, counts it in ``rejected`` and keeps going:
+    one bad frame from a driver or a recording never ends the feed nor reaches a pane.
+    """
 
     def __init__(self) -> None:
         self.profile = ""
         self._records: dict[str, dict[str, Any]] = {}
+        self.rejected = 0
+        self.last_rejection = ""
 
-    def apply(self, event: dict[str, Any]) -> SourceUpdate | LogBatch | dict[str, Any] | None:
+    def feed(self, event: Any) -> SourceUpdate | LogBatch | dict[str, Any] | None:
+        """``apply``, or None for a rejected frame (counted, with the reason kept)."""
+        try:
+            return self.apply(event)
+        except StreamError as e:
+            why = str(e)
+        except Exception as e:  # a frame the checks missed still must not end the feed
+            why = f"{type(e).__name__}: {e}"
+        self.rejected += 1
+        self.last_rejection = why
+        return None
+
+    def apply(self, event: Any) -> SourceUpdate | LogBatch | dict[str, Any] | None:
+        if not isinstance(event, dict):
+            raise StreamError(f"a frame must be a JSON object, not {_show(event)}")
         v = event.get("v")
         if v != VERSION:
             raise StreamError(
                 f"stream format version {v!r} is not supported (this cockpit reads version {VERSION})",
                 "replay it with the cockpit version that recorded it",
             )
-        kind = event.get("kind")
+        kind = _need(event, "kind", str, "")
+        if "t" in event:
+            _need(event, "t", float)
         if kind == "hello":
-            self.profile = str(event.get("profile", ""))
+            self.profile = _need(event, "profile", str, "")
             return event
         if kind == "snapshot":
-            source = str(event["source"])
-            records = {} if event.get("full") else dict(self._records.get(source, {}))
-            for k in event.get("remove", ()):
-                records.pop(k, None)
-            for raw in event.get("upsert", ()):
-                rec = decode(raw)
-                records[_key(rec)] = rec
-            self._records[source] = records
-            return SourceUpdate(
-                source_id=source, pane=model.PaneKind(event["pane"]), title=str(event["title"]),
-                records=tuple(records.values()) if event.get("fetched") else None,
-                fetched_at=event.get("fetched_at"), interval=float(event.get("interval") or 5),
-                error=event.get("error"), hint=event.get("hint") or "",
-                error_since=event.get("error_since"), next_retry=event.get("next_retry"),
-            )
+            return self._snapshot(event)
         if kind == "logs":
-            return LogBatch(str(event["source"]), str(event.get("title", "")),
-                            records=tuple(decode(r) for r in event.get("records", ())),
-                            error=event.get("error"), hint=event.get("hint") or "",
-                            next_retry=event.get("next_retry"))
+            records = tuple(decode(r) for r in _need(event, "records", list | tuple, ()))
+            if not all(isinstance(r, model.LogRecord) for r in records):
+                raise StreamError("logs frame carries a record that is not a LogRecord")
+            return LogBatch(_need(event, "source", str), _need(event, "title", str, ""),
+                            records=records, error=_need(event, "error", _TEXT),
+                            hint=_need(event, "hint", _TEXT) or "",
+                            next_retry=_need(event, "next_retry", _NUMBER))
+        if kind == "action":
+            _need(event, "entry", dict)
+        elif kind == "focus":
+            pane = _need(event, "pane", str)
+            if pane not in {p.value for p in model.PaneKind}:
+                raise StreamError(f"focus on an unknown pane {_show(pane)}")
+            _need(event, "row", _TEXT)
         return event  # action, focus, dropped: for the caller to show
+
+    def _snapshot(self, event: dict[str, Any]) -> SourceUpdate:
+        source = _need(event, "source", str)
+        pane = _need(event, "pane", str)
+        if pane not in {p.value for p in model.PaneKind}:
+            raise StreamError(f"snapshot for an unknown pane {_show(pane)}")
+        # Built on a copy: a frame rejected half-way leaves the source's records as they were.
+        records = {} if event.get("full") else dict(self._records.get(source, {}))
+        for k in _need(event, "remove", list | tuple, ()):
+            if not isinstance(k, str):
+                raise StreamError(f"snapshot removes a key that is not text: {_show(k)}")
+            records.pop(k, None)
+        want = _PANE_TYPES[model.PaneKind(pane)]
+        for raw in _need(event, "upsert", list | tuple, ()):
+            rec = decode(raw)
+            if not dataclasses.is_dataclass(rec) or isinstance(rec, type):
+                raise StreamError(f"snapshot upserts {_show(raw)}, not a record")
+            records[_key(rec)] = rec
+        # Checked on the merged records: a source's earlier ones must fit this pane too.
+        for rec in records.values():
+            if type(rec) in _BUILTIN and not isinstance(rec, want):
+                raise StreamError(f"a {type(rec).__name__} cannot be shown in the {pane} pane")
+        update = SourceUpdate(
+            source_id=source, pane=model.PaneKind(pane), title=_need(event, "title", str),
+            records=tuple(records.values()) if event.get("fetched") else None,
+            fetched_at=_need(event, "fetched_at", _NUMBER),
+            interval=float(_need(event, "interval", _NUMBER) or 5),
+            error=_need(event, "error", _TEXT), hint=_need(event, "hint", _TEXT) or "",
+            error_since=_need(event, "error_since", _NUMBER), next_retry=_need(event, "next_retry", _NUMBER),
+        )
+        self._records[source] = records
+        return update
 
 
 def loads_lines(lines: Iterable[str]) -> list[dict[str, Any]]:

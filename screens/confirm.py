@@ -97,8 +97,10 @@ class ConfirmScreen(ModalScreen[bool | str]):
     DEFAULT_CSS = CONFIRM_CSS
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="confirm.cancel"),
-        Binding("n", "cancel", "No", show=False, id="confirm.no"),
-        Binding("y", "confirm", "Yes", show=False, id="confirm.yes"),
+        # No letter confirms: a stray "y" typed into the wrong window must not run a change.
+        # Confirming is Tab/arrows onto the Confirm button and Enter, or typing the name.
+        Binding("left", "app.focus_previous", "Previous button", show=False, id="confirm.previous"),
+        Binding("right", "app.focus_next", "Next button", show=False, id="confirm.next"),
     ]
 
     def __init__(self, request: ConfirmRequest) -> None:

@@ -15,6 +15,8 @@ from screens.main import CockpitScreen
 if TYPE_CHECKING:
     from cockpit.app import CockpitApp
 
+REJECT_NOTICE_EVERY_S = 5.0
+
 
 def _hms(t: float) -> str:
     return time.strftime("%H:%M:%S", time.gmtime(t))
@@ -30,10 +32,12 @@ class TimeBar(Static):
         done = min(max((player.display_time - player.start) / span, 0), 1)
         filled = int(done * width)
         state = "▶" if player.playing else "‖"
+        # The count of skipped frames goes before the key help, which a narrow terminal cuts.
+        skipped = f"⚠ {player.rejected} malformed frames skipped  " if player.rejected else ""
         self.update(Text(
             f"{state} {player.speed:g}x  {_hms(player.display_time)} UTC / {_hms(player.end)}  "
-            f"[{'█' * filled}{'░' * (width - filled)}]  space play/pause · 1 2 3 speed · ←/→ seek 10 s · "
-            "n next alarm/action · replay is read-only"
+            f"[{'█' * filled}{'░' * (width - filled)}]  {skipped}space play/pause · 1 2 3 speed · "
+            "←/→ seek 10 s · n next alarm/action · replay is read-only"
         ))
 
 
@@ -110,6 +114,7 @@ def attach_feed(target: Any):
         from cockpit.stream import StreamDecoder
 
         decoder = StreamDecoder()
+        shown_at = 0.0
         async for event in watch(target):
             kind = event.get("kind")
             if kind == "status":
@@ -119,6 +124,16 @@ def attach_feed(target: Any):
                 app.notify(f"the driver {kind} this watcher: {event.get('reason')}", severity="error",
                            timeout=15)
                 continue
-            app.apply_stream_output(decoder.apply(event))
+            out = decoder.feed(event)
+            if out is None:
+                # A malformed frame is skipped, counted and said (at most every few seconds),
+                # never the end of the feed.
+                app.rejected_frames = decoder.rejected
+                if time.monotonic() - shown_at > REJECT_NOTICE_EVERY_S:
+                    shown_at = time.monotonic()
+                    app.notify(f"{decoder.rejected} malformed frames from the driver rejected so far;"
+                               f" last: {decoder.last_rejection}", severity="warning", timeout=8)
+                continue
+            app.apply_stream_output(out)
 
     return feed

@@ -542,9 +542,13 @@ async def test_a_drill_met_while_its_action_is_unaudited_still_counts_the_action
         def _goal_met(self, lab: Any, state: dict[str, Any]) -> bool:
             return bool(backend.calls)
 
+    class Lab:  # a drill needs a lab it can break (DrillLab); this one is never touched
+        def send(self, command: str) -> None:
+            raise AssertionError(command)
+
     drill = RestartDrill("restart", "restart", "restart api", "api restarted")
-    session = DrillSession(drill, None, runner.audit, runner.profile, actions_running=runner.running)
-    await session.start()
+    session = DrillSession(drill, Lab(), runner.audit, runner.profile, actions_running=runner.running)
+    assert (await session.start()).ok
     action = asyncio.create_task(runner.request(get_action("service.restart"), SERVICE))
     async with asyncio.timeout(5):
         while not backend.calls:

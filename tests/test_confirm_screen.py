@@ -115,6 +115,32 @@ async def test_change_confirms_with_button() -> None:
     assert app.results == [True]
 
 
+async def test_no_hidden_key_confirms_a_change() -> None:
+    """Cancel is the default: a stray "y" (or any letter) must not run the change."""
+    app = ModalApp(request("change"))
+    async with app.run_test() as pilot:
+        screen = app.screen
+        await pilot.pause()
+        await pilot.press("y", "Y", "c")
+        await pilot.pause()
+        assert app.results == [] and app.screen is screen
+
+
+async def test_change_confirms_with_arrow_then_enter() -> None:
+    app = ModalApp(request("change"))
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        await pilot.press("right")
+        assert app.focused is app.screen.query_one("#confirm", Button)
+        await pilot.press("left")
+        assert app.focused is app.screen.query_one("#cancel", Button)
+        await pilot.press("tab")
+        assert app.focused is app.screen.query_one("#confirm", Button)
+        await pilot.press("enter")
+        await wait_until(lambda: app.results, 5)
+    assert app.results == [True]
+
+
 async def test_wrong_name_keeps_confirm_disabled() -> None:
     app = ModalApp(request("destructive"))
     async with app.run_test() as pilot:
@@ -255,7 +281,7 @@ async def test_scale_prefilled_then_confirmed(tmp_path: Path) -> None:
         await pilot.press("enter")
         await wait_until(lambda: isinstance(app.screen, ConfirmScreen), 5)
         assert "--desired-count 5" in str(app.screen.query_one("#command", Static).render())
-        await pilot.press("y")
+        await pilot.press("tab", "enter")  # Cancel -> Confirm
         await wait_until(lambda: app.outcomes, 5)
     assert app.outcomes[0].status == "ok" and backend.calls == [("scale", 5)]
 

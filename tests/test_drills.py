@@ -274,3 +274,42 @@ def test_headless_runner_waits_for_the_goal_on_an_attached_lab(lab: Lab, tmp_pat
     assert "Drill dlq-flood resolved in" in out.getvalue()
     audit = AuditLog(Path(os.environ["XDG_STATE_HOME"]) / "cockpit" / "audit.jsonl")
     assert [e["phase"] for e in audit.read() if e.get("type") == "drill"] == ["started", "finished"]
+
+
+def _api_counts(lab: Lab) -> tuple[int, int]:
+    svc = aws_client(lab.aws_endpoint, "ecs").describe_services(cluster="production", services=["api"])
+    s = svc["services"][0]
+    return s["runningCount"], s["desiredCount"]
+
+
+def test_cli_drill_run_obeys_read_only_and_dry_run(lab: Lab, tmp_path: Path) -> None:
+    """`cockpit drill run --read-only` / `--dry-run` break nothing; each attempt is audited."""
+    env_file = tmp_path / "lab.env"
+    write_env_file(env_file, lab_environment(lab))
+    before = _api_counts(lab)
+    audit = AuditLog(Path(os.environ["XDG_STATE_HOME"]) / "cockpit" / "audit.jsonl")
+    for flag, status in (("--read-only", "refused"), ("--dry-run", "dry-run")):
+        out, err = io.StringIO(), io.StringIO()
+        code = main_drill(["run", "api-down", "--lab-env", str(env_file), flag, "--timeout", "5",
+                           "--interval", "0.1"], stdout=out, stderr=err)
+        assert code != 0 if status == "refused" else code == 0, err.getvalue()
+        assert _api_counts(lab) == before  # api is still up
+        [line] = [e for e in audit.read() if e.get("action") == "drill.start"][-1:]
+        assert line["outcome"] == status and line["target"] == "api-down"
+        shown = out.getvalue() + err.getvalue()
+        assert ("read-only" if status == "refused" else "dry run") in shown
+    assert not [e for e in audit.read() if e.get("type") == "drill"]
+
+
+async def test_read_only_runner_refuses_a_drill_start(lab: Lab, tmp_path: Path) -> None:
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    you = Trainee(lab, audit)
+    you.runner.read_only = True
+    before = _api_counts(lab)
+    session = DrillSession(DRILLS["api-down"], lab, audit, you.profile, runner=you.runner)
+    outcome = await session.start()
+    assert outcome.status == "refused" and "read-only" in outcome.message
+    assert session.started_at is None and not you.confirmed
+    assert _api_counts(lab) == before
+    [line] = audit.read()
+    assert (line["action"], line["outcome"], line["error"]) == ("drill.start", "refused", "read-only")

@@ -79,7 +79,7 @@ async def test_restart_scale_purge_snapshot_from_palette_and_keys_are_confirmed_
         await wait_until(lambda: isinstance(app.screen, ConfirmScreen), 5)
         command = str(app.screen.query_one("#command").render())
         assert "aws ecs update-service" in command and "--force-new-deployment" in command
-        await pilot.press("y")
+        await pilot.press("tab", "enter")  # Cancel -> Confirm
         await wait_until(lambda: _actions("ok"), 15)
         assert _actions("ok")[-1]["action"] == "service.restart"
         after = ecs.describe_services(cluster="production", services=["api"])["services"][0]
@@ -95,7 +95,7 @@ async def test_restart_scale_purge_snapshot_from_palette_and_keys_are_confirmed_
         app.screen.query_one("#param-desired").value = "3"
         await pilot.press("enter")
         await wait_until(lambda: isinstance(app.screen, ConfirmScreen), 5)
-        await pilot.press("y")
+        await pilot.press("tab", "enter")  # Cancel -> Confirm
         await wait_until(lambda: len(_actions("ok")) == 2, 15)
         svc = ecs.describe_services(cluster="production", services=["api"])["services"][0]
         assert svc["desiredCount"] == 3
@@ -116,7 +116,7 @@ async def test_restart_scale_purge_snapshot_from_palette_and_keys_are_confirmed_
         # snapshot the RDS instance from the palette
         await _palette(pilot, "database: snapshot prod-postgresql")
         await wait_until(lambda: isinstance(app.screen, ConfirmScreen), 5)
-        await pilot.press("y")
+        await pilot.press("tab", "enter")  # Cancel -> Confirm
         await wait_until(lambda: len(_actions("ok")) == 4, 15)
         rds = aws_client(endpoint, "rds")
         snaps = rds.describe_db_snapshots(DBInstanceIdentifier="prod-postgresql")["DBSnapshots"]

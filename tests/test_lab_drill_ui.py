@@ -11,6 +11,14 @@ from screens.confirm import ConfirmScreen
 from .helpers import wait_until
 
 
+async def _confirm_drill_start(app, pilot, name: str) -> None:
+    """Starting a drill breaks the lab: it is a change, confirmed like one."""
+    await wait_until(lambda: isinstance(app.screen, ConfirmScreen) and app.screen.query("#cancel"), 10)
+    await pilot.pause()
+    assert str(app.screen.query_one("#command").render()) == f"cockpit drill run {name}"
+    await pilot.press("tab", "enter")  # Cancel -> Confirm
+
+
 async def test_api_down_drill_is_detected_and_resolved_with_a_restart():
     app = CockpitApp(Profile(name="lab", description="lab", lab=True, refresh=0.5),
                      start_lab=lambda: start_lab(with_servers=False))
@@ -22,13 +30,14 @@ async def test_api_down_drill_is_detected_and_resolved_with_a_restart():
 
         await wait_until(lambda: api() is not None, 30)
         app.start_drill("api-down")
+        await _confirm_drill_start(app, pilot, "api-down")
         await wait_until(lambda: app.drill is not None and api() and api().running == 0, 20)
         services.focus_body()
         services.table.move_cursor(row=services.table.row_keys.index(api().key))
         await wait_until(lambda: app.drill.detected_at is not None, 5)
         await pilot.press("r")
         await wait_until(lambda: isinstance(app.screen, ConfirmScreen), 5)
-        await pilot.press("y")
+        await pilot.press("tab", "enter")  # Cancel -> Confirm
         await wait_until(lambda: app.drill.finished, 60)
 
         def phases():
@@ -62,6 +71,7 @@ async def test_disk_full_drill_is_detected_on_the_alarm_and_resolved_by_deleting
         if not app.lab.redis_url:
             skip_or_fail(f"the lab has no Redis here: {app.lab.notes.get('queues')}")
         app.start_drill("disk-full")
+        await _confirm_drill_start(app, pilot, "disk-full")
         await wait_until(lambda: disk_alarm() is not None, 20)  # fires on the next refresh
         assert app.drill is not None and not app.drill.finished
         assert "disk" in row(services, "this-machine").status_text
@@ -85,4 +95,28 @@ async def test_disk_full_drill_is_detected_on_the_alarm_and_resolved_by_deleting
         summary = app.drill.summary()
         assert summary["time_to_detect_s"] is not None
         assert [a["action"] for a in summary["actions"]] == ["host.remove_rotated_logs"]
+        await pilot.press("q")
+
+
+async def test_read_only_cockpit_refuses_a_drill_start_and_api_stays_up():
+    app = CockpitApp(Profile(name="lab", description="lab", lab=True, refresh=0.5),
+                     start_lab=lambda: start_lab(with_servers=False), read_only=True)
+    notices: list[str] = []
+    async with app.run_test(size=(160, 48)) as pilot:
+        real_notify = app.notify
+        app.notify = lambda message, **kw: (notices.append(str(message)), real_notify(message, **kw))[1]
+        services = app.cockpit.panes[PaneKind.SERVICES]
+
+        def api():
+            return next((s for s in services.records.values() if s.name == "api"), None)
+
+        await wait_until(lambda: api() is not None and api().running == 2, 30)
+        app.start_drill("api-down")
+        await wait_until(lambda: any("read-only" in n for n in notices), 20)
+        assert app.drill is None or not app.drill.started_at
+        lines = [e for e in app.runner.audit.read() if e.get("action") == "drill.start"]
+        assert [(e["outcome"], e["error"]) for e in lines] == [("refused", "read-only")]
+        app.hub.refresh_now()
+        await pilot.pause()
+        assert api().running == 2
         await pilot.press("q")

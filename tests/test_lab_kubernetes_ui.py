@@ -42,7 +42,7 @@ async def test_workloads_nodes_and_a_rollout_restart_on_the_lab():
         await wait_until(lambda: isinstance(app.screen, ConfirmScreen), 5)
         command = str(app.screen.query_one("#command").render())
         assert "kubectl" in command and "rollout restart deployment/scanner-api" in command
-        await pilot.press("y")
+        await pilot.press("tab", "enter")  # Cancel -> Confirm
         await wait_until(lambda: any(e.get("action") == "service.restart" and e.get("outcome") == "ok"
                                      for e in app.runner.audit.read()), 15)
 
@@ -139,7 +139,7 @@ async def test_pods_previous_log_delete_follow_rollback_and_cordon_on_the_lab():
         await pilot.press("c")
         await wait_until(lambda: isinstance(app.screen, ConfirmScreen), 5)
         assert "cordon lab-node-1" in str(app.screen.query_one("#command").render())
-        await pilot.press("y")
+        await pilot.press("tab", "enter")  # Cancel -> Confirm
         await wait_until(lambda: audited("node.cordon"), 15)
         await wait_until(lambda: screen.rows.get("lab-node-1", ("",) * 4)[3] == "cordoned", 10)
         await pilot.press("escape", "q")
