@@ -239,7 +239,7 @@ def test_cockpit_timeline_prints_no_escape(tmp_path: Path, monkeypatch, capsys) 
     log.write_text("".join(json.dumps(e) + "\n" for e in lines))
     for fmt in ("md", "json"):
         monkeypatch.setattr("sys.stdout", io.StringIO())
-        code = main_timeline(["--audit", str(log), "--since", "100000d", "--format", fmt])
+        code = main_timeline(["--audit", str(log), "--since", "100000d", "--format", fmt, "--all"])
         out = __import__("sys").stdout.getvalue()
         assert code == 0, out
         assert "Alarm" in out or "alarm" in out
