@@ -1,7 +1,7 @@
-"""Records for the database activity view: sessions (backends), the blocking tree, slow queries.
+"""Records for the database activity view: sessions, the blocking tree, slow queries.
 
 Plain frozen records and pure functions, like ``cockpit.model``: the PostgreSQL backend
-builds them, ``screens/database.py`` and the detail sections render them. A ``Backend`` is
+builds them, ``screens/database.py`` and the detail sections render them. A ``Session`` is
 also an action target (cancel its query, terminate its session), so it carries the ``source``
 the ActionRunner resolves and a ``name`` the user types for a typed confirmation.
 """
@@ -18,8 +18,9 @@ _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.@+-]+")
 
 
 @dataclass(frozen=True)
-class Backend:
-    """One PostgreSQL server process serving a client session (a row of pg_stat_activity)."""
+class Session:
+    """One client session of a database: a row of pg_stat_activity (PostgreSQL calls the
+    server process serving it a "backend"; here a backend is a source, so this is a Session)."""
 
     pid: int
     source: str  # the hub source id (``pg:<name>``) that can cancel / terminate it
@@ -92,11 +93,11 @@ class Activity:
 
     database: str
     source: str
-    sessions: tuple[Backend, ...] = ()  # longest running first
+    sessions: tuple[Session, ...] = ()  # longest running first
     slow: SlowQueries = SlowQueries()
 
 
-def sort_by_duration(sessions: Sequence[Backend]) -> list[Backend]:
+def sort_by_duration(sessions: Sequence[Session]) -> list[Session]:
     """Longest first; sessions with no running query or transaction last, by pid."""
     return sorted(
         sessions,
@@ -104,14 +105,14 @@ def sort_by_duration(sessions: Sequence[Backend]) -> list[Backend]:
     )
 
 
-def filter_sessions(sessions: Sequence[Backend], text: str) -> list[Backend]:
+def filter_sessions(sessions: Sequence[Session], text: str) -> list[Session]:
     """Sessions whose pid, user, application, client, state, wait event or query contain
     every word of ``text`` (case-insensitive)."""
     words = text.lower().split()
     if not words:
         return list(sessions)
 
-    def hay(b: Backend) -> str:
+    def hay(b: Session) -> str:
         return " ".join(
             (str(b.pid), b.user, b.application, b.client, b.state, b.wait_event, b.query)
         ).lower()
@@ -140,11 +141,11 @@ def one_line(query: str, limit: int = 120) -> str:
 
 @dataclass(frozen=True)
 class TreeNode:
-    backend: Backend
+    session: Session
     depth: int
 
 
-def blocking_tree(sessions: Sequence[Backend]) -> list[TreeNode]:
+def blocking_tree(sessions: Sequence[Session]) -> list[TreeNode]:
     """Who blocks whom, depth first: each root blocks others and waits for no one.
 
     A session blocked by several others appears under each of them (it is waiting for all
@@ -152,7 +153,7 @@ def blocking_tree(sessions: Sequence[Backend]) -> list[TreeNode]:
     are shown from the lowest pid, and a session is never nested under itself.
     """
     by_pid = {b.pid: b for b in sessions}
-    children: dict[int, list[Backend]] = {}
+    children: dict[int, list[Session]] = {}
     for b in sessions:
         for blocker in b.blocked_by:
             children.setdefault(blocker, []).append(b)
@@ -166,8 +167,8 @@ def blocking_tree(sessions: Sequence[Backend]) -> list[TreeNode]:
     seen: set[int] = set()
 
     def walk(pid: int, depth: int, path: frozenset[int]) -> None:
-        backend = by_pid.get(pid) or Backend(pid=pid, source="", state="(not visible)")
-        out.append(TreeNode(backend, depth))
+        session = by_pid.get(pid) or Session(pid=pid, source="", state="(not visible)")
+        out.append(TreeNode(session, depth))
         seen.add(pid)
         for kid in children.get(pid, ()):
             if kid.pid not in path:
@@ -181,7 +182,7 @@ def blocking_tree(sessions: Sequence[Backend]) -> list[TreeNode]:
     return out
 
 
-def describe_node(b: Backend) -> str:
+def describe_node(b: Session) -> str:
     """One line of the tree: pid, who, state, duration, the lock it waits for, the query."""
     who = "/".join(x for x in (b.user, b.application) if x) or "?"
     parts = [f"{b.pid} {who}", b.state or "?"]
@@ -195,12 +196,12 @@ def describe_node(b: Backend) -> str:
     return " · ".join(parts)
 
 
-def blocking_tree_lines(sessions: Sequence[Backend]) -> list[str]:
+def blocking_tree_lines(sessions: Sequence[Session]) -> list[str]:
     """The tree as indented plain text lines (two spaces and ``└─`` per level)."""
     lines = []
     for node in blocking_tree(sessions):
         prefix = "  " * (node.depth - 1) + "└─ " if node.depth else ""
-        lines.append(prefix + describe_node(node.backend))
+        lines.append(prefix + describe_node(node.session))
     return lines
 
 

@@ -30,7 +30,7 @@ from textual.worker import Worker
 
 from cockpit.dbmodel import (
     Activity,
-    Backend,
+    Session,
     blocking_tree_lines,
     filter_sessions,
     format_duration,
@@ -45,7 +45,7 @@ WIDTHS = (7, 12, 16, 16, 20, 16, 8, 200)
 REFRESH_S = 3.0
 
 
-def session_cells(b: Backend) -> tuple[str, ...]:
+def session_cells(b: Session) -> tuple[str, ...]:
     """One table row, plain text (sanitised: query text and names come from clients)."""
     return tuple(
         sanitize(v, 400)
@@ -88,7 +88,7 @@ class ActivityScreen(Screen):
         self.banner = banner
         self.refresh_s = refresh_s
         self.activity: Activity | None = None
-        self.shown: list[Backend] = []
+        self.shown: list[Session] = []
         self.tree_lines: list[str] = []
         self.error_text = ""
         self._refresh_timer: Timer | None = None
@@ -193,7 +193,7 @@ class ActivityScreen(Screen):
 
     # --- selection and actions -----------------------------------------------------------
 
-    def selected(self) -> Backend | None:
+    def selected(self) -> Session | None:
         key = self.query_one("#sessions", KeyedTable).selected_key
         return next((b for b in self.shown if str(b.pid) == key), None)
 

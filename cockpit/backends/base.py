@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from cockpit.dbmodel import Backend
+from cockpit.dbmodel import Session
 from cockpit.model import (
     Alarm,
     DatabaseSnapshot,
@@ -200,18 +200,18 @@ class DeadLetterRedrivable(Protocol):
 class QueryCancellable(Protocol):
     """Cancels the query a database session is running; the session stays connected."""
 
-    async def cancel_backend(self, target: Backend) -> str: ...
+    async def cancel_backend(self, target: Session) -> str: ...
 
-    def cancel_backend_command(self, target: Backend) -> list[str]: ...
+    def cancel_backend_command(self, target: Session) -> list[str]: ...
 
 
 @runtime_checkable
 class SessionTerminable(Protocol):
     """Ends a database session; its open transaction rolls back."""
 
-    async def terminate_backend(self, target: Backend) -> str: ...
+    async def terminate_backend(self, target: Session) -> str: ...
 
-    def terminate_backend_command(self, target: Backend) -> list[str]: ...
+    def terminate_backend_command(self, target: Session) -> list[str]: ...
 
 
 @runtime_checkable

@@ -15,10 +15,10 @@ from typing import Any
 
 from cockpit.dbmodel import (
     Activity,
-    Backend,
     DatabaseStats,
     ReplicaLag,
     Replication,
+    Session,
     SlowQueries,
     SlowQuery,
     blocking_tree_lines,
@@ -427,13 +427,13 @@ class PostgresSource:
 
     # --- activity: sessions, blocking tree, slow queries ---------------------------------
 
-    async def sessions(self) -> list[Backend]:
+    async def sessions(self) -> list[Session]:
         """Client sessions of this database (ours excluded), longest running first."""
         rows = await self._query_all(
             "reading pg_stat_activity", ACTIVITY_SQL, (SESSION_LIMIT,)
         )
         out = [
-            Backend(
+            Session(
                 pid=int(pid), source=self.id, user=user, application=app, client=client,
                 database=db, state=state, wait_event=wait,
                 duration_s=float(dur) if dur is not None else None,
@@ -499,19 +499,19 @@ class PostgresSource:
 
     # --- capabilities: cancel a query, terminate a session ------------------------------
 
-    def cancel_backend_command(self, target: Backend) -> list[str]:
+    def cancel_backend_command(self, target: Session) -> list[str]:
         return self.cancel_command(target.pid)
 
-    async def cancel_backend(self, target: Backend) -> str:
+    async def cancel_backend(self, target: Session) -> str:
         return await self._signal(target, CANCEL_SQL, "cancelled the query of")
 
-    def terminate_backend_command(self, target: Backend) -> list[str]:
+    def terminate_backend_command(self, target: Session) -> list[str]:
         return self.terminate_command(target.pid)
 
-    async def terminate_backend(self, target: Backend) -> str:
+    async def terminate_backend(self, target: Session) -> str:
         return await self._signal(target, TERMINATE_SQL, "terminated")
 
-    async def _signal(self, target: Backend, sql: str, done: str) -> str:
+    async def _signal(self, target: Session, sql: str, done: str) -> str:
         # The pid must still be the session that was on screen: pids are reused, and ending
         # whatever process holds the number now would hit the wrong client.
         pid = int(target.pid)
