@@ -14,6 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from cockpit.model import DetailSection
+from cockpit.text import sanitize
+
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.@+-]+")
 
 
@@ -131,6 +134,21 @@ def format_duration(seconds: float | None) -> str:
     if s < 3600:
         return f"{s // 60}m{s % 60:02d}s"
     return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+SESSION_COLUMNS = ("pid", "user", "application", "client", "state", "wait", "duration", "query")
+
+
+def session_cells(s: Session, query_width: int = 120) -> tuple[str, ...]:
+    """One row of the sessions table, on the activity screen and in the detail alike: plain
+    text, sanitised (query text and names come from the clients)."""
+    return tuple(
+        sanitize(v, 400)
+        for v in (
+            str(s.pid), s.user, s.application, s.client, s.state, s.wait_event,
+            format_duration(s.duration_s), one_line(s.query, query_width),
+        )
+    )  # fmt: skip
 
 
 def one_line(query: str, limit: int = 120) -> str:
@@ -368,3 +386,64 @@ class Replication:
                 )
             )
         return out
+
+
+# --- detail sections: the records above as the detail screen shows them ---------------
+
+
+def activity_sections(activity: Activity, limit: int = 20) -> list[DetailSection]:
+    """Top sessions, the blocking tree as indented lines, and the slow statements."""
+    sessions = activity.sessions
+    top = DetailSection(
+        title=f"Sessions, longest first ({min(limit, len(sessions))} of {len(sessions)})",
+        columns=SESSION_COLUMNS,
+        rows=tuple(session_cells(s) for s in sessions[:limit]),
+        lines=() if sessions else ("no other session is connected to this database",),
+    )
+    tree = blocking_tree_lines(sessions)
+    blocking = DetailSection(
+        title="Blocking tree (who blocks whom)",
+        lines=tuple(tree) or ("no session is waiting for a lock",),
+    )
+    return [top, blocking, *slow_sections(activity.slow)]
+
+
+def slow_sections(slow: SlowQueries) -> list[DetailSection]:
+    if not slow.available:
+        return [
+            DetailSection(
+                title="Slow queries (pg_stat_statements)",
+                lines=(slow.message, f"to enable it: {slow.hint}"),
+            )
+        ]
+    columns = ("mean", "total", "calls", "rows", "cache hit", "query")
+
+    def rows(items: tuple[SlowQuery, ...]) -> tuple[tuple[str, ...], ...]:
+        return tuple(
+            (
+                f"{q.mean_ms:.1f} ms", f"{q.total_ms / 1000:.1f} s", str(q.calls), str(q.rows),
+                f"{100 * q.hit_ratio:.0f} %" if q.hit_ratio is not None else "",
+                one_line(q.query),
+            )
+            for q in items
+        )  # fmt: skip
+
+    empty = () if slow.by_mean else ("pg_stat_statements has no statements for this database yet",)
+    return [
+        DetailSection("Slow queries by mean time", columns, rows(slow.by_mean), empty),
+        DetailSection("Slow queries by total time", columns, rows(slow.by_total)),
+    ]
+
+
+def replication_section(repl: Replication) -> DetailSection:
+    """On a replica its replay lag; on a primary one row per connected replica."""
+    if repl.role == "replica":
+        return DetailSection(title="Replication (this server is a replica)", lines=repl.replica_lines())
+    columns = ("replica", "client", "state", "sync", "bytes behind", "write lag", "flush lag", "replay lag")
+    rows = tuple(r.row() for r in repl.replicas)
+    return DetailSection(
+        title="Replication (replicas of this primary, from pg_stat_replication)",
+        columns=columns,
+        rows=rows,
+        lines=() if rows else ("no replica is streaming from this server",),
+    )

@@ -229,7 +229,7 @@ class DetailScreen(Screen):
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
         rb, step = self._steps[event.checkbox.id or ""]
-        self.app.record_runbook_step(rb, step, event.value, getattr(self.record, "name", "?"))
+        self.app.record_runbook_step(rb, step, event.value, getattr(self.record, "name", "?"))  # type: ignore[attr-defined]
 
     def on_mount(self) -> None:
         self.load_more()

@@ -10,8 +10,87 @@ points at exists in the repository.
 
 from __future__ import annotations
 
+import ast
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _imports(path: Path) -> set[str]:
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            out.add(node.module)
+        elif isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+    return out
+
+
+def test_screens_and_widgets_import_no_backend_module() -> None:
+    """Seen: screens/database.py imported the postgres backend, screens/k8s.py the
+    Kubernetes backend package."""
+    offenders = {
+        f"{path.relative_to(ROOT)} -> {module}"
+        for folder in ("screens", "widgets")
+        for path in sorted((ROOT / folder).glob("*.py"))
+        for module in _imports(path)
+        if module.startswith("cockpit.backends") and module != "cockpit.backends.base"
+    }
+    assert offenders == set()
+
+
+def test_screens_ask_sources_for_capabilities_by_protocol_not_by_probing() -> None:
+    """Seen: the database screen probed its source with ``hasattr``/``getattr``."""
+    probes = []
+    for name in ("database.py", "k8s.py"):
+        tree = ast.parse((ROOT / "screens" / name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in (
+                "hasattr", "getattr"
+            ) and node.args and "source" in ast.unparse(node.args[0]):  # fmt: skip
+                probes.append(f"{name}:{node.lineno} {ast.unparse(node)}")
+    assert probes == []
+
 
 def test_a_postgres_session_is_a_session_not_a_backend() -> None:
     from cockpit import dbmodel
 
     assert hasattr(dbmodel, "Session") and not hasattr(dbmodel, "Backend")
+
+
+async def test_the_sessions_table_reads_the_same_on_the_screen_and_in_the_detail() -> None:
+    """Seen: screens/database.py and the postgres detail sections each built the rows (the
+    detail left the text to be cleaned later). The screen takes any ``ActivityReader``."""
+    from textual.app import App
+    from textual.widgets import DataTable
+
+    from cockpit import dbmodel
+    from screens.database import ActivityScreen
+
+    session = dbmodel.Session(
+        pid=7, source="pg:app", user="app", application="billing\x1b[31m", client="local",
+        state="active", wait_event="Lock/transactionid", duration_s=75.0,
+        query="UPDATE accounts\n   SET balance = 0",
+    )  # fmt: skip
+    activity = dbmodel.Activity("app", "pg:app", (session,))
+
+    class Reader:
+        async def activity(self) -> dbmodel.Activity:
+            return activity
+
+    app = App()
+    async with app.run_test(size=(200, 30)) as pilot:
+        screen = ActivityScreen(Reader(), "app", refresh_s=60)
+        await app.push_screen(screen)
+        deadline = time.monotonic() + 10
+        while not screen.shown:
+            assert time.monotonic() < deadline, "the session row"
+            await pilot.pause(0.05)
+        table = screen.query_one("#sessions", DataTable)
+        shown = tuple(str(c) for c in table.get_row_at(0))
+        columns = tuple(str(c.label) for c in table.columns.values())
+    section = dbmodel.activity_sections(activity)[0]
+    assert columns == section.columns
+    assert shown == section.rows[0]
+    assert shown[2] == "billing" and shown[-1] == "UPDATE accounts SET balance = 0"

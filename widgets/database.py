@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.text import Text
+from textual.binding import BindingType
 
 from cockpit.model import DatabaseSnapshot, PaneKind
 from widgets.pane import TablePane, action_bindings, human_bytes, num, plain
@@ -41,7 +44,7 @@ def _lag(d: DatabaseSnapshot) -> str:
 class DatabasePane(TablePane):
     kind = PaneKind.DATABASE
     title = "Database"
-    BINDINGS = action_bindings(DatabaseSnapshot)
+    BINDINGS: ClassVar[list[BindingType]] = [*action_bindings(DatabaseSnapshot)]
     noun = "databases"
     columns = [
         ("", 2),

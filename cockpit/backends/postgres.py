@@ -21,10 +21,9 @@ from cockpit.dbmodel import (
     Session,
     SlowQueries,
     SlowQuery,
-    blocking_tree_lines,
+    activity_sections,
     format_bytes,
-    format_duration,
-    one_line,
+    replication_section,
     sort_by_duration,
     stats_lines,
 )
@@ -557,70 +556,6 @@ class PostgresSource:
         if row and row[0]:
             return f"cancelled the query of session {pid} on {self._masked}"
         return f"session {pid} was not found on {self._masked} (already gone?)"
-
-
-def activity_sections(activity: Activity, limit: int = 20) -> list[DetailSection]:
-    """Top sessions, the blocking tree as indented lines, and the slow statements."""
-    sessions = activity.sessions
-    top = DetailSection(
-        title=f"Sessions, longest first ({min(limit, len(sessions))} of {len(sessions)})",
-        columns=("pid", "user", "application", "client", "state", "wait", "duration", "query"),
-        rows=tuple(
-            (
-                str(b.pid), b.user, b.application, b.client, b.state, b.wait_event,
-                format_duration(b.duration_s), one_line(b.query),
-            )
-            for b in sessions[:limit]
-        ),  # fmt: skip
-        lines=() if sessions else ("no other session is connected to this database",),
-    )
-    tree = blocking_tree_lines(sessions)
-    blocking = DetailSection(
-        title="Blocking tree (who blocks whom)",
-        lines=tuple(tree) or ("no session is waiting for a lock",),
-    )
-    return [top, blocking, *slow_sections(activity.slow)]
-
-
-def slow_sections(slow: SlowQueries) -> list[DetailSection]:
-    if not slow.available:
-        return [
-            DetailSection(
-                title="Slow queries (pg_stat_statements)",
-                lines=(slow.message, f"to enable it: {slow.hint}"),
-            )
-        ]
-    columns = ("mean", "total", "calls", "rows", "cache hit", "query")
-
-    def rows(items: tuple[SlowQuery, ...]) -> tuple[tuple[str, ...], ...]:
-        return tuple(
-            (
-                f"{q.mean_ms:.1f} ms", f"{q.total_ms / 1000:.1f} s", str(q.calls), str(q.rows),
-                f"{100 * q.hit_ratio:.0f} %" if q.hit_ratio is not None else "",
-                one_line(q.query),
-            )
-            for q in items
-        )  # fmt: skip
-
-    empty = () if slow.by_mean else ("pg_stat_statements has no statements for this database yet",)
-    return [
-        DetailSection("Slow queries by mean time", columns, rows(slow.by_mean), empty),
-        DetailSection("Slow queries by total time", columns, rows(slow.by_total)),
-    ]
-
-
-def replication_section(repl: Replication) -> DetailSection:
-    """On a replica its replay lag; on a primary one row per connected replica."""
-    if repl.role == "replica":
-        return DetailSection(title="Replication (this server is a replica)", lines=repl.replica_lines())
-    columns = ("replica", "client", "state", "sync", "bytes behind", "write lag", "flush lag", "replay lag")
-    rows = tuple(r.row() for r in repl.replicas)
-    return DetailSection(
-        title="Replication (replicas of this primary, from pg_stat_replication)",
-        columns=columns,
-        rows=rows,
-        lines=() if rows else ("no replica is streaming from this server",),
-    )
 
 
 def build_postgres_sources(profile: Profile) -> list[PostgresSource]:

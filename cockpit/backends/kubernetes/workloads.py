@@ -8,8 +8,7 @@ import asyncio
 import contextlib
 import json
 import weakref
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +45,7 @@ from cockpit.backends.kubernetes.records import (
 )
 from cockpit.backends.kubernetes.rest import resource_path
 from cockpit.errors import BackendError, CockpitError
+from cockpit.k8smodel import NODE_COLUMNS, PodView
 from cockpit.model import (
     Alarm,
     DetailSection,
@@ -56,22 +56,6 @@ from cockpit.model import (
 
 if TYPE_CHECKING:
     pass
-
-
-@dataclass(frozen=True)
-class PodView:
-    """One pod of a workload, for a screen that lists them with actions on the focused one."""
-
-    namespace: str
-    name: str
-    status: str
-    ready: str
-    restarts: int
-    last_termination: str
-    node: str
-    age: str
-    containers: tuple[str, ...]
-    terminated: tuple[str, ...]  # containers with a previous (terminated) instance to read
 
 
 def pod_view(pod: dict[str, Any], now: datetime | None = None) -> PodView:
@@ -98,6 +82,7 @@ class _PodActions:
 
     ctx: KubeContext
     id: str
+    namespace = ""  # the namespace the source's pod watch covers ("" = all of them)
 
     @staticmethod
     def pod_of(target: Alarm) -> tuple[str, str]:
@@ -123,6 +108,25 @@ class _PodActions:
         """A reference to one node that ``node: cordon`` / ``uncordon`` accept."""
         return Alarm(name=f"node {node}", source=self.id, severity=Severity.UNKNOWN,
                      state="node", reason="", resource=f"node/{node}")
+
+    # --- WatchChanges ---------------------------------------------------------------------
+
+    def watch_changes(self, plural: str, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` (from the watch's thread) on each change the watch of ``plural``
+        (``pods``, ``nodes``) sees: the informer this source reads its pods and nodes from.
+        Returns what stops it."""
+        informer = self.ctx.informer(plural, "" if plural == "nodes" else self.namespace)
+
+        def listener(*_: Any) -> None:
+            callback()
+
+        informer.listeners.append(listener)
+
+        def stop() -> None:
+            with contextlib.suppress(ValueError):
+                informer.listeners.remove(listener)
+
+        return stop
 
     # --- PodDeletable --------------------------------------------------------------------
 
@@ -493,9 +497,6 @@ def pods_section(pods: Sequence[dict[str, Any]], metrics: dict[str, tuple[str, s
         ("pod", "status", "ready", "restarts", "last termination", "node", "age", "cpu", "memory"),
         tuple(rows),
     )
-
-
-NODE_COLUMNS = ("node", "ready", "pressure", "scheduling", "version", "age", "cpu", "memory")
 
 
 def nodes_section(nodes: Sequence[dict[str, Any]], metrics: dict[str, tuple[str, str]] | None = None,
