@@ -16,6 +16,7 @@ from datetime import datetime
 
 from cockpit.model import DetailSection
 from cockpit.text import sanitize
+from cockpit.units import format_bytes
 
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.@+-]+")
 
@@ -223,18 +224,6 @@ def blocking_tree_lines(sessions: Sequence[Session]) -> list[str]:
     return lines
 
 
-def format_bytes(n: int | None) -> str:
-    """1536 -> ``1.5 kB``: binary multiples, one decimal, for the detail lines."""
-    if n is None:
-        return "unknown"
-    size = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(size) < 1024 or unit == "TB":
-            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
-
-
 @dataclass(frozen=True)
 class DatabaseStats:
     """pg_stat_database counters of one database at one moment (``at_s``: server clock)."""
@@ -323,7 +312,7 @@ class ReplicaLag:
             return "–" if s is None else format_duration(s)
 
         return (
-            self.name, self.client, self.state, self.sync, format_bytes(self.bytes_behind),
+            self.name, self.client, self.state, self.sync, format_bytes(self.bytes_behind, "unknown"),
             lag(self.write_lag_s), lag(self.flush_lag_s), lag(self.replay_lag_s),
         )  # fmt: skip
 
@@ -360,7 +349,7 @@ class Replication:
     def replica_lines(self) -> tuple[str, ...]:
         return (
             f"WAL receiver: {self.receiver_status or 'not running'}",
-            f"replay lag: {format_bytes(self.replay_lag_bytes)} received but not replayed, "
+            f"replay lag: {format_bytes(self.replay_lag_bytes, 'unknown')} received but not replayed, "
             f"{format_duration(self.replay_lag_s) or 'unknown'}",
             "last replayed transaction: "
             + (f"{format_duration(self.last_replay_age_s)} ago" if self.last_replay_age_s is not None else "none yet"),
@@ -371,7 +360,7 @@ class Replication:
         if self.role == "replica":
             return [
                 ("role", f"replica (WAL receiver {self.receiver_status or 'not running'})"),
-                ("replay lag", f"{format_bytes(self.replay_lag_bytes)}, "
+                ("replay lag", f"{format_bytes(self.replay_lag_bytes, 'unknown')}, "
                                f"{format_duration(self.replay_lag_s) or 'unknown'}"),
             ]  # fmt: skip
         out = [("role", f"primary, {len(self.replicas)} replica(s) streaming")]
@@ -382,7 +371,7 @@ class Replication:
             out.append(
                 (
                     f"replica {r.label}",
-                    f"{state}, {format_bytes(r.bytes_behind)} behind, replay lag {replay}",
+                    f"{state}, {format_bytes(r.bytes_behind, 'unknown')} behind, replay lag {replay}",
                 )
             )
         return out

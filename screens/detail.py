@@ -78,7 +78,7 @@ def record_parts(record: Any) -> dict[str, Any]:
         parts["deployments"] = t
     metrics = getattr(record, "metrics", ())
     if metrics:
-        from widgets.services import sparkline
+        from cockpit.units import sparkline
 
         t = Table(title="Metrics", title_justify="left", expand=False)
         for col in ("metric", "trend", "latest"):

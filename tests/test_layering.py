@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,3 +95,23 @@ async def test_the_sessions_table_reads_the_same_on_the_screen_and_in_the_detail
     assert columns == section.columns
     assert shown == section.rows[0]
     assert shown[2] == "billing" and shown[-1] == "UPDATE accounts SET balance = 0"
+
+
+def test_one_byte_format_one_age_one_sparkline() -> None:
+    """Seen: 1536 bytes read ``1.5 KiB`` on a host, ``1.5KB`` in the Database pane and
+    ``1.5 kB`` in its detail; a pod 90 min old was ``90m`` old on the pods screen and ``1h`` in
+    the Services pane; two sparklines drew the same flat series ``▄▄▄`` and ``▅▅▅``."""
+    from cockpit import units
+
+    defined = {
+        f"{path.relative_to(ROOT)}:{node.name}"
+        for folder in ("cockpit", "widgets", "screens")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef)
+        and node.name in ("format_bytes", "human_bytes", "age", "sparkline")
+    }
+    assert defined == {"cockpit/units.py:format_bytes", "cockpit/units.py:age", "cockpit/units.py:sparkline"}
+    assert units.format_bytes(1536) == "1.5KB"
+    assert units.age(datetime.now(UTC) - timedelta(minutes=90)) == "1h"
+    assert units.sparkline([3.0, 3.0, 3.0]) == "▅▅▅"

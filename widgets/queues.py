@@ -6,8 +6,8 @@ from __future__ import annotations
 from rich.text import Text
 
 from cockpit.model import PaneKind, QueueStatus
+from cockpit.units import sparkline
 from widgets.pane import TablePane, action_bindings, num, plain
-from widgets.services import sparkline
 
 
 def _age(seconds: float | None) -> str:
