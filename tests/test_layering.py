@@ -11,6 +11,7 @@ points at exists in the repository.
 from __future__ import annotations
 
 import ast
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -115,3 +116,21 @@ def test_one_byte_format_one_age_one_sparkline() -> None:
     assert units.format_bytes(1536) == "1.5KB"
     assert units.age(datetime.now(UTC) - timedelta(minutes=90)) == "1h"
     assert units.sparkline([3.0, 3.0, 3.0]) == "▅▅▅"
+
+
+def test_every_document_the_code_names_is_in_the_repository() -> None:
+    """Seen: four files pointed at the team's testing notes, which are not in the repository
+    (and two at its notes on moto)."""
+    tracked = [
+        p for p in ROOT.rglob("*")
+        if p.suffix in (".py", ".md", ".toml", ".yaml") and p.is_file()
+        and not {".venv", "__snapshots__", ".git"} & set(p.relative_to(ROOT).parts)
+    ]  # fmt: skip
+    docs = {p.name for p in ROOT.rglob("*.md") if ".venv" not in p.parts}
+    missing = {
+        f"{p.relative_to(ROOT)}: {name}"
+        for p in tracked
+        for name in re.findall(r"\b([A-Za-z][\w-]*\.md)\b", p.read_text(errors="replace"))
+        if name not in docs
+    }
+    assert missing == set()
