@@ -3,7 +3,10 @@ Celery, RQ and BullMQ queues that ``queues: auto`` detects."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.text import Text
+from textual.binding import BindingType
 
 from cockpit.model import PaneKind, QueueStatus
 from cockpit.units import sparkline
@@ -22,7 +25,7 @@ def _age(seconds: float | None) -> str:
 class QueuesPane(TablePane):
     kind = PaneKind.QUEUES
     title = "Queues"
-    BINDINGS = action_bindings(QueueStatus)
+    BINDINGS: ClassVar[list[BindingType]] = [*action_bindings(QueueStatus)]
     noun = "queues"
     columns = [
         ("", 2),

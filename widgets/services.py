@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.text import Text
+from textual.binding import BindingType
 
 from cockpit.model import PaneKind, ServiceStatus
 from cockpit.units import age, sparkline
@@ -48,7 +51,7 @@ def errors_cell(record: ServiceStatus) -> str:
 class ServicesPane(TablePane):
     kind = PaneKind.SERVICES
     title = "Services"
-    BINDINGS = action_bindings(ServiceStatus)
+    BINDINGS: ClassVar[list[BindingType]] = [*action_bindings(ServiceStatus)]
     noun = "services"
     columns = [
         # Fits half of a 160-column terminal (88 cells with padding). The backend shows in
