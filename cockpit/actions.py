@@ -40,7 +40,7 @@ from cockpit.backends.base import (
     SilenceExpirable,
     Snapshottable,
 )
-from cockpit.dbmodel import Backend
+from cockpit.dbmodel import Session
 from cockpit.errors import ActionRefused, CockpitError
 from cockpit.model import Alarm, DatabaseSnapshot, QueueStatus, ServiceStatus
 from cockpit.profile import Profile
@@ -320,7 +320,7 @@ ALERT_EXPIRE_SILENCE = ActionSpec(
 DATABASE_CANCEL_QUERY = ActionSpec(
     id="database.cancel_query",
     title="database: cancel query",
-    target_type=Backend,
+    target_type=Session,
     capability=QueryCancellable,
     risk=Risk.CHANGE,
     key="c",
@@ -333,7 +333,7 @@ DATABASE_CANCEL_QUERY = ActionSpec(
 DATABASE_TERMINATE_SESSION = ActionSpec(
     id="database.terminate_session",
     title="database: terminate session",
-    target_type=Backend,
+    target_type=Session,
     capability=SessionTerminable,
     risk=Risk.DESTRUCTIVE,
     key="K",

@@ -1,7 +1,7 @@
-"""Records for the database activity view: sessions (backends), the blocking tree, slow queries.
+"""Records for the database activity view: sessions, the blocking tree, slow queries.
 
 Plain frozen records and pure functions, like ``cockpit.model``: the PostgreSQL backend
-builds them, ``screens/database.py`` and the detail sections render them. A ``Backend`` is
+builds them, ``screens/database.py`` and the detail sections render them. A ``Session`` is
 also an action target (cancel its query, terminate its session), so it carries the ``source``
 the ActionRunner resolves and a ``name`` the user types for a typed confirmation.
 """
@@ -14,14 +14,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from cockpit.text import EstateText
+from cockpit.model import DetailSection
+from cockpit.text import EstateText, sanitize
+from cockpit.units import format_bytes
 
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.@+-]+")
 
 
 @dataclass(frozen=True)
-class Backend(EstateText):
-    """One PostgreSQL server process serving a client session (a row of pg_stat_activity)."""
+class Session(EstateText):
+    """One client session of a database: a row of pg_stat_activity (PostgreSQL calls the
+    server process serving it a "backend"; here a backend is a source, so this is a Session)."""
 
     _free_text = ("query",)
 
@@ -102,11 +105,11 @@ class Activity(EstateText):
 
     database: str
     source: str
-    sessions: tuple[Backend, ...] = ()  # longest running first
+    sessions: tuple[Session, ...] = ()  # longest running first
     slow: SlowQueries = SlowQueries()
 
 
-def sort_by_duration(sessions: Sequence[Backend]) -> list[Backend]:
+def sort_by_duration(sessions: Sequence[Session]) -> list[Session]:
     """Longest first; sessions with no running query or transaction last, by pid."""
     return sorted(
         sessions,
@@ -114,14 +117,14 @@ def sort_by_duration(sessions: Sequence[Backend]) -> list[Backend]:
     )
 
 
-def filter_sessions(sessions: Sequence[Backend], text: str) -> list[Backend]:
+def filter_sessions(sessions: Sequence[Session], text: str) -> list[Session]:
     """Sessions whose pid, user, application, client, state, wait event or query contain
     every word of ``text`` (case-insensitive)."""
     words = text.lower().split()
     if not words:
         return list(sessions)
 
-    def hay(b: Backend) -> str:
+    def hay(b: Session) -> str:
         return " ".join(
             (str(b.pid), b.user, b.application, b.client, b.state, b.wait_event, b.query)
         ).lower()
@@ -142,6 +145,21 @@ def format_duration(seconds: float | None) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m"
 
 
+SESSION_COLUMNS = ("pid", "user", "application", "client", "state", "wait", "duration", "query")
+
+
+def session_cells(s: Session, query_width: int = 120) -> tuple[str, ...]:
+    """One row of the sessions table, on the activity screen and in the detail alike: plain
+    text, sanitised (query text and names come from the clients)."""
+    return tuple(
+        sanitize(v, 400)
+        for v in (
+            str(s.pid), s.user, s.application, s.client, s.state, s.wait_event,
+            format_duration(s.duration_s), one_line(s.query, query_width),
+        )
+    )  # fmt: skip
+
+
 def one_line(query: str, limit: int = 120) -> str:
     """Query text collapsed to one line (whitespace runs to one space), cut with an ellipsis."""
     flat = " ".join(query.split())
@@ -150,11 +168,11 @@ def one_line(query: str, limit: int = 120) -> str:
 
 @dataclass(frozen=True)
 class TreeNode:
-    backend: Backend
+    session: Session
     depth: int
 
 
-def blocking_tree(sessions: Sequence[Backend]) -> list[TreeNode]:
+def blocking_tree(sessions: Sequence[Session]) -> list[TreeNode]:
     """Who blocks whom, depth first: each root blocks others and waits for no one.
 
     A session blocked by several others appears under each of them (it is waiting for all
@@ -162,7 +180,7 @@ def blocking_tree(sessions: Sequence[Backend]) -> list[TreeNode]:
     are shown from the lowest pid, and a session is never nested under itself.
     """
     by_pid = {b.pid: b for b in sessions}
-    children: dict[int, list[Backend]] = {}
+    children: dict[int, list[Session]] = {}
     for b in sessions:
         for blocker in b.blocked_by:
             children.setdefault(blocker, []).append(b)
@@ -176,8 +194,8 @@ def blocking_tree(sessions: Sequence[Backend]) -> list[TreeNode]:
     seen: set[int] = set()
 
     def walk(pid: int, depth: int, path: frozenset[int]) -> None:
-        backend = by_pid.get(pid) or Backend(pid=pid, source="", state="(not visible)")
-        out.append(TreeNode(backend, depth))
+        session = by_pid.get(pid) or Session(pid=pid, source="", state="(not visible)")
+        out.append(TreeNode(session, depth))
         seen.add(pid)
         for kid in children.get(pid, ()):
             if kid.pid not in path:
@@ -191,7 +209,7 @@ def blocking_tree(sessions: Sequence[Backend]) -> list[TreeNode]:
     return out
 
 
-def describe_node(b: Backend) -> str:
+def describe_node(b: Session) -> str:
     """One line of the tree: pid, who, state, duration, the lock it waits for, the query."""
     who = "/".join(x for x in (b.user, b.application) if x) or "?"
     parts = [f"{b.pid} {who}", b.state or "?"]
@@ -205,25 +223,13 @@ def describe_node(b: Backend) -> str:
     return " · ".join(parts)
 
 
-def blocking_tree_lines(sessions: Sequence[Backend]) -> list[str]:
+def blocking_tree_lines(sessions: Sequence[Session]) -> list[str]:
     """The tree as indented plain text lines (two spaces and ``└─`` per level)."""
     lines = []
     for node in blocking_tree(sessions):
         prefix = "  " * (node.depth - 1) + "└─ " if node.depth else ""
-        lines.append(prefix + describe_node(node.backend))
+        lines.append(prefix + describe_node(node.session))
     return lines
-
-
-def format_bytes(n: int | None) -> str:
-    """1536 -> ``1.5 kB``: binary multiples, one decimal, for the detail lines."""
-    if n is None:
-        return "unknown"
-    size = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(size) < 1024 or unit == "TB":
-            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
 
 
 @dataclass(frozen=True)
@@ -314,7 +320,7 @@ class ReplicaLag(EstateText):
             return "–" if s is None else format_duration(s)
 
         return (
-            self.name, self.client, self.state, self.sync, format_bytes(self.bytes_behind),
+            self.name, self.client, self.state, self.sync, format_bytes(self.bytes_behind, "unknown"),
             lag(self.write_lag_s), lag(self.flush_lag_s), lag(self.replay_lag_s),
         )  # fmt: skip
 
@@ -351,7 +357,7 @@ class Replication(EstateText):
     def replica_lines(self) -> tuple[str, ...]:
         return (
             f"WAL receiver: {self.receiver_status or 'not running'}",
-            f"replay lag: {format_bytes(self.replay_lag_bytes)} received but not replayed, "
+            f"replay lag: {format_bytes(self.replay_lag_bytes, 'unknown')} received but not replayed, "
             f"{format_duration(self.replay_lag_s) or 'unknown'}",
             "last replayed transaction: "
             + (f"{format_duration(self.last_replay_age_s)} ago" if self.last_replay_age_s is not None else "none yet"),
@@ -362,7 +368,7 @@ class Replication(EstateText):
         if self.role == "replica":
             return [
                 ("role", f"replica (WAL receiver {self.receiver_status or 'not running'})"),
-                ("replay lag", f"{format_bytes(self.replay_lag_bytes)}, "
+                ("replay lag", f"{format_bytes(self.replay_lag_bytes, 'unknown')}, "
                                f"{format_duration(self.replay_lag_s) or 'unknown'}"),
             ]  # fmt: skip
         out = [("role", f"primary, {len(self.replicas)} replica(s) streaming")]
@@ -373,7 +379,68 @@ class Replication(EstateText):
             out.append(
                 (
                     f"replica {r.label}",
-                    f"{state}, {format_bytes(r.bytes_behind)} behind, replay lag {replay}",
+                    f"{state}, {format_bytes(r.bytes_behind, 'unknown')} behind, replay lag {replay}",
                 )
             )
         return out
+
+
+# --- detail sections: the records above as the detail screen shows them ---------------
+
+
+def activity_sections(activity: Activity, limit: int = 20) -> list[DetailSection]:
+    """Top sessions, the blocking tree as indented lines, and the slow statements."""
+    sessions = activity.sessions
+    top = DetailSection(
+        title=f"Sessions, longest first ({min(limit, len(sessions))} of {len(sessions)})",
+        columns=SESSION_COLUMNS,
+        rows=tuple(session_cells(s) for s in sessions[:limit]),
+        lines=() if sessions else ("no other session is connected to this database",),
+    )
+    tree = blocking_tree_lines(sessions)
+    blocking = DetailSection(
+        title="Blocking tree (who blocks whom)",
+        lines=tuple(tree) or ("no session is waiting for a lock",),
+    )
+    return [top, blocking, *slow_sections(activity.slow)]
+
+
+def slow_sections(slow: SlowQueries) -> list[DetailSection]:
+    if not slow.available:
+        return [
+            DetailSection(
+                title="Slow queries (pg_stat_statements)",
+                lines=(slow.message, f"to enable it: {slow.hint}"),
+            )
+        ]
+    columns = ("mean", "total", "calls", "rows", "cache hit", "query")
+
+    def rows(items: tuple[SlowQuery, ...]) -> tuple[tuple[str, ...], ...]:
+        return tuple(
+            (
+                f"{q.mean_ms:.1f} ms", f"{q.total_ms / 1000:.1f} s", str(q.calls), str(q.rows),
+                f"{100 * q.hit_ratio:.0f} %" if q.hit_ratio is not None else "",
+                one_line(q.query),
+            )
+            for q in items
+        )  # fmt: skip
+
+    empty = () if slow.by_mean else ("pg_stat_statements has no statements for this database yet",)
+    return [
+        DetailSection("Slow queries by mean time", columns, rows(slow.by_mean), empty),
+        DetailSection("Slow queries by total time", columns, rows(slow.by_total)),
+    ]
+
+
+def replication_section(repl: Replication) -> DetailSection:
+    """On a replica its replay lag; on a primary one row per connected replica."""
+    if repl.role == "replica":
+        return DetailSection(title="Replication (this server is a replica)", lines=repl.replica_lines())
+    columns = ("replica", "client", "state", "sync", "bytes behind", "write lag", "flush lag", "replay lag")
+    rows = tuple(r.row() for r in repl.replicas)
+    return DetailSection(
+        title="Replication (replicas of this primary, from pg_stat_replication)",
+        columns=columns,
+        rows=rows,
+        lines=() if rows else ("no replica is streaming from this server",),
+    )

@@ -28,32 +28,24 @@ from textual.widget import Widget
 from textual.widgets import Input, Static
 from textual.worker import Worker
 
+from cockpit.backends.base import ActivityReader
 from cockpit.dbmodel import (
+    SESSION_COLUMNS,
     Activity,
-    Backend,
+    Session,
     blocking_tree_lines,
     filter_sessions,
-    format_duration,
-    one_line,
+    session_cells,
+    slow_sections,
 )
 from cockpit.text import sanitize
 from widgets.footer import KeyFooter
 from widgets.keyed_table import KeyedTable
 
-COLUMNS = ("pid", "user", "application", "client", "state", "wait", "duration", "query")
+COLUMNS = SESSION_COLUMNS
 WIDTHS = (7, 12, 16, 16, 20, 16, 8, 200)
+QUERY_WIDTH = 200  # the query column's: a wide terminal shows more of it than the detail
 REFRESH_S = 3.0
-
-
-def session_cells(b: Backend) -> tuple[str, ...]:
-    """One table row, plain text (sanitised: query text and names come from clients)."""
-    return tuple(
-        sanitize(v, 400)
-        for v in (
-            str(b.pid), b.user, b.application, b.client, b.state, b.wait_event,
-            format_duration(b.duration_s), one_line(b.query, 200),
-        )
-    )  # fmt: skip
 
 
 class ActivityScreen(Screen):
@@ -76,19 +68,19 @@ class ActivityScreen(Screen):
 
     def __init__(
         self,
-        source: Any,
+        source: ActivityReader,
         database: str,
         *,
         banner: Widget | None = None,
         refresh_s: float = REFRESH_S,
     ) -> None:
         super().__init__()
-        self.source = source  # a PostgresSource: activity(), cancel/terminate capabilities
+        self.source = source  # cancel / terminate: when it has those capabilities too
         self.database = database
         self.banner = banner
         self.refresh_s = refresh_s
         self.activity: Activity | None = None
-        self.shown: list[Backend] = []
+        self.shown: list[Session] = []
         self.tree_lines: list[str] = []
         self.error_text = ""
         self._refresh_timer: Timer | None = None
@@ -157,7 +149,6 @@ class ActivityScreen(Screen):
         self._painted = True
 
     def _slow_parts(self) -> list[Any]:
-        from cockpit.backends.postgres import slow_sections
         from screens.detail import render_section
 
         assert self.activity is not None
@@ -172,7 +163,7 @@ class ActivityScreen(Screen):
         new = filter_sessions(self.activity.sessions, text)
         self.shown = new
         self.query_one("#sessions", KeyedTable).sync(
-            [(str(b.pid), [Text(v) for v in session_cells(b)]) for b in new]
+            [(str(b.pid), [Text(v) for v in session_cells(b, QUERY_WIDTH)]) for b in new]
         )
         self._show_status()
 
@@ -193,7 +184,7 @@ class ActivityScreen(Screen):
 
     # --- selection and actions -----------------------------------------------------------
 
-    def selected(self) -> Backend | None:
+    def selected(self) -> Session | None:
         key = self.query_one("#sessions", KeyedTable).selected_key
         return next((b for b in self.shown if str(b.pid) == key), None)
 
@@ -268,7 +259,7 @@ def open_activity(app: App, record: Any) -> ActivityScreen | None:
     """
     backend_for = getattr(app, "backend_for", None)
     source = backend_for(record) if backend_for is not None and record is not None else None
-    if source is None or not hasattr(source, "activity"):
+    if not isinstance(source, ActivityReader):
         app.notify(
             "database: activity needs a PostgreSQL row of the Database pane",
             severity="warning",

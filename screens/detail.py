@@ -78,7 +78,7 @@ def record_parts(record: Any) -> dict[str, Any]:
         parts["deployments"] = t
     metrics = getattr(record, "metrics", ())
     if metrics:
-        from widgets.services import sparkline
+        from cockpit.units import sparkline
 
         t = Table(title="Metrics", title_justify="left", expand=False)
         for col in ("metric", "trend", "latest"):
@@ -229,7 +229,7 @@ class DetailScreen(Screen):
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
         rb, step = self._steps[event.checkbox.id or ""]
-        self.app.record_runbook_step(rb, step, event.value, getattr(self.record, "name", "?"))
+        self.app.record_runbook_step(rb, step, event.value, getattr(self.record, "name", "?"))  # type: ignore[attr-defined]
 
     def on_mount(self) -> None:
         self.load_more()

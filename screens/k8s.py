@@ -4,11 +4,12 @@ A workload's pods screen lists its pods (refreshed from the backend's pod watch)
 actions on the focused one: its previous container's log (``kubectl logs --previous``),
 ``pod: delete`` through the ActionRunner, and following the whole workload's logs with a
 container choice. The nodes screen offers ``node: cordon`` / ``uncordon`` on the focused
-node. Every change goes through ``app.request_action`` (confirmation, read-only, audit);
-the backend objects come from cockpit/backends/kubernetes.py (``workload_pods``,
-``pod_ref``, ``node_ref``, ``previous_log``, ``log_source``).
+node. Every change goes through ``app.request_action`` (confirmation, read-only, audit).
+The screens know a source only by the capability Protocols of cockpit/backends/base.py
+(``PodsReader``, ``WorkloadLogsFollowable``, ``PreviousLogReader``, ``NodesReader``,
+``WatchChanges``) and its records by cockpit/k8smodel.py.
 
-Both screens follow the backend's watch (``watch_changes``): a change the API server reports,
+Both screens follow the source's watch (``WatchChanges``): a change the API server reports,
 such as the result of a delete or a cordon taken here, is read a moment later, not at the
 next timed read (which stays, for ages and node usage that no watch event announces).
 """
@@ -30,7 +31,15 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from cockpit.backends.kubernetes import NODE_COLUMNS
+from cockpit.backends.base import (
+    NodesReader,
+    PodsReader,
+    PreviousLogReader,
+    WatchChanges,
+    WorkloadLogsFollowable,
+)
+from cockpit.k8smodel import NODE_COLUMNS, PodView
+from cockpit.model import ServiceStatus
 from cockpit.text import sanitize
 from screens.confirm import push_and_wait
 from widgets.footer import KeyFooter
@@ -87,7 +96,7 @@ async def choose_container(app: App, prompt: str, containers: list[str], *, offe
     return await push_and_wait(app, ContainerPicker(prompt, containers, offer_all=offer_all))
 
 
-async def follow_workload_logs(app: Any, source: Any, record: Any) -> None:
+async def follow_workload_logs(app: Any, source: WorkloadLogsFollowable, record: ServiceStatus) -> None:
     """Ask for a container when the pods have several, then add a follower to the running hub."""
     try:
         containers = await source.workload_containers(record)
@@ -114,38 +123,15 @@ def stop_following(app: Any, source_id: str) -> None:
     app.run_worker(stop(), group="k8s-logs", exit_on_error=False)
 
 
-def watch_changes(source: Any, plural: str, callback: Callable[[], None]) -> Callable[[], None] | None:
-    """Call ``callback`` (from the watch's thread) on each change the source's watch of
-    ``plural`` (``pods``, ``nodes``) sees; returns what stops it, or None for a source
-    without watches. The informer is the one the source reads its pods and nodes from."""
-    ctx = getattr(source, "ctx", None)
-    if not callable(getattr(ctx, "informer", None)):
-        return None
-    namespace = "" if plural == "nodes" else str(getattr(source, "namespace", "") or "")
-    informer = ctx.informer(plural, namespace)
-    listeners = getattr(informer, "listeners", None)
-    if not isinstance(listeners, list):
-        return None
-
-    def listener(*_: Any) -> None:
-        callback()
-
-    listeners.append(listener)
-
-    def stop() -> None:
-        with contextlib.suppress(ValueError):
-            listeners.remove(listener)
-
-    return stop
-
-
 class _FollowsWatch(Screen):
     """Reads again (``reread``) shortly after the source's watch of ``plural`` saw a change."""
 
     _stop_watch: Callable[[], None] | None = None
     _settle: Any = None
 
-    def follow_watch(self, source: Any, plural: str, reread: Callable[[], Any]) -> None:
+    def follow_watch(self, source: object, plural: str, reread: Callable[[], Any]) -> None:
+        if not isinstance(source, WatchChanges):
+            return  # read on the timer only
         loop = asyncio.get_running_loop()
         context = contextvars.copy_context()  # the app's: timers need it
 
@@ -153,7 +139,7 @@ class _FollowsWatch(Screen):
             with contextlib.suppress(RuntimeError):  # the loop closed at exit
                 loop.call_soon_threadsafe(self._changed, reread, context=context)
 
-        self._stop_watch = watch_changes(source, plural, changed)
+        self._stop_watch = source.watch_changes(plural, changed)
 
     def _changed(self, reread: Callable[[], Any]) -> None:
         if self._settle is None and self.is_attached:
@@ -185,12 +171,12 @@ class WorkloadPodsScreen(_FollowsWatch):
     COLUMNS = (("pod", 40), ("status", 18), ("ready", 5), ("restarts", 8), ("last termination", 16),
                ("node", 14), ("age", 5))
 
-    def __init__(self, source: Any, record: Any, banner: Static) -> None:
+    def __init__(self, source: PodsReader, record: ServiceStatus, banner: Static) -> None:
         super().__init__()
         self.source = source
         self.record = record
         self.banner = banner
-        self.pods: dict[str, Any] = {}  # pod name -> PodView
+        self.pods: dict[str, PodView] = {}
         self.table = KeyedTable(self.COLUMNS, id="pods")
         self.status = Static(Text("⧗ loading pods…"), id="pods-status")
         self.previous = Static(Text("p: the focused pod's previous container log (kubectl logs --previous)"))
@@ -230,7 +216,7 @@ class WorkloadPodsScreen(_FollowsWatch):
         ])
         self.pods = {p.name: p for p in pods}
 
-    def focused_pod(self) -> Any:
+    def focused_pod(self) -> PodView | None:
         key = self.table.selected_key
         return self.pods.get(key) if key else None
 
@@ -241,12 +227,11 @@ class WorkloadPodsScreen(_FollowsWatch):
         if pod is None:
             self.app.notify("no pod selected", timeout=3)
             return
-        self.app.request_action(get_action("pod.delete"), self.source.pod_ref(pod.namespace, pod.name),
-                                "pods screen")
+        ref = self.source.pod_ref(pod.namespace, pod.name)
+        self.app.request_action(get_action("pod.delete"), ref, "pods screen")  # type: ignore[attr-defined]
 
     def action_follow_logs(self) -> None:
-        self.app.run_worker(follow_workload_logs(self.app, self.source, self.record), group="k8s-logs",
-                            exit_on_error=False)
+        start_following(self.app, self.source, self.record)
 
     @work(group="previous", exclusive=True, exit_on_error=False)
     async def action_previous_log(self) -> None:
@@ -255,6 +240,9 @@ class WorkloadPodsScreen(_FollowsWatch):
         pod = self.focused_pod()
         if pod is None:
             self.app.notify("no pod selected", timeout=3)
+            return
+        if not isinstance(self.source, PreviousLogReader):
+            self.app.notify("previous logs are not available here", timeout=3)
             return
         # Crashed containers first: those are the ones with a previous instance to read.
         choices = list(pod.terminated) + [c for c in pod.containers if c not in pod.terminated]
@@ -284,7 +272,7 @@ class NodesScreen(_FollowsWatch):
         Binding("u", "uncordon", "node: uncordon", id="nodes.uncordon"),
     ]
 
-    def __init__(self, source: Any, title: str, banner: Static) -> None:
+    def __init__(self, source: NodesReader, title: str, banner: Static) -> None:
         super().__init__()
         self.source = source
         self.title_text = title
@@ -331,7 +319,8 @@ class NodesScreen(_FollowsWatch):
         if node is None:
             self.app.notify("no node selected", timeout=3)
             return
-        self.app.request_action(get_action(action_id), self.source.node_ref(node), "nodes screen")
+        ref = self.source.node_ref(node)
+        self.app.request_action(get_action(action_id), ref, "nodes screen")  # type: ignore[attr-defined]
 
     def action_cordon(self) -> None:
         self._act("node.cordon")
@@ -340,15 +329,17 @@ class NodesScreen(_FollowsWatch):
         self._act("node.uncordon")
 
 
-def is_workload_source(source: Any) -> bool:
+def is_workload_source(source: object) -> bool:
     """A source whose rows are Kubernetes workloads with pods and logs to follow."""
-    return all(callable(getattr(source, a, None)) for a in ("workload_pods", "workload_containers",
-                                                            "log_source", "pod_ref"))
+    return isinstance(source, PodsReader) and isinstance(source, WorkloadLogsFollowable)
 
 
-def open_workload_pods(app: Any, source: Any, record: Any) -> None:
+def open_workload_pods(app: Any, source: PodsReader, record: ServiceStatus) -> None:
     app.push_screen(WorkloadPodsScreen(source, record, app.make_banner()))
 
 
-def start_following(app: Any, source: Any, record: Any) -> None:
+def start_following(app: Any, source: object, record: ServiceStatus) -> None:
+    if not isinstance(source, WorkloadLogsFollowable):
+        app.notify("this source has no workload logs to follow", timeout=3)
+        return
     app.run_worker(follow_workload_logs(app, source, record), group="k8s-logs", exit_on_error=False)

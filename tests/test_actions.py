@@ -22,7 +22,7 @@ from cockpit.actions import (
     target_name,
 )
 from cockpit.audit import AuditLog, fold_action_phases
-from cockpit.dbmodel import Backend
+from cockpit.dbmodel import Session
 from cockpit.model import Alarm, DatabaseSnapshot, QueueStatus, ServiceStatus, Severity
 from cockpit.profile import Profile
 
@@ -43,13 +43,13 @@ QUEUE = QueueStatus(
 )
 DATABASE = DatabaseSnapshot(name="orders-db", backend="rds", source="fake", status="available")
 ALARM = Alarm("HighErrorRate", "fake", Severity.CRITICAL, "firing", "5xx above 5 %")
-SESSION = Backend(pid=42, source="fake", application="billing")
+SESSION = Session(pid=42, source="fake", application="billing")
 TARGETS: dict[type, Any] = {
     ServiceStatus: SERVICE,
     QueueStatus: QUEUE,
     DatabaseSnapshot: DATABASE,
     Alarm: ALARM,
-    Backend: SESSION,
+    Session: SESSION,
 }
 # Parameters without a default (the user must type them).
 REQUIRED: dict[str, dict[str, Any]] = {"alert.silence": {"comment": "deploy in progress"}}
@@ -124,16 +124,16 @@ class FakeBackend:
     async def redrive_dlq(self, t: QueueStatus) -> str:
         return await self._do("redrive", t.dlq_name)
 
-    def cancel_backend_command(self, t: Backend) -> list[str]:
+    def cancel_backend_command(self, t: Session) -> list[str]:
         return ["fakectl", "cancel", str(t.pid)]
 
-    async def cancel_backend(self, t: Backend) -> str:
+    async def cancel_backend(self, t: Session) -> str:
         return await self._do("cancel", t.pid)
 
-    def terminate_backend_command(self, t: Backend) -> list[str]:
+    def terminate_backend_command(self, t: Session) -> list[str]:
         return ["fakectl", "terminate", str(t.pid)]
 
-    async def terminate_backend(self, t: Backend) -> str:
+    async def terminate_backend(self, t: Session) -> str:
         return await self._do("terminate", t.pid)
 
     def flush_db_command(self, t: DatabaseSnapshot) -> list[str]:

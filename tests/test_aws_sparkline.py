@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from cockpit.model import ServiceStatus, Severity
-from widgets.services import BLOCKS, ServicesPane, metric_cell, sparkline
+from cockpit.units import BLOCKS, sparkline
+from widgets.services import ServicesPane, metric_cell
 
 
 def test_sparkline_scales_buckets_and_edges() -> None:
@@ -11,7 +12,7 @@ def test_sparkline_scales_buckets_and_edges() -> None:
     # 12 values into 6 buckets of 2, averaged: 5, 25, 45, 65, 85, 100 on a 0..100 scale
     values = [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 100]
     assert sparkline(values, width=6, lo=0, hi=100) == "▁▃▄▆▇█"
-    assert sparkline([46.0] * 60, lo=0, hi=100) == "▄▄▄▄▄▄"  # a flat 46 % looks like 46 %
+    assert sparkline([46.0] * 60, width=6, lo=0, hi=100) == "▄▄▄▄▄▄"  # a flat 46 % looks like 46 %
     assert sparkline([3, 3, 3]) == "▅▅▅"  # no range of its own: middle, not bottom
     assert sparkline([1, 2]) == "▁█" and len(sparkline(list(range(60)), width=6)) == 6
     assert sparkline([]) == "" and sparkline([1.0], width=0) == ""

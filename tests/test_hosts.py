@@ -229,7 +229,7 @@ async def test_standin_systemctl_unit_rows_and_status_detail(
     assert (api.backend, api.status, api.status_text, api.running, api.deployment) == (
         "systemd", Severity.OK, "active/running", 1, "restarts 2",
     )  # fmt: skip
-    assert api.task_definition == "pid 4242 50.0 MiB" and api.created_at is not None
+    assert api.task_definition == "pid 4242 50.0MB" and api.created_at is not None
     worker = rows["impactlink-worker.service"]
     assert (worker.status, worker.status_text, worker.running) == (Severity.CRITICAL, "failed/failed", 0)
     assert rows["ghost.service"].status_text == "unit not found"

@@ -28,7 +28,7 @@ from cockpit.actions import (
 from cockpit.audit import AuditLog
 from cockpit.backends.base import DetailProvider
 from cockpit.backends.postgres import PostgresSource
-from cockpit.dbmodel import Backend, blocking_tree, blocking_tree_lines
+from cockpit.dbmodel import Session, blocking_tree, blocking_tree_lines
 from cockpit.profile import DatabaseConfig, Profile, SecretRef, Thresholds
 
 pytestmark = pytest.mark.servers
@@ -63,8 +63,8 @@ def runner_for(src: PostgresSource, tmp_path: Path, confirm: Confirmer, **kw: An
 
 
 async def sessions_when(
-    src: PostgresSource, cond: Callable[[list[Backend]], bool], timeout: float = 10.0
-) -> list[Backend]:
+    src: PostgresSource, cond: Callable[[list[Session]], bool], timeout: float = 10.0
+) -> list[Session]:
     deadline = time.monotonic() + timeout
     while True:
         sessions = await src.sessions()
@@ -81,7 +81,7 @@ async def connect(dsn: str, app: str, autocommit: bool = True) -> psycopg.AsyncC
     )
 
 
-def by_pid(sessions: list[Backend], pid: int) -> Backend:
+def by_pid(sessions: list[Session], pid: int) -> Session:
     return next(s for s in sessions if s.pid == pid)
 
 
@@ -111,7 +111,7 @@ async def test_blocking_chain_tree_then_terminate_the_holder_through_the_runner(
         sessions = await sessions_when(src, lambda ss: bool(by_pid(ss, c).blocked_by))
 
         # The tree: holder -> waiter -> waiter2, each waiter naming its lock and table.
-        tree = [(n.backend.pid, n.depth) for n in blocking_tree(sessions)]
+        tree = [(n.session.pid, n.depth) for n in blocking_tree(sessions)]
         assert tree[:3] == [(a, 0), (b, 1), (c, 2)]
         lines = blocking_tree_lines(sessions)
         assert lines[0].startswith(f"{a} postgres/billing · idle in transaction")
@@ -221,7 +221,7 @@ async def test_a_reused_pid_is_not_signalled(src: PostgresSource, postgres_dsn: 
     other = await connect(postgres_dsn, "other")
     try:
         row = by_pid(await sessions_when(src, lambda ss: len(ss) == 1), other.info.backend_pid)
-        stale = Backend(
+        stale = Session(
             pid=row.pid, source=row.source, application="other",
             backend_start=datetime(2001, 1, 1, tzinfo=UTC),
         )  # fmt: skip
@@ -313,12 +313,12 @@ async def test_lab_drill_blocking_chain_shows_in_the_tree_and_clears(
     try:
         sessions = await sessions_when(src, lambda ss: len(blocking_tree(ss)) >= 3)
         nodes = blocking_tree(sessions)
-        assert [(n.backend.application, n.depth) for n in nodes[:3]] == [
+        assert [(n.session.application, n.depth) for n in nodes[:3]] == [
             ("drill-holder", 0), ("drill-waiter", 1), ("drill-waiter2", 2),
         ]
-        assert "UPDATE cockpit_drill_accounts" in nodes[0].backend.query
+        assert "UPDATE cockpit_drill_accounts" in nodes[0].session.query
         # The trainee's move: terminate the holder; the waiters then clear by themselves.
-        await src.terminate_backend(nodes[0].backend)
+        await src.terminate_backend(nodes[0].session)
         await sessions_when(src, lambda ss: blocking_tree(ss) == [])
     finally:
         await asyncio.to_thread(stop)

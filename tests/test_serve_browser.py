@@ -3,8 +3,8 @@
 A real lab driver (`cockpit --share unix:PATH`) runs in a pty (bench/tui.py's Session);
 `cockpit serve` runs textual-serve on a loopback port in its own process group; Chromium
 opens the page and is driven over the DevTools protocol (its `--screenshot` flag captures
-only textual-serve's splash, see TESTING.md). The terminal is a canvas, so the assertion
-is on the screenshot's pixels: a real frame of the panes, not the blank splash.
+only textual-serve's splash, tried on this project's test machine). The terminal is a canvas,
+so the assertion is on the screenshot's pixels: a real frame of the panes, not the blank splash.
 
 The DevTools client is aiohttp's websocket client (aiohttp comes with textual-serve), so no
 extra package is needed.

@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.text import Text
+from textual.binding import BindingType
 
 from cockpit.model import DatabaseSnapshot, PaneKind
-from widgets.pane import TablePane, action_bindings, human_bytes, num, plain
+from cockpit.units import format_bytes
+from widgets.pane import TablePane, action_bindings, num, plain
 
 
 def _rate(per_s: float | None) -> str:
@@ -34,14 +38,14 @@ def _lag(d: DatabaseSnapshot) -> str:
     else:
         when = f"{secs:.0f}s" if secs < 600 else f"{secs // 60:.0f}m"
     if d.replication_lag_bytes:
-        return f"{when}/{human_bytes(d.replication_lag_bytes)}"
+        return f"{when}/{format_bytes(d.replication_lag_bytes)}"
     return when
 
 
 class DatabasePane(TablePane):
     kind = PaneKind.DATABASE
     title = "Database"
-    BINDINGS = action_bindings(DatabaseSnapshot)
+    BINDINGS: ClassVar[list[BindingType]] = [*action_bindings(DatabaseSnapshot)]
     noun = "databases"
     columns = [
         ("", 2),
@@ -81,8 +85,8 @@ class DatabasePane(TablePane):
             num(d.active),
             num(d.idle_in_transaction),
             num(d.blocked),
-            Text(human_bytes(d.size_bytes), justify="right"),
+            Text(format_bytes(d.size_bytes), justify="right"),
             Text(_rate(d.rollbacks_per_s), justify="right"),
-            Text(human_bytes(d.temp_bytes), justify="right"),
+            Text(format_bytes(d.temp_bytes), justify="right"),
             plain(longest, 120),
         ]

@@ -346,25 +346,3 @@ def plain(value: object, width: int = 60) -> Text:
 
 def num(value: int | float | None) -> Text:
     return Text("–" if value is None else f"{value:,}", justify="right", no_wrap=True)
-
-
-def age(dt: datetime | None, now: float | None = None) -> str:
-    """Coarse age (s, m, h, d) so the cell changes rarely."""
-    if dt is None:
-        return "–"
-    secs = max(0, (time.time() if now is None else now) - dt.timestamp())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if secs >= size:
-            return f"{int(secs // size)}{unit}"
-    return "<1m"
-
-
-def human_bytes(n: int | None) -> str:
-    if n is None:
-        return "–"
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1024 or unit == "TB":
-            return f"{size:.0f}{unit}" if unit == "B" else f"{size:.1f}{unit}"
-        size /= 1024
-    return f"{n}B"

@@ -3,11 +3,14 @@ Celery, RQ and BullMQ queues that ``queues: auto`` detects."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.text import Text
+from textual.binding import BindingType
 
 from cockpit.model import PaneKind, QueueStatus
+from cockpit.units import sparkline
 from widgets.pane import TablePane, action_bindings, num, plain
-from widgets.services import sparkline
 
 
 def _age(seconds: float | None) -> str:
@@ -22,7 +25,7 @@ def _age(seconds: float | None) -> str:
 class QueuesPane(TablePane):
     kind = PaneKind.QUEUES
     title = "Queues"
-    BINDINGS = action_bindings(QueueStatus)
+    BINDINGS: ClassVar[list[BindingType]] = [*action_bindings(QueueStatus)]
     noun = "queues"
     columns = [
         ("", 2),

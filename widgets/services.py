@@ -2,42 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import ClassVar
 
 from rich.text import Text
+from textual.binding import BindingType
 
 from cockpit.model import PaneKind, ServiceStatus
-from widgets.pane import TablePane, action_bindings, age, plain
+from cockpit.units import age, sparkline
+from widgets.pane import TablePane, action_bindings, plain
 
-BLOCKS = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 6
-
-
-def sparkline(
-    values: Sequence[float],
-    width: int = SPARK_WIDTH,
-    lo: float | None = None,
-    hi: float | None = None,
-) -> str:
-    """The last values as ``width`` block characters, oldest left (pure; tested).
-
-    Values are averaged into ``width`` buckets; ``lo``/``hi`` fix the scale (0..100 for a
-    percentage, so 40 % looks like 40 % whatever the neighbours); without them the data's own
-    range is used. Fewer values than ``width`` give a shorter line, none an empty one.
-    """
-    if not values or width <= 0:
-        return ""
-    n = min(width, len(values))
-    buckets = []
-    for i in range(n):
-        part = values[i * len(values) // n : (i + 1) * len(values) // n]
-        buckets.append(sum(part) / len(part))
-    low = min(buckets) if lo is None else lo
-    high = max(buckets) if hi is None else max(hi, max(buckets))
-    if high <= low:
-        return BLOCKS[len(BLOCKS) // 2] * n
-    top = len(BLOCKS) - 1
-    return "".join(BLOCKS[max(0, min(top, round((v - low) / (high - low) * top)))] for v in buckets)
 
 
 def metric_cell(record: ServiceStatus, name: str = "cpu") -> str:
@@ -45,7 +19,7 @@ def metric_cell(record: ServiceStatus, name: str = "cpu") -> str:
     values = dict(record.metrics).get(name, ())
     if not values:
         return ""
-    return f"{sparkline(values, lo=0, hi=100)}{values[-1]:>4.0f}"
+    return f"{sparkline(values, SPARK_WIDTH, lo=0, hi=100)}{values[-1]:>4.0f}"
 
 
 def latest(record: ServiceStatus, *names: str) -> float | None:
@@ -77,7 +51,7 @@ def errors_cell(record: ServiceStatus) -> str:
 class ServicesPane(TablePane):
     kind = PaneKind.SERVICES
     title = "Services"
-    BINDINGS = action_bindings(ServiceStatus)
+    BINDINGS: ClassVar[list[BindingType]] = [*action_bindings(ServiceStatus)]
     noun = "services"
     columns = [
         # Fits half of a 160-column terminal (88 cells with padding). The backend shows in

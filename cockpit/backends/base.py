@@ -12,10 +12,11 @@ confirmation modal, the audit log and the explain layer show.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from cockpit.dbmodel import Backend
+from cockpit.dbmodel import Activity, Session
+from cockpit.k8smodel import PodView
 from cockpit.model import (
     Alarm,
     DatabaseSnapshot,
@@ -85,6 +86,60 @@ class DetailProvider(Protocol):
     open whenever the row changed or an action finished (and at least every 30 s)."""
 
     async def detail(self, record: Any) -> Sequence[DetailSection]: ...
+
+
+# --- what screens read from a source, beyond its pane's records ------------------------
+
+
+@runtime_checkable
+class ActivityReader(Protocol):
+    """A database's sessions, blocking tree and slow statements (``database: activity``)."""
+
+    async def activity(self) -> Activity: ...
+
+
+@runtime_checkable
+class PodsReader(Protocol):
+    """A workload's pods, and the reference to one of them that ``pod: delete`` accepts."""
+
+    async def workload_pods(self, record: ServiceStatus) -> list[PodView]: ...
+
+    def pod_ref(self, namespace: str, pod: str) -> Alarm: ...
+
+
+@runtime_checkable
+class WorkloadLogsFollowable(Protocol):
+    """A log source for one workload's pods, with the containers a user can choose from."""
+
+    async def workload_containers(self, record: ServiceStatus) -> list[str]: ...
+
+    def log_source(self, target: ServiceStatus, container: str | None = None) -> LogSource: ...
+
+
+@runtime_checkable
+class PreviousLogReader(Protocol):
+    """The last lines of a container's previous run (``kubectl logs --previous``)."""
+
+    async def previous_log(self, namespace: str, pod: str, container: str) -> list[str]: ...
+
+    def previous_log_command(self, namespace: str, pod: str, container: str) -> list[str]: ...
+
+
+@runtime_checkable
+class NodesReader(Protocol):
+    """Every node as a table, and the reference to one that ``node: cordon`` accepts."""
+
+    async def nodes_detail(self) -> DetailSection: ...
+
+    def node_ref(self, node: str) -> Alarm: ...
+
+
+@runtime_checkable
+class WatchChanges(Protocol):
+    """Calls back (from another thread) when the source's watch of ``plural`` sees a change,
+    so a screen reads again at once; returns what stops it."""
+
+    def watch_changes(self, plural: str, callback: Callable[[], None]) -> Callable[[], None]: ...
 
 
 # --- capabilities -------------------------------------------------------------------
@@ -210,18 +265,18 @@ class DeadLetterRedrivable(Protocol):
 class QueryCancellable(Protocol):
     """Cancels the query a database session is running; the session stays connected."""
 
-    async def cancel_backend(self, target: Backend) -> str: ...
+    async def cancel_backend(self, target: Session) -> str: ...
 
-    def cancel_backend_command(self, target: Backend) -> list[str]: ...
+    def cancel_backend_command(self, target: Session) -> list[str]: ...
 
 
 @runtime_checkable
 class SessionTerminable(Protocol):
     """Ends a database session; its open transaction rolls back."""
 
-    async def terminate_backend(self, target: Backend) -> str: ...
+    async def terminate_backend(self, target: Session) -> str: ...
 
-    def terminate_backend_command(self, target: Backend) -> list[str]: ...
+    def terminate_backend_command(self, target: Session) -> list[str]: ...
 
 
 @runtime_checkable

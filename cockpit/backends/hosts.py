@@ -48,6 +48,7 @@ from cockpit.model import (
     Severity,
 )
 from cockpit.profile import HostConfig, Profile, Thresholds
+from cockpit.units import format_bytes as human_bytes
 
 RESTART_TIMEOUT_S = 90.0
 FILE_HISTORY_LINES = 100
@@ -352,17 +353,6 @@ def matching_processes(snapshot: HostSnapshot, unit: str) -> list[Process]:
         if p.comm == name or argv0 == name:
             out.append(p)
     return out
-
-
-def human_bytes(n: int | None) -> str:
-    if n is None:
-        return ""
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TiB"
 
 
 # --- rows and alarms (pure) ----------------------------------------------------------

@@ -15,16 +15,15 @@ from typing import Any
 
 from cockpit.dbmodel import (
     Activity,
-    Backend,
     DatabaseStats,
     ReplicaLag,
     Replication,
+    Session,
     SlowQueries,
     SlowQuery,
-    blocking_tree_lines,
+    activity_sections,
     format_bytes,
-    format_duration,
-    one_line,
+    replication_section,
     sort_by_duration,
     stats_lines,
 )
@@ -427,13 +426,13 @@ class PostgresSource:
 
     # --- activity: sessions, blocking tree, slow queries ---------------------------------
 
-    async def sessions(self) -> list[Backend]:
+    async def sessions(self) -> list[Session]:
         """Client sessions of this database (ours excluded), longest running first."""
         rows = await self._query_all(
             "reading pg_stat_activity", ACTIVITY_SQL, (SESSION_LIMIT,)
         )
         out = [
-            Backend(
+            Session(
                 pid=int(pid), source=self.id, user=user, application=app, client=client,
                 database=db, state=state, wait_event=wait,
                 duration_s=float(dur) if dur is not None else None,
@@ -499,19 +498,19 @@ class PostgresSource:
 
     # --- capabilities: cancel a query, terminate a session ------------------------------
 
-    def cancel_backend_command(self, target: Backend) -> list[str]:
+    def cancel_backend_command(self, target: Session) -> list[str]:
         return self.cancel_command(target.pid)
 
-    async def cancel_backend(self, target: Backend) -> str:
+    async def cancel_backend(self, target: Session) -> str:
         return await self._signal(target, CANCEL_SQL, "cancelled the query of")
 
-    def terminate_backend_command(self, target: Backend) -> list[str]:
+    def terminate_backend_command(self, target: Session) -> list[str]:
         return self.terminate_command(target.pid)
 
-    async def terminate_backend(self, target: Backend) -> str:
+    async def terminate_backend(self, target: Session) -> str:
         return await self._signal(target, TERMINATE_SQL, "terminated")
 
-    async def _signal(self, target: Backend, sql: str, done: str) -> str:
+    async def _signal(self, target: Session, sql: str, done: str) -> str:
         # The pid must still be the session that was on screen: pids are reused, and ending
         # whatever process holds the number now would hit the wrong client.
         pid = int(target.pid)
@@ -557,70 +556,6 @@ class PostgresSource:
         if row and row[0]:
             return f"cancelled the query of session {pid} on {self._masked}"
         return f"session {pid} was not found on {self._masked} (already gone?)"
-
-
-def activity_sections(activity: Activity, limit: int = 20) -> list[DetailSection]:
-    """Top sessions, the blocking tree as indented lines, and the slow statements."""
-    sessions = activity.sessions
-    top = DetailSection(
-        title=f"Sessions, longest first ({min(limit, len(sessions))} of {len(sessions)})",
-        columns=("pid", "user", "application", "client", "state", "wait", "duration", "query"),
-        rows=tuple(
-            (
-                str(b.pid), b.user, b.application, b.client, b.state, b.wait_event,
-                format_duration(b.duration_s), one_line(b.query),
-            )
-            for b in sessions[:limit]
-        ),  # fmt: skip
-        lines=() if sessions else ("no other session is connected to this database",),
-    )
-    tree = blocking_tree_lines(sessions)
-    blocking = DetailSection(
-        title="Blocking tree (who blocks whom)",
-        lines=tuple(tree) or ("no session is waiting for a lock",),
-    )
-    return [top, blocking, *slow_sections(activity.slow)]
-
-
-def slow_sections(slow: SlowQueries) -> list[DetailSection]:
-    if not slow.available:
-        return [
-            DetailSection(
-                title="Slow queries (pg_stat_statements)",
-                lines=(slow.message, f"to enable it: {slow.hint}"),
-            )
-        ]
-    columns = ("mean", "total", "calls", "rows", "cache hit", "query")
-
-    def rows(items: tuple[SlowQuery, ...]) -> tuple[tuple[str, ...], ...]:
-        return tuple(
-            (
-                f"{q.mean_ms:.1f} ms", f"{q.total_ms / 1000:.1f} s", str(q.calls), str(q.rows),
-                f"{100 * q.hit_ratio:.0f} %" if q.hit_ratio is not None else "",
-                one_line(q.query),
-            )
-            for q in items
-        )  # fmt: skip
-
-    empty = () if slow.by_mean else ("pg_stat_statements has no statements for this database yet",)
-    return [
-        DetailSection("Slow queries by mean time", columns, rows(slow.by_mean), empty),
-        DetailSection("Slow queries by total time", columns, rows(slow.by_total)),
-    ]
-
-
-def replication_section(repl: Replication) -> DetailSection:
-    """On a replica its replay lag; on a primary one row per connected replica."""
-    if repl.role == "replica":
-        return DetailSection(title="Replication (this server is a replica)", lines=repl.replica_lines())
-    columns = ("replica", "client", "state", "sync", "bytes behind", "write lag", "flush lag", "replay lag")
-    rows = tuple(r.row() for r in repl.replicas)
-    return DetailSection(
-        title="Replication (replicas of this primary, from pg_stat_replication)",
-        columns=columns,
-        rows=rows,
-        lines=() if rows else ("no replica is streaming from this server",),
-    )
 
 
 def build_postgres_sources(profile: Profile) -> list[PostgresSource]:

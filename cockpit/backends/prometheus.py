@@ -21,7 +21,7 @@ import asyncio
 import math
 import ssl
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +33,7 @@ from cockpit.backends.httpclient import HttpClient, HttpConnectError, HttpReques
 from cockpit.errors import BackendError, CockpitError, CredentialsError
 from cockpit.model import Alarm, DetailSection, PaneKind, ServiceStatus, Severity
 from cockpit.profile import AlertmanagerConfig, Profile, PrometheusConfig, SecretRef, Thresholds
+from cockpit.units import sparkline
 
 # Labels that name what a series or an alert is about, most specific first.
 RESOURCE_LABELS = ("service", "app", "deployment", "job", "container", "pod", "instance",
@@ -41,7 +42,6 @@ RATIO_METRICS = ("error_rate", "cpu", "memory", "disk")
 WINDOW_S = 900.0  # the sparkline window
 STEP_S = 30.0
 CONNECT_TIMEOUT_S = 3.0
-_SPARKS = "▁▂▃▄▅▆▇█"
 
 
 def utc_from_rfc3339(text: str | None) -> datetime | None:
@@ -249,17 +249,6 @@ def format_value(metric: str, value: float | None) -> str:
     if metric.endswith("_ms"):
         return f"{value:.0f} ms"
     return f"{value:.4g}"
-
-
-def sparkline(values: Sequence[float], width: int = 30) -> str:
-    """Block characters scaled between the values' min and max (newest on the right)."""
-    finite = [v for v in values if math.isfinite(v)][-width:]
-    if not finite:
-        return ""
-    lo, hi = min(finite), max(finite)
-    if hi == lo:
-        return _SPARKS[0 if hi == 0 else 3] * len(finite)
-    return "".join(_SPARKS[round((v - lo) / (hi - lo) * (len(_SPARKS) - 1))] for v in finite)
 
 
 def threshold_for(metric: str, thresholds: Thresholds) -> float | None:

@@ -412,7 +412,7 @@ def alarm_history_items(alarm: Any) -> list[dict[str, Any]]:
 
 def install_alarm_history() -> None:
     """moto 5.2 answers DescribeAlarmHistory with HTTP 500; actions are looked up on the
-    response class per request, so adding the method is enough (MOTO-LAB.md)."""
+    response class per request, so adding the method is enough (tried on moto 5.2.5)."""
     from moto.cloudwatch.responses import CloudWatchResponse
     from moto.core.responses import ActionResult
 

@@ -40,7 +40,8 @@ def install_request_lock(lock: threading.RLock) -> None:
     """Serve every moto request under ``lock`` so lab threads can mutate backends safely.
 
     ThreadedMotoServer serves each request on its own thread; a lab thread inserting into a
-    backend dict while a request iterates it gave HTTP 500s (MOTO-LAB.md).
+    backend dict while a request iterates it gave HTTP 500s (every list_services call while the
+    lab added services; none with this lock).
     """
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication as App
 

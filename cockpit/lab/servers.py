@@ -6,8 +6,9 @@ its log. Every child runs in its own session, so a Ctrl+C in the user's terminal
 the cockpit first and the cockpit decides when its servers stop; ``stop()`` is idempotent
 and also registered with ``atexit``.
 
-Recipes (flags, users, signals) follow docs TESTING.md: postgres refuses to run as root, so
-as root it runs as the ``postgres`` user; SIGINT is its fast shutdown.
+The recipes (flags, users, signals) are the ones the test fixtures use (tests/fixtures/):
+postgres refuses to run as root, so as root it runs as the ``postgres`` user; SIGINT is its
+fast shutdown.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from cockpit.model import (
     ServiceStatus,
     Severity,
 )
+from cockpit.units import age
 
 if TYPE_CHECKING:
     pass
@@ -65,17 +66,6 @@ def parse_time(value: Any) -> datetime | None:
         return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
     except ValueError:
         return None
-
-
-def age(t: datetime | None, now: datetime | None = None) -> str:
-    """kubectl's age column: 45s, 12m, 3h, 5d."""
-    if t is None:
-        return "?"
-    s = max(0, int(((now or datetime.now(UTC)) - t).total_seconds()))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if s >= size * (2 if unit != "m" else 1):
-            return f"{s // size}{unit}"
-    return f"{s}s"
 
 
 def _meta(o: dict[str, Any]) -> dict[str, Any]:

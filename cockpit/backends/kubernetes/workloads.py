@@ -7,8 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +44,7 @@ from cockpit.backends.kubernetes.records import (
 )
 from cockpit.backends.kubernetes.rest import resource_path
 from cockpit.errors import BackendError, CockpitError
+from cockpit.k8smodel import NODE_COLUMNS, PodView
 from cockpit.model import (
     Alarm,
     DetailSection,
@@ -55,22 +55,6 @@ from cockpit.model import (
 
 if TYPE_CHECKING:
     pass
-
-
-@dataclass(frozen=True)
-class PodView:
-    """One pod of a workload, for a screen that lists them with actions on the focused one."""
-
-    namespace: str
-    name: str
-    status: str
-    ready: str
-    restarts: int
-    last_termination: str
-    node: str
-    age: str
-    containers: tuple[str, ...]
-    terminated: tuple[str, ...]  # containers with a previous (terminated) instance to read
 
 
 def pod_view(pod: dict[str, Any], now: datetime | None = None) -> PodView:
@@ -97,6 +81,7 @@ class _PodActions:
 
     ctx: KubeContext
     id: str
+    namespace = ""  # the namespace the source's pod watch covers ("" = all of them)
 
     @staticmethod
     def pod_of(target: Alarm) -> tuple[str, str]:
@@ -122,6 +107,25 @@ class _PodActions:
         """A reference to one node that ``node: cordon`` / ``uncordon`` accept."""
         return Alarm(name=f"node {node}", source=self.id, severity=Severity.UNKNOWN,
                      state="node", reason="", resource=f"node/{node}")
+
+    # --- WatchChanges ---------------------------------------------------------------------
+
+    def watch_changes(self, plural: str, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` (from the watch's thread) on each change the watch of ``plural``
+        (``pods``, ``nodes``) sees: the informer this source reads its pods and nodes from.
+        Returns what stops it."""
+        informer = self.ctx.informer(plural, "" if plural == "nodes" else self.namespace)
+
+        def listener(*_: Any) -> None:
+            callback()
+
+        informer.listeners.append(listener)
+
+        def stop() -> None:
+            with contextlib.suppress(ValueError):
+                informer.listeners.remove(listener)
+
+        return stop
 
     # --- PodDeletable --------------------------------------------------------------------
 
@@ -482,9 +486,6 @@ def pods_section(pods: Sequence[dict[str, Any]], metrics: dict[str, tuple[str, s
         ("pod", "status", "ready", "restarts", "last termination", "node", "age", "cpu", "memory"),
         tuple(rows),
     )
-
-
-NODE_COLUMNS = ("node", "ready", "pressure", "scheduling", "version", "age", "cpu", "memory")
 
 
 def nodes_section(nodes: Sequence[dict[str, Any]], metrics: dict[str, tuple[str, str]] | None = None,
