@@ -756,7 +756,7 @@ class CockpitApp(App[int]):
                 seen.add(b.key)
                 general.append((b.key_display or b.key, b.description))
         general += [("enter", "Open the row's detail"), ("ctrl+p", "Command palette")]
-        from cockpit.actions import REGISTRY
+        from cockpit.registry import REGISTRY
 
         actions = [
             (spec.key or "ctrl+p", f"{spec.title} ({spec.risk.value}) — {spec.description}")

@@ -224,7 +224,7 @@ class DrillSession:
             return []
         since = datetime.fromtimestamp(self.started_at, UTC)
         end = datetime.fromtimestamp(self.resolved_at or time.time(), UTC)
-        from cockpit.actions import get_action
+        from cockpit.registry import get_action
 
         def title(action_id: str) -> str:
             try:

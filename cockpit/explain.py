@@ -58,7 +58,8 @@ def _command(argv: Iterable[str]) -> str:
 def explain(pane: PaneKind, sources: Iterable[Any], record: Any = None, backend: Any = None,
             profile_name: str = "") -> list[ExplainSection]:
     """Sections for the explain panel: the pane, its sources' commands, the row's actions."""
-    from cockpit.actions import available_actions, target_name
+    from cockpit.actions import target_name
+    from cockpit.registry import available_actions
 
     what, replaces = PANES[pane]
     out = [ExplainSection(pane.value.capitalize(), (what, replaces))]

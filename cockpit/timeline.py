@@ -50,7 +50,7 @@ class TimelineEvent(EstateText):
 
 def _action_title(action_id: str) -> str:
     # Lazy: actions imports backends' Protocols; the CLI path stays light without it.
-    from cockpit.actions import get_action
+    from cockpit.registry import get_action
 
     try:
         return get_action(action_id).title

@@ -189,7 +189,7 @@ class ActivityScreen(Screen):
         return next((b for b in self.shown if str(b.pid) == key), None)
 
     def _request(self, action_id: str) -> None:
-        from cockpit.actions import get_action
+        from cockpit.registry import get_action
 
         spec = get_action(action_id)
         target = self.selected()

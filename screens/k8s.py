@@ -221,7 +221,7 @@ class WorkloadPodsScreen(_FollowsWatch):
         return self.pods.get(key) if key else None
 
     def action_delete_pod(self) -> None:
-        from cockpit.actions import get_action
+        from cockpit.registry import get_action
 
         pod = self.focused_pod()
         if pod is None:
@@ -313,7 +313,7 @@ class NodesScreen(_FollowsWatch):
         return key if key in self.rows else None
 
     def _act(self, action_id: str) -> None:
-        from cockpit.actions import get_action
+        from cockpit.registry import get_action
 
         node = self.focused_node()
         if node is None:

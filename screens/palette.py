@@ -54,7 +54,8 @@ def highlight(matcher: Matcher, title: str) -> Content:
 
 
 def row_commands(app: CockpitApp) -> list[PaletteCommand]:
-    from cockpit.actions import available_actions, target_name
+    from cockpit.actions import target_name
+    from cockpit.registry import available_actions
 
     screen = app.cockpit
     focused = screen.focused_pane()
