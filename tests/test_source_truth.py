@@ -270,3 +270,29 @@ async def test_the_header_counts_sources_until_every_one_has_answered(hung_port:
         await wait_until(lambda: "✖" in header(app, PaneKind.ALARMS), 10)
         assert "1 of 2 sources failing" in header(app, PaneKind.ALARMS)
         await pilot.press("q")
+
+
+def test_status_line_counts_names_and_never_says_live_too_early() -> None:
+    from cockpit.hub import SourceUpdate
+    from widgets.pane import status_line
+
+    def src(name: str, **kw: object) -> SourceUpdate:
+        base: dict = {"records": None, "fetched_at": None, "interval": 5.0}
+        base.update(kw)
+        return SourceUpdate(name, PaneKind.SERVICES, name, **base)
+
+    ok = src("ecs", records=(1, 2), fetched_at=100.0)
+    waiting = src("host-a", deadline=110.0)
+    closed = src("closed-host", error="cannot reach closed-host", error_since=101.0, next_retry=106.0)
+    assert status_line([], 100, 0, "services", empty="no service sources: add x") == (
+        Severity.UNKNOWN, "? no service sources: add x")
+    assert status_line([], 100, 0, "services", complete=False, empty="x")[1] == "⧗ loading…"
+    assert status_line([ok, waiting], 101, 2, "services")[1] == "⧗ loading · 1 of 2 sources · 2 services"
+    assert status_line([ok], 101, 2, "services", complete=False)[1].startswith("⧗ loading · 1 of 1 source, more")
+    # past its deadline a silent source is a timeout, never loading
+    sev, text = status_line([ok, waiting], 111, 2, "services")
+    assert sev is Severity.CRITICAL and text.startswith("✖ 1 of 2 sources failing: host-a: timeout")
+    sev, text = status_line([ok, waiting, closed], 111, 2, "services")
+    assert text.startswith("✖ 2 of 3 sources failing: host-a (timeout), closed-host · since")
+    # a watcher (complete=None) counts what it has heard of
+    assert status_line([ok], 101, 2, "services", complete=None)[1] == "● live · 2 services · every 5s"

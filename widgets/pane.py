@@ -102,7 +102,7 @@ def status_line(
         if total == 1:
             return Severity.WARNING, f"▲ stale: {stale[0].title} data from {oldest}"
         names = ", ".join(u.title for u in stale)
-        return Severity.WARNING, f"▲ {len(stale)} of {total} sources stale: {names} · data from {oldest}"
+        return Severity.WARNING, f"▲ stale: {names} data from {oldest} · {len(stale)} of {total} sources"
     label = noun[:-1] if rows == 1 and noun.endswith("s") else noun
     if waiting or complete is False:
         more = "" if complete else ", more starting"
