@@ -296,3 +296,17 @@ def test_status_line_counts_names_and_never_says_live_too_early() -> None:
     assert text.startswith("✖ 2 of 3 sources failing: host-a (timeout), closed-host · since")
     # a watcher (complete=None) counts what it has heard of
     assert status_line([ok], 101, 2, "services", complete=None)[1] == "● live · 2 services · every 5s"
+
+
+async def test_every_failing_log_source_is_named() -> None:
+    from cockpit.hub import LogBatch
+
+    estate = FakeEstate()
+    app = CockpitApp(Profile(name="t", refresh=REFRESH, timeout=TIMEOUT), sources_factory=estate.factory)
+    async with app.run_test(size=(160, 48)) as pilot:
+        logs = app.cockpit.logs
+        logs.add_batch(LogBatch("a", "tail web-1", error="cannot reach web-1", next_retry=1.0))
+        logs.add_batch(LogBatch("b", "journal db-1", error="cannot reach db-1", next_retry=2.0))
+        text = header(app, PaneKind.LOGS)
+        assert "2 of 2 log sources failing: tail web-1, journal db-1" in text, text
+        await pilot.press("q")
