@@ -310,3 +310,21 @@ async def test_every_failing_log_source_is_named() -> None:
         text = header(app, PaneKind.LOGS)
         assert "2 of 2 log sources failing: tail web-1, journal db-1" in text, text
         await pilot.press("q")
+
+
+async def test_a_start_up_failure_stays_on_the_headers() -> None:
+    """Sources that cannot be built: every pane says so, and the periodic status check does
+    not turn it back into "loading"."""
+    from cockpit.errors import ConfigError
+
+    def factory(p: Profile, notes: dict[str, str]) -> Sources:
+        raise ConfigError("profiles.yaml: redis[0].url: env:NOPE is not set", "export NOPE")
+
+    app = CockpitApp(Profile(name="t", refresh=REFRESH, timeout=TIMEOUT), sources_factory=factory)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_until(lambda: "start-up failed" in header(app, PaneKind.QUEUES), 5)
+        app.cockpit.refresh_status()  # what the staleness timer does every interval
+        await pilot.pause()
+        assert all("start-up failed" in header(app, k) for k in
+                   (PaneKind.SERVICES, PaneKind.ALARMS, PaneKind.QUEUES, PaneKind.DATABASE))
+        await pilot.press("q")
