@@ -248,10 +248,22 @@ class CockpitApp(App[int]):
             for ls in sources.log_sources:
                 if not self.hub.add_log_source(ls):
                     await ls.close()
+            self._expect_sources(complete=True)
             return
         self._start_hub(sources, profile)
 
-    def _start_hub(self, sources: Sources, profile: Profile) -> None:
+    def _expect_sources(self, complete: bool) -> None:
+        """Tell each pane every source it will show, so its header counts the ones that have
+        not answered yet; ``complete``: no more are coming (after the lab's AWS side)."""
+        if self.hub is None:
+            return
+        by_pane: dict[PaneKind, list[SourceUpdate]] = {kind: [] for kind in self.cockpit.panes}
+        for src in self.hub.sources:
+            by_pane.setdefault(src.pane, []).append(self.hub.snapshot(src.id))
+        for kind, pane in self.cockpit.panes.items():
+            pane.expect(by_pane[kind], complete)
+
+    def _start_hub(self, sources: Sources, profile: Profile, complete: bool = True) -> None:
         self.hub = Hub(
             sources.sources,
             sources.log_sources,
@@ -266,6 +278,7 @@ class CockpitApp(App[int]):
             self.cockpit.logs.add_batch(LogBatch("none", "logs", error="no log sources configured",
                                                  hint="add log_groups, journal or logs to the profile"))
         self.hub.start()
+        self._expect_sources(complete)
 
     def _lab_starter(self) -> Callable[[], Any]:
         """The embedded lab, whose PostgreSQL, Redis and this-machine panes start as soon as
@@ -284,7 +297,7 @@ class CockpitApp(App[int]):
             except Exception:  # the full start reports it; nothing shown early
                 log.exception("early lab sources failed")
                 return
-            loop.call_soon_threadsafe(self._start_hub, sources, profile)
+            loop.call_soon_threadsafe(self._start_hub, sources, profile, False)
 
         return functools.partial(start_lab, on_servers=on_servers)
 
@@ -482,7 +495,8 @@ class CockpitApp(App[int]):
     def on_boot_failed(self, message: BootFailed) -> None:
         self.notify(f"{message.message_text}\n{message.hint}", severity="error", timeout=30)
         for pane in self.cockpit.panes.values():
-            pane.header.show(*_boot_error(message.message_text, message.hint))
+            pane.boot_error = _boot_error(message.message_text, message.hint)
+            pane.refresh_status()
 
     def on_pane_open_detail(self, message: Pane.OpenDetail) -> None:
         from cockpit.backends.base import DetailProvider
@@ -580,7 +594,13 @@ class CockpitApp(App[int]):
         if pane.kind is PaneKind.LOGS and self.hub:
             sources = self.hub.log_sources
         record = getattr(pane, "selected", None)
-        return explain(pane.kind, sources, record, self.backend_for(record), self.profile.name)
+        sections = explain(pane.kind, sources, record, self.backend_for(record), self.profile.name)
+        states = pane.source_lines()
+        if states:  # every source's state, each error in full: the header only names them
+            from cockpit.explain import ExplainSection
+
+            sections.insert(1, ExplainSection("Sources now", states))
+        return sections
 
     # --- database activity and drills ----------------------------------------------------
 

@@ -24,6 +24,7 @@ T = TypeVar("T")
 
 MAX_BACKOFF = 60.0
 STALE_AFTER_INTERVALS = 3
+TIMEOUT_WORD = "timeout"  # how a source past its timeout is said, on its pane and in explain
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,9 @@ class SourceUpdate(EstateText):
     hint: str = ""  # what to do
     error_since: float | None = None
     next_retry: float | None = None  # wall-clock time of the next attempt after a failure
+    # Wall-clock time by which a source that has not answered yet is overdue (its first
+    # fetch's timeout): a pane says "timeout" past it, even if the fetch never ends.
+    deadline: float | None = None
 
     def is_stale(self, now: float | None = None) -> bool:
         if self.fetched_at is None:
@@ -103,6 +107,7 @@ class _SourceState:
     error_since: float | None = None
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     in_flight: bool = False
+    deadline: float | None = None  # when the fetch in flight is overdue
 
 
 class Throttle(Generic[T]):
@@ -197,6 +202,7 @@ class Hub:
     def start(self) -> None:
         self._started = True
         for st in self._states.values():
+            st.deadline = self._clock() + st.timeout
             self._tasks.append(asyncio.create_task(self._run(st), name=f"hub:{st.source.id}"))
         for ls in self._log_sources:
             task = asyncio.create_task(self._follow(ls), name=f"hub-log:{ls.id}")
@@ -225,6 +231,7 @@ class Hub:
         st = _SourceState(source, source_interval(source, self._interval), self._timeout)
         self._states[source.id] = st
         if self._started:
+            st.deadline = self._clock() + st.timeout
             self._tasks.append(asyncio.create_task(self._run(st), name=f"hub:{source.id}"))
         return True
 
@@ -291,6 +298,7 @@ class Hub:
             hint=err[1] if err else "",
             error_since=st.error_since if err else None,
             next_retry=next_retry if err else None,
+            deadline=st.deadline if st.in_flight or st.records is None else None,
         )
 
     async def _run(self, st: _SourceState) -> None:
@@ -299,13 +307,14 @@ class Hub:
         while True:
             st.wake.clear()
             st.in_flight = True
+            st.deadline = self._clock() + st.timeout
             try:
                 async with asyncio.timeout(st.timeout):
                     records = await st.source.fetch()
             except asyncio.CancelledError:
                 raise
             except TimeoutError:
-                self._failed(st, (f"no answer within {st.timeout:g} s", "the backend hangs or is slow; retrying"))
+                self._failed(st, (f"{TIMEOUT_WORD}: no answer within {st.timeout:g} s", "the backend hangs or is slow; retrying"))
             except Exception as e:  # a backend never raises into the UI
                 self._failed(st, describe_error(e))
             else:

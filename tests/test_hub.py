@@ -279,3 +279,18 @@ async def test_a_partial_fetch_is_followed_at_once_by_the_rest():
         assert src.calls == 2
     finally:
         await hub.stop()
+
+
+async def test_a_source_not_answered_yet_carries_its_deadline_and_a_timeout_says_so():
+    """Panes count the sources that have not answered (hub.snapshot before the first
+    update) and say "timeout" past the deadline; the hub's own timeout says it too."""
+    hung = FakeSource("hung", hang=True)
+    hub, updates, _ = await _collect([hung], interval=0.05, timeout=0.3)
+    try:
+        before = hub.snapshot("hung")
+        assert before.records is None and before.error is None
+        assert before.deadline is not None and before.deadline <= time.time() + 0.3
+        await wait_until(lambda: updates, 2)
+        assert updates[0].error and updates[0].error.startswith("timeout: no answer within 0.3 s")
+    finally:
+        await hub.stop()

@@ -15,6 +15,8 @@ class AlarmsPane(TablePane):
     title = "Alarms"
     BINDINGS = action_bindings(Alarm)
     noun = "alarms"
+    empty = ("no alarm sources: add aws.alarms, prometheus, alertmanager, health, kubernetes or hosts"
+             " to the profile")
     columns = [
         ("severity", 9),
         ("alarm", 20),

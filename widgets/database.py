@@ -47,6 +47,7 @@ class DatabasePane(TablePane):
     title = "Database"
     BINDINGS: ClassVar[list[BindingType]] = [*action_bindings(DatabaseSnapshot)]
     noun = "databases"
+    empty = "no database sources: add databases, redis or aws.rds to the profile"
     columns = [
         ("", 2),
         ("database", 16),

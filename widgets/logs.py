@@ -70,7 +70,12 @@ class LogsPane(Pane):
         self.refresh_status()
 
     def refresh_status(self, now: float | None = None) -> None:
-        if self.errors:
+        if len(self.errors) > 1:  # every failing follower is named, not only the first
+            names = ", ".join(b.title for b in self.errors.values())
+            retry = min((b.next_retry for b in self.errors.values() if b.next_retry), default=None)
+            sev, text = Severity.CRITICAL, (f"✖ {len(self.errors)} of {len(self.sources)} log sources failing: "
+                                            f"{names} · retry {clock(retry)}")
+        elif self.errors:
             b = next(iter(self.errors.values()))
             hint = f" · {b.hint}" if b.hint else ""
             sev, text = Severity.CRITICAL, f"✖ {b.title}: {b.error} · retry {clock(b.next_retry)}{hint}"

@@ -19,7 +19,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input, Static
 
-from cockpit.hub import SourceUpdate
+from cockpit.hub import TIMEOUT_WORD, SourceUpdate
 from cockpit.model import PaneKind, Severity
 from cockpit.text import one_line, sanitize
 from widgets.keyed_table import KeyedTable, Row
@@ -29,29 +29,86 @@ def clock(ts: float | None) -> str:
     return datetime.fromtimestamp(ts).strftime("%H:%M:%S") if ts else "--:--:--"
 
 
-def status_line(updates: Sequence[SourceUpdate], now: float, rows: int, noun: str) -> tuple[Severity, str]:
-    """The pane's one-line state: the worst of its sources, plain text (pure, tested)."""
+def overdue(u: SourceUpdate, now: float) -> bool:
+    """Never answered, and past its first fetch's timeout: a timeout, whatever the fetch does."""
+    return u.records is None and not u.error and u.deadline is not None and now > u.deadline
+
+
+def failure(u: SourceUpdate, now: float) -> str | None:
+    """What failed for this source now, or None."""
+    if u.error:
+        return u.error
+    if overdue(u, now):
+        return f"{TIMEOUT_WORD}: no answer by {clock(u.deadline)}"
+    return None
+
+
+def condition(u: SourceUpdate, now: float) -> str | None:
+    """``unknown`` (failing), ``stale`` (silent for three intervals) or None: what the rows of
+    this source are while its last good data is all there is."""
+    if failure(u, now):
+        return "unknown"
+    if u.is_stale(now):
+        return "stale"
+    return None
+
+
+def _sources(n: int) -> str:
+    return f"{n} source" if n == 1 else f"{n} sources"
+
+
+def status_line(
+    updates: Sequence[SourceUpdate], now: float, rows: int, noun: str, *,
+    complete: bool | None = True, empty: str = "",
+) -> tuple[Severity, str]:
+    """The pane's one-line state: the worst of its sources, plain text (pure, tested).
+
+    ``updates`` holds every source the pane expects, those that have not answered too (no
+    records, no error, a ``deadline``); ``complete`` is False while more sources may still be
+    added (the lab's AWS side starts after its local servers), None when the set of sources
+    is not known (a watcher or a replay counts those it has heard of); ``empty`` is what to
+    say when the profile gives the pane no source at all.
+    """
     if not updates:
-        return Severity.UNKNOWN, "⧗ loading…"
-    failing = [u for u in updates if u.error]
+        return (Severity.UNKNOWN, f"? {empty}") if complete and empty else (Severity.UNKNOWN, "⧗ loading…")
+    total = len(updates)
+    failing = [(u, why) for u in updates if (why := failure(u, now))]
+    waiting = [u for u in updates if u.records is None and not u.error and not overdue(u, now)]
     if failing:
-        u = failing[0]
-        more = f" (+{len(failing) - 1} more)" if len(failing) > 1 else ""
-        kept = " · showing last good data" if u.records else ""
-        hint = f" · {u.hint}" if u.hint else ""
+        kept = " · showing last good data" if any(u.records for u, _ in failing) else ""
+        still = f" · {len(waiting)} loading" if waiting else ""
+        if len(failing) == 1:
+            u, why = failing[0]
+            count = f"1 of {total} sources failing: " if total > 1 else ""
+            since = clock(u.error_since or u.deadline)
+            retry = f" · retry {clock(u.next_retry)}" if u.next_retry else ""
+            hint = f" · {u.hint}" if u.hint else ""
+            return (
+                Severity.CRITICAL,
+                f"✖ {count}{u.title}: {sanitize(why, 200)} · since {since}{retry}{kept}{still}{hint}",
+            )
+        names = ", ".join(
+            f"{u.title} ({TIMEOUT_WORD})" if why.startswith(TIMEOUT_WORD) else u.title for u, why in failing
+        )
+        since = min((u.error_since or u.deadline or now) for u, _ in failing)
         return (
             Severity.CRITICAL,
-            f"✖ {u.title}: {sanitize(u.error or '', 200)} · since {clock(u.error_since)}"
-            f" · retry {clock(u.next_retry)}{kept}{hint}{more}",
+            f"✖ {len(failing)} of {total} sources failing: {names} · since {clock(since)}{kept}{still}"
+            " · e lists each error",
         )
     stale = [u for u in updates if u.is_stale(now)]
     if stale:
-        u = stale[0]
-        return Severity.WARNING, f"▲ stale: {u.title} data from {clock(u.fetched_at)}"
-    if any(u.records is None for u in updates):
-        return Severity.UNKNOWN, "⧗ loading…"
-    interval = min(u.interval for u in updates)
+        oldest = clock(min(u.fetched_at or now for u in stale))
+        if total == 1:
+            return Severity.WARNING, f"▲ stale: {stale[0].title} data from {oldest}"
+        names = ", ".join(u.title for u in stale)
+        return Severity.WARNING, f"▲ stale: {names} data from {oldest} · {len(stale)} of {total} sources"
     label = noun[:-1] if rows == 1 and noun.endswith("s") else noun
+    if waiting or complete is False:
+        more = "" if complete else ", more starting"
+        shown = f" · {rows} {label}" if rows else ""
+        return Severity.UNKNOWN, f"⧗ loading · {total - len(waiting)} of {_sources(total)}{more}{shown}"
+    interval = min(u.interval for u in updates)
     return Severity.OK, f"● live · {rows} {label} · every {interval:g}s"
 
 
@@ -70,10 +127,11 @@ class PaneHeader(Static):
         self.title = title
         self._shown: tuple[str, Severity] | None = None
 
-    def show(self, severity: Severity, state: str, focused: bool = False) -> None:
+    def show(self, severity: Severity, state: str, focused: bool = False) -> bool:
+        """Show this state; False when it is what the line says already (nothing repaints)."""
         key = (f"{focused}{state}", severity)
         if key == self._shown:
-            return
+            return False
         self._shown = key
         for sev in (Severity.OK, Severity.WARNING, Severity.CRITICAL):
             self.set_class(severity == sev, f"-{sev.label}")
@@ -81,6 +139,7 @@ class PaneHeader(Static):
         # One line, full width: a new state never changes the size, so no layout pass (one
         # per pane per refresh otherwise, and each re-arranges the whole screen).
         self.update(Text.assemble((marker + self.title, "bold"), "  ", state), layout=False)
+        return True
 
 
 class Pane(Vertical):
@@ -89,6 +148,8 @@ class Pane(Vertical):
     kind: ClassVar[PaneKind]
     title: ClassVar[str]
     noun: ClassVar[str] = "rows"
+    # What the header says when the profile gives the pane no source: the keys that would.
+    empty: ClassVar[str] = ""
     ALLOW_MAXIMIZE = True  # `z` maximises the whole pane (header and filter), not its table
 
     DEFAULT_CSS = """
@@ -109,6 +170,11 @@ class Pane(Vertical):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.updates: dict[str, SourceUpdate] = {}
+        # Whether every source is known (see status_line): the app says so once it has built
+        # them; a watcher or a replay never does, it knows only the sources it has heard of.
+        self.sources_complete: bool | None = None
+        self._conditions: dict[str, str | None] = {}  # source -> its rows' condition, as drawn
+        self.boot_error: tuple[Severity, str] | None = None  # the sources could not be built
         self.header = PaneHeader(self.title, classes="pane-header")
         self.filter_input = Input(placeholder="filter (Esc clears)", classes="pane-filter")
 
@@ -129,11 +195,55 @@ class Pane(Vertical):
             self.render_records()
         self.refresh_status()
 
-    def refresh_status(self, now: float | None = None) -> None:
+    def expect(self, updates: Sequence[SourceUpdate], complete: bool) -> None:
+        """The sources this pane will show, answered or not yet (``hub.snapshot``s), and
+        whether that is all of them: the header counts them and names the silent ones."""
+        fresh = [u for u in updates if u.source_id not in self.updates]
+        for u in fresh:
+            self.updates[u.source_id] = u
+        self.sources_complete = complete
+        if any(u.records for u in fresh):
+            self.render_records()
+        self.refresh_status()
+
+    def now(self) -> float:
         # A replay runs on the recording's clock, not the wall's, for staleness too.
-        now = getattr(self.app, "clock", time.time)() if now is None else now
-        sev, text = status_line(list(self.updates.values()), now, self.row_count(), self.noun)
-        self.header.show(sev, text, self.has_focus_within)
+        return getattr(self.app, "clock", time.time)()
+
+    def refresh_status(self, now: float | None = None) -> None:
+        now = self.now() if now is None else now
+        if self._row_conditions(now) != self._conditions:
+            self.render_records(now)  # a source failed, went stale or came back: its rows' glyphs
+        sev, text = status_line(list(self.updates.values()), now, self.row_count(), self.noun,
+                                complete=self.sources_complete, empty=self.empty)
+        if self.boot_error is not None and not self.updates:
+            sev, text = self.boot_error
+        if self.header.show(sev, text, self.has_focus_within):
+            screen = self.screen if self.is_attached else None
+            if self.has_focus_within and hasattr(screen, "update_explain"):
+                screen.update_explain()  # explain lists each source's state: keep it true
+
+    def _row_conditions(self, now: float) -> dict[str, str | None]:
+        return {sid: condition(u, now) for sid, u in self.updates.items() if u.records}
+
+    def source_lines(self, now: float | None = None) -> tuple[str, ...]:
+        """Each source of the pane and its state, one line each (for explain, `e`)."""
+        now = self.now() if now is None else now
+        out = []
+        for u in self.updates.values():
+            why = failure(u, now)
+            if why:
+                since = clock(u.error_since or u.deadline)
+                retry = f", retry {clock(u.next_retry)}" if u.next_retry else ""
+                hint = f" · {u.hint}" if u.hint else ""
+                out.append(f"✖ {u.title}: {sanitize(why, 300)} (since {since}{retry}){hint}")
+            elif u.records is None:
+                out.append(f"⧗ {u.title}: no answer yet")
+            elif u.is_stale(now):
+                out.append(f"▲ {u.title}: stale, data from {clock(u.fetched_at)}")
+            else:
+                out.append(f"● {u.title}: {len(u.records)} rows at {clock(u.fetched_at)}")
+        return tuple(out)
 
     def on_descendant_focus(self) -> None:
         self.refresh_status()
@@ -144,7 +254,7 @@ class Pane(Vertical):
     def row_count(self) -> int:
         return 0
 
-    def render_records(self) -> None:
+    def render_records(self, now: float | None = None) -> None:
         pass
 
     @property
@@ -190,6 +300,11 @@ def _alerting(record: Any) -> bool:
     return False
 
 
+def _healthy(record: Any) -> bool:
+    """Whether a row shows as ok (green): what a failing or stale source must not claim."""
+    return any(getattr(record, attr, None) is Severity.OK for attr in ("status", "severity"))
+
+
 def action_bindings(record_type: type) -> list[Binding]:
     """Row keys for the registry's actions on this record type (footer, help, keys)."""
     from cockpit.actions import REGISTRY
@@ -225,13 +340,16 @@ class TablePane(Pane):
             out.extend(u.records or ())
         return out
 
-    def render_records(self) -> None:
+    def render_records(self, now: float | None = None) -> None:
         records = self.sort(self.all_records())
         needle = self.filter_text.lower()
         rows: list[Row] = []
         self.records = {}
         cache: dict[Any, tuple[Any, tuple[str, list[Text]]]] = {}
         theme = self.app.theme  # cells carry the theme's colours: another theme, new cells
+        self._conditions = self._row_conditions(self.now() if now is None else now)
+        # A failing or stale source's rows stay (its last good data) but never look healthy.
+        doubtful = {id(r): c for sid, c in self._conditions.items() if c for r in self.updates[sid].records or ()}
         for rec in records:
             # Rendering a row (sparklines, ages) costs more than comparing two frozen records:
             # a record equal to last time's reuses last time's cells (1,000 rows, one changed).
@@ -242,6 +360,9 @@ class TablePane(Pane):
             else:
                 key, cells = self.row(rec)
             cache[ident] = ((theme, rec), (key, cells))
+            doubt = doubtful.get(id(rec))
+            if doubt and _healthy(rec):
+                cells = [self.doubt_cell(cells[0], doubt), *cells[1:]]
             if needle and not any(needle in c.plain.lower() for c in cells):
                 continue
             rows.append((key, cells))
@@ -328,6 +449,14 @@ class TablePane(Pane):
         loud = getattr(self.app, "loud_status", False)
         text = f"{severity.symbol} {label.upper() if loud else label}"
         return Text(text, style=self.severity_style(severity), no_wrap=True)
+
+    def doubt_cell(self, cell: Text, doubt: str) -> Text:
+        """The status cell of an ok row whose source fails (``? unknown``) or went stale
+        (``▲ stale``); a glyph-only column keeps only the glyph."""
+        severity = Severity.UNKNOWN if doubt == "unknown" else Severity.WARNING
+        if len(cell.plain.strip()) <= 1:
+            return Text(severity.symbol, style=self.severity_style(severity), no_wrap=True)
+        return self.severity_cell(severity, doubt)
 
     def severity_style(self, severity: Severity) -> str:
         return {

@@ -27,6 +27,7 @@ class QueuesPane(TablePane):
     title = "Queues"
     BINDINGS: ClassVar[list[BindingType]] = [*action_bindings(QueueStatus)]
     noun = "queues"
+    empty = "no queue sources: add aws.sqs or redis to the profile (redis with queues:)"
     columns = [
         ("", 2),
         ("queue", 18),

@@ -53,6 +53,7 @@ class ServicesPane(TablePane):
     title = "Services"
     BINDINGS: ClassVar[list[BindingType]] = [*action_bindings(ServiceStatus)]
     noun = "services"
+    empty = "no service sources: add aws.ecs, kubernetes or hosts to the profile"
     columns = [
         # Fits half of a 160-column terminal (88 cells with padding). The backend shows in
         # the names (deployment/…) and in the row's detail and explain panel.
