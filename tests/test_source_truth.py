@@ -204,8 +204,12 @@ async def test_rows_of_a_failing_source_lose_their_green_glyph_until_it_answers(
     server = await asyncio.to_thread(start_redis, tmp_path / "redis")
     respawn = Respawn(server._child.proc)  # type: ignore[union-attr]
     try:
+        import redis as redis_client
+
+        # A queue that exists: a missing key is `? missing`, never green.
+        redis_client.Redis.from_url(server.url).rpush("jobs:email", "x")
         profile = Profile(name="redis", refresh=REFRESH, timeout=TIMEOUT,
-                          redis=(RedisConfig("cache", SecretRef(server.url), queues=("queue:default",)),))
+                          redis=(RedisConfig("cache", SecretRef(server.url), queues=("jobs:email",)),))
         app = CockpitApp(profile)
         async with app.run_test(size=(160, 48)) as pilot:
             panes = (PaneKind.DATABASE, PaneKind.QUEUES)
