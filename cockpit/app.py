@@ -681,7 +681,17 @@ class CockpitApp(App[int]):
     def action_save_screen(self) -> None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         name = f"cockpit-{self.profile.name}-{stamp}.svg"
-        path = self.save_screenshot(filename=name, path=".")
+        from pathlib import Path
+
+        from cockpit.masking import mask_text
+
+        # A screenshot leaves the terminal (a ticket, a chat): the masker reads it once more.
+        path = Path(name).resolve()
+        try:
+            path.write_text(mask_text(self.export_screenshot()), encoding="utf-8")
+        except OSError as e:
+            self.notify(f"screenshot not saved: {e}", severity="error")
+            return
         self.notify(f"screenshot saved: {path}")
 
     def extra_palette_commands(self) -> list[PaletteCommand]:

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cockpit import masking
 from cockpit.errors import ActionRefused, CockpitError
 from cockpit.profile import Profile
 
@@ -164,7 +165,7 @@ class AuditLog:
             "host": socket.gethostname(),
         }
         record.update(entry)
-        record = mask_secrets(record)
+        record = masking.mask_secrets(record)  # the one masker (cockpit.masking)
         line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode()
         with self._lock:
             try:

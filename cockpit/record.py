@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from cockpit.audit import mask_secrets
+from cockpit.masking import mask_secrets
 from cockpit.stream import StreamError, dumps, loads_lines
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from cockpit.errors import CockpitError
+from cockpit.masking import mask_secrets
 from cockpit.stream import dumps
 
 QUEUE_SIZE = 2000
@@ -108,7 +109,9 @@ class ShareServer:
         return self.address
 
     def publish(self, event: dict[str, Any]) -> None:
-        line = dumps(event) + "\n"
+        if not self.watchers:
+            return
+        line = dumps(mask_secrets(event)) + "\n"  # as a recording is masked: it leaves the driver
         for w in list(self.watchers):
             try:
                 w.queue.put_nowait(line)
@@ -140,7 +143,7 @@ class ShareServer:
                 return
         w = _Watcher(writer)
         for event in self.full_state():
-            w.queue.put_nowait(dumps(event) + "\n")
+            w.queue.put_nowait(dumps(mask_secrets(event)) + "\n")
         self.watchers.append(w)
         w.task = asyncio.current_task()
         try:
