@@ -303,7 +303,7 @@ class CockpitApp(App[int]):
             address = await server.start()
             self.share_server = server
             self.sinks.append(server)
-            self.notify(f"sharing on {address}\nwatchers: cockpit attach '{address}'", timeout=20)
+            self.notify(f"sharing on {address}\nwatchers: {server.watch_command}", timeout=20)
 
     def publish(self, event: dict[str, Any] | None) -> None:
         if event is None:
@@ -480,6 +480,8 @@ class CockpitApp(App[int]):
     def record_runbook_step(self, runbook, step: str, done: bool, target: str) -> None:
         from cockpit.runbooks import record_step
 
+        if self._refused_for_watchers():
+            return
         try:
             record_step(self.runner.audit, self.profile.name, runbook, step, done, target)
         except Exception as e:
@@ -650,6 +652,8 @@ class CockpitApp(App[int]):
         from screens.incident import IncidentStartScreen
         from widgets.incident import Incident
 
+        if self._refused_for_watchers():
+            return
         answer = await self.push_screen_wait(IncidentStartScreen())
         if answer is None:
             return
@@ -663,6 +667,8 @@ class CockpitApp(App[int]):
     def action_incident_resolve(self) -> None:
         from widgets.incident import clock_text
 
+        if self._refused_for_watchers():
+            return
         banner = self.cockpit.incident_banner
         inc = banner.incident
         if inc is None or inc.resolved is not None:
@@ -672,7 +678,17 @@ class CockpitApp(App[int]):
         banner.resolve(now)
         self._note(f"incident resolved: {inc.severity} {inc.title} after {clock_text(now - inc.started)}")
 
+    def _refused_for_watchers(self) -> bool:
+        """A watcher (or a replay) writes no notes: they would land in the operator's audit."""
+        if self._feed is None:
+            return False
+        self.notify("a watcher records nothing: incidents and runbook steps are the driver's to record",
+                    severity="warning")
+        return True
+
     def _note(self, summary: str) -> None:
+        if self._refused_for_watchers():
+            return
         try:
             self.runner.audit.append({"type": "note", "profile": self.profile.name, "summary": summary})
         except Exception as e:
