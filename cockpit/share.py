@@ -249,7 +249,8 @@ class ShareServer:
             except (TimeoutError, ValueError, AttributeError):
                 token = ""
             if not secrets.compare_digest(str(token), self.target.token):
-                writer.write((dumps({"v": 1, "kind": "refused", "reason": "wrong or missing token"}) + "\n").encode())
+                writer.write((dumps({"v": 1, "kind": "refused", "reason": "wrong or missing token (give it with "
+                                     f"--token-file or ${TOKEN_ENV})"}) + "\n").encode())
                 with contextlib.suppress(Exception):
                     await writer.drain()
                 writer.close()

@@ -71,6 +71,23 @@ def test_one_masker_for_urls_and_command_lines() -> None:
     assert mask_argv(["psql", "--password", "pw"]) == ["psql", "--password", "***"]
 
 
+def test_records_are_masked_by_key_name_and_by_form() -> None:
+    from cockpit.masking import mask_secrets
+
+    masked = mask_secrets({
+        "dsn": "postgresql://app:s3cr3t@db.internal:5432/orders", "password": "hunter2",
+        "aws_secret_access_key": "wJalr", "apiKey": "k-123", "Authorization": "Bearer abc", "desired": 3,
+        "nested": [{"token": "t0k"}, "https://s3/x?X-Amz-Signature=deadbeef&part=1"],
+        "command": "psql 'host=db password=pw1 dbname=x' --token=zzz", "error": "auth ?token=abc123",
+    })
+    assert masked == {
+        "dsn": "postgresql://app:***@db.internal:5432/orders", "password": "***",
+        "aws_secret_access_key": "***", "apiKey": "***", "Authorization": "***", "desired": 3,
+        "nested": [{"token": "***"}, "https://s3/x?X-Amz-Signature=***&part=1"],
+        "command": "psql 'host=db password=*** dbname=x' --token=***", "error": "auth ?token=***",
+    }
+
+
 # --- a Redis password in the URL's query, on every way out --------------------------------
 
 
