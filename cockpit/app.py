@@ -697,18 +697,15 @@ class CockpitApp(App[int]):
     def action_save_screen(self) -> None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         name = f"cockpit-{self.profile.name}-{stamp}.svg"
-        from pathlib import Path
-
-        from cockpit.masking import mask_text
-
-        # A screenshot leaves the terminal (a ticket, a chat): the masker reads it once more.
-        path = Path(name).resolve()
-        try:
-            path.write_text(mask_text(self.export_screenshot()), encoding="utf-8")
-        except OSError as e:
-            self.notify(f"screenshot not saved: {e}", severity="error")
-            return
+        path = self.save_screenshot(filename=name, path=".")
         self.notify(f"screenshot saved: {path}")
+
+    def export_screenshot(self, *, title: str | None = None, simplify: bool = False) -> str:
+        """Every screenshot (Ctrl+S, the palette's, a browser visitor's) leaves the terminal for
+        a ticket or a chat: the masker reads it once more on its way out."""
+        from cockpit.masking import mask_svg_text
+
+        return mask_svg_text(super().export_screenshot(title=title, simplify=simplify))
 
     def extra_palette_commands(self) -> list[PaletteCommand]:
         return [

@@ -9,6 +9,7 @@ stay as they were, so the command shown is still the command that would run.
 from __future__ import annotations
 
 import functools
+import html
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -123,6 +124,24 @@ def mask_text(text: str) -> str:
         return m.group("pre") + _masked_value(value)
 
     return _FLAG.sub(flag, text)
+
+
+_SVG_TEXT = re.compile(r"(<text\b[^>]*>)([^<]*)(</text>)")
+
+
+def mask_svg_text(svg: str) -> str:
+    """An SVG screenshot (Rich's export) with the text of each ``<text>`` element masked."""
+
+    def node(m: re.Match[str]) -> str:
+        text = html.unescape(m.group(2))
+        masked = mask_text(text)
+        if masked == text:
+            return m.group()
+        # Escaped back as Rich escapes it: spaces (and no-break spaces) as &#160;.
+        body = html.escape(masked).replace(" ", "&#160;").replace("\u00a0", "&#160;")
+        return m.group(1) + body + m.group(3)
+
+    return _SVG_TEXT.sub(node, svg)
 
 
 def mask_argv(argv: Iterable[str]) -> list[str]:

@@ -174,3 +174,23 @@ async def test_a_query_password_never_reaches_the_screen_a_screenshot_or_watcher
         await pilot.press("enter")
         await pilot.pause()
         assert PW not in app.export_screenshot()
+
+
+async def test_a_screenshot_is_masked_whatever_reached_the_screen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from .fakes import FakeEstate
+
+    monkeypatch.chdir(tmp_path)
+    estate = FakeEstate()
+    app = CockpitApp(Profile(name="t", refresh=0.2), sources_factory=estate.factory)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_until(lambda: app.cockpit.panes[PaneKind.SERVICES].row_count() == 2, 10)
+        estate.logs.push(f"deploy: PGPASSWORD={PW} psql -h db; redis-cli -a '{PW}' PING")
+        await wait_until(lambda: app.cockpit.logs.view.total == 1, 10)
+        await pilot.press("ctrl+s")
+        await wait_until(lambda: list(tmp_path.glob("cockpit-t-*.svg")), 5)
+        (shot,) = tmp_path.glob("cockpit-t-*.svg")
+        svg = shot.read_text()
+        assert PW not in svg
+        assert "PGPASSWORD=***&#160;psql" in svg and "-a&#160;&#x27;***&#x27;&#160;PING" in svg
