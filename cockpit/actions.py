@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from cockpit.audit import AuditLog, utc_iso
 from cockpit.errors import ActionRefused, CockpitError
+from cockpit.masking import mask_argv
 from cockpit.model import Alarm, DatabaseSnapshot, QueueStatus, ServiceStatus
 from cockpit.profile import Profile
 from cockpit.text import EstateText
@@ -102,8 +103,11 @@ class ActionSpec:
         return isinstance(target, self.target_type)
 
     def command(self, backend: Any, target: Any, params: dict[str, Any]) -> list[str]:
-        """The equivalent CLI argv, shown in the confirm modal, the audit and explain."""
-        return list(self.argv(backend, target, params))
+        """The equivalent CLI argv, shown in the confirm modal, the audit and explain.
+
+        Masked: it is only ever shown, and a password in it would be shown with it.
+        """
+        return mask_argv(self.argv(backend, target, params))
 
     async def run(self, backend: Any, target: Any, params: dict[str, Any]) -> str:
         if self.call is None:

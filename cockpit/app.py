@@ -325,7 +325,7 @@ class CockpitApp(App[int]):
             address = await server.start()
             self.share_server = server
             self.sinks.append(server)
-            self.notify(f"sharing on {address}\nwatchers: cockpit attach '{address}'", timeout=20)
+            self.notify(f"sharing on {address}\nwatchers: {server.watch_command}", timeout=20)
 
     def publish(self, event: dict[str, Any] | None) -> None:
         if event is None:
@@ -512,6 +512,8 @@ class CockpitApp(App[int]):
     def record_runbook_step(self, runbook, step: str, done: bool, target: str) -> None:
         from cockpit.runbooks import record_step
 
+        if self._refused_for_watchers():
+            return
         try:
             record_step(self.runner.audit, self.profile.name, runbook, step, done, target)
         except Exception as e:
@@ -702,6 +704,8 @@ class CockpitApp(App[int]):
         from screens.incident import IncidentStartScreen
         from widgets.incident import Incident
 
+        if self._refused_for_watchers():
+            return
         answer = await self.push_screen_wait(IncidentStartScreen())
         if answer is None:
             return
@@ -715,6 +719,8 @@ class CockpitApp(App[int]):
     def action_incident_resolve(self) -> None:
         from widgets.incident import clock_text
 
+        if self._refused_for_watchers():
+            return
         banner = self.cockpit.incident_banner
         inc = banner.incident
         if inc is None or inc.resolved is not None:
@@ -724,7 +730,17 @@ class CockpitApp(App[int]):
         banner.resolve(now)
         self._note(f"incident resolved: {inc.severity} {inc.title} after {clock_text(now - inc.started)}")
 
+    def _refused_for_watchers(self) -> bool:
+        """A watcher (or a replay) writes no notes: they would land in the operator's audit."""
+        if self._feed is None:
+            return False
+        self.notify("a watcher records nothing: incidents and runbook steps are the driver's to record",
+                    severity="warning")
+        return True
+
     def _note(self, summary: str) -> None:
+        if self._refused_for_watchers():
+            return
         try:
             self.runner.audit.append({"type": "note", "profile": self.profile.name, "summary": summary})
         except Exception as e:
@@ -735,6 +751,13 @@ class CockpitApp(App[int]):
         name = f"cockpit-{self.profile.name}-{stamp}.svg"
         path = self.save_screenshot(filename=name, path=".")
         self.notify(f"screenshot saved: {path}")
+
+    def export_screenshot(self, *, title: str | None = None, simplify: bool = False) -> str:
+        """Every screenshot (Ctrl+S, the palette's, a browser visitor's) leaves the terminal for
+        a ticket or a chat: the masker reads it once more on its way out."""
+        from cockpit.masking import mask_svg_text
+
+        return mask_svg_text(super().export_screenshot(title=title, simplify=simplify))
 
     def extra_palette_commands(self) -> list[PaletteCommand]:
         return [

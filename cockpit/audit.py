@@ -19,7 +19,6 @@ import getpass
 import json
 import logging
 import os
-import re
 import secrets
 import socket
 import stat
@@ -28,12 +27,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cockpit import masking
 from cockpit.errors import ActionRefused, CockpitError
 from cockpit.profile import Profile
 
 log = logging.getLogger(__name__)
 
-MASK = "***"
 
 # Text from the estate (an alert's summary) can be any length; an audit line should not be.
 REASON_CAP = 4096
@@ -65,69 +64,6 @@ def _capped(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return [_capped(v) for v in obj]
     return obj
-
-# Key names whose values are secrets, matched on word parts: "aws_secret_access_key",
-# "Authorization", "api-key", "db_password".
-_SECRET_WORDS = {
-    "password",
-    "passwd",
-    "pwd",
-    "token",
-    "secret",
-    "key",
-    "apikey",
-    "authorization",
-    "credential",
-    "credentials",
-    "signature",
-    "cookie",
-}
-_URL_PASSWORD = re.compile(r"(?P<pre>[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@\s]*:)[^@/\s]+(?=@)")
-_QUERY_SECRET = re.compile(
-    r"(?P<pre>[?&;](?:[A-Za-z0-9_.-]*?)(?:password|passwd|pwd|token|secret|key|signature|"
-    r"credential|sig|auth)[A-Za-z0-9_.-]*=)[^&#\s]+",
-    re.IGNORECASE,
-)
-# libpq key=value DSNs and CLI flags: "password=x", "--password x", "--token=x".
-_KV_SECRET = re.compile(
-    r"(?P<pre>(?:^|(?<=\s))(?:--?)?(?:password|passwd|pwd|token|secret|api[_-]?key)"
-    r"(?:=|\s+))(?!\*\*\*)(?P<q>['\"]?)[^\s'\"]+(?P=q)",
-    re.IGNORECASE,
-)
-_AUTH_HEADER = re.compile(r"(?P<pre>\bauthorization:\s*(?:bearer|basic|token)?\s*)[^\s'\"]+", re.I)
-
-
-def _is_secret_key(name: str) -> bool:
-    words = {w for w in re.split(r"[^a-z0-9]+", re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower())}
-    words.discard("")
-    return bool(words & _SECRET_WORDS) or name.lower().replace("-", "_") in {"x_amz_signature"}
-
-
-def mask_string(text: str) -> str:
-    text = _URL_PASSWORD.sub(lambda m: m.group("pre") + MASK, text)
-    text = _QUERY_SECRET.sub(lambda m: m.group("pre") + MASK, text)
-    text = _AUTH_HEADER.sub(lambda m: m.group("pre") + MASK, text)
-    text = _KV_SECRET.sub(lambda m: m.group("pre") + MASK, text)
-    return text
-
-
-def mask_secrets(obj: Any) -> Any:
-    """A copy of ``obj`` with secret values replaced by ``***`` (dicts, lists, strings)."""
-    if isinstance(obj, dict):
-        return {
-            k: (
-                MASK
-                if isinstance(k, str) and _is_secret_key(k) and v not in ("", None)
-                else mask_secrets(v)
-            )
-            for k, v in obj.items()
-        }
-    if isinstance(obj, list | tuple):
-        return [mask_secrets(v) for v in obj]
-    if isinstance(obj, str):
-        return mask_string(obj)
-    return obj
-
 
 def default_audit_path(profile: Profile | None = None) -> Path:
     """The profile's ``audit_log``, else ``$XDG_STATE_HOME/cockpit/audit.jsonl``."""
@@ -242,7 +178,7 @@ class AuditLog:
         if self.profile:
             record["profile"] = self.profile
         record.update(entry)
-        record = mask_secrets(_capped(record))
+        record = masking.mask_secrets(_capped(record))  # the one masker (cockpit.masking)
         line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode()
         with self._lock:
             fd = self._open()

@@ -165,24 +165,33 @@ def _fewer_malloc_arenas() -> None:
 
 
 def _share_target(share: str | None, profile: str) -> str | None:
-    """Resolve --share before the screen is taken, and print where watchers connect."""
+    """Resolve --share before the screen is taken, and print where watchers connect.
+
+    The TCP token is not printed in the watchers' command: it goes in a 0600 file the driver
+    writes (or comes from $COCKPIT_SHARE_TOKEN), because command lines are public (ps).
+    """
     if share is None:
         return None
-    from cockpit.share import parse_target
+    from cockpit.share import claim_socket_path, parse_target, token_file
 
-    target = parse_target(share, profile)
-    if target.kind == "tcp":
-        if not target.port:
-            print("cockpit: --share tcp:// needs a port, e.g. tcp://127.0.0.1:7070", file=sys.stderr)
-            raise SystemExit(2)
-        import secrets
-
-        target.token = target.token or secrets.token_urlsafe(24)
-        address = f"tcp://{target.host}:{target.port}?token={target.token}"
-    else:
-        address = f"unix:{target.path}"
-    print(f"cockpit: sharing on {address}\n  watchers: cockpit attach '{address}'", file=sys.stderr)
-    return address
+    try:
+        target = parse_target(share, profile)
+        if target.kind == "tcp":
+            if not target.port:
+                print("cockpit: --share tcp:// needs a port, e.g. tcp://127.0.0.1:7070", file=sys.stderr)
+                raise SystemExit(2)
+            where = token_file(target.port)
+            print(f"cockpit: sharing on {target} (its token: {where}, mode 0600)\n"
+                  f"  watchers: cockpit attach {target} --token-file {where}\n"
+                  "  other users: give them the token in a file of theirs, or in $COCKPIT_SHARE_TOKEN",
+                  file=sys.stderr)
+        else:
+            assert target.path is not None
+            claim_socket_path(target.path)
+            print(f"cockpit: sharing on {target}\n  watchers: cockpit attach {target}", file=sys.stderr)
+    except CockpitError as e:
+        raise SystemExit(_fail(e)) from None
+    return str(target)
 
 
 def _watch(command: str, argv: list[str]) -> int:
@@ -191,8 +200,11 @@ def _watch(command: str, argv: list[str]) -> int:
         p.add_argument("file", help="a recording made with --record")
     else:
         p.add_argument("target", nargs="?", default="",
-                       help="the driver's address: a socket path (default: your lab driver's) or tcp://...?token=")
+                       help="the driver's address: a socket path (default: your lab driver's) or tcp://127.0.0.1:PORT")
         p.add_argument("--profile", default="lab", help="the driver's profile, for the default socket")
+        p.add_argument("--token-file", metavar="PATH",
+                       help="a 0600 file holding a TCP driver's token (else $COCKPIT_SHARE_TOKEN, else the "
+                            "token file of your own driver on that port); never give the token as an argument")
     p.add_argument("--theme")
     args = p.parse_args(argv)
     from cockpit.app import CockpitApp
@@ -209,10 +221,11 @@ def _watch(command: str, argv: list[str]) -> int:
             app = CockpitApp(profile, theme=args.theme, read_only=True, feed=replay_feed(player),
                              screen_factory=lambda banner: ReplayScreen(banner, player))
         else:
-            from cockpit.share import parse_target
+            from cockpit.share import parse_target, watcher_token
             from screens.replay import attach_feed
 
             target = parse_target(args.target, args.profile)
+            target.token = watcher_token(target, args.token_file)
             profile = Profile(name="watcher", description=f"watching {target} (read-only)", read_only=True)
             app = CockpitApp(profile, theme=args.theme, read_only=True, feed=attach_feed(target))
     except CockpitError as e:

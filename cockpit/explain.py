@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from cockpit.masking import mask_argv
 from cockpit.model import PaneKind
 
 PANES: dict[PaneKind, tuple[str, str]] = {
@@ -52,7 +53,7 @@ class ExplainSection:
 
 
 def _command(argv: Iterable[str]) -> str:
-    return shlex.join(list(argv))
+    return shlex.join(mask_argv(argv))
 
 
 def explain(pane: PaneKind, sources: Iterable[Any], record: Any = None, backend: Any = None,

@@ -30,11 +30,9 @@ class SecretRef:
                 )
             return value
         if self.ref.startswith("file:"):
-            path = Path(self.ref[5:]).expanduser()
-            try:
-                return path.read_text().strip()
-            except OSError as e:
-                raise ConfigError(f"cannot read {path}: {e.strerror}", "check the path") from e
+            from cockpit.secretfile import read_secret_file
+
+            return read_secret_file(self.ref[5:])  # regular files only, 64 KB, with a timeout
         return self.ref
 
     def __str__(self) -> str:  # never the resolved value

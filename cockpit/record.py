@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cockpit.audit import mask_secrets
+from cockpit.masking import mask_secrets
 from cockpit.stream import StreamError, dumps
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024

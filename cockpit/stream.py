@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cockpit import model
-from cockpit.audit import mask_secrets
 from cockpit.errors import CockpitError
 from cockpit.hub import LogBatch, SourceUpdate
+from cockpit.masking import mask_secrets
 from cockpit.text import sanitize
 
 VERSION = 1

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from cockpit.audit import AuditLog, default_audit_path, mask_secrets, utc_iso
+from cockpit.audit import AuditLog, default_audit_path, utc_iso
 from cockpit.errors import ActionRefused, CockpitError
+from cockpit.masking import mask_secrets
 from cockpit.profile import Profile
 from cockpit.timeline import build_timeline
 from tests.helpers import wait_until_sync

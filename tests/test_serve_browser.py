@@ -239,8 +239,8 @@ async def test_serve_shows_the_shared_cockpit_in_chromium(chromium, driver, tmp_
     t0 = time.monotonic()
     port = _free_port()
     serve = subprocess.Popen(
-        [sys.executable, "-m", "cockpit.cli", "serve", f"unix:{driver}", "--port", str(port),
-         "--token", "browser-t0ken"],
+        [sys.executable, "-m", "cockpit.cli", "serve", f"unix:{driver}", "--port", str(port)],
+        env={**os.environ, "COCKPIT_SERVE_TOKEN": "browser-t0ken"},
         cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     browser = None

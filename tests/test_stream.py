@@ -169,13 +169,14 @@ async def test_share_fans_out_and_drops_a_slow_watcher_without_waiting(tmp_path)
     await server.stop()
 
 
-async def test_tcp_share_requires_the_token():
+async def test_tcp_share_requires_the_token(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))  # where the driver keeps its token file
     enc = StreamEncoder("lab")
     server = ShareServer(parse_target("tcp://127.0.0.1:0"), enc.full_state)
     address = await server.start()
-    assert "token=" in address
-    good = parse_target(address)
-    bad = parse_target(address.split("?")[0] + "?token=wrong")
+    assert "token" not in address
+    good = Target("tcp", port=server.target.port, token=server.target.token)
+    bad = Target("tcp", port=server.target.port, token="wrong")
     first_good = await anext(watch(good))
     first_bad = await anext(watch(bad))
     assert first_good["kind"] == "hello"
@@ -228,8 +229,11 @@ def test_serve_answers_on_loopback_and_leaves_no_process(tmp_path):
     from cockpit.lab.servers import free_port
 
     port = free_port()
+    import os
+
     proc = subprocess.Popen([sys.executable, "-m", "cockpit.cli", "serve", f"unix:{tmp_path}/none.sock",
-                             "--port", str(port), "--token", "t0ken"], start_new_session=True,
+                             "--port", str(port)], start_new_session=True,
+                            env={**os.environ, "COCKPIT_SERVE_TOKEN": "t0ken"},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 20

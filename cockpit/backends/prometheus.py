@@ -25,12 +25,12 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from urllib3.util import make_headers
 
 from cockpit.backends.httpclient import HttpClient, HttpConnectError, HttpRequestError, HttpTimeout
 from cockpit.errors import BackendError, CockpitError, CredentialsError
+from cockpit.masking import mask_url
 from cockpit.model import Alarm, DetailSection, PaneKind, ServiceStatus, Severity
 from cockpit.profile import AlertmanagerConfig, Profile, PrometheusConfig, SecretRef, Thresholds
 from cockpit.units import sparkline
@@ -55,18 +55,6 @@ def utc_from_rfc3339(text: str | None) -> datetime | None:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC) if value.year > 1 else None  # 0001-01-01: "never"
-
-
-def mask_url(url: str) -> str:
-    """The URL without any user:password part (it may come from an env: reference)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "(unparseable url)"
-    if "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return parts._replace(netloc=f"***@{host}").geturl()
 
 
 def _resolve(ref: SecretRef | str | None) -> str | None:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from cockpit.errors import ActionRefused, BackendError, CockpitError
+from cockpit.masking import MASK, is_secret_name, mask_text, mask_url
 from cockpit.model import DatabaseSnapshot, DetailSection, PaneKind, Severity
 from cockpit.profile import Profile, RedisConfig, Thresholds
 
@@ -44,28 +45,18 @@ STATS_FIELDS = (
 )
 
 
-def mask_url(url: str) -> str:
-    """The URL with any password replaced by ``***`` (the user name is kept)."""
+def _scrub(text: str, url: str) -> str:
+    """The error's first line without the URL's password (in its userinfo or its query)."""
     try:
         parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        user = parts.username or ""
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-        netloc = f"{user}:***@{host}{port}"
-        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+        secrets = [parts.password or ""]
+        secrets += [v for k, v in parse_qsl(parts.query) if is_secret_name(k)]
     except ValueError:
-        return "(unparseable url)"
-
-
-def _scrub(text: str, url: str) -> str:
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        password = None
+        secrets = []
     first = (text.strip().splitlines() or [""])[0]
-    return first.replace(password, "***") if password else first
+    for secret in filter(None, secrets):
+        first = first.replace(secret, MASK)
+    return mask_text(first)
 
 
 def _ratio_severity(used: float, limit: float, warn: float) -> Severity:
