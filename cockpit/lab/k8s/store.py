@@ -65,8 +65,9 @@ class K8sState:
             del self._hist_rv[:cut]
         self.cond.notify_all()
 
-    def put(self, obj: dict[str, Any]) -> dict[str, Any]:
-        """Create or replace an object (kind decides the resource); returns the stored copy."""
+    def put(self, obj: dict[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
+        """Create or replace an object (kind decides the resource); returns the stored copy
+        (with ``dry_run``, the copy that would be stored: nothing changes)."""
         plural = _plural_of(obj["kind"])
         group, kind, namespaced = RESOURCES[plural]
         obj = copy.deepcopy(obj)
@@ -83,6 +84,9 @@ class K8sState:
             meta.setdefault("uid", str(uuid.uuid4()))
             meta.setdefault("creationTimestamp", now_iso())
             meta.setdefault("generation", 1)
+            if dry_run:
+                meta["resourceVersion"] = str(self.rv)
+                return obj
             meta["resourceVersion"] = self._bump()
             self.objects[key] = obj
             self._record("MODIFIED" if old is not None else "ADDED", plural, obj)
@@ -93,14 +97,20 @@ class K8sState:
             obj = self.objects.get((plural, ns, name))
             return copy.deepcopy(obj) if obj is not None else None
 
-    def modify(self, plural: str, ns: str, name: str, fn: Callable[[dict[str, Any]], Any]) -> dict:
-        """Change an object in place with ``fn(obj)``; bumps its resourceVersion."""
+    def modify(self, plural: str, ns: str, name: str, fn: Callable[[dict[str, Any]], Any], *,
+               dry_run: bool = False) -> dict:
+        """Change an object in place with ``fn(obj)``; bumps its resourceVersion. With
+        ``dry_run``, returns what the change would give and stores nothing."""
         with self.cond:
             obj = self.objects[(plural, ns, name)]
+            if dry_run:
+                obj = copy.deepcopy(obj)
             old_spec = copy.deepcopy(obj.get("spec"))
             fn(obj)
             if obj.get("spec") != old_spec:
                 obj["metadata"]["generation"] = int(obj["metadata"].get("generation", 1)) + 1
+            if dry_run:
+                return obj
             obj["metadata"]["resourceVersion"] = self._bump()
             self._record("MODIFIED", plural, obj)
             return copy.deepcopy(obj)
@@ -426,7 +436,8 @@ class K8sState:
 
     def emit_event(self, ns: str, *, kind: str, name: str, reason: str, message: str,
                    type: str = "Warning", count: int = 1, event_name: str = "",
-                   last_seen: datetime | None = None) -> dict[str, Any]:
+                   last_seen: datetime | None = None, field_path: str = "",
+                   component: str = "kubelet") -> dict[str, Any]:
         t = now_iso(last_seen)
         ev_name = event_name or f"{name}.{uuid.uuid4().hex[:16]}"
         existing = self.get("events", ns, ev_name)
@@ -435,10 +446,11 @@ class K8sState:
             "kind": "Event",
             "metadata": {"name": ev_name, "namespace": ns},
             "involvedObject": {"kind": kind, "name": name, "namespace": ns,
-                               "apiVersion": "v1" if kind in ("Pod", "Node") else "apps/v1"},
+                               "apiVersion": "v1" if kind in ("Pod", "Node") else "apps/v1",
+                               **({"fieldPath": field_path} if field_path else {})},
             "reason": reason, "message": message, "type": type, "count": count,
             "firstTimestamp": first, "lastTimestamp": t,
-            "source": {"component": "kubelet"}, "reportingComponent": "kubelet",
+            "source": {"component": component}, "reportingComponent": component,
         })
 
     def append_log(self, ns: str, pod: str, text: str, *, container: str = "app",
