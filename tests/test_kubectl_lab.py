@@ -22,6 +22,7 @@ from cockpit.lab.k8s import LAB_NAMESPACE, lab_kubernetes
 from .conftest import skip_or_fail
 from .helpers import wait_until_sync
 
+pytestmark = pytest.mark.servers
 NS = LAB_NAMESPACE
 
 
