@@ -7,10 +7,12 @@ The kubectl binary is the one on PATH (Debian's ``kubernetes-client``), or ``$KU
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -56,11 +58,12 @@ class Kubectl:
 
 
 @pytest.fixture
-def kubectl(tmp_path: Path) -> Iterator[Kubectl]:
+def kubectl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Kubectl]:
     binary = os.environ.get("KUBECTL") or shutil.which("kubectl")
     if not binary:
         skip_or_fail("kubectl is not installed (Debian: apt-get install kubernetes-client)")
     kubeconfig, _context, stop = lab_kubernetes(tmp_path / "lab")
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))  # for the cockpit's own client
     try:
         yield Kubectl(str(binary), kubeconfig, tmp_path)
     finally:
@@ -111,6 +114,14 @@ def test_scale_creates_and_deletes_pods(kubectl: Kubectl):
     wait_until_sync(lambda: len(kubectl.pods("scanner-api")) == 1, 30)
     dep = kubectl.json("get", "deploy", "scanner-api", "-n", NS)
     assert dep["status"]["replicas"] == 1 and dep["status"]["readyReplicas"] == 1
+    described = kubectl("describe", "deployment", "scanner-api", "-n", NS)
+    assert "ScalingReplicaSet" in described and "to 1" in described, described
+
+
+def test_deleting_a_deployment_takes_its_replicasets_and_pods(kubectl: Kubectl):
+    kubectl("delete", "deployment", "scanner-api", "-n", NS)
+    wait_until_sync(lambda: not kubectl.pods("scanner-api"), 30)
+    assert "scanner-api" not in kubectl("get", "rs", "-n", NS)
 
 
 def test_a_deleted_pod_is_replaced_and_status_does_not_lie(kubectl: Kubectl):
@@ -181,3 +192,59 @@ def test_events_name_the_pods_real_container(kubectl: Kubectl):
         (container,) = (c["name"] for c in pod["spec"]["containers"])
         assert f"container {container} " in e["message"], e["message"]
         assert e["involvedObject"].get("fieldPath") == f"spec.containers{{{container}}}"
+
+
+async def test_the_cockpits_actions_do_what_kubectl_then_sees(kubectl: Kubectl, tmp_path: Path):
+    """Restart, scale, rollback and delete pod through the cockpit's backend and its action
+    runner; kubectl is the judge of what happened on the cluster."""
+    from cockpit.actions import ActionRunner, get_action
+    from cockpit.audit import AuditLog
+    from cockpit.backends.kubernetes import KubeContext, KubernetesServicesSource
+    from cockpit.lab.k8s import LAB_CONTEXT
+    from cockpit.profile import Profile
+
+    async def confirm(req):
+        return req.expected if req.typed else True
+
+    services = KubernetesServicesSource(KubeContext(LAB_CONTEXT), NS)
+    runner = ActionRunner(profile=Profile(name="lab"), audit=AuditLog(tmp_path / "audit.jsonl"),
+                          resolve_backend=lambda sid: services, confirm=confirm)
+
+    async def row(image: str = ""):
+        """The services row, once the cockpit's watch cache shows ``image`` (within 10 s)."""
+        deadline = time.monotonic() + 10
+        while True:
+            r = {r.name: r for r in await services.fetch()}["deployment/scanner-api"]
+            if r.task_definition.endswith(image) or time.monotonic() > deadline:
+                return r
+            await asyncio.sleep(0.05)
+
+    def rollout_done() -> str:
+        return kubectl("rollout", "status", "deployment/scanner-api", "-n", NS, "--timeout=60s",
+                       timeout=90)
+
+    try:
+        before = kubectl.running("scanner-api")
+        outcome = await runner.request(get_action("service.restart"), await row())
+        assert outcome.ok, outcome.message
+        assert "successfully rolled out" in rollout_done()
+        after = kubectl.running("scanner-api")
+        assert len(after) == 3 and not after & before
+
+        kubectl("set", "image", "deployment/scanner-api", "app=registry.example/scanner-api:2.5.0",
+                "-n", NS)
+        rollout_done()
+        target = await row("2.5.0")
+        outcome = await runner.request(get_action("service.rollback"), target)
+        assert outcome.ok and "revision 3 to 2" in outcome.message, outcome.message
+        rollout_done()
+        images = {p["spec"]["containers"][0]["image"] for p in kubectl.pods("scanner-api").values()}
+        assert images == {"registry.example/scanner-api:2.4.1"}
+        assert "4 " in kubectl("rollout", "history", "deployment/scanner-api", "-n", NS)
+
+        outcome = await runner.request(get_action("service.scale"), await row(), {"desired": 2})
+        assert outcome.ok, outcome.message
+        wait_until_sync(lambda: len(kubectl.pods("scanner-api")) == 2, 30)
+        rollout_done()
+    finally:
+        await services.close()

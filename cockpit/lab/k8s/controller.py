@@ -108,10 +108,23 @@ class DeploymentController:
                 before = self.state.rv
                 for dep in self.state.items("deployments"):
                     self.sync(dep)
+                self.collect_garbage()
                 if self.state.rv == before:
                     break
                 changed = True
         return changed
+
+    def collect_garbage(self) -> None:
+        """The garbage collector: what a deleted owner owned goes too (background deletion,
+        kubectl's default), ReplicaSets before their pods."""
+        st = self.state
+        for plural in ("replicasets", "controllerrevisions", "pods"):
+            uids = {o["metadata"]["uid"] for o in st.objects.values()}
+            for o in st.items(plural):
+                owners = o["metadata"].get("ownerReferences") or []
+                if owners and not any(r.get("uid") in uids for r in owners):
+                    st.delete(plural, o["metadata"]["namespace"], o["metadata"]["name"])
+                    self.starting.pop((o["metadata"]["namespace"], o["metadata"]["name"]), None)
 
     # --- one deployment ------------------------------------------------------------------
 

@@ -306,8 +306,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _select(self, plural: str, ns: str, q: dict[str, str]) -> list[dict[str, Any]]:
         ls, fs = q.get("labelSelector", ""), q.get("fieldSelector", "")
         st = self.state
+        # Sorted by namespace and name, the order etcd keys list in.
         return [
-            o for (p, n, _), o in st.objects.items()
+            o for (p, n, _), o in sorted(st.objects.items(), key=lambda kv: kv[0])
             if p == plural and (not ns or n == ns) and _matches_labels(o, ls)
             and (not fs or _matches_fields(o, fs))
         ]

@@ -10,6 +10,7 @@ import copy
 import json
 import threading
 import uuid
+import zlib
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -407,7 +408,7 @@ class K8sState:
                      "nodeName": node or None, "restartPolicy": "Always"},
             "status": {"phase": phase, "conditions": conds, "containerStatuses": statuses,
                        "hostIP": "10.0.0.1" if node else None,
-                       "podIP": "10.244.0.9" if running else None,
+                       "podIP": f"10.244.{1 + zlib.crc32(name.encode()) % 250}.9" if running else None,
                        "startTime": now_iso(created) if node else None, "qosClass": "BestEffort"},
         })
 
@@ -441,11 +442,17 @@ class K8sState:
         t = now_iso(last_seen)
         ev_name = event_name or f"{name}.{uuid.uuid4().hex[:16]}"
         existing = self.get("events", ns, ev_name)
+        # kubectl describe finds an object's events by its uid too.
+        try:
+            target = self.get(_plural_of(kind), "" if kind in ("Node", "Namespace") else ns, name)
+        except KeyError:  # a kind the double does not store
+            target = None
+        uid = {"uid": target["metadata"]["uid"]} if target else {}
         first = existing["firstTimestamp"] if existing else t
         return self.put({
             "kind": "Event",
             "metadata": {"name": ev_name, "namespace": ns},
-            "involvedObject": {"kind": kind, "name": name, "namespace": ns,
+            "involvedObject": {"kind": kind, "name": name, "namespace": ns, **uid,
                                "apiVersion": "v1" if kind in ("Pod", "Node") else "apps/v1",
                                **({"fieldPath": field_path} if field_path else {})},
             "reason": reason, "message": message, "type": type, "count": count,
