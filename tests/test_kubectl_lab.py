@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import queue
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,6 +91,35 @@ def test_get_with_short_names_prints_the_server_side_columns(kubectl: Kubectl):
     assert "statefulset.apps/scanner-cache" in every and "replicaset.apps/scanner-api-" in every
     nodes = kubectl("get", "no")
     assert "lab-node-1" in nodes and "Ready" in nodes and "VERSION" in nodes
+
+
+def test_get_watch_prints_each_change_as_a_row(kubectl: Kubectl):
+    proc = subprocess.Popen([kubectl.binary, "get", "po", "-w", "-n", NS, "-l", "app=scanner-api"],
+                            env=kubectl.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(ln) for ln in proc.stdout or ()], daemon=True).start()
+
+    def until(pred, what: str) -> str:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                ln = lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if pred(ln):
+                return ln
+        raise AssertionError(f"kubectl get -w never printed {what}")
+
+    try:
+        assert "STATUS" in until(lambda ln: ln.startswith("NAME"), "its header")
+        victim = sorted(kubectl.pods("scanner-api"))[0]
+        kubectl("delete", "pod", victim, "-n", NS, "--wait=false")
+        new = until(lambda ln: "ContainerCreating" in ln, "a new pod").split()[0]
+        assert until(lambda ln: ln.startswith(new + " ") and "Running" in ln, "it running")
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def test_rollout_restart_replaces_every_pod_and_the_rollout_completes(kubectl: Kubectl):

@@ -349,7 +349,13 @@ class _Handler(BaseHTTPRequestHandler):
         rv_param = q.get("resourceVersion", "")
         self._start_chunked("application/json")
 
+        as_table = wants_table(self.headers.get("Accept", ""))
+
         def send(etype: str, obj: dict[str, Any]) -> None:
+            if as_table and etype in ("ADDED", "MODIFIED", "DELETED"):
+                # kubectl get -w: each event's object is a one-row Table.
+                obj = table(plural, [obj], include=q.get("includeObject", ""),
+                            list_meta={"resourceVersion": obj["metadata"]["resourceVersion"]})
             self._chunk(json.dumps({"type": etype, "object": obj},
                                    separators=(",", ":")).encode() + b"\n")
 
