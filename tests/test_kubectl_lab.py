@@ -211,6 +211,8 @@ def test_logs_previous_limit_bytes_and_tail(kubectl: Kubectl):
 def test_auth_can_i_answers(kubectl: Kubectl):
     assert kubectl("auth", "can-i", "delete", "pods", "-n", NS).strip() == "yes"
     assert kubectl("auth", "can-i", "patch", "deployments", "-n", NS).strip() == "yes"
+    listed = kubectl("auth", "can-i", "--list", "-n", NS)
+    assert "*.*" in listed and "[*]" in listed, listed
 
 
 def test_events_name_the_pods_real_container(kubectl: Kubectl):

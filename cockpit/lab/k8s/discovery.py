@@ -49,7 +49,9 @@ def discovery(path: str, *, metrics: bool) -> tuple[int, dict[str, Any]] | None:
     if path == f"/apis/{AUTHZ_GV}":
         return 200, _list(AUTHZ_GV, [
             {"name": "selfsubjectaccessreviews", "singularName": "", "namespaced": False,
-             "kind": "SelfSubjectAccessReview", "verbs": ["create"]}])
+             "kind": "SelfSubjectAccessReview", "verbs": ["create"]},
+            {"name": "selfsubjectrulesreviews", "singularName": "", "namespaced": False,
+             "kind": "SelfSubjectRulesReview", "verbs": ["create"]}])
     if path not in ("/api/v1", "/apis/apps/v1"):
         return None
     gv = "v1" if path == "/api/v1" else "apps/v1"

@@ -252,6 +252,14 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(201, {**body, "metadata": body.get("metadata") or {},
                                          "status": {"allowed": True,
                                                     "reason": "the lab's user is an admin"}})
+        if path == f"/apis/{AUTHZ_GV}/selfsubjectrulesreviews" and isinstance(body, dict):
+            return self._send_json(201, {**body, "metadata": body.get("metadata") or {},
+                                         "status": {"resourceRules": [{"verbs": ["*"],
+                                                                       "apiGroups": ["*"],
+                                                                       "resources": ["*"]}],
+                                                    "nonResourceRules": [{"verbs": ["*"],
+                                                                          "nonResourceURLs": ["*"]}],
+                                                    "incomplete": False}})
         r = self._route()
         if r is None or r[2] or r[0] not in RESOURCES or not isinstance(body, dict):
             return self._error(404, "NotFound", "the server could not find the requested resource")
