@@ -36,6 +36,8 @@ async def test_workloads_nodes_and_a_rollout_restart_on_the_lab():
         await wait_until(lambda: len(app.screen.rows) == 2, 10)
         await pilot.press("escape")
 
+        before = {p.name for p in await app.backend_for(row).workload_pods(row)}
+        assert len(before) == 3
         services.focus_body()
         services.table.move_cursor(row=services.table.row_keys.index(row.key))
         await pilot.press("r")
@@ -52,7 +54,30 @@ async def test_workloads_nodes_and_a_rollout_restart_on_the_lab():
         dep = client.AppsV1Api(api_client).read_namespaced_deployment("scanner-api", "repo-scanner")
         annotations = dep.spec.template.metadata.annotations or {}
         assert "kubectl.kubernetes.io/restartedAt" in annotations
-        await pilot.press("q")
+
+        # The lab's controller rolls it: the row shows the rollout, then it completes.
+        seen: set[str] = set()
+
+        def rolled() -> bool:
+            r = k8s_rows()["deployment/scanner-api"]
+            seen.add(r.status_text)
+            return r.deployment.startswith("complete 3 updated") and r.status_text == "healthy" \
+                and "deploying" in seen
+        await wait_until(rolled, 30)
+
+        # Its pods, from the workload's detail: three new ones, running, none of the old.
+        from screens.detail import DetailScreen
+        from screens.k8s import WorkloadPodsScreen
+
+        services.focus_body()
+        await pilot.press("enter")
+        await wait_until(lambda: isinstance(app.screen, DetailScreen), 5)
+        await pilot.press("p")
+        await wait_until(lambda: isinstance(app.screen, WorkloadPodsScreen), 5)
+        pods = app.screen
+        await wait_until(lambda: len(pods.pods) == 3 and not set(pods.pods) & before
+                         and all(v.status == "Running" for v in pods.pods.values()), 15)
+        await pilot.press("escape", "escape", "q")
 
 
 async def test_pods_previous_log_delete_follow_rollback_and_cordon_on_the_lab():

@@ -10,13 +10,18 @@ bookmarks), strategic-merge / merge / JSON patches, DELETE, the ``scale`` subres
 ``pods/{name}/log`` (follow, previous, tailLines, sinceTime, timestamps), ``Status`` objects
 for errors and ``/api`` + ``/apis`` discovery for kubectl.
 
-It is not a controller manager: a workload's status changes only when a test or the lab
+By default it is not a controller manager: a workload's status changes only when a test
 says so (``set_workload_status``, ``reconcile``), which is what makes tests deterministic.
+The lab's cluster runs ``controller`` (a Deployment/ReplicaSet controller: rollouts within
+surge/unavailable limits, scale, replaced pods, history for undo), so kubectl and the cockpit
+see a cluster that acts. Every write honours ``dryRun=All``; ``GET`` answers a ``Table`` when
+asked (``tables``); discovery has short names and the ``all`` category (``discovery``).
 Every request is recorded (``state.requests``) so a test can assert the exact PATCH/DELETE
 a client sent.
 
 Its rooms: ``store`` (the objects and what acts on them), ``http`` (the REST face),
-``patch`` (patches and selectors), ``builders`` (object parts), ``seed`` (the lab's cluster).
+``patch`` (patches and selectors), ``builders`` (object parts), ``seed`` (the lab's cluster),
+``controller``, ``tables``, ``discovery``.
 """
 
 from __future__ import annotations
@@ -27,6 +32,10 @@ from cockpit.lab.k8s.builders import (  # noqa: F401 (re-exported)
     RESOURCES,
     _status,
     now_iso,
+)
+from cockpit.lab.k8s.controller import (  # noqa: F401 (re-exported)
+    DeploymentController,
+    start_controller,
 )
 from cockpit.lab.k8s.http import (  # noqa: F401 (re-exported)
     _Handler,

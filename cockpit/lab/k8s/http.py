@@ -9,6 +9,7 @@ import copy
 import json
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,8 +18,16 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from cockpit.lab.k8s.builders import METRICS_GV, RESOURCES, _status, now_iso
+from cockpit.lab.k8s.discovery import (
+    AUTHZ_GV,
+    OPENAPI_PATH,
+    PATHS,
+    discovery,
+    openapi_v2,
+)
 from cockpit.lab.k8s.patch import _matches_fields, _matches_labels, json_patch, merge_patch
 from cockpit.lab.k8s.store import K8sState
+from cockpit.lab.k8s.tables import table, wants_table
 
 # --- HTTP --------------------------------------------------------------------------------
 
@@ -112,9 +121,15 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
         self._log_request()
         path = urlsplit(self.path).path.rstrip("/")
-        if path in ("/api", "/apis", "/version", "/api/v1", "/apis/apps/v1",
-                    f"/apis/{METRICS_GV}"):
+        if path in PATHS:
             return self._discovery(path)
+        if path == OPENAPI_PATH:
+            data = openapi_v2()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            return self.wfile.write(data)
         r = self._route()
         if r is None:
             return self._error(404, "NotFound", "the server could not find the requested resource")
@@ -134,6 +149,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._not_found(plural, name)
         if sub == "scale":
             return self._send_json(200, _scale_of(obj))
+        if wants_table(self.headers.get("Accept", "")):
+            return self._send_json(200, table(plural, [obj], include=q.get("includeObject", "")))
         return self._send_json(200, obj)
 
     def do_PATCH(self) -> None:  # noqa: N802
@@ -142,7 +159,7 @@ class _Handler(BaseHTTPRequestHandler):
         r = self._route()
         if r is None or not r[2] or r[0] not in RESOURCES:
             return self._error(404, "NotFound", "the server could not find the requested resource")
-        plural, ns, name, sub, _ = r
+        plural, ns, name, sub, q = r
         ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
         if ctype not in ("application/strategic-merge-patch+json", "application/merge-patch+json",
                          "application/json-patch+json"):
@@ -161,29 +178,110 @@ class _Handler(BaseHTTPRequestHandler):
             return merge_patch(doc, body or {},
                                strategic=ctype == "application/strategic-merge-patch+json")
 
+        dry = _dry_run(q)
         try:
             if sub == "scale":
                 def fn(o: dict[str, Any]) -> None:
                     o["spec"]["replicas"] = int(apply(_scale_of(o))["spec"]["replicas"])
 
-                obj = self.state.modify(plural, ns, name, fn)
+                obj = self.state.modify(plural, ns, name, fn, dry_run=dry)
                 return self._send_json(200, _scale_of(obj))
-
-            def fn2(o: dict[str, Any]) -> None:
-                new = apply(o)
-                o.clear()
-                o.update(new)
-
-            before = self.state.get(plural, ns, name)
-            obj = self.state.modify(plural, ns, name, fn2)
-            if plural in ("statefulsets", "daemonsets") and before is not None and \
-                    before["spec"].get("template") != obj["spec"].get("template"):
-                # What the StatefulSet / DaemonSet controller does at once for a new template.
-                self.state.record_revision(plural, ns, name)
-                obj = self.state.get(plural, ns, name) or obj
+            obj = self._replace(plural, ns, name, apply, dry)
         except (KeyError, ValueError, IndexError, TypeError) as e:
             return self._error(422, "Invalid", f"patch could not be applied: {e}")
         self._send_json(200, obj)
+
+    def _replace(self, plural: str, ns: str, name: str,
+                 apply: Callable[[dict[str, Any]], dict[str, Any]], dry: bool) -> dict[str, Any]:
+        def fn(o: dict[str, Any]) -> None:
+            new = apply(o)
+            o.clear()
+            o.update(new)
+
+        before = self.state.get(plural, ns, name)
+        obj = self.state.modify(plural, ns, name, fn, dry_run=dry)
+        if not dry and plural in ("statefulsets", "daemonsets") and before is not None and \
+                before["spec"].get("template") != obj["spec"].get("template"):
+            # What the StatefulSet / DaemonSet controller does at once for a new template.
+            self.state.record_revision(plural, ns, name)
+            obj = self.state.get(plural, ns, name) or obj
+        return obj
+
+    def do_PUT(self) -> None:  # noqa: N802
+        body = self._read_body()
+        self._log_request(body)
+        r = self._route()
+        if r is None or not r[2] or r[0] not in RESOURCES or not isinstance(body, dict):
+            return self._error(404, "NotFound", "the server could not find the requested resource")
+        plural, ns, name, sub, q = r
+        old = self.state.get(plural, ns, name)
+        if old is None:
+            return self._not_found(plural, name)
+        want = str((body.get("metadata") or {}).get("resourceVersion") or "")
+        if want and want != old["metadata"]["resourceVersion"]:
+            return self._error(409, "Conflict", f'Operation cannot be fulfilled on {plural} '
+                               f'"{name}": the object has been modified; please apply your '
+                               f"changes to the latest version and try again")
+        dry = _dry_run(q)
+        try:
+            if sub == "scale":
+                replicas = int((body.get("spec") or {}).get("replicas", 0))
+                obj = self.state.modify(plural, ns, name,
+                                        lambda o: o["spec"].update(replicas=replicas), dry_run=dry)
+                return self._send_json(200, _scale_of(obj))
+
+            def put(o: dict[str, Any]) -> dict[str, Any]:
+                new = copy.deepcopy(body)
+                new["metadata"] = {**new.get("metadata", {}), "uid": o["metadata"]["uid"],
+                                   "creationTimestamp": o["metadata"]["creationTimestamp"],
+                                   "generation": o["metadata"].get("generation", 1)}
+                new["status"] = o.get("status", {})  # status is the controllers' to write
+                return new
+
+            obj = self._replace(plural, ns, name, put, dry)
+        except (KeyError, ValueError, TypeError) as e:
+            return self._error(422, "Invalid", f"update could not be applied: {e}")
+        self._send_json(200, obj)
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = self._read_body()
+        self._log_request(body)
+        path = urlsplit(self.path).path.rstrip("/")
+        if path == f"/apis/{AUTHZ_GV}/selfsubjectaccessreviews" and isinstance(body, dict):
+            # The lab's user is its cluster's admin: every review is allowed.
+            return self._send_json(201, {**body, "metadata": body.get("metadata") or {},
+                                         "status": {"allowed": True,
+                                                    "reason": "the lab's user is an admin"}})
+        if path == f"/apis/{AUTHZ_GV}/selfsubjectrulesreviews" and isinstance(body, dict):
+            return self._send_json(201, {**body, "metadata": body.get("metadata") or {},
+                                         "status": {"resourceRules": [{"verbs": ["*"],
+                                                                       "apiGroups": ["*"],
+                                                                       "resources": ["*"]}],
+                                                    "nonResourceRules": [{"verbs": ["*"],
+                                                                          "nonResourceURLs": ["*"]}],
+                                                    "incomplete": False}})
+        r = self._route()
+        if r is None or r[2] or r[0] not in RESOURCES or not isinstance(body, dict):
+            return self._error(404, "NotFound", "the server could not find the requested resource")
+        plural, ns, _, _, q = r
+        group, kind, namespaced = RESOURCES[plural]
+        obj = copy.deepcopy(body)
+        obj.update(kind=kind, apiVersion=group)
+        meta = obj.setdefault("metadata", {})
+        if namespaced:
+            meta["namespace"] = ns or meta.get("namespace") or "default"
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
+        if not meta.get("name"):
+            return self._error(422, "Invalid", f"{kind} is invalid: metadata.name: Required value")
+        if self.state.get(plural, meta.get("namespace", ""), meta["name"]) is not None:
+            what = f"{plural}.{group.split('/')[0]}" if "/" in group else plural
+            return self._error(409, "AlreadyExists", f'{what} "{meta["name"]}" already exists',
+                               name=meta["name"], kind=plural)
+        for k in ("resourceVersion", "uid", "creationTimestamp", "generation"):
+            meta.pop(k, None)
+        obj.setdefault("status", {})
+        self._send_json(201, self.state.put(obj, dry_run=_dry_run(q)))
 
     def do_DELETE(self) -> None:  # noqa: N802
         body = self._read_body()
@@ -191,8 +289,9 @@ class _Handler(BaseHTTPRequestHandler):
         r = self._route()
         if r is None or not r[2] or r[0] not in RESOURCES:
             return self._error(404, "NotFound", "the server could not find the requested resource")
-        plural, ns, name, _, _ = r
-        obj = self.state.delete(plural, ns, name)
+        plural, ns, name, _, q = r
+        dry = _dry_run(q) or (isinstance(body, dict) and "All" in (body.get("dryRun") or []))
+        obj = self.state.get(plural, ns, name) if dry else self.state.delete(plural, ns, name)
         if obj is None:
             return self._not_found(plural, name)
         self._send_json(200, obj)
@@ -207,51 +306,17 @@ class _Handler(BaseHTTPRequestHandler):
                     group=g)
 
     def _discovery(self, path: str) -> None:
-        if path == "/version":
-            return self._send_json(200, {"major": "1", "minor": "30", "gitVersion": "v1.30.0-double",
-                                         "platform": "linux/amd64"})
-        if path == "/api":
-            return self._send_json(200, {"kind": "APIVersions", "versions": ["v1"],
-                                         "serverAddressByClientCIDRs": [
-                                             {"clientCIDR": "0.0.0.0/0",
-                                              "serverAddress": "127.0.0.1:443"}]})
-        if path == "/apis":
-            groups = [("apps", "v1")] + ([("metrics.k8s.io", "v1beta1")] if self.state.metrics else [])
-            return self._send_json(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
-                {"name": g, "versions": [{"groupVersion": f"{g}/{v}", "version": v}],
-                 "preferredVersion": {"groupVersion": f"{g}/{v}", "version": v}}
-                for g, v in groups]})
-        if path == f"/apis/{METRICS_GV}":
-            if not self.state.metrics:
-                return self._error(404, "NotFound", "the server could not find the requested resource")
-            return self._send_json(200, {"kind": "APIResourceList", "apiVersion": "v1",
-                                         "groupVersion": METRICS_GV, "resources": [
-                {"name": n, "singularName": "", "namespaced": n == "pods", "kind": k,
-                 "verbs": ["get", "list"]} for n, k in (("pods", "PodMetrics"),
-                                                        ("nodes", "NodeMetrics"))]})
-        gv = "v1" if path == "/api/v1" else "apps/v1"
-        resources = []
-        for plural, (group, kind, namespaced) in RESOURCES.items():
-            if group != gv:
-                continue
-            resources.append({"name": plural, "singularName": kind.lower(), "namespaced": namespaced,
-                              "kind": kind, "verbs": ["get", "list", "watch", "patch", "delete"]})
-            if plural == "pods":
-                resources.append({"name": "pods/log", "singularName": "", "namespaced": True,
-                                  "kind": "Pod", "verbs": ["get"]})
-            if plural in ("deployments", "statefulsets", "replicasets"):
-                resources.append({"name": f"{plural}/scale", "singularName": "",
-                                  "namespaced": True, "kind": "Scale",
-                                  "group": "autoscaling", "version": "v1",
-                                  "verbs": ["get", "patch", "update"]})
-        self._send_json(200, {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv,
-                              "resources": resources})
+        found = discovery(path, metrics=self.state.metrics)
+        if found is None:
+            return self._error(404, "NotFound", "the server could not find the requested resource")
+        self._send_json(*found)
 
     def _select(self, plural: str, ns: str, q: dict[str, str]) -> list[dict[str, Any]]:
         ls, fs = q.get("labelSelector", ""), q.get("fieldSelector", "")
         st = self.state
+        # Sorted by namespace and name, the order etcd keys list in.
         return [
-            o for (p, n, _), o in st.objects.items()
+            o for (p, n, _), o in sorted(st.objects.items(), key=lambda kv: kv[0])
             if p == plural and (not ns or n == ns) and _matches_labels(o, ls)
             and (not fs or _matches_fields(o, fs))
         ]
@@ -272,8 +337,11 @@ class _Handler(BaseHTTPRequestHandler):
             if cont:
                 meta["continue"] = cont
                 meta["remainingItemCount"] = len(items) - start - limit
-            body = json.dumps({"kind": f"{kind}List", "apiVersion": group, "metadata": meta,
-                               "items": page}, separators=(",", ":")).encode()
+            if wants_table(self.headers.get("Accept", "")):
+                doc = table(plural, page, include=q.get("includeObject", ""), list_meta=meta)
+            else:
+                doc = {"kind": f"{kind}List", "apiVersion": group, "metadata": meta, "items": page}
+            body = json.dumps(doc, separators=(",", ":")).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -289,7 +357,13 @@ class _Handler(BaseHTTPRequestHandler):
         rv_param = q.get("resourceVersion", "")
         self._start_chunked("application/json")
 
+        as_table = wants_table(self.headers.get("Accept", ""))
+
         def send(etype: str, obj: dict[str, Any]) -> None:
+            if as_table and etype in ("ADDED", "MODIFIED", "DELETED"):
+                # kubectl get -w: each event's object is a one-row Table.
+                obj = table(plural, [obj], include=q.get("includeObject", ""),
+                            list_meta={"resourceVersion": obj["metadata"]["resourceVersion"]})
             self._chunk(json.dumps({"type": etype, "object": obj},
                                    separators=(",", ":")).encode() + b"\n")
 
@@ -382,10 +456,21 @@ class _Handler(BaseHTTPRequestHandler):
             lines = [ln for ln in lines if ln[0] >= since_t]
         if tail is not None:
             lines = lines[-tail:] if tail else []
+        budget = int(q["limitBytes"]) if q.get("limitBytes") else None
+
+        def send(data: bytes) -> bool:
+            """Send within ``limitBytes``; False once the limit is reached."""
+            nonlocal budget
+            if budget is not None:
+                data, budget = data[:budget], budget - len(data[:budget])
+            if data:
+                self._chunk(data)
+            return budget is None or budget > 0
+
         self._start_chunked("text/plain")
         try:
-            if lines:
-                self._chunk(b"".join(fmt(t, x) for t, x in lines))
+            if lines and not send(b"".join(fmt(t, x) for t, x in lines)):
+                follow = False
             while follow:
                 with st.cond:
                     cur = st.logs.get(key, [])
@@ -400,8 +485,8 @@ class _Handler(BaseHTTPRequestHandler):
                         continue
                     new = cur[sent:]
                     sent = len(cur)
-                if new:
-                    self._chunk(b"".join(fmt(t, x) for t, x in new))
+                if new and not send(b"".join(fmt(t, x) for t, x in new)):
+                    break
             self._end_chunks()
         except (BrokenPipeError, ConnectionResetError, OSError):
             self.close_connection = True
@@ -432,6 +517,11 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(200, {"kind": "NodeMetricsList", "apiVersion": METRICS_GV,
                                          "metadata": {}, "items": items})
         return self._error(404, "NotFound", "the server could not find the requested resource")
+
+
+def _dry_run(q: dict[str, str]) -> bool:
+    """``?dryRun=All``: validate and answer as if written, store nothing."""
+    return q.get("dryRun") == "All"
 
 
 def _scale_of(obj: dict[str, Any]) -> dict[str, Any]:

@@ -11,20 +11,45 @@ from typing import Any
 def merge_patch(target: Any, patch: Any, *, strategic: bool = False) -> Any:
     """RFC 7386 merge; also what a strategic merge does for the maps the cockpit patches.
 
-    (A real strategic merge merges lists of containers by name; nothing here patches lists.)
+    Lists of named items (containers) merge by name, as a real strategic merge does.
     A strategic patch's ``"$patch": "replace"`` directive replaces the map it sits in whole,
     which is how ``kubectl rollout undo`` restores a StatefulSet's / DaemonSet's template.
     """
+    if strategic and _named_list(patch) and _named_list(target):
+        return _merge_by_name(target, patch)
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
     if strategic and patch.get("$patch") == "replace":
         return {k: copy.deepcopy(v) for k, v in patch.items() if k != "$patch" and v is not None}
     out = dict(target) if isinstance(target, dict) else {}
     for k, v in patch.items():
+        if strategic and k.startswith(("$setElementOrder/", "$retainKeys")):
+            continue  # ordering / retention hints: the merge by name keeps the order
         if v is None:
             out.pop(k, None)
         else:
             out[k] = merge_patch(out.get(k), v, strategic=strategic)
+    return out
+
+
+def _named_list(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(x, dict) and "name" in x for x in v)
+
+
+def _merge_by_name(target: list[dict[str, Any]], patch: list[dict[str, Any]]) -> list[Any]:
+    """The strategic merge of lists keyed by ``name`` (containers, env, ports): an item of the
+    patch merges into the item of the same name (``kubectl set image`` sends only the image);
+    ``{"$patch": "delete"}`` removes it; a new name is appended."""
+    out = [copy.deepcopy(x) for x in target]
+    for item in patch:
+        i = next((j for j, x in enumerate(out) if x.get("name") == item["name"]), None)
+        if item.get("$patch") == "delete":
+            if i is not None:
+                del out[i]
+        elif i is None:
+            out.append(copy.deepcopy(item))
+        else:
+            out[i] = merge_patch(out[i], item, strategic=True)
     return out
 
 

@@ -10,11 +10,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cockpit.lab.k8s.controller import start_controller
 from cockpit.lab.k8s.http import start_double, write_kubeconfig
 from cockpit.lab.k8s.store import K8sState
 
 LAB_NAMESPACE = "repo-scanner"
 LAB_CONTEXT = "lab-simulated"
+WORKER_IMAGE = "registry.example/scanner-worker:2.5.0"
+WORKER_LAST_WORDS = ("INFO worker starting, concurrency=8",
+                     "INFO loading signature database (1.9 GiB)",
+                     "ERROR out of memory while mapping signatures")
 
 
 def seed_repo_scanner(state: K8sState, *, ns: str = LAB_NAMESPACE) -> None:
@@ -31,21 +36,16 @@ def seed_repo_scanner(state: K8sState, *, ns: str = LAB_NAMESPACE) -> None:
         for j in range(5):
             state.append_log(ns, name, f"INFO GET /scan/{1000 + j * 7 + i} 200 {12 + j} ms",
                              at=started + timedelta(seconds=j * 11 + i))
-    state.add_deployment(ns, "scanner-worker", replicas=2, ready=0,
-                         image="registry.example/scanner-worker:2.5.0")
+    state.add_deployment(ns, "scanner-worker", replicas=2, ready=0, image=WORKER_IMAGE)
     crash = state.pods_for(ns, "scanner-worker", 2, waiting="CrashLoopBackOff", restarts=9,
                            last_terminated="OOMKilled", exit_code=137, node="lab-node-2",
-                           image="registry.example/scanner-worker:2.5.0")
+                           image=WORKER_IMAGE)
     for p in crash:
         name = p["metadata"]["name"]
-        for line in ("INFO worker starting, concurrency=8",
-                     "INFO loading signature database (1.9 GiB)",
-                     "ERROR out of memory while mapping signatures"):
+        for line in WORKER_LAST_WORDS:
             state.append_log(ns, name, line, previous=True, at=started)
         state.append_log(ns, name, "INFO worker starting, concurrency=8")
-        state.emit_event(ns, kind="Pod", name=name, reason="BackOff",
-                         message=f"Back-off restarting failed container worker in pod {name}",
-                         count=42, event_name=f"{name}.backoff")
+        backoff_event(state, ns, p, count=42)
     state.emit_event(ns, kind="Deployment", name="scanner-worker", reason="FailedCreate",
                      message="quota exceeded: requests.memory=4Gi, limited: 4Gi", count=3,
                      event_name="scanner-worker.quota")
@@ -59,6 +59,17 @@ def seed_repo_scanner(state: K8sState, *, ns: str = LAB_NAMESPACE) -> None:
         name = p["metadata"]["name"]
         state.append_log(ns, name, "INFO cache warm, 1204 signatures", container="cache", at=started)
         state.append_log(ns, name, "INFO exporter listening on :9121", container="exporter", at=started)
+
+
+def backoff_event(state: K8sState, ns: str, pod: dict[str, Any], *, count: int) -> None:
+    """The kubelet's BackOff event, naming the pod's own (first) container."""
+    name = pod["metadata"]["name"]
+    container = pod["spec"]["containers"][0]["name"]
+    state.emit_event(ns, kind="Pod", name=name, reason="BackOff",
+                     message=f"Back-off restarting failed container {container} in pod "
+                             f"{name}_{ns}({pod['metadata']['uid']})",
+                     count=count, event_name=f"{name}.backoff",
+                     field_path=f"spec.containers{{{container}}}")
 
 
 def animate_repo_scanner(state: K8sState, stopped: threading.Event, *, ns: str = LAB_NAMESPACE,
@@ -93,17 +104,18 @@ def animate_repo_scanner(state: K8sState, stopped: threading.Event, *, ns: str =
                 state.modify("pods", ns, name, restart)
                 state.append_log(ns, name, "INFO worker starting, concurrency=8")
                 ev = state.get("events", ns, f"{name}.backoff")
-                state.emit_event(ns, kind="Pod", name=name, reason="BackOff",
-                                 message=f"Back-off restarting failed container worker in pod {name}",
-                                 count=int(ev["count"]) + 1 if ev else 1,
-                                 event_name=f"{name}.backoff")
+                backoff_event(state, ns, pod, count=int(ev["count"]) + 1 if ev else 1)
 
 
-def lab_kubernetes(workdir: Path) -> tuple[Path, str, Callable[[], None]]:
-    """Start the double seeded with ``repo-scanner`` and animated; returns
-    (kubeconfig path, context name, stop). The context name says "simulated" on screen."""
+def lab_kubernetes(workdir: Path, *, pod_start: float = 1.0) -> tuple[Path, str, Callable[[], None]]:
+    """Start the double seeded with ``repo-scanner``, animated, with a deployment controller
+    (a new pod is ready ``pod_start`` seconds after it is created; the worker's image keeps
+    crashing); returns (kubeconfig path, context name, stop). The context name says
+    "simulated" on screen."""
     url, stop_server, state = start_double(K8sState(metrics=False))
     seed_repo_scanner(state)
+    start_controller(state, pod_start=pod_start,
+                     crashing={WORKER_IMAGE: list(WORKER_LAST_WORDS)})
     stopped = threading.Event()
     animator = threading.Thread(target=animate_repo_scanner, args=(state, stopped),
                                 name="k8s-lab-animate", daemon=True)

@@ -10,6 +10,7 @@ import copy
 import json
 import threading
 import uuid
+import zlib
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -65,8 +66,9 @@ class K8sState:
             del self._hist_rv[:cut]
         self.cond.notify_all()
 
-    def put(self, obj: dict[str, Any]) -> dict[str, Any]:
-        """Create or replace an object (kind decides the resource); returns the stored copy."""
+    def put(self, obj: dict[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
+        """Create or replace an object (kind decides the resource); returns the stored copy
+        (with ``dry_run``, the copy that would be stored: nothing changes)."""
         plural = _plural_of(obj["kind"])
         group, kind, namespaced = RESOURCES[plural]
         obj = copy.deepcopy(obj)
@@ -83,6 +85,9 @@ class K8sState:
             meta.setdefault("uid", str(uuid.uuid4()))
             meta.setdefault("creationTimestamp", now_iso())
             meta.setdefault("generation", 1)
+            if dry_run:
+                meta["resourceVersion"] = str(self.rv)
+                return obj
             meta["resourceVersion"] = self._bump()
             self.objects[key] = obj
             self._record("MODIFIED" if old is not None else "ADDED", plural, obj)
@@ -93,14 +98,20 @@ class K8sState:
             obj = self.objects.get((plural, ns, name))
             return copy.deepcopy(obj) if obj is not None else None
 
-    def modify(self, plural: str, ns: str, name: str, fn: Callable[[dict[str, Any]], Any]) -> dict:
-        """Change an object in place with ``fn(obj)``; bumps its resourceVersion."""
+    def modify(self, plural: str, ns: str, name: str, fn: Callable[[dict[str, Any]], Any], *,
+               dry_run: bool = False) -> dict:
+        """Change an object in place with ``fn(obj)``; bumps its resourceVersion. With
+        ``dry_run``, returns what the change would give and stores nothing."""
         with self.cond:
             obj = self.objects[(plural, ns, name)]
+            if dry_run:
+                obj = copy.deepcopy(obj)
             old_spec = copy.deepcopy(obj.get("spec"))
             fn(obj)
             if obj.get("spec") != old_spec:
                 obj["metadata"]["generation"] = int(obj["metadata"].get("generation", 1)) + 1
+            if dry_run:
+                return obj
             obj["metadata"]["resourceVersion"] = self._bump()
             self._record("MODIFIED", plural, obj)
             return copy.deepcopy(obj)
@@ -397,7 +408,7 @@ class K8sState:
                      "nodeName": node or None, "restartPolicy": "Always"},
             "status": {"phase": phase, "conditions": conds, "containerStatuses": statuses,
                        "hostIP": "10.0.0.1" if node else None,
-                       "podIP": "10.244.0.9" if running else None,
+                       "podIP": f"10.244.{1 + zlib.crc32(name.encode()) % 250}.9" if running else None,
                        "startTime": now_iso(created) if node else None, "qosClass": "BestEffort"},
         })
 
@@ -426,19 +437,27 @@ class K8sState:
 
     def emit_event(self, ns: str, *, kind: str, name: str, reason: str, message: str,
                    type: str = "Warning", count: int = 1, event_name: str = "",
-                   last_seen: datetime | None = None) -> dict[str, Any]:
+                   last_seen: datetime | None = None, field_path: str = "",
+                   component: str = "kubelet") -> dict[str, Any]:
         t = now_iso(last_seen)
         ev_name = event_name or f"{name}.{uuid.uuid4().hex[:16]}"
         existing = self.get("events", ns, ev_name)
+        # kubectl describe finds an object's events by its uid too.
+        try:
+            target = self.get(_plural_of(kind), "" if kind in ("Node", "Namespace") else ns, name)
+        except KeyError:  # a kind the double does not store
+            target = None
+        uid = {"uid": target["metadata"]["uid"]} if target else {}
         first = existing["firstTimestamp"] if existing else t
         return self.put({
             "kind": "Event",
             "metadata": {"name": ev_name, "namespace": ns},
-            "involvedObject": {"kind": kind, "name": name, "namespace": ns,
-                               "apiVersion": "v1" if kind in ("Pod", "Node") else "apps/v1"},
+            "involvedObject": {"kind": kind, "name": name, "namespace": ns, **uid,
+                               "apiVersion": "v1" if kind in ("Pod", "Node") else "apps/v1",
+                               **({"fieldPath": field_path} if field_path else {})},
             "reason": reason, "message": message, "type": type, "count": count,
             "firstTimestamp": first, "lastTimestamp": t,
-            "source": {"component": "kubelet"}, "reportingComponent": "kubelet",
+            "source": {"component": component}, "reportingComponent": component,
         })
 
     def append_log(self, ns: str, pod: str, text: str, *, container: str = "app",
