@@ -15,7 +15,7 @@ from cockpit.backends.hosts import HostAlarmSource, build_host_sources, override
 from cockpit.config import load_text
 from cockpit.damping import Damper
 from cockpit.model import Alarm, Severity
-from cockpit.profile import HostConfig, Profile
+from cockpit.profile import HostConfig, Profile, Thresholds
 from cockpit.timeline import build_timeline
 
 T0 = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)
@@ -88,8 +88,8 @@ def test_hold_is_a_profile_key_with_a_one_minute_default(tmp_path: Path):
 
 
 async def test_a_flapping_host_cpu_is_one_firing_in_the_timeline(tmp_path: Path):
-    """The local host's CPU crosses its threshold 14 times in 5 minutes (the threshold is
-    moved, the figures are this machine's real ones): one firing, one clearing."""
+    """The local host's CPU crosses its threshold 14 times in 5 minutes (the threshold moves,
+    the figures are this machine's real ones): one firing, one clearing."""
     cfg = HostConfig("local-box", local=True)
     profile = Profile(name="t", hosts=(cfg,), refresh=1, timeout=8)
     (_, alarms), _ = build_host_sources(profile)
@@ -100,7 +100,7 @@ async def test_a_flapping_host_cpu_is_one_firing_in_the_timeline(tmp_path: Path)
     tracker = AlarmTracker(audit, "t")
 
     async def refresh(above: bool) -> list[Alarm]:
-        override_threshold("local-box", "cpu", -1 if above else 101)  # always / never above
+        alarms.thresholds = Thresholds(cpu=-1 if above else 101)  # always / never above
         found = [a for a in await alarms.fetch() if a.name == "local-box cpu"]
         tracker.observe(alarms.id, found)
         clock.advance(10)
@@ -117,8 +117,21 @@ async def test_a_flapping_host_cpu_is_one_firing_in_the_timeline(tmp_path: Path)
             shown = await refresh(False)
         assert shown == []
     finally:
-        override_threshold("local-box", "cpu", None)
         await alarms.close()
     events = [e for e in build_timeline(audit.read()) if e.type == "alarm"]
     assert [e.outcome for e in events] == ["ALARM", "OK"]
 
+
+
+async def test_a_threshold_a_drill_lowers_fires_on_the_next_refresh():
+    """The disk-full drill lowers a threshold: a deliberate condition, not a noisy figure."""
+    cfg = HostConfig("drill-box", local=True)
+    (_, alarms), _ = build_host_sources(Profile(name="t", hosts=(cfg,), refresh=1, timeout=8))
+    try:
+        override_threshold("drill-box", "memory", 0)
+        assert [a.name for a in await alarms.fetch()] == ["drill-box memory"]
+        override_threshold("drill-box", "memory", None)
+        assert await alarms.fetch() == []
+    finally:
+        override_threshold("drill-box", "memory", None)
+        await alarms.close()

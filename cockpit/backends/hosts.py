@@ -882,6 +882,7 @@ class HostAlarmSource:
         self.id = f"hosts:{host.name}:alarms"
         self.title = f"host {host.name}"
         self.damper = Damper(thresholds.hold, clock)
+        self._undamped = Damper(0, clock)
         self._unreachable_since: datetime | None = None
         host.acquire()
 
@@ -904,8 +905,8 @@ class HostAlarmSource:
                 )
             ]
         self._unreachable_since = None
-        breaches = metric_breaches(snap, self.thresholds, threshold_overrides(self.host.name))
-        return self.damper.shown({
+        overrides = threshold_overrides(self.host.name)
+        breaches = {
             metric: Alarm(
                 name=f"{self.host.name} {metric}",
                 source=self.id,
@@ -915,8 +916,12 @@ class HostAlarmSource:
                 resource=self.host.name,
                 threshold=f"{metric} > {limit:g} %",
             )
-            for metric, value, limit in breaches
-        })  # fmt: skip
+            for metric, value, limit in metric_breaches(snap, self.thresholds, overrides)
+        }
+        # A threshold lowered at run time (a drill) makes a deliberate condition, not a noisy
+        # figure: it fires and clears on the next refresh.
+        return self.damper.shown({k: v for k, v in breaches.items() if k not in overrides}) \
+            + self._undamped.shown({k: v for k, v in breaches.items() if k in overrides})
 
     async def close(self) -> None:
         await self.host.release()
