@@ -4,18 +4,22 @@ and stays put. Clocks are injected; nothing waits for real time to pass."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from cockpit.audit import AlarmTracker, AuditLog
+from cockpit.backends.health import HealthSource
 from cockpit.backends.hosts import HostAlarmSource, build_host_sources, override_threshold
 from cockpit.config import load_text
 from cockpit.damping import Damper
 from cockpit.model import Alarm, Severity
-from cockpit.profile import HostConfig, Profile, Thresholds
+from cockpit.profile import HealthCheck, HostConfig, Profile, Thresholds
 from cockpit.timeline import build_timeline
 
 T0 = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)
@@ -135,3 +139,48 @@ async def test_a_threshold_a_drill_lowers_fires_on_the_next_refresh():
     finally:
         override_threshold("drill-box", "memory", None)
         await alarms.close()
+
+
+class _Health(BaseHTTPRequestHandler):
+    status = 500
+
+    def do_GET(self) -> None:  # noqa: N802
+        body = b'{"status": "error"}' if _Health.status != 200 else b'{"status": "ok"}'
+        self.send_response(_Health.status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a: object) -> None:
+        pass
+
+
+@pytest.fixture
+def health_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/health"
+    server.shutdown()
+    server.server_close()
+
+
+async def test_a_failing_health_check_fires_after_hold_and_says_since_when(health_url: str):
+    clock = Clock()
+    src = HealthSource([HealthCheck("api", health_url, timeout=5)], 2000, 60, clock)
+    try:
+        _Health.status = 500
+        (pending,) = await src.fetch()
+        assert (pending.severity, pending.state) == (Severity.OK, "OK")
+        assert pending.reason.startswith("HTTP 500 for 0 s (an alarm after 60 s): HTTP 500 in ")
+        clock.advance(60)
+        (fired,) = await src.fetch()
+        assert (fired.severity, fired.state, fired.since) == (Severity.CRITICAL, "HTTP 500", T0)
+        _Health.status = 200
+        clock.advance(30)
+        (clearing,) = await src.fetch()
+        assert clearing.severity is Severity.CRITICAL and "back within the threshold" in clearing.reason
+        clock.advance(60)
+        (ok,) = await src.fetch()
+        assert (ok.severity, ok.state) == (Severity.OK, "OK")
+    finally:
+        await src.close()
