@@ -129,7 +129,9 @@ def findings_for(record: Any) -> list[Finding]:
     """What a record contributes to the report (pure; the tests feed it records directly)."""
     if isinstance(record, ServiceStatus):
         if record.running == record.desired and record.status < Severity.WARNING:
-            return []
+            # A host's figures (cpu, memory, disk) are worth printing: compare with vmstat.
+            return [Finding(Severity.OK, "host", record.name, record.deployment, record.source)] \
+                if record.backend == "host" and record.deployment else []  # fmt: skip
         severity = record.status if record.status >= Severity.WARNING else Severity.WARNING
         text = f"{record.status_text}: running {record.running}/{record.desired}"
         if record.pending:
@@ -230,7 +232,7 @@ async def run_check(
                 await src.close()
         report.checked.append(src.id)
         for record in records:
-            if isinstance(record, ServiceStatus) and not findings_for(record):
+            if isinstance(record, ServiceStatus) and not any(f.problem for f in findings_for(record)):
                 report.services_ok += 1
             report.findings.extend(findings_for(record))
         say(f"  {src.title}: ok")

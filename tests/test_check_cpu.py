@@ -13,8 +13,8 @@ import cockpit.backends.hosts as hosts
 import cockpit.sources
 from cockpit.backends.hosts import PROBE_SCRIPT
 from cockpit.backends.ssh import LocalTransport, Result
-from cockpit.check import run_check
-from cockpit.model import PaneKind
+from cockpit.check import Finding, findings_for, run_check
+from cockpit.model import PaneKind, ServiceStatus, Severity
 from cockpit.profile import HostConfig, Profile, Thresholds
 
 
@@ -78,3 +78,11 @@ async def test_check_measures_host_cpu_after_the_other_sources_and_reports_it_un
     # its own (vmstat 1 2's second line), not over the check's busy start.
     assert Probes.started and all(start >= Busy.ended for start, _ in Probes.started)
     assert Probes.started[0][1] >= 1.0
+    # The figure is printed, to compare with vmstat.
+    assert [f.kind for f in report.findings if f.name == "local-box" and " cpu " in f.text] == ["service"]
+
+
+def test_a_calm_hosts_figures_are_printed() -> None:
+    row = ServiceStatus("box", "host", "hosts:box", Severity.OK, "up", 1, 1,
+                        deployment="load 0.10 cpu 3% mem 40% disk 55% /")  # fmt: skip
+    assert findings_for(row) == [Finding(Severity.OK, "host", "box", row.deployment, "hosts:box")]
