@@ -243,9 +243,12 @@ async def run_check(
         say(f"  health {check.name}: {'ok' if not finding.problem else 'failing'}")
 
     say(f"checking {len(sources) + (len(profile.health) if own_health else 0)} sources of {profile.name}")
-    hosts = {id(s.host): s.host for s in sources if callable(getattr(getattr(s, "host", None), "measure", None))}
+    def on_host(src: Any) -> bool:
+        return callable(getattr(getattr(src, "host", None), "measure", None))
+
+    hosts = {id(s.host): s.host for s in sources if on_host(s)}
     await asyncio.gather(
-        *(one(s) for s in sources if getattr(s, "host", None) is None),
+        *(one(s) for s in sources if not on_host(s)),
         *(health(h) for h in (profile.health if own_health else ())),
     )
     if hosts:
@@ -254,7 +257,7 @@ async def run_check(
             *(asyncio.wait_for(h.measure(CPU_WINDOW_S), profile.timeout) for h in hosts.values()),
             return_exceptions=True,
         )
-        await asyncio.gather(*(one(s) for s in sources if getattr(s, "host", None) is not None))
+        await asyncio.gather(*(one(s) for s in sources if on_host(s)))
     report.unchecked.sort(key=lambda u: u.source)
     report.checked.sort()
     report.duration_s = time.monotonic() - started
