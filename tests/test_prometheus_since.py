@@ -111,21 +111,28 @@ def _last_scrape(url: str) -> str:
     return next(t["lastScrape"] for t in active if t["health"] == "down")
 
 
+async def _next_scrape(url: str, after: str) -> str:
+    """The dead target's next failed scrape (Prometheus scrapes it every second)."""
+    deadline = time.monotonic() + 15
+    while (scraped := await asyncio.to_thread(_last_scrape, url)) == after:
+        assert time.monotonic() < deadline, "Prometheus did not scrape again"
+        await asyncio.sleep(0.2)
+    return scraped
+
+
 async def test_a_real_down_target_keeps_its_since_across_failed_scrapes(prometheus_server) -> None:
     url = prometheus_server.url
     cfg = PrometheusConfig("main", SecretRef(url))
     src = PrometheusSource(cfg, Thresholds(), timeout=5, window_s=60, step_s=1)
     try:
+        early = await asyncio.to_thread(_last_scrape, url)
+        await _next_scrape(url, await _next_scrape(url, early))  # two failures later
         (first,) = await src.fetch()
-        scraped = await asyncio.to_thread(_last_scrape, url)
-        # Prometheus scrapes the dead target every second: wait for the next failure.
-        deadline = time.monotonic() + 15
-        while await asyncio.to_thread(_last_scrape, url) == scraped:
-            assert time.monotonic() < deadline, "Prometheus did not scrape again"
-            await asyncio.sleep(0.2)
+        await _next_scrape(url, await asyncio.to_thread(_last_scrape, url))
         (second,) = await src.fetch()
     finally:
         await src.close()
     assert first.name == f"target down: dead {DEAD_TARGET}"
     assert first.since is not None and second.since == first.since
-    assert first.since < datetime.fromisoformat(scraped)  # its first failure, not its latest
+    # Its first failure (on the 1 s query grid), not its latest.
+    assert first.since <= datetime.fromisoformat(early) + timedelta(seconds=1)
