@@ -86,3 +86,24 @@ def test_a_calm_hosts_figures_are_printed() -> None:
     row = ServiceStatus("box", "host", "hosts:box", Severity.OK, "up", 1, 1,
                         deployment="load 0.10 cpu 3% mem 40% disk 55% /")  # fmt: skip
     assert findings_for(row) == [Finding(Severity.OK, "host", "box", row.deployment, "hosts:box")]
+
+
+async def test_the_measured_cpu_is_vmstats_over_the_same_second() -> None:
+    import asyncio
+    import shutil
+
+    import pytest
+
+    if shutil.which("vmstat") is None:
+        pytest.skip("vmstat (procps) is not installed")
+    (services, alarms), _ = hosts.build_host_sources(Profile(name="t", hosts=(HostConfig("box", local=True),)))
+    try:
+        vmstat = await asyncio.create_subprocess_exec("vmstat", "1", "2", stdout=asyncio.subprocess.PIPE)
+        snap = await services.host.measure(1.0)  # type: ignore[attr-defined]
+        out, _ = await vmstat.communicate()
+    finally:
+        await services.close()
+        await alarms.close()
+    fields = out.decode().splitlines()[-1].split()
+    busy = 100 - int(fields[14]) - int(fields[15])  # not idle, not waiting for I/O
+    assert snap.cpu_percent is not None and abs(snap.cpu_percent - busy) <= 20, (snap.cpu_percent, busy)
