@@ -9,6 +9,12 @@ checks — and an exit code a script can act on:
 
 3 wins over 2: a report with a blind spot must not pass for a complete one. Log sources are
 not read (a check is a snapshot, not a tail).
+
+A check reports what it measures: alarm damping (``thresholds.hold``) is for a cockpit that
+refreshes for hours, and one refresh under it would see nothing fire. So that the measured
+host CPU is the host's and not the check's own start-up (the lab, SDK imports, connects),
+hosts are measured last, once every other source has answered: over ``CPU_WINDOW_S`` while
+the check waits, as ``vmstat 1 2``'s second line.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
@@ -33,6 +39,7 @@ from cockpit.profile import HealthCheck, Profile
 from cockpit.text import EstateText, sanitize
 
 EXIT_OK, EXIT_WARNING, EXIT_CRITICAL, EXIT_UNCHECKED = 0, 1, 2, 3
+CPU_WINDOW_S = 1.0
 Format = Literal["text", "json", "markdown"]
 FailOn = Literal["warning", "critical"]
 
@@ -127,7 +134,9 @@ def findings_for(record: Any) -> list[Finding]:
     """What a record contributes to the report (pure; the tests feed it records directly)."""
     if isinstance(record, ServiceStatus):
         if record.running == record.desired and record.status < Severity.WARNING:
-            return []
+            # A host's figures (cpu, memory, disk) are worth printing: compare with vmstat.
+            return [Finding(Severity.OK, "host", record.name, record.deployment, record.source)] \
+                if record.backend == "host" and record.deployment else []  # fmt: skip
         severity = record.status if record.status >= Severity.WARNING else Severity.WARNING
         text = f"{record.status_text}: running {record.running}/{record.desired}"
         if record.pending:
@@ -204,6 +213,7 @@ async def run_check(
     say = progress or (lambda _msg: None)
     report = CheckReport(profile.name, datetime.now(UTC))
     started = time.monotonic()
+    profile = replace(profile, thresholds=replace(profile.thresholds, hold=0))
     sources = build_sources(profile, notes).sources
     # Until a health backend lands the check probes profile.health itself: the daily
     # script's `curl /health` is the first thing on-call looks at.
@@ -227,7 +237,7 @@ async def run_check(
                 await src.close()
         report.checked.append(src.id)
         for record in records:
-            if isinstance(record, ServiceStatus) and not findings_for(record):
+            if isinstance(record, ServiceStatus) and not any(f.problem for f in findings_for(record)):
                 report.services_ok += 1
             report.findings.extend(findings_for(record))
         say(f"  {src.title}: ok")
@@ -238,10 +248,21 @@ async def run_check(
         say(f"  health {check.name}: {'ok' if not finding.problem else 'failing'}")
 
     say(f"checking {len(sources) + (len(profile.health) if own_health else 0)} sources of {profile.name}")
+    def on_host(src: Any) -> bool:
+        return callable(getattr(getattr(src, "host", None), "measure", None))
+
+    hosts = {id(s.host): s.host for s in sources if on_host(s)}
     await asyncio.gather(
-        *(one(s) for s in sources),
+        *(one(s) for s in sources if not on_host(s)),
         *(health(h) for h in (profile.health if own_health else ())),
     )
+    if hosts:
+        # A failed measurement is reported by the host's own fetch just after.
+        await asyncio.gather(
+            *(asyncio.wait_for(h.measure(CPU_WINDOW_S), profile.timeout) for h in hosts.values()),
+            return_exceptions=True,
+        )
+        await asyncio.gather(*(one(s) for s in sources if on_host(s)))
     report.unchecked.sort(key=lambda u: u.source)
     report.checked.sort()
     report.duration_s = time.monotonic() - started

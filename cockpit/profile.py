@@ -168,6 +168,9 @@ class Thresholds:
     p95_ms: float = 2000
     queue_depth: int = 1000
     connections: float = 0.75
+    # Seconds a threshold condition the cockpit computes (hosts, Prometheus, health) must
+    # hold before its alarm fires, and be gone before it clears (cockpit/damping.py).
+    hold: float = 60
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,7 @@ async def test_checks_run_concurrently_each_with_its_own_timeout(http_server: st
             HealthCheck("hung", f"{http_server}/hang", timeout=0.5),
             HealthCheck("gone", f"http://127.0.0.1:{closed_port()}/health", timeout=1),
         ),
-        thresholds=Thresholds(p95_ms=300),
+        thresholds=Thresholds(p95_ms=300, hold=0),
     )
     (src,) = build_health_sources(profile)
 

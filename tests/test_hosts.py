@@ -64,7 +64,9 @@ esac
 
 
 def profile(*hosts: HostConfig, **thresholds: float) -> Profile:
-    return Profile(name="t", hosts=hosts, refresh=1, timeout=8, thresholds=Thresholds(**thresholds))  # type: ignore[arg-type]
+    # hold 0: alarms as measured, on the first refresh (damping: tests/test_damping.py)
+    limits = Thresholds(**{"hold": 0, **thresholds})  # type: ignore[arg-type]
+    return Profile(name="t", hosts=hosts, refresh=1, timeout=8, thresholds=limits)
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from cockpit.enrich import merge_service_metrics
 from cockpit.lab import Lab, promlab, start_lab
 from cockpit.lab.promservers import LAB_METRICS, alertmanager_binary, prometheus_binary
 from cockpit.model import ServiceStatus, Severity
-from cockpit.profile import Profile
+from cockpit.profile import Profile, Thresholds
 from tests.conftest import skip_or_fail
 from tests.fixtures.moto import aws_client
 from tests.helpers import wait_until_sync
@@ -104,7 +104,8 @@ def test_the_lab_profile_names_its_prometheus_and_alertmanager(lab: Lab) -> None
 
 
 async def test_api_error_rate_and_p95_come_from_promql(lab: Lab) -> None:
-    [src] = build_prometheus_sources(lab.profile(Profile("lab", lab=True)))
+    # hold 0: the lab's Prometheus is seconds old, a breach has not held a minute yet
+    [src] = build_prometheus_sources(lab.profile(Profile("lab", lab=True, thresholds=Thresholds(hold=0))))
     try:
 
         async def fetch() -> dict[str, float]:

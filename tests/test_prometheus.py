@@ -59,7 +59,8 @@ def _source(url: str, metrics: dict[str, str] | None = None, **kw) -> Prometheus
     cfg = PrometheusConfig(name="main", url=SecretRef(url), metrics=metrics or {})
     kw.setdefault("timeout", 5.0)
     kw.setdefault("step_s", 5)
-    return PrometheusSource(cfg, kw.pop("thresholds", Thresholds()), window_s=60, **kw)
+    # hold 0: alarms as measured, on the first refresh (damping: tests/test_damping.py)
+    return PrometheusSource(cfg, kw.pop("thresholds", Thresholds(hold=0)), window_s=60, **kw)
 
 
 async def test_promql_metrics_raise_threshold_alarms_and_keep_series(prometheus_server) -> None:
@@ -99,7 +100,7 @@ async def test_promql_metrics_raise_threshold_alarms_and_keep_series(prometheus_
 
 
 async def test_thresholds_from_profile_decide(prometheus_server) -> None:
-    strict = Thresholds(error_rate=10, p95_ms=300)  # 5 % is fine now; 450 ms is not
+    strict = Thresholds(error_rate=10, p95_ms=300, hold=0)  # 5 % is fine now; 450 ms is not
     src = _source(prometheus_server.url, METRICS, thresholds=strict)
     try:
         alarms = [a for a in await src.fetch() if not a.name.startswith("target down")]

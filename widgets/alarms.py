@@ -1,13 +1,45 @@
-"""Alarms pane: what is firing now, worst first."""
+"""Alarms pane: what is firing now, worst first (critical, warning, no data, ok), then the
+oldest first; "since" carries a date when it is not today."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
+
 from rich.text import Text
 
-from cockpit.model import Alarm, PaneKind
+from cockpit.model import Alarm, PaneKind, Severity
 from widgets.pane import TablePane, action_bindings, plain
 
 _STATE_LABELS = {"ALARM": "alarm", "INSUFFICIENT_DATA": "no data", "OK": "ok"}
+# Severity's own order puts UNKNOWN above CRITICAL (max() of several must not hide "no
+# data"); in the pane an alarm that fires comes before one that cannot tell.
+_RANK = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.UNKNOWN: 2, Severity.INFO: 3,
+         Severity.OK: 4}  # fmt: skip
+_NEVER = datetime.max.replace(tzinfo=UTC)
+_RECENT = timedelta(days=180)
+
+
+def now() -> datetime:
+    """The pane's clock (tests fix it)."""
+    return datetime.now(UTC)
+
+
+def alarm_order(a: Alarm) -> tuple[int, datetime, str]:
+    """Sort key: worst first, then the longest standing (no "since": last), then the name."""
+    return _RANK.get(a.severity, 5), a.since or _NEVER, a.name
+
+
+def since_text(since: datetime | None, at: datetime) -> str:
+    """``since`` in local time: ``19:28`` today, ``Dec 06 19:28`` within half a year, else
+    the full date."""
+    if since is None:
+        return "–"
+    local, today = since.astimezone(), at.astimezone()
+    if local.date() == today.date():
+        return local.strftime("%H:%M")
+    if abs(at - since) < _RECENT:  # as ls -l: a month and day are clear within half a year
+        return local.strftime("%b %d %H:%M")
+    return local.strftime("%Y-%m-%d %H:%M")
 
 
 class AlarmsPane(TablePane):
@@ -20,18 +52,27 @@ class AlarmsPane(TablePane):
     columns = [
         ("severity", 9),
         ("alarm", 20),
-        ("since", 5),
+        ("since", 12),
         ("reason", 20),
     ]
+    _day: date | None = None
 
     def sort(self, records: list[Alarm]) -> list[Alarm]:
-        return sorted(records, key=lambda a: (-a.severity, a.name))
+        return sorted(records, key=alarm_order)
+
+    def render_records(self) -> None:
+        # Rows are cached by record; "since 19:28" must become "Dec 06 19:28" at midnight
+        # although the record is the same.
+        day = now().astimezone().date()
+        if day != self._day:
+            self._day = day
+            self._row_cache.clear()
+        super().render_records()
 
     def row(self, a: Alarm) -> tuple[str, list[Text]]:
-        since = a.since.astimezone().strftime("%H:%M") if a.since else "–"
         return a.key, [
             self.severity_cell(a.severity, _STATE_LABELS.get(a.state, a.state.lower())),
             plain(a.name, 60),
-            Text(since),
+            Text(since_text(a.since, now())),
             plain(a.reason, 200),
         ]

@@ -4,6 +4,10 @@ All checks of a refresh run concurrently, each bounded by its own ``timeout``, s
 endpoint delays nothing else. A check is OK when it answers ``expect_status`` within the
 profile's ``thresholds.p95_ms``; slower is a warning; a wrong status, a timeout or no
 connection is critical. The row carries status, latency and the start of the body.
+
+A failing check is damped (``thresholds.hold``, cockpit/damping.py): until it has failed
+for that long its row stays OK and says so; once firing it stays until the check has passed
+for as long, and says since when it has been failing.
 """
 
 from __future__ import annotations
@@ -11,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 from cockpit.backends.httpclient import HttpClient, HttpConnectError, HttpRequestError, HttpTimeout
+from cockpit.damping import Clock, Damper, utc_now
 from cockpit.model import Alarm, PaneKind, Severity
 from cockpit.profile import HealthCheck, Profile
 
@@ -39,8 +45,12 @@ class HealthSource:
     min_interval = 10.0
     pane = PaneKind.ALARMS
 
-    def __init__(self, checks: Sequence[HealthCheck], slow_ms: float) -> None:
+    def __init__(
+        self, checks: Sequence[HealthCheck], slow_ms: float, hold_s: float = 0,
+        clock: Clock = utc_now,
+    ) -> None:
         self.checks = tuple(checks)
+        self.damper = Damper(hold_s, clock)
         self.slow_ms = slow_ms
         self.id = "health"
         self.title = "health checks"
@@ -54,7 +64,23 @@ class HealthSource:
         return self._client
 
     async def fetch(self) -> list[Alarm]:
-        return list(await asyncio.gather(*(self.check(c) for c in self.checks)))
+        rows = await asyncio.gather(*(self.check(c) for c in self.checks))
+        held = self.damper.update({r.name: r for r in rows if r.severity is not Severity.OK})
+        out = []
+        for r in rows:
+            h = held.get(r.name)
+            if h is None:
+                out.append(r)
+            elif h.state == "pending":
+                # Failing, not yet for long enough to fire: the row stays OK (one failed probe
+                # is not an incident line) but does not hide what it saw.
+                waited = (self.damper.clock() - h.alarm.since).total_seconds() if h.alarm.since else 0
+                out.append(replace(r, severity=Severity.OK, state="OK", since=h.alarm.since,
+                                   reason=f"{r.state} for {waited:.0f} s (an alarm after "
+                                   f"{self.damper.hold_s:g} s): {r.reason}"))  # fmt: skip
+            else:
+                out.append(h.alarm)
+        return out
 
     async def check(self, c: HealthCheck) -> Alarm:
         started = time.monotonic()
@@ -110,4 +136,4 @@ def build_health_sources(profile: Profile) -> list[HealthSource]:
     """One source for all the profile's checks; none without ``health:``."""
     if not profile.health:
         return []
-    return [HealthSource(profile.health, profile.thresholds.p95_ms)]
+    return [HealthSource(profile.health, profile.thresholds.p95_ms, profile.thresholds.hold)]

@@ -14,6 +14,7 @@ next ``follow()`` resumes without losing or repeating lines, and marks the gap.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import shlex
@@ -37,6 +38,7 @@ from cockpit.backends.ssh import (
     sudo,
     terminate,
 )
+from cockpit.damping import Clock, Damper, utc_now
 from cockpit.errors import BackendError, CockpitError
 from cockpit.model import (
     Alarm,
@@ -56,6 +58,7 @@ MAX_LINE_CHARS = 16_000
 READ_CHUNK = 1 << 16
 HISTORY = 30  # probes kept for sparklines
 CHECK_TIMEOUT_S = 30.0
+FIRST_CPU_WINDOW_S = 0.3  # the first probe's two /proc/stat samples (later: probe to probe)
 CHECK_RESULT_CHARS = 4000  # what the action's result (a notification) shows
 CHECK_KEEP_CHARS = 64_000  # kept per check for the host row's detail screen
 
@@ -558,11 +561,22 @@ class Host:
         self._task = asyncio.ensure_future(self._probe())
         return await asyncio.shield(self._task)
 
-    async def _probe(self) -> HostSnapshot:
+    async def measure(self, window_s: float) -> HostSnapshot:
+        """A fresh probe whose CPU figure is measured over the next ``window_s`` seconds
+        alone, like ``vmstat 1 2``'s second line (``cockpit check``: not over its start-up)."""
+        if self._task is not None and not self._task.done():
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(self._task)
+        self._task = asyncio.ensure_future(self._probe(window_s))
+        return await asyncio.shield(self._task)
+
+    async def _probe(self, pause: float | None = None) -> HostSnapshot:
         previous = self._last.cpu_sample if self._last else None
-        try:
+        if pause is None:
             # The first probe samples CPU twice; later ones compare with the previous probe.
-            result = await self.transport.run(self.probe_command(0 if previous else 0.3))
+            pause = 0 if previous else FIRST_CPU_WINDOW_S
+        try:
+            result = await self.transport.run(self.probe_command(pause))
             if result.returncode != 0:
                 raise BackendError(
                     f"{self.name}: probe failed: {result.error_text or f'exit {result.returncode}'}",
@@ -835,60 +849,60 @@ def metrics_section(snap: HostSnapshot) -> DetailSection:
 
 
 class HostAlarmSource:
-    """Threshold alarms of one host (CPU, memory, disk per mount) and "unreachable"."""
+    """Threshold alarms of one host (CPU, memory, disk per mount) and "unreachable".
+
+    Threshold alarms are damped (``thresholds.hold``, cockpit/damping.py): a CPU hovering
+    around its limit is one alarm, not a fire/clear pair on every refresh.
+    """
 
     pane = PaneKind.ALARMS
 
-    def __init__(self, host: Host, thresholds: Thresholds) -> None:
+    def __init__(self, host: Host, thresholds: Thresholds, clock: Clock = utc_now) -> None:
         self.host = host
         self.thresholds = thresholds
         self.id = f"hosts:{host.name}:alarms"
         self.title = f"host {host.name}"
-        self._since: dict[str, datetime] = {}
+        self.damper = Damper(thresholds.hold, clock)
+        self._undamped = Damper(0, clock)
+        self._unreachable_since: datetime | None = None
         host.acquire()
 
     async def fetch(self) -> list[Alarm]:
-        now = datetime.now(UTC)
         try:
             snap = await self.host.snapshot()
         except CockpitError as e:
-            # An unreachable host is itself the alarm an on-call wants to see.
-            alarms = [
+            # An unreachable host is itself the alarm an on-call wants to see, at once.
+            self._unreachable_since = self._unreachable_since or self.damper.clock()
+            return [
                 Alarm(
                     name=f"{self.host.name} unreachable",
                     source=self.id,
                     severity=Severity.CRITICAL,
                     state="ALARM",
                     reason=e.message,
-                    since=self._since.setdefault("unreachable", now),
+                    since=self._unreachable_since,
                     resource=self.host.name,
                     threshold="reachable over ssh",
                 )
             ]
-            self._keep({"unreachable"})
-            return alarms
-        alarms = []
-        breaches = metric_breaches(snap, self.thresholds, threshold_overrides(self.host.name))
-        for metric, value, limit in breaches:
-            alarms.append(
-                Alarm(
-                    name=f"{self.host.name} {metric}",
-                    source=self.id,
-                    severity=Severity.CRITICAL,
-                    state="ALARM",
-                    reason=f"{metric} at {value:.0f} % (above {limit:g} %)",
-                    since=self._since.setdefault(metric, now),
-                    resource=self.host.name,
-                    threshold=f"{metric} > {limit:g} %",
-                )
+        self._unreachable_since = None
+        overrides = threshold_overrides(self.host.name)
+        breaches = {
+            metric: Alarm(
+                name=f"{self.host.name} {metric}",
+                source=self.id,
+                severity=Severity.CRITICAL,
+                state="ALARM",
+                reason=f"{metric} at {value:.0f} % (above {limit:g} %)",
+                resource=self.host.name,
+                threshold=f"{metric} > {limit:g} %",
             )
-        self._keep({m for m, _, _ in breaches})
-        return alarms
-
-    def _keep(self, firing: set[str]) -> None:
-        for key in list(self._since):
-            if key not in firing:
-                del self._since[key]
+            for metric, value, limit in metric_breaches(snap, self.thresholds, overrides)
+        }
+        # A threshold lowered at run time (a drill) makes a deliberate condition, not a noisy
+        # figure: it fires and clears on the next refresh.
+        return self.damper.shown({k: v for k, v in breaches.items() if k not in overrides}) \
+            + self._undamped.shown({k: v for k, v in breaches.items() if k in overrides})
 
     async def close(self) -> None:
         await self.host.release()

@@ -10,6 +10,10 @@ Units follow Prometheus' own convention: ``error_rate``, ``cpu``, ``memory`` and
 are 0-1 ratios (shown and compared as %, against ``thresholds`` in %), ``p95_ms`` is in
 milliseconds; any other metric is shown as it comes and raises no alarm.
 
+Threshold alarms are damped (``thresholds.hold``, cockpit/damping.py) and say since when the
+series has been above (traced back past the window when it fills it); a down target says
+since its first failing scrape. Both times are kept across refreshes.
+
 ``HttpApi`` is the small JSON client both this module and ``alertmanager`` use: urllib3 in threads (httpclient.py) with
 TLS verification on (a CA file option), bearer/basic auth resolved from env:/file:
 references, an overall deadline, and errors turned into ``BackendError`` with a hint.
@@ -20,15 +24,15 @@ from __future__ import annotations
 import asyncio
 import math
 import ssl
-import time
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from urllib3.util import make_headers
 
 from cockpit.backends.httpclient import HttpClient, HttpConnectError, HttpRequestError, HttpTimeout
+from cockpit.damping import Clock, Damper, utc_now
 from cockpit.errors import BackendError, CockpitError, CredentialsError
 from cockpit.masking import mask_url
 from cockpit.model import Alarm, DetailSection, PaneKind, ServiceStatus, Severity
@@ -41,6 +45,9 @@ RESOURCE_LABELS = ("service", "app", "deployment", "job", "container", "pod", "i
 RATIO_METRICS = ("error_rate", "cpu", "memory", "disk")
 WINDOW_S = 900.0  # the sparkline window
 STEP_S = 30.0
+LOOKBACK_S = 86_400.0  # how far back a breach that fills the window is traced to its start
+LOOKBACK_STEP_S = 300.0
+DOWN_EXPR = "1 - up"
 CONNECT_TIMEOUT_S = 3.0
 
 
@@ -248,15 +255,23 @@ def threshold_for(metric: str, thresholds: Thresholds) -> float | None:
     return None
 
 
-def threshold_alarm(s: MetricSeries, limit: float, source: str) -> Alarm | None:
-    latest = s.latest
-    if latest is None or not latest > limit:
-        return None
-    since = None
-    for t, v in reversed(s.points):  # how long it has been above, within the window
+def breach_began(s: MetricSeries, limit: float) -> float | None:
+    """Unix time of the first point of the run above ``limit`` that reaches the latest point
+    (None when the latest point is not above)."""
+    began = None
+    for t, v in reversed(s.points):
         if not v > limit:
             break
-        since = datetime.fromtimestamp(t, UTC)
+        began = t
+    return began
+
+
+def threshold_alarm(s: MetricSeries, limit: float, source: str) -> Alarm | None:
+    """The breach of ``s`` now, ``since`` the first point of the run (undamped)."""
+    latest = s.latest
+    began = breach_began(s, limit)
+    if latest is None or began is None:
+        return None
     return Alarm(
         name=s.selector,
         source=source,
@@ -264,23 +279,29 @@ def threshold_alarm(s: MetricSeries, limit: float, source: str) -> Alarm | None:
         state="ALARM",
         reason=f"{s.metric} is {format_value(s.metric, latest)}, "
         f"above {format_value(s.metric, limit)}",
-        since=since,
+        since=datetime.fromtimestamp(began, UTC),
         resource=s.resource,
         threshold=f"{s.metric} > {format_value(s.metric, limit)}",
     )
 
 
-def target_alarm(t: dict[str, Any], source: str) -> Alarm:
+def target_key(t: dict[str, Any]) -> tuple[str, str]:
     labels = t.get("labels") or {}
     job = str(labels.get("job") or t.get("scrapePool") or "")
     instance = str(labels.get("instance") or t.get("scrapeUrl") or "")
+    return job, instance
+
+
+def target_alarm(t: dict[str, Any], source: str, since: datetime | None = None) -> Alarm:
+    """A down target; ``since`` is when it went down (default: its last scrape)."""
+    job, instance = target_key(t)
     return Alarm(
         name=f"target down: {job} {instance}".strip(),
         source=source,
         severity=Severity.CRITICAL,
         state="down",
         reason=str(t.get("lastError") or "scrape failed"),
-        since=utc_from_rfc3339(t.get("lastScrape")),
+        since=since or utc_from_rfc3339(t.get("lastScrape")),
         resource=job,
         threshold="up == 0",
     )
@@ -333,6 +354,7 @@ class PrometheusSource:
         timeout: float = 8.0,
         window_s: float = WINDOW_S,
         step_s: float = STEP_S,
+        clock: Clock = utc_now,
     ) -> None:
         self.cfg = cfg
         self.thresholds = thresholds or Thresholds()
@@ -343,30 +365,99 @@ class PrometheusSource:
         self.title = f"Prometheus {cfg.name}"
         self.series: dict[str, tuple[MetricSeries, ...]] = {}  # metric name -> last refresh
         self.down_targets: tuple[Alarm, ...] = ()
+        self.damper = Damper(self.thresholds.hold, clock)
+        self._down_since: dict[tuple[str, str], datetime] = {}
 
     async def fetch(self) -> list[Alarm]:
-        end = time.time()
+        end = self.damper.clock().timestamp()
         names = list(self.cfg.metrics)
-        targets, *results = await gather_all(
+        down, *results = await gather_all(
             self._targets(), *(self._query_range(n, self.cfg.metrics[n], end) for n in names)
         )
         self.series = dict(zip(names, results, strict=True))
-        self.down_targets = tuple(targets)
-        alarms = list(targets)
+        lookback: dict[str, list[MetricSeries]] = {}  # expr -> its coarse look further back
+        alarms = await self._down_alarms(down, end, lookback)
+        self.down_targets = tuple(alarms)
+        breaches: dict[str, Alarm] = {}
         for name, series in self.series.items():
             limit = threshold_for(name, self.thresholds)
             if limit is None:
                 continue
-            alarms += [a for s in series if (a := threshold_alarm(s, limit, self.id))]
+            for s in series:
+                a = threshold_alarm(s, limit, self.id)
+                if a is not None and not self.damper.tracked(a.name):
+                    began = await self._began(name, self.cfg.metrics[name], s, limit, end, lookback)
+                    a = replace(a, since=began or a.since)
+                if a is not None:
+                    breaches[a.name] = a
+        alarms += self.damper.shown(breaches)
         alarms.sort(key=lambda a: (-a.severity, a.name))
         return alarms
 
-    async def _targets(self) -> list[Alarm]:
+    async def _targets(self) -> list[dict[str, Any]]:
         body = await self.api.request(
             "GET", "/api/v1/targets", "scrape targets", params={"state": "active"}
         )
         active = ((body or {}).get("data") or {}).get("activeTargets") or []
-        return [target_alarm(t, self.id) for t in active if t.get("health") == "down"]
+        return [t for t in active if t.get("health") == "down"]
+
+    async def _down_alarms(
+        self, down: list[dict[str, Any]], end: float, lookback: dict[str, list[MetricSeries]]
+    ) -> list[Alarm]:
+        """Down targets, each ``since`` its first failing scrape, kept across refreshes."""
+        keys = {target_key(t) for t in down}
+        self._down_since = {k: v for k, v in self._down_since.items() if k in keys}
+        if keys - set(self._down_since):
+            try:
+                # 1 while a target is down, 0 while up: "above 0" is "down".
+                series = await self._query_range("up", DOWN_EXPR, end)
+            except CockpitError:
+                series = ()  # the last scrape's time stands in; the alarm matters more
+            began = {}
+            for s in series:
+                if breach_began(s, 0) is not None:
+                    key = (s.label("job"), s.label("instance"))
+                    began[key] = await self._began("up", DOWN_EXPR, s, 0, end, lookback)
+            for t in down:
+                k = target_key(t)
+                if k not in self._down_since:
+                    self._down_since[k] = began.get(k) or utc_from_rfc3339(t.get("lastScrape")) \
+                        or datetime.now(UTC)  # fmt: skip
+        return [target_alarm(t, self.id, self._down_since[target_key(t)]) for t in down]
+
+    async def _began(
+        self, name: str, expr: str, s: MetricSeries, limit: float, end: float,
+        lookback: dict[str, list[MetricSeries]],
+    ) -> datetime | None:
+        """When the breach of ``s`` now began: its first point above ``limit`` in the window,
+        or, when it fills the window, from a coarse look up to ``LOOKBACK_S`` further back."""
+        began = breach_began(s, limit)
+        if began is None:
+            return None
+        if began > end - self.window_s + self.step_s:
+            return datetime.fromtimestamp(began, UTC)
+        if expr not in lookback:
+            params = {
+                "query": expr,
+                "start": f"{end - LOOKBACK_S:.3f}",
+                "end": f"{end - self.window_s:.3f}",
+                "step": f"{LOOKBACK_STEP_S:g}",
+                "timeout": f"{self.api.timeout:g}s",
+            }
+            try:
+                body = await self.api.request(
+                    "GET", "/api/v1/query_range", f"PromQL metric {name}", params=params
+                )
+                lookback[expr] = matrix_series(name, ((body or {}).get("data") or {}).get("result"))
+            except CockpitError:
+                lookback[expr] = []
+        for older in lookback[expr]:
+            last = older.points[-1][0] if older.points else 0
+            if older.labels == s.labels and last >= end - self.window_s - LOOKBACK_STEP_S:
+                earlier = breach_began(older, limit)
+                if earlier is not None:
+                    began = min(began, earlier)
+        return datetime.fromtimestamp(began, UTC)
 
     async def _query_range(self, name: str, expr: str, end: float) -> tuple[MetricSeries, ...]:
         params = {

@@ -247,6 +247,12 @@ THRESHOLDS = _Rec(
             _Num(doc="number 0-1", minimum=0, maximum=1),
             "fraction of max_connections in use",
         ),
+        "hold": (
+            _Num(doc="seconds >= 0", minimum=0),
+            "how long a host, Prometheus or health-check condition must hold before its "
+            "alarm fires, and be gone before it clears (like Prometheus `for:`); "
+            "0: fire and clear on each refresh. `cockpit check` reports what it measures",
+        ),
     },
     name="thresholds",
 )
