@@ -19,9 +19,11 @@ T_LOG = datetime(2026, 11, 25, 3, 12, 0, tzinfo=UTC)
 
 @pytest.fixture(autouse=True)
 def _utc(monkeypatch):
-    """Times on screen are local times: the baselines are drawn in UTC, whatever the machine's TZ."""
+    """Times on screen are local times: the baselines are drawn in UTC, whatever the machine's TZ,
+    on a fixed day (an alarm's "since" shows its date when it is not today's)."""
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
+    monkeypatch.setattr("widgets.alarms.now", lambda: T_LOG + timedelta(days=1))
     yield
     monkeypatch.undo()
     time.tzset()
