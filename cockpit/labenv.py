@@ -2,7 +2,10 @@
 
 `lab up` runs the lab in the foreground and prints the environment a trainee exports to
 type the real commands (`aws ecs describe-services`, `psql`, `redis-cli`) against the same
-estate the cockpit shows. It writes the same lines to a lab-env file (mode 0600), which
+estate the cockpit shows. For `aws` it also writes a `cockpit-lab` profile (config and
+credentials files in the lab's state dir) and an `aws` alias that passes `--endpoint-url`:
+aws CLIs before 2.13 (Debian 12 ships 2.9) ignore both `AWS_ENDPOINT_URL` and a profile's
+`endpoint_url`, and `--endpoint-url` is the one form every version honours. It writes the same lines to a lab-env file (mode 0600), which
 `attach_lab(path)` reads to give the cockpit a Lab-like object that does not own the lab:
 its ``stop()`` does nothing, and its ``send()`` reaches the lab's controller through a FIFO
 that `lab up` reads (drills on an attached lab inject through it).
@@ -30,6 +33,7 @@ from cockpit.lab import Lab, LabError
 
 LAB_KEY = "testing"  # moto's dummy credentials; never a real key
 LAB_REGION = "us-east-1"
+AWS_PROFILE_NAME = "cockpit-lab"
 CONTROL = "control"  # the FIFO in the lab's state dir
 # Not exported to the shell for its own sake: how `attach_lab` finds the rest.
 _META = ("COCKPIT_LAB_STATE_DIR", "COCKPIT_LAB_CONTROL", "COCKPIT_LAB_NOTES")
@@ -44,10 +48,41 @@ def default_env_path() -> Path:
     return Path(state).expanduser() / "cockpit" / "lab.env"
 
 
+def write_aws_profile(state_dir: Path, endpoint: str) -> tuple[Path, Path]:
+    """The ``cockpit-lab`` profile as an AWS config and credentials file pair under
+    ``state_dir/aws``; returns (config, credentials). ``endpoint_url`` in the profile is
+    honoured by aws CLI 2.13+ and current SDKs only: older CLIs need ``--endpoint-url``."""
+    directory = state_dir / "aws"
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    config = directory / "config"
+    credentials = directory / "credentials"
+    files = {
+        config: f"[profile {AWS_PROFILE_NAME}]\nregion = {LAB_REGION}\nendpoint_url = {endpoint}\n"
+        "output = json\n",
+        credentials: f"[{AWS_PROFILE_NAME}]\naws_access_key_id = {LAB_KEY}\n"
+        f"aws_secret_access_key = {LAB_KEY}\n",
+    }
+    for path, text in files.items():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
+    return config, credentials
+
+
 def lab_environment(lab: Lab) -> dict[str, str]:
-    """What to export so the CLIs talk to ``lab``, in the order they are printed."""
+    """What to export so the CLIs talk to ``lab``, in the order they are printed (writes
+    the AWS profile files the variables name)."""
+    config, credentials = write_aws_profile(lab.state_dir, lab.aws_endpoint)
     env = {
+        "AWS_PROFILE": AWS_PROFILE_NAME,
+        "AWS_CONFIG_FILE": str(config),
+        "AWS_SHARED_CREDENTIALS_FILE": str(credentials),
         "AWS_ENDPOINT_URL": lab.aws_endpoint,
+        # The dummy keys are exported too: they outrank real keys already in the shell, so an
+        # aws command that misses the endpoint fails to sign in rather than reaching an account.
         "AWS_ACCESS_KEY_ID": LAB_KEY,
         "AWS_SECRET_ACCESS_KEY": LAB_KEY,
         "AWS_DEFAULT_REGION": LAB_REGION,
@@ -68,8 +103,17 @@ def lab_environment(lab: Lab) -> dict[str, str]:
     return env
 
 
+def aws_alias(endpoint: str) -> str:
+    """The shell alias that makes every `aws` in that shell use the lab's endpoint."""
+    return f"alias aws={shlex.quote(f'aws --endpoint-url {endpoint}')}"
+
+
 def format_env(env: dict[str, str]) -> str:
-    return "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
+    """``export`` lines, then the `aws` alias when the lab's AWS endpoint is among them."""
+    lines = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
+    if env.get("AWS_ENDPOINT_URL"):
+        lines += aws_alias(env["AWS_ENDPOINT_URL"]) + "\n"
+    return lines
 
 
 def write_env_file(path: Path, env: dict[str, str]) -> None:
@@ -229,6 +273,11 @@ def _up(env_file: Path, with_servers: bool, out: TextIO, err: TextIO) -> int:
         shown = {k: v for k, v in env.items() if k not in _META}
         out.write("# the lab is up; paste these lines into another shell:\n")
         out.write(format_env(shown))
+        out.write(
+            "# aws CLIs before 2.13 (Debian 12 ships 2.9) ignore AWS_ENDPOINT_URL and the profile's\n"
+            "# endpoint_url; the alias passes it, or type it (scripts do not expand aliases):\n"
+            f"#   aws --endpoint-url {lab.aws_endpoint} ecs describe-services --cluster production\n"
+        )
         out.write(f"# the same lines are in {env_file} (source it, or `cockpit --lab-env {env_file}`)\n")
         for pane, note in lab.notes.items():
             out.write(f"# {pane}: {note}\n")

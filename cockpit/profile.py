@@ -90,11 +90,22 @@ class KubernetesConfig:
 
 
 @dataclass(frozen=True)
+class UnitConfig:
+    """A service found by a rule instead of systemd: the pid in ``pidfile`` (alive, and with
+    ``cmdline`` too when both are given), or every process whose command line is ``cmdline``."""
+
+    name: str
+    pidfile: str | None = None
+    cmdline: str | None = None
+
+
+@dataclass(frozen=True)
 class HostConfig:
     name: str
     ssh: str | None = None
     local: bool = False
-    units: tuple[str, ...] = ()
+    # A string is a systemd unit; a UnitConfig is found by its pid file or command line.
+    units: tuple[str | UnitConfig, ...] = ()
     journal: tuple[str, ...] = ()
     logs: tuple[str, ...] = ()
     sudo: bool = False

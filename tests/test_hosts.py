@@ -39,7 +39,7 @@ from cockpit.config import load_text
 from cockpit.errors import BackendError, ConfigError
 from cockpit.lab.servers import SshdServer, start_sshd
 from cockpit.model import LogLevel, LogRecord, PaneKind, ServiceStatus, Severity
-from cockpit.profile import HostConfig, Profile, Thresholds
+from cockpit.profile import HostConfig, Profile, Thresholds, UnitConfig
 from tests.conftest import skip_or_fail
 from tests.helpers import wait_until
 from tests.test_ssh import ssh_transport
@@ -153,8 +153,14 @@ def test_journal_entry_parsing() -> None:
 # --- rows, metrics, alarms over ssh ---------------------------------------------------
 
 
-async def test_process_rows_on_a_host_without_systemd(sshd_server: SshdServer) -> None:
-    cfg = HostConfig("app-1", ssh="x", units=("sshd", "impactlink-api.service"))
+async def test_process_rows_on_a_host_without_systemd(sshd_server: SshdServer, user_dir: Path) -> None:
+    pidfile = user_dir / "sshd.pid"  # the private sshd's pid, readable by the ssh user
+    pidfile.write_text(f"{sshd_server.pid}\n")
+    cfg = HostConfig("app-1", ssh="x", units=(
+        UnitConfig("sshd", pidfile=str(pidfile)),
+        UnitConfig("impactlink-api", pidfile=str(user_dir / "api.pid")),
+        "impactlink-worker.service",
+    ))  # fmt: skip
     services, alarms, _ = await build(sshd_server, cfg)
     try:
         rows = {r.name: r for r in await services.fetch()}
@@ -164,13 +170,18 @@ async def test_process_rows_on_a_host_without_systemd(sshd_server: SshdServer) -
     assert host.backend == "host" and host.task_definition == "no systemd: processes from ps"
     assert "load" in host.deployment and "disk" in host.deployment
     assert dict(host.metrics).keys() == {"cpu", "memory"}  # sparkline history
-    sshd = rows["sshd"]  # the private sshd itself is a running process named sshd
-    assert sshd.backend == "process" and sshd.status is Severity.OK and sshd.running >= 1
-    assert sshd.status_text == "running (ps, no systemd)"
+    sshd = rows["sshd"]  # the private sshd itself, found by its pid file
+    assert sshd.backend == "process" and sshd.status is Severity.OK and sshd.running == 1
+    assert sshd.status_text == "running (pid file)"
+    assert sshd.task_definition.startswith(f"pid {sshd_server.pid} ")
     api = rows["impactlink-api"]
     assert (api.status, api.running, api.status_text) == (
-        Severity.CRITICAL, 0, "not running (ps, no systemd)",
+        Severity.CRITICAL, 0, f"not running: no pid in {user_dir / 'api.pid'}",
     )  # fmt: skip
+    # A systemd unit where no systemd runs: not guessed from a process name.
+    worker = rows["impactlink-worker"]
+    assert (worker.status, worker.running) == (Severity.UNKNOWN, 0)
+    assert "pidfile or cmdline" in worker.status_text
     assert all(r.source == "hosts:app-1" and r.cluster == "app-1" for r in rows.values())
 
 
@@ -519,7 +530,10 @@ async def test_journal_on_a_host_without_systemd_says_so(sshd_server: SshdServer
 async def test_local_host_follows_and_probes_without_ssh(tmp_path: Path) -> None:
     log = tmp_path / "local.log"
     log.write_text("one\n")
-    cfg = HostConfig("this-machine", local=True, units=("python", "pytest"), logs=(str(log),))
+    pidfile = tmp_path / "pytest.pid"
+    pidfile.write_text(str(os.getpid()))
+    cfg = HostConfig("this-machine", local=True, units=(UnitConfig("pytest", pidfile=str(pidfile)),),
+                     logs=(str(log),))  # fmt: skip
     (services, alarms), (source,) = build_host_sources(profile(cfg))
     assert isinstance(services.host.transport, LocalTransport)  # type: ignore[attr-defined]
     c = Collector(source)  # type: ignore[arg-type]
@@ -532,7 +546,7 @@ async def test_local_host_follows_and_probes_without_ssh(tmp_path: Path) -> None
         await c.stop()
         await close_all(services, alarms, source)
     assert rows["this-machine"].backend == "host"
-    assert rows["python"].running >= 1 or rows["pytest"].running >= 1
+    assert rows["pytest"].running == 1 and rows["pytest"].task_definition.startswith(f"pid {os.getpid()} ")
 
 
 # --- a host that goes away and comes back ---------------------------------------------

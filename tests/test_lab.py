@@ -280,6 +280,30 @@ def test_profile_points_at_the_lab(lab: Lab) -> None:
         assert p.redis[0].queues == ("jobs:email", "orders:events", "jobs:email:scheduled", "auto")
 
 
+async def test_lab_host_rows_are_the_labs_own_servers_not_another_users(lab: Lab, tmp_path: Path) -> None:
+    """Issue 22 item 2: another redis-server on the machine is not the lab's."""
+    from cockpit.backends.hosts import build_host_sources
+    from cockpit.lab.servers import start_redis
+
+    if not (lab.redis_url and lab.postgres_dsn):
+        skip_or_fail("the lab runs without its PostgreSQL or Redis")
+    decoy = start_redis(tmp_path)  # someone else's redis-server on this machine
+    try:
+        (services, alarms), logs = build_host_sources(lab.profile(Profile("lab", lab=True)))
+        try:
+            rows = {r.name: r for r in await services.fetch()}  # type: ignore[attr-defined]
+        finally:
+            for src in (services, alarms, *logs):
+                await src.close()  # type: ignore[attr-defined]
+    finally:
+        decoy.stop()
+    own = {("postgres" if hasattr(s, "dsn") else "redis-server"): s.pid for s in lab._servers}
+    for name in ("postgres", "redis-server"):
+        row = rows[name]
+        assert (row.running, row.status_text, row.deployment) == (1, "running (pid file)", "1 process")
+        assert row.task_definition.startswith(f"pid {own[name]} ")
+
+
 # --- the estate moves ----------------------------------------------------------------------
 
 

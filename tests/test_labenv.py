@@ -128,3 +128,62 @@ def test_attach_to_a_lab_that_is_gone(tmp_path: Path) -> None:
     with pytest.raises(LabError) as e:
         attach_lab(env_file)
     assert "not running" in e.value.message and "cockpit lab up" in e.value.hint
+
+
+def _debian_aws() -> str:
+    """The aws CLI a Debian user has (package awscli, 2.9 on Debian 12), not a pip/pyenv one."""
+    if not os.access("/usr/bin/aws", os.X_OK):
+        skip_or_fail("Debian's aws CLI is not installed (apt-get install -y awscli)")
+    return "/usr/bin/aws"
+
+
+def test_what_lab_up_prints_works_with_debians_aws(tmp_path: Path) -> None:
+    """Issue 22 item 4: aws 2.9 ignores AWS_ENDPOINT_URL (and a profile's endpoint_url), so
+    the pasted lines alone sent it to ecs.us-east-1.amazonaws.com."""
+    _debian_aws()
+    env_file = tmp_path / "lab.env"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cockpit.cli", "lab", "up", "--no-servers", "--env-file", str(env_file)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )
+    try:
+        assert proc.stdout is not None
+        printed = []
+        while not printed or not printed[-1].startswith("# Ctrl+C"):
+            line = proc.stdout.readline()  # lab up prints its block, then waits for Ctrl+C
+            assert line, proc.stderr.read() if proc.stderr else "lab up exited"
+            printed.append(line)
+        text = "".join(printed)
+        # a shell the user pastes into: a clean HOME, PATH with Debian's aws first
+        script = tmp_path / "paste.sh"
+        script.write_text("shopt -s expand_aliases\n" + text
+                          + "aws ecs describe-services --cluster production --services api\n")
+        shell_env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8"}
+        answer = subprocess.run(["bash", str(script)], capture_output=True, text=True,
+                                timeout=60, env=shell_env)
+        assert answer.returncode == 0, answer.stderr
+        services = json.loads(answer.stdout)["services"]
+        assert [s["serviceName"] for s in services] == ["api"]
+        assert services[0]["clusterArn"].endswith(":cluster/production")
+
+        # the profile pair: AWS_PROFILE with the two files, and --endpoint-url typed by hand
+        env = read_env_file(env_file)
+        assert env["AWS_PROFILE"] == "cockpit-lab"
+        config = Path(env["AWS_CONFIG_FILE"]).read_text()
+        assert "[profile cockpit-lab]" in config and f"endpoint_url = {env['AWS_ENDPOINT_URL']}" in config
+        creds = Path(env["AWS_SHARED_CREDENTIALS_FILE"])
+        assert "[cockpit-lab]" in creds.read_text() and stat.S_IMODE(creds.stat().st_mode) == 0o600
+        profile_only = {**shell_env, **{k: env[k] for k in
+                                        ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")}}
+        assert f"--endpoint-url {env['AWS_ENDPOINT_URL']}" in text
+        typed = subprocess.run(
+            ["/usr/bin/aws", "--endpoint-url", env["AWS_ENDPOINT_URL"], "ecs", "describe-services",
+             "--cluster", "production", "--services", "api"],
+            capture_output=True, text=True, timeout=60, env=profile_only,
+        )
+        assert typed.returncode == 0, typed.stderr
+        assert json.loads(typed.stdout)["services"][0]["serviceName"] == "api"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0

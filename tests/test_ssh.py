@@ -225,3 +225,77 @@ def test_bad_host_entry_becomes_a_notice_and_others_still_build() -> None:
     notice = next(s for s in built.sources if s.id == "hosts:setup")
     assert "not allowed" in notice.message  # type: ignore[attr-defined]
     assert "hosts:pending" not in [s.id for s in built.sources]
+
+
+def _strict_transport(server: SshdServer, known_hosts: Path) -> SshTransport:
+    """A user's ssh with StrictHostKeyChecking=yes and their own known_hosts file."""
+    return SshTransport(
+        "app-1", f"{server.user}@127.0.0.1",
+        options=["-F", "/dev/null", "-p", str(server.port), "-i", str(server.key_path),
+                 "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known_hosts}"],
+    )  # fmt: skip
+
+
+def _hinted_command(hint: str, program: str) -> list[str]:
+    """The `program ...` command the hint tells the user to type, as argv."""
+    import shlex
+
+    found = [part for part in hint.split("`")[1::2] if part.startswith(program + " ")]
+    assert found, f"no `{program} ...` in the hint: {hint}"
+    return shlex.split(found[0].partition(">>")[0])  # the file it appends to is ours, below
+
+
+async def _failure(server: SshdServer, known_hosts: Path) -> BackendError:
+    t = _strict_transport(server, known_hosts)
+    try:
+        with pytest.raises(BackendError) as err:
+            await asyncio.wait_for(t.run(["true"]), 15)
+    finally:
+        await t.close()
+    return err.value
+
+
+async def test_unknown_host_key_hints_at_known_hosts_not_passwords(
+    sshd_server: SshdServer, tmp_path: Path
+) -> None:
+    """Issue 22 item 5: `Host key verification failed.` came with the password-prompt hint."""
+    import subprocess
+
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text("")
+    err = await _failure(sshd_server, known_hosts)
+    assert "Host key verification failed" in err.message
+    assert "password" not in err.hint
+    assert "known_hosts" in err.hint and "fingerprint" in err.hint
+    # What the hint says to type (into our known_hosts file instead of ~/.ssh's) fixes it.
+    scan = _hinted_command(err.hint, "ssh-keyscan")
+    assert "-H" in scan and scan[-1] == "127.0.0.1" and str(sshd_server.port) in scan
+    keys = subprocess.run(scan, capture_output=True, text=True, timeout=15, check=True).stdout
+    known_hosts.write_text(keys)
+    t = _strict_transport(sshd_server, known_hosts)
+    try:
+        assert (await t.run(["echo", "ok"])).text == "ok\n"
+    finally:
+        await t.close()
+
+
+async def test_changed_host_key_says_so_and_how_to_remove_the_stale_one(
+    sshd_server: SshdServer, tmp_path: Path
+) -> None:
+    import subprocess
+
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "other")],
+                   check=True, capture_output=True)  # fmt: skip
+    kind, key = (tmp_path / "other.pub").read_text().split()[:2]
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(f"[127.0.0.1]:{sshd_server.port} {kind} {key}\n")
+    err = await _failure(sshd_server, known_hosts)
+    assert "REMOTE HOST IDENTIFICATION HAS CHANGED" in err.message
+    assert "password" not in err.hint
+    assert "verify" in err.hint.lower() and "SHA256:" in err.hint  # the fingerprint to check
+    remove = _hinted_command(err.hint, "ssh-keygen")
+    assert "-R" in remove and remove[remove.index("-R") + 1] == f"[127.0.0.1]:{sshd_server.port}"
+    subprocess.run(remove, capture_output=True, timeout=15, check=True)
+    assert key not in known_hosts.read_text()  # the stale key is gone: now it is just unknown
+    err = await _failure(sshd_server, known_hosts)
+    assert "REMOTE HOST IDENTIFICATION" not in err.message and "ssh-keyscan" in err.hint

@@ -49,7 +49,7 @@ from cockpit.model import (
     ServiceStatus,
     Severity,
 )
-from cockpit.profile import HostConfig, Profile, Thresholds
+from cockpit.profile import HostConfig, Profile, Thresholds, UnitConfig
 from cockpit.units import format_bytes as human_bytes
 
 RESTART_TIMEOUT_S = 90.0
@@ -71,11 +71,12 @@ _SKIP_FS = {"tmpfs", "devtmpfs", "udev", "shm", "none", "proc", "sysfs", "cgroup
 _SKIP_MOUNTS = ("/dev", "/proc", "/sys", "/run")
 
 # $1 systemd dir, $2 systemctl, $3 seconds between two CPU samples (0: one sample),
-# $4 properties for systemctl show, $5.. units
+# $4 properties for systemctl show, $5 1 when units have rules (ps is needed even with
+# systemd), $6 their pid files, one a line (paths hold no control characters), $7.. units
 # The output is gathered and written once: a dozen small writes woke the cockpit a dozen
 # times a probe, one pipe read each.
 PROBE_SCRIPT = r"""
-d=$1; sc=$2; pause=$3; props=$4; shift 4
+d=$1; sc=$2; pause=$3; props=$4; rules=$5; pidfiles=$6; shift 6
 out=$(
 echo @@systemd; if [ -d "$d" ]; then echo yes; else echo no; fi
 echo @@uptime; cat /proc/uptime
@@ -87,8 +88,17 @@ echo @@df; df -P -k 2>/dev/null
 if [ -d "$d" ]; then
   echo @@units
   [ $# -gt 0 ] && "$sc" show --no-pager -p "$props" -- "$@" 2>&1
-else
-  echo @@ps; ps -eo pid=,rss=,etimes=,comm=,args=
+fi
+if [ ! -d "$d" ] || [ "$rules" = 1 ]; then
+  echo @@ps; ps -eo pid=,rss=,etimes=,args=
+fi
+if [ -n "$pidfiles" ]; then
+  echo @@pidfiles
+  printf '%s\n' "$pidfiles" | while IFS= read -r f; do
+    p=; { read -r p < "$f"; } 2>/dev/null
+    case $p in ''|*[!0-9]*) p=none ;; esac
+    echo "$p $f"
+  done
 fi
 )
 printf '%s\n' "$out"
@@ -186,6 +196,7 @@ class HostSnapshot:
     disks: tuple[Disk, ...]
     units: tuple[UnitState, ...] = ()
     processes: tuple[Process, ...] = ()
+    pidfiles: tuple[tuple[str, int | None], ...] = ()  # (path, the pid in it) per rule
     cpu_sample: tuple[int, int] | None = None  # (busy, total) jiffies, for the next delta
     taken_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -294,21 +305,33 @@ def parse_systemctl_show(lines: Sequence[str], uptime_s: float) -> tuple[UnitSta
 
 
 def parse_ps(lines: Sequence[str]) -> tuple[Process, ...]:
+    """``ps -eo pid=,rss=,etimes=,args=``: args last and whole (no comm column before it,
+    whose spaces, as in "tmux: server", would shift every word after it)."""
     procs = []
     for line in lines:
-        parts = line.split(None, 4)
-        if len(parts) < 4 or not parts[0].isdigit():
+        parts = line.split(None, 3)
+        if len(parts) < 3 or not parts[0].isdigit():
             continue
+        args = parts[3].strip() if len(parts) > 3 else ""
         procs.append(
             Process(
                 pid=int(parts[0]),
                 rss_kb=int(parts[1]) if parts[1].isdigit() else 0,
                 elapsed_s=int(parts[2]) if parts[2].isdigit() else 0,
-                comm=parts[3],
-                args=parts[4] if len(parts) > 4 else "",
+                comm=args.split(" ", 1)[0].rsplit("/", 1)[-1],
+                args=args,
             )
         )
     return tuple(procs)
+
+
+def parse_pidfiles(lines: Sequence[str]) -> tuple[tuple[str, int | None], ...]:
+    out = []
+    for line in lines:
+        pid, _, path = line.partition(" ")
+        if path:
+            out.append((path, int(pid) if pid.isdigit() else None))
+    return tuple(out)
 
 
 def parse_probe(
@@ -339,6 +362,7 @@ def parse_probe(
         disks=parse_df(s.get("df", [])),
         units=parse_systemctl_show(s.get("units", []), uptime) if systemd else (),
         processes=parse_ps(s.get("ps", [])),
+        pidfiles=parse_pidfiles(s.get("pidfiles", [])),
         cpu_sample=samples[-1] if samples else None,
     )
 
@@ -347,15 +371,42 @@ def process_name(unit: str) -> str:
     return unit.removesuffix(".service")
 
 
-def matching_processes(snapshot: HostSnapshot, unit: str) -> list[Process]:
-    """Processes a configured name stands for on a host without systemd (``ps | grep``)."""
-    name = process_name(unit)
-    out = []
-    for p in snapshot.processes:
-        argv0 = p.args.split(" ", 1)[0].rsplit("/", 1)[-1] if p.args else ""
-        if p.comm == name or argv0 == name:
-            out.append(p)
-    return out
+def unit_rule(unit: str | UnitConfig) -> UnitConfig:
+    """The profile's item as a rule; a plain string (a systemd unit) has neither part."""
+    return unit if isinstance(unit, UnitConfig) else UnitConfig(unit)
+
+
+def has_rule(unit: str | UnitConfig) -> bool:
+    return isinstance(unit, UnitConfig) and bool(unit.pidfile or unit.cmdline)
+
+
+def pidfile_pid(snapshot: HostSnapshot, rule: UnitConfig) -> int | None:
+    return dict(snapshot.pidfiles).get(rule.pidfile or "")
+
+
+def matching_processes(snapshot: HostSnapshot, rule: UnitConfig) -> list[Process]:
+    """The processes a unit's rule finds: the pid file's pid (alive, with ``cmdline`` if given
+    too) or every process whose whole command line is ``cmdline``. Never a bare name: another
+    user's server of the same name is not this one."""
+    if rule.pidfile:
+        pid = pidfile_pid(snapshot, rule)
+        return [
+            p for p in snapshot.processes
+            if p.pid == pid and (rule.cmdline is None or p.args == rule.cmdline)
+        ]  # fmt: skip
+    if rule.cmdline:
+        return [p for p in snapshot.processes if p.args == rule.cmdline]
+    return []
+
+
+def _checked_unit(unit: str | UnitConfig) -> str | UnitConfig:
+    """``check_unit`` for a name; a rule's name too, and its pid file like a log path."""
+    if not isinstance(unit, UnitConfig):
+        return check_unit(unit)
+    check_unit(unit.name)
+    if unit.pidfile is not None:
+        check_path(unit.pidfile)
+    return unit
 
 
 # --- rows and alarms (pure) ----------------------------------------------------------
@@ -467,16 +518,29 @@ def unit_row(unit: UnitState, snapshot: HostSnapshot, source: str) -> ServiceSta
     )
 
 
-def process_row(unit: str, snapshot: HostSnapshot, source: str) -> ServiceStatus:
-    procs = matching_processes(snapshot, unit)
+def _not_running_why(snapshot: HostSnapshot, rule: UnitConfig) -> str:
+    if rule.pidfile:
+        pid = pidfile_pid(snapshot, rule)
+        if pid is None:
+            return f"not running: no pid in {rule.pidfile}"
+        if any(p.pid == pid for p in snapshot.processes):
+            return f"not running: pid {pid} from {rule.pidfile} is another command"
+        return f"not running: pid {pid} from {rule.pidfile} is gone"
+    return "not running: no process has its command line"
+
+
+def process_row(unit: str | UnitConfig, snapshot: HostSnapshot, source: str) -> ServiceStatus:
+    rule = unit_rule(unit)
+    procs = matching_processes(snapshot, rule)
     oldest = max(procs, key=lambda p: p.elapsed_s, default=None)
     rss = sum(p.rss_kb for p in procs) * 1024
+    how = "pid file" if rule.pidfile else "command line"
     return ServiceStatus(
-        name=process_name(unit),
+        name=process_name(rule.name),
         backend="process",
         source=source,
         status=Severity.OK if procs else Severity.CRITICAL,
-        status_text=("running (ps, no systemd)" if procs else "not running (ps, no systemd)"),
+        status_text=f"running ({how})" if procs else _not_running_why(snapshot, rule),
         # One service, however many worker processes it forks: 12/1 would read as over-scaled.
         running=1 if procs else 0,
         desired=1,
@@ -487,23 +551,41 @@ def process_row(unit: str, snapshot: HostSnapshot, source: str) -> ServiceStatus
     )
 
 
+def unruled_row(name: str, snapshot: HostSnapshot, source: str) -> ServiceStatus:
+    """A systemd unit on a host without systemd: unknown, not guessed from a process name."""
+    return ServiceStatus(
+        name=process_name(name),
+        backend="process",
+        source=source,
+        status=Severity.UNKNOWN,
+        status_text="no systemd here: give it a pidfile or cmdline in the profile",
+        running=0,
+        desired=1,
+        cluster=snapshot.host,
+    )
+
+
 def service_rows(
     snapshot: HostSnapshot,
-    units: Sequence[str],
+    units: Sequence[str | UnitConfig],
     source: str,
     limits: Thresholds,
     history: tuple[tuple[str, tuple[float, ...]], ...] = (),
 ) -> list[ServiceStatus]:
     rows = [host_row(snapshot, source, limits, history)]
-    if snapshot.systemd:
-        seen = {u.name: u for u in snapshot.units}
-        for unit in units:
-            state = seen.get(unit) or seen.get(f"{unit}.service")
-            if state is None:
-                state = UnitState(unit, "not-found", "unknown", "", None, None, None, None)
-            rows.append(unit_row(state, snapshot, source))
-    else:
-        rows += [process_row(u, snapshot, source) for u in units]
+    seen = {u.name: u for u in snapshot.units}
+    for item in units:
+        if has_rule(item):
+            rows.append(process_row(item, snapshot, source))
+            continue
+        unit = unit_rule(item).name
+        if not snapshot.systemd:
+            rows.append(unruled_row(unit, snapshot, source))
+            continue
+        state = seen.get(unit) or seen.get(f"{unit}.service")
+        if state is None:
+            state = UnitState(unit, "not-found", "unknown", "", None, None, None, None)
+        rows.append(unit_row(state, snapshot, source))
     return rows
 
 
@@ -523,7 +605,9 @@ class Host:
     ) -> None:
         self.cfg = cfg
         self.name = cfg.name
-        self.units = tuple(check_unit(u) for u in cfg.units)
+        # systemd units (asked of systemctl); ``unit_items`` also holds the ruled ones, in order
+        self.unit_items = tuple(_checked_unit(u) for u in cfg.units)
+        self.units = tuple(unit_rule(u).name for u in self.unit_items if not has_rule(u))
         self.journal = tuple(check_unit(u) for u in cfg.journal)
         self.logs = tuple(check_path(p) for p in cfg.logs)
         self.checks = tuple((name, check_command(argv, f"check {name}")) for name, argv in cfg.checks)
@@ -546,8 +630,15 @@ class Host:
     def probe_command(self, pause: float) -> list[str]:
         return [
             "sh", "-c", PROBE_SCRIPT, "sh",
-            self.tools.systemd_dir, self.tools.systemctl, f"{pause:g}", SHOW_PROPERTIES, *self.units,
+            self.tools.systemd_dir, self.tools.systemctl, f"{pause:g}", SHOW_PROPERTIES,
+            "1" if any(has_rule(u) for u in self.unit_items) else "0",
+            "\n".join(r.pidfile for u in self.unit_items if (r := unit_rule(u)).pidfile),
+            *self.units,
         ]  # fmt: skip
+
+    def unit_named(self, name: str) -> UnitConfig:
+        return next((unit_rule(u) for u in self.unit_items if process_name(unit_rule(u).name) == name),
+                    UnitConfig(name))
 
     async def snapshot(self) -> HostSnapshot:
         """The host's figures, shared by concurrent callers and reused for ``max_age`` s."""
@@ -622,7 +713,7 @@ class HostServicesSource:
 
     async def fetch(self) -> list[ServiceStatus]:
         snap = await self.host.snapshot()
-        return service_rows(snap, self.host.units, self.id, self.thresholds, self.host.history())
+        return service_rows(snap, self.host.unit_items, self.id, self.thresholds, self.host.history())
 
     def explain_command(self) -> list[str]:
         units = list(self.host.units)
@@ -791,10 +882,16 @@ class HostServicesSource:
             lines = (result.text or result.stderr.decode(errors="replace")).splitlines()
             sections.append(DetailSection(f"systemctl status {unit}", lines=tuple(lines)))
         elif isinstance(record, ServiceStatus) and record.backend == "process":
-            procs = matching_processes(snap, record.name)
+            rule = self.host.unit_named(record.name)
+            procs = matching_processes(snap, rule)
+            found_by = (
+                f"pid file {rule.pidfile}" if rule.pidfile
+                else f"command line {rule.cmdline}" if rule.cmdline
+                else "no rule: give a pidfile or cmdline"
+            )  # fmt: skip
             sections.append(
                 DetailSection(
-                    f"processes named {record.name} (ps; {self.host.name} runs no systemd)",
+                    f"processes of {record.name} (ps; found by {found_by})",
                     columns=("pid", "rss", "elapsed", "command"),
                     rows=tuple(
                         (str(p.pid), human_bytes(p.rss_kb * 1024), f"{p.elapsed_s} s", p.args)

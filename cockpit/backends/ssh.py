@@ -128,6 +128,61 @@ def _unreachable_hint(host: str, target: str) -> str:
     )
 
 
+# ssh's own words for a host key it does not know, and for one that changed.
+_UNKNOWN_KEY_RE = re.compile(r"No \S+ host key is known for (\S+) and")
+_CHANGED_KEY_RE = re.compile(r"Host key for (\S+) has changed")
+_FINGERPRINT_RE = re.compile(r"^(SHA256:[A-Za-z0-9+/=]+)\.?\r?$", re.MULTILINE)
+_REMOVE_RE = re.compile(r'^\s*(ssh-keygen -f "[^"`$\\\r\n]+" -R "[^"`$\\\r\n]+")\s*$', re.MULTILINE)
+
+
+def _host_and_port(known_as: str | None, target: str) -> tuple[str, str | None]:
+    """``[h]:p`` (known_hosts' form for a port other than 22) or ``h``; else the target's host."""
+    if known_as:
+        m = re.fullmatch(r"\[([^\]]+)\]:(\d+)", known_as)
+        return (m.group(1), m.group(2)) if m else (known_as, None)
+    return target.rpartition("@")[2], None
+
+
+def host_key_failure(host: str, target: str, stderr: str) -> BackendError | None:
+    """The error for a host key ssh refused (unknown, or changed), with a hint that fits it:
+    a BatchMode ssh cannot ask "are you sure?", and a changed key may be an attacker."""
+    changed = "REMOTE HOST IDENTIFICATION HAS CHANGED" in stderr or _CHANGED_KEY_RE.search(stderr)
+    unknown = _UNKNOWN_KEY_RE.search(stderr)
+    if not (changed or unknown or "Host key verification failed" in stderr):
+        return None
+    if changed:
+        m = _CHANGED_KEY_RE.search(stderr)
+        known_as = m.group(1) if m else target.rpartition("@")[2]
+        fp = _FINGERPRINT_RE.search(stderr)
+        sent = f"it now sends {fp.group(1)}" if fp else "it now sends another key"
+        remove = _REMOVE_RE.search(stderr)
+        command = remove.group(1) if remove else f"ssh-keygen -R {shlex.quote(known_as)}"
+        return BackendError(
+            f"cannot reach {host}: REMOTE HOST IDENTIFICATION HAS CHANGED, so ssh refused it "
+            "(Host key verification failed.)",
+            f"{sent}, not the key in known_hosts: a reinstalled host, or someone in the middle. "
+            f"Verify that fingerprint with the host's owner first, then remove the stale key with "
+            f"`{command}` and accept the new one with `ssh {target}`",
+        )
+    name, port = _host_and_port(unknown.group(1) if unknown else None, target)
+    scan = shlex.join(["ssh-keyscan", *(["-p", port] if port else []), "-H", name])
+    if not unknown:  # ssh said only "Host key verification failed." (LogLevel quiet)
+        return BackendError(
+            f"cannot reach {host}: Host key verification failed.",
+            f"check known_hosts: `ssh-keygen -F {shlex.quote(name)}` shows its entry. If there is "
+            f"none, check the host's fingerprint with its owner and add it with `{scan} >> "
+            f"~/.ssh/known_hosts`; if it changed, verify the new one, then `ssh-keygen -R "
+            f"{shlex.quote(name)}`",
+        )
+    return BackendError(
+        f"cannot reach {host}: Host key verification failed. (no host key is known for "
+        f"{unknown.group(1)})",
+        f"its host key is not in known_hosts and the cockpit's ssh cannot ask (BatchMode): check "
+        f"the fingerprint with the host's owner, then add it with `{scan} >> ~/.ssh/known_hosts` "
+        f"(or connect once with `ssh {target}` and accept it)",
+    )
+
+
 class Transport:
     """Runs argv lists on one host. Subclasses: ``SshTransport``, ``LocalTransport``."""
 
@@ -303,6 +358,9 @@ class SshTransport(Transport):
         # 255 is ssh's own failure; a remote command rarely uses it.
         if result.returncode != 255:
             return None
+        key_failure = host_key_failure(self.host, self.target, result.stderr.decode(errors="replace"))
+        if key_failure is not None:
+            return key_failure
         message = result.error_text or "ssh exited with status 255"
         return BackendError(f"cannot reach {self.host}: {message}", _unreachable_hint(self.host, self.target))
 

@@ -18,11 +18,14 @@ from cockpit.config.types import (
     _Secret,
     _Seq,
     _Str,
+    _StrOrRec,
 )
 from cockpit.config.validators import (
     _ALARM_STATES,
+    _absolute_path,
     _check_basic_auth,
     _check_host,
+    _check_unit_rule,
     _dimension,
     _http_url,
     _no_space,
@@ -45,6 +48,7 @@ from cockpit.profile import (
     Runbook,
     SqsQueue,
     Thresholds,
+    UnitConfig,
 )
 
 # ---------------------------------------------------------------- the schema
@@ -128,6 +132,23 @@ KUBERNETES = _Rec(
     name="kubernetes",
 )
 _UNIT = _Str(empty_ok=False, check=_no_space("a unit name", _shell_safe("a unit name")))
+UNIT = _StrOrRec(
+    UnitConfig,
+    {
+        "name": (_UNIT, "shown in the services pane"),
+        "pidfile": (
+            _Opt(_Str(empty_ok=False, check=_absolute_path("a pid file", _shell_safe("a pid file")))),
+            "its pid file: running while the pid in it is alive (and has `cmdline`, if given too)",
+        ),
+        "cmdline": (
+            _Opt(_Str(empty_ok=False)),
+            "its exact full command line as `ps -o args` shows it: running while a process has it",
+        ),
+    },
+    name="units",
+    check=_check_unit_rule,
+    string=_UNIT,
+)
 HOST = _Rec(
     HostConfig,
     {
@@ -139,7 +160,12 @@ HOST = _Rec(
             "anything `ssh` accepts (a ~/.ssh/config alias, user@host); exclusive with local",
         ),
         "local": (_Bool(), "true: this machine, no ssh"),
-        "units": (_Seq(_UNIT), "systemd units"),
+        "units": (
+            _Seq(UNIT),
+            "a string is a systemd unit (on a host without systemd its row shows `?` and asks "
+            "for a rule); a mapping `{name, pidfile}` or `{name, cmdline}` is found by that "
+            "rule, with or without systemd, never by a bare process name",
+        ),
         "journal": (_Seq(_UNIT), "journald units to follow"),
         "logs": (
             _Seq(_Str(empty_ok=False, check=_shell_safe("a log path"))),
@@ -299,6 +325,7 @@ _RECORDS = (
     AWS,
     KUBERNETES,
     HOST,
+    UNIT,
     HEALTH,
     DATABASE,
     REDIS,

@@ -233,7 +233,7 @@ class _Seq(_Type):
     @property
     def doc(self) -> str:  # type: ignore[override]
         if isinstance(self.item, _Rec):
-            return "list of mappings"
+            return f"list of {self.item.plural}"
         return (
             f"list of {self.item.doc}s"
             if " " not in self.item.doc
@@ -276,6 +276,10 @@ class _Rec(_Type):
     @property
     def doc(self) -> str:  # type: ignore[override]
         return "mapping"
+
+    @property
+    def plural(self) -> str:
+        return "mappings"
 
     def required(self) -> list[str]:
         return [
@@ -322,3 +326,25 @@ class _RedisQueues(_Seq):
         if _is(node, "str") and node.value == "auto":
             return ("auto",)
         return super().convert(node, w, where, line)
+
+
+@dataclass(frozen=True)
+class _StrOrRec(_Rec):
+    """A plain string (kept as the string: the short form) or the record's mapping."""
+
+    string: _Type = dataclasses.field(default_factory=_Str)
+
+    @property
+    def doc(self) -> str:  # type: ignore[override]
+        return f"{self.string.doc} or mapping"
+
+    @property
+    def plural(self) -> str:
+        return f"{self.string.doc}s or mappings"
+
+    def convert(self, node: Node, w: _Walk, where: str, line: int, **implicit: Any) -> Any:
+        if isinstance(node, MappingNode):
+            return super().convert(node, w, where, line, **implicit)
+        if not _is(node, "str"):
+            self.expected(node, w, where, line, f"a {self.string.doc} or a mapping")
+        return self.string.convert(node, w, where, line)

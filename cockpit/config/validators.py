@@ -106,3 +106,25 @@ def _check_host(values: dict[str, Any], w: _Walk, where: str, line: int) -> None
         w.fail(line, where, "give either ssh or local: true, not both")
     if ssh is None and not local:
         w.fail(line, where, "missing required key 'ssh' (or local: true for this machine)")
+
+
+def _absolute_path(what: str, inner: Callable[[str], str | None]) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        problem = inner(value)
+        if problem is None and not value.startswith("/"):
+            return f"{what} must be an absolute path (it is read on the host, from no set directory)"
+        if problem is None and any(ord(c) < 32 for c in value):
+            return f"{what} must not contain control characters"
+        return problem
+
+    return check
+
+
+def _check_unit_rule(values: dict[str, Any], w: _Walk, where: str, line: int) -> None:
+    if values.get("pidfile") is None and values.get("cmdline") is None:
+        w.fail(
+            line,
+            where,
+            "a unit given as a mapping needs pidfile or cmdline (how to find its process)",
+            "for a systemd unit, give its name as a plain string",
+        )

@@ -43,6 +43,7 @@ from cockpit.profile import (
     RedisConfig,
     SecretRef,
     SqsQueue,
+    UnitConfig,
 )
 
 log = logging.getLogger("cockpit.lab")
@@ -50,6 +51,7 @@ log = logging.getLogger("cockpit.lab")
 READY_TIMEOUT = 30.0  # a cold start is ~1.7 s; a loaded CI box can be much slower
 STOP_TIMEOUT = 3.0
 LOG_GROUP = "/ecs/api-production"
+PIDS_DIR = "pids"  # <state dir>/pids/<server>.pid: the servers the lab started
 # Keyed like a real application's (cockpit/lab/activity.py writes them); auto finds the
 # Celery, RQ and BullMQ queues.
 REDIS_QUEUES = ("jobs:email", "orders:events", "jobs:email:scheduled", "auto")
@@ -144,8 +146,10 @@ class Lab:
             else ()
         )
         # This machine, through the hosts backend's local transport: its metrics, the lab's
-        # own servers as processes (no systemd here), and the Redis log as a followed file.
-        units = tuple(u for u, on in (("postgres", self.postgres_dsn), ("redis-server", self.redis_url)) if on)
+        # own servers as processes found by the pid files the lab writes (never by name: another
+        # user's redis-server is not the lab's), and the Redis log as a followed file.
+        units = tuple(UnitConfig(u, pidfile=str(self.state_dir / PIDS_DIR / f"{u}.pid"))
+                      for u, on in (("postgres", self.postgres_dsn), ("redis-server", self.redis_url)) if on)
         redis_log = self.state_dir / "redis" / "redis.log"
         hosts = (HostConfig("this-machine", local=True, units=units,
                             logs=(str(redis_log),) if self.redis_url else (),
@@ -397,6 +401,11 @@ def _adopt_servers(lab: Lab, results: dict[str, Any]) -> None:
         lab._servers.append(result)
         if result.pid:
             watch["pids"].append(result.pid)
+            # The hosts pane finds the lab's own server by this file (the lab is its supervisor).
+            pids = lab.state_dir / PIDS_DIR
+            pids.mkdir(exist_ok=True)
+            name = "postgres" if kind == "database" else "redis-server"
+            (pids / f"{name}.pid").write_text(f"{result.pid}\n")
         if kind == "database":
             lab.postgres_dsn = result.dsn
             watch["dirs"].append(str(result.datadir))
