@@ -251,7 +251,8 @@ async def run_check(
     def on_host(src: Any) -> bool:
         return callable(getattr(getattr(src, "host", None), "measure", None))
 
-    hosts = {id(s.host): s.host for s in sources if on_host(s)}
+    measured: list[Any] = [s for s in sources if on_host(s)]  # host sources (checked above)
+    hosts = {id(s.host): s.host for s in measured}
     await asyncio.gather(
         *(one(s) for s in sources if not on_host(s)),
         *(health(h) for h in (profile.health if own_health else ())),

@@ -218,7 +218,8 @@ class Hub:
             for t in pending:
                 log.warning("hub task %s did not stop within 5 s", t.get_name())
         self._tasks.clear()
-        for src in [*self.sources, *self._log_sources]:
+        closing: list[Source | LogSource] = [*self.sources, *self._log_sources]
+        for src in closing:
             try:
                 await asyncio.wait_for(src.close(), 2)
             except Exception as e:  # closing is best effort at exit, but say so

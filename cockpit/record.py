@@ -89,7 +89,8 @@ class Recorder:
             if self._unflushed > self.max_bytes:  # the file's size is known after a flush
                 self._file.flush()
                 self._unflushed = 0
-            if self._file.fileobj is not None and self._file.fileobj.tell() > self.max_bytes:
+            raw: Any = self._file.fileobj  # the file gzip writes through
+            if raw is not None and raw.tell() > self.max_bytes:
                 self._rotate()
 
     def _shift(self) -> None:

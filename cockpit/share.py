@@ -208,8 +208,8 @@ class ShareServer:
             _write_private(path, self.target.token)
             self.token_file = path
         else:
+            assert self.target.path is not None
             path = self.target.path
-            assert path is not None
             claim_socket_path(path)
             old = os.umask(0o177)  # the socket is born 0600: no window where others can connect
             try:

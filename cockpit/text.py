@@ -180,7 +180,7 @@ def _compile(cls: type) -> Any:
     import dataclasses
 
     lines = ["def __post_init__(self):", "    d = self.__dict__"]
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+    for f in dataclasses.fields(cls):
         ann = f.type if isinstance(f.type, str) else repr(f.type)
         has_str, has_tuple = "str" in ann or "Any" in ann, "tuple" in ann or "Any" in ann
         if not (has_str or has_tuple) or f.name in cls._trusted:  # type: ignore[attr-defined]

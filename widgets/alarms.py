@@ -60,14 +60,14 @@ class AlarmsPane(TablePane):
     def sort(self, records: list[Alarm]) -> list[Alarm]:
         return sorted(records, key=alarm_order)
 
-    def render_records(self) -> None:
+    def render_records(self, now_s: float | None = None) -> None:
         # Rows are cached by record; "since 19:28" must become "Dec 06 19:28" at midnight
         # although the record is the same.
         day = now().astimezone().date()
         if day != self._day:
             self._day = day
             self._row_cache.clear()
-        super().render_records()
+        super().render_records(now_s)
 
     def row(self, a: Alarm) -> tuple[str, list[Text]]:
         return a.key, [

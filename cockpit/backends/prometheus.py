@@ -328,7 +328,7 @@ async def gather_all(*calls: Awaitable[Any]) -> list[Any]:
     """Run concurrently; on the first failure cancel the rest and raise that failure itself."""
     try:
         async with asyncio.TaskGroup() as tg:
-            tasks = [tg.create_task(c) for c in calls]  # type: ignore[arg-type]
+            tasks: list[asyncio.Task[Any]] = [tg.create_task(c) for c in calls]  # type: ignore[arg-type]
     except BaseExceptionGroup as eg:
         first = eg.exceptions[0]
         while isinstance(first, BaseExceptionGroup):

@@ -129,7 +129,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "application/octet-stream")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            return self.wfile.write(data)
+            self.wfile.write(data)
+            return
         r = self._route()
         if r is None:
             return self._error(404, "NotFound", "the server could not find the requested resource")
@@ -544,7 +545,7 @@ def start_double(state: K8sState | None = None) -> tuple[str, Callable[[], None]
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
                               name="k8s-double", daemon=True)
     thread.start()
-    host, port = server.server_address[:2]
+    host, port = str(server.server_address[0]), server.server_address[1]
 
     def stop() -> None:
         with state.cond:

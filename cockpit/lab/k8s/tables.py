@@ -135,7 +135,7 @@ def _event(e: dict[str, Any]) -> list[Any]:
 
 def _node(n: dict[str, Any]) -> list[Any]:
     st = n.get("status") or {}
-    ready = next((c for c in st.get("conditions") or [] if c.get("type") == "Ready"), {})
+    ready: dict[str, Any] = next((c for c in st.get("conditions") or [] if c.get("type") == "Ready"), {})
     status = "Ready" if ready.get("status") == "True" else "NotReady"
     if (n.get("spec") or {}).get("unschedulable"):
         status += ",SchedulingDisabled"
