@@ -35,7 +35,7 @@ from typing import Any, Literal, TextIO
 
 from cockpit.errors import CockpitError
 from cockpit.model import Alarm, DatabaseSnapshot, QueueStatus, ServiceStatus, Severity
-from cockpit.profile import HealthCheck, Profile
+from cockpit.profile import Profile
 from cockpit.text import EstateText, sanitize
 
 EXIT_OK, EXIT_WARNING, EXIT_CRITICAL, EXIT_UNCHECKED = 0, 1, 2, 3
@@ -180,26 +180,6 @@ def findings_for(record: Any) -> list[Finding]:
 Progress = Callable[[str], None]
 
 
-async def _health(check: HealthCheck) -> Finding:
-    import httpx
-
-    try:
-        async with httpx.AsyncClient(timeout=check.timeout, follow_redirects=False) as client:
-            resp = await client.get(check.url)
-    except httpx.HTTPError as e:
-        reason = str(e).strip() or type(e).__name__
-        return Finding(Severity.CRITICAL, "health", check.name, f"{check.url}: {reason}", "health")
-    if resp.status_code != check.expect_status:
-        return Finding(
-            Severity.CRITICAL,
-            "health",
-            check.name,
-            f"{check.url}: HTTP {resp.status_code}, expected {check.expect_status}",
-            "health",
-        )
-    return Finding(Severity.OK, "health", check.name, f"{check.url}: HTTP {resp.status_code}", "health")
-
-
 async def run_check(
     profile: Profile,
     notes: dict[str, str] | None = None,
@@ -215,11 +195,6 @@ async def run_check(
     started = time.monotonic()
     profile = replace(profile, thresholds=replace(profile.thresholds, hold=0))
     sources = build_sources(profile, notes).sources
-    # Until a health backend lands the check probes profile.health itself: the daily
-    # script's `curl /health` is the first thing on-call looks at.
-    own_health = any(getattr(s, "id", "") == "health:pending" for s in sources)
-    if own_health:
-        sources = [s for s in sources if getattr(s, "id", "") != "health:pending"]
 
     async def one(src: Any) -> None:
         try:
@@ -242,12 +217,7 @@ async def run_check(
             report.findings.extend(findings_for(record))
         say(f"  {src.title}: ok")
 
-    async def health(check: HealthCheck) -> None:
-        finding = await _health(check)
-        report.findings.append(finding)
-        say(f"  health {check.name}: {'ok' if not finding.problem else 'failing'}")
-
-    say(f"checking {len(sources) + (len(profile.health) if own_health else 0)} sources of {profile.name}")
+    say(f"checking {len(sources)} sources of {profile.name}")
     def on_host(src: Any) -> bool:
         return callable(getattr(getattr(src, "host", None), "measure", None))
 
@@ -255,7 +225,6 @@ async def run_check(
     hosts = {id(s.host): s.host for s in measured}
     await asyncio.gather(
         *(one(s) for s in sources if not on_host(s)),
-        *(health(h) for h in (profile.health if own_health else ())),
     )
     if hosts:
         # A failed measurement is reported by the host's own fetch just after.

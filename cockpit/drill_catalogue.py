@@ -46,11 +46,6 @@ def _set_alarm(lab: Any, name: str, state: str, reason: str) -> None:
     _client(lab, "cloudwatch").set_alarm_state(AlarmName=name, StateValue=state, StateReason=reason)
 
 
-def _alarm_state(lab: Any, name: str) -> str:
-    alarms = _client(lab, "cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"]
-    return str(alarms[0]["StateValue"]) if alarms else ""
-
-
 def _ensure_alarm(lab: Any, **spec: Any) -> None:
     """Drill alarms are created on first use, at the runbooks' thresholds."""
     _client(lab, "cloudwatch").put_metric_alarm(

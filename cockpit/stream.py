@@ -50,13 +50,6 @@ _PANE_TYPES: dict[model.PaneKind, type] = {
 _BUILTIN = frozenset(_PANE_TYPES.values()) | {model.Deployment}
 
 
-def register_record_type(cls: type) -> type:
-    """Let a backend's own record type (e.g. a pod) travel in the stream."""
-    _TYPES[cls.__name__] = cls
-    _HINTS.pop(cls, None)
-    return cls
-
-
 _HINTS: dict[type, dict[str, Any]] = {}
 
 
