@@ -23,6 +23,7 @@ from textual.driver import Driver
 from textual.drivers.linux_driver import LinuxDriver
 from textual.message import Message
 
+from cockpit.drill_runner import DrillRunner
 from cockpit.hub import Hub, LogBatch
 from cockpit.model import LogLevel, PaneKind
 from cockpit.profile import Profile
@@ -32,6 +33,7 @@ from cockpit.text import sanitize, sanitize_block
 from screens.detail import DetailScreen
 from screens.help import HelpScreen
 from screens.hub_bridge import LOG_HOLD, LOG_PAINT_AT_ONCE, HubBridge, LogsArrived, SourceUpdated  # noqa: F401 (imported from here)
+from screens.incident_control import IncidentControl
 from screens.main import CockpitScreen
 from screens.palette import CockpitCommands, PaletteCommand, source_commands
 from themes import CSS_PATH, LOUD_THEMES, THEMES, resolve_theme
@@ -54,7 +56,7 @@ class BootFailed(Message):
         self.hint = hint
 
 
-class CockpitApp(HubBridge, StreamSinks, App[int]):
+class CockpitApp(HubBridge, StreamSinks, IncidentControl, DrillRunner, App[int]):
     TITLE = "ops cockpit"
     CSS_PATH = str(CSS_PATH)
     ENABLE_COMMAND_PALETTE = True
@@ -373,7 +375,7 @@ class CockpitApp(HubBridge, StreamSinks, App[int]):
         record = getattr(pane, "selected", None)
         return explain(pane.kind, sources, record, self.backend_for(record), self.profile.name)
 
-    # --- database activity and drills ----------------------------------------------------
+    # --- database activity ----------------------------------------------------
 
     def action_database_activity(self) -> None:
         from cockpit.model import DatabaseSnapshot
@@ -400,106 +402,6 @@ class CockpitApp(HubBridge, StreamSinks, App[int]):
         if answer is not None:
             pattern, hours = answer
             self.push_screen(SearchScreen(source, pattern, hours, self.make_banner()))
-
-    drill: Any = None  # the running DrillSession, if any
-
-    @work(group="drill", exclusive=True, exit_on_error=False)
-    async def start_drill(self, name: str) -> None:
-        from cockpit.drills import DRILLS, DrillSession, describe_summary
-        from cockpit.hub import describe_error
-
-        if self.drill is not None and not self.drill.finished:
-            self.notify(f"drill {self.drill.drill.name} is still running", severity="warning")
-            return
-        drill = DRILLS[name]
-        session = DrillSession(
-            drill, self.lab, self.runner.audit, self.profile, actions_running=self.runner.running,
-            runner=self.runner,
-        )
-        try:
-            outcome = await session.start()
-        except Exception as e:
-            message, hint = describe_error(e)
-            self.notify(f"{message}\n{hint}", title=f"drill {name} not started", severity="error")
-            return
-        if not outcome.ok:  # read-only refused it, the user cancelled, or a dry run showed it
-            severity = "information" if outcome.status == "dry-run" else "warning" if (
-                "cancelled" in outcome.message) else "error"
-            self.notify(outcome.message, title=f"drill {name}: {outcome.status}", severity=severity)
-            return
-        self.drill = session
-        self.notify(f"{drill.title}\nGoal: {drill.goal_text}", title=f"drill started: {name}", timeout=20)
-        if self.hub is not None:
-            self.hub.refresh_now()
-        while not session.finished:
-            try:
-                if await session.check():
-                    break
-            except Exception as e:  # a check that fails once is retried, and said
-                message, _ = describe_error(e)
-                self.notify(f"drill check failed: {message}", severity="warning", timeout=5)
-            await asyncio.sleep(1)  # the goal is polled like any source, once a second
-        if session.ended == "resolved":
-            self.notify(describe_summary(session.summary()), title=f"drill {name}: resolved", timeout=30)
-
-    @work(group="drill-abort", exit_on_error=False)
-    async def abort_drill(self) -> None:
-        if self.drill is not None:
-            await self.drill.abort()
-            self.notify(f"drill {self.drill.drill.name} aborted", severity="warning")
-
-    def note_focus_for_drill(self, name: str) -> None:
-        if self.drill is not None and not self.drill.finished and name in self.drill.drill.detect_on:
-            self.drill.note_detected()
-
-    # --- war room -------------------------------------------------------------------------
-
-    @property
-    def war_room(self) -> bool:
-        return self.cockpit.has_class("-war-room")
-
-    def action_toggle_war_room(self) -> None:
-        on = not self.war_room
-        self.cockpit.set_class(on, "-war-room")
-        if on:
-            self._theme_before_war_room = self.theme
-            self.theme = "war-room"
-        else:
-            self.theme = self._theme_before_war_room
-        self.cockpit.refresh_status()
-
-    @work(group="incident", exit_on_error=False)
-    async def action_incident_start(self) -> None:
-        from screens.incident import IncidentStartScreen
-        from widgets.incident import Incident
-
-        answer = await self.push_screen_wait(IncidentStartScreen())
-        if answer is None:
-            return
-        title, severity = answer
-        incident = Incident(title, severity, time.time())
-        self.cockpit.incident_banner.start(incident)
-        if not self.war_room:
-            self.action_toggle_war_room()
-        self._note(f"incident started: {severity} {title}")
-
-    def action_incident_resolve(self) -> None:
-        from widgets.incident import clock_text
-
-        banner = self.cockpit.incident_banner
-        inc = banner.incident
-        if inc is None or inc.resolved is not None:
-            self.notify("no open incident: start one with incident: start", severity="warning")
-            return
-        now = time.time()
-        banner.resolve(now)
-        self._note(f"incident resolved: {inc.severity} {inc.title} after {clock_text(now - inc.started)}")
-
-    def _note(self, summary: str) -> None:
-        try:
-            self.runner.audit.append({"type": "note", "profile": self.profile.name, "summary": summary})
-        except Exception as e:
-            self.notify(f"not recorded in the timeline: {e}", severity="error")
 
     def action_save_screen(self) -> None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -562,11 +464,7 @@ class CockpitApp(HubBridge, StreamSinks, App[int]):
         self.exit(0)
 
     async def shutdown(self) -> None:
-        if self.drill is not None and not self.drill.finished:
-            try:
-                await self.drill.abort()
-            except Exception as e:  # quitting must not fail on a drill's cleanup
-                log.warning("drill abort failed: %s", e)
+        await self._stop_drill()
         await self._close_sinks()
         hub, self.hub = self.hub, None  # taken first: a second shutdown finds nothing to do
         self._close_bridge()
