@@ -23,6 +23,7 @@ from textual.driver import Driver
 from textual.drivers.linux_driver import LinuxDriver
 from textual.message import Message
 
+from cockpit.commands import CommandContext, PaletteCommand, PaneRows, extra_commands
 from cockpit.drill_runner import DrillRunner
 from cockpit.hub import Hub, LogBatch
 from cockpit.model import LogLevel, PaneKind
@@ -35,7 +36,7 @@ from screens.help import HelpScreen
 from screens.hub_bridge import LOG_HOLD, LOG_PAINT_AT_ONCE, HubBridge, LogsArrived, SourceUpdated  # noqa: F401 (imported from here)
 from screens.incident_control import IncidentControl
 from screens.main import CockpitScreen
-from screens.palette import CockpitCommands, PaletteCommand, source_commands
+from screens.palette import CockpitCommands
 from themes import CSS_PATH, LOUD_THEMES, THEMES, resolve_theme
 from widgets import output
 from widgets.banner import ProfileBanner
@@ -126,7 +127,7 @@ class CockpitApp(HubBridge, StreamSinks, IncidentControl, DrillRunner, App[int])
         self._open_bridge(self.profile.refresh, low_bandwidth)
 
     def notify(self, message: str, *, title: str = "", severity: Any = "information",
-               timeout: float | None = None, markup: bool = False) -> None:  # type: ignore[override]
+               timeout: float | None = None, markup: bool = False) -> None:
         # Notices carry estate text (errors, a check's output, a peeked body, an alarm's
         # name): always plain and made safe, whatever the caller asked (Screen.notify passes
         # markup=True), so "[kworker/0:1]" shows, "[/x]" cannot break the screen and an
@@ -369,7 +370,7 @@ class CockpitApp(HubBridge, StreamSinks, IncidentControl, DrillRunner, App[int])
     def explain_sections(self, pane: Pane) -> list:
         from cockpit.explain import explain
 
-        sources = [s for s in (self.hub.sources if self.hub else []) if s.pane is pane.kind]
+        sources: list[Any] = [s for s in (self.hub.sources if self.hub else []) if s.pane is pane.kind]
         if pane.kind is PaneKind.LOGS and self.hub:
             sources = self.hub.log_sources
         record = getattr(pane, "selected", None)
@@ -381,7 +382,7 @@ class CockpitApp(HubBridge, StreamSinks, IncidentControl, DrillRunner, App[int])
         from cockpit.model import DatabaseSnapshot
         from screens.database import open_activity
 
-        pane = self.cockpit.panes[PaneKind.DATABASE]
+        pane: Any = self.cockpit.panes[PaneKind.DATABASE]  # a keyed pane: records, selected
         record = pane.selected
         if not getattr(record, "backend", "") == "postgres":
             record = next((r for r in pane.records.values()
@@ -409,24 +410,56 @@ class CockpitApp(HubBridge, StreamSinks, IncidentControl, DrillRunner, App[int])
         path = self.save_screenshot(filename=name, path=".")
         self.notify(f"screenshot saved: {path}")
 
+    # --- the palette's commands (cockpit/commands.py) and what they run ---------------------
+
+    def command_context(self) -> CommandContext:
+        """What the palette's commands are built from, at the moment it opens."""
+        screen = self.cockpit
+        focused = screen.focused_pane()
+        panes = {kind: PaneRows(tuple(getattr(pane, "records", {}).values()), getattr(pane, "selected", None))
+                 for kind, pane in screen.panes.items()}
+        return CommandContext(
+            verbs=self, backend_for=self.backend_for, panes=panes, focused=getattr(focused, "selected", None),
+            sources=self.hub.sources if self.hub else (), log_sources=self.hub.log_sources if self.hub else (),
+            lab=self.lab is not None, drill_running=self.drill is not None and not self.drill.finished,
+            themes=tuple(THEMES),
+        )
+
     def extra_palette_commands(self) -> list[PaletteCommand]:
-        return [
-            PaletteCommand("database: activity", "sessions, blocking tree and slow queries of the focused database",
-                           self.action_database_activity),
-            *source_commands(self),
-            PaletteCommand("incident: start", "open an incident: title, P1–P4, a running clock",
-                           self.action_incident_start),
-            PaletteCommand("incident: resolve", "stop the incident clock and record it in the timeline",
-                           self.action_incident_resolve),
-            PaletteCommand("screen: war room", "w: high-contrast theme, large Services and Alarms",
-                           self.action_toggle_war_room),
-            PaletteCommand("screen: save", "ctrl+s: save an SVG screenshot to the current directory",
-                           self.action_save_screen),
-            PaletteCommand("incident: timeline", "alarms and actions of this profile, exportable",
-                           self.action_timeline),
-            PaletteCommand("help: explain", "e: what the focused pane shows and the commands it replaces",
-                           self.cockpit.action_toggle_explain),
-        ]
+        return extra_commands(self.command_context())
+
+    def toggle_maximize(self) -> None:
+        self.cockpit.action_toggle_maximize()
+
+    def follow_logs(self) -> None:
+        self.cockpit.logs.view.action_follow()
+
+    def toggle_explain(self) -> None:
+        self.cockpit.action_toggle_explain()
+
+    def set_theme(self, name: str) -> None:
+        self.theme = name
+
+    def open_nodes(self, source: Any) -> None:
+        from screens.k8s import NodesScreen
+
+        title = f"Nodes — context {getattr(source.ctx, 'name', source.title)}"
+        self.push_screen(NodesScreen(source, title, self.make_banner()))
+
+    def follow_workload_logs(self, source: Any, record: Any) -> None:
+        from screens.k8s import start_following
+
+        start_following(self, source, record)
+
+    def open_workload_pods(self, source: Any, record: Any) -> None:
+        from screens.k8s import open_workload_pods
+
+        open_workload_pods(self, source, record)
+
+    def stop_following(self, log_source_id: str) -> None:
+        from screens.k8s import stop_following
+
+        stop_following(self, log_source_id)
 
     def action_timeline(self) -> None:
         from screens.timeline import TimelineScreen
