@@ -26,22 +26,20 @@ from textual.message import Message
 from cockpit.commands import CommandContext, PaletteCommand, PaneRows, extra_commands
 from cockpit.drill_runner import DrillRunner
 from cockpit.hub import Hub, LogBatch
-from cockpit.model import LogLevel, PaneKind
+from cockpit.model import LogLevel
 from cockpit.profile import Profile
 from cockpit.sinks import StreamSinks
 from cockpit.sources import Sources, build_sources
 from cockpit.text import sanitize, sanitize_block
-from screens.detail import DetailScreen
 from screens.help import HelpScreen
 from screens.hub_bridge import LOG_HOLD, LOG_PAINT_AT_ONCE, HubBridge, LogsArrived, SourceUpdated  # noqa: F401 (imported from here)
 from screens.incident_control import IncidentControl
 from screens.main import CockpitScreen
+from screens.navigation import Navigation
 from screens.palette import CockpitCommands
 from themes import CSS_PATH, LOUD_THEMES, THEMES, resolve_theme
 from widgets import output
 from widgets.banner import ProfileBanner
-from widgets.logview import LogView
-from widgets.pane import Pane
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +55,7 @@ class BootFailed(Message):
         self.hint = hint
 
 
-class CockpitApp(HubBridge, StreamSinks, IncidentControl, DrillRunner, App[int]):
+class CockpitApp(HubBridge, StreamSinks, IncidentControl, DrillRunner, Navigation, App[int]):
     TITLE = "ops cockpit"
     CSS_PATH = str(CSS_PATH)
     ENABLE_COMMAND_PALETTE = True
@@ -281,28 +279,6 @@ class CockpitApp(HubBridge, StreamSinks, IncidentControl, DrillRunner, App[int])
         for pane in self.cockpit.panes.values():
             pane.header.show(*_boot_error(message.message_text, message.hint))
 
-    def on_pane_open_detail(self, message: Pane.OpenDetail) -> None:
-        from cockpit.backends.base import DetailProvider
-        from cockpit.runbooks import match_runbooks
-
-        record = message.record
-        backend = self.backend_for(record)
-        provider = backend if isinstance(backend, DetailProvider) else None
-        names = (getattr(record, "name", ""), getattr(record, "resource", ""))
-        runbooks = match_runbooks(self.profile.runbooks, *names)
-        self.push_screen(DetailScreen(record, message.title, self.make_banner(), provider, runbooks))
-
-    def record_runbook_step(self, runbook, step: str, done: bool, target: str) -> None:
-        from cockpit.runbooks import record_step
-
-        try:
-            record_step(self.runner.audit, self.profile.name, runbook, step, done, target)
-        except Exception as e:
-            self.notify(f"runbook step not recorded: {e}", severity="error")
-
-    def on_log_view_open_line(self, message: LogView.OpenLine) -> None:
-        self.push_screen(DetailScreen(message.line.record, "Log line", self.make_banner()))
-
     # --- actions ------------------------------------------------------------------------
 
     def _make_runner(self):
@@ -367,50 +343,13 @@ class CockpitApp(HubBridge, StreamSinks, IncidentControl, DrillRunner, App[int])
         self._tell_screens("after_action", target, outcome)  # an open detail shows the result
         self.publish_action(spec, target, outcome)
 
-    def explain_sections(self, pane: Pane) -> list:
-        from cockpit.explain import explain
-
-        sources: list[Any] = [s for s in (self.hub.sources if self.hub else []) if s.pane is pane.kind]
-        if pane.kind is PaneKind.LOGS and self.hub:
-            sources = self.hub.log_sources
-        record = getattr(pane, "selected", None)
-        return explain(pane.kind, sources, record, self.backend_for(record), self.profile.name)
-
-    # --- database activity ----------------------------------------------------
-
-    def action_database_activity(self) -> None:
-        from cockpit.model import DatabaseSnapshot
-        from screens.database import open_activity
-
-        pane: Any = self.cockpit.panes[PaneKind.DATABASE]  # a keyed pane: records, selected
-        record = pane.selected
-        if not getattr(record, "backend", "") == "postgres":
-            record = next((r for r in pane.records.values()
-                           if isinstance(r, DatabaseSnapshot) and r.backend == "postgres"), record)
-        open_activity(self, record)
-
-    def push_sections(self, title: str, load: Callable[[], Awaitable[list]]) -> None:
-        """A read-only screen of sections a backend computes when it opens."""
-        from screens.detail import SectionsScreen
-
-        self.push_screen(SectionsScreen(title, self.make_banner(), load))
-
-    @work(group="search", exit_on_error=False)
-    async def search_logs(self, source: Any) -> None:
-        from screens.search import SearchPrompt, SearchScreen
-
-        answer = await self.push_screen_wait(SearchPrompt())
-        if answer is not None:
-            pattern, hours = answer
-            self.push_screen(SearchScreen(source, pattern, hours, self.make_banner()))
-
     def action_save_screen(self) -> None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         name = f"cockpit-{self.profile.name}-{stamp}.svg"
         path = self.save_screenshot(filename=name, path=".")
         self.notify(f"screenshot saved: {path}")
 
-    # --- the palette's commands (cockpit/commands.py) and what they run ---------------------
+    # --- the palette: its commands are built by cockpit/commands.py, run by screens/navigation.py
 
     def command_context(self) -> CommandContext:
         """What the palette's commands are built from, at the moment it opens."""
@@ -427,44 +366,6 @@ class CockpitApp(HubBridge, StreamSinks, IncidentControl, DrillRunner, App[int])
 
     def extra_palette_commands(self) -> list[PaletteCommand]:
         return extra_commands(self.command_context())
-
-    def toggle_maximize(self) -> None:
-        self.cockpit.action_toggle_maximize()
-
-    def follow_logs(self) -> None:
-        self.cockpit.logs.view.action_follow()
-
-    def toggle_explain(self) -> None:
-        self.cockpit.action_toggle_explain()
-
-    def set_theme(self, name: str) -> None:
-        self.theme = name
-
-    def open_nodes(self, source: Any) -> None:
-        from screens.k8s import NodesScreen
-
-        title = f"Nodes — context {getattr(source.ctx, 'name', source.title)}"
-        self.push_screen(NodesScreen(source, title, self.make_banner()))
-
-    def follow_workload_logs(self, source: Any, record: Any) -> None:
-        from screens.k8s import start_following
-
-        start_following(self, source, record)
-
-    def open_workload_pods(self, source: Any, record: Any) -> None:
-        from screens.k8s import open_workload_pods
-
-        open_workload_pods(self, source, record)
-
-    def stop_following(self, log_source_id: str) -> None:
-        from screens.k8s import stop_following
-
-        stop_following(self, log_source_id)
-
-    def action_timeline(self) -> None:
-        from screens.timeline import TimelineScreen
-
-        self.push_screen(TimelineScreen(self.runner.audit, self.profile.name, banner=self.make_banner()))
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.help_sections(), self.make_banner()))
