@@ -28,6 +28,8 @@ class CockpitHost(Protocol):
 
     def command_context(self) -> CommandContext: ...
 
+    def note_focus_for_drill(self, name: str) -> None: ...
+
 
 def host(node: DOMNode) -> CockpitHost:
     """The cockpit app ``node`` is mounted in."""
