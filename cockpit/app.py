@@ -23,49 +23,29 @@ from textual.driver import Driver
 from textual.drivers.linux_driver import LinuxDriver
 from textual.message import Message
 
-from cockpit.hub import Hub, LogBatch, SourceUpdate, Throttle
-from cockpit.model import Alarm, LogLevel, PaneKind
+from cockpit.commands import CommandContext, PaletteCommand, PaneRows, extra_commands
+from cockpit.drill_runner import DrillRunner
+from cockpit.hub import Hub, LogBatch, SourceUpdate
+from cockpit.model import LogLevel, PaneKind
 from cockpit.profile import Profile
+from cockpit.sinks import StreamSinks
 from cockpit.sources import Sources, build_sources
 from cockpit.text import sanitize, sanitize_block
-from screens.detail import DetailScreen
 from screens.help import HelpScreen
+from screens.hub_bridge import LOG_HOLD, LOG_PAINT_AT_ONCE, HubBridge, LogsArrived, SourceUpdated  # noqa: F401 (imported from here)
+from screens.incident_control import IncidentControl
 from screens.main import CockpitScreen
-from screens.palette import CockpitCommands, PaletteCommand, source_commands
+from screens.navigation import Navigation
+from screens.palette import CockpitCommands
 from themes import CSS_PATH, LOUD_THEMES, THEMES, resolve_theme
 from widgets import output
 from widgets.banner import ProfileBanner
-from widgets.logview import LogView
-from widgets.pane import Pane
 
 log = logging.getLogger(__name__)
 
 SourcesFactory = Callable[[Profile, dict[str, str]], Sources]
 
-# Log lines that trickle in wait this long at most for the next ones (see CockpitApp._logs),
-# well inside the two seconds from arrival to screen that issue 11 allows; this many waiting
-# go at once.
-LOG_HOLD = 1.5
-LOG_PAINT_AT_ONCE = 20
-
-
 FREEZE_AGAIN_S = 15.0  # after start-up's first answers: see CockpitApp._started_up
-
-
-class SourceUpdated(Message):
-    def __init__(self, update: SourceUpdate) -> None:
-        super().__init__()
-        self.update = update
-
-    def can_replace(self, message: Message) -> bool:
-        # A queued older state of the same source is superseded by this one.
-        return isinstance(message, SourceUpdated) and message.update.source_id == self.update.source_id
-
-
-class LogsArrived(Message):
-    def __init__(self, batch: LogBatch) -> None:
-        super().__init__()
-        self.batch = batch
 
 
 class BootFailed(Message):
@@ -75,7 +55,7 @@ class BootFailed(Message):
         self.hint = hint
 
 
-class CockpitApp(App[int]):
+class CockpitApp(HubBridge, StreamSinks, IncidentControl, DrillRunner, Navigation, App[int]):
     TITLE = "ops cockpit"
     CSS_PATH = str(CSS_PATH)
     ENABLE_COMMAND_PALETTE = True
@@ -138,34 +118,14 @@ class CockpitApp(App[int]):
         self.theme_name, self.theme_warning = resolve_theme(theme or profile.theme)
         self.theme = self.theme_name
         self._start_war_room = war_room
-        # The event stream: recorded, shared, or (for watchers and replays) the only input.
-        from cockpit.stream import StreamEncoder
-
-        self.encoder = StreamEncoder(profile.name)
-        self.sinks: list[Any] = []
-        self._record_path = record
-        self._share_target = share
+        self._init_sinks(profile.name, record, share)
         self._feed = feed
         self._screen_factory = screen_factory or CockpitScreen
-        self.share_server: Any = None
         self._theme_before_war_room = self.theme_name
-        # Source updates on their way to the screen (see on_source_updated): held two seconds
-        # at most, and never near the staleness limit (three refreshes) of a fast profile.
-        # Two, not one: with a log line about every second, an update held one second raced
-        # the next line and made a frame of its own a third of the time.
-        hold = min(2.0, self.profile.refresh / 2)
-        self._updates: Throttle[SourceUpdate] = Throttle(self._apply_updates, hold)
-        self._shown_sources: set[str] = set()
-        # Log lines on their way to the screen: the first after a quiet spell at once, the
-        # ones that trickle in after it wait up to LOG_HOLD and go together (a frame costs
-        # the same for one line as for twenty: with the lab's line a second, each was a frame
-        # of its own, the larger part of the idle cockpit's CPU). A flood or a burst is not
-        # held back (_take_logs).
-        self._logs: Throttle[LogBatch] = Throttle(self._paint_logs, 2.0 if low_bandwidth else LOG_HOLD)
-        self._last_paint_lines = 0
+        self._open_bridge(self.profile.refresh, low_bandwidth)
 
     def notify(self, message: str, *, title: str = "", severity: Any = "information",
-               timeout: float | None = None, markup: bool = False) -> None:  # type: ignore[override]
+               timeout: float | None = None, markup: bool = False) -> None:
         # Notices carry estate text (errors, a check's output, a peeked body, an alarm's
         # name): always plain and made safe, whatever the caller asked (Screen.notify passes
         # markup=True), so "[kworker/0:1]" shows, "[/x]" cannot break the screen and an
@@ -301,117 +261,9 @@ class CockpitApp(App[int]):
 
         return functools.partial(start_lab, on_servers=on_servers)
 
-    # --- the event stream -------------------------------------------------------------------
-
-    async def _open_sinks(self) -> None:
-        if self.profile.record and not self._record_path:
-            from cockpit.audit import default_audit_path
-
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            folder = default_audit_path(self.profile).parent / "recordings"
-            self._record_path = str(folder / f"{self.profile.name}-{stamp}.cz")
-            self.notify(f"recording to {self._record_path}", timeout=6)
-        if self._record_path:
-            from cockpit.record import Recorder
-
-            recorder = Recorder(self._record_path)
-            recorder.header = [self.encoder.hello()]
-            recorder.publish(self.encoder.hello())
-            self.sinks.append(recorder)
-        if self._share_target is not None:
-            from cockpit.share import ShareServer, parse_target
-
-            server = ShareServer(parse_target(self._share_target, self.profile.name), self.encoder.full_state)
-            address = await server.start()
-            self.share_server = server
-            self.sinks.append(server)
-            self.notify(f"sharing on {address}\nwatchers: {server.watch_command}", timeout=20)
-
-    def publish(self, event: dict[str, Any] | None) -> None:
-        if event is None:
-            return
-        for sink in self.sinks:
-            try:
-                sink.publish(event)
-            except Exception as e:  # a broken sink is said once and dropped, never blocks
-                self.sinks.remove(sink)
-                self.notify(f"stream output stopped: {e}", severity="error")
-
-    def _hub_update(self, update: SourceUpdate) -> None:
-        if self.sinks:
-            self.publish(self.encoder.snapshot(update))
-        self._from_hub(self._take_update, update)
-
-    def _hub_logs(self, batch: LogBatch) -> None:
-        if self.sinks:
-            self.publish(self.encoder.logs(batch))
-        self._from_hub(self._take_logs, batch)
-
-    def _from_hub(self, take: Callable[[Any], None], item: Any) -> None:
-        # Straight to the hold, not through the app's message queue: the hub runs on this
-        # loop, and each message was a wake-up and a dispatch of its own (~210 a minute in
-        # the idle lab) for what is mostly held anyway. A watcher's or a replay's updates
-        # and lines still come as messages.
-        if self.hub is None:  # shutting down: the screens may be going
-            return
-        try:
-            take(item)
-        except Exception as e:  # as a failing message handler would: shown, and the app ends
-            self._handle_exception(e)
-
     clock: Callable[[], float] = staticmethod(time.time)  # the replay swaps in its own
-    follow_driver = True  # a watcher follows the driver's focus until `F` turns it off
     rejected_frames = 0  # malformed stream frames a watcher skipped (screens/replay.py)
-
-    def apply_stream_output(self, out: Any) -> None:
-        """What a decoded stream event does on a watcher's or a replay's screen."""
-        if isinstance(out, SourceUpdate):
-            self.post_message(SourceUpdated(out))
-        elif isinstance(out, LogBatch):
-            self.post_message(LogsArrived(out))
-        elif isinstance(out, dict) and out.get("kind") == "action":
-            entry = out.get("entry", {})
-            self.notify(f"{entry.get('title', entry.get('action'))} {entry.get('target', '')}: "
-                        f"{entry.get('outcome')}", title="driver action", timeout=8)
-        elif isinstance(out, dict) and out.get("kind") == "focus" and self.follow_driver:
-            pane = self.cockpit.panes.get(PaneKind(out.get("pane", "services")))
-            if pane is not None and self.screen is self.cockpit:
-                pane.focus_body()
-
-    def action_toggle_follow_driver(self) -> None:
-        self.follow_driver = not self.follow_driver
-        self.notify("following the driver's focus" if self.follow_driver else "moving on my own")
-
-    def publish_focus(self, pane: str, row: str | None) -> None:
-        if self.sinks:
-            self.publish(self.encoder.focus(pane, row))
-
     # --- data flow ----------------------------------------------------------------------
-
-    # An update goes to the screen at once after a quiet spell; the ones that follow within
-    # update_hold wait and go together, or with the next log lines if those come first: the
-    # lab's fifteen-odd sources refresh at their own moments, and each update was its own
-    # frame (~125 a minute).
-    @property
-    def update_hold(self) -> float:
-        return self._updates.interval
-
-    @update_hold.setter
-    def update_hold(self, seconds: float) -> None:
-        self._updates.interval = seconds
-
-    def on_source_updated(self, message: SourceUpdated) -> None:
-        self._take_update(message.update)
-
-    def _take_update(self, update: SourceUpdate) -> None:
-        self._updates.add([update])
-        if update.source_id not in self._shown_sources:
-            # A source's first data is never held: at start-up the panes fill as fast as
-            # their sources answer.
-            self._shown_sources.add(update.source_id)
-            self._updates.flush()
-            if self.hub is not None and self._shown_sources >= {s.id for s in self.hub.sources}:
-                self._started_up()
 
     _frozen = False
     # None: freeze in a terminal, not headless (a test process runs hundreds of apps; what
@@ -435,92 +287,11 @@ class CockpitApp(App[int]):
             gc.freeze()
             self.set_timer(FREEZE_AGAIN_S, gc.freeze)
 
-    def _apply_updates(self, updates: list[SourceUpdate]) -> None:
-        for update in updates:
-            self._apply_update(update)
-
-    def _apply_update(self, update: SourceUpdate) -> None:
-        if update.pane is PaneKind.SERVICES and update.records and self.hub is not None:
-            # PromQL series (error rate, p95) join the rows they describe, for the sparklines.
-            from dataclasses import replace as _replace
-
-            from cockpit.enrich import merge_service_metrics
-
-            providers = [s for s in self.hub.sources if hasattr(s, "service_metrics")]
-            if providers:
-                update = _replace(update, records=merge_service_metrics(update.records, providers))
-        self.cockpit.apply(update)
-        self._tell_screens("source_updated", update)  # open details follow their row
-        # Only the driver records alarm transitions: watchers and replays have no estate.
-        if (self.hub is not None and update.pane is PaneKind.ALARMS
-                and update.records is not None and not update.error):
-            self._record_alarm_transitions(update)
-
-    def _tell_screens(self, hook: str, *args: Any) -> None:
-        """Call ``hook`` on every screen of the stack that has it (live detail screens)."""
-        for screen in self.screen_stack:
-            method = getattr(screen, hook, None)
-            if callable(method):
-                method(*args)
-
-    def _record_alarm_transitions(self, update: SourceUpdate) -> None:
-        """Alarm state changes go to the audit log, so the incident timeline can be rebuilt."""
-        alarms = [a for a in update.records or () if isinstance(a, Alarm)]
-        try:
-            if self.alarm_tracker is None:
-                from cockpit.audit import AlarmTracker
-
-                self.alarm_tracker = AlarmTracker(self.runner.audit, self.profile.name)
-            self.alarm_tracker.observe(update.source_id, alarms)
-        except Exception as e:  # the cockpit keeps working; the loss is said, not hidden
-            self.notify(f"alarm transition not audited: {e}", severity="warning")
-
-    def on_logs_arrived(self, message: LogsArrived) -> None:
-        self._take_logs(message.batch)
-
-    def _take_logs(self, batch: LogBatch) -> None:
-        self._logs.add([batch])
-        # A screenful goes at once, and so does whatever follows one: the last few lines of
-        # a flood are not held back (the followers' own batching paces a flood's frames).
-        if self._logs.pending and max(self._last_paint_lines, sum(
-                len(b.records) for b in self._logs.pending)) >= LOG_PAINT_AT_ONCE:
-            self._logs.flush()
-
-    def _paint_logs(self, batches: list[LogBatch]) -> None:
-        self._last_paint_lines = sum(len(b.records) for b in batches)
-        self._updates.flush()  # held updates go in the same frame as these lines
-        for batch in batches:
-            self.cockpit.add_logs(batch)
-
     def on_boot_failed(self, message: BootFailed) -> None:
         self.notify(f"{message.message_text}\n{message.hint}", severity="error", timeout=30)
         for pane in self.cockpit.panes.values():
             pane.boot_error = _boot_error(message.message_text, message.hint)
             pane.refresh_status()
-
-    def on_pane_open_detail(self, message: Pane.OpenDetail) -> None:
-        from cockpit.backends.base import DetailProvider
-        from cockpit.runbooks import match_runbooks
-
-        record = message.record
-        backend = self.backend_for(record)
-        provider = backend if isinstance(backend, DetailProvider) else None
-        names = (getattr(record, "name", ""), getattr(record, "resource", ""))
-        runbooks = match_runbooks(self.profile.runbooks, *names)
-        self.push_screen(DetailScreen(record, message.title, self.make_banner(), provider, runbooks))
-
-    def record_runbook_step(self, runbook, step: str, done: bool, target: str) -> None:
-        from cockpit.runbooks import record_step
-
-        if self._refused_for_watchers():
-            return
-        try:
-            record_step(self.runner.audit, self.profile.name, runbook, step, done, target)
-        except Exception as e:
-            self.notify(f"runbook step not recorded: {e}", severity="error")
-
-    def on_log_view_open_line(self, message: LogView.OpenLine) -> None:
-        self.push_screen(DetailScreen(message.line.record, "Log line", self.make_banner()))
 
     # --- actions ------------------------------------------------------------------------
 
@@ -584,167 +355,7 @@ class CockpitApp(App[int]):
         if outcome.ok and self.hub is not None:
             self.hub.refresh_now(getattr(target, "source", None))
         self._tell_screens("after_action", target, outcome)  # an open detail shows the result
-        if self.sinks:
-            self.publish(self.encoder.action({"action": spec.id, "title": spec.title,
-                                              "target": getattr(target, "name", ""), "outcome": outcome.status,
-                                              "message": outcome.message, "command": outcome.command}))
-
-    def explain_sections(self, pane: Pane) -> list:
-        from cockpit.explain import explain
-
-        sources = [s for s in (self.hub.sources if self.hub else []) if s.pane is pane.kind]
-        if pane.kind is PaneKind.LOGS and self.hub:
-            sources = self.hub.log_sources
-        record = getattr(pane, "selected", None)
-        sections = explain(pane.kind, sources, record, self.backend_for(record), self.profile.name)
-        states = pane.source_lines()
-        if states:  # every source's state, each error in full: the header only names them
-            from cockpit.explain import ExplainSection
-
-            sections.insert(1, ExplainSection("Sources now", states))
-        return sections
-
-    # --- database activity and drills ----------------------------------------------------
-
-    def action_database_activity(self) -> None:
-        from cockpit.model import DatabaseSnapshot
-        from screens.database import open_activity
-
-        pane = self.cockpit.panes[PaneKind.DATABASE]
-        record = pane.selected
-        if not getattr(record, "backend", "") == "postgres":
-            record = next((r for r in pane.records.values()
-                           if isinstance(r, DatabaseSnapshot) and r.backend == "postgres"), record)
-        open_activity(self, record)
-
-    def push_sections(self, title: str, load: Callable[[], Awaitable[list]]) -> None:
-        """A read-only screen of sections a backend computes when it opens."""
-        from screens.detail import SectionsScreen
-
-        self.push_screen(SectionsScreen(title, self.make_banner(), load))
-
-    @work(group="search", exit_on_error=False)
-    async def search_logs(self, source: Any) -> None:
-        from screens.search import SearchPrompt, SearchScreen
-
-        answer = await self.push_screen_wait(SearchPrompt())
-        if answer is not None:
-            pattern, hours = answer
-            self.push_screen(SearchScreen(source, pattern, hours, self.make_banner()))
-
-    drill: Any = None  # the running DrillSession, if any
-
-    @work(group="drill", exclusive=True, exit_on_error=False)
-    async def start_drill(self, name: str) -> None:
-        from cockpit.drills import DRILLS, DrillSession, describe_summary
-        from cockpit.hub import describe_error
-
-        if self.drill is not None and not self.drill.finished:
-            self.notify(f"drill {self.drill.drill.name} is still running", severity="warning")
-            return
-        drill = DRILLS[name]
-        session = DrillSession(
-            drill, self.lab, self.runner.audit, self.profile, actions_running=self.runner.running,
-            runner=self.runner,
-        )
-        try:
-            outcome = await session.start()
-        except Exception as e:
-            message, hint = describe_error(e)
-            self.notify(f"{message}\n{hint}", title=f"drill {name} not started", severity="error")
-            return
-        if not outcome.ok:  # read-only refused it, the user cancelled, or a dry run showed it
-            severity = "information" if outcome.status == "dry-run" else "warning" if (
-                "cancelled" in outcome.message) else "error"
-            self.notify(outcome.message, title=f"drill {name}: {outcome.status}", severity=severity)
-            return
-        self.drill = session
-        self.notify(f"{drill.title}\nGoal: {drill.goal_text}", title=f"drill started: {name}", timeout=20)
-        if self.hub is not None:
-            self.hub.refresh_now()
-        while not session.finished:
-            try:
-                if await session.check():
-                    break
-            except Exception as e:  # a check that fails once is retried, and said
-                message, _ = describe_error(e)
-                self.notify(f"drill check failed: {message}", severity="warning", timeout=5)
-            await asyncio.sleep(1)  # the goal is polled like any source, once a second
-        if session.ended == "resolved":
-            self.notify(describe_summary(session.summary()), title=f"drill {name}: resolved", timeout=30)
-
-    @work(group="drill-abort", exit_on_error=False)
-    async def abort_drill(self) -> None:
-        if self.drill is not None:
-            await self.drill.abort()
-            self.notify(f"drill {self.drill.drill.name} aborted", severity="warning")
-
-    def note_focus_for_drill(self, name: str) -> None:
-        if self.drill is not None and not self.drill.finished and name in self.drill.drill.detect_on:
-            self.drill.note_detected()
-
-    # --- war room -------------------------------------------------------------------------
-
-    @property
-    def war_room(self) -> bool:
-        return self.cockpit.has_class("-war-room")
-
-    def action_toggle_war_room(self) -> None:
-        on = not self.war_room
-        self.cockpit.set_class(on, "-war-room")
-        if on:
-            self._theme_before_war_room = self.theme
-            self.theme = "war-room"
-        else:
-            self.theme = self._theme_before_war_room
-        self.cockpit.refresh_status()
-
-    @work(group="incident", exit_on_error=False)
-    async def action_incident_start(self) -> None:
-        from screens.incident import IncidentStartScreen
-        from widgets.incident import Incident
-
-        if self._refused_for_watchers():
-            return
-        answer = await self.push_screen_wait(IncidentStartScreen())
-        if answer is None:
-            return
-        title, severity = answer
-        incident = Incident(title, severity, time.time())
-        self.cockpit.incident_banner.start(incident)
-        if not self.war_room:
-            self.action_toggle_war_room()
-        self._note(f"incident started: {severity} {title}")
-
-    def action_incident_resolve(self) -> None:
-        from widgets.incident import clock_text
-
-        if self._refused_for_watchers():
-            return
-        banner = self.cockpit.incident_banner
-        inc = banner.incident
-        if inc is None or inc.resolved is not None:
-            self.notify("no open incident: start one with incident: start", severity="warning")
-            return
-        now = time.time()
-        banner.resolve(now)
-        self._note(f"incident resolved: {inc.severity} {inc.title} after {clock_text(now - inc.started)}")
-
-    def _refused_for_watchers(self) -> bool:
-        """A watcher (or a replay) writes no notes: they would land in the operator's audit."""
-        if self._feed is None:
-            return False
-        self.notify("a watcher records nothing: incidents and runbook steps are the driver's to record",
-                    severity="warning")
-        return True
-
-    def _note(self, summary: str) -> None:
-        if self._refused_for_watchers():
-            return
-        try:
-            self.runner.audit.append({"type": "note", "profile": self.profile.name, "summary": summary})
-        except Exception as e:
-            self.notify(f"not recorded in the timeline: {e}", severity="error")
+        self.publish_action(spec, target, outcome)
 
     def action_save_screen(self) -> None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -759,29 +370,23 @@ class CockpitApp(App[int]):
 
         return mask_svg_text(super().export_screenshot(title=title, simplify=simplify))
 
+    # --- the palette: its commands are built by cockpit/commands.py, run by screens/navigation.py
+
+    def command_context(self) -> CommandContext:
+        """What the palette's commands are built from, at the moment it opens."""
+        screen = self.cockpit
+        focused = screen.focused_pane()
+        panes = {kind: PaneRows(tuple(getattr(pane, "records", {}).values()), getattr(pane, "selected", None))
+                 for kind, pane in screen.panes.items()}
+        return CommandContext(
+            verbs=self, backend_for=self.backend_for, panes=panes, focused=getattr(focused, "selected", None),
+            sources=self.hub.sources if self.hub else (), log_sources=self.hub.log_sources if self.hub else (),
+            lab=self.lab is not None, drill_running=self.drill is not None and not self.drill.finished,
+            themes=tuple(THEMES),
+        )
+
     def extra_palette_commands(self) -> list[PaletteCommand]:
-        return [
-            PaletteCommand("database: activity", "sessions, blocking tree and slow queries of the focused database",
-                           self.action_database_activity),
-            *source_commands(self),
-            PaletteCommand("incident: start", "open an incident: title, P1–P4, a running clock",
-                           self.action_incident_start),
-            PaletteCommand("incident: resolve", "stop the incident clock and record it in the timeline",
-                           self.action_incident_resolve),
-            PaletteCommand("screen: war room", "w: high-contrast theme, large Services and Alarms",
-                           self.action_toggle_war_room),
-            PaletteCommand("screen: save", "ctrl+s: save an SVG screenshot to the current directory",
-                           self.action_save_screen),
-            PaletteCommand("incident: timeline", "alarms and actions of this profile, exportable",
-                           self.action_timeline),
-            PaletteCommand("help: explain", "e: what the focused pane shows and the commands it replaces",
-                           self.cockpit.action_toggle_explain),
-        ]
-
-    def action_timeline(self) -> None:
-        from screens.timeline import TimelineScreen
-
-        self.push_screen(TimelineScreen(self.runner.audit, self.profile.name, banner=self.make_banner()))
+        return extra_commands(self.command_context())
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.help_sections(), self.make_banner()))
@@ -814,21 +419,10 @@ class CockpitApp(App[int]):
         self.exit(0)
 
     async def shutdown(self) -> None:
-        if self.drill is not None and not self.drill.finished:
-            try:
-                await self.drill.abort()
-            except Exception as e:  # quitting must not fail on a drill's cleanup
-                log.warning("drill abort failed: %s", e)
-        sinks, self.sinks = self.sinks, []
-        for sink in sinks:
-            closer = getattr(sink, "stop", None) or getattr(sink, "close", None)
-            result = closer() if closer else None
-            if asyncio.iscoroutine(result):
-                await asyncio.wait_for(result, 5)
+        await self._stop_drill()
+        await self._close_sinks()
         hub, self.hub = self.hub, None  # taken first: a second shutdown finds nothing to do
-        # Held lines and updates are dropped, not painted on screens that are going.
-        self._logs.cancel()
-        self._updates.cancel()
+        self._close_bridge()
         if hub is not None:
             await asyncio.wait_for(hub.stop(), 20)
         lab, self.lab = self.lab, None

@@ -40,6 +40,7 @@ from cockpit.dbmodel import (
 )
 from cockpit.text import sanitize
 from widgets.footer import KeyFooter
+from widgets.host import host
 from widgets.keyed_table import KeyedTable
 
 COLUMNS = SESSION_COLUMNS
@@ -199,7 +200,7 @@ class ActivityScreen(Screen):
         if not isinstance(self.source, spec.capability):
             self.notify(f"{spec.title} is not supported here", severity="warning")
             return
-        worker = self.app.request_action(spec, target, "key")  # type: ignore[attr-defined]
+        worker = host(self).request_action(spec, target, "key")
         if isinstance(worker, Worker):
             self._read_after(worker)
 

@@ -43,6 +43,7 @@ from cockpit.model import ServiceStatus
 from cockpit.text import sanitize
 from screens.confirm import push_and_wait
 from widgets.footer import KeyFooter
+from widgets.host import host
 from widgets.keyed_table import KeyedTable
 
 REFRESH = 2.0  # s between two reads of the pod / node cache (the watch keeps it current)
@@ -228,7 +229,7 @@ class WorkloadPodsScreen(_FollowsWatch):
             self.app.notify("no pod selected", timeout=3)
             return
         ref = self.source.pod_ref(pod.namespace, pod.name)
-        self.app.request_action(get_action("pod.delete"), ref, "pods screen")  # type: ignore[attr-defined]
+        host(self).request_action(get_action("pod.delete"), ref, "pods screen")
 
     def action_follow_logs(self) -> None:
         start_following(self.app, self.source, self.record)
@@ -320,7 +321,7 @@ class NodesScreen(_FollowsWatch):
             self.app.notify("no node selected", timeout=3)
             return
         ref = self.source.node_ref(node)
-        self.app.request_action(get_action(action_id), ref, "nodes screen")  # type: ignore[attr-defined]
+        host(self).request_action(get_action(action_id), ref, "nodes screen")
 
     def action_cordon(self) -> None:
         self._act("node.cordon")

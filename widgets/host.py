@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 if TYPE_CHECKING:
     from textual.dom import DOMNode
 
+    from cockpit.commands import CommandContext
+
 
 class CockpitHost(Protocol):
     def backend_for(self, record: Any) -> Any: ...
@@ -23,6 +25,10 @@ class CockpitHost(Protocol):
     def publish_focus(self, pane: str, row: str | None) -> None: ...
 
     def record_runbook_step(self, runbook: Any, step: str, done: bool, target: str) -> None: ...
+
+    def command_context(self) -> CommandContext: ...
+
+    def note_focus_for_drill(self, name: str) -> None: ...
 
 
 def host(node: DOMNode) -> CockpitHost:
