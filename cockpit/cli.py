@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from cockpit import __version__
 from cockpit.errors import CockpitError
@@ -106,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CockpitError as e:  # widgets/textual_pin.py: not the Textual release verified
         return _fail(e)
 
-    lab_kw = {}
+    lab_kw: dict[str, Any] = {}
     if args.lab_env:
         # The app starts a lab for `lab` profiles through this hook; attaching is one.
         import dataclasses

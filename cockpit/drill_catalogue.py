@@ -223,7 +223,8 @@ class DbLock(Drill):
         import psycopg
 
         with psycopg.connect(lab.postgres_dsn, autocommit=True, connect_timeout=3) as c:
-            return int(c.execute(BLOCKED_SQL).fetchone()[0]) == 0
+            row = c.execute(BLOCKED_SQL).fetchone()
+            return row is not None and int(row[0]) == 0
 
     def _cleanup(self, lab: Any, state: dict[str, Any]) -> None:
         stop = state.get("stop")
@@ -262,7 +263,8 @@ class BadDeploy(Drill):
 
     def _goal_met(self, lab: Any, state: dict[str, Any]) -> bool:
         svc = _service(lab, "api")
-        primary = next((d for d in svc.get("deployments", []) if d.get("status") == "PRIMARY"), {})
+        primary: dict[str, Any] = next(
+            (d for d in svc.get("deployments", []) if d.get("status") == "PRIMARY"), {})
         if primary.get("taskDefinition") == state.get("bad") or not _settled(svc, 1):
             return False
         _set_alarm(lab, ERROR_ALARM, "OK", "Threshold Crossed: 5 out of the last 5 datapoints were not greater than 0.5.")
