@@ -98,9 +98,28 @@ class ActionSpec:
     call: Call | None = field(default=None, repr=False, compare=False)
     # Fills in values the user does not type but that command and run must share (an id).
     prepare: Prepare | None = field(default=None, repr=False, compare=False)
+    # Why it cannot succeed on this target now (no previous revision, an empty DLQ), else
+    # None: such an action is neither offered nor run, rather than confirmed and then failed.
+    unavailable: Callable[[Any, Any], str | None] | None = field(default=None, repr=False, compare=False)
+    # What a destructive action destroys ("7 messages"), said in its confirmation.
+    destroys: Callable[[Any, Any], str] | None = field(default=None, repr=False, compare=False)
 
     def applies_to(self, target: object) -> bool:
         return isinstance(target, self.target_type)
+
+    def unavailable_reason(self, backend: Any, target: Any) -> str | None:
+        if self.unavailable is None:
+            return None
+        try:
+            return self.unavailable(backend, target)
+        except Exception:  # a backend that cannot tell: offered, and the run says what fails
+            return None
+
+    def what_it_destroys(self, backend: Any, target: Any) -> str:
+        try:
+            return self.destroys(backend, target) if self.destroys is not None else ""
+        except Exception:
+            return ""
 
     def command(self, backend: Any, target: Any, params: dict[str, Any]) -> list[str]:
         """The equivalent CLI argv, shown in the confirm modal, the audit and explain.
@@ -135,6 +154,13 @@ class ActionSpec:
         if self.prepare is not None:
             out.update(self.prepare(backend, target, out))
         return out
+
+
+def offered(spec: ActionSpec, target: object, backend: object) -> bool:
+    """Is ``spec`` offered on ``target``: right record type, a backend that can do it, and
+    nothing that makes it fail for sure (the runner refuses the same cases)?"""
+    return (spec.applies_to(target) and isinstance(backend, spec.capability)
+            and spec.unavailable_reason(backend, target) is None)
 
 
 # The built-in actions live in cockpit/registry.py (the runner needs only their ids);
@@ -178,6 +204,7 @@ class ConfirmRequest:
     typed: bool  # the user must type ``expected``
     expected: str
     dry_run: bool = False
+    destroys: str = ""  # what a destructive action destroys, e.g. "7 messages in jobs-dlq"
 
 
 # A Confirmer answers False (cancel), True (confirmed) or, for a typed confirmation, the text
@@ -308,6 +335,9 @@ class ActionRunner:
                 f"{spec.title} is not supported by source {source_id}",
                 f"not {spec.capability.__name__}",
             )
+        reason = spec.unavailable_reason(backend, target)
+        if reason is not None:
+            return await finish("refused", f"{spec.title} refused: {reason}", "unavailable")
 
         # 4. One action at a time per target, held from confirmation to the audit line.
         key = target_key(target)
@@ -353,6 +383,7 @@ class ActionRunner:
                 typed=typed,
                 expected=name,
                 dry_run=self.dry_run,
+                destroys=spec.what_it_destroys(backend, target),
             )
             answer = await self.confirm(req)
             if typed:
@@ -362,7 +393,7 @@ class ActionRunner:
             if not confirmed:
                 if answer is False or answer is None or answer == "" or not typed:
                     return await finish(
-                        "refused", f"{spec.title} on {name} cancelled", "cancelled by user"
+                        "cancelled", f"{spec.title} on {name} cancelled", "cancelled by user"
                     )
                 return await finish(
                     "refused",

@@ -64,7 +64,8 @@ class CockpitApp(HubBridge, StreamSinks, IncidentControl, DrillRunner, Navigatio
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         Binding("w", "toggle_war_room", "War room", id="app.war_room"),
-        Binding("ctrl+s", "save_screen", "Save screenshot", show=False, id="app.screenshot"),
+        # Priority: a dialog is modal, and the confirmation is what a war room wants on record.
+        Binding("ctrl+s", "save_screen", "Save screenshot", show=False, id="app.screenshot", priority=True),
         Binding("F", "toggle_follow_driver", "Follow driver", show=False, id="app.follow_driver"),
         Binding("tab", "app.focus_next", "Next pane", show=False, id="app.next"),
         Binding("shift+tab", "app.focus_previous", "Previous pane", show=False, id="app.previous"),
@@ -392,31 +393,29 @@ class CockpitApp(HubBridge, StreamSinks, IncidentControl, DrillRunner, Navigatio
         self.push_screen(HelpScreen(self.help_sections(), self.make_banner()))
 
     def help_sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
-        seen: set[str] = set()
-        general: list[tuple[str, str]] = []
+        from screens.help import help_sections
         from screens.main import CockpitScreen as _S
         from widgets.logview import LogView as _L
         from widgets.pane import Pane as _P
 
-        for binding in [*self.BINDINGS, *_S.BINDINGS, *_P.BINDINGS, *_L.BINDINGS]:
-            b = binding if isinstance(binding, Binding) else Binding(*binding)
-            if b.description and b.key not in seen:
-                seen.add(b.key)
-                general.append((b.key_display or b.key, b.description))
-        general += [("enter", "Open the row's detail"), ("ctrl+p", "Command palette")]
-        from cockpit.registry import REGISTRY
-
-        actions = [
-            (spec.key or "ctrl+p", f"{spec.title} ({spec.risk.value}) — {spec.description}")
-            for spec in REGISTRY
-        ]
         mode = "read-only: every change is refused" if self.runner.read_only else (
             "dry-run: actions are shown and audited, not run" if self.dry_run else "actions run after confirmation")
-        return [("Cockpit", general), (f"Actions on the focused row ({mode})", actions)]
+        return help_sections([*self.BINDINGS, *_S.BINDINGS, *_P.BINDINGS, *_L.BINDINGS], mode)
 
     async def action_quit(self) -> None:
+        from screens.incident import QuitScreen, serious_open_incident
+
+        incident = self.cockpit.incident_banner.incident if hasattr(self, "cockpit") else None
+        if incident is not None and serious_open_incident(incident) and not isinstance(self.screen, QuitScreen):
+            self.push_screen(QuitScreen(incident), callback=self._quit_if)
+            return
         await self.shutdown()
         self.exit(0)
+
+    async def _quit_if(self, quit_anyway: bool | None) -> None:
+        if quit_anyway:
+            await self.shutdown()
+            self.exit(0)
 
     async def shutdown(self) -> None:
         await self._stop_drill()

@@ -50,8 +50,27 @@ def _fail(err: CockpitError) -> int:
     return 2
 
 
+# Global options that take a value: what follows them is not a subcommand.
+_VALUED = frozenset({"--profile", "--config", "--theme", "--refresh", "--record", "--lab-env"})
+_DISPATCHED = (*SUBCOMMANDS, "check", "lab", "drill", "serve", *WATCH_COMMANDS)
+
+
+def _subcommand_first(argv: list[str]) -> list[str]:
+    """`cockpit --config X profiles` as `cockpit profiles --config X`: global options may come
+    before the subcommand, which then parses them (profiles, timeline and check take
+    --config and --profile)."""
+    i = 0
+    while i < len(argv) and argv[i].startswith("-") and argv[i] != "--":
+        takes_value = argv[i] in _VALUED or (argv[i] == "--share" and i + 1 < len(argv)
+                                              and argv[i + 1] not in _DISPATCHED)
+        i += 2 if takes_value else 1
+    if 0 < i < len(argv) and argv[i] in _DISPATCHED:
+        return [argv[i], *argv[:i], *argv[i + 1:]]
+    return argv
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = _subcommand_first(list(sys.argv[1:] if argv is None else argv))
     if argv and argv[0] == "timeline":
         from cockpit.timeline import main_timeline
 

@@ -11,7 +11,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from cockpit.actions import ActionSpec, Param, Risk
+from cockpit.actions import ActionSpec, Param, Risk, offered
 from cockpit.backends import base as caps
 from cockpit.backends.base import (
     CacheFlushable,
@@ -79,7 +79,22 @@ SERVICE_ROLLBACK = ActionSpec(
     argv=lambda b, t, p: b.rollback_command(t),
     call=lambda b, t, p: b.rollback(t),
     prepare=lambda b, t, p: _revision_change(b, t, None),
+    unavailable=lambda b, t: _no_previous_revision(b, t),
 )
+
+
+def _dlq_size(backend: Any, target: QueueStatus) -> str:
+    depth = target.dlq_depth
+    dlq = target.dlq_name or target.name
+    if depth is None:
+        return f"every message in {dlq} (how many is not read yet)"
+    return f"{depth} message{'' if depth == 1 else 's'} in {dlq}"
+
+
+def _empty_dlq(backend: Any, target: QueueStatus) -> str | None:
+    if target.dlq_depth == 0:
+        return f"{target.dlq_name or target.name} holds 0 messages: nothing to purge"
+    return None
 
 QUEUE_PURGE_DLQ = ActionSpec(
     id="queue.purge_dlq",
@@ -91,6 +106,8 @@ QUEUE_PURGE_DLQ = ActionSpec(
     description="Delete every message in the queue's dead-letter queue. They cannot be recovered.",
     argv=lambda b, t, p: b.purge_dlq_command(t),
     call=lambda b, t, p: b.purge_dlq(t),
+    unavailable=_empty_dlq,
+    destroys=_dlq_size,
 )
 
 DATABASE_SNAPSHOT = ActionSpec(
@@ -118,6 +135,16 @@ def _revision_change(backend: Any, target: ServiceStatus, to: str | None) -> dic
     if isinstance(backend, caps.RevisionDescribed):
         return dict(backend.revision_change(target, to))
     return {}
+
+
+def _no_previous_revision(backend: Any, target: ServiceStatus) -> str | None:
+    # A "from" without a "to": the backend knows there is nothing to return to. Nothing at
+    # all: it does not know yet (caches still filling), and the run itself will say.
+    if isinstance(backend, caps.RevisionDescribed):
+        change = backend.revision_change(target, None)
+        if change.get("from") and not change.get("to"):
+            return f"{target.name} has no previous revision to roll back to"
+    return None
 
 
 def _deploy_prepare(backend: Any, target: ServiceStatus, params: dict[str, Any]) -> dict[str, Any]:
@@ -221,6 +248,23 @@ DATABASE_TERMINATE_SESSION = ActionSpec(
     call=lambda b, t, p: b.terminate_backend(t),
 )
 
+def _keys_in_db(target: DatabaseSnapshot) -> tuple[str, str] | None:
+    # The Redis source reads DBSIZE of its database into the row's detail ("keys in db0").
+    return next(((label, value) for label, value in target.detail if label.startswith("keys in db")), None)
+
+
+def _flush_size(backend: Any, target: DatabaseSnapshot) -> str:
+    found = _keys_in_db(target)
+    return f"{found[1]} {found[0]}" if found else ""
+
+
+def _empty_db(backend: Any, target: DatabaseSnapshot) -> str | None:
+    found = _keys_in_db(target)
+    if found and found[1].strip() == "0":
+        return f"{found[0].removeprefix('keys in ')} of {target.name} holds 0 keys: nothing to flush"
+    return None
+
+
 CACHE_FLUSH = ActionSpec(
     id="cache.flush",
     title="cache: flush",
@@ -232,6 +276,8 @@ CACHE_FLUSH = ActionSpec(
     "databases of the server are untouched). Keys cannot be recovered.",
     argv=lambda b, t, p: b.flush_db_command(t),
     call=lambda b, t, p: b.flush_db(t),
+    unavailable=_empty_db,
+    destroys=_flush_size,
 )
 
 CACHE_FLUSH_ALL = ActionSpec(
@@ -245,6 +291,7 @@ CACHE_FLUSH_ALL = ActionSpec(
     "Refused unless the profile's redis: entry sets allow_flushall: true.",
     argv=lambda b, t, p: b.flush_all_command(t),
     call=lambda b, t, p: b.flush_all(t),
+    destroys=lambda b, t: next((f"every key of the server ({v})" for k, v in t.detail if k == "keyspace"), ""),
 )
 
 QUEUE_DELETE_KEY = ActionSpec(
@@ -257,6 +304,7 @@ QUEUE_DELETE_KEY = ActionSpec(
     description="Delete the queue's Redis key (DEL) with every message waiting in it.",
     argv=lambda b, t, p: b.delete_queue_key_command(t),
     call=lambda b, t, p: b.delete_queue_key(t),
+    destroys=lambda b, t: "" if t.depth is None else f"{t.depth} message{'' if t.depth == 1 else 's'} in {t.name}",
 )
 
 def _trim_default(backend: Any, target: QueueStatus) -> int:
@@ -386,5 +434,5 @@ def get_action(action_id: str) -> ActionSpec:
 
 
 def available_actions(target: object, backend: object) -> list[ActionSpec]:
-    """The actions offered on ``target``: right record type and a backend that can do it."""
-    return [s for s in REGISTRY if s.applies_to(target) and isinstance(backend, s.capability)]
+    """The actions offered on ``target`` (see ``cockpit.actions.offered``)."""
+    return [s for s in REGISTRY if offered(s, target, backend)]

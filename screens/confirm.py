@@ -124,6 +124,8 @@ class ConfirmScreen(ModalScreen[bool | str]):
             )
             yield Static(_field("action", req.action.title), id="action")
             yield Static(_field("target", req.target), id="target")
+            if req.destroys:
+                yield Static(_field("destroys", req.destroys), id="destroys", classes="risk-destructive")
             if req.params:
                 shown = ", ".join(f"{k}={v}" for k, v in req.params.items())
                 yield Static(_field("parameters", shown), id="params")

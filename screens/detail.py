@@ -37,16 +37,27 @@ def _fmt(value: Any) -> str:
     return "–" if value in (None, "") else str(value)
 
 
+# ServiceStatus's fields are named for ECS; other backends keep other things in them.
+_HOST_LABELS = {"task_definition": "process", "cluster": "host", "deployment": "activity"}
+FIELD_LABELS: dict[str, dict[str, str]] = {
+    "kubernetes": {"task_definition": "images", "cluster": "namespace", "deployment": "rollout"},
+    "host": _HOST_LABELS,
+    "systemd": _HOST_LABELS,
+    "process": _HOST_LABELS,
+}
+
+
 def describe(record: Any) -> list[tuple[str, str]]:
     """Scalar fields of a record as (label, plain text) pairs; collections are rendered apart."""
     out: list[tuple[str, str]] = []
+    labels = FIELD_LABELS.get(str(getattr(record, "backend", "")), {})
     for f in dataclasses.fields(record):
         value = getattr(record, f.name)
         if isinstance(value, tuple) and f.name in ("deployments", "events", "detail", "history", "metrics"):
             continue
         if value is None and f.default is None:
             continue  # an optional figure this backend does not give (an RDS row's tps)
-        out.append((f.name.replace("_", " "), sanitize(_fmt(value), 4000)))
+        out.append((labels.get(f.name) or f.name.replace("_", " "), sanitize(_fmt(value), 4000)))
     for label, value in getattr(record, "detail", ()) or ():
         out.append((sanitize(label, 60), sanitize(value, 4000)))
     return out
@@ -67,7 +78,8 @@ def record_parts(record: Any) -> dict[str, Any]:
     deployments: tuple[Deployment, ...] = getattr(record, "deployments", ())
     if deployments:
         t = Table(title="Deployments", title_justify="left", expand=False)
-        for col in ("status", "task definition", "running/pending/desired", "failed", "rollout", "created"):
+        revision = FIELD_LABELS.get(str(getattr(record, "backend", "")), {}).get("task_definition", "task definition")
+        for col in ("status", revision, "running/pending/desired", "failed", "rollout", "created"):
             t.add_column(col)
         for d in deployments:
             t.add_row(

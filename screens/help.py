@@ -12,6 +12,36 @@ from textual.widgets import Static
 
 from widgets.footer import KeyFooter
 
+Sections = list[tuple[str, list[tuple[str, str]]]]
+
+
+def help_sections(bindings: list, mode: str) -> Sections:
+    """Every key once: the cockpit's own, then the row actions (a key that means something
+    else off the row says so on the action's line), then what only the palette runs."""
+    from cockpit.actions import REGISTRY
+
+    general: dict[str, str] = {}
+    for binding in bindings:
+        b = binding if isinstance(binding, Binding) else Binding(*binding)
+        key = b.key_display or b.key
+        if b.description and key not in general:
+            general[key] = b.description
+    # The log pane's Enter is the same key doing the same thing: one line for both.
+    general["enter"] = "Open the row's detail (the log line's in Logs)"
+    general.setdefault("ctrl+p", "Command palette")
+    keyed: list[tuple[str, str]] = []
+    palette: list[tuple[str, str]] = []
+    for spec in REGISTRY:
+        text = f"{spec.title} ({spec.risk.value}) — {spec.description}"
+        if not spec.key:
+            palette.append((spec.title, text))
+            continue
+        if spec.key in general:
+            text += f" · elsewhere: {general.pop(spec.key)}"
+        keyed.append((spec.key, text))
+    return [("Cockpit", list(general.items())), (f"Actions on the focused row ({mode})", keyed),
+            ("Actions in the palette only (ctrl+p, then the title)", palette)]
+
 
 def bindings_table(title: str, rows: list[tuple[str, str]]) -> Table:
     t = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 2))

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select
 
-from widgets.incident import SEVERITIES
+from cockpit.text import sanitize
+from widgets.incident import SEVERITIES, Incident, clock_text
 
 SEVERITY_HELP = {
     "P1": "P1 — critical: customer-facing outage or data loss",
@@ -58,3 +62,44 @@ class IncidentStartScreen(ModalScreen[tuple[str, str] | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def serious_open_incident(incident: Incident | None) -> bool:
+    """A P1 or P2 incident still open: quitting then hides its clock from the war room."""
+    return incident is not None and incident.resolved is None and incident.severity in ("P1", "P2")
+
+
+class QuitScreen(ModalScreen[bool]):
+    """`q` with a P1/P2 incident open: quit anyway, or stay (the default, and Esc)."""
+
+    DEFAULT_CSS = """
+    QuitScreen { align: center middle; }
+    QuitScreen > Vertical { width: 70; height: auto; border: thick $error; background: $surface;
+                            padding: 1 2; }
+    QuitScreen Horizontal { height: auto; margin-top: 1; }
+    """
+    BINDINGS = [Binding("escape", "stay", "Stay", id="quit.stay")]
+
+    def __init__(self, incident: Incident) -> None:
+        super().__init__()
+        self.incident = incident
+
+    def compose(self) -> ComposeResult:
+        inc = self.incident
+        with Vertical():
+            yield Label(Text(f"{inc.severity} incident open: {sanitize(inc.title, 200)} "
+                             f"({clock_text(time.time() - inc.started)})"))
+            yield Label(Text("Quit the cockpit anyway? The incident clock stops showing here."))
+            with Horizontal():
+                yield Button("Stay", id="stay")
+                yield Button("Quit anyway", id="quit", variant="error")
+
+    def on_mount(self) -> None:
+        self.query_one("#stay", Button).focus()  # Enter right away keeps the cockpit open
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "quit")
+
+    def action_stay(self) -> None:
+        self.dismiss(False)

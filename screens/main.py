@@ -36,6 +36,8 @@ class CockpitScreen(Screen):
         Binding("e", "toggle_explain", "Explain", id="screen.explain"),
         Binding("escape", "back", "Back", show=False, id="screen.back"),
     ]
+    # A maximised pane keeps the profile (production!), the incident and the keys around it.
+    ALLOW_IN_MAXIMIZED_VIEW = "ProfileBanner, IncidentBanner, KeyFooter"
 
     def __init__(self, banner, log_capacity: int = 10_000) -> None:
         super().__init__()
@@ -50,7 +52,7 @@ class CockpitScreen(Screen):
             PaneKind.DATABASE: DatabasePane(id="database"),
         }
         self.explain_panel = ExplainPanel(id="explain")
-        self.incident_banner = IncidentBanner(id="incident")
+        self.incident_banner = IncidentBanner(getattr(banner, "marker", None), id="incident")
 
     def compose(self) -> ComposeResult:
         yield self.banner
@@ -121,5 +123,12 @@ class CockpitScreen(Screen):
         self.update_explain()
 
     def action_back(self) -> None:
+        pane = self.focused_pane()
+        if pane is not None and pane.filter_text:
+            # A filter kept with Enter: Esc clears it, as it does while typing (k9s, htop).
+            pane.filter_input.value = ""
+            pane.filter_input.remove_class("-shown")
+            pane.apply_filter("")
+            return
         if self.maximized is not None:
             self.minimize()

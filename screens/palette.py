@@ -31,8 +31,15 @@ def highlight(matcher: Matcher, title: str) -> Content:
 
 
 class CockpitCommands(Provider):
+    _built: list[PaletteCommand] | None = None
+
     def _commands(self) -> list[PaletteCommand]:
-        return all_commands(cast(CockpitHost, self.app).command_context())
+        # Built once per opening (each opening makes a new provider), not per keystroke: an
+        # action's availability may ask the row's backend (a rollback: is there a previous
+        # revision?), for every row listed.
+        if self._built is None:
+            self._built = all_commands(cast(CockpitHost, self.app).command_context())
+        return self._built
 
     async def discover(self) -> Hits:
         for cmd in self._commands():

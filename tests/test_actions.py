@@ -444,11 +444,50 @@ async def test_cancel_runs_nothing_and_is_audited(audit_path: Path) -> None:
     backend, confirmer = FakeBackend(), ScriptedConfirmer(False)
     runner = make_runner(audit_path, backend, confirmer)
     outcome = await runner.request(get_action("service.restart"), SERVICE)
-    assert outcome.status == "refused"
-    assert "cancelled" in outcome.message
+    assert outcome.status == "cancelled"  # the user said no: nothing refused it
+    assert outcome.message == "service: restart on api cancelled"
     assert backend.calls == []
     entry = lines(audit_path)[-1]
-    assert (entry["outcome"], entry["error"]) == ("refused", "cancelled by user")
+    assert (entry["outcome"], entry["error"]) == ("cancelled", "cancelled by user")
+
+
+class DescribedBackend(FakeBackend):
+    """Says a rollback's from -> to; ``previous`` None: the backend knows there is none."""
+
+    def __init__(self, previous: str | None) -> None:
+        super().__init__()
+        self.previous = previous
+
+    def revision_change(self, t: ServiceStatus, to: str | None = None) -> dict[str, str]:
+        return {"from": "api:1 (img:1)", **({"to": f"{self.previous} (img:0)"} if self.previous else {})}
+
+
+async def test_rollback_without_previous_revision_is_not_offered_nor_run(audit_path: Path) -> None:
+    backend, confirmer = DescribedBackend(None), ScriptedConfirmer(typed_right)
+    rollback = get_action("service.rollback")
+    assert rollback not in available_actions(SERVICE, backend)
+    outcome = await make_runner(audit_path, backend, confirmer).request(rollback, SERVICE)
+    assert outcome.status == "refused"
+    assert outcome.message == "service: roll back refused: api has no previous revision to roll back to"
+    assert confirmer.requests == [] and backend.calls == []  # never asked for the typed name
+    backend.previous = "api:0"
+    assert rollback in available_actions(SERVICE, backend)
+    outcome = await make_runner(audit_path, backend, confirmer).request(rollback, SERVICE)
+    assert outcome.ok and confirmer.requests[0].params["to"] == "api:0 (img:0)"
+
+
+async def test_purge_confirmation_says_how_many_and_an_empty_dlq_is_not_offered(audit_path: Path) -> None:
+    from dataclasses import replace
+
+    backend, confirmer = FakeBackend(), ScriptedConfirmer(typed_right)
+    purge = get_action("queue.purge_dlq")
+    outcome = await make_runner(audit_path, backend, confirmer).request(purge, QUEUE)
+    assert outcome.ok and confirmer.requests[0].destroys == "7 messages in jobs-dlq"
+    empty = replace(QUEUE, dlq_depth=0)
+    assert purge not in available_actions(empty, backend)
+    outcome = await make_runner(audit_path, backend, confirmer).request(purge, empty)
+    assert outcome.status == "refused" and "jobs-dlq holds 0 messages" in outcome.message
+    assert len(confirmer.requests) == 1 and backend.calls == [("purge", "jobs-dlq")]
 
 
 async def test_dry_run_audits_and_runs_nothing(audit_path: Path) -> None:
@@ -866,3 +905,17 @@ async def test_an_action_whose_started_line_cannot_be_written_does_not_run(
     assert "did not run" in outcome.message and "symbolic link" in outcome.message
     assert backend.calls == []
     assert elsewhere.read_text() == ""
+
+
+async def test_flush_confirmation_says_how_many_keys_and_an_empty_db_is_not_offered(audit_path: Path) -> None:
+    from dataclasses import replace
+
+    backend, confirmer = FakeBackend(), ScriptedConfirmer(typed_right)
+    flush = get_action("cache.flush")
+    cache = replace(DATABASE, backend="redis", detail=(("keyspace", "db0=1200 keys"), ("keys in db0", "1200")))
+    outcome = await make_runner(audit_path, backend, confirmer).request(flush, cache)
+    assert outcome.ok and confirmer.requests[0].destroys == "1200 keys in db0"
+    empty = replace(cache, detail=(("keys in db0", "0"),))
+    assert flush not in available_actions(empty, backend)
+    outcome = await make_runner(audit_path, backend, confirmer).request(flush, empty)
+    assert outcome.status == "refused" and "db0 of orders-db holds 0 keys" in outcome.message

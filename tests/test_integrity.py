@@ -100,8 +100,8 @@ def test_screens_themes_war_room_filter_and_a_flood_match_a_full_repaint(cockpit
     term.wait_for(lambda s: "1 service" in s, 20, "the host row")
     steps: list[tuple[str, bytes, str | None, str | None]] = [
         # (step, keys, text that shows once it is done, text that is gone once it is done)
-        ("detail (Enter)", ENTER, "task definition", None),
-        ("back (Esc)", ESC, "▶ Services", "task definition"),
+        ("detail (Enter)", ENTER, "status text", None),
+        ("back (Esc)", ESC, "▶ Services", "status text"),
         ("help (?)", b"?", "ops cockpit — keys", None),
         ("help closed", ESC, "▶ Services", "ops cockpit — keys"),
         ("palette (Ctrl+P)", b"\x10", "Search for commands", None),

@@ -89,7 +89,8 @@ async def test_rollback_without_history_or_already_there_changes_nothing(
     st.add_statefulset(NS, "db")
     target = rows_by_name(await services.fetch())["statefulset/db"]
     outcome = await _runner(services, tmp_path=tmp_path).request(get_action("service.rollback"), target)
-    assert outcome.status == "failed" and "no previous revision" in outcome.message
+    # Known from the watch caches: refused before any confirmation, rather than failed after it.
+    assert outcome.status == "refused" and "no previous revision" in outcome.message
     assert st.mutations() == []
 
     # Revision 2 holds the template revision 1 had (an edit reverted by hand): kubectl skips.

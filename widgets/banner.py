@@ -15,6 +15,11 @@ class ProfileBanner(Static):
         kind = "PRODUCTION" if production else ("LAB" if lab else "profile")
         flags = [f for f, on in (("READ-ONLY", read_only), ("DRY-RUN", dry_run),
                                  ("LOW-BANDWIDTH", low_bandwidth)) if on]
+        # What an incident banner, docked over this one, still says first.
+        self.marker = Text.assemble(
+            (f"{'▲ ' if production else ''}{kind} {profile_name}", "bold"),
+            ("  [" + "] [".join(flags) + "]") if flags else "",
+        )
         text = Text.assemble(
             (f"{'▲ ' if production else ''}{kind}: {profile_name}", "bold"),
             f"  {description}" if description else "",

@@ -40,8 +40,10 @@ class IncidentBanner(Static):
     IncidentBanner.-resolved { background: $success 60%; }
     """
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, marker: Text | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
+        # The profile it covers ("▲ PRODUCTION prodlab"): said first, never hidden by an incident.
+        self.marker = marker
         self.incident: Incident | None = None
         self._timer: Timer | None = None
 
@@ -72,5 +74,6 @@ class IncidentBanner(Static):
         end = inc.resolved if inc.resolved is not None else time.time()
         state = "RESOLVED after" if inc.resolved is not None else "open for"
         started = time.strftime("%H:%M", time.gmtime(inc.started))
-        self.update(Text(f"{inc.severity} INCIDENT: {sanitize(inc.title, 200)} · {state} "
-                         f"{clock_text(end - inc.started)} · since {started} UTC"))
+        text = Text(f"{inc.severity} INCIDENT: {sanitize(inc.title, 200)} · {state} "
+                    f"{clock_text(end - inc.started)} · since {started} UTC")
+        self.update(Text.assemble(self.marker, " · ", text) if self.marker else text)

@@ -398,7 +398,9 @@ class TablePane(Pane):
         rec = self.selected
         if rec is None or not spec.applies_to(rec):
             return None  # shown disabled
-        return isinstance(self.app.backend_for(rec), spec.capability) or None
+        from cockpit.actions import offered  # the runner's own test: no dead action is offered
+
+        return offered(spec, rec, self.app.backend_for(rec)) or None
 
     def action_row_action(self, action_id: str) -> None:
         from cockpit.actions import get_action

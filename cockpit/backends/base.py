@@ -171,7 +171,9 @@ class RollbackCapable(Protocol):
 @runtime_checkable
 class RevisionDescribed(Protocol):
     """Says a rollback's or a deploy's from -> to revision from what it has read already (no
-    call: a confirmation asks for it synchronously); ``to`` None means the previous one."""
+    call: a confirmation asks for it synchronously); ``to`` None means the previous one.
+    A "from" without a "to" says there is no previous revision (a rollback is then not
+    offered); an empty dict says it is not known yet."""
 
     def revision_change(self, target: ServiceStatus, to: str | None = None) -> dict[str, str]: ...
 

@@ -77,17 +77,17 @@ class _Actions(_Room):
         from the task definitions looked up already (no call); ``to`` None: the previous one."""
         if not target.task_definition:
             return {}
-        if to is None:
-            try:
-                to = self.previous_task_definition(target)
-            except BackendError:
-                return {}
         cache = self.task_definitions
 
         def shown(td: str) -> str:
             info = cache.info(td)
             return f"{td} ({info.image})" if info and info.image else f"{td} (image not looked up yet)"
 
+        if to is None:
+            try:
+                to = self.previous_task_definition(target)
+            except BackendError:  # revision 1 and no older deployment: no "to", no rollback
+                return {"from": shown(target.task_definition)}
         return {"from": shown(target.task_definition), "to": shown(to)}
 
     def previous_task_definition(self, target: ServiceStatus) -> str:

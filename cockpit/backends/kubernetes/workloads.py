@@ -290,7 +290,7 @@ class KubernetesServicesSource(_PodActions):
             current = _revision(wl)
             previous = next((r for r in own if _revision(r) < current), None)
             if previous is None:
-                return {"from": f"revision {current} ({_images(wl)})", "to": "none (no previous revision)"}
+                return {"from": f"revision {current} ({_images(wl)})"}  # no "to": nothing to roll back to
             return {"from": f"revision {current} ({_images(wl)})",
                     "to": f"revision {_revision(previous)} ({_images(previous)})"}
         crs = self.ctx.informer("controllerrevisions", self.namespace)
@@ -300,7 +300,7 @@ class KubernetesServicesSource(_PodActions):
             cur, prev = rollback_choice(target.name, wl, [r for r in crs.snapshot()
                                                           if _meta(r).get("namespace") == ns])
         except CockpitError:
-            return {"from": f"current ({_images(wl)})", "to": "none (no previous revision)"}
+            return {"from": f"current ({_images(wl)})"}
         to = f"revision {revision_number(prev)} ({image_of(prev.get('data') or {})})"
         return {"from": f"revision {revision_number(cur)} ({image_of(cur.get('data') or {})})",
                 "to": to + (" — already running it: nothing to do" if already_at(wl, prev) else "")}
