@@ -56,18 +56,17 @@ from cockpit.backends.hosts.probe import (  # noqa: F401 (re-exported)
     split_sections,
 )
 from cockpit.backends.hosts.rows import (  # noqa: F401 (re-exported)
+    ThresholdOverrides,
     has_rule,
     host_row,
     matching_processes,
     metric_breaches,
     metrics_section,
     metrics_text,
-    override_threshold,
     pidfile_pid,
     process_name,
     process_row,
     service_rows,
-    threshold_overrides,
     unit_row,
     unit_rule,
     unruled_row,
@@ -104,7 +103,12 @@ def build_host_sources(
     for cfg in profile.hosts:
         transport = (transports or {}).get(cfg.name) or make_transport(cfg, pool, timeout)
         host = Host(cfg, transport, tools=tools, max_age=min(1.0, profile.refresh / 2))
-        sources += [HostServicesSource(host, profile.thresholds), HostAlarmSource(host, profile.thresholds)]
+        # The host's row and its alarms read the same run-time thresholds (a drill's).
+        overrides = ThresholdOverrides()
+        sources += [
+            HostServicesSource(host, profile.thresholds, overrides),
+            HostAlarmSource(host, profile.thresholds, overrides=overrides),
+        ]
         logs += [FileLogSource(host, p) for p in host.logs]
         logs += [JournalLogSource(host, u) for u in host.journal]
     return sources, logs

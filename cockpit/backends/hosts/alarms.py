@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from cockpit.backends.hosts.host import Host
-from cockpit.backends.hosts.rows import metric_breaches, threshold_overrides
+from cockpit.backends.hosts.rows import ThresholdOverrides, metric_breaches
 from cockpit.damping import Clock, Damper, utc_now
 from cockpit.errors import CockpitError
 from cockpit.model import (
@@ -27,9 +27,17 @@ class HostAlarmSource:
 
     pane = PaneKind.ALARMS
 
-    def __init__(self, host: Host, thresholds: Thresholds, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        host: Host,
+        thresholds: Thresholds,
+        clock: Clock = utc_now,
+        *,
+        overrides: ThresholdOverrides | None = None,
+    ) -> None:
         self.host = host
         self.thresholds = thresholds
+        self.overrides = overrides or ThresholdOverrides()  # shared with the services source
         self.id = f"hosts:{host.name}:alarms"
         self.title = f"host {host.name}"
         self.damper = Damper(thresholds.hold, clock)
@@ -56,7 +64,7 @@ class HostAlarmSource:
                 )
             ]
         self._unreachable_since = None
-        overrides = threshold_overrides(self.host.name)
+        overrides = self.overrides.current()
         breaches = {
             metric: Alarm(
                 name=f"{self.host.name} {metric}",

@@ -67,25 +67,27 @@ def _checked_unit(unit: str | UnitConfig) -> str | UnitConfig:
 # --- the host row, unit and process rows (pure) ----------------------------------------
 
 
-# Thresholds lowered at run time, by host name then metric ("cpu", "memory", "disk /"): the
-# lab's disk-full drill sets one so a disk alarm fires without filling a real disk to 80 %,
-# and removes it when the drill ends. Both the alarm and the host row read it.
-_THRESHOLD_OVERRIDES: dict[str, dict[str, float]] = {}
+class ThresholdOverrides:
+    """Thresholds of one host lowered at run time, by metric ("cpu", "memory", "disk /").
 
+    The lab's disk-full drill sets one so a disk alarm fires without filling a real disk to
+    80 %, and removes it when the drill ends. ``build_host_sources`` gives one instance to
+    both sources of a host: the alarm and the host row read the same limits.
+    """
 
-def override_threshold(host: str, metric: str, limit: float | None) -> None:
-    """Set (``limit``) or remove (``None``) the threshold of one metric of one host."""
-    if limit is None:
-        _THRESHOLD_OVERRIDES.get(host, {}).pop(metric, None)
-        if not _THRESHOLD_OVERRIDES.get(host, True):
-            del _THRESHOLD_OVERRIDES[host]
-    else:
-        _THRESHOLD_OVERRIDES.setdefault(host, {})[metric] = float(limit)
+    def __init__(self) -> None:
+        self._limits: dict[str, float] = {}
 
+    def set(self, metric: str, limit: float | None) -> None:
+        """Set (``limit``) or remove (``None``) the threshold of one metric."""
+        if limit is None:
+            self._limits.pop(metric, None)
+        else:
+            self._limits[metric] = float(limit)
 
-def threshold_overrides(host: str) -> dict[str, float]:
-    """The overrides in force for ``host`` (a copy)."""
-    return dict(_THRESHOLD_OVERRIDES.get(host, {}))
+    def current(self) -> dict[str, float]:
+        """The overrides in force (a copy)."""
+        return dict(self._limits)
 
 
 def metric_breaches(
@@ -119,8 +121,9 @@ def host_row(
     source: str,
     limits: Thresholds,
     history: tuple[tuple[str, tuple[float, ...]], ...] = (),
+    overrides: dict[str, float] | None = None,
 ) -> ServiceStatus:
-    breaches = metric_breaches(snapshot, limits, threshold_overrides(snapshot.host))
+    breaches = metric_breaches(snapshot, limits, overrides)
     return ServiceStatus(
         name=snapshot.host,
         backend="host",
@@ -226,8 +229,9 @@ def service_rows(
     source: str,
     limits: Thresholds,
     history: tuple[tuple[str, tuple[float, ...]], ...] = (),
+    overrides: dict[str, float] | None = None,
 ) -> list[ServiceStatus]:
-    rows = [host_row(snapshot, source, limits, history)]
+    rows = [host_row(snapshot, source, limits, history, overrides)]
     seen = {u.name: u for u in snapshot.units}
     for item in units:
         if has_rule(item):

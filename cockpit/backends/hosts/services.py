@@ -12,6 +12,7 @@ from typing import Any
 
 from cockpit.backends.hosts.host import Host
 from cockpit.backends.hosts.rows import (
+    ThresholdOverrides,
     _clock,
     matching_processes,
     metrics_section,
@@ -76,9 +77,12 @@ class HostServicesSource:
 
     pane = PaneKind.SERVICES
 
-    def __init__(self, host: Host, thresholds: Thresholds) -> None:
+    def __init__(
+        self, host: Host, thresholds: Thresholds, overrides: ThresholdOverrides | None = None
+    ) -> None:
         self.host = host
         self.thresholds = thresholds
+        self.overrides = overrides or ThresholdOverrides()  # shared with the alarms source
         self.id = f"hosts:{host.name}"
         self.title = f"host {host.name}"
         self.check_outputs: dict[str, CheckOutput] = {}  # the last run of each check
@@ -86,7 +90,10 @@ class HostServicesSource:
 
     async def fetch(self) -> list[ServiceStatus]:
         snap = await self.host.snapshot()
-        return service_rows(snap, self.host.unit_items, self.id, self.thresholds, self.host.history())
+        return service_rows(
+            snap, self.host.unit_items, self.id, self.thresholds, self.host.history(),
+            self.overrides.current(),
+        )  # fmt: skip
 
     def explain_command(self) -> list[str]:
         units = list(self.host.units)
