@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,8 +86,9 @@ class Drill:
     unavailable: str = ""  # why it cannot run yet ("" when it can)
     in_cockpit_only: str = ""  # why `cockpit drill run` cannot run it ("" when it can)
 
-    async def inject(self, lab: Any) -> dict[str, Any]:
-        """Break the lab; return what the session keeps for ``goal_met``/``cleanup``."""
+    async def inject(self, lab: Any, sources: Callable[[str], Any] | None = None) -> dict[str, Any]:
+        """Break the lab; return what the session keeps for ``goal_met``/``cleanup``.
+        ``sources`` finds the cockpit's sources by id, for a drill that changes one."""
         if self.unavailable:
             raise DrillUnavailable(f"drill {self.name} is not available yet", self.unavailable)
         return await asyncio.to_thread(self._inject, lab)
@@ -302,9 +304,10 @@ class DiskFull(Drill):
     """A rotated log grew huge beside a followed log of the lab's host; its disk alarm fires.
 
     Filling a real disk to 80 % is out of the question on a trainee's machine, so the drill
-    lowers that mount's disk threshold (``hosts.override_threshold``) to just above today's
-    usage and writes a ballast file (``<log>.1``, allocated, three days old) big enough to
-    cross it: about 0.5-1.5 % of the file system. Deleting it ("host: delete rotated logs")
+    lowers that mount's disk threshold (the ``ThresholdOverrides`` the cockpit's host sources
+    share, found through the session's ``sources``) to just above today's usage and writes a
+    ballast file (``<log>.1``, allocated, three days old) big enough to cross it: about
+    0.5-1.5 % of the file system. Deleting it ("host: delete rotated logs")
     brings the usage back under; the override is removed when the drill ends either way.
     """
 
@@ -320,11 +323,32 @@ class DiskFull(Drill):
             )
         return Path(host.logs[0])
 
+    def _overrides(self, sources: Callable[[str], Any] | None) -> Any:
+        """The run-time thresholds the cockpit's alarms and row of ``DISK_HOST`` read."""
+        from cockpit.backends.hosts import ThresholdOverrides
+
+        try:
+            source = sources(f"hosts:{DISK_HOST}:alarms") if sources else None
+        except LookupError:
+            source = None
+        overrides = getattr(source, "overrides", None)
+        if not isinstance(overrides, ThresholdOverrides):
+            raise DrillUnavailable(
+                f"drill {self.name} lowers a disk threshold of the cockpit's host {DISK_HOST},"
+                " and no cockpit shows that host here",
+                f"start it from the cockpit's palette (drill: start {self.name}) on the lab",
+            )
+        return overrides
+
+    async def inject(self, lab: Any, sources: Callable[[str], Any] | None = None) -> dict[str, Any]:
+        overrides = self._overrides(sources)
+        state = await super().inject(lab)
+        overrides.set(state["metric"], state["threshold"])
+        return {**state, "overrides": overrides}
+
     def _inject(self, lab: Any) -> dict[str, Any]:
         import math
         import os
-
-        from cockpit.backends.hosts import override_threshold
 
         log = self._host_log(lab)
         ballast = log.with_name(log.name + ".1")
@@ -374,7 +398,6 @@ class DiskFull(Drill):
                 " meanwhile)",
                 "start it again",
             )
-        override_threshold(DISK_HOST, metric, threshold)
         return {"ballast": str(ballast), "metric": metric, "threshold": threshold, "size": size}
 
     def _goal_met(self, lab: Any, state: dict[str, Any]) -> bool:
@@ -384,12 +407,10 @@ class DiskFull(Drill):
         return True
 
     def _cleanup(self, lab: Any, state: dict[str, Any]) -> None:
-        from cockpit.backends.hosts import override_threshold
-
         if state.get("ballast"):
             Path(state["ballast"]).unlink(missing_ok=True)
-        if state.get("metric"):
-            override_threshold(DISK_HOST, state["metric"], None)
+        if state.get("metric") and state.get("overrides") is not None:
+            state["overrides"].set(state["metric"], None)
 
 
 DRILLS: dict[str, Drill] = {

@@ -119,11 +119,15 @@ class DrillSession:
         actions_running: Callable[[], bool] | None = None,
         settle_s: float = 2.0,
         runner: ActionRunner | None = None,
+        sources: Callable[[str], Any] | None = None,
     ) -> None:
         self.drill = drill
         # Starting a drill breaks the lab: read-only refuses it, dry-run only shows it, and
         # both are audited, because it goes through the runner like any change.
         self.runner = runner or headless_runner(profile, audit, lab)
+        # The cockpit's sources by id, for a drill that changes one (disk-full lowers a host
+        # threshold); the cockpit's runner resolves them already.
+        self.sources = sources or self.runner.resolve_backend
         self.lab = lab
         self.audit = audit
         self.profile = profile
@@ -170,7 +174,7 @@ class DrillSession:
 
     async def _inject(self, lab: Any, target: DrillTarget, params: dict[str, Any]) -> str:
         try:
-            self._state = await self.drill.inject(lab)
+            self._state = await self.drill.inject(lab, self.sources)
         except CockpitError as e:
             self._inject_error = e
             raise

@@ -15,7 +15,7 @@ import pytest
 
 from cockpit.audit import AlarmTracker, AuditLog
 from cockpit.backends.health import HealthSource
-from cockpit.backends.hosts import HostAlarmSource, build_host_sources, override_threshold
+from cockpit.backends.hosts import HostAlarmSource, build_host_sources
 from cockpit.config import load_text
 from cockpit.damping import Damper
 from cockpit.model import Alarm, Severity
@@ -132,12 +132,11 @@ async def test_a_threshold_a_drill_lowers_fires_on_the_next_refresh():
     cfg = HostConfig("drill-box", local=True)
     (_, alarms), _ = build_host_sources(Profile(name="t", hosts=(cfg,), refresh=1, timeout=8))
     try:
-        override_threshold("drill-box", "memory", 0)
+        alarms.overrides.set("memory", 0)
         assert [a.name for a in await alarms.fetch()] == ["drill-box memory"]
-        override_threshold("drill-box", "memory", None)
+        alarms.overrides.set("memory", None)
         assert await alarms.fetch() == []
     finally:
-        override_threshold("drill-box", "memory", None)
         await alarms.close()
 
 

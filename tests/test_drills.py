@@ -16,8 +16,7 @@ import pytest
 
 from cockpit.actions import ActionRunner, ConfirmRequest, get_action
 from cockpit.audit import AuditLog
-from cockpit.backends.hosts import threshold_overrides
-from cockpit.drills import DRILLS, DrillSession, main_drill
+from cockpit.drills import DRILLS, DrillSession, DrillUnavailable, main_drill
 from cockpit.lab import Lab, start_lab
 from cockpit.labenv import lab_environment, write_env_file
 from cockpit.model import Severity
@@ -196,7 +195,9 @@ async def test_disk_full_is_resolved_by_deleting_rotated_logs(lab: Lab, tmp_path
         skip_or_fail(f"the lab has no Redis (whose log the drill fills beside) here: {lab.notes.get('queues')}")
     audit = AuditLog(tmp_path / "audit.jsonl")
     you = Trainee(lab, audit)
-    session = DrillSession(DRILLS["disk-full"], lab, audit, you.profile, actions_running=you.runner.running)
+    session = DrillSession(
+        DRILLS["disk-full"], lab, audit, you.profile, actions_running=you.runner.running, sources=you.sources.get
+    )
     await session.start()
     ballast = Path(session._state["ballast"])
     try:
@@ -227,18 +228,35 @@ async def test_disk_full_is_resolved_by_deleting_rotated_logs(lab: Lab, tmp_path
     finally:
         await session.abort()
     _assert_summary(audit, session, "host.remove_rotated_logs")
-    assert threshold_overrides("this-machine") == {}
+    assert you.sources["hosts:this-machine:alarms"].overrides.current() == {}
 
 
 async def test_disk_full_aborted_leaves_no_ballast_or_override(lab: Lab, tmp_path: Path) -> None:
     if not lab.redis_url:
         skip_or_fail(f"the lab has no Redis here: {lab.notes.get('queues')}")
-    session = DrillSession(DRILLS["disk-full"], lab, AuditLog(tmp_path / "a.jsonl"), Profile("lab"))
+    audit = AuditLog(tmp_path / "a.jsonl")
+    you = Trainee(lab, audit)
+    session = DrillSession(DRILLS["disk-full"], lab, audit, you.profile, sources=you.sources.get)
     await session.start()
     ballast = Path(session._state["ballast"])
-    assert ballast.exists() and threshold_overrides("this-machine")
+    overrides = you.sources["hosts:this-machine:alarms"].overrides
+    assert overrides is you.sources["hosts:this-machine"].overrides  # the row and the alarm agree
+    assert ballast.exists() and overrides.current()
     await session.abort()
-    assert not ballast.exists() and threshold_overrides("this-machine") == {}
+    assert not ballast.exists() and overrides.current() == {}
+
+
+async def test_disk_full_without_a_cockpit_showing_the_host_is_refused(tmp_path: Path) -> None:
+    """The threshold it lowers is the cockpit's host source's: with none, nothing is written."""
+
+    class Lab:  # a lab it could break (DrillLab); never touched
+        def send(self, command: str) -> None:
+            raise AssertionError(command)
+
+    session = DrillSession(DRILLS["disk-full"], Lab(), AuditLog(tmp_path / "a.jsonl"), Profile("lab"))
+    with pytest.raises(DrillUnavailable, match="no cockpit shows that host"):
+        await session.start()
+    assert session._state == {} and session.started_at is None
 
 
 def test_cockpit_only_drill_is_refused_by_the_cli_and_listed() -> None:
