@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from cockpit.model import Alarm, PaneKind
+from widgets.keyed_table import Col
 from widgets.pane import TablePane, action_bindings, plain
 
 _STATE_LABELS = {"ALARM": "alarm", "INSUFFICIENT_DATA": "no data", "OK": "ok"}
@@ -18,10 +19,11 @@ class AlarmsPane(TablePane):
     empty = ("no alarm sources: add aws.alarms, prometheus, alertmanager, health, kubernetes or hosts"
              " to the profile")
     columns = [
-        ("severity", 9),
-        ("alarm", 20),
-        ("since", 5),
-        ("reason", 20),
+        # The whole alarm name first; the reason has what is left (whole in the detail).
+        Col("severity", 9, 0, max=14),
+        Col("alarm", 20, 0, max=60),
+        Col("since", 5, 3),
+        Col("reason", 16, 2, grow=True),
     ]
 
     def sort(self, records: list[Alarm]) -> list[Alarm]:
