@@ -145,3 +145,57 @@ async def test_a_narrow_pane_says_it_hides_columns_and_maximised_shows_them() ->
         for label in ("conns", "tps", "repl lag", "size", "temp", "longest"):
             assert label in text
         assert "cols →" not in text
+
+
+def visible_panes(app: CockpitApp) -> list[str]:
+    return [p.title for p in app.cockpit.panes.values() if p.display and p.region.area]
+
+
+async def test_80x24_shows_one_pane_full_width_with_a_strip_of_every_pane() -> None:
+    app = lab_app(lab_like())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await filled(app, pilot)
+        text = screen_text(app)
+        assert visible_panes(app) == ["Services"], text
+        # Every service row readable, api included, with whole status words.
+        for whole in ("● healthy", "api", "deployment/scanner-worker", "✖ update_failed"):
+            assert whole in text, text
+        strip = next(line for line in text.splitlines() if "Alarms" in line and "DB" in line)
+        for part in ("Services ✖4", "Alarms ✖1 ▲1", "Logs", "Queues ▲2", "DB ●"):
+            assert part in strip, strip
+        await pilot.press("tab")
+        await pilot.pause()
+        assert visible_panes(app) == ["Alarms"]
+        assert 'error_rate{service="checkout"} > 0.05' in screen_text(app)
+        await pilot.press("4")
+        await pilot.pause()
+        assert visible_panes(app) == ["Queues"]
+        labels = [str(c.label) for c in app.cockpit.panes[PaneKind.QUEUES].table.ordered_columns]
+        assert "dlq" in labels
+        # The layout follows the terminal's size at run time.
+        await pilot.resize_terminal(160, 48)
+        await wait_until(lambda: len(visible_panes(app)) == 5, 5)
+        await pilot.resize_terminal(80, 24)
+        await wait_until(lambda: visible_panes(app) == ["Queues"], 5)
+
+
+async def test_a_destructive_confirmation_fits_80x24_with_its_buttons() -> None:
+    from cockpit.actions import ConfirmRequest, get_action
+    from screens.confirm import ConfirmScreen
+
+    app = lab_app(lab_like())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await filled(app, pilot)
+        target = "deployment/scanner-worker"
+        app.push_screen(ConfirmScreen(ConfirmRequest(
+            profile="production", production=True, action=get_action("service.rollback"), target=target,
+            params={"from": "revision 3 (scanner-worker:2.5.0)", "to": "revision 2 (scanner-worker:2.4.9)"},
+            command=("kubectl --kubeconfig /run/user/1000/cockpit/lab/kubeconfig --context lab-cluster"
+                     f" --namespace repo-scanner rollout undo {target}"),
+            typed=True, expected=target, dry_run=True)))
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), 5)
+        await pilot.pause()
+        screen = app.screen
+        for widget in ("#cancel", "#confirm", "#typed"):
+            region = screen.query_one(widget).region
+            assert region.area and region.bottom <= 24, (widget, region)
