@@ -199,3 +199,47 @@ async def test_a_destructive_confirmation_fits_80x24_with_its_buttons() -> None:
         for widget in ("#cancel", "#confirm", "#typed"):
             region = screen.query_one(widget).region
             assert region.area and region.bottom <= 24, (widget, region)
+
+
+# --- snapshots: the lab-like estate at each size (fixed clock and TZ, see _utc) --------------
+
+
+def _steady(then=None):
+    async def run_before(pilot) -> None:
+        await filled(pilot.app, pilot)
+        if then is not None:
+            await then(pilot)
+        for field in pilot.app.screen.query("Input"):
+            field.cursor_blink = False
+        await pilot.pause()
+    return run_before
+
+
+@pytest.mark.parametrize("size", [(160, 48), (120, 36), (80, 24)], ids=["160x48", "120x36", "80x24"])
+def test_lab_like_snapshot(snap_compare, size) -> None:
+    assert snap_compare(lab_app(lab_like()), terminal_size=size, run_before=_steady())
+
+
+def test_maximised_database_snapshot(snap_compare) -> None:
+    async def maximise(pilot) -> None:
+        pilot.app.cockpit.panes[PaneKind.DATABASE].focus_body()
+        await pilot.press("z")
+        await pilot.pause()
+    assert snap_compare(lab_app(lab_like()), terminal_size=(120, 36), run_before=_steady(maximise))
+
+
+def test_rollback_confirmation_80x24_snapshot(snap_compare) -> None:
+    from cockpit.actions import ConfirmRequest, get_action
+    from screens.confirm import ConfirmScreen
+
+    async def confirm(pilot) -> None:
+        target = "deployment/scanner-worker"
+        pilot.app.push_screen(ConfirmScreen(ConfirmRequest(
+            profile="production", production=True, action=get_action("service.rollback"), target=target,
+            params={"from": "revision 3 (scanner-worker:2.5.0)", "to": "revision 2 (scanner-worker:2.4.9)"},
+            command=("kubectl --kubeconfig /run/user/1000/cockpit/lab/kubeconfig --context lab-cluster"
+                     f" --namespace repo-scanner rollout undo {target}"),
+            typed=True, expected=target, dry_run=True)))
+        await wait_until(lambda: isinstance(pilot.app.screen, ConfirmScreen), 5)
+        await pilot.pause()
+    assert snap_compare(lab_app(lab_like()), terminal_size=(80, 24), run_before=_steady(confirm))

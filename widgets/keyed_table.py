@@ -323,7 +323,7 @@ class KeyedTable(DataTable):
     @staticmethod
     def _mark(widths: Sequence[int | None]) -> str:
         hidden = sum(w is None for w in widths)
-        return f"+{hidden} col{'s' if hidden > 1 else ''} → "
+        return f"+{hidden} col{'s' if hidden > 1 else ''} →"
 
     def _blank_end(self, widths: Sequence[int | None], room: int) -> int:
         """How many cells at the end of the header are blank with these widths."""
@@ -452,9 +452,11 @@ class KeyedTable(DataTable):
         if not self.columns or room <= 0:
             return
         widths = fit_columns(self._cols, self._prefs, room, self.cell_padding)
-        if None in widths and self._blank_end(widths, room) < len(self._mark(widths)):
-            # Room for the "+3 cols →" mark at the end of the header, not over a label.
-            widths = fit_columns(self._cols, self._prefs, room - len(self._mark(widths)), self.cell_padding)
+        mark = len(self._mark(widths)) + 2  # and a gap after the last label
+        if None in widths and self._blank_end(widths, room) < mark:
+            # Room for the "+3 cols →" mark at the end of the header, not over a label (the
+            # last column's right padding is part of the gap).
+            widths = fit_columns(self._cols, self._prefs, room - mark + self.cell_padding, self.cell_padding)
         shown = [i for i, w in enumerate(widths) if w is not None]
         if shown != self._shown:
             self._show_columns(shown, widths)
