@@ -243,3 +243,25 @@ def test_rollback_confirmation_80x24_snapshot(snap_compare) -> None:
         await wait_until(lambda: isinstance(pilot.app.screen, ConfirmScreen), 5)
         await pilot.pause()
     assert snap_compare(lab_app(lab_like()), terminal_size=(80, 24), run_before=_steady(confirm))
+
+
+async def test_a_narrow_table_cuts_pod_names_in_the_middle() -> None:
+    from rich.text import Text
+    from textual.app import App
+
+    from widgets.keyed_table import Col, KeyedTable
+
+    class One(App):
+        def compose(self):
+            yield KeyedTable([Col("pod", 12, 0, max=48, middle=True), Col("status", 8, 0),
+                              Col("node", 14, 4)])
+
+    app = One()
+    async with app.run_test(size=(40, 6)) as pilot:
+        table = app.query_one(KeyedTable)
+        table.sync([(name, [Text(name), Text("Running"), Text("lab-node-1")])
+                    for name in ("scanner-worker-7d9f8c6b5-9b0d9", "scanner-worker-7d9f8c6b5-x2kq4")])
+        await pilot.pause()
+        lines = ["".join(s.text for s in table.render_line(y)) for y in range(3)]
+        assert "scanner-work…-9b0d9" in lines[1] and "scanner-work…-x2kq4" in lines[2], lines
+        assert "node" not in lines[0] and "+1 col →" in lines[0], lines
