@@ -36,6 +36,9 @@ ConfirmScreen, ParamsScreen {
     max-width: 100%;
     height: auto;
     max-height: 100%;
+    /* Taller than the terminal (80x24): the body scrolls, the buttons stay in sight. */
+    overflow-y: auto;
+    scrollbar-size-vertical: 1;
     padding: 1 2;
     border: thick $warning;
     background: $surface;
@@ -77,6 +80,7 @@ ConfirmScreen.-danger #dialog {
     margin-top: 1;
 }
 #buttons {
+    dock: bottom;
     height: auto;
     margin-top: 1;
     align-horizontal: right;

@@ -44,7 +44,7 @@ from cockpit.text import sanitize
 from screens.confirm import push_and_wait
 from widgets.footer import KeyFooter
 from widgets.host import host
-from widgets.keyed_table import KeyedTable
+from widgets.keyed_table import Col, KeyedTable
 
 REFRESH = 2.0  # s between two reads of the pod / node cache (the watch keeps it current)
 WATCH_SETTLE = 0.1  # s: a burst of watch events (a rollout) becomes one read
@@ -169,8 +169,11 @@ class WorkloadPodsScreen(_FollowsWatch):
         Binding("d", "delete_pod", "pod: delete", id="pods.delete"),
         Binding("l", "follow_logs", "Follow workload logs", id="pods.follow"),
     ]
-    COLUMNS = (("pod", 40), ("status", 18), ("ready", 5), ("restarts", 8), ("last termination", 16),
-               ("node", 14), ("age", 5))
+    # Pod names are cut in the middle, keeping the hash that tells replicas apart
+    # (scanner-wor…-9b0d9); node and age drop out first on a small terminal.
+    COLUMNS = (Col("pod", 18, 0, max=48, middle=True), Col("status", 10, 0, max=24), Col("ready", 5, 1),
+               Col("restarts", 8, 2), Col("last termination", 16, 3, grow=True), Col("node", 14, 4),
+               Col("age", 5, 5))
 
     def __init__(self, source: PodsReader, record: ServiceStatus, banner: Static) -> None:
         super().__init__()

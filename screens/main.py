@@ -12,7 +12,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 
 from cockpit.hub import LogBatch, SourceUpdate
-from cockpit.model import PaneKind
+from cockpit.model import PaneKind, Severity
 from widgets.alarms import AlarmsPane
 from widgets.compositor import RowCroppedCompositor
 from widgets.database import DatabasePane
@@ -22,6 +22,7 @@ from widgets.host import host
 from widgets.incident import IncidentBanner
 from widgets.logs import LogsPane
 from widgets.pane import Pane
+from widgets.pane_strip import PaneStrip
 from widgets.queues import QueuesPane
 from widgets.services import ServicesPane
 
@@ -35,9 +36,17 @@ class CockpitScreen(Screen):
         Binding("z", "toggle_maximize", "Maximise", id="screen.maximize"),
         Binding("e", "toggle_explain", "Explain", id="screen.explain"),
         Binding("escape", "back", "Back", show=False, id="screen.back"),
+        # In the small-terminal layout Tab shows the next pane (only one is on screen).
+        Binding("tab", "next_pane(1)", "Next pane", show=False, id="screen.next_pane"),
+        Binding("shift+tab", "next_pane(-1)", "Previous pane", show=False, id="screen.previous_pane"),
+        *(Binding(str(n), f"show_pane({n})", f"Pane {n}", show=False, id=f"screen.pane_{n}") for n in range(1, 6)),
     ]
     # A maximised pane keeps the profile (production!), the incident and the keys around it.
     ALLOW_IN_MAXIMIZED_VIEW = "ProfileBanner, IncidentBanner, KeyFooter"
+
+    # Below this the grid's panes are too small to read (~5 rows, ~14 columns with explain):
+    # one pane at a time, full width, with a strip of every pane's state.
+    COMPACT_BELOW = (100, 30)
 
     def __init__(self, banner, log_capacity: int = 10_000) -> None:
         super().__init__()
@@ -52,18 +61,68 @@ class CockpitScreen(Screen):
             PaneKind.DATABASE: DatabasePane(id="database"),
         }
         self.explain_panel = ExplainPanel(id="explain")
+        self.pane_strip = PaneStrip(id="pane-strip")
+        self.current = PaneKind.SERVICES  # the pane the small-terminal layout shows
         self.incident_banner = IncidentBanner(getattr(banner, "marker", None), id="incident")
 
     def compose(self) -> ComposeResult:
         yield self.banner
         yield self.incident_banner
         yield self.explain_panel
+        yield self.pane_strip
         with Container(id="grid"):
             yield from self.panes.values()
         yield KeyFooter()
 
     def on_mount(self) -> None:
+        self.panes[PaneKind.SERVICES].set_class(True, "-current")
+        self._fit_layout()
         self.panes[PaneKind.SERVICES].focus_body()
+
+    def on_resize(self) -> None:
+        self._fit_layout()
+
+    @property
+    def compact(self) -> bool:
+        return self.has_class("-compact")
+
+    def _fit_layout(self) -> None:
+        """The grid, or one pane at a time below COMPACT_BELOW: chosen by size, at run time."""
+        width, height = self.app.size
+        small = width < self.COMPACT_BELOW[0] or height < self.COMPACT_BELOW[1]
+        if small != self.compact:
+            self.set_class(small, "-compact")
+            self.update_strip()
+
+    def update_strip(self) -> None:
+        if self.compact:
+            pane = self.panes[PaneKind.SERVICES]
+            styles = {sev: pane.severity_style(sev) for sev in (Severity.CRITICAL, Severity.WARNING, Severity.OK)}
+            self.pane_strip.show(self.panes, self.current, styles)
+
+    def show_pane(self, kind: PaneKind, focus: bool = True) -> None:
+        """Make ``kind`` the pane on screen (small layout) and focus it."""
+        if kind is not self.current:
+            self.panes[self.current].set_class(False, "-current")
+            self.panes[kind].set_class(True, "-current")
+            self.current = kind
+            self.update_strip()
+        if self.maximized is not None and self.maximized is not self.panes[kind]:
+            self.minimize()
+        if focus:
+            self.panes[kind].focus_body()
+
+    def action_next_pane(self, step: int) -> None:
+        if not self.compact:
+            (self.focus_next if step > 0 else self.focus_previous)()
+            return
+        kinds = list(self.panes)
+        self.show_pane(kinds[(kinds.index(self.current) + step) % len(kinds)])
+
+    def action_show_pane(self, n: int) -> None:
+        kinds = list(self.panes)
+        if 1 <= n <= len(kinds):
+            self.show_pane(kinds[n - 1])
 
     @property
     def logs(self) -> LogsPane:
@@ -71,6 +130,7 @@ class CockpitScreen(Screen):
 
     def apply(self, update: SourceUpdate) -> None:
         self.panes[update.pane].apply(update)
+        self.update_strip()
 
     def add_logs(self, batch: LogBatch) -> None:
         self.logs.add_batch(batch)
@@ -78,6 +138,7 @@ class CockpitScreen(Screen):
     def refresh_status(self) -> None:
         for pane in self.panes.values():
             pane.refresh_status()
+        self.update_strip()
 
     def focused_pane(self) -> Pane | None:
         return self._pane_of(self.focused)
@@ -94,6 +155,9 @@ class CockpitScreen(Screen):
         for pane in {self._pane_of(old), self._pane_of(new)}:
             if pane is not None:
                 pane.refresh_status()
+        pane = self._pane_of(new)
+        if pane is not None and pane.kind is not self.current:
+            self.show_pane(pane.kind, focus=False)  # a click or a jump to a pane makes it the shown one
 
     def action_toggle_maximize(self) -> None:
         if self.maximized is not None:

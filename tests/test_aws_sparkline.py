@@ -28,7 +28,7 @@ def row(metrics: tuple) -> ServiceStatus:
 
 
 def test_cpu_cell_fits_its_fixed_column() -> None:
-    width = dict(ServicesPane.columns)["cpu% 1h"]
+    width = {c.label: c.min for c in ServicesPane.columns}["cpu% 1h"]
     cell = metric_cell(row((("cpu", tuple(float(v) for v in range(40, 100))), ("mem", (1.0,)))))
     assert cell.endswith("  99") and len(cell) <= width
     assert metric_cell(row((("cpu", (100.0,) * 60),))) == "██████ 100"

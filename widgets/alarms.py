@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from rich.text import Text
 
 from cockpit.model import Alarm, PaneKind, Severity
+from widgets.keyed_table import Col
 from widgets.pane import TablePane, action_bindings, plain
 
 _STATE_LABELS = {"ALARM": "alarm", "INSUFFICIENT_DATA": "no data", "OK": "ok"}
@@ -50,10 +51,11 @@ class AlarmsPane(TablePane):
     empty = ("no alarm sources: add aws.alarms, prometheus, alertmanager, health, kubernetes or hosts"
              " to the profile")
     columns = [
-        ("severity", 9),
-        ("alarm", 20),
-        ("since", 12),
-        ("reason", 20),
+        # The whole alarm name first; the reason has what is left (whole in the detail).
+        Col("severity", 9, 0, max=14),
+        Col("alarm", 20, 0, max=60),
+        Col("since", 12, 2),  # "Nov 25 03:12" when not today: dropped rather than cut
+        Col("reason", 16, 3, grow=True),
     ]
     _day: date | None = None
 

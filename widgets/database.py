@@ -10,6 +10,7 @@ from textual.binding import BindingType
 
 from cockpit.model import DatabaseSnapshot, PaneKind
 from cockpit.units import format_bytes
+from widgets.keyed_table import Col
 from widgets.pane import TablePane, action_bindings, num, plain
 
 
@@ -49,19 +50,21 @@ class DatabasePane(TablePane):
     noun = "databases"
     empty = "no database sources: add databases, redis or aws.rds to the profile"
     columns = [
-        ("", 2),
-        ("database", 16),
-        ("conns", 9),
-        ("tps", 6),
-        ("hit%", 5),
-        ("repl lag", 10),
-        ("active", 6),
-        ("idle tx", 7),
-        ("blocked", 7),
-        ("size", 8),
-        ("rb/s", 5),
-        ("temp", 7),
-        ("longest query", 16),
+        # Blocked sessions, idle transactions and the longest query stay longest: what a
+        # lock incident is about; sizes and rates drop out first.
+        Col("", 2, 0),
+        Col("database", 12, 0, max=40, middle=True),
+        Col("conns", 9, 2),
+        Col("tps", 6, 4),
+        Col("hit%", 5, 5),
+        Col("repl lag", 10, 4),
+        Col("active", 6, 3),
+        Col("idle tx", 7, 1),
+        Col("blocked", 7, 1),
+        Col("size", 8, 6),
+        Col("rb/s", 5, 6),
+        Col("temp", 7, 6),
+        Col("longest", 12, 1, grow=True),
     ]
 
     def sort(self, records: list[DatabaseSnapshot]) -> list[DatabaseSnapshot]:

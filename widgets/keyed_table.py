@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from rich.segment import Segment
 from rich.style import Style
@@ -27,6 +28,77 @@ from widgets import textual_pin  # noqa: F401 (checks the Textual release first)
 from widgets.paint import LineMemoStylesCache, steady_vertical_scrollbar
 
 Row = tuple[str, Sequence[Text]]  # (row key, one Text per column)
+
+
+@dataclass(frozen=True)
+class Col:
+    """A column that fits its content: at least ``min`` cells, up to its widest cell (or
+    ``max``), widened in ``priority`` order (0: identifying, widened first, never dropped;
+    the highest drops out first as the pane narrows). ``grow`` takes what is left;
+    ``middle`` shortens in the middle, keeping a name's distinguishing suffix."""
+
+    label: str
+    min: int
+    priority: int = 1
+    max: int | None = None
+    grow: bool = False
+    middle: bool = False
+
+
+def as_col(spec: Col | tuple[str, int], last: bool = False) -> Col:
+    """A ``(label, width)`` pair is a fixed column (the last one grows), as before ``Col``."""
+    if isinstance(spec, Col):
+        return spec
+    label, width = spec
+    return Col(label, width, priority=0, max=None if last else width, grow=last)
+
+
+def fit_columns(cols: Sequence[Col], prefs: Sequence[int], width: int, pad: int = 1) -> list[int | None]:
+    """Each column's width in ``width`` cells (None: dropped), pure.
+
+    Columns drop out, lowest priority first, until identifying columns (priority 0) fit at
+    their preferred width and the others at their minimum; essential ones (priority 1)
+    stay as long as every minimum fits (the identifying columns are cut then). What is left widens columns towards their preferred width (their widest
+    cell) in priority order, identifying columns first; a ``grow`` column takes the rest.
+    """
+    n = len(cols)
+    shown = list(range(n))
+
+    def wanted(i: int) -> int:
+        want = max(prefs[i], cols[i].min)
+        return want if cols[i].max is None else min(want, cols[i].max)
+
+    def need(ix: list[int], full: bool) -> int:
+        return sum((wanted(i) if full and cols[i].priority == 0 and not cols[i].grow else cols[i].min) + 2 * pad
+                   for i in ix)
+
+    for i in sorted(range(n), key=lambda i: (-cols[i].priority, -i)):
+        if cols[i].priority == 0 or need(shown, cols[i].priority > 1) <= width:
+            break
+        shown.remove(i)
+    widths = {i: cols[i].min for i in shown}
+    room = width - sum(cols[i].min + 2 * pad for i in shown)
+    for i in sorted(shown, key=lambda i: (cols[i].priority, i)):
+        extra = max(0, min(wanted(i) - widths[i], room))
+        widths[i] += extra
+        room -= extra
+    grow = [i for i in shown if cols[i].grow]
+    if grow and room > 0:
+        widths[grow[-1]] += room
+    return [widths.get(i) for i in range(n)]
+
+
+def middle_cut(text: str, width: int) -> str:
+    """``scanner-wor…-9b0d9``: a long name cut in the middle, keeping its last ``-part``
+    (a pod's hash, a deployment's role) that tells it from its neighbours."""
+    if len(text) <= width:
+        return text
+    dash = text.rfind("-")
+    tail = text[dash:] if dash > 0 and len(text) - dash <= 8 else text[-5:]
+    head = width - 1 - len(tail)
+    if head < 3:
+        return text[: max(width - 1, 0)] + "…" if width > 0 else ""
+    return text[:head] + "…" + tail
 _NOWHERE = Coordinate(-10, -10)  # a cursor on no row, not even the header (-1)
 
 
@@ -51,9 +123,15 @@ class KeyedTable(DataTable):
                         "_row_render_cache", "_row_renderable_cache", "_cell_render_cache", "_line_cache", "_offset_cache",
                         "_ordered_row_cache")
 
-    def __init__(self, columns: Sequence[tuple[str, int]], **kwargs) -> None:
+    def __init__(self, columns: Sequence[Col | tuple[str, int]], **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
         self._column_spec = list(columns)
+        self._cols = [as_col(c, i == len(columns) - 1) for i, c in enumerate(columns)]
+        # Each column's widest cell so far: a high-water mark, so a count that goes 99 ->
+        # 100 -> 99 widens its column once, not a relayout (a full repaint) every refresh.
+        self._prefs = [len(c.label) for c in self._cols]
+        self._shown = list(range(len(self._cols)))  # the columns on screen, by spec index
+        self._index = {c.label: i for i, c in enumerate(self._cols)}
         self._keys: list[str] = []
         self._cells: list[tuple[Text, ...]] = []  # what each position shows
         # Rendered cells and lines by content rather than by DataTable's counters (see
@@ -77,8 +155,8 @@ class KeyedTable(DataTable):
         return steady_vertical_scrollbar(self)
 
     def on_mount(self) -> None:
-        for label, width in self._column_spec:
-            self.add_column(label, width=width, key=label)
+        for col in self._cols:
+            self.add_column(col.label, width=col.min, key=col.label)
 
     def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False):
         # While patching single cells, drop the whole-widget refresh that update_cell asks
@@ -226,11 +304,39 @@ class KeyedTable(DataTable):
             tuple((column.label.plain, str(column.label.style), tuple(column.label.spans),
                    pad + (column.content_width if column.auto_width else column.width))
                   for column in self.ordered_columns),
+            self.hidden_columns,
         )
         strip = self._header_lines.get(key)
         if strip is None:
-            strip = self._header_lines[key] = super()._render_line(y, x1, x2, base_style)
+            strip = super()._render_line(y, x1, x2, base_style)
+            if self.hidden_columns:
+                # Said where the missing columns would be (z, maximise, or the detail has
+                # them), over the end of the header (left blank for it: see _relayout).
+                mark = self._mark([None] * self.hidden_columns)
+                width = self.size.width
+                if strip.cell_length >= width > len(mark):
+                    style = strip._segments[-1].style if strip._segments else None
+                    strip = Strip.join([strip.crop(0, width - len(mark)), Strip([Segment(mark, style)])])
+            self._header_lines[key] = strip
         return strip
+
+    @staticmethod
+    def _mark(widths: Sequence[int | None]) -> str:
+        hidden = sum(w is None for w in widths)
+        return f"+{hidden} col{'s' if hidden > 1 else ''} →"
+
+    def _blank_end(self, widths: Sequence[int | None], room: int) -> int:
+        """How many cells at the end of the header are blank with these widths."""
+        shown = [i for i, w in enumerate(widths) if w is not None]
+        used = sum(widths[i] + 2 * self.cell_padding for i in shown)  # type: ignore[operator]
+        last = shown[-1] if shown else None
+        label_room = 0 if last is None else widths[last] - len(self._cols[last].label) + self.cell_padding
+        return room - used + label_room
+
+    @property
+    def hidden_columns(self) -> int:
+        """How many columns the pane is too narrow to show."""
+        return len(self._cols) - len(self._shown)
 
     def _render_cell(self, row_index, column_index, base_style, width, cursor=False, hover=False):
         # A data cell here is one line of Text. DataTable renders it through Styled(Padding(
@@ -256,7 +362,7 @@ class KeyedTable(DataTable):
         ``styles``: the cell's (component, post) styles, when the caller has them (they are
         the same for every cell of a row).
         """
-        cache_key = (row_index, column_index, self._cell_versions[row_index][column_index], width, base_style,
+        cache_key = (row_index, column_index, self._cell_versions[row_index][self._shown[column_index]], width, base_style,
                      cursor, hover, self._show_hover_cursor, self._pseudo_class_state, self._look)
         lines = self._cell_lines.get(cache_key)
         if lines is None:
@@ -292,7 +398,9 @@ class KeyedTable(DataTable):
     def _cell_body(self, row_index: int, column_index: int, inner: int) -> tuple[list[Segment], bool]:
         """The cell's text rendered in ``inner`` cells, apart from the cursor's colours; and
         whether its segments are plain (no meta of their own, no control codes)."""
-        body_key = (row_index, column_index, self._cell_versions[row_index][column_index], inner, self._look)
+        spec = self._cols[self._shown[column_index]]
+        body_key = (row_index, column_index, self._cell_versions[row_index][self._shown[column_index]], inner,
+                    self._look)
         cached = self._cell_bodies.get(body_key)
         if cached is None:
             # The one cell, as DataTable formats a one-line row's (_get_row_renderables
@@ -302,6 +410,8 @@ class KeyedTable(DataTable):
             row = self._data.get(row_key, {}) if row_key is not None else {}
             datum = row.get(column_key) if column_key is not None else None
             cell = _EMPTY_TEXT if datum is None else default_cell_formatter(datum, wrap=False, height=1) or _EMPTY_TEXT
+            if spec.middle and type(cell) is Text and cell.cell_len > inner:
+                cell = Text(middle_cut(cell.plain, inner), style=cell.style, no_wrap=True)
             # By content too: a row scrolled into view mostly repeats its neighbours' texts
             # (status, counts, deployment state), each ~35 us to render.
             text_key = _text_key(cell, inner, self._look)
@@ -332,18 +442,54 @@ class KeyedTable(DataTable):
         self._forget_lines()
 
     def on_resize(self) -> None:
-        # The last column (reason, query, ...) takes whatever width the pane has left, so
-        # no horizontal scrollbar is drawn; its full text is in the row's detail.
-        if not self.columns:
+        self._relayout()
+
+    def _relayout(self) -> None:
+        """Fit the columns to the pane's width and their content (see ``fit_columns``): the
+        grow column (reason, query, ...) takes what is left, so no horizontal scrollbar is
+        drawn; a cut text is whole in the row's detail. Repaints only when a width changed."""
+        room = self.scrollable_content_region.width
+        if not self.columns or room <= 0:
             return
-        *fixed, (last_label, last_min) = self._column_spec
-        used = sum(width + 2 * self.cell_padding for _, width in fixed) + 2 * self.cell_padding
-        width = max(last_min, self.scrollable_content_region.width - used)
-        column = self.columns.get(ColumnKey(last_label))
-        if column is not None and column.width != width:
-            column.width = width
+        widths = fit_columns(self._cols, self._prefs, room, self.cell_padding)
+        mark = len(self._mark(widths)) + 2  # and a gap after the last label
+        if None in widths and self._blank_end(widths, room) < mark:
+            # Room for the "+3 cols →" mark at the end of the header, not over a label (the
+            # last column's right padding is part of the gap).
+            widths = fit_columns(self._cols, self._prefs, room - mark + self.cell_padding, self.cell_padding)
+        shown = [i for i, w in enumerate(widths) if w is not None]
+        if shown != self._shown:
+            self._show_columns(shown, widths)
+            return
+        changed = False
+        for i in shown:
+            column = self.columns.get(ColumnKey(self._cols[i].label))
+            if column is not None and column.width != widths[i]:
+                column.width = widths[i]
+                changed = True
+        if changed:
             self._forget_lines()
-            self.refresh(layout=True)
+            self._repaint_all()
+
+    def _repaint_all(self) -> None:
+        # Every line moved: past refresh()'s filters for a sync's cell patches and growth.
+        DataTable.refresh(self, repaint=True, layout=True)
+
+    def _show_columns(self, shown: list[int], widths: list[int | None]) -> None:
+        # DataTable cannot hide a column: the table is built again with the ones that fit
+        # (rare: a resize, or a cell wider than any before it).
+        cursor = self.cursor_row
+        self._growth_pending = False
+        self.clear(columns=True)
+        self._shown = shown
+        for i in shown:
+            self.add_column(self._cols[i].label, width=widths[i] or 0, key=self._cols[i].label)
+        for row_index, cells in enumerate(self._cells):
+            self.add_row(*(cells[i] for i in shown), key=str(row_index))
+        self._forget_lines()
+        if self._cells and cursor >= 0:
+            self.move_cursor(row=min(cursor, len(self._cells) - 1), animate=False)
+        self._repaint_all()
 
     @property
     def row_keys(self) -> list[str]:
@@ -357,9 +503,10 @@ class KeyedTable(DataTable):
 
     def _visible(self, cell: Text, label: str) -> Text:
         # A reason or message that changed past the column's edge looks the same on screen
-        # (an event's count, a latency): only what fits is compared.
+        # (an event's count, a latency): only what fits is compared. (A name cut in the
+        # middle keeps its end: always compared whole.)
         column = self.columns.get(ColumnKey(label))
-        if column is None or cell.cell_len <= column.width:
+        if column is None or cell.cell_len <= column.width or self._cols[self._index[label]].middle:
             return cell
         clipped = cell.copy()
         clipped.truncate(column.width)
@@ -381,7 +528,10 @@ class KeyedTable(DataTable):
         selected = self.selected_key
         old_count = len(self._keys)
         changed = 0
-        columns = [label for label, _ in self._column_spec]
+        columns = [c.label for c in self._cols]
+        shown = {spec: vis for vis, spec in enumerate(self._shown)}
+        prefs = self._prefs
+        grew = False
         self._cell_refresh_only = True
         self._growth_pending = bool(old_count) and old_count != len(rows)
         try:
@@ -393,14 +543,24 @@ class KeyedTable(DataTable):
                 for col_index, (a, b) in enumerate(zip(old, new, strict=True)):
                     if a != b:
                         self._cell_versions[row_index][col_index] = next(self._versions)
+                        if b.cell_len > prefs[col_index]:
+                            prefs[col_index] = b.cell_len
+                            grew = True
+                        vis = shown.get(col_index)
+                        if vis is None:
+                            continue  # a dropped column: kept for when the pane widens
                         self.update_cell(str(row_index), columns[col_index], b)
                         if self._visible(a, columns[col_index]) != self._visible(b, columns[col_index]):
-                            self.refresh_coordinate(Coordinate(row_index, col_index))
+                            self.refresh_coordinate(Coordinate(row_index, vis))
                             changed += 1
                 self._cells[row_index] = new
             for row_index in range(old_count, len(rows)):
                 cells = tuple(rows[row_index][1])
-                self.add_row(*cells, key=str(row_index))
+                for col_index, cell in enumerate(cells):
+                    if cell.cell_len > prefs[col_index]:
+                        prefs[col_index] = cell.cell_len
+                        grew = True
+                self.add_row(*(cells[i] for i in self._shown), key=str(row_index))
                 self._cells.append(cells)
                 self._cell_versions.append([next(self._versions) for _ in cells])
             for row_index in range(old_count - 1, len(rows) - 1, -1):
@@ -420,6 +580,8 @@ class KeyedTable(DataTable):
         elif not old_count:
             self.refresh()
         self._keys = keys
+        if grew:
+            self._relayout()
         if selected in keys and keys.index(selected) != self.cursor_row:
             # The cursor stays on its record, wherever the record moved.
             self.move_cursor(row=keys.index(selected), animate=False)

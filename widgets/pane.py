@@ -127,6 +127,11 @@ class PaneHeader(Static):
         self.title = title
         self._shown: tuple[str, Severity] | None = None
 
+    @property
+    def severity(self) -> Severity:
+        """The state the line shows (the small-terminal strip repeats it)."""
+        return self._shown[1] if self._shown else Severity.UNKNOWN
+
     def show(self, severity: Severity, state: str, focused: bool = False) -> bool:
         """Show this state; False when it is what the line says already (nothing repaints)."""
         key = (f"{focused}{state}", severity)

@@ -10,6 +10,7 @@ from textual.binding import BindingType
 
 from cockpit.model import PaneKind, QueueStatus
 from cockpit.units import sparkline
+from widgets.keyed_table import Col
 from widgets.pane import TablePane, action_bindings, num, plain
 
 
@@ -29,15 +30,16 @@ class QueuesPane(TablePane):
     noun = "queues"
     empty = "no queue sources: add aws.sqs or redis to the profile (redis with queues:)"
     columns = [
-        ("", 2),
-        ("queue", 18),
-        ("kind", 7),
-        ("depth", 7),
-        ("in flight", 9),
-        ("dead letters", 16),
-        ("dlq", 6),
-        ("oldest", 6),
-        ("depth trend", 11),
+        # Depth and the dead-letter count stay longest: what a queue incident is about.
+        Col("", 2, 0),
+        Col("queue", 18, 0, max=40, middle=True),
+        Col("kind", 7, 4),
+        Col("depth", 7, 1),
+        Col("in flight", 9, 3),
+        Col("dead letters", 16, 5, max=40, middle=True),
+        Col("dlq", 6, 1),
+        Col("oldest", 6, 2),
+        Col("depth trend", 11, 6),
     ]
 
     def sort(self, records: list[QueueStatus]) -> list[QueueStatus]:

@@ -9,6 +9,7 @@ from textual.binding import BindingType
 
 from cockpit.model import PaneKind, ServiceStatus
 from cockpit.units import age, sparkline
+from widgets.keyed_table import Col
 from widgets.pane import TablePane, action_bindings, plain
 
 SPARK_WIDTH = 6
@@ -55,16 +56,17 @@ class ServicesPane(TablePane):
     noun = "services"
     empty = "no service sources: add aws.ecs, kubernetes or hosts to the profile"
     columns = [
-        # Fits half of a 160-column terminal (88 cells with padding). The backend shows in
-        # the names (deployment/…) and in the row's detail and explain panel.
-        ("status", 10),
-        ("service", 16),
-        ("run/des", 7),
-        ("deployment", 11),
-        ("revision", 10),
-        ("cpu% 1h", 10),
-        ("5xx% p95", 10),
-        ("age", 4),
+        # Status and name first, whole (a cut name is cut in the middle: its suffix tells
+        # pods apart); the rest drops out, last first by priority, as the pane narrows. The
+        # backend shows in the names (deployment/…) and in the row's detail and explain panel.
+        Col("status", 10, 0, max=20),
+        Col("service", 16, 0, max=28, middle=True),
+        Col("run/des", 7, 1),
+        Col("deployment", 11, 2, max=16),
+        Col("revision", 10, 5, max=30, middle=True),
+        Col("cpu% 1h", SPARK_WIDTH + 4, 4),
+        Col("5xx% p95", 10, 3),
+        Col("age", 4, 6),
     ]
 
     def sort(self, records: list[ServiceStatus]) -> list[ServiceStatus]:
