@@ -86,6 +86,7 @@ class CockpitApp(App[int]):
         Binding("w", "toggle_war_room", "War room", id="app.war_room"),
         Binding("ctrl+s", "save_screen", "Save screenshot", show=False, id="app.screenshot"),
         Binding("F", "toggle_follow_driver", "Follow driver", show=False, id="app.follow_driver"),
+        Binding("e", "explain_screen", "Explain", show=False, id="app.explain"),
         Binding("tab", "app.focus_next", "Next pane", show=False, id="app.next"),
         Binding("shift+tab", "app.focus_previous", "Previous pane", show=False, id="app.previous"),
     ]
@@ -777,6 +778,11 @@ class CockpitApp(App[int]):
             PaletteCommand("help: explain", "e: what the focused pane shows and the commands it replaces",
                            self.cockpit.action_toggle_explain),
         ]
+
+    def action_explain_screen(self) -> None:  # `e` on a screen without its own explain
+        from screens.explain_any import toggle_explain
+
+        toggle_explain(self.screen)
 
     def action_timeline(self) -> None:
         from screens.timeline import TimelineScreen

@@ -182,7 +182,9 @@ def k8s_commands(app: CockpitApp) -> list[PaletteCommand]:
 class CockpitCommands(Provider):
     def _commands(self) -> list[PaletteCommand]:
         app: CockpitApp = self.app  # type: ignore[assignment]
-        return row_commands(app) + cockpit_commands(app)
+        # The screen under the palette first: a detail offers what it shows (its sessions too).
+        own = getattr(self.screen, "palette_commands", None)
+        return (own() if callable(own) else []) + row_commands(app) + cockpit_commands(app)
 
     async def discover(self) -> Hits:
         for cmd in self._commands():
