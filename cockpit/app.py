@@ -142,7 +142,7 @@ class CockpitApp(App[int]):
         # The event stream: recorded, shared, or (for watchers and replays) the only input.
         from cockpit.stream import StreamEncoder
 
-        self.encoder = StreamEncoder(profile.name)
+        self.encoder = StreamEncoder(profile.name, production=profile.production, lab=profile.lab)
         self.sinks: list[Any] = []
         self._record_path = record
         self._share_target = share
@@ -374,6 +374,10 @@ class CockpitApp(App[int]):
             entry = out.get("entry", {})
             self.notify(f"{entry.get('title', entry.get('action'))} {entry.get('target', '')}: "
                         f"{entry.get('outcome')}", title="driver action", timeout=8)
+        elif isinstance(out, dict) and out.get("kind") in ("hello", "detail"):
+            from screens.follow import from_driver
+
+            from_driver(self, out)
         elif isinstance(out, dict) and out.get("kind") == "focus" and self.follow_driver:
             pane = self.cockpit.panes.get(PaneKind(out.get("pane", "services")))
             if pane is not None and self.screen is self.cockpit:

@@ -272,6 +272,14 @@ class DetailScreen(Screen):
         if self.offered:
             self.refresh_bindings()
         self.load_more()
+        from screens.follow import publish_detail
+
+        publish_detail(self.app, self.record, self.title_text)
+
+    def on_unmount(self) -> None:
+        from screens.follow import publish_detail
+
+        publish_detail(self.app, None, "")
 
     # --- actions on what the detail shows --------------------------------------------------
 
