@@ -206,6 +206,7 @@ class StreamEncoder:
         self.clock = clock
         self._last: dict[str, dict[str, Any]] = {}  # source -> key -> encoded record
         self._meta: dict[str, dict[str, Any]] = {}  # source -> last meta fields
+        self._detail: dict[str, Any] | None = None  # the detail open now, for late watchers
 
     def hello(self) -> dict[str, Any]:
         return {"v": VERSION, "t": self.clock(), "kind": "hello", "profile": self.profile,
@@ -245,8 +246,10 @@ class StreamEncoder:
     def detail(self, source: str | None, key: str | None, title: str = "") -> dict[str, Any]:
         """The driver opened the detail of a row (``key`` None: it closed it)."""
         # "row", not "key": the share's masker blanks any field named like a secret's.
-        return {"v": VERSION, "t": self.clock(), "kind": "detail", "source": source, "row": key,
-                "title": title}
+        event = {"v": VERSION, "t": self.clock(), "kind": "detail", "source": source, "row": key,
+                 "title": title}
+        self._detail = event if key is not None else None
+        return event
 
     def full_state(self) -> list[dict[str, Any]]:
         """Everything a late watcher needs: a full snapshot of every source."""
@@ -256,6 +259,8 @@ class StreamEncoder:
             out.append({"v": VERSION, "t": self.clock(), "kind": "snapshot", "source": source,
                         "fetched_at": self.clock(), **meta, "upsert": list(records.values()),
                         "remove": [], "full": True})
+        if self._detail is not None:  # after the records it is found among
+            out.append({**self._detail, "t": self.clock()})
         return out
 
 

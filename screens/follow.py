@@ -45,7 +45,7 @@ def _show_driver(app: Any, hello: dict[str, Any]) -> None:
             banner.update(fresh.content)
 
 
-def _follow_detail(app: Any, event: dict[str, Any]) -> None:
+def _follow_detail(app: Any, event: dict[str, Any], again: bool = True) -> None:
     while isinstance(app.screen, FollowedDetail):  # the driver moved on: so does the watcher
         app.pop_screen()
     key, source = event.get("row"), event.get("source")
@@ -56,3 +56,7 @@ def _follow_detail(app: Any, event: dict[str, Any]) -> None:
             if getattr(record, "source", None) == source and str(getattr(record, "key", "")) == key:
                 app.push_screen(FollowedDetail(record, str(event.get("title") or ""), app.make_banner()))
                 return
+    if again:
+        # A late joiner gets the open detail right after the full state, whose records are
+        # still on their way to the panes (messages): look once more after them.
+        app.call_later(_follow_detail, app, event, False)

@@ -42,6 +42,11 @@ async def test_watcher_shows_the_drivers_profile_and_follows_its_detail(tmp_path
             await wait_until(lambda: isinstance(watcher.screen, DetailScreen), 10)
             assert watcher.screen.record.name == "jobs"
             assert watcher.screen.title_text == driver.screen.title_text
+            late = CockpitApp(Profile(name="watcher", read_only=True), read_only=True,
+                              feed=attach_feed(parse_target(sock)))
+            async with late.run_test(size=(160, 48)):  # joins with the detail open: opens it too
+                await wait_until(lambda: isinstance(late.screen, DetailScreen), 10)
+                assert late.screen.record.name == "jobs"
             await d.press("escape")
             await wait_until(lambda: watcher.screen is watcher.cockpit, 10)
             del w
