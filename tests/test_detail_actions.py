@@ -176,7 +176,7 @@ async def test_runbook_step_naming_an_action_runs_it_through_the_confirmation():
         assert any(e.get("action") == "queue.redrive_dlq" and e.get("origin") == "detail" for e in lines)
 
 
-async def test_e_explains_on_detail_and_activity_screens():
+async def test_e_explains_on_detail_and_other_screens():
     estate = FakeEstate()
     queues = ActingQueues(list(estate.queues.records))
     app = _app(estate, queues)
