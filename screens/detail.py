@@ -254,13 +254,22 @@ class DetailScreen(Screen):
         self.app.record_runbook_step(rb, step, event.value, getattr(self.record, "name", "?"))  # type: ignore[attr-defined]
 
     def _run_step(self, box_id: str, action_id: str) -> None:
+        from cockpit.registry import get_action
+        from screens.detail_actions import related_target
+
         offer = next((o for o in self.offered if o.spec.id == action_id), None)
-        if offer is None:
-            self.notify(f"{action_id} cannot run on {getattr(self.record, 'name', 'this row')} from here",
+        if offer is not None:
+            if self._act(offer):
+                self._pending_step = box_id
+            return
+        spec = get_action(action_id)
+        target = related_target(self.app, self.record, spec)
+        if target is None:
+            self.notify(f"{spec.title}: no row here it can run on (from {getattr(self.record, 'name', 'this row')})",
                         severity="warning")
             return
-        if self._act(offer):
-            self._pending_step = box_id
+        self._pending_step = box_id
+        self.app.request_action(spec, target, "detail")  # type: ignore[attr-defined]
 
     def on_mount(self) -> None:
         from screens.detail_actions import bindings, offers

@@ -82,3 +82,20 @@ def palette_entries(offered: list[Offer], record: Any, sessions: list[Session]) 
                 what += f" · {target.query[:60]}"
             out.append((what, f"{offer.spec.risk.value} · {offer.spec.description}", offer.spec, target))
     return out
+
+
+def related_target(app: Any, record: Any, spec: ActionSpec) -> Any:
+    """The row an alarm is about, for a runbook step whose action is not the alarm's own
+    ("Restart the service" on api's service-down alarm): the one row of the cockpit named
+    by the alarm's resource (a queue also by its dead-letter queue) that the action fits."""
+    resource = str(getattr(record, "resource", "") or "")
+    names = {resource, resource.rsplit("/", 1)[-1]} - {""}
+    cockpit = getattr(app, "cockpit", None)
+    if not names or cockpit is None:
+        return None
+    found = [
+        row for pane in cockpit.panes.values() for row in getattr(pane, "records", {}).values()
+        if (getattr(row, "name", None) in names or getattr(row, "dlq_name", None) in names)
+        and spec.applies_to(row) and isinstance(app.backend_for(row), spec.capability)
+    ]
+    return found[0] if len(found) == 1 else None

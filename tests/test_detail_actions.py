@@ -211,3 +211,37 @@ def test_every_lab_alarm_has_a_runbook():
     steps = [s for rb in lab.runbooks for s in rb.steps]
     assert {s.action for s in steps if s.action} >= {"service.restart", "queue.purge_dlq",
                                                     "database.terminate_session"}
+
+
+class RestartableServices(ListSource):
+    def __init__(self, records: list) -> None:
+        super().__init__("fake:ecs", PaneKind.SERVICES, records, "ECS production")
+        self.restarted: list[str] = []
+
+    async def restart(self, target):
+        self.restarted.append(target.name)
+        return f"restarted {target.name}"
+
+    def restart_command(self, target):
+        return ["aws", "ecs", "update-service", "--service", target.name, "--force-new-deployment"]
+
+
+async def test_runbook_step_on_an_alarm_acts_on_the_row_the_alarm_is_about():
+    """"Restart the service" in the runbook of api's alarm restarts api (the alarm's resource)."""
+    estate = FakeEstate()
+    estate.services = RestartableServices(list(estate.services.records))
+    runbooks = (Runbook("*error-rate*", "5XX", steps=(RunbookStep("Restart the service", "service.restart"),)),)
+    app = _app(estate, runbooks=runbooks)
+    async with app.run_test(size=(160, 48)) as pilot:
+        services = app.cockpit.panes[PaneKind.SERVICES]
+        await wait_until(lambda: services.row_count() == 2, 5)
+        detail = await _open(app, pilot, PaneKind.ALARMS)
+        [box] = list(detail.query(Checkbox))
+        await pilot.click(f"#{box.id}")
+        from screens.confirm import ConfirmScreen
+
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), 5)
+        assert app.screen.request.target == "api"
+        await pilot.click("#confirm")
+        await wait_until(lambda: estate.services.restarted == ["api"], 5)
+        await wait_until(lambda: box.value, 5)
