@@ -367,7 +367,7 @@ async def _run(session: DrillSession, timeout: float | None, interval: float, ou
     return 0
 
 
-def _running_lab(env_file: str | None, err: TextIO) -> Any:
+def _running_lab(env_file: str | None, name: str, err: TextIO) -> Any:
     """The lab `cockpit lab up` runs, found through its lab-env file; None (said on ``err``,
     with the commands to use) when there is none: a second, private lab would not be the one
     the trainee watches."""
@@ -380,8 +380,9 @@ def _running_lab(env_file: str | None, err: TextIO) -> Any:
     except LabError as e:
         print(f"cockpit drill: no running lab to drill on: {e.message}", file=err)
         print("  start it in another shell with `cockpit lab up`, watch it with "
-              f"`cockpit --lab-env {path}`, then run the drill again; or start it from that "
-              "cockpit's palette (drill: start); `--own-lab` starts a private lab instead", file=err)
+              f"`cockpit --lab-env {path}`, then run the drill again; in a cockpit on its own "
+              f"lab, start it from the palette (drill: start {name}); `--own-lab` starts a "
+              "private lab instead", file=err)
         return None
     print(f"using the running lab from {path}", file=err, flush=True)
     return lab
@@ -425,7 +426,7 @@ def main_drill(argv: Sequence[str], *, stdout: TextIO | None = None, stderr: Tex
                   file=err)
             return 2
         if not args.own_lab:
-            lab = _running_lab(args.lab_env, err)
+            lab = _running_lab(args.lab_env, drill.name, err)
             if lab is None:
                 return 2
         else:
