@@ -64,6 +64,7 @@ class Postgres(ListSource):
                     blocked_by=(101,), query="UPDATE t SET x = 1"),
         )
         self.terminated: list[int] = []
+        self.cancelled: list[int] = []
 
     async def activity(self) -> Activity:
         self.last_activity = Activity("main", self.id, self.sessions)
@@ -82,6 +83,7 @@ class Postgres(ListSource):
         return ["psql", "-c", f"SELECT pg_terminate_backend({target.pid})"]
 
     async def cancel_backend(self, target):
+        self.cancelled.append(target.pid)
         return "cancelled"
 
     def cancel_backend_command(self, target):
@@ -131,6 +133,12 @@ async def test_queue_detail_offers_peek_redrive_purge_in_footer_and_palette():
         await pilot.press("P")  # purge: destructive, typed confirmation of the DLQ's name
         await _confirm_typed(app, pilot, "jobs-dlq")
         await wait_until(lambda: queues.done == ["purge"], 5)
+        # The real palette, opened on the detail, lists them too.
+        from .test_lab_actions import _palette
+
+        await wait_until(lambda: isinstance(app.screen, DetailScreen), 5)
+        await _palette(pilot, "queue: peek dead letters jobs")
+        await wait_until(lambda: queues.done == ["purge", "peek"], 5)
 
 
 async def test_database_detail_terminates_the_blocker_from_its_footer_and_lists_sessions():
@@ -149,6 +157,16 @@ async def test_database_detail_terminates_the_blocker_from_its_footer_and_lists_
         await pilot.press("K")
         await _confirm_typed(app, pilot, "holder:101")
         await wait_until(lambda: pg.terminated == [101], 5)
+        # Only this detail knows its sessions: the palette opened on it offers each.
+        from .test_lab_actions import _palette
+
+        await wait_until(lambda: isinstance(app.screen, DetailScreen), 5)
+        await _palette(pilot, "database: cancel query holder:101")
+        from screens.confirm import ConfirmScreen
+
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), 5)
+        await pilot.click("#confirm")
+        await wait_until(lambda: pg.cancelled == [101], 5)
 
 
 async def test_runbook_step_naming_an_action_runs_it_through_the_confirmation():
