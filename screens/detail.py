@@ -328,9 +328,11 @@ class DetailScreen(Screen):
         hub = getattr(app, "hub", None)
         source = hub.source(self.record.source) if hub and getattr(self.record, "source", None) else None
         sections = []
-        if source is not None:
+        if getattr(source, "pane", None) is not None:  # a log line's source is a follower
             sections = explain(source.pane, [source], self.record, app.backend_for(self.record),
                                app.profile.name)
+        if not sections:  # a log line, or a watcher's detail: no source to explain here
+            sections.append(ExplainSection(self.title_text, ("every field of the row, kept current while open",)))
         lines = [f"{o.key or 'ctrl+p'}  {o.spec.title} ({o.spec.risk.value}) — {o.spec.description}"
                  for o in self.offered]
         sections.append(ExplainSection("Actions on this detail", tuple(lines) or ("none here",)))

@@ -210,6 +210,16 @@ async def test_e_explains_on_detail_and_other_screens():
         await pilot.pause()
         await pilot.press("e")
         assert app.screen.query_one(ExplainPanel).shown
+        await pilot.press("escape")
+        await wait_until(lambda: app.screen is app.cockpit, 5)
+        estate.logs.push("GET /v1/orders 500")  # a log line's detail: no source row behind it
+        await wait_until(lambda: app.cockpit.logs.view.total == 1, 5)
+        app.cockpit.logs.view.focus()
+        await pilot.press("enter")
+        await wait_until(lambda: isinstance(app.screen, DetailScreen), 5)
+        await pilot.press("e")
+        panel = app.screen.query_one(ExplainPanel)
+        assert panel.shown and "Log line" in panel.text
 
 
 def test_every_lab_alarm_has_a_runbook():
