@@ -67,6 +67,7 @@ class CockpitApp(HubBridge, StreamSinks, IncidentControl, DrillRunner, Navigatio
         # Priority: a dialog is modal, and the confirmation is what a war room wants on record.
         Binding("ctrl+s", "save_screen", "Save screenshot", show=False, id="app.screenshot", priority=True),
         Binding("F", "toggle_follow_driver", "Follow driver", show=False, id="app.follow_driver"),
+        Binding("e", "explain_screen", "Explain", show=False, id="app.explain"),
         Binding("tab", "app.focus_next", "Next pane", show=False, id="app.next"),
         Binding("shift+tab", "app.focus_previous", "Previous pane", show=False, id="app.previous"),
     ]
@@ -119,7 +120,7 @@ class CockpitApp(HubBridge, StreamSinks, IncidentControl, DrillRunner, Navigatio
         self.theme_name, self.theme_warning = resolve_theme(theme or profile.theme)
         self.theme = self.theme_name
         self._start_war_room = war_room
-        self._init_sinks(profile.name, record, share)
+        self._init_sinks(profile, record, share)
         self._feed = feed
         self._screen_factory = screen_factory or CockpitScreen
         self._theme_before_war_room = self.theme_name
@@ -388,6 +389,11 @@ class CockpitApp(HubBridge, StreamSinks, IncidentControl, DrillRunner, Navigatio
 
     def extra_palette_commands(self) -> list[PaletteCommand]:
         return extra_commands(self.command_context())
+
+    def action_explain_screen(self) -> None:  # `e` on a screen without its own explain
+        from screens.explain_any import toggle_explain
+
+        toggle_explain(self.screen)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.help_sections(), self.make_banner()))

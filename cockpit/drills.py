@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -254,15 +255,46 @@ class DrillSession:
                     "title": title(str(e.get("action", ""))),
                     "target": e.get("target", ""),
                     "outcome": e.get("outcome", ""),
+                    "began": utc_iso(began),
+                    "on_incident": self._touches(e),
                 }
             )
         return out
+
+    def _touches(self, entry: dict[str, Any]) -> bool:
+        """Whether an audited action was on the drill's affected target (a row, its alarm, a
+        session of its database): acting on it is having found it."""
+        names = self.drill.detect_on
+        parts = [str(entry.get("target", "")), *re.split(r"[:/]", str(entry.get("resource", "")))]
+        return any(p and p in names for p in parts)
+
+    def _detection(self, actions: list[dict[str, Any]]) -> tuple[float | None, str]:
+        """When and how the trainee found the fault: the cockpit saw them look at it, or the
+        first action on the affected target (from any cockpit or shell that shares the audit),
+        or, fixed without either, at the latest by the fix itself."""
+        seen: list[tuple[float, str]] = []
+        if self.detected_at is not None:
+            seen.append((self.detected_at, "focus"))
+        for a in actions:
+            if a.get("on_incident") and a.get("began"):
+                seen.append((parse_time(str(a["began"])).timestamp(), "action"))
+                break
+        if seen:
+            return min(seen)
+        if self.resolved_at is not None:
+            return self.resolved_at, "fix"
+        return None, ""
 
     def _build_summary(self) -> dict[str, Any]:
         def iso(t: float | None) -> str | None:
             return utc_iso(datetime.fromtimestamp(t, UTC)) if t is not None else None
 
         end = self.resolved_at if self.ended == "resolved" else time.time()
+        actions = self._actions()
+        detected, detected_by = self._detection(actions)
+        for a in actions:
+            a.pop("began", None)
+            a.pop("on_incident", None)
         return {
             "type": "drill",
             "phase": "finished",
@@ -272,12 +304,13 @@ class DrillSession:
             "goal": self.drill.goal_text,
             "outcome": self.ended or "running",
             "started": iso(self.started_at),
-            "detected": iso(self.detected_at),
+            "detected": iso(detected),
+            "detected_by": detected_by or None,
             "resolved": iso(self.resolved_at),
-            "time_to_detect_s": _seconds(self.started_at, self.detected_at),
+            "time_to_detect_s": _seconds(self.started_at, detected),
             "time_to_resolve_s": _seconds(self.started_at, self.resolved_at),
             "duration_s": _seconds(self.started_at, end),
-            "actions": self._actions(),
+            "actions": actions,
         }
 
     def summary(self) -> dict[str, Any]:
@@ -297,7 +330,8 @@ def describe_summary(summary: dict[str, Any]) -> str:
     else:
         head = f"Drill {name} {summary.get('outcome', 'ended')} after {_span(summary.get('duration_s'))}"
     detect = summary.get("time_to_detect_s")
-    head += f" (detected after {_span(detect)})" if detect is not None else " (detection not noted)"
+    how = {"action": " by acting on it", "fix": " at the latest when fixed"}.get(str(summary.get("detected_by")), "")
+    head += f" (detected{how} after {_span(detect)})" if detect is not None else " (detection not noted)"
     return f"{head}; actions: {done}"
 
 
@@ -337,15 +371,38 @@ async def _run(session: DrillSession, timeout: float | None, interval: float, ou
     return 0
 
 
+def _running_lab(env_file: str | None, name: str, err: TextIO) -> Any:
+    """The lab `cockpit lab up` runs, found through its lab-env file; None (said on ``err``,
+    with the commands to use) when there is none: a second, private lab would not be the one
+    the trainee watches."""
+    from cockpit.lab import LabError
+    from cockpit.labenv import attach_lab, default_env_path
+
+    path = env_file or str(default_env_path())
+    try:
+        lab = attach_lab(path)
+    except LabError as e:
+        print(f"cockpit drill: no running lab to drill on: {e.message}", file=err)
+        print("  start it in another shell with `cockpit lab up`, watch it with "
+              f"`cockpit --lab-env {path}`, then run the drill again; in a cockpit on its own "
+              f"lab, start it from the palette (drill: start {name}); `--own-lab` starts a "
+              "private lab instead", file=err)
+        return None
+    print(f"using the running lab from {path}", file=err, flush=True)
+    return lab
+
+
 def main_drill(argv: Sequence[str], *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cockpit drill", description="Practise incidents on the lab.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="the drills and their goals")
-    run = sub.add_parser("run", help="start a lab (or attach to one), inject a drill, wait for its goal")
+    run = sub.add_parser("run", help="inject a drill into the running lab, wait for its goal")
     run.add_argument("name", choices=sorted(DRILLS))
     run.add_argument("--profile", default="lab", help="a lab profile (default lab)")
     run.add_argument("--config", metavar="PATH", help="profiles.yaml to use")
-    run.add_argument("--lab-env", metavar="FILE", help="drill on the lab `cockpit lab up` runs")
+    run.add_argument("--lab-env", metavar="FILE",
+                     help="the lab-env file of the lab `cockpit lab up` runs (default: the file it writes by default)")
+    run.add_argument("--own-lab", action="store_true", help="start a private lab for this drill instead")
     run.add_argument("--timeout", type=float, default=None, help="give up after this many seconds")
     run.add_argument("--interval", type=float, default=1.0, help=argparse.SUPPRESS)
     run.add_argument("--read-only", action="store_true", help="refuse (and audit) the drill start")
@@ -368,11 +425,15 @@ def main_drill(argv: Sequence[str], *, stdout: TextIO | None = None, stderr: Tex
     lab: Any = None
     try:
         profile = load_config(find_config_path(args.config)).get(args.profile)
-        if args.lab_env:
-            from cockpit.labenv import attach_lab
-
-            lab = attach_lab(args.lab_env)
-        elif profile.lab:
+        if not profile.lab:
+            print(f"cockpit drill: profile {profile.name} is not a lab; drills only run on the lab",
+                  file=err)
+            return 2
+        if not args.own_lab:
+            lab = _running_lab(args.lab_env, drill.name, err)
+            if lab is None:
+                return 2
+        else:
             from cockpit.lab import start_lab
             from cockpit.labenv import format_env, lab_environment
 
@@ -381,10 +442,6 @@ def main_drill(argv: Sequence[str], *, stdout: TextIO | None = None, stderr: Tex
             env = {k: v for k, v in lab_environment(lab).items() if not k.startswith("COCKPIT_")}
             out.write("# the lab for this drill; resolve it from another shell with:\n")
             out.write(format_env(env))
-        else:
-            print(f"cockpit drill: profile {profile.name} is not a lab; drills only run on the lab",
-                  file=err)
-            return 2
         audit = AuditLog(default_audit_path(profile))
         runner = headless_runner(profile, audit, lab, read_only=args.read_only, dry_run=args.dry_run)
         session = DrillSession(drill, lab, audit, profile, runner=runner)

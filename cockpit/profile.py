@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cockpit.errors import ConfigError
 
@@ -184,12 +185,29 @@ class Thresholds:
     hold: float = 60
 
 
+class RunbookStep(str):
+    """A checklist step: its text, and the id of the action that does it (``""``: none).
+
+    A ``str`` so a step is its text wherever text is wanted (the audit's note, a test's
+    ``==``); ``action`` makes the detail screen run the step through the ActionRunner."""
+
+    action: str
+
+    def __new__(cls, text: str, action: str = "") -> RunbookStep:
+        step = super().__new__(cls, text)
+        step.action = action
+        return step
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (RunbookStep, (str(self), self.action))
+
+
 @dataclass(frozen=True)
 class Runbook:
     match: str
     title: str
     url: str = ""
-    steps: tuple[str, ...] = ()
+    steps: tuple[RunbookStep, ...] = ()
 
 
 @dataclass(frozen=True)

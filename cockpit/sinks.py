@@ -37,9 +37,10 @@ class StreamSinks:
     _record_path: str | None
     _share_target: str | None
 
-    def _init_sinks(self: _Host, profile_name: str, record: str | None, share: str | None) -> None:
+    def _init_sinks(self: _Host, profile: Any, record: str | None, share: str | None) -> None:
         # The event stream: recorded, shared, or (for watchers and replays) the only input.
-        self.encoder = StreamEncoder(profile_name)
+        # Its hello names the profile and says production and lab, as a watcher shows them.
+        self.encoder = StreamEncoder(profile.name, production=profile.production, lab=profile.lab)
         self.sinks = []
         self._record_path = record
         self._share_target = share

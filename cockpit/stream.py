@@ -192,14 +192,18 @@ def _key(record: Any) -> str:
 class StreamEncoder:
     """Turns hub output into events; keeps per-source state to send diffs."""
 
-    def __init__(self, profile: str, *, clock=time.time) -> None:
+    def __init__(self, profile: str, *, clock=time.time, production: bool = False, lab: bool = False) -> None:
         self.profile = profile
+        self.production = production  # watchers show the driver's danger banner too
+        self.lab = lab
         self.clock = clock
         self._last: dict[str, dict[str, Any]] = {}  # source -> key -> encoded record
         self._meta: dict[str, dict[str, Any]] = {}  # source -> last meta fields
+        self._detail: dict[str, Any] | None = None  # the detail open now, for late watchers
 
     def hello(self) -> dict[str, Any]:
-        return {"v": VERSION, "t": self.clock(), "kind": "hello", "profile": self.profile}
+        return {"v": VERSION, "t": self.clock(), "kind": "hello", "profile": self.profile,
+                "production": self.production, "lab": self.lab}
 
     def snapshot(self, update: SourceUpdate) -> dict[str, Any] | None:
         """A diff event for ``update``; None when nothing a watcher sees has changed."""
@@ -232,6 +236,14 @@ class StreamEncoder:
     def focus(self, pane: str, row: str | None) -> dict[str, Any]:
         return {"v": VERSION, "t": self.clock(), "kind": "focus", "pane": pane, "row": row}
 
+    def detail(self, source: str | None, key: str | None, title: str = "") -> dict[str, Any]:
+        """The driver opened the detail of a row (``key`` None: it closed it)."""
+        # "row", not "key": the share's masker blanks any field named like a secret's.
+        event = {"v": VERSION, "t": self.clock(), "kind": "detail", "source": source, "row": key,
+                 "title": title}
+        self._detail = event if key is not None else None
+        return event
+
     def full_state(self) -> list[dict[str, Any]]:
         """Everything a late watcher needs: a full snapshot of every source."""
         out = [self.hello()]
@@ -240,6 +252,8 @@ class StreamEncoder:
             out.append({"v": VERSION, "t": self.clock(), "kind": "snapshot", "source": source,
                         "fetched_at": self.clock(), **meta, "upsert": list(records.values()),
                         "remove": [], "full": True})
+        if self._detail is not None:  # after the records it is found among
+            out.append({**self._detail, "t": self.clock()})
         return out
 
 
@@ -301,6 +315,8 @@ class StreamDecoder:
             _need(event, "t", float)
         if kind == "hello":
             self.profile = _need(event, "profile", str, "")
+            _need(event, "production", bool, False)
+            _need(event, "lab", bool, False)
             return event
         if kind == "snapshot":
             return self._snapshot(event)
@@ -319,6 +335,10 @@ class StreamDecoder:
             if pane not in {p.value for p in model.PaneKind}:
                 raise StreamError(f"focus on an unknown pane {_show(pane)}")
             _need(event, "row", _TEXT)
+        elif kind == "detail":
+            _need(event, "source", _TEXT)
+            _need(event, "row", _TEXT)
+            _need(event, "title", _TEXT)
         return event  # action, focus, dropped: for the caller to show
 
     def _snapshot(self, event: dict[str, Any]) -> SourceUpdate:

@@ -162,6 +162,7 @@ class DetailScreen(Screen):
         # Kubernetes workloads only (hidden elsewhere by check_action): see screens/k8s.py.
         Binding("p", "pods", "Pods", id="detail.pods"),
         Binding("L", "follow_logs", "Follow logs", id="detail.follow_logs"),
+        Binding("e", "explain", "Explain", id="detail.explain"),
     ]
 
     def __init__(self, record: Any, title: str, banner: Static, provider: Any = None,
@@ -169,6 +170,10 @@ class DetailScreen(Screen):
         super().__init__()
         self.runbooks = list(runbooks)
         self._steps: dict[str, tuple[Runbook, str]] = {}
+        self.offered: list[Any] = []  # detail_actions.Offer: what this detail can do (on_mount)
+        self.sessions: list[Any] = []  # a database's sessions, as its sections last read them
+        self._pending_step = ""  # the checklist box whose action is being confirmed / run
+        self._quiet: set[str] = set()  # boxes set from code: their Changed is not a tick
         self.record = record
         self.title_text = title
         self.banner = banner
@@ -215,7 +220,10 @@ class DetailScreen(Screen):
                 for j, step in enumerate(rb.steps):
                     box_id = f"step-{i}-{j}"
                     self._steps[box_id] = (rb, step)
-                    yield Checkbox(Text(sanitize(step, 500)), id=box_id)  # a label str is markup
+                    label = Text(sanitize(step, 500))
+                    if getattr(step, "action", ""):
+                        label.append(f"  ▶ {step.action}", style="bold")
+                    yield Checkbox(label, id=box_id)  # a label str is markup
             if self.provider is not None:
                 yield self.more
                 yield self.sections_note
@@ -223,6 +231,8 @@ class DetailScreen(Screen):
         yield KeyFooter()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "detail_action":
+            return any(o.spec.id == parameters[0] for o in self.offered)
         if action in ("pods", "follow_logs"):
             from screens.k8s import is_workload_source
 
@@ -240,11 +250,114 @@ class DetailScreen(Screen):
         start_following(self.app, self.provider, self.record)
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
-        rb, step = self._steps[event.checkbox.id or ""]
+        box_id = event.checkbox.id or ""
+        rb, step = self._steps[box_id]
+        if box_id in self._quiet:
+            self._quiet.discard(box_id)
+            if not event.value:
+                return  # a tick taken back while its action is confirmed: nothing happened
+        elif event.value and getattr(step, "action", ""):
+            # A step that names an action is done when the action is: the tick waits for
+            # the runner (confirmation, read-only, audit) and its outcome (after_action).
+            self._quiet.add(box_id)
+            event.checkbox.value = False
+            self._run_step(box_id, step.action)
+            return
         self.app.record_runbook_step(rb, step, event.value, getattr(self.record, "name", "?"))  # type: ignore[attr-defined]
 
+    def _run_step(self, box_id: str, action_id: str) -> None:
+        from cockpit.registry import get_action
+        from screens.detail_actions import related_target
+
+        offer = next((o for o in self.offered if o.spec.id == action_id), None)
+        if offer is not None:
+            if self._act(offer):
+                self._pending_step = box_id
+            return
+        spec = get_action(action_id)
+        target = related_target(self.app, self.record, spec)
+        if target is None:
+            self.notify(f"{spec.title}: no row here it can run on (from {getattr(self.record, 'name', 'this row')})",
+                        severity="warning")
+            return
+        self._pending_step = box_id
+        self.app.request_action(spec, target, "detail")  # type: ignore[attr-defined]
+
     def on_mount(self) -> None:
+        from screens.detail_actions import bindings, offers
+
+        backend_for = getattr(self.app, "backend_for", None)
+        self.offered = offers(self.record, backend_for(self.record) if backend_for else None)
+        for b in bindings(self.offered):
+            self._bindings.key_to_bindings.setdefault(b.key, []).append(b)
+        if self.offered:
+            self.refresh_bindings()
         self.load_more()
+        from screens.follow import publish_detail
+
+        publish_detail(self.app, self.record, self.title_text)
+
+    def on_unmount(self) -> None:
+        from screens.follow import publish_detail
+
+        publish_detail(self.app, None, "")
+
+    # --- actions on what the detail shows --------------------------------------------------
+
+    def action_detail_action(self, action_id: str) -> None:
+        offer = next((o for o in self.offered if o.spec.id == action_id), None)
+        if offer is not None:
+            self._act(offer)
+
+    def _act(self, offer: Any) -> bool:
+        from screens.detail_actions import blocker
+
+        target: Any = self.record
+        if offer.on_sessions:
+            target = blocker(self.sessions)
+            if target is None:
+                self.notify(f"{offer.spec.title}: no session blocks another; pick a session in the "
+                            "palette (ctrl+p) or in database: activity", severity="warning")
+                return False
+        self.app.request_action(offer.spec, target, "detail")  # type: ignore[attr-defined]
+        return True
+
+    def palette_commands(self) -> list[Any]:
+        """The palette's first entries while this detail is open: what it offers."""
+        from functools import partial
+
+        from screens.detail_actions import palette_entries
+        from screens.palette import PaletteCommand
+
+        return [PaletteCommand(title, help_, partial(self.app.request_action, spec, target, "palette"),  # type: ignore[attr-defined]
+                               focused=True)
+                for title, help_, spec, target in palette_entries(self.offered, self.record, self.sessions)]
+
+    def explain_sections(self) -> list[Any]:
+        from cockpit.explain import ExplainSection, explain
+
+        app: Any = self.app
+        hub = getattr(app, "hub", None)
+        source = hub.source(self.record.source) if hub and getattr(self.record, "source", None) else None
+        sections = []
+        if getattr(source, "pane", None) is not None:  # a log line's source is a follower
+            sections = explain(source.pane, [source], self.record, app.backend_for(self.record),
+                               app.profile.name)
+        if not sections:  # a log line, or a watcher's detail: no source to explain here
+            sections.append(ExplainSection(self.title_text, ("every field of the row, kept current while open",)))
+        lines = [f"{o.key or 'ctrl+p'}  {o.spec.title} ({o.spec.risk.value}) — {o.spec.description}"
+                 for o in self.offered]
+        sections.append(ExplainSection("Actions on this detail", tuple(lines) or ("none here",)))
+        for rb in self.runbooks:
+            sections.append(ExplainSection(f"Runbook: {rb.title}", tuple(
+                f"{step}" + (f"  (runs {step.action})" if getattr(step, "action", "") else "")
+                for step in rb.steps)))
+        return sections
+
+    def action_explain(self) -> None:
+        from screens.explain_any import toggle_explain
+
+        toggle_explain(self)
 
     # --- following the source ------------------------------------------------------------
 
@@ -276,6 +389,11 @@ class DetailScreen(Screen):
 
     def after_action(self, target: Any, outcome: Any) -> None:
         """An action finished (from the palette or a key): its result may be a section."""
+        box_id, self._pending_step = self._pending_step, ""
+        if box_id and getattr(outcome, "status", "") == "ok":
+            box = self.query_one(f"#{box_id}", Checkbox)
+            self._quiet.add(box_id)  # its Changed records the step as done
+            box.value = True
         self.load_more()
 
     @staticmethod
@@ -356,6 +474,9 @@ class DetailScreen(Screen):
                 self._replaced.add(kind.lower())
                 await self._parts[kind.lower()].remove()
         await self._show_sections(sections)
+        activity = getattr(self.provider, "last_activity", None)
+        if activity is not None and getattr(activity, "database", None) is not None:
+            self.sessions = list(activity.sessions)
 
     async def _show_sections(self, sections: list[DetailSection]) -> None:
         for i, section in enumerate(sections):

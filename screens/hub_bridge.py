@@ -151,6 +151,10 @@ class HubBridge:
             entry = out.get("entry", {})
             self.notify(f"{entry.get('title', entry.get('action'))} {entry.get('target', '')}: "
                         f"{entry.get('outcome')}", title="driver action", timeout=8)
+        elif isinstance(out, dict) and out.get("kind") in ("hello", "detail"):
+            from screens.follow import from_driver
+
+            from_driver(self, out)
         elif isinstance(out, dict) and out.get("kind") == "focus" and self.follow_driver:
             pane = self.cockpit.panes.get(PaneKind(out.get("pane", "services")))
             if pane is not None and self.screen is self.cockpit:

@@ -36,9 +36,12 @@ class CockpitCommands(Provider):
     def _commands(self) -> list[PaletteCommand]:
         # Built once per opening (each opening makes a new provider), not per keystroke: an
         # action's availability may ask the row's backend (a rollback: is there a previous
-        # revision?), for every row listed.
+        # revision?), for every row listed. The screen under the palette first: a detail
+        # offers what it shows (its sessions too).
         if self._built is None:
-            self._built = all_commands(cast(CockpitHost, self.app).command_context())
+            own = getattr(self.screen, "palette_commands", None)
+            self._built = (own() if callable(own) else []) + all_commands(
+                cast(CockpitHost, self.app).command_context())
         return self._built
 
     async def discover(self) -> Hits:

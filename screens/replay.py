@@ -67,6 +67,12 @@ class ReplayScreen(CockpitScreen):
 
     def tick(self) -> None:
         self.timebar.show(self.player)
+        self.refresh_status()  # the headers carry the replay's clock (live_word)
+
+    def live_word(self) -> str:
+        """What a pane header says instead of "● live": this is a recording, at this moment."""
+        state = "▶ replay" if self.player.playing else "‖ paused"
+        return f"{state} {self.player.speed:g}x · {_hms(self.player.display_time)}"
 
     def action_toggle_play(self) -> None:
         self.player.toggle()

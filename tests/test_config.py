@@ -419,3 +419,22 @@ def test_fuzz_structures_inside_a_profile(profile: object) -> None:
     _loads_or_located_error(yaml.safe_dump({"profiles": {"p": profile}}))
     _loads_or_located_error(yaml.safe_dump({"profiles": {"p": {"hosts": [profile]}}}))
     _loads_or_located_error(yaml.safe_dump({"profiles": {"p": {"aws": profile}}}))
+
+
+def test_runbook_steps_may_name_an_action(tmp_path: Path) -> None:
+    """Issue 23 item 4: `... action: <id>` or `{text, action}`; an unknown id is located."""
+    from cockpit.config import load_config
+
+    path = tmp_path / "profiles.yaml"
+    path.write_text(
+        "profiles:\n  p:\n    runbooks:\n      - match: '*down*'\n        title: Down\n"
+        "        steps: ['Read the events', 'Restart the service: action: service.restart',\n"
+        "                {text: Purge them, action: queue.purge_dlq}]\n")
+    steps = load_config(path).get("p").runbooks[0].steps
+    assert [(str(s), s.action) for s in steps] == [
+        ("Read the events", ""), ("Restart the service", "service.restart"), ("Purge them", "queue.purge_dlq")]
+    path.write_text(path.read_text().replace("service.restart", "service.restrat"))
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert "unknown action 'service.restrat'" in e.value.message and ":6:" in e.value.message
+    assert "service.restart" in e.value.hint

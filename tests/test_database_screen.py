@@ -277,3 +277,42 @@ async def test_an_idle_activity_screen_repaints_nothing_between_reads(
         seen = reads
         await until(pilot, lambda: reads >= seen + 3, "three more reads")
         assert updated == [], "nothing changed, so nothing is sent"
+
+
+async def test_database_detail_terminates_the_blocker_it_shows(
+    src: PostgresSource, postgres_dsn: str, tmp_path: Path
+) -> None:
+    """Issue 23 item 4: the database row's detail (not only `database: activity`) offers
+    terminate on the session that blocks others, in its footer, through the runner."""
+    from textual.widgets import Static
+
+    from screens.detail import DetailScreen
+    from widgets.footer import KeyFooter
+
+    with psycopg.connect(postgres_dsn, autocommit=True) as setup:
+        setup.execute("CREATE TABLE IF NOT EXISTS invoices (id int PRIMARY KEY, total int)")
+        setup.execute("INSERT INTO invoices VALUES (1, 10) ON CONFLICT DO NOTHING")
+    holder = await psycopg.AsyncConnection.connect(postgres_dsn, application_name="billing")
+    waiter = await psycopg.AsyncConnection.connect(postgres_dsn, autocommit=True, application_name="api")
+    a = holder.info.backend_pid
+    app = Harness(src, tmp_path / "audit.jsonl", typed)
+    try:
+        await holder.execute("UPDATE invoices SET total = 11 WHERE id = 1")
+        wait_task = asyncio.create_task(waiter.execute("UPDATE invoices SET total = 12 WHERE id = 1"))
+        async with app.run_test(size=(160, 48)) as pilot:
+            record = DatabaseSnapshot(name="app", backend="postgres", source=src.id)
+            screen = DetailScreen(record, "Database app", Static(), provider=src)
+            await app.push_screen(screen)
+            await until(pilot, lambda: any(s.blocked_by for s in screen.sessions), "the blocked session")
+            footer = str(screen.query_one(KeyFooter).render())
+            assert "K Terminate session (blocker)" in footer, footer
+            assert any(c.title.startswith(f"database: terminate session billing:{a}")
+                       for c in screen.palette_commands())
+            await pilot.press("K")
+            await until(pilot, lambda: bool(app.outcomes), "the action outcome")
+            assert app.outcomes[0].ok, app.outcomes[0].message
+            assert app.requests[0].typed and app.requests[0].expected == f"billing:{a}"
+            await asyncio.wait_for(wait_task, 10)
+    finally:
+        await holder.close()
+        await waiter.close()

@@ -141,7 +141,8 @@ async def test_dlq_flood_is_resolved_by_a_purge(lab: Lab, tmp_path: Path) -> Non
     finally:
         await session.abort()
     summary = _assert_summary(audit, session, "queue.purge_dlq")
-    assert summary["time_to_detect_s"] is None  # nobody looked: the UI never called note_detected
+    # Nobody focused it in a cockpit, but purging its dead letters is having found it.
+    assert summary["time_to_detect_s"] is not None and summary["detected_by"] == "action"
     assert _firing(lab, "jobs-dlq-not-empty") == "OK"
 
 
@@ -331,3 +332,47 @@ async def test_read_only_runner_refuses_a_drill_start(lab: Lab, tmp_path: Path) 
     assert _api_counts(lab) == before
     [line] = audit.read()
     assert (line["action"], line["outcome"], line["error"]) == ("drill.start", "refused", "read-only")
+
+
+def test_cli_drill_without_a_running_lab_refuses_with_the_commands(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 23 item 9: no second, private lab behind the trainee's back."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))  # where `lab up` writes lab.env: none there
+    out, err = io.StringIO(), io.StringIO()
+    assert main_drill(["run", "db-lock", "--timeout", "1"], stdout=out, stderr=err) == 2
+    said = err.getvalue()
+    assert "no running lab" in said and "cockpit lab up" in said and "--own-lab" in said
+    assert "starting the lab" not in said
+
+
+def test_cli_drill_finds_the_running_lab_and_notes_detection_by_action(
+        lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 23 item 9: `cockpit drill run` in another shell drills on the lab `lab up` runs
+    (its default lab-env file), and the trainee's first action on the affected queue is the
+    detection, even though no cockpit saw them focus it."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    (tmp_path / "cockpit").mkdir()
+    write_env_file(tmp_path / "cockpit" / "lab.env", lab_environment(lab))
+    out, err = io.StringIO(), io.StringIO()
+    result: list[int] = []
+    runner = threading.Thread(target=lambda: result.append(main_drill(
+        ["run", "dlq-flood", "--timeout", "40", "--interval", "0.1"], stdout=out, stderr=err)))
+    runner.start()
+    deadline = time.monotonic() + 15
+    while "goal:" not in out.getvalue():
+        assert time.monotonic() < deadline and runner.is_alive(), out.getvalue() + err.getvalue()
+        time.sleep(0.05)
+    assert "using the running lab from" in err.getvalue()
+    # The trainee, in a cockpit sharing the audit, acts on the queue (an audited action).
+    audit = AuditLog(Path(os.environ["XDG_STATE_HOME"]) / "cockpit" / "audit.jsonl")
+    you = Trainee(lab, audit)
+
+    async def purge() -> None:
+        # A redrive: PurgeQueue allows one call a minute, and another test purged already.
+        await you.act("queue.redrive_dlq", await you.row("aws:sqs", "jobs"))
+
+    asyncio.run(purge())
+    runner.join(40)
+    assert result == [0], out.getvalue() + err.getvalue()
+    assert "detection not noted" not in out.getvalue()
+    assert "(detected by acting on it after" in out.getvalue()

@@ -223,6 +223,9 @@ class Pane(Vertical):
                                 complete=self.sources_complete, empty=self.empty)
         if self.boot_error is not None and not self.updates:
             sev, text = self.boot_error
+        word = getattr(self.screen if self.is_attached else None, "live_word", None)
+        if callable(word) and text.startswith("● live · "):  # a replay is not live: its clock
+            text = f"{word()} · " + text.removeprefix("● live · ").rsplit(" · every ", 1)[0]
         if self.header.show(sev, text, self.has_focus_within):
             screen = self.screen if self.is_attached else None
             if self.has_focus_within and hasattr(screen, "update_explain"):

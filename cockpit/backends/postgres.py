@@ -487,7 +487,9 @@ class PostgresSource:
     async def activity(self) -> Activity:
         sessions = await self.sessions()
         slow = await self.slow_queries()
-        return Activity(self.db.name, self.id, tuple(sessions), slow)
+        # Kept for the database row's detail, which offers cancel / terminate on these.
+        self.last_activity = Activity(self.db.name, self.id, tuple(sessions), slow)
+        return self.last_activity
 
     async def detail(self, record: Any) -> list[DetailSection]:
         """Sections for the database row's detail screen (DetailProvider)."""

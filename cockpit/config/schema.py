@@ -17,6 +17,7 @@ from cockpit.config.types import (
     _RedisQueues,
     _Secret,
     _Seq,
+    _Step,
     _Str,
     _StrOrRec,
 )
@@ -288,7 +289,8 @@ RUNBOOK = _Rec(
         "match": (NAME, "glob on an alarm or service name"),
         "title": (NAME, "shown in the runbook view"),
         "url": (_Str(), "link to the full runbook"),
-        "steps": (_Seq(_Str()), "what to do, in order"),
+        "steps": (_Seq(_Step()), "what to do, in order; a step ending `action: <id>` (or "
+                  "`{text: ..., action: <id>}`) runs that action from the checklist"),
     },
     name="runbooks",
 )

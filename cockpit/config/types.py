@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -348,3 +349,46 @@ class _StrOrRec(_Rec):
         if not _is(node, "str"):
             self.expected(node, w, where, line, f"a {self.string.doc} or a mapping")
         return self.string.convert(node, w, where, line)
+
+
+# "Restart the service: action: service.restart": a step that names the action doing it.
+_STEP_ACTION = re.compile(r"^(?P<text>.*?)[\s:]*\baction:\s*(?P<action>[A-Za-z_][\w.]*)\s*$")
+
+
+@dataclass(frozen=True)
+class _Step(_Type):
+    """A runbook step: a string (ending ``action: <id>`` to name an action), or a mapping
+    ``{text: ..., action: <id>}``. The action id must be a built-in action's."""
+
+    doc: str = "string, or mapping text/action"
+
+    def convert(self, node: Node, w: _Walk, where: str, line: int) -> Any:
+        from cockpit.profile import RunbookStep
+
+        if _is(node, "str"):
+            text, action = node.value, ""
+            if m := _STEP_ACTION.match(text):
+                text, action = m["text"], m["action"]
+        elif isinstance(node, MappingNode):
+            values: dict[str, str] = {}
+            for key, kline, vnode in _pairs(node, w, where):
+                here = _join(where, key)
+                if key not in ("text", "action"):
+                    w.fail(kline, here, f"unknown key {key!r} (expected one of: text, action)")
+                values[key] = _Str(empty_ok=False).convert(vnode, w, here, kline)
+            if "text" not in values:
+                w.fail(line, where, "missing required key 'text'")
+            text, action = values["text"], values.get("action", "")
+        else:
+            self.expected(node, w, where, line, "a string or a mapping")
+        if not text.strip():
+            w.fail(line, where, "must not be empty")
+        if action:
+            from cockpit.registry import REGISTRY
+
+            ids = [spec.id for spec in REGISTRY]
+            if action not in ids:
+                close = difflib.get_close_matches(action, ids, n=1)
+                w.fail(line, where, f"unknown action {action!r}",
+                       f"did you mean {close[0]!r}?" if close else "an action id such as service.restart")
+        return RunbookStep(text, action)
