@@ -23,6 +23,7 @@ from textual.driver import Driver
 from textual.drivers.linux_driver import LinuxDriver
 from textual.message import Message
 
+from cockpit.custom_actions import profile_actions
 from cockpit.hub import Hub, LogBatch, SourceUpdate, Throttle
 from cockpit.model import Alarm, LogLevel, PaneKind
 from cockpit.profile import Profile
@@ -132,6 +133,7 @@ class CockpitApp(App[int]):
         self.lab: Any = None
         self.hub: Hub | None = None
         self.runner = self._make_runner()
+        self.action_specs: tuple = profile_actions(profile)  # the profile's own (actions:)
         self.alarm_tracker: Any = None  # built on the first alarm update, off the first frame
         for t in THEMES.values():
             self.register_theme(t)
@@ -264,6 +266,7 @@ class CockpitApp(App[int]):
             pane.expect(by_pane[kind], complete)
 
     def _start_hub(self, sources: Sources, profile: Profile, complete: bool = True) -> None:
+        self.action_specs = profile_actions(profile)  # a lab's: its AWS endpoint
         self.hub = Hub(
             sources.sources,
             sources.log_sources,
@@ -803,7 +806,7 @@ class CockpitApp(App[int]):
 
         actions = [
             (spec.key or "ctrl+p", f"{spec.title} ({spec.risk.value}) — {spec.description}")
-            for spec in REGISTRY
+            for spec in (*REGISTRY, *self.action_specs)
         ]
         mode = "read-only: every change is refused" if self.runner.read_only else (
             "dry-run: actions are shown and audited, not run" if self.dry_run else "actions run after confirmation")

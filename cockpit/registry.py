@@ -378,13 +378,14 @@ REGISTRY: tuple[ActionSpec, ...] = (
 )
 
 
-def get_action(action_id: str) -> ActionSpec:
-    for spec in REGISTRY:
+def get_action(action_id: str, extra: tuple[ActionSpec, ...] = ()) -> ActionSpec:
+    """A built-in action, or one of ``extra`` (the profile's own: ``custom_actions``)."""
+    for spec in (*REGISTRY, *extra):
         if spec.id == action_id:
             return spec
     raise KeyError(action_id)
 
 
-def available_actions(target: object, backend: object) -> list[ActionSpec]:
+def available_actions(target: object, backend: object, extra: tuple[ActionSpec, ...] = ()) -> list[ActionSpec]:
     """The actions offered on ``target``: right record type and a backend that can do it."""
-    return [s for s in REGISTRY if s.applies_to(target) and isinstance(backend, s.capability)]
+    return [s for s in (*REGISTRY, *extra) if s.applies_to(target) and isinstance(backend, s.capability)]

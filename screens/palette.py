@@ -70,7 +70,7 @@ def row_commands(app: CockpitApp) -> list[PaletteCommand]:
     out: list[PaletteCommand] = []
     for rec in rows:
         backend = app.backend_for(rec)
-        for spec in available_actions(rec, backend):
+        for spec in available_actions(rec, backend, getattr(app, "action_specs", ())):
             out.append(
                 PaletteCommand(
                     f"{spec.title} {target_name(rec, spec)}",
@@ -79,6 +79,13 @@ def row_commands(app: CockpitApp) -> list[PaletteCommand]:
                     focused=rec is selected,
                 )
             )
+    # The profile's own actions on no row: on the profile itself.
+    from cockpit.custom_actions import no_target
+
+    whole = no_target(app.profile)
+    for spec in available_actions(whole, None, getattr(app, "action_specs", ())):
+        out.append(PaletteCommand(spec.title, f"{spec.risk.value} · {spec.description}",
+                                  partial(app.request_action, spec, whole, "palette")))
     return out
 
 
