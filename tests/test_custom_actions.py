@@ -323,3 +323,46 @@ def test_a_missing_dlq_is_refused_not_passed_empty():
     """)
     with pytest.raises(ActionRefused, match="no dlq_name"):
         spec.command(None, QueueStatus("jobs", "sqs", "aws:sqs", 1), {})
+
+
+NO_ROW = """\
+profiles:
+  p:
+    actions:
+      - id: ops.note
+        title: "ops: write a note"
+        risk: change
+        argv: [recorder, note, "{target.name}"]
+      - id: ops.slow
+        title: "ops: hang"
+        risk: read
+        argv: [sleep, "30"]
+        timeout: 0.5
+"""
+
+
+def test_an_action_on_no_row_runs_once_on_the_profile_and_a_hung_one_is_stopped(tmp_path, recorder, capsys):
+    from cockpit.run import main_run
+
+    config = tmp_path / "profiles.yaml"
+    config.write_text(NO_ROW)
+    assert main_run(["ops.note", "--config", str(config)]) == 1  # a change needs --yes
+    assert _ran(recorder) == []
+    assert main_run(["ops.note", "--config", str(config), "--yes"]) == 0
+    assert _ran(recorder) == [["note", "p"]]
+    capsys.readouterr()
+    assert main_run(["ops.slow", "--config", str(config), "--format", "json"]) == 1
+    result = json.loads(capsys.readouterr().out)
+    assert result["status"] == "failed" and "did not finish within 0.5 s" in result["message"]
+    assert _phases("ops.slow") == [("started", ""), ("finished", "failed")]
+
+
+async def test_an_action_on_no_row_is_in_the_palette(recorder):
+    app = CockpitApp(load_text(NO_ROW, Path("p.yaml")).get("p"))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await _palette(pilot, "ops: write a note")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), 5)
+        await pilot.press("tab", "enter")  # Cancel -> Confirm
+        await wait_until(lambda: _ran(recorder), 10)
+        assert _ran(recorder) == [["note", "p"]]
+        await pilot.press("q")
