@@ -23,7 +23,7 @@ from textual.driver import Driver
 from textual.drivers.linux_driver import LinuxDriver
 from textual.message import Message
 
-from cockpit.custom_actions import profile_actions
+from cockpit.custom_actions import outcome_view, profile_actions
 from cockpit.hub import Hub, LogBatch, SourceUpdate, Throttle
 from cockpit.model import Alarm, LogLevel, PaneKind
 from cockpit.profile import Profile
@@ -587,6 +587,8 @@ class CockpitApp(App[int]):
         if outcome.ok and self.hub is not None:
             self.hub.refresh_now(getattr(target, "source", None))
         self._tell_screens("after_action", target, outcome)  # an open detail shows the result
+        if (view := outcome_view(spec, target, outcome)) is not None:  # a profile action's output
+            self.push_sections(*view)
         if self.sinks:
             self.publish(self.encoder.action({"action": spec.id, "title": spec.title,
                                               "target": getattr(target, "name", ""), "outcome": outcome.status,

@@ -254,6 +254,25 @@ def profile_actions(profile: Profile) -> tuple[ActionSpec, ...]:
     return tuple(_build(cfg, profile) for cfg in profile.actions)
 
 
+def outcome_view(spec: ActionSpec, target: Any, outcome: Any) -> tuple[str, Any] | None:
+    """A profile action's result as a screen's title and sections loader: the command, the
+    exit status and the output, plain text (None for built-ins and actions that did not run)."""
+    from cockpit.model import DetailSection
+
+    if getattr(spec, "config", None) is None or outcome.status not in ("ok", "failed"):
+        return None
+    head, _, output = outcome.message.partition("\n")
+    sections = [
+        DetailSection(f"{outcome.status}: {head}", lines=(f"$ {outcome.command}",)),
+        DetailSection("output", lines=tuple(output.splitlines()) or ("(no output)",)),
+    ]
+
+    async def load() -> list[Any]:
+        return sections
+
+    return f"{spec.title} {getattr(target, 'name', '')}".strip(), load
+
+
 def row_keys(specs: tuple[ActionSpec, ...], pane: str) -> list[tuple[str, str, str]]:
     """(key, action id, title) of the profile actions with a row key on ``pane``'s rows."""
     out = []

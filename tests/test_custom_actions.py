@@ -24,6 +24,7 @@ from cockpit.errors import ActionRefused, ConfigError
 from cockpit.lab import start_lab
 from cockpit.model import PaneKind, QueueStatus, ServiceStatus, Severity
 from screens.confirm import ConfirmScreen, ParamsScreen
+from screens.detail import SectionsScreen
 
 from .helpers import wait_until
 from .test_lab_actions import _palette, _ready
@@ -127,6 +128,11 @@ async def test_profile_actions_of_each_risk_run_from_row_key_and_palette(recorde
         assert _ran(recorder) == [["read", "api", "production"]]
         await wait_until(lambda: ("finished", "ok") in _phases("svc.note"), 10)
         assert _phases("svc.note") == [("started", ""), ("finished", "ok")]
+        # its output, as plain text, with the exit status and the command
+        await wait_until(lambda: isinstance(app.screen, SectionsScreen), 5)
+        await wait_until(lambda: "recorded read api production" in _screen(app), 5)
+        assert "ok: exit status 0" in _screen(app) and "$ recorder read api production" in _screen(app)
+        await pilot.press("escape")
 
         # change, from the palette: a y/n confirmation showing the exact argv
         await _palette(pilot, "service: poke api")
@@ -135,6 +141,8 @@ async def test_profile_actions_of_each_risk_run_from_row_key_and_palette(recorde
         await pilot.press("tab", "enter")  # Cancel -> Confirm
         await wait_until(lambda: len(_ran(recorder)) == 2, 15)
         assert _ran(recorder)[1] == ["change", "api"]
+        await wait_until(lambda: isinstance(app.screen, SectionsScreen), 5)
+        await pilot.press("escape")
 
         # destructive: parameter prefilled from the row, then the queue's name typed
         await _palette(pilot, "queue: drain dead letters to a file jobs")
@@ -365,4 +373,5 @@ async def test_an_action_on_no_row_is_in_the_palette(recorder):
         await pilot.press("tab", "enter")  # Cancel -> Confirm
         await wait_until(lambda: _ran(recorder), 10)
         assert _ran(recorder) == [["note", "p"]]
-        await pilot.press("q")
+        await wait_until(lambda: isinstance(app.screen, SectionsScreen), 5)
+        await pilot.press("escape", "q")
