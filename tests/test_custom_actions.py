@@ -22,10 +22,11 @@ from cockpit.app import CockpitApp
 from cockpit.config import load_text
 from cockpit.errors import ActionRefused, ConfigError
 from cockpit.lab import start_lab
-from cockpit.model import PaneKind, QueueStatus, ServiceStatus, Severity
+from cockpit.model import DatabaseSnapshot, PaneKind, QueueStatus, ServiceStatus, Severity
 from screens.confirm import ConfirmScreen, ParamsScreen
 from screens.detail import SectionsScreen
 
+from .fixtures.moto import aws_client
 from .helpers import wait_until
 from .test_lab_actions import _palette, _ready
 
@@ -375,3 +376,64 @@ async def test_an_action_on_no_row_is_in_the_palette(recorder):
         assert _ran(recorder) == [["note", "p"]]
         await wait_until(lambda: isinstance(app.screen, SectionsScreen), 5)
         await pilot.press("escape", "q")
+
+
+def test_a_row_key_must_not_shadow_a_built_in_one():
+    assert "'r' is taken on these rows (service: restart)" in _load_error("""\
+        - id: a.b
+          title: "x: y"
+          applies_to: {pane: services}
+          risk: read
+          key: r
+          argv: [echo]
+    """)
+
+
+def test_source_url_runs_with_its_password_and_is_shown_masked():
+    spec = _spec("""\
+        - id: a.b
+          title: "cache: analyze keys"
+          applies_to: {pane: database, backend: redis}
+          risk: read
+          argv: [redis-cli, -u, "{source.url}", --bigkeys]
+    """)
+    url = "redis://:s3cret-pass@127.0.0.1:6399/0"
+    backend = SimpleNamespace(conn=SimpleNamespace(url=lambda: url))
+    row = DatabaseSnapshot("lab-redis", "redis", "redis:lab-redis")
+    assert spec.applies_to(row) and not spec.applies_to(replace(row, backend="postgres"))
+    shown = " ".join(spec.command(backend, row, {}))
+    assert "s3cret-pass" not in shown and "127.0.0.1:6399" in shown
+    assert spec.argv(backend, row, {})[2] == url  # what runs has it
+
+
+def test_the_lab_examples_drain_the_dlq_to_a_file_and_analyze_redis_keys(tmp_path):
+    import asyncio
+    import shutil
+
+    from cockpit.config import load_config
+    from cockpit.run import _parser, run_action
+
+    if not shutil.which("aws") or not shutil.which("redis-cli"):
+        pytest.skip("the shipped examples need the aws CLI and redis-cli")
+    lab = start_lab(with_servers=True)
+    try:
+        profile = lab.profile(load_config(ROOT / "profiles.yaml").get("lab"))
+        dest = tmp_path / "dead.jsonl"
+
+        def run(*argv: str):
+            return asyncio.run(run_action(profile, dict(lab.notes), _parser().parse_args(list(argv))))
+
+        _, name, outcome = run("dlq.drain", "jobs", "--confirm", "jobs", "--param", f"dest={dest}")
+        assert outcome.ok, outcome.message
+        drained = [json.loads(line) for line in dest.read_text().splitlines()]
+        assert drained and all("Body" in m for m in drained)
+        assert f"drained {len(drained)} message(s) from jobs-dlq" in outcome.message
+        sqs = aws_client(lab.aws_endpoint, "sqs")
+        url = sqs.get_queue_url(QueueName="jobs-dlq")["QueueUrl"]
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+        assert attrs["Attributes"]["ApproximateNumberOfMessages"] == "0"
+
+        _, _, outcome = run("cache.analyze_keys", "lab-redis")
+        assert outcome.ok and "Biggest" in outcome.message, outcome.message
+    finally:
+        lab.stop()

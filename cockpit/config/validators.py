@@ -131,6 +131,8 @@ def _check_unit_rule(values: dict[str, Any], w: _Walk, where: str, line: int) ->
 
 
 _ACTION_ID = re.compile(r"[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)+\Z")
+# Keys every pane (or the cockpit) already binds: a row key must not shadow them.
+_PANE_KEYS = frozenset("dehmqwz")
 _KEY = re.compile(r"[a-z0-9]\Z|(ctrl\+)?[a-z0-9]\Z|f[0-9]{1,2}\Z")
 
 
@@ -151,6 +153,12 @@ def _check_action(values: dict[str, Any], w: _Walk, where: str, line: int) -> No
         w.fail(line, f"{where}.key", f"expected one key (a letter, digit, ctrl+x or f1-f12), got {key!r}")
     target = values.get("applies_to")
     record_type = PANES[target.pane] if target is not None else None
+    if key is not None and record_type is not None:
+        taken = {s.key: s.title for s in REGISTRY if s.key and s.target_type is record_type}
+        taken.update(dict.fromkeys(_PANE_KEYS, "a cockpit key"))
+        if key in taken:
+            w.fail(line, f"{where}.key", f"{key!r} is taken on these rows ({taken[key]})",
+                   "choose another key")
     if key is not None and target is None:
         w.fail(line, f"{where}.key", "a row key needs applies_to (the rows it acts on)")
     if values.get("on", "local") == "host" and not (
