@@ -49,6 +49,7 @@ profiles:
         title: "service: poke"
         applies_to: {pane: services, backend: aws}
         risk: change
+        key: y
         argv: [recorder, change, "{target.name}"]
       - id: dlq.fake_drain
         title: "queue: drain dead letters to a file"
@@ -161,6 +162,20 @@ async def test_profile_actions_of_each_risk_run_from_row_key_and_palette(recorde
         assert _phases("dlq.fake_drain") == [("started", ""), ("finished", "ok")]
         finished = [e for e in _raw_audit() if e.get("action") == "dlq.fake_drain"][-1]
         assert finished["command"].endswith("recorder destructive jobs-dlq dlq-jobs.jsonl")
+        await wait_until(lambda: isinstance(app.screen, SectionsScreen), 5)
+        await pilot.press("escape")
+
+        # the change again, from its row key: confirmed the same way
+        _focus_api(app)
+        await pilot.press("y")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), 5)
+        await pilot.press("tab", "enter")
+        await wait_until(lambda: len(_ran(recorder)) == 4, 15)
+        assert _ran(recorder)[3] == ["change", "api"]
+        await wait_until(lambda: _phases("svc.poke").count(("finished", "ok")) == 2, 10)
+        assert _phases("svc.poke") == [("started", ""), ("finished", "ok")] * 2
+        await wait_until(lambda: isinstance(app.screen, SectionsScreen), 5)
+        await pilot.press("escape")
 
         # listed in help with its risk and explanation, and in the services footer
         assert any("service: note the name (read) — Writes the row's name down." in line
