@@ -452,3 +452,19 @@ def test_the_lab_examples_drain_the_dlq_to_a_file_and_analyze_redis_keys(tmp_pat
         assert outcome.ok and "Biggest" in outcome.message, outcome.message
     finally:
         lab.stop()
+
+
+def test_explain_lists_a_profile_action_with_its_argv():
+    from cockpit.explain import explain
+
+    spec = _spec("""\
+        - id: a.b
+          title: "queue: count"
+          applies_to: {pane: queues}
+          risk: read
+          argv: [tool, count, "{target.name}"]
+    """)
+    row = QueueStatus("jobs", "sqs", "aws:sqs", 1)
+    sections = explain(PaneKind.QUEUES, [], row, object(), "p", (spec,))
+    actions = next(s for s in sections if s.title == "Actions on jobs")
+    assert "queue: count (read): tool count jobs" in actions.lines
