@@ -326,7 +326,8 @@ class ActionRunner:
             )
         source_id = getattr(target, "source", "")
         try:
-            backend = self.resolve_backend(source_id)
+            # A profile's own action on no row (the profile itself) has no source.
+            backend = self.resolve_backend(source_id) if source_id else None
         except (KeyError, CockpitError) as e:
             return await finish("refused", f"no source {source_id!r} for {name}", str(e))
         if not isinstance(backend, spec.capability):

@@ -24,6 +24,7 @@ from textual.drivers.linux_driver import LinuxDriver
 from textual.message import Message
 
 from cockpit.commands import CommandContext, PaletteCommand, PaneRows, extra_commands
+from cockpit.custom_actions import no_target, outcome_view, profile_actions
 from cockpit.drill_runner import DrillRunner
 from cockpit.hub import Hub, LogBatch, SourceUpdate
 from cockpit.model import LogLevel, PaneKind
@@ -114,6 +115,7 @@ class CockpitApp(HubBridge, StreamSinks, IncidentControl, DrillRunner, Navigatio
         self.lab: Any = None
         self.hub: Hub | None = None
         self.runner = self._make_runner()
+        self.action_specs: tuple = profile_actions(profile)  # the profile's own (actions:)
         self.alarm_tracker: Any = None  # built on the first alarm update, off the first frame
         for t in THEMES.values():
             self.register_theme(t)
@@ -226,6 +228,7 @@ class CockpitApp(HubBridge, StreamSinks, IncidentControl, DrillRunner, Navigatio
             pane.expect(by_pane[kind], complete)
 
     def _start_hub(self, sources: Sources, profile: Profile, complete: bool = True) -> None:
+        self.action_specs = profile_actions(profile)  # a lab's: its AWS endpoint
         self.hub = Hub(
             sources.sources,
             sources.log_sources,
@@ -357,6 +360,8 @@ class CockpitApp(HubBridge, StreamSinks, IncidentControl, DrillRunner, Navigatio
         if outcome.ok and self.hub is not None:
             self.hub.refresh_now(getattr(target, "source", None))
         self._tell_screens("after_action", target, outcome)  # an open detail shows the result
+        if (view := outcome_view(spec, target, outcome)) is not None:  # a profile action's output
+            self.push_sections(*view)
         self.publish_action(spec, target, outcome)
 
     def action_save_screen(self) -> None:
@@ -384,7 +389,7 @@ class CockpitApp(HubBridge, StreamSinks, IncidentControl, DrillRunner, Navigatio
             verbs=self, backend_for=self.backend_for, panes=panes, focused=getattr(focused, "selected", None),
             sources=self.hub.sources if self.hub else (), log_sources=self.hub.log_sources if self.hub else (),
             lab=self.lab is not None, drill_running=self.drill is not None and not self.drill.finished,
-            themes=tuple(THEMES),
+            themes=tuple(THEMES), action_specs=self.action_specs, whole=no_target(self.profile),
         )
 
     def extra_palette_commands(self) -> list[PaletteCommand]:
@@ -406,7 +411,8 @@ class CockpitApp(HubBridge, StreamSinks, IncidentControl, DrillRunner, Navigatio
 
         mode = "read-only: every change is refused" if self.runner.read_only else (
             "dry-run: actions are shown and audited, not run" if self.dry_run else "actions run after confirmation")
-        return help_sections([*self.BINDINGS, *_S.BINDINGS, *_P.BINDINGS, *_L.BINDINGS], mode)
+        return help_sections([*self.BINDINGS, *_S.BINDINGS, *_P.BINDINGS, *_L.BINDINGS], mode,
+                             self.action_specs)
 
     async def action_quit(self) -> None:
         from screens.incident import QuitScreen, serious_open_incident

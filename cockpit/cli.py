@@ -21,7 +21,8 @@ def _parser() -> argparse.ArgumentParser:
         description="A live, safe terminal cockpit: services, alarms, logs, queues, database.",
         epilog="Subcommands: `cockpit profiles` lists profiles; "
         "`cockpit timeline --since 2h --format md|json` prints the incident timeline; "
-        "`cockpit check`, `cockpit drill list|run NAME`, `cockpit lab up` (see their --help).",
+        "`cockpit check`, `cockpit run ACTION TARGET`, `cockpit drill list|run NAME`, `cockpit lab up` "
+        "(see their --help).",
     )
     p.add_argument("--profile", help="profile name (default: the file's `default`, normally lab)")
     p.add_argument("--config", metavar="PATH", help="profiles.yaml to use (else $COCKPIT_CONFIG, "
@@ -87,6 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from cockpit.drills import main_drill
 
         return main_drill(argv[1:])
+    if argv and argv[0] == "run":
+        from cockpit.run import main_run
+
+        return main_run(argv[1:])
     if argv and argv[0] == "serve":
         from cockpit.serve import main_serve
 

@@ -104,6 +104,8 @@ class CommandContext:
     lab: bool = False  # drills need the lab
     drill_running: bool = False
     themes: Sequence[str] = ()
+    action_specs: tuple[Any, ...] = ()  # the profile's own actions (its actions:)
+    whole: Any = None  # what a profile action on no row acts on (the profile itself)
 
 
 def is_workload_source(source: object) -> bool:
@@ -131,7 +133,7 @@ def row_commands(ctx: CommandContext) -> list[PaletteCommand]:
     out: list[PaletteCommand] = []
     for rec in rows:
         backend = ctx.backend_for(rec)
-        for spec in available_actions(rec, backend):
+        for spec in available_actions(rec, backend, ctx.action_specs):
             out.append(
                 PaletteCommand(
                     f"{spec.title} {target_name(rec, spec)}",
@@ -140,6 +142,10 @@ def row_commands(ctx: CommandContext) -> list[PaletteCommand]:
                     focused=rec is selected,
                 )
             )
+    if ctx.whole is not None:  # the profile's own actions on no row
+        for spec in available_actions(ctx.whole, None, ctx.action_specs):
+            out.append(PaletteCommand(spec.title, f"{spec.risk.value} · {spec.description}",
+                                      partial(ctx.verbs.request_action, spec, ctx.whole, "palette")))
     return out
 
 

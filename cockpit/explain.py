@@ -57,7 +57,7 @@ def _command(argv: Iterable[str]) -> str:
 
 
 def explain(pane: PaneKind, sources: Iterable[Any], record: Any = None, backend: Any = None,
-            profile_name: str = "") -> list[ExplainSection]:
+            profile_name: str = "", extra: tuple = ()) -> list[ExplainSection]:
     """Sections for the explain panel: the pane, its sources' commands, the row's actions."""
     from cockpit.actions import target_name
     from cockpit.registry import available_actions
@@ -78,7 +78,7 @@ def explain(pane: PaneKind, sources: Iterable[Any], record: Any = None, backend:
         out.append(ExplainSection("Where the data comes from", tuple(commands)))
     if record is not None:
         lines = []
-        for spec in available_actions(record, backend):
+        for spec in available_actions(record, backend, extra):
             try:
                 params = spec.resolve_params(backend, record, None)
                 argv = spec.command(backend, record, params)

@@ -211,6 +211,38 @@ class Runbook:
 
 
 @dataclass(frozen=True)
+class ActionTarget:
+    """Which rows a profile-defined action is offered on: a pane, and optionally a backend."""
+
+    pane: str  # services | alarms | queues | database | hosts
+    backend: str | None = None  # the rows' backend column (aws, sqs, redis, host, ...)
+
+
+@dataclass(frozen=True)
+class ActionParamConfig:
+    name: str
+    prompt: str = ""
+    default: str | None = None  # a template like the argv's: "{target.name}.jsonl"
+    allow_dash: bool = False  # a value may start with '-' (else refused: it reads as an option)
+
+
+@dataclass(frozen=True)
+class ActionConfig:
+    """A team's own action (profile key actions:): an argv template run without a shell."""
+
+    id: str
+    title: str
+    risk: str  # read | change | destructive
+    argv: tuple[str, ...]
+    applies_to: ActionTarget | None = None  # None: no row, the profile itself
+    params: tuple[ActionParamConfig, ...] = ()
+    on: str = "local"  # local | host (the row's host, through the hosts backend's transport)
+    timeout: float = 60.0
+    explain: str = ""
+    key: str | None = None  # a row key, shown in the footer of the rows it applies to
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     description: str = ""
@@ -232,6 +264,7 @@ class Profile:
     thresholds: Thresholds = field(default_factory=Thresholds)
     runbooks: tuple[Runbook, ...] = ()
     record: bool = False  # record the event stream (as --record) to the state dir
+    actions: tuple[ActionConfig, ...] = ()
 
 
 @dataclass(frozen=True)

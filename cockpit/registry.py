@@ -426,13 +426,15 @@ REGISTRY: tuple[ActionSpec, ...] = (
 )
 
 
-def get_action(action_id: str) -> ActionSpec:
-    for spec in REGISTRY:
+def get_action(action_id: str, extra: tuple[ActionSpec, ...] = ()) -> ActionSpec:
+    """A built-in action, or one of ``extra`` (the profile's own: ``custom_actions``)."""
+    for spec in (*REGISTRY, *extra):
         if spec.id == action_id:
             return spec
     raise KeyError(action_id)
 
 
-def available_actions(target: object, backend: object) -> list[ActionSpec]:
-    """The actions offered on ``target`` (see ``cockpit.actions.offered``)."""
-    return [s for s in REGISTRY if offered(s, target, backend)]
+def available_actions(target: object, backend: object, extra: tuple[ActionSpec, ...] = ()) -> list[ActionSpec]:
+    """The actions offered on ``target`` (see ``cockpit.actions.offered``): the built-in ones
+    and ``extra``, the profile's own (its ``actions:``)."""
+    return [s for s in (*REGISTRY, *extra) if offered(s, target, backend)]

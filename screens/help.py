@@ -15,10 +15,10 @@ from widgets.footer import KeyFooter
 Sections = list[tuple[str, list[tuple[str, str]]]]
 
 
-def help_sections(bindings: list, mode: str) -> Sections:
+def help_sections(bindings: list, mode: str, extra: tuple = ()) -> Sections:
     """Every key once: the cockpit's own, then the row actions (a key that means something
     else off the row says so on the action's line), then what only the palette runs."""
-    from cockpit.actions import REGISTRY
+    from cockpit.registry import REGISTRY
 
     general: dict[str, str] = {}
     for binding in bindings:
@@ -31,7 +31,7 @@ def help_sections(bindings: list, mode: str) -> Sections:
     general.setdefault("ctrl+p", "Command palette")
     keyed: list[tuple[str, str]] = []
     palette: list[tuple[str, str]] = []
-    for spec in REGISTRY:
+    for spec in (*REGISTRY, *extra):  # the built-in actions, then the profile's own
         text = f"{spec.title} ({spec.risk.value}) — {spec.description}"
         if not spec.key:
             palette.append((spec.title, text))

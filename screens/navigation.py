@@ -76,7 +76,8 @@ class Navigation:
         if pane.kind is PaneKind.LOGS and self.hub:
             sources = self.hub.log_sources
         record = getattr(pane, "selected", None)
-        sections = explain(pane.kind, sources, record, self.backend_for(record), self.profile.name)
+        sections = explain(pane.kind, sources, record, self.backend_for(record), self.profile.name,
+                           getattr(self, "action_specs", ()))
         states = pane.source_lines()
         if states:  # every source's state, each error in full: the header only names them
             from cockpit.explain import ExplainSection

@@ -383,6 +383,11 @@ class TablePane(Pane):
                 self._note_selected_for_drill()
 
     def on_mount(self) -> None:
+        from cockpit.custom_actions import row_keys
+
+        # The profile's own actions with a row key: bound on this pane, shown in its footer.
+        for key, action_id, title in row_keys(getattr(self.app, "action_specs", ()), self.kind):
+            self._bindings.bind(key, f"row_action('{action_id}')", title)
         self.render_records()
         self.refresh_status()
 
@@ -402,7 +407,7 @@ class TablePane(Pane):
 
         if getattr(self.app, "hub", None) is None:
             return False  # a watcher or a replay: no backend, so no action is even shown
-        spec = get_action(str(parameters[0]))
+        spec = get_action(str(parameters[0]), getattr(self.app, "action_specs", ()))
         rec = self.selected
         if rec is None or not spec.applies_to(rec):
             return None  # shown disabled
@@ -415,15 +420,16 @@ class TablePane(Pane):
 
         rec = self.selected
         if rec is not None:
-            self.app.request_action(get_action(action_id), rec, "key")
+            self.app.request_action(get_action(action_id, getattr(self.app, "action_specs", ())), rec, "key")
 
     def on_data_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
         # The footer rebuilds its keys on refresh_bindings (a layout pass, ~10 ms): only
         # when the new row offers other actions than the last one, not on every cursor move.
         offered = tuple(
             self.check_action("row_action", (b.action.split("'")[1],))
-            for b in self.BINDINGS
-            if isinstance(b, Binding) and b.action.startswith("row_action(")
+            for bs in self._bindings.key_to_bindings.values()
+            for b in bs
+            if b.action.startswith("row_action(")
         )
         if offered != self._offered:
             self._offered = offered

@@ -101,7 +101,8 @@ def _pairs(
                 merged.extend(_pairs(src, w, where, (*_merging, node)))
             continue
         w.count(knode, _line(knode), where)
-        if not _is(knode, "str"):
+        # YAML 1.1 reads a bare `on` as true: as a key it is the actions' `on:`, a name.
+        if not _is(knode, "str") and not (_is(knode, "bool") and knode.value == "on"):
             w.fail(_line(knode), where, f"keys must be strings, got {_kind(knode)}")
         key = knode.value
         if key in explicit:

@@ -24,6 +24,7 @@ from cockpit.config.types import (
 from cockpit.config.validators import (
     _ALARM_STATES,
     _absolute_path,
+    _check_action,
     _check_basic_auth,
     _check_host,
     _check_unit_rule,
@@ -34,6 +35,9 @@ from cockpit.config.validators import (
     _shell_safe,
 )
 from cockpit.profile import (
+    ActionConfig,
+    ActionParamConfig,
+    ActionTarget,
     AlarmFilter,
     AlertmanagerConfig,
     AwsConfig,
@@ -294,6 +298,65 @@ RUNBOOK = _Rec(
     },
     name="runbooks",
 )
+ACTION_TARGET = _Rec(
+    ActionTarget,
+    {
+        "pane": (
+            _Enum(values=("services", "hosts", "alarms", "queues", "database")),
+            "the rows it is offered on (hosts: the services pane's rows of the hosts backend)",
+        ),
+        "backend": (
+            _Opt(_Enum(values=("aws", "ecs", "sqs", "rds", "cloudwatch", "kubernetes", "host",
+                               "redis", "postgres", "prometheus", "alertmanager", "health"))),
+            "only rows of this backend (aws: any AWS one); null: every backend of the pane",
+        ),
+    },
+    name="actions.applies_to",
+)
+ACTION_PARAM = _Rec(
+    ActionParamConfig,
+    {
+        "name": (_Str(empty_ok=False, check=_no_space("a parameter name", _shell_safe("a parameter name"))),
+                 "used as `{params.NAME}` in argv"),
+        "prompt": (_Str(), "what the prompt asks (and `cockpit run --param NAME=...`)"),
+        "default": (_Opt(_Str()), "pre-filled value; may use `{target.FIELD}`"),
+        "allow_dash": (_Bool(), "accept a value starting with `-` (refused otherwise: an option)"),
+    },
+    name="actions.params",
+)
+ACTION = _Rec(
+    ActionConfig,
+    {
+        "id": (NAME, "dotted id, e.g. `dlq.drain` (not a built-in's); `cockpit run ID TARGET`"),
+        "title": (NAME, "palette title, \"category: verb\" like the built-in ones"),
+        "applies_to": (
+            _Opt(ACTION_TARGET),
+            "`{pane, backend}`: the rows it acts on; null: none (the palette runs it once)",
+        ),
+        "risk": (
+            _Enum(values=("read", "change", "destructive")),
+            "read runs at once; change asks y/n; destructive asks for the target's name typed",
+        ),
+        "params": (_Seq(ACTION_PARAM, unique="name"), "values asked before the confirmation"),
+        "argv": (
+            _Seq(_Str(empty_ok=False)),
+            "the command, one element per word, never through a shell; placeholders fill "
+            "elements: `{target.FIELD}` (a field of the row), `{params.NAME}`, `{source.url}` "
+            "(the row's server URL, masked when shown), `{cockpit.scripts}` (scripts shipped "
+            "with the cockpit); checked at load time",
+        ),
+        "on": (
+            _Enum(values=("local", "host")),
+            "local: on this machine (the profile's AWS endpoint and region in its environment); "
+            "host: on the row's host through the hosts backend's ssh",
+        ),
+        "timeout": (SECONDS, "stopped (and failed) after this long"),
+        "explain": (_Str(), "one line for the palette, help and explain"),
+        "key": (_Opt(NAME), "a row key (footer of the rows it applies to)"),
+    },
+    name="actions",
+    check=_check_action,
+)
 PROFILE = _Rec(
     Profile,
     {
@@ -316,6 +379,7 @@ PROFILE = _Rec(
         "thresholds": (THRESHOLDS, "when numbers turn red"),
         "runbooks": (_Seq(RUNBOOK), "runbook entries shown next to alarms and services"),
         "record": (_Bool(), "record the event stream to $XDG_STATE_HOME/cockpit/recordings/ (as --record)"),
+        "actions": (_Seq(ACTION, unique="id"), "the team's own actions (see Your own actions)"),
     },
     name="profiles.<name>",
     implicit=("name",),
@@ -335,6 +399,9 @@ _RECORDS = (
     ALERTMANAGER,
     THRESHOLDS,
     RUNBOOK,
+    ACTION_TARGET,
+    ACTION_PARAM,
+    ACTION,
     PROFILE,
 )
 _TOP_KEYS = {

@@ -128,3 +128,57 @@ def _check_unit_rule(values: dict[str, Any], w: _Walk, where: str, line: int) ->
             "a unit given as a mapping needs pidfile or cmdline (how to find its process)",
             "for a systemd unit, give its name as a plain string",
         )
+
+
+_ACTION_ID = re.compile(r"[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)+\Z")
+# Keys every pane (or the cockpit) already binds: a row key must not shadow them.
+_PANE_KEYS = frozenset("dehmqwz")
+_KEY = re.compile(r"[a-z0-9]\Z|(ctrl\+)?[a-z0-9]\Z|f[0-9]{1,2}\Z")
+
+
+def _check_action(values: dict[str, Any], w: _Walk, where: str, line: int) -> None:
+    """An action's id, title, row key and templates: every placeholder must be known."""
+    from cockpit.custom_actions import PANES, template_problems
+    from cockpit.registry import REGISTRY
+
+    action_id = values["id"]
+    if not _ACTION_ID.match(action_id):
+        w.fail(line, f"{where}.id", f"expected a dotted id like dlq.drain, got {action_id!r}")
+    if any(spec.id == action_id for spec in REGISTRY):
+        w.fail(line, f"{where}.id", f"{action_id!r} is a built-in action", "choose another id")
+    if ": " not in values["title"]:
+        w.fail(line, f"{where}.title", "expected \"category: verb\", like the built-in actions")
+    key = values.get("key")
+    if key is not None and not _KEY.match(key):
+        w.fail(line, f"{where}.key", f"expected one key (a letter, digit, ctrl+x or f1-f12), got {key!r}")
+    target = values.get("applies_to")
+    record_type = PANES[target.pane] if target is not None else None
+    if key is not None and record_type is not None:
+        taken = {s.key: s.title for s in REGISTRY if s.key and s.target_type is record_type}
+        taken.update(dict.fromkeys(_PANE_KEYS, "a cockpit key"))
+        if key in taken:
+            w.fail(line, f"{where}.key", f"{key!r} is taken on these rows ({taken[key]})",
+                   "choose another key")
+    if key is not None and target is None:
+        w.fail(line, f"{where}.key", "a row key needs applies_to (the rows it acts on)")
+    if values.get("on", "local") == "host" and not (
+        target is not None and (target.pane == "hosts" or (target.pane == "services" and target.backend == "host"))
+    ):
+        w.fail(line, f"{where}.on", "on: host runs on the row's host: it needs applies_to "
+               "{pane: hosts} (or {pane: services, backend: host})")
+    params = values.get("params", ())
+    names = [p.name for p in params]
+    if len(set(names)) != len(names):
+        w.fail(line, f"{where}.params", "parameter names must be unique")
+    argv = values["argv"]
+    if not argv:
+        w.fail(line, f"{where}.argv", "must not be empty")
+    if argv[0].startswith("-"):
+        w.fail(line, f"{where}.argv", "the command must not start with '-'")
+    for i, word in enumerate(argv):
+        for problem in template_problems(word, record_type, set(names)):
+            w.fail(line, f"{where}.argv[{i}]", problem)
+    for p in params:
+        if p.default is not None:
+            for problem in template_problems(p.default, record_type, set()):
+                w.fail(line, f"{where}.params.{p.name}.default", problem)
