@@ -386,5 +386,8 @@ def get_action(action_id: str) -> ActionSpec:
 
 
 def available_actions(target: object, backend: object) -> list[ActionSpec]:
-    """The actions offered on ``target``: right record type and a backend that can do it."""
-    return [s for s in REGISTRY if s.applies_to(target) and isinstance(backend, s.capability)]
+    """The actions offered on ``target``: right record type, a backend that can do it, and,
+    where the backend says which of its rows it can act on (``acts_on``), this row."""
+    acts_on = getattr(backend, "acts_on", None)
+    return [s for s in REGISTRY if s.applies_to(target) and isinstance(backend, s.capability)
+            and (acts_on is None or acts_on(s.capability, target))]

@@ -387,18 +387,20 @@ class TablePane(Pane):
         return self.records.get(key) if key else None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # A row key is offered only when the selected row's backend can do the action.
+        # A row key is offered only when the registry offers the action on the selected row
+        # (its type, its backend, that backend's word on the row): hidden otherwise, so the
+        # footer never offers what would be refused.
         if action != "row_action":
             return True
         from cockpit.actions import get_action
+        from cockpit.registry import available_actions
 
         if getattr(self.app, "hub", None) is None:
             return False  # a watcher or a replay: no backend, so no action is even shown
-        spec = get_action(str(parameters[0]))
         rec = self.selected
-        if rec is None or not spec.applies_to(rec):
-            return None  # shown disabled
-        return isinstance(self.app.backend_for(rec), spec.capability) or None
+        if rec is None:
+            return False
+        return get_action(str(parameters[0])) in available_actions(rec, self.app.backend_for(rec))
 
     def action_row_action(self, action_id: str) -> None:
         from cockpit.actions import get_action

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cockpit.backends.base import Restartable
 from cockpit.backends.loglines import parse_level
 from cockpit.backends.ssh import (
     LocalTransport,
@@ -614,6 +615,16 @@ class HostServicesSource:
         units = list(self.host.units)
         cmd = ["systemctl", "status", "--no-pager", *units] if units else ["uptime"]
         return self.host.transport.display(cmd)
+
+    def acts_on(self, capability: type, target: ServiceStatus) -> bool:
+        """Whether ``capability`` applies to this row (registry.available_actions asks): a
+        restart only to a configured systemd unit, never to the host row or a ps process."""
+        if capability is Restartable:
+            try:
+                self._unit_for(target)
+            except CockpitError:
+                return False
+        return True
 
     # --- Restartable ---
     def _unit_for(self, target: ServiceStatus) -> str:
