@@ -29,6 +29,7 @@ from cockpit.profile import Profile
 from cockpit.sources import Sources, build_sources
 from cockpit.text import sanitize, sanitize_block
 from screens.detail import DetailScreen
+from screens.habits import HabitsMixin
 from screens.help import HelpScreen
 from screens.main import CockpitScreen
 from screens.palette import CockpitCommands, PaletteCommand, source_commands
@@ -75,7 +76,7 @@ class BootFailed(Message):
         self.hint = hint
 
 
-class CockpitApp(App[int]):
+class CockpitApp(HabitsMixin, App[int]):
     TITLE = "ops cockpit"
     CSS_PATH = str(CSS_PATH)
     ENABLE_COMMAND_PALETTE = True
@@ -83,6 +84,7 @@ class CockpitApp(App[int]):
     BINDINGS = [
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
+        Binding("colon", "command_line", "Command", key_display=":", id="app.command_line"),
         Binding("w", "toggle_war_room", "War room", id="app.war_room"),
         Binding("ctrl+s", "save_screen", "Save screenshot", show=False, id="app.screenshot"),
         Binding("F", "toggle_follow_driver", "Follow driver", show=False, id="app.follow_driver"),
@@ -199,6 +201,9 @@ class CockpitApp(App[int]):
 
             reference.install(self)
         self.cockpit = self._screen_factory(self.make_banner())
+        from widgets import breadcrumb
+
+        breadcrumb.install(self)
         if self.low_bandwidth:
             # Every visible log line costs a row over the link: show what needs a human
             # (WARN and above; `/` still searches the whole ring) and jump a page at a time.
@@ -790,10 +795,12 @@ class CockpitApp(App[int]):
         seen: set[str] = set()
         general: list[tuple[str, str]] = []
         from screens.main import CockpitScreen as _S
+        from widgets.keyed_table import KeyedTable as _K
         from widgets.logview import LogView as _L
         from widgets.pane import Pane as _P
+        from widgets.pane import TablePane as _T
 
-        for binding in [*self.BINDINGS, *_S.BINDINGS, *_P.BINDINGS, *_L.BINDINGS]:
+        for binding in [*self.BINDINGS, *_S.BINDINGS, *_P.BINDINGS, *_T.BINDINGS, *_K.BINDINGS, *_L.BINDINGS]:
             b = binding if isinstance(binding, Binding) else Binding(*binding)
             if b.description and b.key not in seen:
                 seen.add(b.key)

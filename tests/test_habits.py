@@ -172,3 +172,77 @@ async def test_clicking_a_header_sorts_by_it():
         await wait_until(lambda: names() == ["api", "worker"] and "service▲" in table.ordered_columns[column].label.plain, 5)
         await pilot.click(table, offset=(x, 0))
         await wait_until(lambda: names() == ["worker", "api"], 5)
+
+
+async def test_d_describes_the_row_and_l_shows_its_logs():
+    from screens.detail import DetailScreen
+
+    estate = FakeEstate()
+    app = make_app(lambda p, n: estate.factory(p, n))
+    async with app.run_test(size=(160, 48)) as pilot:
+        pane = app.cockpit.panes[PaneKind.SERVICES]
+        await wait_until(lambda: pane.row_count() == 2, 5)
+        pane.focus_body()
+        estate.logs.push("GET /v1/orders 200", source="api/task-1")
+        estate.logs.push("job done", source="worker/task-7")
+        logs = app.cockpit.logs
+        await wait_until(lambda: len(logs.view.lines) == 2, 5)
+        await pilot.press("d")
+        await wait_until(lambda: isinstance(app.screen, DetailScreen), 5)
+        assert app.screen.record.name == "api"
+        await pilot.press("escape")
+        await wait_until(lambda: app.screen is app.cockpit, 5)
+        await pilot.press("down", "l")
+        await wait_until(lambda: [ln.text for ln in logs.view.lines] == ["job done"], 5)
+        assert logs.view.has_focus and logs.filter_input.value == "worker"
+
+
+async def test_colon_opens_a_command_line_that_completes_and_runs():
+    from screens.habits import CommandLine
+    from screens.timeline import TimelineScreen
+
+    estate = FakeEstate()
+    app = make_app(lambda p, n: estate.factory(p, n))
+    async with app.run_test(size=(160, 48)) as pilot:
+        pane = app.cockpit.panes[PaneKind.SERVICES]
+        await wait_until(lambda: pane.row_count() == 2, 5)
+        pane.focus_body()
+        await pilot.press("colon")
+        await wait_until(lambda: isinstance(app.screen, CommandLine), 5)
+        await pilot.press(*"ala", "tab")
+        assert app.screen.input.value == "alarms"
+        await pilot.press("enter")
+        await wait_until(lambda: app.cockpit.panes[PaneKind.ALARMS].table.has_focus, 5)
+        await pilot.press("colon", *"timel", "tab", "enter")
+        await wait_until(lambda: isinstance(app.screen, TimelineScreen), 5)
+        await pilot.press("colon", *"services", "enter")
+        await wait_until(lambda: app.screen is app.cockpit and pane.table.has_focus, 5)
+        await pilot.press("colon", *"theme cockpit-light", "enter")
+        await wait_until(lambda: app.theme == "cockpit-light", 5)
+        await pilot.press("colon", *"help: keys", "enter")  # a palette command, by its title
+        await wait_until(lambda: type(app.screen).__name__ == "HelpScreen", 5)
+
+
+async def test_every_screen_has_a_breadcrumb_line():
+    from widgets.breadcrumb import Breadcrumb
+
+    estate = FakeEstate()
+    app = make_app(lambda p, n: estate.factory(p, n))
+
+    def crumb() -> str:
+        found = app.screen.query(Breadcrumb)
+        return str(found.first().render()) if found else ""
+
+    async with app.run_test(size=(160, 48)) as pilot:
+        pane = app.cockpit.panes[PaneKind.SERVICES]
+        await wait_until(lambda: pane.row_count() == 2, 5)
+        pane.focus_body()
+        await wait_until(lambda: crumb() == "test › Services", 5)
+        await pilot.press("enter")
+        await wait_until(lambda: crumb() == "test › Services › api", 5)
+        await pilot.press("escape")
+        await wait_until(lambda: crumb() == "test › Services", 5)
+        app.cockpit.panes[PaneKind.ALARMS].focus_body()
+        await wait_until(lambda: crumb() == "test › Alarms", 5)
+        line = app.screen.query_one(Breadcrumb)
+        assert line.region.y == 1, "the line under the profile banner"

@@ -320,6 +320,10 @@ class TablePane(Pane):
     """A pane whose records are rows of a ``KeyedTable``."""
 
     columns: ClassVar[Sequence[tuple[str, int]]]
+    BINDINGS = [
+        Binding("d", "describe", "Describe", id="pane.describe"),
+        Binding("l", "row_logs", "Logs", id="pane.row_logs"),
+    ]
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -401,6 +405,18 @@ class TablePane(Pane):
         if rec is None:
             return False
         return get_action(str(parameters[0])) in available_actions(rec, self.app.backend_for(rec))
+
+    def action_describe(self) -> None:
+        """`d` (k9s): the row's detail, as Enter."""
+        if self.selected is not None:
+            self.post_message(self.OpenDetail(self.selected, self.title))
+
+    def action_row_logs(self) -> None:
+        """`l` (k9s): the row's logs (screens/habits.py)."""
+        from screens.habits import show_row_logs
+
+        if self.selected is not None and getattr(self.app, "hub", None) is not None:
+            show_row_logs(self.app, self.selected)
 
     def action_row_action(self, action_id: str) -> None:
         from cockpit.actions import get_action
