@@ -246,3 +246,80 @@ async def test_every_screen_has_a_breadcrumb_line():
         await wait_until(lambda: crumb() == "test › Alarms", 5)
         line = app.screen.query_one(Breadcrumb)
         assert line.region.y == 1, "the line under the profile banner"
+
+
+async def test_profile_command_quits_so_the_cli_opens_the_other_profile():
+    estate = FakeEstate()
+    app = make_app(lambda p, n: estate.factory(p, n))
+    app.profile_names = ("test", "other")
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("colon", *"profile oth", "tab", "enter")
+        await wait_until(lambda: app.next_profile == "other", 10)
+    assert app.return_code == 0
+
+
+# --- README's Keys table is the app's bindings --------------------------------------------
+
+README_KEYS = {"↑": "up", "↓": "down", "←": "left", "→": "right", "pgup": "pageup", "pgdn": "pagedown",
+               "esc": "escape", "/": "slash", "?": "question_mark", ":": "colon", "shift+←": "shift+left",
+               "shift+→": "shift+right", "ctrl+p": "ctrl+p"}
+
+
+def readme_keys() -> set[str]:
+    """Every key the README's Keys table names: the backticked words of its first column."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = re.search(r"### Keys\n.*?(\| key .*?)\n\n", text, re.S)
+    assert table, "README lost its Keys table"
+    keys: set[str] = set()
+    for line in table.group(1).splitlines()[2:]:
+        for key in re.findall(r"`([^`]+)`", line.split("|")[1]):
+            low = key if len(key) == 1 else key.lower()
+            keys.add(README_KEYS.get(low, low))
+    return keys
+
+
+def app_bindings() -> tuple[dict[str, str], set[str]]:
+    """(key -> description of every binding of ours that has one; every key bound at all,
+    Textual's own DataTable, Input and App keys included)."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    from textual.binding import Binding
+    from textual.dom import DOMNode
+
+    import screens
+    import widgets
+
+    for pkg in (screens, widgets):
+        for info in pkgutil.iter_modules(pkg.__path__):
+            importlib.import_module(f"{pkg.__name__}.{info.name}")
+    importlib.import_module("cockpit.app")
+    ours: dict[str, str] = {}
+    bound: set[str] = {"ctrl+p"}  # the command palette: App.COMMAND_PALETTE_BINDING
+    seen: set[type] = set()
+    stack: list[type] = [DOMNode]
+    for cls in stack:
+        stack += [c for c in cls.__subclasses__() if c not in seen]
+        seen.add(cls)
+        mine = cls.__module__.split(".")[0] in ("cockpit", "screens", "widgets")
+        for b in cls.__dict__.get("BINDINGS", ()):
+            b = b if isinstance(b, Binding) else Binding(*b)
+            for key in b.key.split(","):
+                bound.add(key.strip())
+                if mine and b.description and inspect.isclass(cls):
+                    ours.setdefault(key.strip(), f"{b.description} ({cls.__name__})")
+    return ours, bound
+
+
+def test_readme_keys_table_is_the_apps_bindings():
+    ours, bound = app_bindings()
+    documented = readme_keys()
+    assert {"colon", "d", "l", "home", "shift+left", "ctrl+p"} <= documented
+    missing = {k: d for k, d in ours.items() if k not in documented}
+    assert not missing, f"bindings missing from README's Keys table: {missing}"
+    unknown = documented - bound
+    assert not unknown, f"keys in README's Keys table that nothing binds: {unknown}"
