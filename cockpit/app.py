@@ -84,7 +84,7 @@ class CockpitApp(HabitsMixin, App[int]):
     BINDINGS = [
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
-        Binding("colon", "command_line", "Command", key_display=":", id="app.command_line"),
+        Binding("colon", "command_line", "Command", key_display=":", show=False, id="app.command_line"),
         Binding("w", "toggle_war_room", "War room", id="app.war_room"),
         Binding("ctrl+s", "save_screen", "Save screenshot", show=False, id="app.screenshot"),
         Binding("F", "toggle_follow_driver", "Follow driver", show=False, id="app.follow_driver"),

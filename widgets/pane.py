@@ -321,8 +321,8 @@ class TablePane(Pane):
 
     columns: ClassVar[Sequence[tuple[str, int]]]
     BINDINGS = [
-        Binding("d", "describe", "Describe", id="pane.describe"),
-        Binding("l", "row_logs", "Logs", id="pane.row_logs"),
+        Binding("d", "describe", "Describe", show=False, id="pane.describe"),  # footer room: ? lists them
+        Binding("l", "row_logs", "Logs", show=False, id="pane.row_logs"),
     ]
 
     def __init__(self, **kwargs) -> None:
