@@ -126,10 +126,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = app.run()
         except KeyboardInterrupt:
             result = 130
-        if not app.next_profile or result == 130:
+        next_profile = getattr(app, "next_profile", None)
+        if not next_profile or result == 130:
             break
         # `:profile NAME`: this cockpit has stopped its sources and lab; open the other one.
-        profile, lab_kw = config.get(app.next_profile), {}
+        profile, lab_kw = config.get(next_profile), {}
     _exit_now_if_sdk_calls_hang(int(result or 0))
     return int(result or 0)
 
