@@ -221,6 +221,11 @@ async def test_colon_opens_a_command_line_that_completes_and_runs():
         await wait_until(lambda: app.theme == "cockpit-light", 5)
         await pilot.press("colon", *"help: keys", "enter")  # a palette command, by its title
         await wait_until(lambda: type(app.screen).__name__ == "HelpScreen", 5)
+        await pilot.press("escape")
+        await wait_until(lambda: app.screen is app.cockpit, 5)
+        await pilot.press("slash", "colon")  # typed into a filter, a colon is a colon
+        await pilot.pause()
+        assert app.screen is app.cockpit and pane.filter_input.value == ":"
 
 
 async def test_every_screen_has_a_breadcrumb_line():
