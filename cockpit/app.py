@@ -32,6 +32,7 @@ from cockpit.profile import Profile
 from cockpit.sinks import StreamSinks
 from cockpit.sources import Sources, build_sources
 from cockpit.text import sanitize, sanitize_block
+from screens.habits import HabitsMixin
 from screens.help import HelpScreen
 from screens.hub_bridge import LOG_HOLD, LOG_PAINT_AT_ONCE, HubBridge, LogsArrived, SourceUpdated  # noqa: F401 (imported from here)
 from screens.incident_control import IncidentControl
@@ -56,7 +57,7 @@ class BootFailed(Message):
         self.hint = hint
 
 
-class CockpitApp(HubBridge, StreamSinks, IncidentControl, DrillRunner, Navigation, App[int]):
+class CockpitApp(HabitsMixin, HubBridge, StreamSinks, IncidentControl, DrillRunner, Navigation, App[int]):
     TITLE = "ops cockpit"
     CSS_PATH = str(CSS_PATH)
     ENABLE_COMMAND_PALETTE = True
@@ -64,6 +65,7 @@ class CockpitApp(HubBridge, StreamSinks, IncidentControl, DrillRunner, Navigatio
     BINDINGS = [
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
+        Binding("colon", "command_line", "Command", key_display=":", show=False, id="app.command_line"),
         Binding("w", "toggle_war_room", "War room", id="app.war_room"),
         # Priority: a dialog is modal, and the confirmation is what a war room wants on record.
         Binding("ctrl+s", "save_screen", "Save screenshot", show=False, id="app.screenshot", priority=True),
@@ -163,6 +165,9 @@ class CockpitApp(HubBridge, StreamSinks, IncidentControl, DrillRunner, Navigatio
 
             reference.install(self)
         self.cockpit = self._screen_factory(self.make_banner())
+        from widgets import breadcrumb
+
+        breadcrumb.install(self)
         if self.low_bandwidth:
             # Every visible log line costs a row over the link: show what needs a human
             # (WARN and above; `/` still searches the whole ring) and jump a page at a time.
@@ -406,12 +411,14 @@ class CockpitApp(HubBridge, StreamSinks, IncidentControl, DrillRunner, Navigatio
     def help_sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
         from screens.help import help_sections
         from screens.main import CockpitScreen as _S
+        from widgets.keyed_table import KeyedTable as _K
         from widgets.logview import LogView as _L
         from widgets.pane import Pane as _P
+        from widgets.pane import TablePane as _T
 
         mode = "read-only: every change is refused" if self.runner.read_only else (
             "dry-run: actions are shown and audited, not run" if self.dry_run else "actions run after confirmation")
-        return help_sections([*self.BINDINGS, *_S.BINDINGS, *_P.BINDINGS, *_L.BINDINGS], mode,
+        return help_sections([*self.BINDINGS, *_S.BINDINGS, *_P.BINDINGS, *_T.BINDINGS, *_K.BINDINGS, *_L.BINDINGS], mode,
                              self.action_specs)
 
     async def action_quit(self) -> None:

@@ -140,15 +140,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         profile = dataclasses.replace(profile, lab=True)
         lab_kw["start_lab"] = lambda: attach_lab(args.lab_env)
-    app = CockpitApp(
-        profile, read_only=args.read_only, dry_run=args.dry_run, theme=args.theme, refresh=args.refresh,
-        war_room=args.war_room, low_bandwidth=args.low_bandwidth, record=args.record, share=_share_target(args.share, profile.name),
-        **lab_kw,
-    )
-    try:
-        result = app.run()
-    except KeyboardInterrupt:
-        result = 130
+    while True:
+        app = CockpitApp(
+            profile, read_only=args.read_only, dry_run=args.dry_run, theme=args.theme, refresh=args.refresh,
+            war_room=args.war_room, low_bandwidth=args.low_bandwidth, record=args.record, share=_share_target(args.share, profile.name),
+            **lab_kw,
+        )
+        app.profile_names = tuple(config.profiles)  # for `:profile NAME` (screens/habits.py)
+        try:
+            result = app.run()
+        except KeyboardInterrupt:
+            result = 130
+        next_profile = getattr(app, "next_profile", None)
+        if not next_profile or result == 130:
+            break
+        # `:profile NAME`: this cockpit has stopped its sources and lab; open the other one.
+        profile, lab_kw = config.get(next_profile), {}
     _exit_now_if_sdk_calls_hang(int(result or 0))
     return int(result or 0)
 

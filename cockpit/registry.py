@@ -436,5 +436,8 @@ def get_action(action_id: str, extra: tuple[ActionSpec, ...] = ()) -> ActionSpec
 
 def available_actions(target: object, backend: object, extra: tuple[ActionSpec, ...] = ()) -> list[ActionSpec]:
     """The actions offered on ``target`` (see ``cockpit.actions.offered``): the built-in ones
-    and ``extra``, the profile's own (its ``actions:``)."""
-    return [s for s in (*REGISTRY, *extra) if offered(s, target, backend)]
+    and ``extra``, the profile's own (its ``actions:``); where the backend says which of its
+    rows it can act on (``acts_on``), only on this row."""
+    acts_on = getattr(backend, "acts_on", None)
+    return [s for s in (*REGISTRY, *extra) if offered(s, target, backend)
+            and (acts_on is None or acts_on(s.capability, target))]

@@ -344,6 +344,9 @@ async def test_footer_follows_the_focused_pane_and_repaints_only_when_its_keys_c
     from widgets.footer import KeyFooter
 
     estate = FakeEstate()
+    # The footer offers only what the row's backend can do: this one can restart.
+    estate.services.restart_command = lambda target: ["restart", target.name]
+    estate.services.restart = lambda target: "restarted"
     app = make_app(estate)
     async with app.run_test(size=(160, 48)) as pilot:
         await focused_services(app, pilot)

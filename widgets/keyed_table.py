@@ -16,6 +16,7 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual._segment_tools import line_crop
+from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.coordinate import Coordinate
 from textual.geometry import Region
@@ -26,6 +27,7 @@ from textual.widgets.data_table import ColumnKey
 
 from widgets import textual_pin  # noqa: F401 (checks the Textual release first)
 from widgets.paint import LineMemoStylesCache, steady_vertical_scrollbar
+from widgets.table_sort import DOWN, UP, assign_letters, header_label, sorted_rows
 
 Row = tuple[str, Sequence[Text]]  # (row key, one Text per column)
 
@@ -115,7 +117,24 @@ class KeyedTable(DataTable):
     KeyedTable { height: 1fr; scrollbar-size-vertical: 1; scrollbar-size-horizontal: 0; }
     """
 
+    # k9s and htop habits: Home/End go to the first/last row (DataTable's scroll sideways);
+    # sideways is Shift+arrows.
+    BINDINGS = [
+        Binding("home", "scroll_top", "First row", show=False, id="table.first"),
+        Binding("end", "scroll_bottom", "Last row", show=False, id="table.last"),
+        Binding("shift+left", "sideways(-1)", "Scroll left", show=False, id="table.left"),
+        Binding("shift+right", "sideways(1)", "Scroll right", show=False, id="table.right"),
+    ]
+
     _cell_refresh_only = False  # class default: DataTable.__init__ already calls refresh()
+    # Until the user moves the cursor it stays on the first row: rows that arrive later (the
+    # lab's AWS side, seconds after its local processes) must not carry it off with its record.
+    user_moved = False
+    _syncing = False
+    # (column label, descending): remembered by the table, so per pane, across refreshes.
+    sort_column: tuple[str, bool] | None = None
+    sort_letters: dict[str, str] = {}  # noqa: RUF012 (replaced, never mutated)
+    _given: Sequence[Row] = ()  # the rows as the pane gave them, to sort again
     _growth_pending = False
     paints_own_growth = True  # rows added or removed are refreshed here (widgets/output.py)
     # Ours and DataTable's: emptied for the integrity oracle's reference (widgets/reference.py).
@@ -125,7 +144,6 @@ class KeyedTable(DataTable):
 
     def __init__(self, columns: Sequence[Col | tuple[str, int]], **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
-        self._column_spec = list(columns)
         self._cols = [as_col(c, i == len(columns) - 1) for i, c in enumerate(columns)]
         # Each column's widest cell so far: a high-water mark, so a count that goes 99 ->
         # 100 -> 99 widens its column once, not a relayout (a full repaint) every refresh.
@@ -157,6 +175,66 @@ class KeyedTable(DataTable):
     def on_mount(self) -> None:
         for col in self._cols:
             self.add_column(col.label, width=col.min, key=col.label)
+        self.sort_letters = assign_letters([col.label for col in self._cols], self._keys_around())
+        self._label_columns()
+
+    # --- sorting (widgets/table_sort.py) and the cursor ------------------------------------
+
+    def _keys_around(self) -> set[str]:
+        """Keys bound on this table, its ancestors and the app: no sort letter shadows one."""
+        keys: set[str] = set()
+        for node in [*self.ancestors_with_self]:
+            for cls in type(node).__mro__:
+                for b in cls.__dict__.get("BINDINGS", ()):
+                    key = b.key if isinstance(b, Binding) else b[0]
+                    keys.update(k.strip() for k in key.split(","))
+        return keys
+
+    def _label_columns(self) -> None:
+        letters = {label: letter for letter, label in self.sort_letters.items()}
+        for col in self._cols:  # the shown ones: a hidden column has no header to label
+            column = self.columns.get(ColumnKey(col.label))
+            if column is None:
+                continue
+            arrow = ""
+            if self.sort_column and self.sort_column[0] == col.label:
+                arrow = DOWN if self.sort_column[1] else UP
+            column.label = header_label(col.label, letters.get(col.label), column.width or col.min, arrow)
+
+    def sort_by(self, label: str) -> None:
+        """Sort by ``label``'s column; by the same again: the other way round."""
+        if self.sort_column and self.sort_column[0] == label:
+            self.sort_column = (label, not self.sort_column[1])
+        else:
+            self.sort_column = (label, False)
+        self._label_columns()
+        self._clear_caches()  # the header and every row change: one full repaint, once
+        follow, self.user_moved = self.user_moved, True  # the cursor stays on its record
+        try:
+            self.sync(self._given)
+        finally:
+            self.user_moved = follow or self.cursor_row != 0
+        self.refresh()
+
+    def on_key(self, event) -> None:
+        label = self.sort_letters.get(event.character or "") if event.character else None
+        if label is not None and event.character.isupper():
+            event.stop()
+            event.prevent_default()
+            self.sort_by(label)
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        event.stop()
+        self.sort_by(str(event.column_key.value))
+
+    def watch_cursor_coordinate(self, old: Coordinate, new: Coordinate) -> None:
+        super().watch_cursor_coordinate(old, new)
+        if not self._syncing:
+            self.user_moved = True
+
+    def action_sideways(self, direction: int) -> None:
+        # A column's worth at a time: one cell per press crawls, a page skips columns.
+        self.scroll_to(x=self.scroll_x + direction * 12, animate=False)
 
     def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False):
         # While patching single cells, drop the whole-widget refresh that update_cell asks
@@ -468,6 +546,7 @@ class KeyedTable(DataTable):
                 column.width = widths[i]
                 changed = True
         if changed:
+            self._label_columns()  # a label is fitted to its column's width
             self._forget_lines()
             self._repaint_all()
 
@@ -479,6 +558,7 @@ class KeyedTable(DataTable):
         # DataTable cannot hide a column: the table is built again with the ones that fit
         # (rare: a resize, or a cell wider than any before it).
         cursor = self.cursor_row
+        moved = self.user_moved  # building the table again is not the user moving the cursor
         self._growth_pending = False
         self.clear(columns=True)
         self._shown = shown
@@ -486,9 +566,11 @@ class KeyedTable(DataTable):
             self.add_column(self._cols[i].label, width=widths[i] or 0, key=self._cols[i].label)
         for row_index, cells in enumerate(self._cells):
             self.add_row(*(cells[i] for i in shown), key=str(row_index))
+        self._label_columns()  # the sort letters and arrow on the headers built again
         self._forget_lines()
         if self._cells and cursor >= 0:
             self.move_cursor(row=min(cursor, len(self._cells) - 1), animate=False)
+        self.user_moved = moved
         self._repaint_all()
 
     @property
@@ -524,6 +606,10 @@ class KeyedTable(DataTable):
         clears) is a change of cell text at the positions involved, so only the cells whose
         text differs are sent to the terminal, not the whole table.
         """
+        self._given = rows
+        if self.sort_column is not None:
+            index = [col.label for col in self._cols].index(self.sort_column[0])
+            rows = sorted_rows(rows, index, self.sort_column[1])
         keys = [k for k, _ in rows]
         selected = self.selected_key
         old_count = len(self._keys)
@@ -533,6 +619,7 @@ class KeyedTable(DataTable):
         prefs = self._prefs
         grew = False
         self._cell_refresh_only = True
+        self._syncing = True
         self._growth_pending = bool(old_count) and old_count != len(rows)
         try:
             for row_index, (_key, cells) in enumerate(rows[:old_count]):
@@ -569,6 +656,7 @@ class KeyedTable(DataTable):
                 self._cell_versions.pop()
         finally:
             self._cell_refresh_only = False
+            self._syncing = False
         if old_count and old_count != len(rows):
             # Only the rows that appeared or went blank; the compositor is told not to
             # repaint the whole table for its new scrollable size (widgets/output.py).
@@ -582,7 +670,11 @@ class KeyedTable(DataTable):
         self._keys = keys
         if grew:
             self._relayout()
-        if selected in keys and keys.index(selected) != self.cursor_row:
+        if self.user_moved and selected in keys and keys.index(selected) != self.cursor_row:
             # The cursor stays on its record, wherever the record moved.
-            self.move_cursor(row=keys.index(selected), animate=False)
+            self._syncing = True
+            try:
+                self.move_cursor(row=keys.index(selected), animate=False)
+            finally:
+                self._syncing = False
         return -1 if old_count != len(rows) else changed

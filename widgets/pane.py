@@ -22,6 +22,7 @@ from textual.widgets import Input, Static
 from cockpit.hub import TIMEOUT_WORD, SourceUpdate
 from cockpit.model import PaneKind, Severity
 from cockpit.text import one_line, sanitize
+from widgets.host import host
 from widgets.keyed_table import KeyedTable, Row
 
 
@@ -328,6 +329,10 @@ class TablePane(Pane):
     """A pane whose records are rows of a ``KeyedTable``."""
 
     columns: ClassVar[Sequence[tuple[str, int]]]
+    BINDINGS = [
+        Binding("d", "describe", "Describe", show=False, id="pane.describe"),  # footer room: ? lists them
+        Binding("l", "row_logs", "Logs", show=False, id="pane.row_logs"),
+    ]
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -400,20 +405,33 @@ class TablePane(Pane):
         return self.records.get(key) if key else None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # A row key is offered only when the selected row's backend can do the action.
+        # A row key is offered only when the registry offers the action on the selected row
+        # (its type, its backend, that backend's word on the row): hidden otherwise, so the
+        # footer never offers what would be refused.
         if action != "row_action":
             return True
         from cockpit.actions import get_action
+        from cockpit.registry import available_actions
 
         if getattr(self.app, "hub", None) is None:
             return False  # a watcher or a replay: no backend, so no action is even shown
-        spec = get_action(str(parameters[0]), getattr(self.app, "action_specs", ()))
         rec = self.selected
-        if rec is None or not spec.applies_to(rec):
-            return None  # shown disabled
-        from cockpit.actions import offered  # the runner's own test: no dead action is offered
+        if rec is None:
+            return False
+        extra = getattr(self.app, "action_specs", ())  # the profile's own actions too
+        return get_action(str(parameters[0]), extra) in available_actions(rec, host(self).backend_for(rec), extra)
 
-        return offered(spec, rec, self.app.backend_for(rec)) or None
+    def action_describe(self) -> None:
+        """`d` (k9s): the row's detail, as Enter."""
+        if self.selected is not None:
+            self.post_message(self.OpenDetail(self.selected, self.title))
+
+    def action_row_logs(self) -> None:
+        """`l` (k9s): the row's logs (screens/habits.py)."""
+        from screens.habits import show_row_logs
+
+        if self.selected is not None and getattr(self.app, "hub", None) is not None:
+            show_row_logs(self.app, self.selected)
 
     def action_row_action(self, action_id: str) -> None:
         from cockpit.actions import get_action

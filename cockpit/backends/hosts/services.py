@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from cockpit.backends.base import Restartable
 from cockpit.backends.hosts.host import Host
 from cockpit.backends.hosts.rows import (
     ThresholdOverrides,
@@ -99,6 +100,16 @@ class HostServicesSource:
         units = list(self.host.units)
         cmd = ["systemctl", "status", "--no-pager", *units] if units else ["uptime"]
         return self.host.transport.display(cmd)
+
+    def acts_on(self, capability: type, target: ServiceStatus) -> bool:
+        """Whether ``capability`` applies to this row (registry.available_actions asks): a
+        restart only to a configured systemd unit, never to the host row or a ps process."""
+        if capability is Restartable:
+            try:
+                self._unit_for(target)
+            except CockpitError:
+                return False
+        return True
 
     # --- Restartable ---
     def _unit_for(self, target: ServiceStatus) -> str:
