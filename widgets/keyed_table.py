@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from rich.segment import Segment
 from rich.style import Style
@@ -26,90 +25,14 @@ from textual.widgets._data_table import _EMPTY_TEXT, default_cell_formatter
 from textual.widgets.data_table import ColumnKey
 
 from widgets import textual_pin  # noqa: F401 (checks the Textual release first)
-from widgets.paint import LineMemoStylesCache, steady_vertical_scrollbar
-from widgets.table_sort import DOWN, UP, assign_letters, header_label, sorted_rows
+from widgets.columns import Col, as_col, fit_columns, middle_cut  # noqa: F401 (re-exported)
+from widgets.paint import LineMemoStylesCache, steady_vertical_scrollbar, text_key
+from widgets.table_sort import DOWN, UP, assign_letters, header_label, keys_around, sorted_rows
 
 Row = tuple[str, Sequence[Text]]  # (row key, one Text per column)
 
 
-@dataclass(frozen=True)
-class Col:
-    """A column that fits its content: at least ``min`` cells, up to its widest cell (or
-    ``max``), widened in ``priority`` order (0: identifying, widened first, never dropped;
-    the highest drops out first as the pane narrows). ``grow`` takes what is left;
-    ``middle`` shortens in the middle, keeping a name's distinguishing suffix."""
-
-    label: str
-    min: int
-    priority: int = 1
-    max: int | None = None
-    grow: bool = False
-    middle: bool = False
-
-
-def as_col(spec: Col | tuple[str, int], last: bool = False) -> Col:
-    """A ``(label, width)`` pair is a fixed column (the last one grows), as before ``Col``."""
-    if isinstance(spec, Col):
-        return spec
-    label, width = spec
-    return Col(label, width, priority=0, max=None if last else width, grow=last)
-
-
-def fit_columns(cols: Sequence[Col], prefs: Sequence[int], width: int, pad: int = 1) -> list[int | None]:
-    """Each column's width in ``width`` cells (None: dropped), pure.
-
-    Columns drop out, lowest priority first, until identifying columns (priority 0) fit at
-    their preferred width and the others at their minimum; essential ones (priority 1)
-    stay as long as every minimum fits (the identifying columns are cut then). What is left widens columns towards their preferred width (their widest
-    cell) in priority order, identifying columns first; a ``grow`` column takes the rest.
-    """
-    n = len(cols)
-    shown = list(range(n))
-
-    def wanted(i: int) -> int:
-        want = max(prefs[i], cols[i].min)
-        return want if cols[i].max is None else min(want, cols[i].max)
-
-    def need(ix: list[int], full: bool) -> int:
-        return sum((wanted(i) if full and cols[i].priority == 0 and not cols[i].grow else cols[i].min) + 2 * pad
-                   for i in ix)
-
-    for i in sorted(range(n), key=lambda i: (-cols[i].priority, -i)):
-        if cols[i].priority == 0 or need(shown, cols[i].priority > 1) <= width:
-            break
-        shown.remove(i)
-    widths = {i: cols[i].min for i in shown}
-    room = width - sum(cols[i].min + 2 * pad for i in shown)
-    for i in sorted(shown, key=lambda i: (cols[i].priority, i)):
-        extra = max(0, min(wanted(i) - widths[i], room))
-        widths[i] += extra
-        room -= extra
-    grow = [i for i in shown if cols[i].grow]
-    if grow and room > 0:
-        widths[grow[-1]] += room
-    return [widths.get(i) for i in range(n)]
-
-
-def middle_cut(text: str, width: int) -> str:
-    """``scanner-wor…-9b0d9``: a long name cut in the middle, keeping its last ``-part``
-    (a pod's hash, a deployment's role) that tells it from its neighbours."""
-    if len(text) <= width:
-        return text
-    dash = text.rfind("-")
-    tail = text[dash:] if dash > 0 and len(text) - dash <= 8 else text[-5:]
-    head = width - 1 - len(tail)
-    if head < 3:
-        return text[: max(width - 1, 0)] + "…" if width > 0 else ""
-    return text[:head] + "…" + tail
 _NOWHERE = Coordinate(-10, -10)  # a cursor on no row, not even the header (-1)
-
-
-def _text_key(cell: object, width: int, look: int) -> tuple | None:
-    """What a one-line Text cell renders from, to share its rendering between equal cells."""
-    if type(cell) is not Text:
-        return None
-    return (cell.plain, cell.style, tuple(cell.spans), cell.justify, cell.overflow, cell.no_wrap,
-            cell.end, cell.tab_size, width, look)
 
 
 class KeyedTable(DataTable):
@@ -175,20 +98,10 @@ class KeyedTable(DataTable):
     def on_mount(self) -> None:
         for col in self._cols:
             self.add_column(col.label, width=col.min, key=col.label)
-        self.sort_letters = assign_letters([col.label for col in self._cols], self._keys_around())
+        self.sort_letters = assign_letters([col.label for col in self._cols], keys_around(self))
         self._label_columns()
 
     # --- sorting (widgets/table_sort.py) and the cursor ------------------------------------
-
-    def _keys_around(self) -> set[str]:
-        """Keys bound on this table, its ancestors and the app: no sort letter shadows one."""
-        keys: set[str] = set()
-        for node in [*self.ancestors_with_self]:
-            for cls in type(node).__mro__:
-                for b in cls.__dict__.get("BINDINGS", ()):
-                    key = b.key if isinstance(b, Binding) else b[0]
-                    keys.update(k.strip() for k in key.split(","))
-        return keys
 
     def _label_columns(self) -> None:
         letters = {label: letter for letter, label in self.sort_letters.items()}
@@ -492,14 +405,14 @@ class KeyedTable(DataTable):
                 cell = Text(middle_cut(cell.plain, inner), style=cell.style, no_wrap=True)
             # By content too: a row scrolled into view mostly repeats its neighbours' texts
             # (status, counts, deployment state), each ~35 us to render.
-            text_key = _text_key(cell, inner, self._look)
-            cached = self._text_bodies.get(text_key) if text_key is not None else None
+            by_text = text_key(cell, inner, self._look)
+            cached = self._text_bodies.get(by_text) if by_text is not None else None
             if cached is None:
                 options = self.app.console_options.update_dimensions(inner, 1).update(no_wrap=True)
                 body = self.app.console.render_lines(cell, options, pad=True)[0] if inner else []
                 cached = (body, not any(seg.control or (seg.style is not None and seg.style._meta) for seg in body))
-                if text_key is not None:
-                    self._text_bodies[text_key] = cached
+                if by_text is not None:
+                    self._text_bodies[by_text] = cached
             self._cell_bodies[body_key] = cached
         return cached
 

@@ -22,6 +22,7 @@ ms with them.
 from __future__ import annotations
 
 from rich.color import Color as RichColor
+from rich.text import Text
 from textual._styles_cache import StylesCache
 from textual.cache import LRUCache
 from textual.color import Color
@@ -122,3 +123,11 @@ def steady_vertical_scrollbar(widget: Widget) -> ScrollBar:
         widget._vertical_scrollbar = scroll_bar
         widget.app._start_widget(widget, scroll_bar)
     return widget._vertical_scrollbar
+
+
+def text_key(cell: object, width: int, look: int) -> tuple | None:
+    """What a one-line Text cell renders from, to share its rendering between equal cells."""
+    if type(cell) is not Text:
+        return None
+    return (cell.plain, cell.style, tuple(cell.spans), cell.justify, cell.overflow, cell.no_wrap,
+            cell.end, cell.tab_size, width, look)

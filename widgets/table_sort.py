@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from rich.text import Text
 
@@ -74,3 +75,16 @@ def header_label(label: str, letter: str | None, width: int, arrow: str = "") ->
         if 0 <= at < len(shown) - len(arrow):
             text.stylize("underline", at, at + 1)
     return text
+
+
+def keys_around(node: Any) -> set[str]:
+    """Keys bound on ``node``, its ancestors and the app: no sort letter shadows one."""
+    from textual.binding import Binding
+
+    keys: set[str] = set()
+    for each in [*node.ancestors_with_self]:
+        for cls in type(each).__mro__:
+            for b in cls.__dict__.get("BINDINGS", ()):
+                key = b.key if isinstance(b, Binding) else b[0]
+                keys.update(k.strip() for k in key.split(","))
+    return keys
