@@ -111,7 +111,7 @@ def test_screens_themes_war_room_filter_and_a_flood_match_a_full_repaint(cockpit
         ("palette: light theme", b"\x10", "Search for commands", None),
         ("typed", b"cockpit-light", "theme: cockpit-light", None),
         ("light theme", ENTER, "▶ Services", "🔎"),
-        ("war room (w)", b"w", "ALARM", None),
+        ("war room (w)", b"w", "● UP", None),  # its status words are capitals
         ("war room off (w)", b"w", "alarm", "ALARM"),
         ("focus Logs", TAB + TAB, "▶ Logs", None),
         ("filter", b"/", None, None),

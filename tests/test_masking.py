@@ -119,6 +119,10 @@ def _redis_profile() -> Profile:
 async def test_a_query_password_is_masked_in_explain_the_confirmation_and_the_audit(
     redis_url_with_password: str, tmp_path: Path
 ) -> None:
+    import redis as redis_client
+
+    # A key to flush: an empty database is not offered a flush at all.
+    redis_client.Redis.from_url(redis_url_with_password).set("sessions:42", "x")
     db, queues = build_redis_sources(_redis_profile())
     assert isinstance(db, RedisSource)
     try:
