@@ -256,12 +256,12 @@ class DetailScreen(Screen):
             self._quiet.discard(box_id)
             if not event.value:
                 return  # a tick taken back while its action is confirmed: nothing happened
-        elif event.value and getattr(step, "action", ""):
+        elif event.value and (action := str(getattr(step, "action", ""))):
             # A step that names an action is done when the action is: the tick waits for
             # the runner (confirmation, read-only, audit) and its outcome (after_action).
             self._quiet.add(box_id)
             event.checkbox.value = False
-            self._run_step(box_id, step.action)
+            self._run_step(box_id, action)
             return
         self.app.record_runbook_step(rb, step, event.value, getattr(self.record, "name", "?"))  # type: ignore[attr-defined]
 
@@ -340,7 +340,7 @@ class DetailScreen(Screen):
         hub = getattr(app, "hub", None)
         source = hub.source(self.record.source) if hub and getattr(self.record, "source", None) else None
         sections = []
-        if getattr(source, "pane", None) is not None:  # a log line's source is a follower
+        if source is not None and getattr(source, "pane", None) is not None:  # a log line's is a follower
             sections = explain(source.pane, [source], self.record, app.backend_for(self.record),
                                app.profile.name)
         if not sections:  # a log line, or a watcher's detail: no source to explain here

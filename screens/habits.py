@@ -118,7 +118,7 @@ def _to_cockpit(app: CockpitApp) -> None:
 def _pods(app: CockpitApp) -> None:
     from screens.k8s import is_workload_source, open_workload_pods
 
-    record = app.cockpit.panes[PaneKind.SERVICES].selected
+    record = getattr(app.cockpit.panes[PaneKind.SERVICES], "selected", None)
     backend = app.backend_for(record)
     if record is None or not is_workload_source(backend):
         app.notify("pods: focus a Kubernetes workload in Services first", severity="warning", timeout=5)
@@ -127,11 +127,14 @@ def _pods(app: CockpitApp) -> None:
 
 
 def _nodes(app: CockpitApp) -> None:
+    from cockpit.backends.base import NodesReader
     from screens.k8s import NodesScreen
 
     for src in app.hub.sources if app.hub else []:
-        if callable(getattr(src, "nodes_detail", None)) and callable(getattr(src, "node_ref", None)):
-            app.push_screen(NodesScreen(src, f"Nodes — context {getattr(src.ctx, 'name', src.title)}",
+        if isinstance(src, NodesReader):
+            ctx = getattr(src, "ctx", None)
+            title = getattr(src, "title", "")
+            app.push_screen(NodesScreen(src, f"Nodes — context {getattr(ctx, 'name', title)}",
                                         app.make_banner()))
             return
     app.notify("nodes: no Kubernetes context in this profile", severity="warning", timeout=5)

@@ -96,7 +96,7 @@ class CockpitScreen(Screen):
 
     def update_strip(self) -> None:
         if self.compact:
-            pane = self.panes[PaneKind.SERVICES]
+            pane: Any = self.panes[PaneKind.SERVICES]  # a table pane: it styles severities
             styles = {sev: pane.severity_style(sev) for sev in (Severity.CRITICAL, Severity.WARNING, Severity.OK)}
             self.pane_strip.show(self.panes, self.current, styles)
 

@@ -4,8 +4,10 @@ oldest first; "since" carries a date when it is not today."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import ClassVar
 
 from rich.text import Text
+from textual.binding import BindingType
 
 from cockpit.model import Alarm, PaneKind, Severity
 from widgets.keyed_table import Col
@@ -46,7 +48,7 @@ def since_text(since: datetime | None, at: datetime) -> str:
 class AlarmsPane(TablePane):
     kind = PaneKind.ALARMS
     title = "Alarms"
-    BINDINGS = action_bindings(Alarm)
+    BINDINGS: ClassVar[list[BindingType]] = [*action_bindings(Alarm)]
     noun = "alarms"
     empty = ("no alarm sources: add aws.alarms, prometheus, alertmanager, health, kubernetes or hosts"
              " to the profile")

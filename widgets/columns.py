@@ -46,7 +46,8 @@ def fit_columns(cols: Sequence[Col], prefs: Sequence[int], width: int, pad: int 
 
     def wanted(i: int) -> int:
         want = max(prefs[i], cols[i].min)
-        return want if cols[i].max is None else min(want, cols[i].max)
+        cap = cols[i].max
+        return want if cap is None else min(want, cap)
 
     def need(ix: list[int], full: bool) -> int:
         return sum((wanted(i) if full and cols[i].priority == 0 and not cols[i].grow else cols[i].min) + 2 * pad

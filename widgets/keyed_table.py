@@ -318,10 +318,10 @@ class KeyedTable(DataTable):
 
     def _blank_end(self, widths: Sequence[int | None], room: int) -> int:
         """How many cells at the end of the header are blank with these widths."""
-        shown = [i for i, w in enumerate(widths) if w is not None]
-        used = sum(widths[i] + 2 * self.cell_padding for i in shown)  # type: ignore[operator]
-        last = shown[-1] if shown else None
-        label_room = 0 if last is None else widths[last] - len(self._cols[last].label) + self.cell_padding
+        shown = {i: w for i, w in enumerate(widths) if w is not None}
+        used = sum(w + 2 * self.cell_padding for w in shown.values())
+        last = max(shown) if shown else None
+        label_room = 0 if last is None else shown[last] - len(self._cols[last].label) + self.cell_padding
         return room - used + label_room
 
     @property
@@ -455,8 +455,9 @@ class KeyedTable(DataTable):
         changed = False
         for i in shown:
             column = self.columns.get(ColumnKey(self._cols[i].label))
-            if column is not None and column.width != widths[i]:
-                column.width = widths[i]
+            width = widths[i]
+            if column is not None and width is not None and column.width != width:
+                column.width = width
                 changed = True
         if changed:
             self._label_columns()  # a label is fitted to its column's width

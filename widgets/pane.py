@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -23,7 +23,7 @@ from cockpit.hub import TIMEOUT_WORD, SourceUpdate
 from cockpit.model import PaneKind, Severity
 from cockpit.text import one_line, sanitize
 from widgets.host import host
-from widgets.keyed_table import KeyedTable, Row
+from widgets.keyed_table import Col, KeyedTable, Row
 
 
 def clock(ts: float | None) -> str:
@@ -81,12 +81,12 @@ def status_line(
         if len(failing) == 1:
             u, why = failing[0]
             count = f"1 of {total} sources failing: " if total > 1 else ""
-            since = clock(u.error_since or u.deadline)
+            since_s = clock(u.error_since or u.deadline)
             retry = f" · retry {clock(u.next_retry)}" if u.next_retry else ""
             hint = f" · {u.hint}" if u.hint else ""
             return (
                 Severity.CRITICAL,
-                f"✖ {count}{u.title}: {sanitize(why, 200)} · since {since}{retry}{kept}{still}{hint}",
+                f"✖ {count}{u.title}: {sanitize(why, 200)} · since {since_s}{retry}{kept}{still}{hint}",
             )
         names = ", ".join(
             f"{u.title} ({TIMEOUT_WORD})" if why.startswith(TIMEOUT_WORD) else u.title for u, why in failing
@@ -228,7 +228,7 @@ class Pane(Vertical):
         if callable(word) and text.startswith("● live · "):  # a replay is not live: its clock
             text = f"{word()} · " + text.removeprefix("● live · ").rsplit(" · every ", 1)[0]
         if self.header.show(sev, text, self.has_focus_within):
-            screen = self.screen if self.is_attached else None
+            screen: Any = self.screen if self.is_attached else None
             if self.has_focus_within and hasattr(screen, "update_explain"):
                 screen.update_explain()  # explain lists each source's state: keep it true
 
@@ -328,7 +328,7 @@ def action_bindings(record_type: type) -> list[Binding]:
 class TablePane(Pane):
     """A pane whose records are rows of a ``KeyedTable``."""
 
-    columns: ClassVar[Sequence[tuple[str, int]]]
+    columns: ClassVar[Sequence[Col | tuple[str, int]]]
     BINDINGS = [
         Binding("d", "describe", "Describe", show=False, id="pane.describe"),  # footer room: ? lists them
         Binding("l", "row_logs", "Logs", show=False, id="pane.row_logs"),
@@ -431,14 +431,14 @@ class TablePane(Pane):
         from screens.habits import show_row_logs
 
         if self.selected is not None and getattr(self.app, "hub", None) is not None:
-            show_row_logs(self.app, self.selected)
+            show_row_logs(cast(Any, self.app), self.selected)
 
     def action_row_action(self, action_id: str) -> None:
         from cockpit.actions import get_action
 
         rec = self.selected
         if rec is not None:
-            self.app.request_action(get_action(action_id, getattr(self.app, "action_specs", ())), rec, "key")
+            host(self).request_action(get_action(action_id, getattr(self.app, "action_specs", ())), rec, "key")
 
     def on_data_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
         # The footer rebuilds its keys on refresh_bindings (a layout pass, ~10 ms): only
