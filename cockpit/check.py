@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import sys
 import threading
 import time
@@ -405,25 +404,11 @@ def main_check(
         if tty:  # cron mails whatever reaches stderr: keep it quiet there
             print(sanitize(msg), file=err, flush=True)
 
-    from cockpit.config import find_config_path, load_config
+    from cockpit.labenv import headless_profile
 
-    lab: Any = None
     try:
-        profile = load_config(find_config_path(args.config, environ=os.environ)).get(args.profile)
-        notes: dict[str, str] = {}
-        if args.lab_env:
-            from cockpit.labenv import attach_lab
-
-            lab = attach_lab(args.lab_env)
-        elif profile.lab:
-            from cockpit.lab import start_lab
-
-            progress("starting the lab…")
-            lab = start_lab(with_servers=True)
-        if lab is not None:
-            profile = lab.profile(profile)
-            notes = dict(lab.notes)
-        report = asyncio.run(_check_detached(profile, notes, progress))
+        with headless_profile(args.config, args.profile, args.lab_env, progress) as (profile, notes):
+            report = asyncio.run(_check_detached(profile, notes, progress))
     except CockpitError as e:
         # An error can quote the estate (a name, a server's answer): printed safe.
         print(f"cockpit check: {sanitize(e.message)}", file=err)
@@ -432,9 +417,6 @@ def main_check(
         return EXIT_UNCHECKED
     except KeyboardInterrupt:
         return 130
-    finally:
-        if lab is not None:
-            lab.stop()
     out.write(render(report, args.format, args.fail_on))
     out.flush()
     return report.exit_code(args.fail_on)

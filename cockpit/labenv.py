@@ -23,13 +23,14 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlparse
 
 from cockpit.lab import Lab, LabError
+from cockpit.profile import Profile
 
 LAB_KEY = "testing"  # moto's dummy credentials; never a real key
 LAB_REGION = "us-east-1"
@@ -323,3 +324,33 @@ def main_lab(argv: Sequence[str], *, stdout: TextIO | None = None, stderr: TextI
     err = stderr or sys.stderr
     env_file = (args.env_file or default_env_path()).expanduser()
     return _up(env_file, not args.no_servers, out, err)
+
+
+@contextlib.contextmanager
+def headless_profile(
+    config: str | None, name: str | None, lab_env: str | None, progress: Any = None
+) -> Iterator[tuple[Profile, dict[str, str]]]:
+    """The profile a command without the UI works on (``cockpit check``, ``cockpit run``):
+    read from profiles.yaml, with the lab it needs attached (``--lab-env``) or started for
+    the command, and stopped on the way out, whatever happens."""
+    from cockpit.config import find_config_path, load_config
+
+    profile = load_config(find_config_path(config, environ=os.environ)).get(name)
+    lab: Any = None
+    try:
+        if lab_env:
+            lab = attach_lab(lab_env)
+        elif profile.lab:
+            from cockpit.lab import start_lab
+
+            if progress is not None:
+                progress("starting the lab…")
+            lab = start_lab(with_servers=True)
+        notes: dict[str, str] = {}
+        if lab is not None:
+            profile = lab.profile(profile)
+            notes = dict(lab.notes)
+        yield profile, notes
+    finally:
+        if lab is not None:
+            lab.stop()

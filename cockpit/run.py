@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -148,24 +147,11 @@ def main_run(argv: Sequence[str], *, stdout: TextIO | None = None, stderr: TextI
     args = _parser().parse_args(list(argv))
     out = stdout or sys.stdout
     err = stderr or sys.stderr
-    from cockpit.config import find_config_path, load_config
+    from cockpit.labenv import headless_profile
 
-    lab: Any = None
     try:
-        profile = load_config(find_config_path(args.config, environ=os.environ)).get(args.profile)
-        notes: dict[str, str] = {}
-        if args.lab_env:
-            from cockpit.labenv import attach_lab
-
-            lab = attach_lab(args.lab_env)
-        elif profile.lab:
-            from cockpit.lab import start_lab
-
-            lab = start_lab(with_servers=True)
-        if lab is not None:
-            profile = lab.profile(profile)
-            notes = dict(lab.notes)
-        spec, name, outcome = asyncio.run(_detached(profile, notes, args))
+        with headless_profile(args.config, args.profile, args.lab_env) as (profile, notes):
+            spec, name, outcome = asyncio.run(_detached(profile, notes, args))
     except CockpitError as e:
         if args.format == "json":
             out.write(json.dumps({"action": args.action, "target": args.target, "status": "error",
@@ -177,9 +163,6 @@ def main_run(argv: Sequence[str], *, stdout: TextIO | None = None, stderr: TextI
         return 1
     except KeyboardInterrupt:
         return 130
-    finally:
-        if lab is not None:
-            lab.stop()
     ran = outcome.status in ("ok", "dry-run")
     hint = ""
     if outcome.status == "cancelled":  # the confirmation was not given
