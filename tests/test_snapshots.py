@@ -63,3 +63,36 @@ def test_main_screen(snap_compare, theme, size):
 def test_production_banner(snap_compare):
     app, estate = _app("cockpit-dark", production=True)
     assert snap_compare(app, terminal_size=(120, 30), run_before=_filled(estate))
+
+
+def test_production_with_an_incident(snap_compare, monkeypatch):
+    # The production marker stays beside the incident banner (issue 23); the clock is fixed.
+    from widgets.incident import Incident
+
+    started = T_LOG.timestamp()
+    monkeypatch.setattr("widgets.incident.time.time", lambda: started + 192)
+    app, estate = _app("cockpit-dark", production=True)
+    fill = _filled(estate)
+
+    async def run_before(pilot) -> None:
+        await fill(pilot)
+        app.cockpit.incident_banner.start(Incident("db down", "P2", started))
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(120, 30), run_before=run_before)
+
+
+def test_database_detail(snap_compare):
+    # A database row's detail: every field as text, its actions in the footer.
+    app, estate = _app("cockpit-dark")
+    fill = _filled(estate)
+
+    async def run_before(pilot) -> None:
+        await fill(pilot)
+        pane = app.cockpit.panes[PaneKind.DATABASE]
+        pane.focus_body()
+        await pilot.press("enter")
+        await wait_until(lambda: type(app.screen).__name__ == "DetailScreen", 10)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(120, 36), run_before=run_before)
