@@ -168,6 +168,10 @@ def run_rate(rate: int, args: argparse.Namespace) -> dict:
                 continue
             if read_chunk(s, 0.02) is not None and t_seen is None and expected in "\n".join(s.lines()):
                 t_seen = s.last_chunk_t  # the last line can show before the writer has exited
+        if t_seen is None and expected in "\n".join(s.lines()):
+            # Shown by a chunk read while a key press was being timed, and nothing came
+            # after it (a quiet screen sends no later chunk): that chunk is the one.
+            t_seen = s.last_chunk_t
         if writer.poll() is None:
             writer.kill()
             out["error"] = "the writer overran its time limit"
