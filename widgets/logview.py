@@ -25,6 +25,7 @@ from textual.widget import Widget
 
 from cockpit.model import LogLevel, LogRecord
 from cockpit.text import sanitize
+from widgets.columns import middle_cut
 from widgets.paint import LineMemoStylesCache
 
 _LEVEL_WORDS = {
@@ -362,7 +363,9 @@ class LogView(Widget, can_focus=True):
             body = rest
         return [
             (rec.time.astimezone().strftime("%H:%M:%S "), self._style("logview--time")),
-            (f"{sanitize(rec.source, 24):<16.16} ", self._style("logview--source")),
+            # Clean already (a record's names are, from the estate boundary on): a long pod
+            # name keeps its distinguishing end, as in the tables.
+            (f"{middle_cut(rec.source, 16):<16} ", self._style("logview--source")),
             (_LEVEL_NAMES.get(level, "INFO ") + " ", level_style),
             (body, level_style if level >= LogLevel.WARN else None),
         ]
