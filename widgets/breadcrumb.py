@@ -96,6 +96,8 @@ def breadcrumb_path(app: App) -> tuple[str, ...]:
 
 def update_breadcrumb(app: App) -> None:
     """Mount the line into the current full screen if it has none, and show the path."""
+    if not app.screen_stack:  # the app is closing: a last focus event finds no screen
+        return
     screen = app.screen
     if isinstance(screen, ModalScreen) or type(screen) is Screen:
         return
