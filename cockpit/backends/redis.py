@@ -102,6 +102,14 @@ class RedisConnection:
         self.masked = mask_url(url)
         return url
 
+    @property
+    def db(self) -> int:
+        """The database number the URL names (0 when it cannot be read)."""
+        try:
+            return db_number(self.url())
+        except CockpitError:
+            return 0
+
     def acquire(self) -> None:
         self._users += 1
 
@@ -309,10 +317,7 @@ class RedisSource:
 
     @property
     def db(self) -> int:
-        try:
-            return db_number(self.conn.url())
-        except CockpitError:
-            return 0
+        return self.conn.db
 
     def explain_command(self) -> list[str]:
         return self.conn.cli("INFO")

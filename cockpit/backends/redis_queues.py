@@ -220,13 +220,7 @@ class RedisQueuesSource:
 
     @property
     def db(self) -> int:
-        from cockpit.backends.redis import db_number
-        from cockpit.errors import CockpitError
-
-        try:
-            return db_number(self.conn.url())
-        except CockpitError:
-            return 0
+        return self.conn.db
 
     async def fetch(self) -> list[QueueStatus]:
         async def call(r: Any) -> list[QueueStatus]:
