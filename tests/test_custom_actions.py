@@ -468,3 +468,35 @@ def test_explain_lists_a_profile_action_with_its_argv():
     sections = explain(PaneKind.QUEUES, [], row, object(), "p", (spec,))
     actions = next(s for s in sections if s.title == "Actions on jobs")
     assert "queue: count (read): tool count jobs" in actions.lines
+
+
+def test_a_built_wheel_carries_the_shipped_scripts_executable(tmp_path):
+    """`pip install ops-cockpit` (not editable) must bring the scripts the shipped profiles name."""
+    import shutil
+    import stat
+    import subprocess
+    import sys
+    import zipfile
+
+    root = Path(__file__).resolve().parent.parent
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, src / name)
+    for pkg in ("cockpit", "widgets", "screens", "themes"):
+        shutil.copytree(root / pkg, src / pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", str(src),
+         "-w", str(tmp_path / "dist")],
+        check=True, capture_output=True, timeout=120,
+    )
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    shipped = (root / "cockpit" / "profiles.yaml").read_text()
+    named = set(re.findall(r"\{cockpit\.scripts\}/([\w.-]+)", shipped))
+    assert named, "the shipped profiles name no script: this test checks nothing"
+    with zipfile.ZipFile(wheel) as zf:
+        modes = {i.filename: i.external_attr >> 16 for i in zf.infolist()}
+    for script in named:
+        mode = modes.get(f"cockpit/scripts/{script}")
+        assert mode is not None, f"cockpit/scripts/{script} is not in the wheel"
+        assert mode & stat.S_IXUSR, f"cockpit/scripts/{script} is not executable in the wheel"
