@@ -1,0 +1,1 @@
+"""The incident loop's other systems: Sentry (errors), PagerDuty (pages), Slack (updates)."""
