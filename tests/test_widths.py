@@ -130,6 +130,33 @@ async def test_names_status_words_and_figures_are_whole(size) -> None:
             assert "CrashLoopBackOff repo-scanner/scanner-worker-9b0d9/worker" in text
 
 
+@pytest.mark.parametrize("size", [(160, 48), (120, 36)], ids=["160x48", "120x36"])
+async def test_cloudformation_states_are_whole_in_the_alarms_pane(size) -> None:
+    # The lab's stuck stacks, as cockpit/backends/cloudformation.py reports them.
+    estate = lab_like()
+    estate.alarms.records = [
+        *estate.alarms.records,
+        Alarm("stack app-queues", "fake:stacks", Severity.CRITICAL, "UPDATE_ROLLBACK_FAILED",
+              "UPDATE_ROLLBACK_FAILED: The following resource(s) failed to update: [JobsQueue].", since=T0),
+        Alarm("stack app-network", "fake:stacks", Severity.WARNING, "UPDATE_IN_PROGRESS",
+              "UPDATE_IN_PROGRESS for 2 h 5 min: User Initiated", since=T0),
+        Alarm("stack app-cleanup", "fake:stacks", Severity.WARNING,
+              "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", "stuck for 3 h 0 min", since=T0),
+    ]
+    app = lab_app(estate)
+    async with app.run_test(size=size) as pilot:
+        await filled(app, pilot)
+        text = screen_text(app)
+        # Each state as a readable word, whole (not "✖ update_rollb"); the exact AWS state
+        # leads the reason, shown where the reason has room.
+        for whole in ("✖ rollback failed", "▲ updating", "▲ cleaning up", "stack app-queues", "stack app-cleanup"):
+            assert whole in text, f"{whole!r} cut at {size}:\n{text}"
+        if size == (160, 48):
+            assert 'error_rate{service="checkout"} > 0.05' in text
+            app.cockpit.panes[PaneKind.ALARMS].focus_body()
+            await pilot.press("z")
+            await wait_until(lambda: "UPDATE_ROLLBACK_FAILED: The following" in screen_text(app), 5)
+
 async def test_a_narrow_pane_says_it_hides_columns_and_maximised_shows_them() -> None:
     app = lab_app(lab_like())
     async with app.run_test(size=(160, 48)) as pilot:
