@@ -138,6 +138,10 @@ class CockpitApp(HabitsMixin, HubBridge, StreamSinks, IncidentControl, DrillRunn
         # escape sequence cannot reach the terminal.
         super().notify(sanitize_block(str(message)), title=sanitize(str(title), 200), severity=severity,
                        timeout=timeout, markup=False)
+        from screens.confirm import NoticeLine
+
+        if self.screen_stack and isinstance(self.screen, NoticeLine):
+            self.screen.show_notice(str(message), str(title), str(severity))
 
     # --- composition --------------------------------------------------------------------
 

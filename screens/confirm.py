@@ -24,7 +24,7 @@ from textual.widgets import Button, Input, Static
 
 from cockpit.actions import ActionSpec, Confirmer, ConfirmRequest, Risk, target_name
 from cockpit.errors import CockpitError
-from cockpit.text import sanitize, sanitize_name
+from cockpit.text import sanitize, sanitize_block, sanitize_name
 
 CONFIRM_CSS = """
 ConfirmScreen, ParamsScreen {
@@ -79,8 +79,33 @@ ConfirmScreen.-danger #dialog {
 #dialog Input {
     margin-top: 1;
 }
-#buttons {
+/* Toasts would cover the typed name or the buttons of a dialog that fills an 80x24 screen:
+   a notice that comes while a dialog is open shows on the dialog's own line (show_notice),
+   and toasts from before come back when it closes. */
+ConfirmScreen Toast, ParamsScreen Toast {
+    display: none;
+}
+#foot {
     dock: bottom;
+    height: auto;
+}
+#notice {
+    height: auto;
+    margin-top: 1;
+    max-height: 2;
+    display: none;
+    color: $text-muted;
+}
+#notice.-shown {
+    display: block;
+}
+#notice.-warning {
+    color: $warning;
+}
+#notice.-error {
+    color: $error;
+}
+#buttons {
     height: auto;
     margin-top: 1;
     align-horizontal: right;
@@ -95,7 +120,27 @@ def _field(label: str, value: str) -> Text:
     return Text.assemble((f"{label:<11}", "dim"), sanitize(value))
 
 
-class ConfirmScreen(ModalScreen[bool | str]):
+class NoticeLine:
+    """A dialog that shows the app's notices on its own line instead of under toasts."""
+
+    _notice: tuple[Text, str] = (Text(), "")
+
+    def notice_line(self) -> Static:
+        text, classes = self._notice
+        return Static(text, id="notice", classes=classes)
+
+    def show_notice(self, message: str, title: str = "", severity: str = "information") -> None:
+        text = Text(f"{sanitize(title, 200)}: " if title else "", style="bold")
+        text.append(sanitize_block(message))
+        self._notice = (text, f"-shown -{severity}")
+        assert isinstance(self, ModalScreen)
+        # A notice may come between push_screen and compose: notice_line() then shows it.
+        for line in self.query("#notice").results(Static):
+            line.update(text)
+            line.set_classes(self._notice[1])
+
+
+class ConfirmScreen(NoticeLine, ModalScreen[bool | str]):
     """Returns False (cancelled), True (confirmed) or the typed name (typed confirmation)."""
 
     DEFAULT_CSS = CONFIRM_CSS
@@ -146,14 +191,16 @@ class ConfirmScreen(ModalScreen[bool | str]):
                 expected = sanitize_name(req.expected, 300)
                 yield Static(Text(f"Type {expected} to confirm."), id="typed-hint")
                 yield Input(placeholder=f"type {expected} to confirm", id="typed")
-            with Horizontal(id="buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button(
-                    "Confirm",
-                    id="confirm",
-                    variant="error" if self.has_class("-danger") else "warning",
-                    disabled=req.typed,
-                )
+            with Vertical(id="foot"):
+                yield self.notice_line()
+                with Horizontal(id="buttons"):
+                    yield Button("Cancel", id="cancel")
+                    yield Button(
+                        "Confirm",
+                        id="confirm",
+                        variant="error" if self.has_class("-danger") else "warning",
+                        disabled=req.typed,
+                    )
 
     def on_mount(self) -> None:
         # Cancel is the default: Enter right after opening never runs anything. For a typed
@@ -196,7 +243,7 @@ class ConfirmScreen(ModalScreen[bool | str]):
             self.dismiss(self.query_one("#typed", Input).value.strip())
 
 
-class ParamsScreen(ModalScreen[dict | None]):
+class ParamsScreen(NoticeLine, ModalScreen[dict | None]):
     """Asks for an action's parameters, prefilled from the target; None when cancelled."""
 
     DEFAULT_CSS = CONFIRM_CSS
@@ -222,9 +269,11 @@ class ParamsScreen(ModalScreen[dict | None]):
                     type="integer" if p.kind is int else "text",
                 )
             yield Static("", id="error", classes="error")
-            with Horizontal(id="buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button("Next", id="next", variant="primary")
+            with Vertical(id="foot"):
+                yield self.notice_line()
+                with Horizontal(id="buttons"):
+                    yield Button("Cancel", id="cancel")
+                    yield Button("Next", id="next", variant="primary")
 
     def on_mount(self) -> None:
         if self.spec.params:

@@ -267,15 +267,15 @@ class DetailScreen(Screen):
 
     def _run_step(self, box_id: str, action_id: str) -> None:
         from cockpit.registry import get_action
-        from screens.detail_actions import related_target
+        from screens.detail_actions import step_target
 
         offer = next((o for o in self.offered if o.spec.id == action_id), None)
         if offer is not None:
             if self._act(offer):
                 self._pending_step = box_id
             return
-        spec = get_action(action_id)
-        target = related_target(self.app, self.record, spec)
+        spec = get_action(action_id, getattr(self.app, "action_specs", ()))  # or the profile's own
+        target = step_target(self.app, self.record, spec)
         if target is None:
             self.notify(f"{spec.title}: no row here it can run on (from {getattr(self.record, 'name', 'this row')})",
                         severity="warning")

@@ -84,6 +84,19 @@ def palette_entries(offered: list[Offer], record: Any, sessions: list[Session]) 
     return out
 
 
+def step_target(app: Any, record: Any, spec: ActionSpec) -> Any:
+    """What a runbook step's action acts on from this detail: the row itself when a profile
+    action fits it (the built-in ones it fits are offers), the profile for an action on no
+    row, else the row the alarm is about (``related_target``)."""
+    from cockpit.custom_actions import NoTarget, no_target
+
+    if spec.target_type is NoTarget:
+        return no_target(app.profile)
+    if getattr(spec, "config", None) is not None and spec.applies_to(record):
+        return record
+    return related_target(app, record, spec)
+
+
 def related_target(app: Any, record: Any, spec: ActionSpec) -> Any:
     """The row an alarm is about, for a runbook step whose action is not the alarm's own
     ("Restart the service" on api's service-down alarm): the one row of the cockpit named

@@ -42,7 +42,7 @@ async def test_failed_and_long_in_progress_stacks_alarm_with_their_reason(
         ("stack app-network", Severity.WARNING, "UPDATE_IN_PROGRESS"),
     ]  # app-service is CREATE_COMPLETE: no alarm
     queues, network = alarms[1], alarms[2]
-    assert "referenced by a RedrivePolicy" in queues.reason
+    assert queues.reason.startswith("UPDATE_ROLLBACK_FAILED: ") and "referenced by a RedrivePolicy" in queues.reason
     assert network.reason == "UPDATE_IN_PROGRESS for 2 h 0 min: User Initiated"
     assert network.resource == "app-network" and network.since is not None
     assert src.ctx.calls[src.id] == {"cloudformation.DescribeStacks": 1}

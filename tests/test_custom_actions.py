@@ -500,3 +500,73 @@ def test_a_built_wheel_carries_the_shipped_scripts_executable(tmp_path):
         mode = modes.get(f"cockpit/scripts/{script}")
         assert mode is not None, f"cockpit/scripts/{script} is not in the wheel"
         assert mode & stat.S_IXUSR, f"cockpit/scripts/{script} is not executable in the wheel"
+
+
+# --- runbook steps that name a profile action (issue 24) -------------------------------------
+
+RUNBOOK = """\
+    runbooks:
+      - match: "jobs*"
+        title: Dead letters waiting
+        steps: ["Look at the queue's depth first",
+                "Keep the dead letters in a file before anything else: action: dlq.fake_drain"]
+"""
+
+
+def test_a_runbook_step_may_name_a_profile_action_and_an_unknown_one_is_refused_with_its_line():
+    profile = load_text(PROFILE + RUNBOOK, Path("p.yaml")).get("lab")
+    [runbook] = profile.runbooks
+    assert [s.action for s in runbook.steps] == ["", "dlq.fake_drain"]
+    # Before the actions: the step is checked once the whole profile is read.
+    first = PROFILE.replace("    actions:\n", RUNBOOK + "    actions:\n", 1)
+    assert load_text(first, Path("p.yaml")).get("lab").runbooks[0].steps[1].action == "dlq.fake_drain"
+    typo = (PROFILE + RUNBOOK).replace("action: dlq.fake_drain", "action: dlq.fake_drian")
+    with pytest.raises(ConfigError) as e:
+        load_text(typo, Path("p.yaml"))
+    line = (PROFILE + RUNBOOK).splitlines().index(
+        '                "Keep the dead letters in a file before anything else: action: dlq.fake_drain"]') + 1
+    assert e.value.message.startswith(f"p.yaml:{line}: profiles.lab.runbooks[0].steps[1]: "
+                                      "unknown action 'dlq.fake_drian'"), e.value.message
+    assert e.value.hint == "did you mean 'dlq.fake_drain'?"
+    # Another profile's action is not this one's.
+    other = PROFILE + RUNBOOK + "  bare:\n" + RUNBOOK
+    with pytest.raises(ConfigError) as e:
+        load_text(other, Path("p.yaml"))
+    assert "profiles.bare.runbooks[0].steps[1]: unknown action 'dlq.fake_drain'" in e.value.message
+
+
+async def test_a_runbook_step_runs_a_profile_action_after_its_confirmation(recorder):
+    from textual.widgets import Checkbox
+
+    from screens.detail import DetailScreen
+
+    profile = load_text(PROFILE + RUNBOOK, Path("test-profiles.yaml")).get("lab")
+    app = CockpitApp(profile, start_lab=lambda: start_lab(with_servers=False))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await _ready(app)
+        queues = app.cockpit.panes[PaneKind.QUEUES]
+        queues.focus_body()
+        row = queues.table.row_keys.index(next(k for k, q in queues.records.items() if q.name == "jobs"))
+        queues.table.move_cursor(row=row)
+        await pilot.press("enter")
+        await wait_until(lambda: isinstance(app.screen, DetailScreen), 5)
+        detail = app.screen
+        await wait_until(lambda: len(detail.query(Checkbox)) == 2, 5)
+        box = list(detail.query(Checkbox))[1]
+        assert "▶ dlq.fake_drain" in str(box.label)
+        await pilot.click(f"#{box.id}")
+        await wait_until(lambda: isinstance(app.screen, ParamsScreen), 5)
+        assert app.screen.query_one("#param-dest").value == "dlq-jobs.jsonl"
+        await pilot.press("enter")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), 5)
+        assert "recorder destructive jobs-dlq dlq-jobs.jsonl" in str(app.screen.query_one("#command").render())
+        assert _ran(recorder) == [] and not box.value  # nothing runs, nothing ticked, until confirmed
+        await pilot.press(*"jobs", "enter")
+        await wait_until(lambda: ("finished", "ok") in _phases("dlq.fake_drain"), 15)
+        assert _ran(recorder) == [["destructive", "jobs-dlq", "dlq-jobs.jsonl"]]
+        assert _phases("dlq.fake_drain") == [("started", ""), ("finished", "ok")]
+        started = next(e for e in _raw_audit() if e.get("action") == "dlq.fake_drain")
+        assert started["origin"] == "detail" and started["command"].endswith("recorder destructive jobs-dlq dlq-jobs.jsonl")
+        await wait_until(lambda: box.value, 5)  # the step is done when its action is
+        await wait_until(lambda: any(e.get("step", "").startswith("Keep the dead letters") and e.get("done")
+                                     for e in _raw_audit()), 5)

@@ -238,7 +238,7 @@ def test_every_lab_alarm_has_a_runbook():
     assert not missing, f"lab alarms without a runbook: {missing}"
     steps = [s for rb in lab.runbooks for s in rb.steps]
     assert {s.action for s in steps if s.action} >= {"service.restart", "queue.purge_dlq",
-                                                    "database.terminate_session"}
+                                                    "database.terminate_session", "dlq.drain"}
 
 
 class RestartableServices(ListSource):

@@ -328,3 +328,41 @@ def test_readme_keys_table_is_the_apps_bindings():
     assert not missing, f"bindings missing from README's Keys table: {missing}"
     unknown = documented - bound
     assert not unknown, f"keys in README's Keys table that nothing binds: {unknown}"
+
+
+async def test_colon_pods_nodes_and_activity_open_their_screens(k8s) -> None:
+    """`:pods` on a focused workload, `:nodes` and `:activity`, as k9s's and pg_activity's."""
+    from cockpit.backends.kubernetes import (
+        KubeContext,
+        KubernetesAlarmsSource,
+        KubernetesServicesSource,
+    )
+    from screens.database import ActivityScreen
+    from screens.k8s import NodesScreen, WorkloadPodsScreen
+
+    from .test_detail_actions import Postgres
+    from .test_kubernetes import NS
+
+    k8s.state.add_deployment(NS, "worker")
+    k8s.state.add_node("node-1")
+    estate = FakeEstate()
+
+    def factory(profile, notes):
+        return Sources([KubernetesServicesSource(KubeContext(k8s.context), NS),
+                        KubernetesAlarmsSource(KubeContext(k8s.context), (NS,)), Postgres()], [estate.logs])
+
+    app = make_app(factory)
+    async with app.run_test(size=(160, 48)) as pilot:
+        pane = app.cockpit.panes[PaneKind.SERVICES]
+        await wait_until(lambda: any(s.name == "deployment/worker" for s in pane.records.values()), 15)
+        pane.focus_body()
+        pane.table.move_cursor(row=pane.table.row_keys.index(
+            next(k for k, s in pane.records.items() if s.name == "deployment/worker")))
+        await pilot.press("colon", *"pods", "enter")
+        await wait_until(lambda: isinstance(app.screen, WorkloadPodsScreen), 5)
+        await pilot.press("colon", *"nod", "tab", "enter")
+        await wait_until(lambda: isinstance(app.screen, NodesScreen), 5)
+        await wait_until(lambda: "node-1" in app.screen.rows, 10)
+        await pilot.press("colon", *"activity", "enter")
+        await wait_until(lambda: isinstance(app.screen, ActivityScreen), 5)
+        assert app.screen_stack[1] is app.cockpit and len(app.screen_stack) == 3  # from the cockpit

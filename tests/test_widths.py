@@ -22,8 +22,11 @@ NOW = datetime.now(UTC)
 
 @pytest.fixture(autouse=True)
 def _utc(monkeypatch):
+    # A fixed clock too: an alarm's "since" reads "Nov 25 03:12" within half a year of T0 and
+    # a full date after, which would change the snapshots with the calendar.
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
+    monkeypatch.setattr("widgets.alarms.now", lambda: T0 + timedelta(days=1))
     yield
     monkeypatch.undo()
     time.tzset()
@@ -130,6 +133,33 @@ async def test_names_status_words_and_figures_are_whole(size) -> None:
             assert "CrashLoopBackOff repo-scanner/scanner-worker-9b0d9/worker" in text
 
 
+@pytest.mark.parametrize("size", [(160, 48), (120, 36)], ids=["160x48", "120x36"])
+async def test_cloudformation_states_are_whole_in_the_alarms_pane(size) -> None:
+    # The lab's stuck stacks, as cockpit/backends/cloudformation.py reports them.
+    estate = lab_like()
+    estate.alarms.records = [
+        *estate.alarms.records,
+        Alarm("stack app-queues", "fake:stacks", Severity.CRITICAL, "UPDATE_ROLLBACK_FAILED",
+              "UPDATE_ROLLBACK_FAILED: The following resource(s) failed to update: [JobsQueue].", since=T0),
+        Alarm("stack app-network", "fake:stacks", Severity.WARNING, "UPDATE_IN_PROGRESS",
+              "UPDATE_IN_PROGRESS for 2 h 5 min: User Initiated", since=T0),
+        Alarm("stack app-cleanup", "fake:stacks", Severity.WARNING,
+              "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", "stuck for 3 h 0 min", since=T0),
+    ]
+    app = lab_app(estate)
+    async with app.run_test(size=size) as pilot:
+        await filled(app, pilot)
+        text = screen_text(app)
+        # Each state as a readable word, whole (not "✖ update_rollb"); the exact AWS state
+        # leads the reason, shown where the reason has room.
+        for whole in ("✖ rollback failed", "▲ updating", "▲ cleaning up", "stack app-queues", "stack app-cleanup"):
+            assert whole in text, f"{whole!r} cut at {size}:\n{text}"
+        if size == (160, 48):
+            assert 'error_rate{service="checkout"} > 0.05' in text
+            app.cockpit.panes[PaneKind.ALARMS].focus_body()
+            await pilot.press("z")
+            await wait_until(lambda: "UPDATE_ROLLBACK_FAILED: The following" in screen_text(app), 5)
+
 async def test_a_narrow_pane_says_it_hides_columns_and_maximised_shows_them() -> None:
     app = lab_app(lab_like())
     async with app.run_test(size=(160, 48)) as pilot:
@@ -200,6 +230,56 @@ async def test_a_destructive_confirmation_fits_80x24_with_its_buttons() -> None:
             region = screen.query_one(widget).region
             assert region.area and region.bottom <= 24, (widget, region)
 
+
+def _rollback_request(production: bool = True):
+    from cockpit.actions import ConfirmRequest, get_action
+
+    target = "deployment/scanner-worker"
+    return ConfirmRequest(
+        profile="production", production=production, action=get_action("service.rollback"), target=target,
+        params={"from": "revision 3 (scanner-worker:2.5.0)", "to": "revision 2 (scanner-worker:2.4.9)"},
+        command=("kubectl --kubeconfig /run/user/1000/cockpit/lab/kubeconfig --context lab-cluster"
+                 f" --namespace repo-scanner rollout undo {target}"),
+        typed=True, expected=target, dry_run=True)
+
+
+@pytest.mark.parametrize("before", [True, False], ids=["toast-then-dialog", "dialog-then-toast"])
+async def test_a_toast_never_covers_the_confirmation_input_or_buttons_at_80x24(before) -> None:
+    from screens.confirm import ConfirmScreen
+
+    app = lab_app(lab_like())
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await filled(app, pilot)
+        notice = "refresh failed: aws:ecs:production timed out after 10 s; retrying in 20 s"
+        if before:
+            app.notify(notice, severity="warning", timeout=60)
+        app.push_screen(ConfirmScreen(_rollback_request()))
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), 5)
+        if not before:
+            app.notify(notice, severity="warning", timeout=60)
+        screen = app.screen
+        deadline = time.monotonic() + 5
+        while not screen.query("Toast"):  # Textual mounts it on the screen's rack after a refresh
+            assert time.monotonic() < deadline, "the notice never reached the confirmation"
+            await pilot.pause()
+        await pilot.pause()
+        toasts = [t.region for t in screen.query("Toast") if t.region.area]
+        for widget in ("#typed", "#cancel", "#confirm"):
+            region = screen.query_one(widget).region
+            assert region.area and region.bottom <= 24, (widget, region)
+            for toast in toasts:
+                assert not toast.overlaps(region), (widget, region, toast, screen_text(app))
+        if not before:  # said on the dialog's own line, above the buttons, clear of the input
+            line = screen.query_one("#notice").region
+            assert line.area and line.bottom <= screen.query_one("#cancel").region.y, line
+            assert not line.overlaps(screen.query_one("#typed").region)
+            assert "refresh failed: aws:ecs:production" in screen_text(app)
+        await pilot.press("escape")
+        # Still live after the dialog: the toast is back on the cockpit.
+        deadline = time.monotonic() + 5
+        while not [t for t in app.screen.query("Toast") if t.region.area]:
+            assert time.monotonic() < deadline, "the notice was lost with the dialog"
+            await pilot.pause()
 
 # --- snapshots: the lab-like estate at each size (fixed clock and TZ, see _utc) --------------
 

@@ -14,6 +14,26 @@ from widgets.keyed_table import Col
 from widgets.pane import TablePane, action_bindings, plain
 
 _STATE_LABELS = {"ALARM": "alarm", "INSUFFICIENT_DATA": "no data", "OK": "ok"}
+# A CloudFormation state is up to 44 characters: the column says it in a readable word and
+# the backend puts the exact AWS state first in the reason (and the detail lists it), so a
+# whole status word leaves the alarm name its room at 120 columns.
+_IN_PROGRESS = {"CREATE": "creating", "UPDATE": "updating", "DELETE": "deleting",
+                "ROLLBACK": "rolling back", "UPDATE_ROLLBACK": "rolling back",
+                "IMPORT": "importing", "IMPORT_ROLLBACK": "rolling back", "REVIEW": "in review"}  # fmt: skip
+
+
+def state_label(state: str) -> str:
+    """The status word of an alarm's state, short and whole (``no data``, ``rollback failed``)."""
+    if state in _STATE_LABELS:
+        return _STATE_LABELS[state]
+    if state.isupper() and state.endswith("_IN_PROGRESS"):
+        step = state.removesuffix("_IN_PROGRESS")
+        if step.endswith("_CLEANUP"):
+            return "cleaning up"
+        return _IN_PROGRESS.get(step, step.lower().replace("_", " "))
+    if state.isupper() and state.endswith("ROLLBACK_FAILED"):
+        return "rollback failed"  # UPDATE_, IMPORT_ or the create's own rollback
+    return state.lower()
 # Severity's own order puts UNKNOWN above CRITICAL (max() of several must not hide "no
 # data"); in the pane an alarm that fires comes before one that cannot tell.
 _RANK = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.UNKNOWN: 2, Severity.INFO: 3,
@@ -54,7 +74,7 @@ class AlarmsPane(TablePane):
              " to the profile")
     columns = [
         # The whole alarm name first; the reason has what is left (whole in the detail).
-        Col("severity", 9, 0, max=14),
+        Col("severity", 9, 0, max=18),  # "✖ rollback failed" whole
         Col("alarm", 20, 0, max=60),
         Col("since", 12, 2),  # "Nov 25 03:12" when not today: dropped rather than cut
         Col("reason", 16, 3, grow=True),
@@ -75,7 +95,7 @@ class AlarmsPane(TablePane):
 
     def row(self, a: Alarm) -> tuple[str, list[Text]]:
         return a.key, [
-            self.severity_cell(a.severity, _STATE_LABELS.get(a.state, a.state.lower())),
+            self.severity_cell(a.severity, state_label(a.state)),
             plain(a.name, 60),
             Text(since_text(a.since, now())),
             plain(a.reason, 200),

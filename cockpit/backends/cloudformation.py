@@ -46,7 +46,8 @@ def stack_alarm(
             source=source,
             severity=Severity.CRITICAL,
             state=status,
-            reason=reason or f"{status}: needs a human (continue-update-rollback or delete)",
+            # The exact state first: the pane's status column says it in a short word.
+            reason=f"{status}: {reason or 'needs a human (continue-update-rollback or delete)'}",
             since=since,
             resource=name,
             threshold=threshold,

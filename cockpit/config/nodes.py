@@ -37,6 +37,9 @@ class _Walk:
         self.path = path
         self.nodes = 0
         self.scalars = SafeConstructor()
+        # Runbook steps naming an action that is not built in: (line, key path, id), checked
+        # against the profile's own actions once the whole profile is read (they may follow).
+        self.step_actions: list[tuple[int, str, str]] = []
 
     def fail(self, line: int, where: str, msg: str, hint: str = "") -> NoReturn:
         prefix = f"{self.path}:{line}: "

@@ -27,6 +27,7 @@ from cockpit.config.validators import (
     _check_action,
     _check_basic_auth,
     _check_host,
+    _check_profile,
     _check_unit_rule,
     _dimension,
     _http_url,
@@ -294,7 +295,8 @@ RUNBOOK = _Rec(
         "title": (NAME, "shown in the runbook view"),
         "url": (_Str(), "link to the full runbook"),
         "steps": (_Seq(_Step()), "what to do, in order; a step ending `action: <id>` (or "
-                  "`{text: ..., action: <id>}`) runs that action from the checklist"),
+                  "`{text: ..., action: <id>}`) runs that action from the checklist: a built-in "
+                  "one or one of the profile's own `actions:`"),
     },
     name="runbooks",
 )
@@ -383,6 +385,7 @@ PROFILE = _Rec(
     },
     name="profiles.<name>",
     implicit=("name",),
+    check=_check_profile,
 )
 _RECORDS = (
     ECS,

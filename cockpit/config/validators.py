@@ -4,6 +4,7 @@ passwords in DSNs, hosts and basic auth.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable
 from typing import Any
@@ -182,3 +183,17 @@ def _check_action(values: dict[str, Any], w: _Walk, where: str, line: int) -> No
         if p.default is not None:
             for problem in template_problems(p.default, record_type, set()):
                 w.fail(line, f"{where}.params.{p.name}.default", problem)
+
+
+def _check_profile(values: dict[str, Any], w: _Walk, where: str, line: int) -> None:
+    """Runbook steps name a built-in action or one of this profile's own (``actions:``)."""
+    from cockpit.registry import REGISTRY
+
+    pending, w.step_actions = w.step_actions, []
+    own = [a.id for a in values.get("actions", ())]
+    for step_line, step_where, action in pending:
+        if action not in own:
+            close = difflib.get_close_matches(action, [*own, *(s.id for s in REGISTRY)], n=1)
+            w.fail(step_line, step_where, f"unknown action {action!r}",
+                   f"did you mean {close[0]!r}?" if close else
+                   "a built-in action id such as service.restart, or an id from this profile's actions:")
