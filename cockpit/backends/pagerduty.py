@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,6 +27,7 @@ from cockpit.errors import ActionRefused, BackendError
 from cockpit.integrations.webapi import WebAPI
 from cockpit.model import Alarm, DetailSection, PaneKind, Severity
 from cockpit.profile import PagerDutyConfig, Profile, SecretRef
+from cockpit.text import EstateText
 
 ACCEPT = "application/vnd.pagerduty+json;version=2"
 OPEN = ("triggered", "acknowledged")
@@ -48,7 +50,7 @@ def rest_api(cfg: PagerDutyConfig, timeout: float) -> WebAPI:
 
 
 @dataclass(frozen=True)
-class Page:
+class Page(EstateText):
     """One open incident, as the row and the actions need it."""
 
     id: str
@@ -82,7 +84,7 @@ class Page:
 
 
 @dataclass(frozen=True)
-class OnCall:
+class OnCall(EstateText):
     user: str
     user_id: str
     policy: str
@@ -280,6 +282,39 @@ def trigger_command(cfg: PagerDutyConfig, summary: str, severity: str, dedup_key
             "dedup_key": dedup_key, "payload": {"summary": summary, "source": "ops-cockpit", "severity": severity}}
     return shlex.join(["curl", "-X", "POST", f"{cfg.events_url.rstrip('/')}/v2/enqueue",
                        "-H", "Content-Type: application/json", "-d", json.dumps(body)])
+
+
+# The runbooks' incident severities -> Events API v2 payload severities.
+PAGE_SEVERITY = {"P1": "critical", "P2": "error", "P3": "warning", "P4": "info"}
+
+
+async def page_incident_start(profile: Profile, title: str, severity: str, started: float,
+                              note: Callable[[str], None], *, dry_run: bool = False) -> str:
+    """``incident: start``'s page, when the profile says ``trigger_on_incident``: audited
+    before (what will be sent) and after (its outcome); returns what to tell the user ("" when
+    the profile does not page). Read-only and dry-run profiles say what they would page."""
+    cfg = profile.pagerduty
+    if cfg is None or not cfg.trigger_on_incident:
+        return ""
+    level = PAGE_SEVERITY.get(severity, "error")
+    dedup = f"cockpit-{profile.name}-{int(started)}"
+    summary = f"{severity} {title}"
+    command = trigger_command(cfg, summary, level, dedup)
+    if profile.read_only or dry_run:
+        why = "read-only" if profile.read_only else "dry run"
+        note(f"pagerduty: not paged ({why}): would run {command}")
+        return f"PagerDuty not paged ({why})"
+    note(f"pagerduty: triggering an incident ({level}, dedup_key {dedup}): {command}")
+    try:
+        key = await trigger_incident(cfg, summary, level, dedup, timeout=max(1.0, profile.timeout))
+    except Exception as e:
+        from cockpit.hub import describe_error
+
+        message, hint = describe_error(e)
+        note(f"pagerduty: page failed: {message}")
+        raise BackendError(f"PagerDuty was not paged: {message}", hint) from e
+    note(f"pagerduty: incident triggered (dedup_key {key})")
+    return f"PagerDuty paged ({level}, dedup_key {key})"
 
 
 def build_pagerduty_sources(profile: Profile) -> list[PagerDutySource]:

@@ -40,7 +40,7 @@ def iso(t: datetime) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _now() -> datetime:
+def now_utc() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
@@ -170,7 +170,7 @@ class SentryServer(ApiServer):
         with self.lock:
             iid = str(self._next)
             self._next += 1
-            now = _now()
+            now = now_utc()
             first = first_seen or now
             last = last_seen or now
             stats = hourly if hourly is not None else [0] * 23 + [count]
@@ -223,7 +223,7 @@ class SentryServer(ApiServer):
             buckets = issue["stats"]["24h"]
             buckets[-1][1] = per_hour
             issue["count"] = str(int(issue["count"]) + per_hour)
-            issue["lastSeen"] = iso(_now())
+            issue["lastSeen"] = iso(now_utc())
             issue["substatus"] = "escalating"
 
     def state(self) -> dict[str, Any]:
@@ -256,7 +256,7 @@ class SentryServer(ApiServer):
         projects = set(query.get("project", []))
         q = " ".join(query.get("query", []))
         period = (query.get("statsPeriod") or ["24h"])[0]
-        since = _now() - _period(period)
+        since = now_utc() - _period(period)
         rows = [i for i in self.issues.values()
                 if (not projects or i["project"]["slug"] in projects or i["project"]["id"] in projects)
                 and ("is:unresolved" not in q or i["status"] == "unresolved")
@@ -360,7 +360,7 @@ class PagerDutyServer(ApiServer):
             iid = f"Q{self._number:06d}LAB"
             service = self.services[sid]
             first = self.policies[service["escalation_policy"]["id"]][0][0]
-            now = iso(_now())
+            now = iso(now_utc())
             self.incidents[iid] = {
                 "id": iid, "type": "incident", "summary": f"[#{self._number}] {title}",
                 "incident_number": self._number, "title": title, "created_at": now, "updated_at": now,
@@ -422,7 +422,7 @@ class PagerDutyServer(ApiServer):
                                            "errors": ["Note content can't be blank."]}}, {}
                 user = next(u for u in self.users.values() if u["email"] == email)
                 note = {"id": f"N{len(self.notes[iid]) + 1:05d}", "content": content,
-                        "created_at": iso(_now()), "user": self._user_ref(user["id"])}
+                        "created_at": iso(now_utc()), "user": self._user_ref(user["id"])}
                 self.notes[iid].append(note)
                 return 201, {"note": note}, {}
         if segs[:1] == ["services"] and len(segs) == 2 and method == "GET":
@@ -458,7 +458,7 @@ class PagerDutyServer(ApiServer):
                                    "errors": ["Incident status must be acknowledged or resolved."]}}, {}
         incident = self.incidents[iid]
         user = next(u for u in self.users.values() if u["email"] == email)
-        now = iso(_now())
+        now = iso(now_utc())
         incident["status"] = status
         incident["updated_at"] = incident["last_status_change_at"] = now
         incident["last_status_change_by"] = self._user_ref(user["id"])
@@ -523,72 +523,3 @@ class PagerDutyServer(ApiServer):
                 if inc["title"] == body.get("title") and inc["status"] != "resolved":
                     inc["status"] = "resolved"
         return {}
-
-
-# --- the lab's estate ----------------------------------------------------------------------------
-
-LAB_ORG = "lab"
-LAB_PROJECTS = ("api", "worker")
-LAB_SERVICE = "PAPI001"
-LAB_USER_EMAIL = "trainee@lab.example"
-SPIKE_TITLE = "OperationalError: connection to server at \"db\" failed: Connection refused"
-PAGE_TITLE = "api-service-down: api running 0/2 (lab drill api-down)"
-
-
-def lab_servers(token: str, routing_key: str) -> tuple[SentryServer, PagerDutyServer]:
-    """The lab's Sentry and PagerDuty, seeded like a quiet day, started."""
-    sentry = SentryServer(token, LAB_ORG)
-    now = _now()
-    sentry.add_issue("api", "KeyError: 'currency'", culprit="api.orders.checkout", count=37, users=12,
-                     first_seen=now - timedelta(hours=5), last_seen=now - timedelta(minutes=12),
-                     substatus="new", hourly=[0] * 19 + [9, 8, 7, 6, 7],
-                     frame=("api/orders.py", "checkout", 142))
-    sentry.add_issue("worker", "TimeoutError: email provider did not answer in 30 s",
-                     culprit="worker.jobs.send_email", count=214, users=0,
-                     first_seen=now - timedelta(days=20), last_seen=now - timedelta(minutes=40),
-                     substatus="regressed", level="warning", hourly=[4] * 24,
-                     frame=("worker/jobs.py", "send_email", 57))
-    sentry.add_issue("api", "ValueError: invalid page size", culprit="api.search.list_results",
-                     count=3, users=2, first_seen=now - timedelta(days=9), last_seen=now - timedelta(hours=2),
-                     substatus="ongoing", hourly=[0] * 22 + [1, 0], frame=("api/search.py", "list_results", 33))
-    pd = PagerDutyServer(token)
-    pd.add_user("PUSER01", "Ada Trainee", LAB_USER_EMAIL)
-    pd.add_user("PUSER02", "Grace Lead", "lead@lab.example")
-    pd.add_service(LAB_SERVICE, "api (lab)", "PPOL001", [["PUSER01"], ["PUSER02"]], routing_key)
-    return sentry.start(), pd.start()
-
-
-def lab_control(url: str, body: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
-    """``POST /_lab/control`` on a lab server (from the cockpit's process: the servers run in
-    the lab's)."""
-    import urllib.request
-
-    req = urllib.request.Request(f"{url.rstrip('/')}/_lab/control", data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"}, method="POST")
-    with urllib.request.urlopen(req, timeout=timeout) as r:  # noqa: S310 (loopback, our server)
-        return dict(json.loads(r.read() or b"{}"))
-
-
-def lab_state(url: str, timeout: float = 5.0) -> dict[str, Any]:
-    import urllib.request
-
-    with urllib.request.urlopen(f"{url.rstrip('/')}/_lab/state", timeout=timeout) as r:  # noqa: S310
-        return dict(json.loads(r.read()))
-
-
-def api_down_drill(lab: Any, on: bool) -> None:
-    """The api-down drill's part here: on start, a Sentry error spike and a triggered
-    PagerDuty incident; on stop, the page resolved (the Sentry issue stays for the trainee).
-    A lab without these servers is left alone."""
-    extras: dict[str, Any] = getattr(lab, "extras", None) or {}
-    sentry, pd = extras.get("sentry_url"), extras.get("pagerduty_url")
-    if on:
-        if sentry:
-            lab_control(sentry, {"do": "spike", "project": "api", "title": SPIKE_TITLE,
-                                 "culprit": "api.db.connect", "per_hour": 1200, "users": 40,
-                                 "message": "connection to server at \"db\" (10.0.3.7), port 5432 failed"})
-        if pd:
-            lab_control(pd, {"do": "trigger", "service": LAB_SERVICE, "title": PAGE_TITLE})
-    elif pd:
-        lab_control(pd, {"do": "resolve", "title": PAGE_TITLE})
-
