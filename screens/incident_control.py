@@ -77,7 +77,7 @@ class IncidentControl:
 
     async def _page_incident(self: _Host, title: str, severity: str, started: float) -> None:
         """PagerDuty is paged when the profile says ``trigger_on_incident`` (audited as notes)."""
-        from cockpit.backends.pagerduty import page_incident_start
+        from cockpit.integrations.paging import page_incident_start
 
         try:
             said = await page_incident_start(self.profile, title, severity, started, self._note,

@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cockpit.backends.pagerduty import PagerDutySource, trigger_incident
+from cockpit.backends.pagerduty import PagerDutySource
 from cockpit.backends.sentry import SentrySource
 from cockpit.errors import ActionRefused, BackendError, CredentialsError
+from cockpit.integrations.paging import trigger_incident
 from cockpit.lab.incidentapis import PagerDutyServer, SentryServer
 from cockpit.model import Severity
 from cockpit.profile import PagerDutyConfig, SecretRef, SentryConfig

@@ -363,3 +363,11 @@ class PageManageable(Protocol):
     async def add_page_note(self, target: Alarm, note: str) -> str: ...
 
     def add_page_note_command(self, target: Alarm, note: str) -> list[str]: ...
+
+
+@runtime_checkable
+class OnCallReader(Protocol):
+    """Says who is on call now (PagerDuty), for the header: "on call: Ada" ("" when unknown)."""
+
+    @property
+    def oncall_text(self) -> str: ...

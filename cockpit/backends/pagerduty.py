@@ -9,15 +9,12 @@ now, at which level: an incident's escalation level is its assignee's level in i
 Changes are ``PUT /incidents/{id}`` and ``POST /incidents/{id}/notes`` with ``From:`` the
 profile's ``user_email``, as the API requires for a REST API key.
 
-Triggering is Events API v2 (``POST /v2/enqueue``, the integration's ``routing_key``): a
-``dedup_key`` makes a repeat the same incident, so it may be retried.
+Triggering an incident (Events API v2) is in ``cockpit/integrations/paging.py``.
 """
 
 from __future__ import annotations
 
 import json
-import shlex
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -34,7 +31,7 @@ OPEN = ("triggered", "acknowledged")
 STATUSES = ("acknowledged", "resolved")
 
 
-def _var(ref: SecretRef | None, default: str) -> str:
+def token_var(ref: SecretRef | None, default: str) -> str:
     return f"${ref.ref[4:]}" if ref is not None and ref.ref.startswith("env:") else f"${default}"
 
 
@@ -196,7 +193,7 @@ class PagerDutySource:
 
     def _curl(self, method: str, path: str, body: dict[str, Any]) -> list[str]:
         return ["curl", "-X", method, f"{self.cfg.url.rstrip('/')}{path}",
-                "-H", f"Authorization: Token token={_var(self.cfg.token, 'PAGERDUTY_TOKEN')}",
+                "-H", f"Authorization: Token token={token_var(self.cfg.token, 'PAGERDUTY_TOKEN')}",
                 "-H", f"Accept: {ACCEPT}", "-H", "Content-Type: application/json",
                 "-H", f"From: {self.cfg.user_email}", "-d", json.dumps(body)]
 
@@ -234,7 +231,7 @@ class PagerDutySource:
         query = "&".join(["statuses[]=triggered", "statuses[]=acknowledged",
                           *(f"service_ids[]={s}" for s in self.cfg.services)])
         return ["curl", "-g", f"{self.cfg.url.rstrip('/')}/incidents?{query}",
-                "-H", f"Authorization: Token token={_var(self.cfg.token, 'PAGERDUTY_TOKEN')}",
+                "-H", f"Authorization: Token token={token_var(self.cfg.token, 'PAGERDUTY_TOKEN')}",
                 "-H", f"Accept: {ACCEPT}"]
 
     async def detail(self, record: Any) -> list[DetailSection]:
@@ -254,67 +251,6 @@ class PagerDutySource:
     async def close(self) -> None:
         if self._api is not None:
             await self._api.aclose()
-
-
-async def trigger_incident(cfg: PagerDutyConfig, summary: str, severity: str, dedup_key: str,
-                           *, source: str = "ops-cockpit", timeout: float = 10.0) -> str:
-    """Trigger (or re-trigger: same ``dedup_key``) an incident through Events API v2."""
-    if cfg.routing_key is None:
-        raise ActionRefused("PagerDuty cannot be paged without a routing key",
-                            "set pagerduty.routing_key in profiles.yaml")
-    key = cfg.routing_key.resolve()
-    api = WebAPI("PagerDuty Events", cfg.events_url, timeout=timeout,
-                 headers={"Content-Type": "application/json", "User-Agent": "ops-cockpit"},
-                 token_hint=f"check the routing key ({cfg.routing_key}): the service's Events API v2 integration")
-    try:
-        r = await api.request("POST", "/v2/enqueue", idempotent=True, json={
-            "routing_key": key, "event_action": "trigger", "dedup_key": dedup_key,
-            "payload": {"summary": summary, "source": source, "severity": severity},
-        })
-    finally:
-        await api.aclose()
-    body = r.json() if r.content else {}
-    return str((body or {}).get("dedup_key") or dedup_key)
-
-
-def trigger_command(cfg: PagerDutyConfig, summary: str, severity: str, dedup_key: str) -> str:
-    body = {"routing_key": _var(cfg.routing_key, "PAGERDUTY_ROUTING_KEY"), "event_action": "trigger",
-            "dedup_key": dedup_key, "payload": {"summary": summary, "source": "ops-cockpit", "severity": severity}}
-    return shlex.join(["curl", "-X", "POST", f"{cfg.events_url.rstrip('/')}/v2/enqueue",
-                       "-H", "Content-Type: application/json", "-d", json.dumps(body)])
-
-
-# The runbooks' incident severities -> Events API v2 payload severities.
-PAGE_SEVERITY = {"P1": "critical", "P2": "error", "P3": "warning", "P4": "info"}
-
-
-async def page_incident_start(profile: Profile, title: str, severity: str, started: float,
-                              note: Callable[[str], None], *, dry_run: bool = False) -> str:
-    """``incident: start``'s page, when the profile says ``trigger_on_incident``: audited
-    before (what will be sent) and after (its outcome); returns what to tell the user ("" when
-    the profile does not page). Read-only and dry-run profiles say what they would page."""
-    cfg = profile.pagerduty
-    if cfg is None or not cfg.trigger_on_incident:
-        return ""
-    level = PAGE_SEVERITY.get(severity, "error")
-    dedup = f"cockpit-{profile.name}-{int(started)}"
-    summary = f"{severity} {title}"
-    command = trigger_command(cfg, summary, level, dedup)
-    if profile.read_only or dry_run:
-        why = "read-only" if profile.read_only else "dry run"
-        note(f"pagerduty: not paged ({why}): would run {command}")
-        return f"PagerDuty not paged ({why})"
-    note(f"pagerduty: triggering an incident ({level}, dedup_key {dedup}): {command}")
-    try:
-        key = await trigger_incident(cfg, summary, level, dedup, timeout=max(1.0, profile.timeout))
-    except Exception as e:
-        from cockpit.hub import describe_error
-
-        message, hint = describe_error(e)
-        note(f"pagerduty: page failed: {message}")
-        raise BackendError(f"PagerDuty was not paged: {message}", hint) from e
-    note(f"pagerduty: incident triggered (dedup_key {key})")
-    return f"PagerDuty paged ({level}, dedup_key {key})"
 
 
 def build_pagerduty_sources(profile: Profile) -> list[PagerDutySource]:
