@@ -436,7 +436,8 @@ DRILLS: dict[str, Drill] = {
             "api-down",
             "api is down",
             "Every api task exits (out of memory) and none comes back: running 0/2, the "
-            "service-down alarm fires, the log shows the tasks' last ERROR lines.",
+            "service-down alarm fires, the log shows the tasks' last ERROR lines, Sentry's "
+            "errors spike and PagerDuty pages the on-call.",
             "api running 2/2 again (restart or scale it) and alarm api-service-down OK",
             detect_on=(SERVICE_DOWN_ALARM, "api"),
         ),
