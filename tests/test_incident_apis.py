@@ -242,3 +242,24 @@ async def test_events_api_trigger_is_retried_on_5xx_and_opens_one_incident(pd: P
     opened = [i for i in pd.incidents.values() if i["incident_key"] == "cockpit-incident-1"]
     assert len(opened) == 1 and opened[0]["status"] == "triggered" and opened[0]["service"]["id"] == "PSVC1"
     assert all(ROUTING not in str(r) for r in pd.requests)
+
+
+async def test_hostile_text_from_sentry_and_pagerduty_is_made_safe(sentry: SentryServer, pd: PagerDutyServer) -> None:
+    evil = "Boom\x1b[2J\x1b]0;pwned\x07 [/x] \u202egnp.exe"
+    sentry.add_issue("api", f"ValueError: {evil}", culprit=evil, message=evil, frame=(evil, evil, 3))
+    pd.add_user("PU9", evil, "evil@example.com")
+    pd.policies["PPOL1"][0].append("PU9")
+    pd.add_incident("PSVC1", evil)
+    src, pages = SentrySource(_sentry_cfg(sentry)), PagerDutySource(_pd_cfg(pd))
+    try:
+        (issue,) = await src.fetch()
+        detail = await src.detail(issue)
+        (page,) = await pages.fetch()
+    finally:
+        await src.close()
+        await pages.close()
+    shown = [issue.name, issue.reason, page.name, page.reason, pages.oncall_text,
+             *(line for s in detail for line in s.lines), *(c for s in detail for r in s.rows for c in r)]
+    for text in shown:
+        assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text, text
+    assert "[/x]" in issue.name  # kept as text: nothing parses it as markup
