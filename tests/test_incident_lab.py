@@ -77,3 +77,42 @@ async def test_api_down_spikes_sentry_and_pages_and_the_ack_reaches_the_lab(lab:
     text = (tmp_path / "audit.jsonl").read_text()
     assert token not in text and "pagerduty.acknowledge" in text
     assert json.loads(text.splitlines()[0])  # the audit is intact JSON lines
+
+
+async def test_in_the_cockpit_the_drill_pages_and_the_trainee_acknowledges_it() -> None:
+    """The issue's done-when, on the lab in the running cockpit: the api-down drill shows the
+    Sentry spike and the triggered page; `pagerduty: acknowledge` from the palette changes the
+    incident on the lab's PagerDuty server, and the acknowledgement is in the timeline."""
+    from cockpit.app import CockpitApp
+    from cockpit.model import PaneKind
+    from screens.confirm import ConfirmScreen
+
+    from .helpers import wait_until
+    from .test_custom_actions import _screen
+    from .test_lab_actions import _palette
+    from .test_lab_drill_ui import _confirm_drill_start
+
+    app = CockpitApp(Profile(name="lab", description="lab", lab=True, refresh=0.5),
+                     start_lab=lambda: start_lab(with_servers=False))
+    async with app.run_test(size=(160, 48)) as pilot:
+        alarms = app.cockpit.panes[PaneKind.ALARMS]
+
+        def named(part: str) -> list[str]:
+            return [a.name for a in alarms.records.values() if part in a.name]
+
+        await wait_until(lambda: named("KeyError: 'currency'"), 40)
+        await wait_until(lambda: "on call: Ada Trainee" in _screen(app), 10)
+        app.start_drill("api-down")
+        await _confirm_drill_start(app, pilot, "api-down")
+        await wait_until(lambda: named(SPIKE_TITLE[:30]) and named(PAGE_TITLE), 30)
+        (page,) = named(PAGE_TITLE)
+        await _palette(pilot, f"pagerduty: acknowledge {page}")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), 5)
+        await pilot.press("tab", "enter")  # Cancel -> Confirm
+        url = app.lab.extras["pagerduty_url"]
+        await wait_until(lambda: [i["status"] for i in lab_state(url)["incidents"].values()] == ["acknowledged"], 15)
+        await wait_until(lambda: any(e.get("action") == "pagerduty.acknowledge" and e.get("outcome") == "ok"
+                                     for e in app.runner.audit.read()), 10)
+        timeline = [e.summary for e in build_timeline(app.runner.audit.read())]
+        assert any("pagerduty: acknowledge" in s for s in timeline), timeline
+        await pilot.press("q")
