@@ -348,7 +348,8 @@ ACTION_TARGET = _Rec(
         ),
         "backend": (
             _Opt(_Enum(values=("aws", "ecs", "sqs", "rds", "cloudwatch", "kubernetes", "host",
-                               "redis", "postgres", "prometheus", "alertmanager", "health"))),
+                               "redis", "postgres", "prometheus", "alertmanager", "health",
+                               "sentry", "pagerduty"))),
             "only rows of this backend (aws: any AWS one); null: every backend of the pane",
         ),
     },
