@@ -263,3 +263,17 @@ async def test_hostile_text_from_sentry_and_pagerduty_is_made_safe(sentry: Sentr
     for text in shown:
         assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text, text
     assert "[/x]" in issue.name  # kept as text: nothing parses it as markup
+
+
+async def test_faults_can_be_asked_for_over_http_from_another_process(sentry: SentryServer) -> None:
+    from cockpit.lab.incidentlab import lab_control, lab_state
+
+    _seed_sentry(sentry)
+    assert lab_control(sentry.url, {"do": "fail", "status": 429, "times": 2, "retry_after": "0"}) == {"faults": 2}
+    src = SentrySource(_sentry_cfg(sentry))
+    try:
+        assert len(await src.fetch()) == 3
+    finally:
+        await src.close()
+    assert [r["query"].get("cursor") for r in sentry.requests][:3] == [None, None, None]
+    assert lab_state(sentry.url)["issues"]["1"]["status"] == "unresolved"

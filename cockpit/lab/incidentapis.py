@@ -18,8 +18,8 @@ makes:
   acknowledge / resolve, ``dedup_key``) answers 202; on this server it opens, acknowledges or
   resolves an incident on the service whose integration has that routing key.
 
-Faults on demand (``fail(status, times, retry_after)``): the next requests answer 429 with
-``Retry-After`` or a 5xx. ``state()`` (and ``GET /_lab/state``) shows everything, for the
+Faults on demand (``fail(status, times, retry_after)``, or ``{"do": "fail", ...}`` posted to
+``/_lab/control``): the next requests answer 429 with ``Retry-After`` or a 5xx. ``state()`` (and ``GET /_lab/state``) shows everything, for the
 tests and the lab; ``POST /_lab/control`` drives the lab's drills across processes.
 """
 
@@ -125,7 +125,12 @@ class ApiServer(ThreadingHTTPServer):
             if path == "/_lab/state":
                 return 200, self.state(), {}
             if path == "/_lab/control" and method == "POST":
-                return 200, self.control(body or {}), {}
+                body = body or {}
+                if body.get("do") == "fail":  # e.g. {"do": "fail", "status": 429, "times": 3}
+                    self.fail(int(body.get("status", 503)), int(body.get("times", 1)),
+                              str(body.get("retry_after", "1")))
+                    return 200, {"faults": len(self.faults)}, {}
+                return 200, self.control(body), {}
             shown = {k: ("***" if k.lower() == "authorization" else v) for k, v in headers.items()}
             self.requests.append({"method": method, "path": path, "query": query, "headers": shown,
                                   "body": body})
