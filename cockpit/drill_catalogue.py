@@ -71,6 +71,18 @@ def _dlq_url(lab: Any) -> str:
     return str(_client(lab, "sqs").get_queue_url(QueueName="jobs-dlq")["QueueUrl"])
 
 
+def _incident_apis(lab: Any, on: bool) -> None:
+    """The lab's Sentry error spike and PagerDuty page of the api-down drill (or their end)."""
+    try:
+        from cockpit.lab.incidentlab import api_down_drill
+
+        api_down_drill(lab, on)
+    except Exception:  # the drill stands without them (an older lab, a server that failed)
+        import logging
+
+        logging.getLogger("cockpit.drills").exception("Sentry/PagerDuty part of api-down")
+
+
 # --- the drills -----------------------------------------------------------------------------
 
 
@@ -146,7 +158,11 @@ class ApiDown(Drill):
             "ALARM",
             f"Threshold Crossed: 1 datapoint [0.0] was less than the threshold ({float(desired)}).",
         )
+        _incident_apis(lab, True)
         return {"desired": desired}
+
+    def _cleanup(self, lab: Any, state: dict[str, Any]) -> None:
+        _incident_apis(lab, False)
 
     def _goal_met(self, lab: Any, state: dict[str, Any]) -> bool:
         if not _settled(_service(lab, "api"), int(state.get("desired", 2))):
@@ -420,7 +436,8 @@ DRILLS: dict[str, Drill] = {
             "api-down",
             "api is down",
             "Every api task exits (out of memory) and none comes back: running 0/2, the "
-            "service-down alarm fires, the log shows the tasks' last ERROR lines.",
+            "service-down alarm fires, the log shows the tasks' last ERROR lines, Sentry's "
+            "errors spike and PagerDuty pages the on-call.",
             "api running 2/2 again (restart or scale it) and alarm api-service-down OK",
             detect_on=(SERVICE_DOWN_ALARM, "api"),
         ),

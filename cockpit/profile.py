@@ -172,6 +172,32 @@ class AlertmanagerConfig:
 
 
 @dataclass(frozen=True)
+class SentryConfig:
+    """Sentry (sentry.io or self-hosted): unresolved issues of ``projects`` as alarms."""
+
+    name: str
+    org: str
+    token: SecretRef  # an auth token with event:read (event:write to resolve/ignore)
+    url: str = "https://sentry.io"
+    projects: tuple[str, ...] = ()  # project slugs; empty: every project of the org
+    window: str = "24h"  # issues first seen or regressed within it (Sentry's statsPeriod)
+    rate_threshold: int = 100  # events in the last hour that make an issue a spike
+
+
+@dataclass(frozen=True)
+class PagerDutyConfig:
+    """PagerDuty: open incidents on ``services`` as alarms, who is on call, and paging."""
+
+    token: SecretRef  # a REST API key (v2)
+    services: tuple[str, ...] = ()  # service ids (PXXXXXX)
+    user_email: str = ""  # the From: of acknowledge / resolve / notes
+    url: str = "https://api.pagerduty.com"
+    events_url: str = "https://events.pagerduty.com"
+    trigger_on_incident: bool = False  # `incident: start` triggers an incident (Events API v2)
+    routing_key: SecretRef | None = None  # the service integration's key, for triggering
+
+
+@dataclass(frozen=True)
 class Thresholds:
     cpu: float = 80
     memory: float = 85
@@ -261,6 +287,8 @@ class Profile:
     redis: tuple[RedisConfig, ...] = ()
     prometheus: tuple[PrometheusConfig, ...] = ()
     alertmanager: tuple[AlertmanagerConfig, ...] = ()
+    sentry: tuple[SentryConfig, ...] = ()
+    pagerduty: PagerDutyConfig | None = None
     thresholds: Thresholds = field(default_factory=Thresholds)
     runbooks: tuple[Runbook, ...] = ()
     record: bool = False  # record the event stream (as --record) to the state dir

@@ -401,6 +401,75 @@ HOST_REMOVE_ROTATED_LOGS = ActionSpec(
     call=lambda b, t, p: b.remove_rotated_logs(t),
 )
 
+SENTRY_RESOLVE = ActionSpec(
+    id="sentry.resolve",
+    title="sentry: resolve",
+    target_type=Alarm,
+    capability=caps.IssueResolvable,
+    risk=Risk.CHANGE,
+    key=None,
+    description="Mark the Sentry issue resolved (it comes back as regressed if it happens again).",
+    argv=lambda b, t, p: b.set_issue_status_command(t, "resolved"),
+    call=lambda b, t, p: b.set_issue_status(t, "resolved"),
+)
+
+SENTRY_IGNORE = ActionSpec(
+    id="sentry.ignore",
+    title="sentry: ignore",
+    target_type=Alarm,
+    capability=caps.IssueResolvable,
+    risk=Risk.CHANGE,
+    key=None,
+    description="Ignore (archive) the Sentry issue: it stops alerting until you undo it in Sentry.",
+    argv=lambda b, t, p: b.set_issue_status_command(t, "ignored"),
+    call=lambda b, t, p: b.set_issue_status(t, "ignored"),
+)
+
+
+def _page_in(status: str) -> Any:
+    def unavailable(backend: Any, target: Alarm) -> str | None:
+        return f"the incident is {status} already" if target.state == status else None
+    return unavailable
+
+
+PAGERDUTY_ACKNOWLEDGE = ActionSpec(
+    id="pagerduty.acknowledge",
+    title="pagerduty: acknowledge",
+    target_type=Alarm,
+    capability=caps.PageManageable,
+    risk=Risk.CHANGE,
+    key=None,
+    description="Acknowledge the PagerDuty incident (it stops escalating; From: your user_email).",
+    argv=lambda b, t, p: b.set_page_status_command(t, "acknowledged"),
+    call=lambda b, t, p: b.set_page_status(t, "acknowledged"),
+    unavailable=_page_in("acknowledged"),
+)
+
+PAGERDUTY_RESOLVE = ActionSpec(
+    id="pagerduty.resolve",
+    title="pagerduty: resolve",
+    target_type=Alarm,
+    capability=caps.PageManageable,
+    risk=Risk.CHANGE,
+    key=None,
+    description="Resolve the PagerDuty incident (From: your user_email).",
+    argv=lambda b, t, p: b.set_page_status_command(t, "resolved"),
+    call=lambda b, t, p: b.set_page_status(t, "resolved"),
+)
+
+PAGERDUTY_ADD_NOTE = ActionSpec(
+    id="pagerduty.add_note",
+    title="pagerduty: add note",
+    target_type=Alarm,
+    capability=caps.PageManageable,
+    risk=Risk.CHANGE,
+    key=None,
+    description="Add a note to the PagerDuty incident's timeline (From: your user_email).",
+    params=(Param("note", "note", str),),
+    argv=lambda b, t, p: b.add_page_note_command(t, p["note"]),
+    call=lambda b, t, p: b.add_page_note(t, p["note"]),
+)
+
 REGISTRY: tuple[ActionSpec, ...] = (
     SERVICE_RESTART,
     SERVICE_SCALE,
@@ -423,6 +492,11 @@ REGISTRY: tuple[ActionSpec, ...] = (
     NODE_UNCORDON,
     HOST_RUN_CHECK,
     HOST_REMOVE_ROTATED_LOGS,
+    SENTRY_RESOLVE,
+    SENTRY_IGNORE,
+    PAGERDUTY_ACKNOWLEDGE,
+    PAGERDUTY_RESOLVE,
+    PAGERDUTY_ADD_NOTE,
 )
 
 

@@ -71,6 +71,18 @@ def _alertmanager(profile: Profile) -> tuple[list[Source], list[LogSource]]:
     return list(build_alertmanager_sources(profile)), []
 
 
+def _sentry(profile: Profile) -> tuple[list[Source], list[LogSource]]:
+    from cockpit.backends.sentry import build_sentry_sources
+
+    return list(build_sentry_sources(profile)), []
+
+
+def _pagerduty(profile: Profile) -> tuple[list[Source], list[LogSource]]:
+    from cockpit.backends.pagerduty import build_pagerduty_sources
+
+    return list(build_pagerduty_sources(profile)), []
+
+
 def _kubernetes(profile: Profile) -> tuple[list[Source], list[LogSource]]:
     from cockpit.backends.kubernetes import build_kubernetes_sources
 
@@ -99,6 +111,8 @@ _BACKENDS = (
     ("hosts", lambda p: bool(p.hosts), _hosts, PaneKind.SERVICES),
     ("kubernetes", lambda p: bool(p.kubernetes), _kubernetes, PaneKind.SERVICES),
     ("health", lambda p: bool(p.health), _health, PaneKind.ALARMS),
+    ("sentry", lambda p: bool(p.sentry), _sentry, PaneKind.ALARMS),
+    ("pagerduty", lambda p: p.pagerduty is not None, _pagerduty, PaneKind.ALARMS),
 )
 
 

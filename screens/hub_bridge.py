@@ -204,6 +204,11 @@ class HubBridge:
             if providers:
                 update = _replace(update, records=merge_service_metrics(update.records, providers))
         self.cockpit.apply(update)
+        if self.hub is not None and update.pane is PaneKind.ALARMS:  # who is on call: the header
+            from cockpit.backends.base import OnCallReader
+
+            if isinstance(src := self.hub.source(update.source_id), OnCallReader):
+                self.cockpit.banner.set_oncall(src.oncall_text)
         self._tell_screens("source_updated", update)  # open details follow their row
         # Only the driver records alarm transitions: watchers and replays have no estate.
         if (self.hub is not None and update.pane is PaneKind.ALARMS

@@ -37,6 +37,8 @@ class _Host(Protocol):
 
     def _refused_for_watchers(self) -> bool: ...
 
+    async def _page_incident(self, title: str, severity: str, started: float) -> None: ...
+
 
 class IncidentControl:
     _theme_before_war_room: str
@@ -71,6 +73,20 @@ class IncidentControl:
         if not self.war_room:
             self.action_toggle_war_room()
         self._note(f"incident started: {severity} {title}")
+        await self._page_incident(title, severity, incident.started)
+
+    async def _page_incident(self: _Host, title: str, severity: str, started: float) -> None:
+        """PagerDuty is paged when the profile says ``trigger_on_incident`` (audited as notes)."""
+        from cockpit.integrations.paging import page_incident_start
+
+        try:
+            said = await page_incident_start(self.profile, title, severity, started, self._note,
+                                             dry_run=bool(getattr(self, "dry_run", False)))
+        except Exception as e:
+            self.notify(str(e), severity="error")
+            return
+        if said:
+            self.notify(said)
 
     def action_incident_resolve(self: _Host) -> None:
         from widgets.incident import clock_text

@@ -52,7 +52,8 @@ TARGETS: dict[type, Any] = {
     Session: SESSION,
 }
 # Parameters without a default (the user must type them).
-REQUIRED: dict[str, dict[str, Any]] = {"alert.silence": {"comment": "deploy in progress"}}
+REQUIRED: dict[str, dict[str, Any]] = {"alert.silence": {"comment": "deploy in progress"},
+                                     "pagerduty.add_note": {"note": "rolling back"}}
 
 
 class FakeBackend:
@@ -192,6 +193,24 @@ class FakeBackend:
 
     async def uncordon(self, t: Alarm) -> str:
         return await self._do("uncordon", t.name)
+
+    def set_issue_status_command(self, t: Alarm, status: str) -> list[str]:
+        return ["fakectl", "issue", status, t.name]
+
+    async def set_issue_status(self, t: Alarm, status: str) -> str:
+        return await self._do("issue", (t.name, status))
+
+    def set_page_status_command(self, t: Alarm, status: str) -> list[str]:
+        return ["fakectl", "page", status, t.name]
+
+    async def set_page_status(self, t: Alarm, status: str) -> str:
+        return await self._do("page", (t.name, status))
+
+    def add_page_note_command(self, t: Alarm, note: str) -> list[str]:
+        return ["fakectl", "note", t.name, note]
+
+    async def add_page_note(self, t: Alarm, note: str) -> str:
+        return await self._do("note", (t.name, note))
 
     def default_check(self, t: ServiceStatus) -> str:
         return "disk"

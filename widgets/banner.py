@@ -25,4 +25,13 @@ class ProfileBanner(Static):
             f"  {description}" if description else "",
             ("  [" + "] [".join(flags) + "]") if flags else "",
         )
+        self._text = text
+        self.oncall = ""
         self.update(text)
+
+    def set_oncall(self, who: str) -> None:
+        """Who PagerDuty pages first now ("on call: Ada"), at the end of the line; "" drops it."""
+        if who == self.oncall:
+            return  # no repaint when nothing moved
+        self.oncall = who
+        self.update(Text.assemble(self._text, ("  ·  " + who) if who else ""))

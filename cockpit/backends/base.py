@@ -338,3 +338,36 @@ class RotatedLogsRemovable(Protocol):
     async def remove_rotated_logs(self, target: ServiceStatus) -> str: ...
 
     def remove_rotated_logs_command(self, target: ServiceStatus) -> list[str]: ...
+
+
+# --- incident tools (Sentry, PagerDuty) ----------------------------------------------------
+
+
+@runtime_checkable
+class IssueResolvable(Protocol):
+    """Sets a Sentry issue's status: ``resolved`` or ``ignored``."""
+
+    async def set_issue_status(self, target: Alarm, status: str) -> str: ...
+
+    def set_issue_status_command(self, target: Alarm, status: str) -> list[str]: ...
+
+
+@runtime_checkable
+class PageManageable(Protocol):
+    """Acknowledges or resolves a PagerDuty incident, or adds a note to it."""
+
+    async def set_page_status(self, target: Alarm, status: str) -> str: ...
+
+    def set_page_status_command(self, target: Alarm, status: str) -> list[str]: ...
+
+    async def add_page_note(self, target: Alarm, note: str) -> str: ...
+
+    def add_page_note_command(self, target: Alarm, note: str) -> list[str]: ...
+
+
+@runtime_checkable
+class OnCallReader(Protocol):
+    """Says who is on call now (PagerDuty), for the header: "on call: Ada" ("" when unknown)."""
+
+    @property
+    def oncall_text(self) -> str: ...

@@ -27,12 +27,14 @@ from cockpit.config.validators import (
     _check_action,
     _check_basic_auth,
     _check_host,
+    _check_pagerduty,
     _check_profile,
     _check_unit_rule,
     _dimension,
     _http_url,
     _no_space,
     _redis_key,
+    _sentry_period,
     _shell_safe,
 )
 from cockpit.profile import (
@@ -48,10 +50,12 @@ from cockpit.profile import (
     HostConfig,
     KubernetesConfig,
     LoadBalancerMetrics,
+    PagerDutyConfig,
     Profile,
     PrometheusConfig,
     RedisConfig,
     Runbook,
+    SentryConfig,
     SqsQueue,
     Thresholds,
     UnitConfig,
@@ -265,6 +269,43 @@ ALERTMANAGER = _Rec(
     name="alertmanager",
     check=_check_basic_auth,
 )
+_TOKEN = _Secret(doc="env:NAME or file:PATH", refs_only="token")
+SENTRY = _Rec(
+    SentryConfig,
+    {
+        "name": (NAME, "shown in the alarms pane"),
+        "url": (_Str(check=_http_url), "Sentry's URL (self-hosted: its base URL)"),
+        "org": (NAME, "organization slug"),
+        "projects": (STRS, "project slugs (default: every project of the org)"),
+        "token": (_TOKEN, "auth token (event:read; event:write for resolve and ignore)"),
+        "window": (
+            _Str(check=_sentry_period),
+            "unresolved issues first seen or regressed within it (e.g. 24h, 14d)",
+        ),
+        "rate_threshold": (
+            _Num(doc="integer >= 1", integer=True, minimum=1),
+            "events in the last hour that make any unresolved issue an alarm (a spike)",
+        ),
+    },
+    name="sentry",
+)
+PAGERDUTY = _Rec(
+    PagerDutyConfig,
+    {
+        "url": (_Str(check=_http_url), "REST API v2 URL"),
+        "events_url": (_Str(check=_http_url), "Events API v2 URL (for trigger_on_incident)"),
+        "token": (_TOKEN, "REST API key"),
+        "services": (STRS, "service ids whose open incidents are alarms; their on-call is in the header"),
+        "user_email": (_Str(), "your PagerDuty login: the From of acknowledge, resolve and notes"),
+        "trigger_on_incident": (_Bool(), "`incident: start` triggers a PagerDuty incident"),
+        "routing_key": (
+            _Opt(_Secret(doc="env:NAME or file:PATH", refs_only="routing key")),
+            "the service integration's Events API v2 key (with trigger_on_incident)",
+        ),
+    },
+    name="pagerduty",
+    check=_check_pagerduty,
+)
 _LIMIT = _Num(doc="number >= 0", minimum=0)
 THRESHOLDS = _Rec(
     Thresholds,
@@ -309,7 +350,8 @@ ACTION_TARGET = _Rec(
         ),
         "backend": (
             _Opt(_Enum(values=("aws", "ecs", "sqs", "rds", "cloudwatch", "kubernetes", "host",
-                               "redis", "postgres", "prometheus", "alertmanager", "health"))),
+                               "redis", "postgres", "prometheus", "alertmanager", "health",
+                               "sentry", "pagerduty"))),
             "only rows of this backend (aws: any AWS one); null: every backend of the pane",
         ),
     },
@@ -378,6 +420,8 @@ PROFILE = _Rec(
         "redis": (_Seq(REDIS, unique="name"), "Redis servers"),
         "prometheus": (_Seq(PROMETHEUS, unique="name"), "Prometheus servers: down targets, PromQL"),
         "alertmanager": (_Seq(ALERTMANAGER, unique="name"), "Alertmanagers: firing alerts"),
+        "sentry": (_Seq(SENTRY, unique="name"), "Sentry: new, regressed and spiking issues"),
+        "pagerduty": (_Opt(PAGERDUTY), "PagerDuty: open incidents, on-call, paging"),
         "thresholds": (THRESHOLDS, "when numbers turn red"),
         "runbooks": (_Seq(RUNBOOK), "runbook entries shown next to alarms and services"),
         "record": (_Bool(), "record the event stream to $XDG_STATE_HOME/cockpit/recordings/ (as --record)"),
@@ -400,6 +444,8 @@ _RECORDS = (
     REDIS,
     PROMETHEUS,
     ALERTMANAGER,
+    SENTRY,
+    PAGERDUTY,
     THRESHOLDS,
     RUNBOOK,
     ACTION_TARGET,

@@ -101,6 +101,21 @@ def _check_basic_auth(values: dict[str, Any], w: _Walk, where: str, line: int) -
         w.fail(line, where, "give either token or username/password, not both")
 
 
+def _sentry_period(value: str) -> str | None:
+    if not re.fullmatch(r"[1-9][0-9]*[mhdw]", value):
+        return f"expected a period like 24h or 14d (a number and m, h, d or w), got {value!r}"
+    return None
+
+
+def _check_pagerduty(values: dict[str, Any], w: _Walk, where: str, line: int) -> None:
+    if values.get("trigger_on_incident") and values.get("routing_key") is None:
+        w.fail(line, where, "trigger_on_incident needs routing_key",
+               "the Events API v2 integration key of the service to page (env:NAME or file:PATH)")
+    email = values.get("user_email", "")
+    if email and "@" not in email:
+        w.fail(line, where + ".user_email", f"expected an email address, got {email!r}")
+
+
 def _check_host(values: dict[str, Any], w: _Walk, where: str, line: int) -> None:
     ssh, local = values.get("ssh"), values.get("local", False)
     if ssh is not None and local:

@@ -38,10 +38,12 @@ from cockpit.profile import (
     HealthCheck,
     HostConfig,
     KubernetesConfig,
+    PagerDutyConfig,
     Profile,
     PrometheusConfig,
     RedisConfig,
     SecretRef,
+    SentryConfig,
     SqsQueue,
     UnitConfig,
 )
@@ -111,7 +113,8 @@ class Lab:
         """``base`` with only what runs without the AWS side: the private PostgreSQL and
         Redis and this machine (usable once ``start_lab``'s ``on_servers`` was called)."""
         return dataclasses.replace(
-            self.profile(base), aws=None, kubernetes=(), health=(), prometheus=(), alertmanager=()
+            self.profile(base), aws=None, kubernetes=(), health=(), prometheus=(), alertmanager=(),
+            sentry=(), pagerduty=None,
         )
 
     def remote_profile(self, base: Profile) -> Profile:
@@ -184,7 +187,7 @@ class Lab:
         )
         return dataclasses.replace(base, aws=aws, databases=databases, redis=redis, hosts=hosts,
                                    health=health, kubernetes=kubernetes, prometheus=prometheus,
-                                   alertmanager=alertmanager)
+                                   alertmanager=alertmanager, **_incident_apis(extras))
 
     def send(self, command: str) -> None:
         """A controller command for the child (``fail-next-deployment api``, ``log-rate 5``)."""
@@ -218,6 +221,23 @@ class Lab:
                 server.stop()
         if self._owns_state_dir:
             shutil.rmtree(self.state_dir, ignore_errors=True)
+
+
+def _incident_apis(extras: dict[str, Any]) -> dict[str, Any]:
+    """The lab's Sentry and PagerDuty (cockpit/lab/incidentapis.py), when its process started
+    them: a drill's error spike and page show there, and ``incident: start`` pages."""
+    if not extras.get("sentry_url") or not extras.get("incident_token_file"):
+        return {}
+    from cockpit.lab.incidentlab import LAB_ORG, LAB_PROJECTS, LAB_SERVICE, LAB_USER_EMAIL
+
+    token = SecretRef(f"file:{extras['incident_token_file']}")
+    pd = extras["pagerduty_url"]
+    return {
+        "sentry": (SentryConfig("lab", LAB_ORG, token, url=extras["sentry_url"], projects=LAB_PROJECTS),),
+        "pagerduty": PagerDutyConfig(token, services=(LAB_SERVICE,), user_email=LAB_USER_EMAIL, url=pd,
+                                     events_url=pd, trigger_on_incident=True,
+                                     routing_key=SecretRef(f"file:{extras['incident_routing_key_file']}")),
+    }
 
 
 def _stop_child(proc: subprocess.Popen[bytes]) -> None:

@@ -160,6 +160,13 @@ def _start_extras(endpoint: str, lock: threading.RLock, state_dir: Path) -> dict
     except Exception:
         logging.getLogger("cockpit.lab").exception("stacks and health endpoints not started")
     try:
+        from cockpit.lab.incidentlab import start_lab_incident_apis
+
+        urls, _servers = start_lab_incident_apis(state_dir)
+        out.update(urls)
+    except Exception:
+        logging.getLogger("cockpit.lab").exception("Sentry and PagerDuty servers not started")
+    try:
         from cockpit.lab.k8s import lab_kubernetes
 
         kubeconfig, context, _ = lab_kubernetes(state_dir / "k8s")

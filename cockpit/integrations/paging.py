@@ -1,0 +1,81 @@
+"""Paging PagerDuty when an incident starts: Events API v2 (``POST /v2/enqueue``, the service
+integration's ``routing_key``). A ``dedup_key`` makes a repeat the same incident, so the
+request may be retried; ``page_incident_start`` audits what it sends before and its outcome after.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Callable
+
+from cockpit.errors import ActionRefused, BackendError
+from cockpit.integrations.webapi import WebAPI
+from cockpit.profile import PagerDutyConfig, Profile, SecretRef
+
+
+def _var(ref: SecretRef | None, default: str) -> str:
+    return f"${ref.ref[4:]}" if ref is not None and ref.ref.startswith("env:") else f"${default}"
+
+
+async def trigger_incident(cfg: PagerDutyConfig, summary: str, severity: str, dedup_key: str,
+                           *, source: str = "ops-cockpit", timeout: float = 10.0) -> str:
+    """Trigger (or re-trigger: same ``dedup_key``) an incident through Events API v2."""
+    if cfg.routing_key is None:
+        raise ActionRefused("PagerDuty cannot be paged without a routing key",
+                            "set pagerduty.routing_key in profiles.yaml")
+    key = cfg.routing_key.resolve()
+    api = WebAPI("PagerDuty Events", cfg.events_url, timeout=timeout,
+                 headers={"Content-Type": "application/json", "User-Agent": "ops-cockpit"},
+                 token_hint=f"check the routing key ({cfg.routing_key}): the service's Events API v2 integration")
+    try:
+        r = await api.request("POST", "/v2/enqueue", idempotent=True, json={
+            "routing_key": key, "event_action": "trigger", "dedup_key": dedup_key,
+            "payload": {"summary": summary, "source": source, "severity": severity},
+        })
+    finally:
+        await api.aclose()
+    body = r.json() if r.content else {}
+    return str((body or {}).get("dedup_key") or dedup_key)
+
+
+def trigger_command(cfg: PagerDutyConfig, summary: str, severity: str, dedup_key: str) -> str:
+    body = {"routing_key": _var(cfg.routing_key, "PAGERDUTY_ROUTING_KEY"), "event_action": "trigger",
+            "dedup_key": dedup_key, "payload": {"summary": summary, "source": "ops-cockpit", "severity": severity}}
+    return shlex.join(["curl", "-X", "POST", f"{cfg.events_url.rstrip('/')}/v2/enqueue",
+                       "-H", "Content-Type: application/json", "-d", json.dumps(body)])
+
+
+# The runbooks' incident severities -> Events API v2 payload severities.
+PAGE_SEVERITY = {"P1": "critical", "P2": "error", "P3": "warning", "P4": "info"}
+
+
+async def page_incident_start(profile: Profile, title: str, severity: str, started: float,
+                              note: Callable[[str], None], *, dry_run: bool = False) -> str:
+    """``incident: start``'s page, when the profile says ``trigger_on_incident``: audited
+    before (what will be sent) and after (its outcome); returns what to tell the user ("" when
+    the profile does not page). Read-only and dry-run profiles say what they would page."""
+    cfg = profile.pagerduty
+    if cfg is None or not cfg.trigger_on_incident:
+        return ""
+    level = PAGE_SEVERITY.get(severity, "error")
+    dedup = f"cockpit-{profile.name}-{int(started)}"
+    summary = f"{severity} {title}"
+    command = trigger_command(cfg, summary, level, dedup)
+    if profile.read_only or dry_run:
+        why = "read-only" if profile.read_only else "dry run"
+        note(f"pagerduty: not paged ({why}): would run {command}")
+        return f"PagerDuty not paged ({why})"
+    note(f"pagerduty: triggering an incident ({level}, dedup_key {dedup}): {command}")
+    try:
+        key = await trigger_incident(cfg, summary, level, dedup, timeout=max(1.0, profile.timeout))
+    except Exception as e:
+        from cockpit.hub import describe_error
+
+        message, hint = describe_error(e)
+        note(f"pagerduty: page failed: {message}")
+        raise BackendError(f"PagerDuty was not paged: {message}", hint) from e
+    note(f"pagerduty: incident triggered (dedup_key {key})")
+    return f"PagerDuty paged ({level}, dedup_key {key})"
+
+
