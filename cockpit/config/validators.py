@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from cockpit.config.nodes import _Walk
+from cockpit.config.nodes import _join, _Walk
 
 _ALARM_STATES = ("ALARM", "OK", "INSUFFICIENT_DATA")
 # These values end up inside commands run by a remote shell (ssh joins argv with spaces).
@@ -98,6 +98,13 @@ def _check_basic_auth(values: dict[str, Any], w: _Walk, where: str, line: int) -
         w.fail(line, where, "basic auth needs both username and password")
     if values.get("token") is not None and values.get("username") is not None:
         w.fail(line, where, "give either token or username/password, not both")
+
+
+def _check_notify(values: dict[str, Any], w: _Walk, where: str, line: int) -> None:
+    notify = values.get("notify")
+    if notify is not None and notify.slack_webhook is None and not values.get("lab"):
+        w.fail(line, _join(where, "notify"), "missing required key 'slack_webhook'",
+               "slack_webhook: env:SLACK_WEBHOOK (only a lab profile may leave it out)")
 
 
 def _check_host(values: dict[str, Any], w: _Walk, where: str, line: int) -> None:
