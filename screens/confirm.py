@@ -24,7 +24,7 @@ from textual.widgets import Button, Input, Static
 
 from cockpit.actions import ActionSpec, Confirmer, ConfirmRequest, Risk, target_name
 from cockpit.errors import CockpitError
-from cockpit.text import sanitize, sanitize_name
+from cockpit.text import sanitize, sanitize_block, sanitize_name
 
 CONFIRM_CSS = """
 ConfirmScreen, ParamsScreen {
@@ -130,7 +130,11 @@ class ConfirmScreen(ModalScreen[bool | str]):
             yield Static(_field("target", req.target), id="target")
             if req.destroys:
                 yield Static(_field("destroys", req.destroys), id="destroys", classes="risk-destructive")
-            if req.params:
+            if req.preview:
+                # What will go out, whole and as it will read: the post a channel will see.
+                yield Static(Text("this text will be posted:", style="dim"))
+                yield Static(Text(sanitize_block(req.preview)), id="preview", classes="command")
+            elif req.params:
                 shown = ", ".join(f"{k}={v}" for k, v in req.params.items())
                 yield Static(_field("parameters", shown), id="params")
             yield Static(
