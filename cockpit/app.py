@@ -207,6 +207,9 @@ class CockpitApp(HabitsMixin, HubBridge, StreamSinks, IncidentControl, DrillRunn
                 profile = (self.lab.remote_profile if self.hub is not None else self.lab.profile)(profile)
                 notes = dict(self.lab.notes)
                 self.open_notifier(profile)
+                if profile.notify is not None and self.lab.extras.get("slack_page"):
+                    self.notify(f"the lab's Slack channel {profile.notify.channel_hint}: "
+                                f"{self.lab.extras['slack_page']} (open it in a browser)", timeout=12)
             sources = await asyncio.to_thread(self._sources_factory, profile, notes)
         except Exception as e:  # shown on every pane; the cockpit stays usable
             from cockpit.hub import describe_error

@@ -156,3 +156,44 @@ async def test_post_report_sends_the_timeline_report_after_showing_it(slack):
         assert posted.startswith("# Incident report: checkout down")
         await pilot.press("q")
     assert '"action": "incident.post_report"' in _audit_text()
+
+
+async def test_on_the_lab_a_post_update_lands_on_the_labs_slack_page():
+    import json
+    import urllib.request
+
+    from cockpit.config import BUNDLED, load_config
+    from cockpit.lab import start_lab
+
+    labs: list = []
+
+    def starter():
+        labs.append(start_lab(with_servers=False))
+        return labs[0]
+
+    profile = load_config(BUNDLED).get("lab")
+    assert profile.notify is not None and profile.notify.slack_webhook is None  # the lab's own
+    app = CockpitApp(profile, start_lab=starter)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_until(lambda: app.notifier is not None, 60)
+        page = labs[0].extras["slack_page"]
+        await wait_until(lambda: f"Slack channel #incidents: {page}" in _notices(app), 5)
+        await _palette(pilot, "incident: post update")
+        await wait_until(lambda: isinstance(app.screen, ParamsScreen), 5)
+        await pilot.press(*"drill: api rolled back, errors falling")
+        await pilot.press("enter")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), 5)
+        await pilot.press("tab", "enter")
+
+        def posted() -> list[str]:
+            with urllib.request.urlopen(page + "messages.json", timeout=5) as r:
+                return [m["text"] for m in json.load(r)]
+
+        await wait_until(lambda: posted(), 10)
+        assert posted() == ["drill: api rolled back, errors falling"]
+        with urllib.request.urlopen(page, timeout=5) as r:
+            assert "drill: api rolled back, errors falling" in r.read().decode()
+        secret = labs[0].extras["slack_webhook"].rsplit("/", 1)[-1]
+        assert secret not in _screen(app) + _notices(app)
+        await pilot.press("q")
+    assert secret not in _audit_text()
