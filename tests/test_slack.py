@@ -13,7 +13,7 @@ import pytest
 from cockpit.errors import BackendError
 from cockpit.integrations.slack import SlackNotifier, shown_url, slack_escape
 from cockpit.lab.slacklab import SlackLab
-from cockpit.profile import NotifyConfig, SecretRef
+from cockpit.profile import NotifyConfig, Profile, SecretRef
 
 
 @pytest.fixture
@@ -159,3 +159,97 @@ def test_the_command_shown_never_holds_the_webhook(slack, monkeypatch):
 
 def test_slack_escape_keeps_mentions_and_links_plain():
     assert slack_escape("<!channel> a&b <http://x|y>") == "&lt;!channel&gt; a&amp;b &lt;http://x|y&gt;"
+
+
+def test_the_page_shows_what_the_channel_shows(slack):
+    _post(slack.webhook_url, json.dumps({"text": slack_escape("a & b <!here>")}).encode())
+    with urllib.request.urlopen(slack.page_url, timeout=5) as r:
+        page = r.read().decode()
+    assert "<pre>a &amp; b &lt;!here&gt;</pre>" in page  # as typed, HTML-escaped once
+
+
+# --- the profile key ---------------------------------------------------------------------
+
+def _load(text: str):
+    from pathlib import Path
+
+    from cockpit.config import load_text
+
+    return load_text(text, Path("p.yaml"))
+
+
+def test_notify_loads_with_its_defaults():
+    cfg = _load("profiles:\n  ops:\n    notify: {slack_webhook: env:SLACK_WEBHOOK}\n")
+    notify = cfg.get("ops").notify
+    assert notify == NotifyConfig(SecretRef("env:SLACK_WEBHOOK"))
+    assert (notify.channel_hint, notify.post_on_start, notify.min_interval) == ("#incidents", False, 10.0)
+
+
+def test_a_literal_webhook_is_refused_with_its_line_and_not_echoed():
+    from cockpit.errors import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        _load("profiles:\n  ops:\n    notify:\n      slack_webhook: https://hooks.slack.com/services/T1/B1/SeCrEt\n")
+    assert str(e.value).startswith("p.yaml:4: profiles.ops.notify.slack_webhook: a literal webhook URL")
+    assert "SeCrEt" not in str(e.value)
+
+
+def test_the_webhook_is_required_outside_the_lab():
+    from cockpit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"p.yaml:3: profiles.ops.notify: missing required key 'slack_webhook'"):
+        _load("profiles:\n  ops:\n    notify: {channel_hint: '#ops'}\n")
+    assert _load("profiles:\n  lab:\n    lab: true\n    notify: {post_on_start: true}\n").get("lab").notify
+
+
+def test_a_bad_notify_value_names_its_key():
+    from cockpit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"p.yaml:3: profiles.ops.notify.min_interval: must be greater than 0"):
+        _load("profiles:\n  ops:\n    notify: {slack_webhook: env:X, min_interval: 0}\n")
+    with pytest.raises(ConfigError, match=r"unknown key 'chanel_hint'.*did you mean 'channel_hint'"):
+        _load("profiles:\n  ops:\n    notify: {slack_webhook: env:X, chanel_hint: '#ops'}\n")
+
+
+# --- through the runner ------------------------------------------------------------------
+
+async def test_a_standing_confirmation_is_audited_and_never_covers_a_destructive_action(tmp_path):
+    from cockpit.actions import ActionRunner, ActionSpec, Risk
+    from cockpit.audit import AuditLog
+    from cockpit.integrations.slack import SlackChannel
+    from cockpit.registry import INCIDENT_NOTIFY
+
+    class Fake:
+        channel = "#incidents"
+        posted: list[str] = []
+
+        def post_command(self, text):
+            return ["curl", text]
+
+        def report_command(self):
+            return ["curl"]
+
+        async def post(self, text):
+            self.posted.append(text)
+            return "posted"
+
+        def wait_reason(self):
+            return None
+
+    asked: list = []
+
+    async def confirm(req):
+        asked.append(req)
+        return False
+
+    fake = Fake()
+    runner = ActionRunner(profile=Profile(name="ops"), audit=AuditLog(tmp_path / "a.jsonl"),
+                          resolve_backend=lambda s: fake, confirm=confirm)
+    target = SlackChannel("#incidents")
+    out = await runner.request(INCIDENT_NOTIFY, target, {"text": "started"}, confirmed_by="profile notify.post_on_start")
+    assert out.ok and fake.posted == ["started"] and asked == []
+    assert '"confirmed_by": "profile notify.post_on_start"' in (tmp_path / "a.jsonl").read_text()
+    wipe = ActionSpec("x.wipe", "x: wipe", SlackChannel, object, Risk.DESTRUCTIVE, None, "d",
+                      call=lambda b, t, p: b.post("wiped"))
+    out = await runner.request(wipe, target, confirmed_by="profile notify.post_on_start")
+    assert out.status == "cancelled" and len(asked) == 1 and fake.posted == ["started"]

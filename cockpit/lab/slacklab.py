@@ -156,7 +156,7 @@ class SlackLab:
         channel = html.escape(self.channel)
         items = "\n".join(
             f'<li><time>{time.strftime("%H:%M:%S", time.gmtime(m.time))} UTC</time>'
-            f"<pre>{html.escape(m.text)}</pre></li>"
+            f"<pre>{html.escape(_as_slack_shows(m.text))}</pre></li>"
             for m in shown
         ) or "<li><em>nothing posted yet</em></li>"
         return (
@@ -169,6 +169,11 @@ class SlackLab:
             f"newest first ({len(shown)} message{'' if len(shown) == 1 else 's'}).</p>"
             f"<ul>\n{items}\n</ul></body></html>\n"
         )
+
+
+def _as_slack_shows(text: str) -> str:
+    """Slack's three entities undone, as the channel shows them (``a &amp; b`` is ``a & b``)."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def _payload(content_type: str, body: bytes) -> Any:
