@@ -433,7 +433,7 @@ INCIDENT_POST_REPORT = ActionSpec(
     argv=lambda b, t, p: b.report_command(),
     call=lambda b, t, p: b.post(t.report),
     prepare=lambda b, t, p: {"events": t.events},
-    unavailable=lambda b, t: b.wait_reason(),
+    unavailable=lambda b, t: b.wait_reason() or b.too_long(t.report),
     preview=lambda b, t, p: t.report,
 )
 

@@ -225,6 +225,9 @@ class FakeBackend:
     def wait_reason(self) -> str | None:
         return None
 
+    def too_long(self, text: str) -> str | None:
+        return None
+
 
 class ScriptedConfirmer:
     """Answers each ConfirmRequest with a fixed reply (True, False or typed text)."""

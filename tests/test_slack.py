@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from cockpit.errors import BackendError
+from cockpit.errors import BackendError, CockpitError
 from cockpit.integrations.slack import SlackNotifier, shown_url, slack_escape
 from cockpit.lab.slacklab import SlackLab
 from cockpit.profile import NotifyConfig, Profile, SecretRef
@@ -236,6 +236,9 @@ async def test_a_standing_confirmation_is_audited_and_never_covers_a_destructive
         def wait_reason(self):
             return None
 
+        def too_long(self, text):
+            return None
+
     asked: list = []
 
     async def confirm(req):
@@ -253,3 +256,12 @@ async def test_a_standing_confirmation_is_audited_and_never_covers_a_destructive
                       call=lambda b, t, p: b.post("wiped"))
     out = await runner.request(wipe, target, confirmed_by="profile notify.post_on_start")
     assert out.status == "cancelled" and len(asked) == 1 and fake.posted == ["started"]
+
+
+async def test_a_text_slack_would_cut_is_refused_not_cut(slack, monkeypatch):
+    monkeypatch.setenv("SLACK_WEBHOOK", slack.webhook_url)
+    notifier, _ = _notifier(slack.webhook_url)
+    with pytest.raises(CockpitError, match="40,001 characters"):
+        await notifier.post("x" * 40_001)
+    assert slack.requests == 0
+    await notifier.aclose()

@@ -28,7 +28,7 @@ from cockpit.masking import MASK, mask_text
 from cockpit.profile import NotifyConfig
 
 NOTIFY_SOURCE = "notify:slack"
-MAX_TEXT = 39_000  # Slack truncates a message's text past 40,000 characters
+MAX_TEXT = 40_000  # Slack truncates a message's text past this many characters
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,8 @@ class SlackPostable(Protocol):
     async def post(self, text: str) -> str: ...
 
     def wait_reason(self) -> str | None: ...
+
+    def too_long(self, text: str) -> str | None: ...
 
 
 def slack_escape(text: str) -> str:
@@ -129,7 +131,14 @@ class SlackNotifier:
 
     @staticmethod
     def payload(text: str) -> dict[str, Any]:
-        return {"text": text[:MAX_TEXT]}
+        return {"text": text}
+
+    @staticmethod
+    def too_long(text: str) -> str | None:
+        if len(text) <= MAX_TEXT:
+            return None
+        return (f"the text is {len(text):,} characters; Slack shows at most {MAX_TEXT:,} of a "
+                "message: post less (the timeline screen's m exports the whole report to a file)")
 
     # --- the limit -------------------------------------------------------------------------
 
@@ -151,6 +160,8 @@ class SlackNotifier:
         that says what Slack answered and what to do."""
         from cockpit.integrations.webapi import HTTPStatusError, WebAPI
 
+        if (reason := self.too_long(text)) is not None:
+            raise CockpitError(reason)  # a cut message would not be the text confirmed
         url = self.url()
         if self._api is None:
             self._api = WebAPI("Slack webhook", url, secret_url=True, retries=2, max_wait=30.0,
