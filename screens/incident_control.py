@@ -150,6 +150,8 @@ class IncidentControl:
                                             confirmed_by=consent)
         if outcome.ok:
             self.notify(f"posted to {target.name}", title="Slack", timeout=4)
+        elif outcome.status == "dry-run":
+            self.notify(f"dry run: {text!r} would be posted to {target.name}", title="Slack", timeout=8)
         else:  # the incident goes on: only the post is missing, and it says why
             self.notify(f"not posted to {target.name}: {outcome.message}", title="Slack",
                         severity="warning", timeout=15)

@@ -265,3 +265,23 @@ async def test_a_text_slack_would_cut_is_refused_not_cut(slack, monkeypatch):
         await notifier.post("x" * 40_001)
     assert slack.requests == 0
     await notifier.aclose()
+
+
+def test_cockpit_check_never_prints_the_webhook(tmp_path, monkeypatch):
+    import io
+
+    from cockpit.check import main_check
+
+    secret = "https://hooks.slack.com/services/T0123ABCD/B0456EFGH/xYz123SecretToken"
+    monkeypatch.setenv("SLACK_WEBHOOK", secret)
+    good = tmp_path / "good.yaml"
+    good.write_text("profiles:\n  ops:\n    hosts: [{name: here, local: true}]\n"
+                    "    notify: {slack_webhook: env:SLACK_WEBHOOK}\n")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"profiles:\n  ops:\n    notify: {{slack_webhook: {secret}}}\n")
+    for config in (good, bad):
+        for fmt in ("text", "json"):
+            out, err = io.StringIO(), io.StringIO()
+            main_check(["--config", str(config), "--format", fmt], stdout=out, stderr=err)
+            assert "SecretToken" not in out.getvalue() + err.getvalue()
+    assert "a literal webhook URL is not allowed" in err.getvalue()
