@@ -82,7 +82,9 @@ class IncidentControl:
 
         if self._refused_for_watchers():
             return
-        answer = await self.push_screen_wait(IncidentStartScreen())
+        notify = self.profile.notify
+        posts = self.notifier is not None and notify is not None and notify.post_on_start
+        answer = await self.push_screen_wait(IncidentStartScreen(self.notifier.channel if posts else ""))
         if answer is None:
             return
         title, severity = answer
@@ -91,8 +93,7 @@ class IncidentControl:
         if not self.war_room:
             self.action_toggle_war_room()
         self._note(f"incident started: {severity} {title}")
-        notify = self.profile.notify
-        if self.notifier is not None and notify is not None and notify.post_on_start:
+        if posts and self.notifier is not None:
             from cockpit.integrations.slack import slack_escape
 
             self._auto_post(f":rotating_light: {severity} incident started: {slack_escape(title)} "

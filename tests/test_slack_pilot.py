@@ -121,6 +121,7 @@ async def test_incident_start_and_resolve_post_when_the_profile_says_so(slack):
     async with app.run_test(size=(160, 48)) as pilot:
         await _palette(pilot, "incident: start")
         await wait_until(lambda: isinstance(app.screen, IncidentStartScreen), 5)
+        assert "posts the title and severity to #incidents" in str(app.screen.query_one("#posts-to").render())
         await pilot.press(*"api 5xx <after> deploy", "enter")
         await wait_until(lambda: len(slack.texts()) == 1, 10)
         assert slack.texts()[0].startswith(":rotating_light: P2 incident started: api 5xx &lt;after&gt; deploy")
