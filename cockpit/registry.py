@@ -403,8 +403,8 @@ HOST_REMOVE_ROTATED_LOGS = ActionSpec(
 )
 
 # Slack (profile key notify:): the target is the channel the profile names, the backend its
-# notifier. A person's posts wait min_interval after the last post (refused before the text
-# is asked); the automatic post of incident: start/resolve does not.
+# notifier. A person's posts wait min_interval after the last one (refused before the text
+# is asked); the automatic post of incident: start/resolve neither waits nor counts.
 INCIDENT_POST_UPDATE = ActionSpec(
     id="incident.post_update",
     title="incident: post update",
@@ -448,7 +448,7 @@ INCIDENT_NOTIFY = ActionSpec(
     "notify.post_on_start / post_on_resolve.",
     params=(Param("text", "text", str),),
     argv=lambda b, t, p: b.post_command(p["text"]),
-    call=lambda b, t, p: b.post(p["text"]),
+    call=lambda b, t, p: b.post(p["text"], by_person=False),
     preview=lambda b, t, p: p["text"],
 )
 

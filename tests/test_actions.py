@@ -219,7 +219,7 @@ class FakeBackend:
     def report_command(self) -> list[str]:
         return ["fakectl", "post", "@report"]
 
-    async def post(self, text: str) -> str:
+    async def post(self, text: str, *, by_person: bool = True) -> str:
         return await self._do("post", text)
 
     def wait_reason(self) -> str | None:

@@ -229,7 +229,7 @@ async def test_a_standing_confirmation_is_audited_and_never_covers_a_destructive
         def report_command(self):
             return ["curl"]
 
-        async def post(self, text):
+        async def post(self, text, *, by_person=True):
             self.posted.append(text)
             return "posted"
 

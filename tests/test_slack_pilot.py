@@ -125,6 +125,10 @@ async def test_incident_start_and_resolve_post_when_the_profile_says_so(slack):
         await pilot.press(*"api 5xx <after> deploy", "enter")
         await wait_until(lambda: len(slack.texts()) == 1, 10)
         assert slack.texts()[0].startswith(":rotating_light: P2 incident started: api 5xx &lt;after&gt; deploy")
+        # the automatic post does not hold back a person's update
+        await _palette(pilot, "incident: post update")
+        await wait_until(lambda: isinstance(app.screen, ParamsScreen), 5)
+        await pilot.press("escape")
         slack.fail_next(503)  # Slack fails: the incident still resolves, the failure is said
         await _palette(pilot, "incident: resolve")
         await wait_until(lambda: "not posted to #incidents" in _notices(app), 10)

@@ -10,7 +10,7 @@ not repeated after a 5xx (it may have landed), tried again after a 429 as Slack 
 Posts a person sends (``incident: post update``, ``incident: post report``) are limited to
 one per ``notify.min_interval`` seconds here, before the confirmation, so a double Enter or
 a stuck key cannot flood the channel; the automatic posts of ``incident: start``/``resolve``
-are not held back by it, but count as the last post.
+are neither held back by it nor count for it (an update right after the start goes).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class SlackPostable(Protocol):
 
     def report_command(self) -> list[str]: ...
 
-    async def post(self, text: str) -> str: ...
+    async def post(self, text: str, *, by_person: bool = True) -> str: ...
 
     def wait_reason(self) -> str | None: ...
 
@@ -155,9 +155,9 @@ class SlackNotifier:
 
     # --- posting ---------------------------------------------------------------------------
 
-    async def post(self, text: str) -> str:
+    async def post(self, text: str, *, by_person: bool = True) -> str:
         """Post ``text`` (already in Slack's formatting); the outcome line, or a BackendError
-        that says what Slack answered and what to do."""
+        that says what Slack answered and what to do. ``by_person``: it starts the wait."""
         from cockpit.integrations.webapi import HTTPStatusError, WebAPI
 
         if (reason := self.too_long(text)) is not None:
@@ -173,7 +173,8 @@ class SlackNotifier:
             raise _explained(e, url, self.channel) from None
         except CockpitError as e:
             raise BackendError(_scrub(e.message, url), _scrub(e.hint, url)) from None
-        self.last_post = self._clock()
+        if by_person:
+            self.last_post = self._clock()
         return f"posted to {self.channel} ({len(text)} characters)"
 
     async def aclose(self) -> None:
