@@ -103,6 +103,8 @@ class ActionSpec:
     unavailable: Callable[[Any, Any], str | None] | None = field(default=None, repr=False, compare=False)
     # What a destructive action destroys ("7 messages"), said in its confirmation.
     destroys: Callable[[Any, Any], str] | None = field(default=None, repr=False, compare=False)
+    # The text that will go out (a Slack post), shown whole in its confirmation.
+    preview: Callable[[Any, Any, dict[str, Any]], str] | None = field(default=None, repr=False, compare=False)
 
     def applies_to(self, target: object) -> bool:
         return isinstance(target, self.target_type)
@@ -120,6 +122,9 @@ class ActionSpec:
             return self.destroys(backend, target) if self.destroys is not None else ""
         except Exception:
             return ""
+
+    def preview_text(self, backend: Any, target: Any, params: dict[str, Any]) -> str:
+        return self.preview(backend, target, params) if self.preview is not None else ""
 
     def command(self, backend: Any, target: Any, params: dict[str, Any]) -> list[str]:
         """The equivalent CLI argv, shown in the confirm modal, the audit and explain.
@@ -205,6 +210,7 @@ class ConfirmRequest:
     expected: str
     dry_run: bool = False
     destroys: str = ""  # what a destructive action destroys, e.g. "7 messages in jobs-dlq"
+    preview: str = ""  # the text that will go out, exactly (a Slack post)
 
 
 # A Confirmer answers False (cancel), True (confirmed) or, for a typed confirmation, the text
@@ -272,7 +278,14 @@ class ActionRunner:
         params: dict[str, Any] | None = None,
         *,
         origin: str = "palette",
+        confirmed_by: str = "",
     ) -> ActionOutcome:
+        """Run ``spec`` on ``target`` through every check below.
+
+        ``confirmed_by``: a standing confirmation that replaces the dialog for a ``change``
+        (never a destructive one), named in the audit line: the profile's
+        ``notify.post_on_start`` for the post an incident start makes.
+        """
         started = time.monotonic()
         name = target_name(target, spec)
         entry: dict[str, Any] = {
@@ -289,6 +302,8 @@ class ActionRunner:
             # Pairs the run's started and finished lines.
             "id": secrets.token_hex(8),
         }
+        if confirmed_by and spec.risk is Risk.CHANGE:
+            entry["confirmed_by"] = confirmed_by
 
         # 1. No audit, no action: a refusal here cannot itself be audited, so say so loudly.
         try:
@@ -372,7 +387,7 @@ class ActionRunner:
         entry["command"] = command
 
         # 6. Confirmation. Reading needs none; typed text is compared here, not only in the UI.
-        if spec.risk is not Risk.READ:
+        if spec.risk is not Risk.READ and not entry.get("confirmed_by"):
             typed = self.needs_typed_confirmation(spec)
             req = ConfirmRequest(
                 profile=self.profile.name,
@@ -385,6 +400,7 @@ class ActionRunner:
                 expected=name,
                 dry_run=self.dry_run,
                 destroys=spec.what_it_destroys(backend, target),
+                preview=spec.preview_text(backend, target, resolved),
             )
             answer = await self.confirm(req)
             if typed:

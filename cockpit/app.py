@@ -27,6 +27,7 @@ from cockpit.commands import CommandContext, PaletteCommand, PaneRows, extra_com
 from cockpit.custom_actions import no_target, outcome_view, profile_actions
 from cockpit.drill_runner import DrillRunner
 from cockpit.hub import Hub, LogBatch, SourceUpdate
+from cockpit.integrations.slack import NOTIFY_SOURCE
 from cockpit.model import LogLevel, PaneKind
 from cockpit.profile import Profile
 from cockpit.sinks import StreamSinks
@@ -117,6 +118,8 @@ class CockpitApp(HabitsMixin, HubBridge, StreamSinks, IncidentControl, DrillRunn
         self.lab: Any = None
         self.hub: Hub | None = None
         self.runner = self._make_runner()
+        self.notifier: Any = None
+        self.open_notifier(profile)  # the incident channel (notify:); a lab's once it runs
         self.action_specs: tuple = profile_actions(profile)  # the profile's own (actions:)
         self.alarm_tracker: Any = None  # built on the first alarm update, off the first frame
         for t in THEMES.values():
@@ -207,6 +210,10 @@ class CockpitApp(HabitsMixin, HubBridge, StreamSinks, IncidentControl, DrillRunn
                 # With the lab's local sources running already (on_servers), only the rest.
                 profile = (self.lab.remote_profile if self.hub is not None else self.lab.profile)(profile)
                 notes = dict(self.lab.notes)
+                self.open_notifier(profile)
+                if profile.notify is not None and self.lab.extras.get("slack_page"):
+                    self.notify(f"the lab's Slack channel {profile.notify.channel_hint}: "
+                                f"{self.lab.extras['slack_page']} (open it in a browser)", timeout=12)
             sources = await asyncio.to_thread(self._sources_factory, profile, notes)
         except Exception as e:  # shown on every pane; the cockpit stays usable
             from cockpit.hub import describe_error
@@ -327,6 +334,8 @@ class CockpitApp(HabitsMixin, HubBridge, StreamSinks, IncidentControl, DrillRunn
 
         if source_id == DRILL_SOURCE:  # a drill start acts on the lab itself
             return self.lab
+        if source_id == NOTIFY_SOURCE:  # a post to the incident channel
+            return self.notifier
         return self.hub.source(source_id) if self.hub else None
 
     async def _confirm(self, request) -> bool | str:
@@ -340,6 +349,8 @@ class CockpitApp(HabitsMixin, HubBridge, StreamSinks, IncidentControl, DrillRunn
 
     def backend_for(self, record: Any) -> Any:
         source = getattr(record, "source", None)
+        if source == NOTIFY_SOURCE:
+            return self.notifier
         return self.hub.source(source) if self.hub and source else None
 
     @work(group="actions", exit_on_error=False)
@@ -348,8 +359,10 @@ class CockpitApp(HabitsMixin, HubBridge, StreamSinks, IncidentControl, DrillRunn
         from cockpit.actions import Risk
 
         params: dict[str, Any] | None = None
-        # Read-only refuses before asking anything: the runner says so and audits it.
-        if spec.params and (spec.risk is Risk.READ or not self.runner.read_only):
+        # Read-only, or a reason it cannot run now (a post too soon after the last), refuses
+        # before asking anything: the runner says so and audits it.
+        if spec.params and (spec.risk is Risk.READ or not self.runner.read_only) and \
+                spec.unavailable_reason(self.backend_for(target), target) is None:
             from screens.confirm import ask_params
 
             params = await ask_params(self, spec, target, backend=self.backend_for(target))
@@ -399,6 +412,7 @@ class CockpitApp(HabitsMixin, HubBridge, StreamSinks, IncidentControl, DrillRunn
             sources=self.hub.sources if self.hub else (), log_sources=self.hub.log_sources if self.hub else (),
             lab=self.lab is not None, drill_running=self.drill is not None and not self.drill.finished,
             themes=tuple(THEMES), action_specs=self.action_specs, whole=no_target(self.profile),
+            slack=self.slack_channel(),
         )
 
     def extra_palette_commands(self) -> list[PaletteCommand]:
@@ -447,6 +461,9 @@ class CockpitApp(HabitsMixin, HubBridge, StreamSinks, IncidentControl, DrillRunn
         self._close_bridge()
         if hub is not None:
             await asyncio.wait_for(hub.stop(), 20)
+        notifier, self.notifier = self.notifier, None
+        if notifier is not None:
+            await notifier.aclose()
         lab, self.lab = self.lab, None
         if lab is not None:
             await asyncio.to_thread(lab.stop)

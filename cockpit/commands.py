@@ -82,6 +82,8 @@ class Verbs(Protocol):
 
     def action_timeline(self) -> None: ...
 
+    def post_report(self) -> Any: ...
+
 
 @dataclass(frozen=True)
 class PaneRows:
@@ -106,6 +108,7 @@ class CommandContext:
     themes: Sequence[str] = ()
     action_specs: tuple[Any, ...] = ()  # the profile's own actions (its actions:)
     whole: Any = None  # what a profile action on no row acts on (the profile itself)
+    slack: Any = None  # the incident channel (profile key notify:), or None
 
 
 def is_workload_source(source: object) -> bool:
@@ -180,8 +183,24 @@ def extra_commands(ctx: CommandContext) -> list[PaletteCommand]:
                        verbs.action_save_screen),
         PaletteCommand("incident: timeline", "alarms and actions of this profile, exportable",
                        verbs.action_timeline),
+        *slack_commands(ctx),
         PaletteCommand("help: explain", "e: what the focused pane shows and the commands it replaces",
                        verbs.toggle_explain),
+    ]
+
+
+def slack_commands(ctx: CommandContext) -> list[PaletteCommand]:
+    """Posts to the incident channel, when the profile has one (notify:)."""
+    if ctx.slack is None:
+        return []
+    from cockpit.registry import INCIDENT_POST_UPDATE
+
+    return [
+        PaletteCommand("incident: post update", f"change · post a status update to {ctx.slack.name} "
+                       "(the text is shown and confirmed first)",
+                       partial(ctx.verbs.request_action, INCIDENT_POST_UPDATE, ctx.slack, "palette")),
+        PaletteCommand("incident: post report", f"change · post the incident report to {ctx.slack.name} "
+                       "(shown and confirmed first)", ctx.verbs.post_report),
     ]
 
 

@@ -280,6 +280,8 @@ def _up(env_file: Path, with_servers: bool, out: TextIO, err: TextIO) -> int:
             f"#   aws --endpoint-url {lab.aws_endpoint} ecs describe-services --cluster production\n"
         )
         out.write(f"# the same lines are in {env_file} (source it, or `cockpit --lab-env {env_file}`)\n")
+        if lab.extras.get("slack_page"):
+            out.write(f"# the lab's Slack channel (what `incident: post update` posts): {lab.extras['slack_page']}\n")
         for pane, note in lab.notes.items():
             out.write(f"# {pane}: {note}\n")
         out.write("# Ctrl+C stops the lab and everything it started\n")

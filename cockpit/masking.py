@@ -42,6 +42,10 @@ _AUTH_HEADER = re.compile(
     r"(?P<pre>\bauthorization:\s*(?:bearer|basic|token)?\s*)(?P<v>[^\s'\"]+)", re.IGNORECASE
 )
 _COMMAND_BREAK = re.compile(r"[|;&\n]")
+# A Slack incoming webhook is a URL whose path is the secret: /services/T…/B…/TOKEN (the lab's
+# loopback one has the same shape), and anything on Slack's hooks hosts (workflow triggers).
+_WEBHOOK_PATH = re.compile(r"/services/[TE][A-Z0-9]{2,}/B[A-Z0-9]{2,}/[A-Za-z0-9]+")
+_HOOK_HOSTS = ("hooks.slack.com", "hooks.slack-gov.com")
 
 
 @functools.lru_cache(maxsize=1024)  # the same few names come again and again (user=, id=)
@@ -75,7 +79,9 @@ def mask_url(url: str) -> str:
             authority = f"{userinfo.split(':', 1)[0]}:{MASK}@{host}"
         elif at and userinfo and scheme.lower() in ("http", "https"):
             authority = f"{MASK}@{host}"  # https://TOKEN@host: a user name alone is a token there
-        url = f"{scheme}{sep}{authority}{tail}"
+        if host.split(":")[0].lower() in _HOOK_HOSTS and tail.strip("/"):
+            return f"{scheme}{sep}{authority}/{MASK}"
+        url = f"{scheme}{sep}{authority}{_WEBHOOK_PATH.sub(f'/services/{MASK}', tail)}"
     path, q, query = url.partition("?")
     if not q:
         return url

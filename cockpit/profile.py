@@ -269,6 +269,17 @@ class ActionConfig:
 
 
 @dataclass(frozen=True)
+class NotifyConfig:
+    """Where incident updates go (profile key notify:): a Slack incoming webhook."""
+
+    slack_webhook: SecretRef | None = None  # env:/file: only; None: the lab's own (lab profiles)
+    channel_hint: str = "#incidents"  # the webhook picks the channel; this only names it
+    post_on_start: bool = False
+    post_on_resolve: bool = False
+    min_interval: float = 10.0  # seconds between two posts a person sends
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     description: str = ""
@@ -293,6 +304,7 @@ class Profile:
     runbooks: tuple[Runbook, ...] = ()
     record: bool = False  # record the event stream (as --record) to the state dir
     actions: tuple[ActionConfig, ...] = ()
+    notify: NotifyConfig | None = None
 
 
 @dataclass(frozen=True)

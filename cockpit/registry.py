@@ -28,6 +28,7 @@ from cockpit.backends.base import (
     Snapshottable,
 )
 from cockpit.dbmodel import Session
+from cockpit.integrations.slack import SlackChannel, SlackPostable, slack_escape
 from cockpit.model import Alarm, DatabaseSnapshot, QueueStatus, ServiceStatus
 
 
@@ -470,6 +471,56 @@ PAGERDUTY_ADD_NOTE = ActionSpec(
     call=lambda b, t, p: b.add_page_note(t, p["note"]),
 )
 
+# Slack (profile key notify:): the target is the channel the profile names, the backend its
+# notifier. A person's posts wait min_interval after the last one (refused before the text
+# is asked); the automatic post of incident: start/resolve neither waits nor counts.
+INCIDENT_POST_UPDATE = ActionSpec(
+    id="incident.post_update",
+    title="incident: post update",
+    target_type=SlackChannel,
+    capability=SlackPostable,
+    risk=Risk.CHANGE,
+    key=None,
+    description="Post a status update to the incident channel (profile key notify:); the "
+    "text is shown and confirmed before it goes.",
+    params=(Param("text", "update for the channel", str),),
+    argv=lambda b, t, p: b.post_command(slack_escape(p["text"])),
+    call=lambda b, t, p: b.post(slack_escape(p["text"])),
+    unavailable=lambda b, t: b.wait_reason(),
+    preview=lambda b, t, p: p["text"],
+)
+
+INCIDENT_POST_REPORT = ActionSpec(
+    id="incident.post_report",
+    title="incident: post report",
+    target_type=SlackChannel,
+    capability=SlackPostable,
+    risk=Risk.CHANGE,
+    key=None,
+    description="Post the incident report (the timeline's Markdown: severity, duration, "
+    "impact, timeline, actions, follow-ups) to the incident channel, after showing it.",
+    argv=lambda b, t, p: b.report_command(),
+    call=lambda b, t, p: b.post(t.report),
+    prepare=lambda b, t, p: {"events": t.events},
+    unavailable=lambda b, t: b.wait_reason() or b.too_long(t.report),
+    preview=lambda b, t, p: t.report,
+)
+
+INCIDENT_NOTIFY = ActionSpec(
+    id="incident.notify",
+    title="incident: notify",
+    target_type=SlackChannel,
+    capability=SlackPostable,
+    risk=Risk.CHANGE,
+    key=None,
+    description="The post incident: start / resolve make when the profile says "
+    "notify.post_on_start / post_on_resolve.",
+    params=(Param("text", "text", str),),
+    argv=lambda b, t, p: b.post_command(p["text"]),
+    call=lambda b, t, p: b.post(p["text"], by_person=False),
+    preview=lambda b, t, p: p["text"],
+)
+
 REGISTRY: tuple[ActionSpec, ...] = (
     SERVICE_RESTART,
     SERVICE_SCALE,
@@ -497,12 +548,16 @@ REGISTRY: tuple[ActionSpec, ...] = (
     PAGERDUTY_ACKNOWLEDGE,
     PAGERDUTY_RESOLVE,
     PAGERDUTY_ADD_NOTE,
+    INCIDENT_POST_UPDATE,
+    INCIDENT_POST_REPORT,
 )
+# Run by the cockpit itself, never offered: found by id for the audit and the timeline.
+AUTOMATIC: tuple[ActionSpec, ...] = (INCIDENT_NOTIFY,)
 
 
 def get_action(action_id: str, extra: tuple[ActionSpec, ...] = ()) -> ActionSpec:
     """A built-in action, or one of ``extra`` (the profile's own: ``custom_actions``)."""
-    for spec in (*REGISTRY, *extra):
+    for spec in (*REGISTRY, *AUTOMATIC, *extra):
         if spec.id == action_id:
             return spec
     raise KeyError(action_id)

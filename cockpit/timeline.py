@@ -225,7 +225,10 @@ def _still_firing(events: Sequence[TimelineEvent]) -> list[str]:
     return [name for name, s in state.items() if s in _FIRING]
 
 
-def to_markdown(events: Sequence[TimelineEvent], profile: str) -> str:
+def to_markdown(events: Sequence[TimelineEvent], profile: str, *, title: str = "",
+                declared: str = "") -> str:
+    """The runbooks' incident report; ``title`` and ``declared`` (P1-P4) are the incident's
+    own when the cockpit knows it (``incident: post report``)."""
     alarms = [e for e in events if e.type == "alarm"]
     fired = sorted({md_text(e.subject) for e in alarms if e.outcome.upper() in _FIRING})
     actions = [e for e in events if e.type == "action"]
@@ -254,6 +257,8 @@ def to_markdown(events: Sequence[TimelineEvent], profile: str) -> str:
         severity = f"{worst} (highest alarm severity; assess the incident level)"
     else:
         severity = "to be assessed" if fired else "none (no alarm fired)"
+    if declared:
+        severity = f"{md_text(declared)} (declared)" + (f"; highest alarm severity {worst}" if worst else "")
     summary_parts = [
         f"{len(fired)} alarm{'s' if len(fired) != 1 else ''} fired"
         + (f" ({', '.join(fired)})" if fired else ""),
@@ -270,7 +275,7 @@ def to_markdown(events: Sequence[TimelineEvent], profile: str) -> str:
         resolution += f" Every alarm had cleared by {alarms[-1].time:%H:%M}."
 
     lines = [
-        "# Incident report",
+        f"# Incident report: {md_text(title)}" if title else "# Incident report",
         "",
         f"**Profile:** {md_text(profile)}",
         f"**Severity:** {severity}",

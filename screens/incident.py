@@ -31,9 +31,16 @@ class IncidentStartScreen(ModalScreen[tuple[str, str] | None]):
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="incident.cancel")]
 
+    def __init__(self, posts_to: str = "") -> None:
+        super().__init__()
+        self.posts_to = posts_to  # the channel Start posts to (notify.post_on_start), if any
+
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label("Start an incident")
+            if self.posts_to:
+                yield Label(Text(f"Start also posts the title and severity to {sanitize(self.posts_to, 80)} "
+                                 "(notify.post_on_start)"), id="posts-to")
             yield Input(placeholder="title, e.g. api 5xx errors after deploy", id="title")
             yield Select([(SEVERITY_HELP[s], s) for s in SEVERITIES], value="P2", allow_blank=False,
                          id="severity")

@@ -23,6 +23,7 @@ from cockpit.actions import (
 )
 from cockpit.audit import AuditLog, fold_action_phases
 from cockpit.dbmodel import Session
+from cockpit.integrations.slack import SlackChannel
 from cockpit.model import Alarm, DatabaseSnapshot, QueueStatus, ServiceStatus, Severity
 from cockpit.profile import Profile
 
@@ -50,10 +51,12 @@ TARGETS: dict[type, Any] = {
     DatabaseSnapshot: DATABASE,
     Alarm: ALARM,
     Session: SESSION,
+    SlackChannel: SlackChannel("#incidents", source="fake", report="# Incident report", events=3),
 }
 # Parameters without a default (the user must type them).
 REQUIRED: dict[str, dict[str, Any]] = {"alert.silence": {"comment": "deploy in progress"},
-                                     "pagerduty.add_note": {"note": "rolling back"}}
+                                     "pagerduty.add_note": {"note": "rolling back"},
+                                     "incident.post_update": {"text": "api is back"}}
 
 
 class FakeBackend:
@@ -226,6 +229,23 @@ class FakeBackend:
 
     async def remove_rotated_logs(self, t: ServiceStatus) -> str:
         return await self._do("rm-rotated-logs", t.name)
+
+    channel = "#incidents"
+
+    def post_command(self, text: str) -> list[str]:
+        return ["fakectl", "post", text]
+
+    def report_command(self) -> list[str]:
+        return ["fakectl", "post", "@report"]
+
+    async def post(self, text: str, *, by_person: bool = True) -> str:
+        return await self._do("post", text)
+
+    def wait_reason(self) -> str | None:
+        return None
+
+    def too_long(self, text: str) -> str | None:
+        return None
 
 
 class ScriptedConfirmer:

@@ -198,3 +198,16 @@ async def test_a_screenshot_is_masked_whatever_reached_the_screen(
         svg = shot.read_text()
         assert PW not in svg
         assert "PGPASSWORD=***&#160;psql" in svg and "-a&#160;&#x27;***&#x27;&#160;PING" in svg
+
+
+def test_a_slack_webhook_url_is_masked_wherever_it_is_written():
+    from cockpit.masking import mask_secrets, mask_text
+
+    hook = "https://hooks.slack.com/services/T0123ABCD/B0456EFGH/xYz123SecretToken"
+    lab = "http://127.0.0.1:4242/services/T0LAB00001/B0LAB00001/0a1b2c3d4e5f"
+    assert mask_text(f"curl -X POST {hook}") == "curl -X POST https://hooks.slack.com/***"
+    assert mask_text(f"posting to {lab} failed") == "posting to http://127.0.0.1:4242/services/*** failed"
+    assert "Secret" not in str(mask_secrets({"command": f"curl {hook}", "params": {"url": hook}}))
+    # Other paths named services (a Kubernetes service proxy) are not secrets.
+    proxy = "https://k8s:6443/api/v1/namespaces/web/services/api/proxy/health"
+    assert mask_text(proxy) == proxy

@@ -50,6 +50,7 @@ from cockpit.profile import (
     HostConfig,
     KubernetesConfig,
     LoadBalancerMetrics,
+    NotifyConfig,
     PagerDutyConfig,
     Profile,
     PrometheusConfig,
@@ -401,6 +402,23 @@ ACTION = _Rec(
     name="actions",
     check=_check_action,
 )
+NOTIFY = _Rec(
+    NotifyConfig,
+    {
+        "slack_webhook": (
+            _Opt(_Secret(doc="env:NAME or file:PATH", refs_only="webhook URL")),
+            "Slack incoming webhook URL (a secret: masked wherever shown); null only in a lab "
+            "profile, which posts to the lab's own Slack",
+        ),
+        "channel_hint": (_Str(empty_ok=False), "the channel the webhook posts to (the webhook "
+                         "decides; this names it in confirmations)"),
+        "post_on_start": (_Bool(), "`incident: start` posts the incident's title and severity"),
+        "post_on_resolve": (_Bool(), "`incident: resolve` posts the resolution and duration"),
+        "min_interval": (SECONDS, "`incident: post update`/`post report` are refused until "
+                         "this long after the last post"),
+    },
+    name="notify",
+)
 PROFILE = _Rec(
     Profile,
     {
@@ -426,6 +444,7 @@ PROFILE = _Rec(
         "runbooks": (_Seq(RUNBOOK), "runbook entries shown next to alarms and services"),
         "record": (_Bool(), "record the event stream to $XDG_STATE_HOME/cockpit/recordings/ (as --record)"),
         "actions": (_Seq(ACTION, unique="id"), "the team's own actions (see Your own actions)"),
+        "notify": (_Opt(NOTIFY), "incident updates to Slack (see Slack); null: none"),
     },
     name="profiles.<name>",
     implicit=("name",),
@@ -451,6 +470,7 @@ _RECORDS = (
     ACTION_TARGET,
     ACTION_PARAM,
     ACTION,
+    NOTIFY,
     PROFILE,
 )
 _TOP_KEYS = {

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from cockpit.config.nodes import _Walk
+from cockpit.config.nodes import _join, _Walk
 
 _ALARM_STATES = ("ALARM", "OK", "INSUFFICIENT_DATA")
 # These values end up inside commands run by a remote shell (ssh joins argv with spaces).
@@ -116,6 +116,13 @@ def _check_pagerduty(values: dict[str, Any], w: _Walk, where: str, line: int) ->
         w.fail(line, where + ".user_email", f"expected an email address, got {email!r}")
 
 
+def _check_notify(values: dict[str, Any], w: _Walk, where: str, line: int) -> None:
+    notify = values.get("notify")
+    if notify is not None and notify.slack_webhook is None and not values.get("lab"):
+        w.fail(line, _join(where, "notify"), "missing required key 'slack_webhook'",
+               "slack_webhook: env:SLACK_WEBHOOK (only a lab profile may leave it out)")
+
+
 def _check_host(values: dict[str, Any], w: _Walk, where: str, line: int) -> None:
     ssh, local = values.get("ssh"), values.get("local", False)
     if ssh is not None and local:
@@ -201,8 +208,11 @@ def _check_action(values: dict[str, Any], w: _Walk, where: str, line: int) -> No
 
 
 def _check_profile(values: dict[str, Any], w: _Walk, where: str, line: int) -> None:
-    """Runbook steps name a built-in action or one of this profile's own (``actions:``)."""
+    """Runbook steps name a built-in action or one of this profile's own (``actions:``);
+    ``notify:`` names its webhook outside the lab."""
     from cockpit.registry import REGISTRY
+
+    _check_notify(values, w, where, line)
 
     pending, w.step_actions = w.step_actions, []
     own = [a.id for a in values.get("actions", ())]

@@ -29,6 +29,16 @@ from cockpit.errors import BackendError, CredentialsError
 SAFE_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
 
+class HTTPStatusError(BackendError):
+    """A 4xx or 5xx answer; ``status`` and ``body`` let a vendor's client say more (a Slack
+    webhook answers ``no_service`` when it was removed)."""
+
+    def __init__(self, message: str, hint: str = "", *, status: int = 0, body: str = "") -> None:
+        super().__init__(message, hint)
+        self.status = status
+        self.body = body
+
+
 class WebAPI:
     """A vendor's API at ``base_url``; errors name the vendor (``name``) and what to do."""
 
@@ -112,14 +122,16 @@ class WebAPI:
                 if repeatable and not last:
                     await self._sleep(_backoff(attempt))
                     continue
-                raise BackendError(f"{where}: the service failed (HTTP {r.status_code})",
-                                   "the vendor's side is failing; try again later")
+                raise HTTPStatusError(f"{where}: the service failed (HTTP {r.status_code})",
+                                      "the vendor's side is failing; try again later",
+                                      status=r.status_code, body=_short(r.text))
             if r.status_code in (401, 403):
                 raise CredentialsError(f"{where}: the token was refused (HTTP {r.status_code})",
                                        self.token_hint or "check the token in profiles.yaml")
             if r.status_code >= 400:
-                raise BackendError(f"{where}: HTTP {r.status_code}: {_short(r.text)}",
-                                   "check the names in profiles.yaml")
+                raise HTTPStatusError(f"{where}: HTTP {r.status_code}: {_short(r.text)}",
+                                      "check the names in profiles.yaml",
+                                      status=r.status_code, body=_short(r.text))
             return r
         raise AssertionError("unreachable: the last attempt returns or raises")
 

@@ -185,9 +185,14 @@ class Lab:
             if extras.get("alertmanager_url")
             else ()
         )
+        notify = base.notify
+        if notify is not None and notify.slack_webhook is None and extras.get("slack_webhook"):
+            # The lab's own Slack (its page: extras["slack_page"]); a profile's own webhook stays.
+            notify = dataclasses.replace(notify, slack_webhook=SecretRef(extras["slack_webhook"]))
         return dataclasses.replace(base, aws=aws, databases=databases, redis=redis, hosts=hosts,
                                    health=health, kubernetes=kubernetes, prometheus=prometheus,
-                                   alertmanager=alertmanager, **_incident_apis(extras))
+                                   alertmanager=alertmanager, notify=notify,
+                                   **_incident_apis(extras))
 
     def send(self, command: str) -> None:
         """A controller command for the child (``fail-next-deployment api``, ``log-rate 5``)."""

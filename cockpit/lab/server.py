@@ -159,6 +159,13 @@ def _start_extras(endpoint: str, lock: threading.RLock, state_dir: Path) -> dict
         out["health_url"], _ = start_health_server()
     except Exception:
         logging.getLogger("cockpit.lab").exception("stacks and health endpoints not started")
+    try:  # the incident channel a drill's updates go to, and its page for the trainee
+        from cockpit.lab.slacklab import start_slack_lab
+
+        slack = start_slack_lab()
+        out["slack_webhook"], out["slack_page"] = slack.webhook_url, slack.page_url
+    except Exception:
+        logging.getLogger("cockpit.lab").exception("the lab's Slack not started")
     try:
         from cockpit.lab.incidentlab import start_lab_incident_apis
 
