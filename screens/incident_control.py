@@ -51,6 +51,8 @@ class _Host(Protocol):
 
     async def _page_incident(self, title: str, severity: str, started: float) -> None: ...
 
+    def _resolve_page(self, started: float) -> Any: ...
+
     def _auto_post(self, text: str, origin: str, consent: str) -> Any: ...
 
     def slack_channel(self, report: str = "", events: int = 0) -> Any: ...
@@ -116,6 +118,20 @@ class IncidentControl:
         if said:
             self.notify(said)
 
+    @work(group="incident", exit_on_error=False)
+    async def _resolve_page(self: _Host, started: float) -> None:
+        """The page incident: start made is resolved with the incident (its dedup_key)."""
+        from cockpit.integrations.paging import page_incident_resolve
+
+        try:
+            said = await page_incident_resolve(self.profile, started, self._note,
+                                               dry_run=bool(getattr(self, "dry_run", False)))
+        except Exception as e:
+            self.notify(str(e), severity="error")
+            return
+        if said:
+            self.notify(said)
+
     def action_incident_resolve(self: _Host) -> None:
         from widgets.incident import clock_text
 
@@ -129,6 +145,7 @@ class IncidentControl:
         now = time.time()
         banner.resolve(now)
         self._note(f"incident resolved: {inc.severity} {inc.title} after {clock_text(now - inc.started)}")
+        self._resolve_page(inc.started)
         notify = self.profile.notify
         if self.notifier is not None and notify is not None and notify.post_on_resolve:
             from cockpit.integrations.slack import slack_escape

@@ -109,6 +109,13 @@ async def test_alarms_oncall_actions_and_paging_with_tokens_kept_secret(servers,
         await pilot.press(*"checkout down", "enter")
         await wait_until(lambda: any(e["event_action"] == "trigger" for e in pd.events), 10)
         await wait_until(lambda: "#1002 P2 checkout down" in names(), 10)
+        # incident: resolve resolves the page it made (same dedup_key), not another one.
+        app.action_incident_resolve()
+        await wait_until(lambda: any(e["event_action"] == "resolve" for e in pd.events), 10)
+        (trigger,) = [e for e in pd.events if e["event_action"] == "trigger"]
+        (resolve,) = [e for e in pd.events if e["event_action"] == "resolve"]
+        assert resolve["dedup_key"] == trigger["dedup_key"]
+        await wait_until(lambda: "#1002 P2 checkout down" not in names(), 10)
         final_screen = _screen(app)
         await pilot.press("q")
 
@@ -120,6 +127,7 @@ async def test_alarms_oncall_actions_and_paging_with_tokens_kept_secret(servers,
     notes = [e["summary"] for e in audit if e.get("type") == "note"]
     assert any(n.startswith("pagerduty: triggering an incident (error") for n in notes)
     assert any(n.startswith("pagerduty: incident triggered") for n in notes)
+    assert any(n.startswith("pagerduty: incident resolved") for n in notes)
     audit_text = (Path(os.environ["XDG_STATE_HOME"]) / "cockpit" / "audit.jsonl").read_text()
     recorded = "\n".join(p.read_bytes().decode("latin-1") + _inflate(p) for p in recording_files(recording))
     for secret in (TOKEN, PD_TOKEN, ROUTING):

@@ -18,9 +18,9 @@ def _var(ref: SecretRef | None, default: str) -> str:
     return f"${ref.ref[4:]}" if ref is not None and ref.ref.startswith("env:") else f"${default}"
 
 
-async def trigger_incident(cfg: PagerDutyConfig, summary: str, severity: str, dedup_key: str,
-                           *, source: str = "ops-cockpit", timeout: float = 10.0) -> str:
-    """Trigger (or re-trigger: same ``dedup_key``) an incident through Events API v2."""
+async def send_event(cfg: PagerDutyConfig, action: str, dedup_key: str,
+                     payload: dict[str, str] | None = None, *, timeout: float = 10.0) -> str:
+    """One Events API v2 event (trigger, acknowledge, resolve) on the incident ``dedup_key``."""
     if cfg.routing_key is None:
         raise ActionRefused("PagerDuty cannot be paged without a routing key",
                             "set pagerduty.routing_key in profiles.yaml")
@@ -28,22 +28,37 @@ async def trigger_incident(cfg: PagerDutyConfig, summary: str, severity: str, de
     api = WebAPI("PagerDuty Events", cfg.events_url, timeout=timeout,
                  headers={"Content-Type": "application/json", "User-Agent": "ops-cockpit"},
                  token_hint=f"check the routing key ({cfg.routing_key}): the service's Events API v2 integration")
+    body: dict[str, object] = {"routing_key": key, "event_action": action, "dedup_key": dedup_key}
+    if payload is not None:
+        body["payload"] = payload
     try:
-        r = await api.request("POST", "/v2/enqueue", idempotent=True, json={
-            "routing_key": key, "event_action": "trigger", "dedup_key": dedup_key,
-            "payload": {"summary": summary, "source": source, "severity": severity},
-        })
+        r = await api.request("POST", "/v2/enqueue", idempotent=True, json=body)
     finally:
         await api.aclose()
-    body = r.json() if r.content else {}
-    return str((body or {}).get("dedup_key") or dedup_key)
+    answer = r.json() if r.content else {}
+    return str((answer or {}).get("dedup_key") or dedup_key)
 
 
-def trigger_command(cfg: PagerDutyConfig, summary: str, severity: str, dedup_key: str) -> str:
-    body = {"routing_key": _var(cfg.routing_key, "PAGERDUTY_ROUTING_KEY"), "event_action": "trigger",
-            "dedup_key": dedup_key, "payload": {"summary": summary, "source": "ops-cockpit", "severity": severity}}
+async def trigger_incident(cfg: PagerDutyConfig, summary: str, severity: str, dedup_key: str,
+                           *, source: str = "ops-cockpit", timeout: float = 10.0) -> str:
+    """Trigger (or re-trigger: same ``dedup_key``) an incident through Events API v2."""
+    return await send_event(cfg, "trigger", dedup_key,
+                            {"summary": summary, "source": source, "severity": severity}, timeout=timeout)
+
+
+def event_command(cfg: PagerDutyConfig, action: str, dedup_key: str,
+                  payload: dict[str, str] | None = None) -> str:
+    body: dict[str, object] = {"routing_key": _var(cfg.routing_key, "PAGERDUTY_ROUTING_KEY"),
+                               "event_action": action, "dedup_key": dedup_key}
+    if payload is not None:
+        body["payload"] = payload
     return shlex.join(["curl", "-X", "POST", f"{cfg.events_url.rstrip('/')}/v2/enqueue",
                        "-H", "Content-Type: application/json", "-d", json.dumps(body)])
+
+
+def dedup_key(profile: Profile, started: float) -> str:
+    """The page of the incident that started at ``started``: resolving it names the same key."""
+    return f"cockpit-{profile.name}-{int(started)}"
 
 
 # The runbooks' incident severities -> Events API v2 payload severities.
@@ -59,9 +74,10 @@ async def page_incident_start(profile: Profile, title: str, severity: str, start
     if cfg is None or not cfg.trigger_on_incident:
         return ""
     level = PAGE_SEVERITY.get(severity, "error")
-    dedup = f"cockpit-{profile.name}-{int(started)}"
+    dedup = dedup_key(profile, started)
     summary = f"{severity} {title}"
-    command = trigger_command(cfg, summary, level, dedup)
+    command = event_command(cfg, "trigger", dedup,
+                            {"summary": summary, "source": "ops-cockpit", "severity": level})
     if profile.read_only or dry_run:
         why = "read-only" if profile.read_only else "dry run"
         note(f"pagerduty: not paged ({why}): would run {command}")
@@ -79,3 +95,29 @@ async def page_incident_start(profile: Profile, title: str, severity: str, start
     return f"PagerDuty paged ({level}, dedup_key {key})"
 
 
+
+
+async def page_incident_resolve(profile: Profile, started: float, note: Callable[[str], None],
+                                *, dry_run: bool = False) -> str:
+    """``incident: resolve`` resolves the page ``incident: start`` made (its dedup_key), audited
+    like the trigger; "" when the profile does not page."""
+    cfg = profile.pagerduty
+    if cfg is None or not cfg.trigger_on_incident:
+        return ""
+    dedup = dedup_key(profile, started)
+    command = event_command(cfg, "resolve", dedup)
+    if profile.read_only or dry_run:
+        why = "read-only" if profile.read_only else "dry run"
+        note(f"pagerduty: not resolved ({why}): would run {command}")
+        return f"PagerDuty page not resolved ({why})"
+    note(f"pagerduty: resolving the incident (dedup_key {dedup}): {command}")
+    try:
+        await send_event(cfg, "resolve", dedup, timeout=max(1.0, profile.timeout))
+    except Exception as e:
+        from cockpit.hub import describe_error
+
+        message, hint = describe_error(e)
+        note(f"pagerduty: resolve failed: {message}")
+        raise BackendError(f"the PagerDuty page was not resolved: {message}", hint) from e
+    note(f"pagerduty: incident resolved (dedup_key {dedup})")
+    return f"PagerDuty page resolved (dedup_key {dedup})"
