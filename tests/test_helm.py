@@ -10,7 +10,14 @@ from __future__ import annotations
 
 import base64
 import gzip
+import html
 import json
+import os
+import re
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,9 +31,12 @@ from cockpit.backends.kubernetes.helm import (
     revision_of_secret,
     rollback_choice,
 )
-from cockpit.errors import BackendError
-from cockpit.lab.k8s import LAB_NAMESPACE, K8sState, seed_repo_scanner
+from cockpit.errors import ActionRefused, BackendError
+from cockpit.lab.k8s import LAB_NAMESPACE, K8sState, lab_kubernetes, seed_repo_scanner
 from cockpit.lab.k8s.builders import encode_release, helm_release_secret
+
+from .conftest import skip_or_fail
+from .helpers import wait_until
 
 NS = LAB_NAMESPACE
 
@@ -190,3 +200,221 @@ def test_helm_release_secret_is_helms_own_layout():
     helm_b64 = base64.b64decode(secret["data"]["release"])
     assert helm_b64.startswith(b"H4sI")  # base64 of the gzip magic, as helm stores it
     assert json.loads(gzip.decompress(base64.b64decode(helm_b64))) == release
+
+
+@pytest.mark.servers
+def test_the_real_kubectl_lists_the_lab_release_secrets(tmp_path: Path):
+    binary = os.environ.get("KUBECTL") or shutil.which("kubectl")
+    if not binary:
+        skip_or_fail("kubectl is not installed (Debian: apt-get install kubernetes-client)")
+    kubeconfig, _context, stop = lab_kubernetes(tmp_path / "lab")
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "HOME": str(tmp_path)}
+
+    def kubectl(*args: str) -> str:
+        done = subprocess.run([str(binary), *args], env=env, capture_output=True, text=True,
+                              timeout=60, check=False)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    try:
+        table = kubectl("get", "secrets", "-l", "owner=helm", "-n", NS)
+        lines = table.splitlines()
+        assert lines[0].split() == ["NAME", "TYPE", "DATA", "AGE"]
+        assert [ln.split()[:3] for ln in lines[1:]] == [
+            [f"sh.helm.release.v1.repo-scanner.v{i}", "helm.sh/release.v1", "1"] for i in (1, 2, 3)]
+        # what `helm history` would decode, fetched by kubectl as a user would
+        field = kubectl("get", "secret", "sh.helm.release.v1.repo-scanner.v3", "-n", NS,
+                        "-o", "jsonpath={.data.release}")
+        release = json.loads(gzip.decompress(base64.b64decode(base64.b64decode(field))))
+        assert (release["version"], release["info"]["status"]) == (3, "deployed")
+        assert kubectl("get", "secrets", "-l", "owner=helm,status=deployed", "-n", NS,
+                       "-o", "name").split() == ["secret/sh.helm.release.v1.repo-scanner.v3"]
+    finally:
+        stop()
+
+
+# --- the Kubernetes backend on the lab's double ---------------------------------------------
+
+
+@pytest.fixture
+def helm_stub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A recording ``helm`` on PATH: each run appends its arguments, tab-separated."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "helm-argv.log"
+    stub = bin_dir / "helm"
+    stub.write_text(textwrap.dedent(f"""\
+        #!/bin/sh
+        for a in "$@"; do printf '%s\\t' "$a"; done >> {log}
+        echo >> {log}
+        echo "Rollback was a success! Happy Helming!"
+    """))
+    stub.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return log
+
+
+def _ran(log: Path) -> list[list[str]]:
+    if not log.exists():
+        return []
+    return [line.rstrip("\t").split("\t") for line in log.read_text().splitlines() if line]
+
+
+@pytest.fixture
+async def lab_services(tmp_path: Path):
+    from cockpit.backends.kubernetes import KubeContext, KubernetesServicesSource
+
+    kubeconfig, context, stop = lab_kubernetes(tmp_path / "lab")
+    src = KubernetesServicesSource(KubeContext(context, kubeconfig=str(kubeconfig)), NS)
+    try:
+        yield src, str(kubeconfig), context
+    finally:
+        await src.close()
+        stop()
+
+
+async def test_the_backend_lists_the_release_with_its_history_in_the_workload_detail(lab_services):
+    src, _, _ = lab_services
+    rows = {r.name: r for r in await src.fetch()}
+    api, worker = rows["deployment/scanner-api"], rows["deployment/scanner-worker"]
+    assert [(r.revision, r.status, r.chart, r.app_version) for r in src.helm_history(api)] == [
+        (1, "superseded", "repo-scanner-0.1.0", "2.3.0"),
+        (2, "superseded", "repo-scanner-0.2.0", "2.4.0"),
+        (3, "deployed", "repo-scanner-0.3.0", "2.4.1")]
+    assert src.helm_history(worker) == []
+
+    [helm] = [s for s in await src.detail(api) if s.title.startswith("helm release")]
+    assert helm.title == "helm release repo-scanner (helm history; 3 revisions)"
+    assert helm.columns[:5] == ("revision", "status", "chart", "app version", "last deployed")
+    assert [row[:4] for row in helm.rows] == [
+        ("3", "deployed", "repo-scanner-0.3.0", "2.4.1"),
+        ("2", "superseded", "repo-scanner-0.2.0", "2.4.0"),
+        ("1", "superseded", "repo-scanner-0.1.0", "2.3.0")]
+    assert not [s for s in await src.detail(worker) if s.title.startswith("helm")]
+
+    assert src.helm_rollback_change(api) == {
+        "release": "repo-scanner", "revision": "3 → 2",
+        "chart": "repo-scanner-0.3.0 → repo-scanner-0.2.0", "app_version": "2.4.1 → 2.4.0"}
+    assert src.helm_rollback_unavailable(api) is None
+    assert src.helm_rollback_unavailable(worker) == "deployment/scanner-worker was not installed by helm"
+
+
+async def test_helm_rollback_runs_the_users_helm_with_the_profiles_context(lab_services, helm_stub):
+    src, kubeconfig, context = lab_services
+    api = {r.name: r for r in await src.fetch()}["deployment/scanner-api"]
+    message = await src.helm_rollback(api, "repo-scanner", "3 → 2")
+    assert _ran(helm_stub) == [["rollback", "repo-scanner", "2", "-n", NS,
+                                "--kube-context", context, "--kubeconfig", kubeconfig]]
+    assert "rolled back to revision 2" in message and "Happy Helming" in message
+    with pytest.raises(ActionRefused):
+        src.helm_rollback_command(api, "repo-scanner", "3 → -1")
+
+
+async def test_helm_rollback_says_so_when_helm_is_not_on_path(lab_services, tmp_path, monkeypatch):
+    src, _, _ = lab_services
+    api = {r.name: r for r in await src.fetch()}["deployment/scanner-api"]
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    with pytest.raises(BackendError) as err:
+        await src.helm_rollback(api, "repo-scanner", "3 → 2")
+    assert "helm is not on PATH" in err.value.message
+
+
+# --- the cockpit on the lab: the detail screen and helm: rollback from the palette --------------
+
+
+def _screen(app: Any) -> str:
+    """The text on screen, as the user reads it (the SVG export without its markup)."""
+    return html.unescape(re.sub(r"<[^>]+>", "", app.export_screenshot())).replace("\u00a0", " ")
+
+
+def _lab_app(**kw: Any) -> tuple[Any, list[Any]]:
+    from cockpit.app import CockpitApp
+    from cockpit.lab import start_lab
+    from cockpit.profile import Profile
+
+    labs: list[Any] = []
+
+    def starter() -> Any:
+        labs.append(start_lab(with_servers=False))
+        return labs[-1]
+
+    return CockpitApp(Profile(name="lab", description="lab", lab=True, refresh=1, **kw),
+                      start_lab=starter), labs
+
+
+def _audit(app: Any, action: str) -> list[tuple[str, str]]:
+    return [(e.get("phase", ""), e.get("outcome", "")) for e in app.runner.audit.read()
+            if e.get("action") == action]
+
+
+async def _scanner_api(app: Any) -> Any:
+    from cockpit.model import PaneKind
+
+    services = app.cockpit.panes[PaneKind.SERVICES]
+
+    def row() -> Any:
+        return next((s for s in services.records.values() if s.name == "deployment/scanner-api"), None)
+
+    await wait_until(row, 30)
+    # helm's releases are read with the rows: the action is offered once they are
+    await wait_until(lambda: app.backend_for(row()).helm_rollback_unavailable(row()) is None
+                     and app.backend_for(row())._helm_read_at, 15)
+    return services, row()
+
+
+async def test_detail_shows_the_release_and_helm_rollback_confirms_3_to_2_then_runs_helm(helm_stub):
+    from screens.confirm import ConfirmScreen
+    from screens.detail import DetailScreen
+
+    from .test_lab_actions import _palette
+
+    app, labs = _lab_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        services, api = await _scanner_api(app)
+        services.focus_body()
+        services.table.move_cursor(row=services.table.row_keys.index(api.key))
+        await pilot.press("enter")
+        await wait_until(lambda: isinstance(app.screen, DetailScreen), 5)
+        await wait_until(lambda: "helm release repo-scanner" in _screen(app), 15)
+        shown = _screen(app)
+        for text in ("repo-scanner-0.3.0", "repo-scanner-0.2.0", "repo-scanner-0.1.0",
+                     "deployed", "superseded", "2.4.1", "Upgrade complete"):
+            assert text in shown, text
+        await pilot.press("escape")
+
+        await _palette(pilot, "helm: rollback deployment/scanner-api")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), 5)
+        params = str(app.screen.query_one("#params").render())
+        assert "release=repo-scanner" in params and "revision=3 → 2" in params
+        assert "chart=repo-scanner-0.3.0 → repo-scanner-0.2.0" in params
+        command = str(app.screen.query_one("#command").render())
+        assert "helm rollback repo-scanner 2 -n repo-scanner --kube-context lab-simulated" in command
+        assert _ran(helm_stub) == []
+        await pilot.press(*"deployment/scanner-api", "enter")  # destructive: the name typed
+        await wait_until(lambda: ("finished", "ok") in _audit(app, "helm.rollback"), 20)
+        assert _ran(helm_stub) == [["rollback", "repo-scanner", "2", "-n", NS,
+                                    "--kube-context", "lab-simulated",
+                                    "--kubeconfig", str(labs[0].kubeconfig)]]
+        # write-ahead: a started line, then the finished one, with the revisions audited
+        raw = Path(os.environ["XDG_STATE_HOME"]) / "cockpit" / "audit.jsonl"
+        lines = [json.loads(ln) for ln in raw.read_text().splitlines() if ln.strip()]
+        mine = [e for e in lines if e.get("action") == "helm.rollback"]
+        assert [(e["phase"], e.get("outcome", "")) for e in mine] == [("started", ""), ("finished", "ok")]
+        assert mine[0]["params"]["revision"] == "3 → 2"
+        assert mine[0]["command"].startswith("helm rollback repo-scanner 2 -n repo-scanner")
+        await pilot.press("q")
+
+
+async def test_helm_rollback_is_refused_in_read_only(helm_stub):
+    from .test_lab_actions import _palette
+
+    app, _ = _lab_app(read_only=True)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await _scanner_api(app)
+        await _palette(pilot, "helm: rollback deployment/scanner-api")
+        await wait_until(lambda: ("finished", "refused") in _audit(app, "helm.rollback"), 10)
+        assert app.screen is app.cockpit  # nothing was even asked
+        assert _ran(helm_stub) == []
+        await pilot.press("q")
