@@ -299,6 +299,21 @@ async def test_the_backend_lists_the_release_with_its_history_in_the_workload_de
     assert src.helm_rollback_unavailable(worker) == "deployment/scanner-worker was not installed by helm"
 
 
+async def test_secrets_the_user_may_not_list_cost_no_rows_and_the_detail_says_why(lab_services, monkeypatch):
+    src, _, _ = lab_services
+
+    def forbidden() -> None:
+        raise BackendError('secrets is forbidden: User "oncall" cannot list resource "secrets"',
+                           "ask for list on secrets")
+
+    monkeypatch.setattr(src, "_list_release_secrets", forbidden)
+    rows = {r.name: r for r in await src.fetch()}
+    api = rows["deployment/scanner-api"]  # the rows still come
+    [helm] = [s for s in await src.detail(api) if s.title.startswith("helm")]
+    assert "helm history unknown" in helm.lines[0] and "forbidden" in helm.lines[0]
+    assert "forbidden" in (src.helm_rollback_unavailable(api) or "")
+
+
 async def test_helm_rollback_runs_the_users_helm_with_the_profiles_context(lab_services, helm_stub):
     src, kubeconfig, context = lab_services
     api = {r.name: r for r in await src.fetch()}["deployment/scanner-api"]

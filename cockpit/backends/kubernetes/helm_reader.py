@@ -1,8 +1,8 @@
 """Helm on a Kubernetes services source: the releases of its namespace, read from helm's
 own storage (the ``owner=helm`` Secrets, decoded by ``helm``), and ``helm: rollback``.
 
-The Secrets are listed with the services refresh at most every ``HELM_TTL`` seconds (and
-at once when a workload's detail opens or after a rollback): a release Secret can weigh
+The Secrets are listed with the services refresh at most every ``HELM_TTL`` seconds (every
+``DETAIL_TTL`` while a workload's detail shows, and at once after a rollback): a release Secret can weigh
 hundreds of kilobytes, so they are not watched; each revision is decoded once per
 resourceVersion. A namespace whose Secrets the user may not list (RBAC) costs no rows: the
 detail says why there is no helm history.
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from cockpit.backends.kubernetes.context import KubeContext
 
 HELM_TTL = 30.0  # s between two lists of the release Secrets
+DETAIL_TTL = 5.0  # s: a detail reads them again unless they are this fresh (it reloads often)
 HELM_TIMEOUT = 300.0  # s a helm rollback may take (it waits for nothing unless told --wait)
 ARROW = " → "
 _KINDS = {"deployments": "Deployment", "statefulsets": "StatefulSet", "daemonsets": "DaemonSet"}
@@ -73,10 +74,10 @@ class HelmReleases:
                 new[key] = (rv, rev)
         self._helm_revisions = new
 
-    async def refresh_helm(self, *, force: bool = False) -> None:
-        """List the release Secrets when the last list is older than ``HELM_TTL`` (or
-        ``force``); a failure is kept to be said, never raised."""
-        if not force and self._helm_read_at and time.monotonic() - self._helm_read_at < HELM_TTL:
+    async def refresh_helm(self, *, max_age: float = HELM_TTL) -> None:
+        """List the release Secrets when the last list is older than ``max_age``; a failure
+        is kept to be said, never raised."""
+        if self._helm_read_at and time.monotonic() - self._helm_read_at < max_age:
             return
         try:
             await self.ctx.run("list helm releases (secrets owner=helm)", self._list_release_secrets)
@@ -111,7 +112,7 @@ class HelmReleases:
 
     async def helm_section(self, target: ServiceStatus) -> DetailSection | None:
         """The workload's release history for its detail (None: helm did not install it)."""
-        await self.refresh_helm(force=True)
+        await self.refresh_helm(max_age=DETAIL_TTL)
         revs = self.helm_history(target)
         if revs:
             return history_section(revs)
