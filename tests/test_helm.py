@@ -433,3 +433,20 @@ async def test_helm_rollback_is_refused_in_read_only(helm_stub):
         assert app.screen is app.cockpit  # nothing was even asked
         assert _ran(helm_stub) == []
         await pilot.press("q")
+
+
+def test_cockpit_run_helm_rollback_on_the_lab_needs_the_typed_name(helm_stub, capsys):
+    from cockpit.run import main_run
+
+    root = Path(__file__).resolve().parents[1]
+    base = ["helm.rollback", "deployment/scanner-api", "--profile", "lab",
+            "--config", str(root / "profiles.yaml")]
+    assert main_run([*base, "--yes"]) == 1  # destructive: --yes is not the typed name
+    assert _ran(helm_stub) == []
+    capsys.readouterr()
+    assert main_run([*base, "--confirm", "deployment/scanner-api", "--format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["ok"] and "rolled back to revision 2" in result["message"]
+    assert result["command"].startswith("helm rollback repo-scanner 2 -n repo-scanner")
+    [argv] = _ran(helm_stub)
+    assert argv[:7] == ["rollback", "repo-scanner", "2", "-n", NS, "--kube-context", "lab-simulated"]
