@@ -314,6 +314,33 @@ async def test_secrets_the_user_may_not_list_cost_no_rows_and_the_detail_says_wh
     assert "forbidden" in (src.helm_rollback_unavailable(api) or "")
 
 
+async def test_release_secrets_are_read_a_page_at_a_time_and_decoded_once(k8s):
+    from cockpit.backends.kubernetes import KubeContext, KubernetesServicesSource
+    from cockpit.backends.kubernetes.helm_reader import LIST_PAGE
+
+    k8s.state.add_namespace("apps")
+    for name in range(LIST_PAGE * 2 + 5):
+        for v in (1, 2):
+            release = _release(v, status="deployed" if v == 2 else "superseded")
+            release.update(name=f"r{name}", namespace="apps")
+            k8s.state.put(helm_release_secret(release))
+    k8s.state.put({"kind": "Secret", "type": "Opaque", "metadata": {"name": "db", "namespace": "apps"},
+                   "data": {"password": "aHVudGVyMg=="}})
+    src = KubernetesServicesSource(KubeContext(k8s.context), "apps")
+    try:
+        await src.refresh_helm()
+        known = src.helm_known()
+        assert len(known) == LIST_PAGE * 2 + 5 and all(len(r) == 2 for r in known.values())
+        lists = [r for r in k8s.state.requests if r["path"].endswith("/secrets")]
+        assert len(lists) == 5  # (2 * 45 secrets) / 20 a page
+        assert all(r["query"]["labelSelector"] == "owner=helm" for r in lists)
+        first = src._helm_cache()
+        await src.refresh_helm(max_age=0)
+        assert all(src._helm_cache()[k][1] is first[k][1] for k in first)  # same resourceVersion: not decoded again
+    finally:
+        await src.close()
+
+
 async def test_helm_rollback_runs_the_users_helm_with_the_profiles_context(lab_services, helm_stub):
     src, kubeconfig, context = lab_services
     api = {r.name: r for r in await src.fetch()}["deployment/scanner-api"]

@@ -21,6 +21,7 @@ import binascii
 import json
 import re
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -197,16 +198,20 @@ def _with(rev: HelmRevision, **changes: Any) -> HelmRevision:
     return dataclasses.replace(rev, **changes)
 
 
-def releases(secrets: list[dict[str, Any]]) -> dict[tuple[str, str], list[HelmRevision]]:
-    """{(namespace, release): its revisions, oldest first} of a list of Secrets."""
+def group(revisions: Iterable[HelmRevision | None]) -> dict[tuple[str, str], list[HelmRevision]]:
+    """{(namespace, release): its revisions, oldest first}."""
     out: dict[tuple[str, str], list[HelmRevision]] = {}
-    for s in secrets:
-        rev = revision_of_secret(s)
+    for rev in revisions:
         if rev is not None and rev.release:
             out.setdefault((rev.namespace, rev.release), []).append(rev)
     for revs in out.values():
         revs.sort(key=lambda r: r.revision)
     return out
+
+
+def releases(secrets: list[dict[str, Any]]) -> dict[tuple[str, str], list[HelmRevision]]:
+    """{(namespace, release): its revisions, oldest first} of a list of Secrets."""
+    return group(revision_of_secret(s) for s in secrets)
 
 
 def release_of(workload: dict[str, Any], kind: str,

@@ -22,6 +22,7 @@ from cockpit.backends.kubernetes.context import _load
 from cockpit.backends.kubernetes.helm import (
     LABEL_SELECTOR,
     HelmRevision,
+    group,
     history_section,
     release_of,
     revision_of_secret,
@@ -35,6 +36,7 @@ from cockpit.model import DetailSection, ServiceStatus
 if TYPE_CHECKING:
     from cockpit.backends.kubernetes.context import KubeContext
 
+LIST_PAGE = 20  # release Secrets a page: one can weigh up to 1 MiB
 HELM_TTL = 30.0  # s between two lists of the release Secrets
 DETAIL_TTL = 5.0  # s: a detail reads them again unless they are this fresh (it reloads often)
 HELM_TIMEOUT = 300.0  # s a helm rollback may take (it waits for nothing unless told --wait)
@@ -59,19 +61,24 @@ class HelmReleases:
         return cache
 
     def _list_release_secrets(self) -> None:
-        body = _load(self.ctx.rest().get(resource_path("/api/v1", "secrets", self.namespace),
-                                         {"labelSelector": LABEL_SELECTOR}))
         old = self._helm_cache()
         new: dict[str, tuple[str, HelmRevision]] = {}
-        for s in body.get("items") or []:
-            meta = s.get("metadata") or {}
-            key, rv = str(meta.get("uid") or meta.get("name")), str(meta.get("resourceVersion", ""))
-            if key in old and old[key][0] == rv:
-                new[key] = old[key]
-                continue
-            rev = revision_of_secret(s)
-            if rev is not None:
-                new[key] = (rv, rev)
+        query: dict[str, Any] = {"labelSelector": LABEL_SELECTOR, "limit": LIST_PAGE}
+        while True:
+            body = _load(self.ctx.rest().get(resource_path("/api/v1", "secrets", self.namespace), query))
+            for s in body.get("items") or []:
+                meta = s.get("metadata") or {}
+                key, rv = str(meta.get("uid") or meta.get("name")), str(meta.get("resourceVersion", ""))
+                if key in old and old[key][0] == rv:
+                    new[key] = old[key]
+                    continue
+                rev = revision_of_secret(s)
+                if rev is not None:
+                    new[key] = (rv, rev)
+            cont = (body.get("metadata") or {}).get("continue")
+            if not cont:
+                break
+            query["continue"] = cont
         self._helm_revisions = new
 
     async def refresh_helm(self, *, max_age: float = HELM_TTL) -> None:
@@ -87,13 +94,7 @@ class HelmReleases:
         self._helm_read_at = time.monotonic()
 
     def helm_known(self) -> dict[tuple[str, str], list[HelmRevision]]:
-        out: dict[tuple[str, str], list[HelmRevision]] = {}
-        for _, rev in self._helm_cache().values():
-            if rev.release:
-                out.setdefault((rev.namespace, rev.release), []).append(rev)
-        for revs in out.values():
-            revs.sort(key=lambda r: r.revision)
-        return out
+        return group(rev for _, rev in self._helm_cache().values())
 
     def _workload(self, target: ServiceStatus) -> tuple[str, dict[str, Any] | None]:
         plural, name = split_ref(target.name)
