@@ -40,6 +40,10 @@ def offers(record: Any, backend: Any) -> list[Offer]:
         if not isinstance(backend, spec.capability):
             continue
         if spec.applies_to(record):
+            # As in the panes' footers: what cannot succeed on this row is not offered (a
+            # helm rollback on a workload helm did not install, a rollback with no revision).
+            if spec.unavailable_reason(backend, record) is not None:
+                continue
             out.append(Offer(spec, spec.key or next(spare, ""), False))
         elif spec.target_type is Session and callable(getattr(backend, "activity", None)):
             out.append(Offer(spec, spec.key or next(spare, ""), True))
@@ -47,12 +51,19 @@ def offers(record: Any, backend: Any) -> list[Offer]:
 
 
 def bindings(offered: list[Offer]) -> list[Binding]:
-    return [
-        Binding(o.key, f"detail_action('{o.spec.id}')",
-                o.spec.title.split(": ", 1)[-1].capitalize() + (" (blocker)" if o.on_sessions else ""),
-                id=f"detail.action.{o.spec.id}")
-        for o in offered if o.key
-    ]
+    out, verbs = [], set()
+    for o in offered:
+        if not o.key:
+            continue
+        verb = o.spec.title.split(": ", 1)[-1]
+        same = verb.replace(" ", "").lower()
+        # Two offers with one verb ("roll back", "rollback"): the later one says its category.
+        label = (verb if same not in verbs else o.spec.title).capitalize()
+        verbs.add(same)
+        out.append(Binding(o.key, f"detail_action('{o.spec.id}')",
+                           label + (" (blocker)" if o.on_sessions else ""),
+                           id=f"detail.action.{o.spec.id}"))
+    return out
 
 
 def blocker(sessions: list[Session]) -> Session | None:

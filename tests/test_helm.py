@@ -421,10 +421,25 @@ async def test_detail_shows_the_release_and_helm_rollback_confirms_3_to_2_then_r
         await wait_until(lambda: isinstance(app.screen, DetailScreen), 5)
         await wait_until(lambda: "helm release repo-scanner" in _screen(app), 15)
         shown = _screen(app)
+        # the detail's footer offers it (scanner-api has no ReplicaSet to roll back to)
+        assert "1 Rollback" in shown and "Roll back" not in shown
         for text in ("repo-scanner-0.3.0", "repo-scanner-0.2.0", "repo-scanner-0.1.0",
                      "deployed", "superseded", "2.4.1", "Upgrade complete"):
             assert text in shown, text
         await pilot.press("escape")
+        # not on a workload helm did not install, in its detail nor in the palette
+        worker = next(s for s in services.records.values() if s.name == "deployment/scanner-worker")
+        services.table.move_cursor(row=services.table.row_keys.index(worker.key))
+        await pilot.press("enter")
+        await wait_until(lambda: isinstance(app.screen, DetailScreen), 5)
+        await wait_until(lambda: "revisions (kubectl rollout history)" in _screen(app), 15)
+        assert "Rollback" not in _screen(app)
+        await pilot.press("escape")
+        from cockpit.commands import row_commands
+
+        titles = {c.title for c in row_commands(app.command_context())}
+        assert "helm: rollback deployment/scanner-api" in titles
+        assert "helm: rollback deployment/scanner-worker" not in titles
 
         await _palette(pilot, "helm: rollback deployment/scanner-api")
         await wait_until(lambda: isinstance(app.screen, ConfirmScreen), 5)
