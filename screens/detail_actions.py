@@ -40,10 +40,6 @@ def offers(record: Any, backend: Any) -> list[Offer]:
         if not isinstance(backend, spec.capability):
             continue
         if spec.applies_to(record):
-            # As in the panes' footers: what cannot succeed on this row is not offered (a
-            # helm rollback on a workload helm did not install, a rollback with no revision).
-            if spec.unavailable_reason(backend, record) is not None:
-                continue
             out.append(Offer(spec, spec.key or next(spare, ""), False))
         elif spec.target_type is Session and callable(getattr(backend, "activity", None)):
             out.append(Offer(spec, spec.key or next(spare, ""), True))
@@ -64,6 +60,12 @@ def bindings(offered: list[Offer]) -> list[Binding]:
                            label + (" (blocker)" if o.on_sessions else ""),
                            id=f"detail.action.{o.spec.id}"))
     return out
+
+
+def usable(offer: Offer, record: Any, backend: Any) -> bool:
+    """Can the offer succeed on the row now? As in the panes' footers, its key is hidden when
+    not (a helm rollback on a workload helm did not install, a rollback with no revision)."""
+    return offer.on_sessions or offer.spec.unavailable_reason(backend, record) is None
 
 
 def blocker(sessions: list[Session]) -> Session | None:

@@ -421,8 +421,8 @@ async def test_detail_shows_the_release_and_helm_rollback_confirms_3_to_2_then_r
         await wait_until(lambda: isinstance(app.screen, DetailScreen), 5)
         await wait_until(lambda: "helm release repo-scanner" in _screen(app), 15)
         shown = _screen(app)
-        # the detail's footer offers it (scanner-api has no ReplicaSet to roll back to)
-        assert "1 Rollback" in shown and "Roll back" not in shown
+        # the detail's footer offers it (not kubectl's: scanner-api has no ReplicaSet to go back to)
+        assert "2 Helm: rollback" in shown and "Roll back" not in shown
         for text in ("repo-scanner-0.3.0", "repo-scanner-0.2.0", "repo-scanner-0.1.0",
                      "deployed", "superseded", "2.4.1", "Upgrade complete"):
             assert text in shown, text
@@ -433,7 +433,7 @@ async def test_detail_shows_the_release_and_helm_rollback_confirms_3_to_2_then_r
         await pilot.press("enter")
         await wait_until(lambda: isinstance(app.screen, DetailScreen), 5)
         await wait_until(lambda: "revisions (kubectl rollout history)" in _screen(app), 15)
-        assert "Rollback" not in _screen(app)
+        assert "Helm: rollback" not in _screen(app) and "Roll back" not in _screen(app)
         await pilot.press("escape")
         from cockpit.commands import row_commands
 
