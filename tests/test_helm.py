@@ -492,3 +492,17 @@ def test_cockpit_run_helm_rollback_on_the_lab_needs_the_typed_name(helm_stub, ca
     assert result["command"].startswith("helm rollback repo-scanner 2 -n repo-scanner")
     [argv] = _ran(helm_stub)
     assert argv[:7] == ["rollback", "repo-scanner", "2", "-n", NS, "--kube-context", "lab-simulated"]
+
+
+async def test_a_failing_helm_rollback_fails_with_helms_own_words(lab_services, tmp_path, monkeypatch):
+    src, _, _ = lab_services
+    api = {r.name: r for r in await src.fetch()}["deployment/scanner-api"]
+    bin_dir = tmp_path / "failing-bin"
+    bin_dir.mkdir()
+    (bin_dir / "helm").write_text("#!/bin/sh\necho 'Error: release: not found \x1b[31mred' >&2\nexit 1\n")
+    (bin_dir / "helm").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    with pytest.raises(BackendError) as err:
+        await src.helm_rollback(api, "repo-scanner", "3 → 2")
+    assert "exited with status 1" in err.value.message and "release: not found" in err.value.message
+    assert src._helm_read_at == 0.0  # read again at the next refresh, whatever helm did
