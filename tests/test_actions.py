@@ -323,6 +323,7 @@ def test_available_actions_follow_capability() -> None:
         "service.restart",
         "service.scale",
         "service.rollback",
+        "helm.rollback",
         "service.deploy_revision",
         "host.run_check",
         "host.remove_rotated_logs",
