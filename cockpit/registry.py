@@ -84,6 +84,23 @@ SERVICE_ROLLBACK = ActionSpec(
 )
 
 
+HELM_ROLLBACK = ActionSpec(
+    id="helm.rollback",
+    title="helm: rollback",
+    target_type=ServiceStatus,
+    capability=caps.HelmRollbackable,
+    risk=Risk.DESTRUCTIVE,  # as service: roll back
+    key=None,
+    description="Roll the helm release that installed the workload back to its previous revision "
+    "(helm rollback RELEASE REVISION -n NAMESPACE, run with your own helm).",
+    argv=lambda b, t, p: b.helm_rollback_command(t, p["release"], p["revision"]),
+    call=lambda b, t, p: b.helm_rollback(t, p["release"], p["revision"]),
+    # The release and "3 → 2" (chart, app version): shown, audited, and what the argv uses.
+    prepare=lambda b, t, p: b.helm_rollback_change(t),
+    unavailable=lambda b, t: b.helm_rollback_unavailable(t),
+)
+
+
 def _dlq_size(backend: Any, target: QueueStatus) -> str:
     depth = target.dlq_depth
     dlq = target.dlq_name or target.name
@@ -525,6 +542,7 @@ REGISTRY: tuple[ActionSpec, ...] = (
     SERVICE_RESTART,
     SERVICE_SCALE,
     SERVICE_ROLLBACK,
+    HELM_ROLLBACK,
     QUEUE_PURGE_DLQ,
     DATABASE_SNAPSHOT,
     SERVICE_DEPLOY_REVISION,

@@ -171,6 +171,7 @@ class DetailScreen(Screen):
         self.runbooks = list(runbooks)
         self._steps: dict[str, tuple[Runbook, str]] = {}
         self.offered: list[Any] = []  # detail_actions.Offer: what this detail can do (on_mount)
+        self._offers_backend: Any = None
         self.sessions: list[Any] = []  # a database's sessions, as its sections last read them
         self._pending_step = ""  # the checklist box whose action is being confirmed / run
         self._quiet: set[str] = set()  # boxes set from code: their Changed is not a tick
@@ -232,7 +233,10 @@ class DetailScreen(Screen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "detail_action":
-            return any(o.spec.id == parameters[0] for o in self.offered)
+            from screens.detail_actions import usable
+
+            offer = next((o for o in self.offered if o.spec.id == parameters[0]), None)
+            return offer is not None and usable(offer, self.record, self._offers_backend)
         if action in ("pods", "follow_logs"):
             from screens.k8s import is_workload_source
 
@@ -287,7 +291,8 @@ class DetailScreen(Screen):
         from screens.detail_actions import bindings, offers
 
         backend_for = getattr(self.app, "backend_for", None)
-        self.offered = offers(self.record, backend_for(self.record) if backend_for else None)
+        self._offers_backend = backend_for(self.record) if backend_for else None
+        self.offered = offers(self.record, self._offers_backend)
         for b in bindings(self.offered):
             self._bindings.key_to_bindings.setdefault(b.key, []).append(b)
         if self.offered:

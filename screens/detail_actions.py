@@ -47,12 +47,25 @@ def offers(record: Any, backend: Any) -> list[Offer]:
 
 
 def bindings(offered: list[Offer]) -> list[Binding]:
-    return [
-        Binding(o.key, f"detail_action('{o.spec.id}')",
-                o.spec.title.split(": ", 1)[-1].capitalize() + (" (blocker)" if o.on_sessions else ""),
-                id=f"detail.action.{o.spec.id}")
-        for o in offered if o.key
-    ]
+    out, verbs = [], set()
+    for o in offered:
+        if not o.key:
+            continue
+        verb = o.spec.title.split(": ", 1)[-1]
+        same = verb.replace(" ", "").lower()
+        # Two offers with one verb ("roll back", "rollback"): the later one says its category.
+        label = (verb if same not in verbs else o.spec.title).capitalize()
+        verbs.add(same)
+        out.append(Binding(o.key, f"detail_action('{o.spec.id}')",
+                           label + (" (blocker)" if o.on_sessions else ""),
+                           id=f"detail.action.{o.spec.id}"))
+    return out
+
+
+def usable(offer: Offer, record: Any, backend: Any) -> bool:
+    """Can the offer succeed on the row now? As in the panes' footers, its key is hidden when
+    not (a helm rollback on a workload helm did not install, a rollback with no revision)."""
+    return offer.on_sessions or offer.spec.unavailable_reason(backend, record) is None
 
 
 def blocker(sessions: list[Session]) -> Session | None:

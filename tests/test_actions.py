@@ -95,6 +95,18 @@ class FakeBackend:
     async def rollback(self, t: ServiceStatus) -> str:
         return await self._do("rollback", t.name)
 
+    def helm_rollback_unavailable(self, t: ServiceStatus) -> str | None:
+        return None
+
+    def helm_rollback_change(self, t: ServiceStatus) -> dict[str, Any]:
+        return {"release": t.name, "revision": "3 → 2"}
+
+    def helm_rollback_command(self, t: ServiceStatus, release: str, revision: str | int) -> list[str]:
+        return ["fakectl", "helm-rollback", release, str(revision)]
+
+    async def helm_rollback(self, t: ServiceStatus, release: str, revision: str | int) -> str:
+        return await self._do("helm-rollback", (release, revision))
+
     def purge_dlq_command(self, t: QueueStatus) -> list[str]:
         return ["fakectl", "purge", t.dlq_name]
 
@@ -350,6 +362,7 @@ def test_available_actions_follow_capability() -> None:
         "service.restart",
         "service.scale",
         "service.rollback",
+        "helm.rollback",
         "service.deploy_revision",
         "host.run_check",
         "host.remove_rotated_logs",

@@ -179,6 +179,22 @@ class RevisionDescribed(Protocol):
 
 
 @runtime_checkable
+class HelmRollbackable(Protocol):
+    """Rolls the helm release that installed a workload back to its previous revision, with
+    the user's own ``helm``. ``helm_rollback_change`` says the release and the ``3 → 2``
+    revision from what was read already (it raises ``ActionRefused`` when it cannot);
+    ``helm_rollback_unavailable`` why there is nothing to roll back (None: there may be)."""
+
+    def helm_rollback_unavailable(self, target: ServiceStatus) -> str | None: ...
+
+    def helm_rollback_change(self, target: ServiceStatus) -> dict[str, Any]: ...
+
+    def helm_rollback_command(self, target: ServiceStatus, release: str, revision: str | int) -> list[str]: ...
+
+    async def helm_rollback(self, target: ServiceStatus, release: str, revision: str | int) -> str: ...
+
+
+@runtime_checkable
 class Purgeable(Protocol):
     """Empties a queue's dead-letter queue."""
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from cockpit.backends.kubernetes.context import KubeContext, _load
+from cockpit.backends.kubernetes.helm_reader import HelmReleases
 from cockpit.backends.kubernetes.history import (
     already_at,
     image_of,
@@ -154,11 +155,12 @@ class _PodActions:
         return await previous_log_lines(self.ctx, namespace, pod, container)
 
 
-class KubernetesServicesSource(_PodActions):
+class KubernetesServicesSource(_PodActions, HelmReleases):
     """Deployments, StatefulSets and DaemonSets of one namespace (or all) as services rows.
 
     Restartable, Scalable, RollbackCapable, DetailProvider and Explainable; PodDeletable for
-    the pods of its workloads (``pod_ref``), which a pods screen lists (``workload_pods``).
+    the pods of its workloads (``pod_ref``), which a pods screen lists (``workload_pods``);
+    HelmRollbackable, with the helm history of a workload in its detail (``HelmReleases``).
     """
 
     pane = PaneKind.SERVICES
@@ -180,6 +182,7 @@ class KubernetesServicesSource(_PodActions):
         # wait for their first list, but a missing RBAC grant for them costs no rows.
         with contextlib.suppress(CockpitError):
             await self.ctx.ready([self.ctx.informer(p, self.namespace) for p in HISTORY_KINDS])
+        await self.refresh_helm()
         # Off the event loop: building rows from big caches must not stall the UI.
         return await asyncio.to_thread(self.records, infs)
 
@@ -403,6 +406,9 @@ class KubernetesServicesSource(_PodActions):
                            image_of(r.get("data") or {}), str(_meta(r).get("name", "")),
                            age(parse_time(_meta(r).get("creationTimestamp"))))
                           for r in reversed(own))))
+        helm = await self.helm_section(record)
+        if helm is not None:
+            sections.append(helm)
         return sections
 
     def log_source(self, target: ServiceStatus, container: str | None = None) -> KubernetesLogSource:

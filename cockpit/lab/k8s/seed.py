@@ -10,12 +10,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cockpit.lab.k8s.builders import helm_release_secret
 from cockpit.lab.k8s.controller import start_controller
 from cockpit.lab.k8s.http import start_double, write_kubeconfig
 from cockpit.lab.k8s.store import K8sState
 
 LAB_NAMESPACE = "repo-scanner"
 LAB_CONTEXT = "lab-simulated"
+HELM_RELEASE = "repo-scanner"  # the runbook's `helm rollback repo-scanner N -n repo-scanner`
 WORKER_IMAGE = "registry.example/scanner-worker:2.5.0"
 WORKER_LAST_WORDS = ("INFO worker starting, concurrency=8",
                      "INFO loading signature database (1.9 GiB)",
@@ -28,6 +30,7 @@ def seed_repo_scanner(state: K8sState, *, ns: str = LAB_NAMESPACE) -> None:
     for i in (1, 2):
         state.add_node(f"lab-node-{i}")
     state.add_deployment(ns, "scanner-api", replicas=3, image="registry.example/scanner-api:2.4.1")
+    seed_helm_release(state, ns)
     pods = [state.pods_for(ns, "scanner-api", 1, image="registry.example/scanner-api:2.4.1",
                            node=f"lab-node-{1 + i % 2}")[0] for i in range(3)]
     started = datetime.now(UTC) - timedelta(minutes=5)
@@ -59,6 +62,59 @@ def seed_repo_scanner(state: K8sState, *, ns: str = LAB_NAMESPACE) -> None:
         name = p["metadata"]["name"]
         state.append_log(ns, name, "INFO cache warm, 1204 signatures", container="cache", at=started)
         state.append_log(ns, name, "INFO exporter listening on :9121", container="exporter", at=started)
+
+
+# (chart version, app version, description) of each revision; the last one is deployed.
+HELM_REVISIONS = (("0.1.0", "2.3.0", "Install complete"),
+                  ("0.2.0", "2.4.0", "Upgrade complete"),
+                  ("0.3.0", "2.4.1", "Upgrade complete"))
+
+
+def _helm_manifest(ns: str, app_version: str) -> str:
+    labels = (f"    app.kubernetes.io/instance: {HELM_RELEASE}\n"
+              "    app.kubernetes.io/managed-by: Helm\n")
+    return (f"---\n# Source: {HELM_RELEASE}/templates/service.yaml\n"
+            f"apiVersion: v1\nkind: Service\nmetadata:\n  name: scanner-api\n"
+            f"  labels:\n{labels}spec:\n  selector:\n    app: scanner-api\n"
+            f"---\n# Source: {HELM_RELEASE}/templates/deployment.yaml\n"
+            f"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: scanner-api\n"
+            f"  labels:\n{labels}spec:\n  replicas: 3\n  template:\n    spec:\n"
+            f"      containers:\n      - name: app\n"
+            f"        image: registry.example/scanner-api:{app_version}\n")
+
+
+def seed_helm_release(state: K8sState, ns: str = LAB_NAMESPACE) -> None:
+    """The release ``repo-scanner`` that installed scanner-api: three revisions in helm's own
+    storage (revision 3 deployed, 1 and 2 superseded), and the labels and annotations helm
+    puts on what it installs."""
+    first = datetime.now(UTC) - timedelta(days=3)
+    for i, (chart_version, app_version, description) in enumerate(HELM_REVISIONS, start=1):
+        deployed = first + timedelta(days=i - 1, hours=2 * (i - 1))
+        release = {
+            "name": HELM_RELEASE, "namespace": ns, "version": i,
+            "info": {"first_deployed": first.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                     "last_deployed": deployed.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                     "deleted": "", "description": description,
+                     "status": "deployed" if i == len(HELM_REVISIONS) else "superseded"},
+            "chart": {"metadata": {"name": HELM_RELEASE, "version": chart_version,
+                                   "appVersion": app_version, "apiVersion": "v2",
+                                   "type": "application"},
+                      "templates": [], "values": {"replicaCount": 3}},
+            "config": {"replicaCount": 3},
+            "manifest": _helm_manifest(ns, app_version),
+        }
+        state.put(helm_release_secret(release, created=deployed))
+
+    def stamp(d: dict[str, Any]) -> None:
+        meta = d["metadata"]
+        # New dicts: the stored labels may be the very dict the selector holds.
+        meta["labels"] = {**meta["labels"], "app.kubernetes.io/instance": HELM_RELEASE,
+                          "app.kubernetes.io/managed-by": "Helm"}
+        meta["annotations"] = {**(meta.get("annotations") or {}),
+                               "meta.helm.sh/release-name": HELM_RELEASE,
+                               "meta.helm.sh/release-namespace": ns}
+
+    state.modify("deployments", ns, "scanner-api", stamp)
 
 
 def backoff_event(state: K8sState, ns: str, pod: dict[str, Any], *, count: int) -> None:

@@ -1,7 +1,7 @@
 """Server-side printing: the ``meta.k8s.io/v1`` ``Table`` a real API server answers when a
 client (kubectl get) asks for ``application/json;as=Table``, with the columns kubectl shows
 for the kinds the cockpit reads (pods, deployments, statefulsets, daemonsets, replicasets,
-events, nodes) and NAME/AGE for the rest.
+events, nodes, secrets) and NAME/AGE for the rest.
 """
 
 from __future__ import annotations
@@ -153,6 +153,10 @@ def _namespace(n: dict[str, Any]) -> list[Any]:
     return [_meta(n)["name"], (n.get("status") or {}).get("phase", "Active"), _age(n)]
 
 
+def _secret(s: dict[str, Any]) -> list[Any]:
+    return [_meta(s)["name"], s.get("type", "Opaque"), len(s.get("data") or {}), _age(s)]
+
+
 def _default(o: dict[str, Any]) -> list[Any]:
     return [_meta(o)["name"], _age(o)]
 
@@ -186,6 +190,7 @@ COLUMNS: dict[str, tuple[tuple[tuple[str, str, str, int], ...], Callable[[dict],
                ("Kernel-Version", "string", "", 1), ("Container-Runtime", "string", "", 1)),
               _node),
     "namespaces": ((_NAME, ("Status", "string", "", 0), _AGE), _namespace),
+    "secrets": ((_NAME, ("Type", "string", "", 0), ("Data", "string", "", 0), _AGE), _secret),
 }
 
 
