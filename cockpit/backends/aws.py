@@ -65,9 +65,13 @@ _ACCESS_CODES = frozenset(
 class AwsContext:
     """The session, clients and CLI conventions shared by a profile's AWS sources."""
 
-    def __init__(self, aws: AwsConfig, *, lab: bool = False) -> None:
+    def __init__(self, aws: AwsConfig, *, lab: bool = False, several: bool = False) -> None:
         self.aws = aws
         self.lab = lab
+        # The estate its rows carry; with several estates in the profile, its sources' ids
+        # end in ``@estate`` (two accounts may both have a cluster "production").
+        self.estate = aws.estate
+        self.tag = f"@{self.estate}" if several else ""
         self.region: str | None = aws.region or (LAB_REGION if lab else None)
         self._lock = threading.Lock()
         self._session: Any = None
@@ -349,8 +353,7 @@ def utc(value: Any) -> datetime | None:
 
 def build_aws_sources(profile: Profile) -> tuple[list[Source], list[LogSource]]:
     """One source per configured AWS thing of ``profile``; ``([], [])`` without ``aws``."""
-    aws = profile.aws
-    if aws is None:
+    if profile.aws is None:
         return [], []
     from cockpit.backends.cloudformation import StacksSource
     from cockpit.backends.cloudwatch import AlarmsSource
@@ -359,15 +362,21 @@ def build_aws_sources(profile: Profile) -> tuple[list[Source], list[LogSource]]:
     from cockpit.backends.rds import RdsSource
     from cockpit.backends.sqs import SqsSource
 
-    ctx = AwsContext(aws, lab=profile.lab)
-    sources: list[Source] = [EcsServicesSource(ctx, c) for c in aws.ecs]
-    if aws.alarms is not None:
-        sources.append(AlarmsSource(ctx, aws.alarms))
-    if aws.sqs:
-        sources.append(SqsSource(ctx, aws.sqs, profile.thresholds))
-    if aws.rds:
-        sources.append(RdsSource(ctx, aws.rds))
-    if aws.stacks:
-        sources.append(StacksSource(ctx, aws.stacks, aws.stack_stuck_minutes))
-    logs: list[LogSource] = [EcsLogSource(ctx, c) for c in aws.ecs if c.log_groups]
+    sources: list[Source] = []
+    logs: list[LogSource] = []
+    several = len(profile.aws_estates) > 1
+    # One context (session, credentials, clients) per estate: an expired SSO session of one
+    # account fails only that estate's sources.
+    for aws in profile.aws_estates:
+        ctx = AwsContext(aws, lab=profile.lab, several=several)
+        sources += [EcsServicesSource(ctx, c) for c in aws.ecs]
+        if aws.alarms is not None:
+            sources.append(AlarmsSource(ctx, aws.alarms))
+        if aws.sqs:
+            sources.append(SqsSource(ctx, aws.sqs, profile.thresholds))
+        if aws.rds:
+            sources.append(RdsSource(ctx, aws.rds))
+        if aws.stacks:
+            sources.append(StacksSource(ctx, aws.stacks, aws.stack_stuck_minutes))
+        logs += [EcsLogSource(ctx, c) for c in aws.ecs if c.log_groups]
     return sources, logs

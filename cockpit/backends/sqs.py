@@ -60,7 +60,7 @@ class SqsSource:
         self.ctx = ctx
         self.queues = queues
         self.thresholds = thresholds
-        self.id = "aws:sqs"
+        self.id = f"aws:sqs{ctx.tag}"
         self.title = "SQS"
         # Queue URLs never change for a name, so they are looked up once (and again after
         # a failure, in case the queue was recreated).
@@ -134,6 +134,7 @@ class SqsSource:
             oldest_age_s=None,
             severity=Severity.WARNING if warn else Severity.OK,
             url=urls.queue,
+            estate=self.ctx.estate,
         )
 
     def explain_command(self) -> list[str]:

@@ -36,10 +36,12 @@ log = logging.getLogger(__name__)
 class KubeContext:
     """One kubeconfig context: its REST client, informers and kubectl conventions."""
 
-    def __init__(self, context: str | None, *, kubeconfig: str | None = None) -> None:
+    def __init__(self, context: str | None, *, kubeconfig: str | None = None,
+                 estate: str = "") -> None:
         self.context = context
         self.kubeconfig = kubeconfig
         self.name = context or "current-context"
+        self.estate = estate or self.name  # the profile's name for it (its rows carry it)
         self._lock = threading.Lock()
         self._rest: KubeRest | None = None
         self._informers: dict[tuple[str, str], Informer] = {}
