@@ -72,6 +72,7 @@ class AwsContext:
         # end in ``@estate`` (two accounts may both have a cluster "production").
         self.estate = aws.estate
         self.tag = f"@{self.estate}" if several else ""
+        self.account = ""  # the account id, learnt from the first ARN a source reads
         self.region: str | None = aws.region or (LAB_REGION if lab else None)
         self._lock = threading.Lock()
         self._session: Any = None
@@ -313,6 +314,26 @@ class AwsContext:
         if isinstance(e, bx.BotoCoreError):
             return BackendError(f"{what}: {e}")
         return BackendError(f"{what}: {type(e).__name__}: {e}")
+
+    # --- the estate -----------------------------------------------------------------
+
+    def learn_account(self, arn: object) -> None:
+        """Note the account id from an ARN (``arn:aws:ecs:REGION:ACCOUNT:...``) or a queue URL."""
+        if self.account or not isinstance(arn, str):
+            return
+        parts = arn.split(":") if arn.startswith("arn:") else arn.rstrip("/").split("/")[-2:-1]
+        account = parts[4] if arn.startswith("arn:") and len(parts) > 4 else (parts[0] if parts else "")
+        if account.isdigit():
+            self.account = account
+
+    def describe_estate(self) -> dict[str, str]:
+        """What a confirmation and the audit say about where an action runs."""
+        out = {"estate": self.estate, "account": self.account}
+        if self.aws.profile:
+            out["aws_profile"] = self.aws.profile
+        if self.region:
+            out["region"] = self.region
+        return {k: v for k, v in out.items() if v}
 
     # --- CLI equivalents ------------------------------------------------------------
 

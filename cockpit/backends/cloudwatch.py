@@ -112,6 +112,9 @@ class AlarmsSource:
             for page in cw.get_paginator("describe_alarms").paginate(**state_kwargs):
                 for a in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
                     found[a["AlarmName"]] = a
+        for a in found.values():
+            self.ctx.learn_account(a.get("AlarmArn"))
+            break
         alarms = [
             to_alarm(a, source=self.id, estate=self.ctx.estate)
             for a in found.values()

@@ -113,6 +113,7 @@ class SqsSource:
                 if name:
                     urls.dlq_name, urls.dlq = name, self._url(sqs, name, owner)
         self._urls[q.queue] = urls
+        self.ctx.learn_account(urls.queue)
         dlq_depth: int | None = None
         if urls.dlq:
             dattrs = sqs.get_queue_attributes(

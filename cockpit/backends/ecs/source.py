@@ -108,6 +108,7 @@ class EcsServicesSource(_Detail, _Actions):
                     self._arns = None
                     gone.add(str(svc.get("serviceName", "")))
                     continue
+                self.ctx.learn_account(svc.get("serviceArn"))
                 row = service_status(svc, source=self.id, cluster=name, estate=self.ctx.estate)
                 rows[row.name] = row
             for f in resp.get("failures", []):

@@ -53,6 +53,10 @@ class KubeContext:
         self.log_claims_version = 0
         self._log_positions: dict[tuple[str, str, str], tuple[datetime, set[str]]] = {}
 
+    def describe_estate(self) -> dict[str, str]:
+        """What a confirmation and the audit say about where an action runs."""
+        return {"estate": self.estate, "context": self.name}
+
     # --- client ------------------------------------------------------------------------
 
     def rest(self) -> KubeRest:
