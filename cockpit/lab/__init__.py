@@ -111,7 +111,8 @@ class Lab:
         """``base`` with only what runs without the AWS side: the private PostgreSQL and
         Redis and this machine (usable once ``start_lab``'s ``on_servers`` was called)."""
         return dataclasses.replace(
-            self.profile(base), aws=None, kubernetes=(), health=(), prometheus=(), alertmanager=()
+            self.profile(base), aws=None, aws_more=(), kubernetes=(), health=(), prometheus=(),
+            alertmanager=()
         )
 
     def remote_profile(self, base: Profile) -> Profile:
@@ -182,9 +183,30 @@ class Lab:
             if extras.get("alertmanager_url")
             else ()
         )
-        return dataclasses.replace(base, aws=aws, databases=databases, redis=redis, hosts=hosts,
-                                   health=health, kubernetes=kubernetes, prometheus=prometheus,
-                                   alertmanager=alertmanager)
+        aws, aws_more = self._estates(base, aws)
+        return dataclasses.replace(base, aws=aws, aws_more=aws_more, databases=databases, redis=redis,
+                                   hosts=hosts, health=health, kubernetes=kubernetes,
+                                   prometheus=prometheus, alertmanager=alertmanager)
+
+    def _estates(self, base: Profile, aws: AwsConfig) -> tuple[AwsConfig, tuple[AwsConfig, ...]]:
+        """A lab profile whose ``aws:`` lists several estates (``lab-two-regions``): the first
+        is the whole lab (us-east-1), each other one the small estate the lab seeds in its
+        region (``cockpit.lab.second_region``: eu-west-1), all on the lab's endpoint."""
+        from cockpit.lab.second_region import SECOND_REGION
+
+        wanted = base.aws_estates
+        if len(wanted) < 2:
+            return aws, ()
+        first = dataclasses.replace(aws, name=wanted[0].estate)
+        more = tuple(
+            AwsConfig(
+                name=e.estate, endpoint_url=self.aws_endpoint, region=e.region or SECOND_REGION,
+                ecs=(EcsCluster("production"),), alarms=AlarmFilter(states=("ALARM", "INSUFFICIENT_DATA")),
+                sqs=(SqsQueue("jobs", "jobs-dlq"),),
+            )
+            for e in wanted[1:]
+        )
+        return first, more
 
     def send(self, command: str) -> None:
         """A controller command for the child (``fail-next-deployment api``, ``log-rate 5``)."""
