@@ -75,3 +75,25 @@ def test_bad_estate_entries_name_the_line_and_key(text: str, message: str) -> No
     with pytest.raises(ConfigError) as e:
         load_text(text, Path("p.yaml"))
     assert e.value.message.startswith(message), e.value.message
+
+
+async def test_a_local_custom_action_runs_in_the_rows_estate_not_the_first() -> None:
+    """The same queue name in another region is another queue: the command's AWS region,
+    endpoint and profile are those of the row's estate."""
+    from types import SimpleNamespace
+
+    from cockpit.backends.aws import AwsContext
+    from cockpit.custom_actions import profile_actions
+    from cockpit.model import QueueStatus
+    from cockpit.profile import ActionConfig, ActionTarget, AwsConfig, Profile
+
+    eu = AwsConfig(name="prod-eu", profile="prod", region="eu-west-1", endpoint_url="http://127.0.0.1:9")
+    us = AwsConfig(name="prod-us", profile="prod-us", region="us-east-1", endpoint_url="http://127.0.0.1:8")
+    action = ActionConfig(id="dlq.where", title="queue: where", risk="read",
+                          argv=("printenv", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_ENDPOINT_URL"),
+                          applies_to=ActionTarget("queues", "sqs"))
+    profile = Profile(name="p", aws=eu, aws_more=(us,), actions=(action,))
+    (spec,) = profile_actions(profile)
+    row = QueueStatus("jobs", "sqs", "aws:sqs@prod-us", 3, estate="prod-us")
+    out = await spec.run(SimpleNamespace(ctx=AwsContext(us, several=True)), row, {})
+    assert out.split("\n")[1:] == ["us-east-1", "prod-us", "http://127.0.0.1:8"]
