@@ -78,3 +78,21 @@ async def test_kubernetes_rows_and_alarms_carry_their_contexts_estate(k8s) -> No
     finally:
         for s in [*built.sources, *built.log_sources]:
             await s.close()
+
+
+async def test_cockpit_run_asks_which_estate_when_two_have_the_target_and_takes_estate() -> None:
+    from cockpit.registry import get_action
+    from cockpit.run import RunError, find_target
+
+    from .fakes import ListSource
+
+    def api(estate: str) -> ServiceStatus:
+        return ServiceStatus("api", "ecs", f"aws:ecs:production@{estate}", Severity.OK, "healthy", 1, 1,
+                             cluster="production", estate=estate)
+
+    sources = [ListSource(f"aws:ecs:production@{e}", PaneKind.SERVICES, [api(e)]) for e in ("prod-eu", "prod-us")]
+    spec = get_action("service.restart")
+    with pytest.raises(RunError) as err:
+        await find_target(spec, "api", sources, 5)
+    assert err.value.hint == "say which with --estate (prod-eu, prod-us)"
+    assert (await find_target(spec, "api", sources, 5, "prod-us")).estate == "prod-us"
