@@ -72,6 +72,7 @@ class AwsContext:
         # end in ``@estate`` (two accounts may both have a cluster "production").
         self.estate = aws.estate
         self.tag = f"@{self.estate}" if several else ""
+        self.suffix = f" ({self.estate})" if several else ""  # in source titles (pane headers)
         self.account = ""  # the account id, learnt from the first ARN a source reads
         self.region: str | None = aws.region or (LAB_REGION if lab else None)
         self._lock = threading.Lock()

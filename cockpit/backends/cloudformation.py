@@ -79,7 +79,7 @@ class StacksSource:
         self.stacks = stacks
         self.stuck_after = timedelta(minutes=stuck_minutes)
         self.id = f"aws:cloudformation{ctx.tag}"
-        self.title = "CloudFormation stacks"
+        self.title = f"CloudFormation stacks{ctx.suffix}"
         ctx.acquire(self)
 
     @property

@@ -73,7 +73,7 @@ class AlarmsSource:
         self.ctx = ctx
         self.filter = alarms
         self.id = f"aws:alarms{ctx.tag}"
-        self.title = "CloudWatch alarms" + (f" {alarms.prefix}*" if alarms.prefix else "")
+        self.title = "CloudWatch alarms" + (f" {alarms.prefix}*" if alarms.prefix else "") + ctx.suffix
         self._many = False  # more alarms than one page: ask per state (see _fetch_sync)
         ctx.acquire(self)
 

@@ -75,7 +75,7 @@ class RdsSource:
         self.ctx = ctx
         self.instances = instances
         self.id = f"aws:rds{ctx.tag}"
-        self.title = "RDS"
+        self.title = f"RDS{ctx.suffix}"
         ctx.acquire(self)
 
     @property

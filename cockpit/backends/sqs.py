@@ -61,7 +61,7 @@ class SqsSource:
         self.queues = queues
         self.thresholds = thresholds
         self.id = f"aws:sqs{ctx.tag}"
-        self.title = "SQS"
+        self.title = f"SQS{ctx.suffix}"
         # Queue URLs never change for a name, so they are looked up once (and again after
         # a failure, in case the queue was recreated).
         self._urls: dict[str, _Urls] = {}

@@ -42,7 +42,7 @@ class EcsServicesSource(_Detail, _Actions):
         self.ctx = ctx
         self.cluster = cluster
         self.id = f"aws:ecs:{cluster.cluster}{ctx.tag}"
-        self.title = f"ECS {cluster.cluster}"
+        self.title = f"ECS {cluster.cluster}{ctx.suffix}"
         self._last_names: list[str] = list(cluster.services)
         # The cluster's service ARNs from ListServices, asked again every ``list_interval``
         # s: services are created in minutes, while their counts and deployments (what
