@@ -190,6 +190,31 @@ def target_name(target: object, spec: ActionSpec | None = None) -> str:
     return str(name) if name is not None else str(target)
 
 
+def estate_of(backend: object, target: object) -> dict[str, str]:
+    """Where the row's source acts: ``{estate, account, aws_profile, region}`` (AWS) or
+    ``{estate, context}`` (Kubernetes); {} for a row without an estate."""
+    ctx = getattr(backend, "ctx", None)
+    describe = getattr(ctx, "describe_estate", None)
+    if callable(describe):
+        out = describe()
+        if isinstance(out, dict):
+            return {str(k): str(v) for k, v in out.items()}
+    estate = getattr(target, "estate", "")
+    return {"estate": estate} if isinstance(estate, str) and estate else {}
+
+
+def estate_text(where: dict[str, str]) -> str:
+    """``prod-us · account 123456789012 · us-east-1 · AWS profile prod-us-admin``."""
+    if not where.get("estate"):
+        return ""
+    parts = [where["estate"]]
+    for key, label in (("account", "account "), ("region", ""), ("aws_profile", "AWS profile "),
+                       ("context", "context ")):
+        if where.get(key):
+            parts.append(label + where[key])
+    return " · ".join(parts)
+
+
 def target_key(target: object) -> str:
     key = getattr(target, "key", None)
     return str(key) if key is not None else target_name(target)
@@ -211,6 +236,7 @@ class ConfirmRequest:
     dry_run: bool = False
     destroys: str = ""  # what a destructive action destroys, e.g. "7 messages in jobs-dlq"
     preview: str = ""  # the text that will go out, exactly (a Slack post)
+    estate: str = ""  # with several estates: which one, its account and region (estate_text)
 
 
 # A Confirmer answers False (cancel), True (confirmed) or, for a typed confirmation, the text
@@ -351,6 +377,10 @@ class ActionRunner:
                 f"{spec.title} is not supported by source {source_id}",
                 f"not {spec.capability.__name__}",
             )
+        # With several estates, the same name may exist in each: say which one, and its account.
+        where = estate_of(backend, target) if self.profile.several_estates else {}
+        if where:
+            entry.update({k: v for k, v in where.items() if k in ("estate", "account", "region", "context")})
         reason = spec.unavailable_reason(backend, target)
         if reason is not None:
             return await finish("refused", f"{spec.title} refused: {reason}", "unavailable")
@@ -401,6 +431,7 @@ class ActionRunner:
                 dry_run=self.dry_run,
                 destroys=spec.what_it_destroys(backend, target),
                 preview=spec.preview_text(backend, target, resolved),
+                estate=estate_text(estate_of(backend, target)) if self.profile.several_estates else "",
             )
             answer = await self.confirm(req)
             if typed:

@@ -198,7 +198,7 @@ def _build(cfg: ActionConfig, profile: Profile) -> ProfileAction:
             result = await _transport(backend).run(words, timeout=cfg.timeout)
             code, out = result.returncode, result.stdout + result.stderr
         else:
-            code, out = await run_local(words, cfg.timeout, dict(env))
+            code, out = await run_local(words, cfg.timeout, _estate_env(profile, dict(env), backend))
         text = mask_text(out.decode(errors="replace"))[-OUTPUT_LIMIT:].rstrip()
         if code != 0:
             raise CockpitError(f"exit status {code}" + (f"\n{text}" if text else ""))
@@ -218,6 +218,26 @@ def _build(cfg: ActionConfig, profile: Profile) -> ProfileAction:
         config=cfg,
         env=tuple(env),
     )
+
+
+def _estate_env(profile: Profile, env: dict[str, str], backend: Any) -> dict[str, str]:
+    """With several AWS estates, a local command on a row runs in that row's estate (its
+    endpoint, region and AWS profile), not the first one's: the same queue name in another
+    region is another queue."""
+    from cockpit.profile import AwsConfig
+
+    ctx = getattr(backend, "ctx", None)
+    aws = getattr(ctx, "aws", None)
+    if not profile.aws_more or not isinstance(aws, AwsConfig):
+        return env
+    for name, value in (("AWS_ENDPOINT_URL", aws.endpoint_url),
+                        ("AWS_DEFAULT_REGION", getattr(ctx, "region", None) or aws.region),
+                        ("AWS_PROFILE", None if profile.lab else aws.profile)):
+        if value:
+            env[name] = value
+        else:
+            env.pop(name, None)
+    return env
 
 
 def _transport(backend: Any) -> Any:

@@ -57,9 +57,10 @@ def _command(argv: Iterable[str]) -> str:
 
 
 def explain(pane: PaneKind, sources: Iterable[Any], record: Any = None, backend: Any = None,
-            profile_name: str = "", extra: tuple = ()) -> list[ExplainSection]:
-    """Sections for the explain panel: the pane, its sources' commands, the row's actions."""
-    from cockpit.actions import target_name
+            profile_name: str = "", extra: tuple = (), estates: bool = False) -> list[ExplainSection]:
+    """Sections for the explain panel: the pane, its sources' commands, the row's actions
+    (``estates``: the profile spans several, so say which one the row is in)."""
+    from cockpit.actions import estate_of, estate_text, target_name
     from cockpit.registry import available_actions
 
     what, replaces = PANES[pane]
@@ -88,6 +89,9 @@ def explain(pane: PaneKind, sources: Iterable[Any], record: Any = None, backend:
         name = target_name(record)
         if not lines:
             lines.append("no actions for this row's backend")
+        where = estate_text(estate_of(backend, record)) if estates else ""
+        if where:
+            lines.insert(0, f"estate: {where}")
         out.append(ExplainSection(f"Actions on {name}", tuple(lines)))
     if profile_name:
         out.append(ExplainSection("Profile", (profile_name,)))

@@ -89,6 +89,7 @@ class ServiceStatus(EstateText):
     events: tuple[tuple[datetime, str], ...] = ()  # newest first
     # metric name -> its last values, oldest first (e.g. ("cpu", (41.0, 46.5, ...))): sparklines
     metrics: tuple[tuple[str, tuple[float, ...]], ...] = ()
+    estate: str = ""  # the AWS account/region or Kubernetes context it is in (profile's name)
 
     @property
     def key(self) -> str:
@@ -107,6 +108,7 @@ class Alarm(EstateText):
     since: datetime | None = None
     resource: str = ""  # what it concerns (service, queue, host)
     threshold: str = ""  # "CPUUtilization > 80"
+    estate: str = ""
 
     @property
     def key(self) -> str:
@@ -147,6 +149,7 @@ class QueueStatus(EstateText):
     # "list", "stream", "zset", "missing", or a detected convention: "celery", "rq", "bullmq"
     kind: str = ""
     note: str = ""  # what the depth is (a stream's backlog of which group), or why none
+    estate: str = ""
 
     @property
     def key(self) -> str:
@@ -179,6 +182,7 @@ class DatabaseSnapshot(EstateText):
     role: str = ""  # "primary" | "replica" | "" (unknown)
     replication_lag_s: float | None = None  # replica: its replay lag; primary: worst replica's
     replication_lag_bytes: int | None = None
+    estate: str = ""
 
     @property
     def key(self) -> str:

@@ -71,6 +71,9 @@ class SqsQueue:
 
 @dataclass(frozen=True)
 class AwsConfig:
+    """One AWS estate: an account (its profile) in a region. ``aws:`` is one, or a list."""
+
+    name: str = ""  # the estate's name; required in a list, default: profile, then region
     profile: str | None = None
     region: str | None = None
     endpoint_url: str | None = None
@@ -82,12 +85,22 @@ class AwsConfig:
     stacks: tuple[str, ...] = ()
     stack_stuck_minutes: float = 30
 
+    @property
+    def estate(self) -> str:
+        """The name its rows, confirmations and audit lines carry."""
+        return self.name or self.profile or self.region or "aws"
+
 
 @dataclass(frozen=True)
 class KubernetesConfig:
     context: str | None = None
     namespaces: tuple[str, ...] = ()
     kubeconfig: str | None = None  # default: $KUBECONFIG, then ~/.kube/config
+    name: str | None = None  # the estate's name; default: the context's
+
+    @property
+    def estate(self) -> str:
+        return self.name or self.context or "current-context"
 
 
 @dataclass(frozen=True)
@@ -305,6 +318,18 @@ class Profile:
     record: bool = False  # record the event stream (as --record) to the state dir
     actions: tuple[ActionConfig, ...] = ()
     notify: NotifyConfig | None = None
+    # ``aws:`` as a list: the estates after the first (which is ``aws``, so code that knows
+    # one estate keeps working); ``aws_estates`` is all of them.
+    aws_more: tuple[AwsConfig, ...] = ()
+
+    @property
+    def aws_estates(self) -> tuple[AwsConfig, ...]:
+        return ((self.aws,) if self.aws is not None else ()) + self.aws_more
+
+    @property
+    def several_estates(self) -> bool:
+        """More than one AWS estate or Kubernetes context: rows then show their estate."""
+        return len(self.aws_estates) > 1 or len(self.kubernetes) > 1
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("action", metavar="ACTION", help="action id, e.g. service.restart or dlq.drain")
     p.add_argument("target", metavar="TARGET", nargs="?", default="",
                    help="the name of the row it acts on (omit for an action on no row)")
+    p.add_argument("--estate", metavar="NAME",
+                   help="only the target of this estate (a profile of several AWS estates or contexts)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="a parameter (repeatable); others take their defaults")
     p.add_argument("--profile", help="profile name (default: the file's `default`)")
@@ -65,8 +67,10 @@ def _params(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-async def find_target(spec: ActionSpec, name: str, sources: list[Any], timeout: float) -> Any:
-    """The one record ``spec`` applies to whose name (or typed-confirmation name) is ``name``."""
+async def find_target(spec: ActionSpec, name: str, sources: list[Any], timeout: float,
+                      estate: str | None = None) -> Any:
+    """The one record ``spec`` applies to whose name (or typed-confirmation name) is ``name``
+    (and whose estate is ``estate``, when given)."""
     pane = _PANE_OF.get(spec.target_type)
     wanted = [s for s in sources if pane is None or getattr(s, "pane", None) is pane]
 
@@ -77,12 +81,17 @@ async def find_target(spec: ActionSpec, name: str, sources: list[Any], timeout: 
             return []
 
     found = [r for records in await asyncio.gather(*(fetch(s) for s in wanted)) for r in records]
+    if estate is not None:
+        found = [r for r in found if getattr(r, "estate", "") == estate]
     matches = [r for r in found if spec.applies_to(r) and name in (getattr(r, "name", None), target_name(r, spec))]
     if len(matches) == 1:
         return matches[0]
     if matches:
         where = ", ".join(sorted(str(getattr(r, "source", "?")) for r in matches))
-        raise RunError(f"{name!r} names {len(matches)} records ({where})", "the name must be unique")
+        estates = sorted({str(getattr(r, "estate", "")) for r in matches} - {""})
+        raise RunError(f"{name!r} names {len(matches)} records ({where})",
+                       f"say which with --estate ({', '.join(estates)})" if len(estates) > 1
+                       else "the name must be unique")
     names = sorted({target_name(r, spec) for r in found if spec.applies_to(r)})
     shown = ", ".join(names[:20]) + (" ..." if len(names) > 20 else "")
     raise RunError(f"no {spec.target_type.__name__} named {name!r} for {spec.id}",
@@ -112,7 +121,7 @@ async def run_action(profile: Profile, notes: dict[str, str], args: argparse.Nam
         else:
             if not args.target:
                 raise RunError(f"{spec.id} needs a TARGET: the name of the row it acts on")
-            target = await find_target(spec, args.target, sources, profile.timeout)
+            target = await find_target(spec, args.target, sources, profile.timeout, args.estate)
         by_id = {s.id: s for s in sources}
 
         async def confirm(req: ConfirmRequest) -> bool | str:

@@ -93,7 +93,8 @@ def _format_params(params: Any) -> str:
 def _action_event(e: dict[str, Any], when: datetime, live: str | None = None) -> TimelineEvent:
     target = str(e.get("target", "?"))
     actor = str(e.get("user", "?"))
-    what = f"{_action_title(str(e.get('action', '?')))} {target}{_format_params(e.get('params'))}"
+    where = f" in {e['estate']}" if e.get("estate") else ""
+    what = f"{_action_title(str(e.get('action', '?')))} {target}{where}{_format_params(e.get('params'))}"
     if e.get("phase") == "started":  # read() folds a started line into its finished line
         outcome = "unknown"
         why = "still running" if live and e.get("session") == live else "the cockpit stopped"

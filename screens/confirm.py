@@ -173,6 +173,8 @@ class ConfirmScreen(NoticeLine, ModalScreen[bool | str]):
             )
             yield Static(_field("action", req.action.title), id="action")
             yield Static(_field("target", req.target), id="target")
+            if req.estate:
+                yield Static(_field("estate", req.estate), id="estate")
             if req.destroys:
                 yield Static(_field("destroys", req.destroys), id="destroys", classes="risk-destructive")
             if req.preview:

@@ -57,6 +57,8 @@ def describe(record: Any) -> list[tuple[str, str]]:
             continue
         if value is None and f.default is None:
             continue  # an optional figure this backend does not give (an RDS row's tps)
+        if f.name == "estate" and not value:
+            continue  # a row of no AWS estate or Kubernetes context (a host, a database)
         out.append((labels.get(f.name) or f.name.replace("_", " "), sanitize(_fmt(value), 4000)))
     for label, value in getattr(record, "detail", ()) or ():
         out.append((sanitize(label, 60), sanitize(value, 4000)))
@@ -347,7 +349,7 @@ class DetailScreen(Screen):
         sections = []
         if source is not None and getattr(source, "pane", None) is not None:  # a log line's is a follower
             sections = explain(source.pane, [source], self.record, app.backend_for(self.record),
-                               app.profile.name)
+                               app.profile.name, estates=app.profile.several_estates)
         if not sections:  # a log line, or a watcher's detail: no source to explain here
             sections.append(ExplainSection(self.title_text, ("every field of the row, kept current while open",)))
         lines = [f"{o.key or 'ctrl+p'}  {o.spec.title} ({o.spec.risk.value}) — {o.spec.description}"

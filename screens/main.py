@@ -53,11 +53,16 @@ class CockpitScreen(Screen):
         # The screen that stays open all shift repaints a row at a time: render only that.
         self._compositor = RowCroppedCompositor()
         self.banner = banner
+        # A profile of several AWS estates or Kubernetes contexts: rows show their estate.
+        try:
+            estates = bool(getattr(getattr(self.app, "profile", None), "several_estates", False))
+        except Exception:  # no app yet, or one without a profile (a test's): one estate
+            estates = False
         self.panes: dict[PaneKind, Pane] = {
-            PaneKind.SERVICES: ServicesPane(id="services"),
-            PaneKind.ALARMS: AlarmsPane(id="alarms"),
+            PaneKind.SERVICES: ServicesPane(id="services", estates=estates),
+            PaneKind.ALARMS: AlarmsPane(id="alarms", estates=estates),
             PaneKind.LOGS: LogsPane(capacity=log_capacity, id="logs"),
-            PaneKind.QUEUES: QueuesPane(id="queues"),
+            PaneKind.QUEUES: QueuesPane(id="queues", estates=estates),
             PaneKind.DATABASE: DatabasePane(id="database"),
         }
         self.explain_panel = ExplainPanel(id="explain")

@@ -77,7 +77,7 @@ class Navigation:
             sources = self.hub.log_sources
         record = getattr(pane, "selected", None)
         sections = explain(pane.kind, sources, record, self.backend_for(record), self.profile.name,
-                           getattr(self, "action_specs", ()))
+                           getattr(self, "action_specs", ()), estates=self.profile.several_estates)
         states = pane.source_lines()
         if states:  # every source's state, each error in full: the header only names them
             from cockpit.explain import ExplainSection

@@ -72,6 +72,7 @@ class AlarmsPane(TablePane):
     noun = "alarms"
     empty = ("no alarm sources: add aws.alarms, prometheus, alertmanager, health, kubernetes or hosts"
              " to the profile")
+    estate_at = 2  # after the name, with several estates
     columns = [
         # The whole alarm name first; the reason has what is left (whole in the detail).
         Col("severity", 9, 0, max=18),  # "✖ rollback failed" whole

@@ -325,18 +325,41 @@ def action_bindings(record_type: type) -> list[Binding]:
     ]
 
 
+ESTATE_COL = Col("estate", 6, 1, max=16)
+
+
+def split_estate_filter(text: str) -> tuple[str | None, str]:
+    """``/estate:prod-us api`` -> (``prod-us``, ``api``): the estate a row must be in (None:
+    any) and the text its cells must contain, both lower case (pure, tested)."""
+    estate: str | None = None
+    rest = []
+    for word in text.split(" "):
+        if word.lower().startswith("estate:"):
+            estate = word[7:].lower()
+        else:
+            rest.append(word)
+    return estate, " ".join(rest).strip().lower() if estate is not None else text.lower()
+
+
 class TablePane(Pane):
     """A pane whose records are rows of a ``KeyedTable``."""
 
     columns: ClassVar[Sequence[Col | tuple[str, int]]]
+    # Where the estate column goes when the profile spans several estates (None: never).
+    estate_at: ClassVar[int | None] = None
     BINDINGS = [
         Binding("d", "describe", "Describe", show=False, id="pane.describe"),  # footer room: ? lists them
         Binding("l", "row_logs", "Logs", show=False, id="pane.row_logs"),
     ]
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, *, estates: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.table = KeyedTable(self.columns, classes="pane-table")
+        # Only a profile of several estates shows the column: one estate's panes look as ever.
+        self.estate_index = self.estate_at if estates else None
+        columns = list(self.columns)
+        if self.estate_index is not None:
+            columns.insert(self.estate_index, ESTATE_COL)
+        self.table = KeyedTable(columns, classes="pane-table")
         self.records: dict[str, Any] = {}
         self._row_cache: dict[Any, tuple[Any, tuple[str, list[Text]]]] = {}
         self._offered: tuple[bool | None, ...] | None = None  # row actions the footer shows
@@ -355,7 +378,7 @@ class TablePane(Pane):
 
     def render_records(self, now: float | None = None) -> None:
         records = self.sort(self.all_records())
-        needle = self.filter_text.lower()
+        estate, needle = split_estate_filter(self.filter_text)
         rows: list[Row] = []
         self.records = {}
         cache: dict[Any, tuple[Any, tuple[str, list[Text]]]] = {}
@@ -372,10 +395,15 @@ class TablePane(Pane):
                 key, cells = hit[1]
             else:
                 key, cells = self.row(rec)
+                if self.estate_index is not None:
+                    at = self.estate_index
+                    cells = [*cells[:at], plain(getattr(rec, "estate", "") or "–", 40), *cells[at:]]
             cache[ident] = ((theme, rec), (key, cells))
             doubt = doubtful.get(id(rec))
             if doubt and _healthy(rec):
                 cells = [self.doubt_cell(cells[0], doubt), *cells[1:]]
+            if estate is not None and str(getattr(rec, "estate", "")).lower() != estate:
+                continue
             if needle and not any(needle in c.plain.lower() for c in cells):
                 continue
             rows.append((key, cells))

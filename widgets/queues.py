@@ -29,6 +29,7 @@ class QueuesPane(TablePane):
     BINDINGS: ClassVar[list[BindingType]] = [*action_bindings(QueueStatus)]
     noun = "queues"
     empty = "no queue sources: add aws.sqs or redis to the profile (redis with queues:)"
+    estate_at = 2  # after the name, with several estates
     columns = [
         # Depth and the dead-letter count stay longest: what a queue incident is about.
         Col("", 2, 0),

@@ -55,6 +55,7 @@ class ServicesPane(TablePane):
     BINDINGS: ClassVar[list[BindingType]] = [*action_bindings(ServiceStatus)]
     noun = "services"
     empty = "no service sources: add aws.ecs, kubernetes or hosts to the profile"
+    estate_at = 2  # after the name, with several estates
     columns = [
         # Status and name first, whole (a cut name is cut in the middle: its suffix tells
         # pods apart); the rest drops out, last first by priority, as the pane narrows. The

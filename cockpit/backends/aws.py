@@ -65,9 +65,15 @@ _ACCESS_CODES = frozenset(
 class AwsContext:
     """The session, clients and CLI conventions shared by a profile's AWS sources."""
 
-    def __init__(self, aws: AwsConfig, *, lab: bool = False) -> None:
+    def __init__(self, aws: AwsConfig, *, lab: bool = False, several: bool = False) -> None:
         self.aws = aws
         self.lab = lab
+        # The estate its rows carry; with several estates in the profile, its sources' ids
+        # end in ``@estate`` (two accounts may both have a cluster "production").
+        self.estate = aws.estate
+        self.tag = f"@{self.estate}" if several else ""
+        self.suffix = f" ({self.estate})" if several else ""  # in source titles (pane headers)
+        self.account = ""  # the account id, learnt from the first ARN a source reads
         self.region: str | None = aws.region or (LAB_REGION if lab else None)
         self._lock = threading.Lock()
         self._session: Any = None
@@ -310,6 +316,26 @@ class AwsContext:
             return BackendError(f"{what}: {e}")
         return BackendError(f"{what}: {type(e).__name__}: {e}")
 
+    # --- the estate -----------------------------------------------------------------
+
+    def learn_account(self, arn: object) -> None:
+        """Note the account id from an ARN (``arn:aws:ecs:REGION:ACCOUNT:...``) or a queue URL."""
+        if self.account or not isinstance(arn, str):
+            return
+        parts = arn.split(":") if arn.startswith("arn:") else arn.rstrip("/").split("/")[-2:-1]
+        account = parts[4] if arn.startswith("arn:") and len(parts) > 4 else (parts[0] if parts else "")
+        if account.isdigit():
+            self.account = account
+
+    def describe_estate(self) -> dict[str, str]:
+        """What a confirmation and the audit say about where an action runs."""
+        out = {"estate": self.estate, "account": self.account}
+        if self.aws.profile:
+            out["aws_profile"] = self.aws.profile
+        if self.region:
+            out["region"] = self.region
+        return {k: v for k, v in out.items() if v}
+
     # --- CLI equivalents ------------------------------------------------------------
 
     def cli(self, *args: str) -> list[str]:
@@ -349,8 +375,7 @@ def utc(value: Any) -> datetime | None:
 
 def build_aws_sources(profile: Profile) -> tuple[list[Source], list[LogSource]]:
     """One source per configured AWS thing of ``profile``; ``([], [])`` without ``aws``."""
-    aws = profile.aws
-    if aws is None:
+    if profile.aws is None:
         return [], []
     from cockpit.backends.cloudformation import StacksSource
     from cockpit.backends.cloudwatch import AlarmsSource
@@ -359,15 +384,21 @@ def build_aws_sources(profile: Profile) -> tuple[list[Source], list[LogSource]]:
     from cockpit.backends.rds import RdsSource
     from cockpit.backends.sqs import SqsSource
 
-    ctx = AwsContext(aws, lab=profile.lab)
-    sources: list[Source] = [EcsServicesSource(ctx, c) for c in aws.ecs]
-    if aws.alarms is not None:
-        sources.append(AlarmsSource(ctx, aws.alarms))
-    if aws.sqs:
-        sources.append(SqsSource(ctx, aws.sqs, profile.thresholds))
-    if aws.rds:
-        sources.append(RdsSource(ctx, aws.rds))
-    if aws.stacks:
-        sources.append(StacksSource(ctx, aws.stacks, aws.stack_stuck_minutes))
-    logs: list[LogSource] = [EcsLogSource(ctx, c) for c in aws.ecs if c.log_groups]
+    sources: list[Source] = []
+    logs: list[LogSource] = []
+    several = len(profile.aws_estates) > 1
+    # One context (session, credentials, clients) per estate: an expired SSO session of one
+    # account fails only that estate's sources.
+    for aws in profile.aws_estates:
+        ctx = AwsContext(aws, lab=profile.lab, several=several)
+        sources += [EcsServicesSource(ctx, c) for c in aws.ecs]
+        if aws.alarms is not None:
+            sources.append(AlarmsSource(ctx, aws.alarms))
+        if aws.sqs:
+            sources.append(SqsSource(ctx, aws.sqs, profile.thresholds))
+        if aws.rds:
+            sources.append(RdsSource(ctx, aws.rds))
+        if aws.stacks:
+            sources.append(StacksSource(ctx, aws.stacks, aws.stack_stuck_minutes))
+        logs += [EcsLogSource(ctx, c) for c in aws.ecs if c.log_groups]
     return sources, logs

@@ -32,7 +32,7 @@ def _duration(delta: timedelta) -> str:
 
 
 def stack_alarm(
-    stack: dict[str, Any], *, source: str, stuck_after: timedelta, now: datetime
+    stack: dict[str, Any], *, source: str, stuck_after: timedelta, now: datetime, estate: str = ""
 ) -> Alarm | None:
     """The alarm for one DescribeStacks stack, or None when it is fine (pure; tested)."""
     name = str(stack.get("StackName", ""))
@@ -51,6 +51,7 @@ def stack_alarm(
             since=since,
             resource=name,
             threshold=threshold,
+            estate=estate,
         )
     if status.endswith("_IN_PROGRESS") and since is not None and now - since > stuck_after:
         stuck = f"{status} for {_duration(now - since)}"
@@ -63,6 +64,7 @@ def stack_alarm(
             since=since,
             resource=name,
             threshold=threshold,
+            estate=estate,
         )
     return None
 
@@ -77,8 +79,8 @@ class StacksSource:
         self.ctx = ctx
         self.stacks = stacks
         self.stuck_after = timedelta(minutes=stuck_minutes)
-        self.id = "aws:cloudformation"
-        self.title = "CloudFormation stacks"
+        self.id = f"aws:cloudformation{ctx.tag}"
+        self.title = f"CloudFormation stacks{ctx.suffix}"
         ctx.acquire(self)
 
     @property
@@ -99,7 +101,8 @@ class StacksSource:
                 if not matches(name, self.stacks):
                     continue
                 seen.add(name)
-                alarm = stack_alarm(stack, source=self.id, stuck_after=self.stuck_after, now=now)
+                alarm = stack_alarm(stack, source=self.id, stuck_after=self.stuck_after, now=now,
+                                    estate=self.ctx.estate)
                 if alarm is not None:
                     alarms.append(alarm)
         for name in self.stacks:
@@ -112,6 +115,7 @@ class StacksSource:
                         state="NOT_FOUND",
                         reason=f"stack {name} does not exist in {self.ctx.region or 'the region'}",
                         resource=name,
+                        estate=self.ctx.estate,
                     )
                 )
         alarms.sort(key=lambda a: (-a.severity, a.name))

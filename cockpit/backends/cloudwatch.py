@@ -46,7 +46,7 @@ def resource_of(a: dict[str, Any]) -> str:
     return ""
 
 
-def to_alarm(a: dict[str, Any], *, source: str) -> Alarm:
+def to_alarm(a: dict[str, Any], *, source: str, estate: str = "") -> Alarm:
     state = str(a.get("StateValue", ""))
     return Alarm(
         name=str(a.get("AlarmName", "")),
@@ -57,6 +57,7 @@ def to_alarm(a: dict[str, Any], *, source: str) -> Alarm:
         since=utc(a.get("StateUpdatedTimestamp")),
         resource=resource_of(a),
         threshold=threshold_text(a),
+        estate=estate,
     )
 
 
@@ -71,8 +72,8 @@ class AlarmsSource:
     def __init__(self, ctx: AwsContext, alarms: AlarmFilter) -> None:
         self.ctx = ctx
         self.filter = alarms
-        self.id = "aws:alarms"
-        self.title = "CloudWatch alarms" + (f" {alarms.prefix}*" if alarms.prefix else "")
+        self.id = f"aws:alarms{ctx.tag}"
+        self.title = "CloudWatch alarms" + (f" {alarms.prefix}*" if alarms.prefix else "") + ctx.suffix
         self._many = False  # more alarms than one page: ask per state (see _fetch_sync)
         ctx.acquire(self)
 
@@ -111,8 +112,11 @@ class AlarmsSource:
             for page in cw.get_paginator("describe_alarms").paginate(**state_kwargs):
                 for a in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
                     found[a["AlarmName"]] = a
+        for a in found.values():
+            self.ctx.learn_account(a.get("AlarmArn"))
+            break
         alarms = [
-            to_alarm(a, source=self.id)
+            to_alarm(a, source=self.id, estate=self.ctx.estate)
             for a in found.values()
             if (not states or a.get("StateValue") in states)
             and str(a.get("AlarmName", "")).startswith(prefix)

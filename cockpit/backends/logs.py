@@ -107,8 +107,9 @@ class EcsLogSource:
         self.ctx = ctx
         self.cluster = cluster
         self.groups = cluster.log_groups
-        self.id = f"aws:logs:{cluster.cluster}"
-        self.title = f"logs {cluster.cluster}"
+        # getattr: a stand-in context (tests) knows nothing of estates
+        self.id = f"aws:logs:{cluster.cluster}{getattr(ctx, 'tag', '')}"
+        self.title = f"logs {cluster.cluster}{getattr(ctx, 'suffix', '')}"
         self.poll_interval = 1.0
         # FilterLogEvents page size; None lets AWS choose (up to 10,000 events / 1 MB).
         self.page_limit: int | None = None

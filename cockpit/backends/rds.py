@@ -44,7 +44,7 @@ def severity_of(status: str) -> Severity:
     return Severity.INFO  # backing-up, modifying, maintenance, upgrading, creating, ...
 
 
-def to_snapshot(db: dict[str, Any], *, source: str) -> DatabaseSnapshot:
+def to_snapshot(db: dict[str, Any], *, source: str, estate: str = "") -> DatabaseSnapshot:
     status = str(db.get("DBInstanceStatus", ""))
     ep = db.get("Endpoint") or {}
     detail: list[tuple[str, str]] = [
@@ -63,6 +63,7 @@ def to_snapshot(db: dict[str, Any], *, source: str) -> DatabaseSnapshot:
         status=status,
         severity=severity_of(status),
         detail=tuple(detail),
+        estate=estate,
     )
 
 
@@ -73,8 +74,8 @@ class RdsSource:
     def __init__(self, ctx: AwsContext, instances: tuple[str, ...]) -> None:
         self.ctx = ctx
         self.instances = instances
-        self.id = "aws:rds"
-        self.title = "RDS"
+        self.id = f"aws:rds{ctx.tag}"
+        self.title = f"RDS{ctx.suffix}"
         ctx.acquire(self)
 
     @property
@@ -99,11 +100,12 @@ class RdsSource:
                         source=self.id,
                         status="not found",
                         severity=Severity.UNKNOWN,
+                        estate=self.ctx.estate,
                     )
                 )
                 continue
             for db in resp.get("DBInstances", []):
-                rows.append(to_snapshot(db, source=self.id))
+                rows.append(to_snapshot(db, source=self.id, estate=self.ctx.estate))
         return rows
 
     def explain_command(self) -> list[str]:

@@ -60,8 +60,8 @@ class SqsSource:
         self.ctx = ctx
         self.queues = queues
         self.thresholds = thresholds
-        self.id = "aws:sqs"
-        self.title = "SQS"
+        self.id = f"aws:sqs{ctx.tag}"
+        self.title = f"SQS{ctx.suffix}"
         # Queue URLs never change for a name, so they are looked up once (and again after
         # a failure, in case the queue was recreated).
         self._urls: dict[str, _Urls] = {}
@@ -113,6 +113,7 @@ class SqsSource:
                 if name:
                     urls.dlq_name, urls.dlq = name, self._url(sqs, name, owner)
         self._urls[q.queue] = urls
+        self.ctx.learn_account(urls.queue)
         dlq_depth: int | None = None
         if urls.dlq:
             dattrs = sqs.get_queue_attributes(
@@ -134,6 +135,7 @@ class SqsSource:
             oldest_age_s=None,
             severity=Severity.WARNING if warn else Severity.OK,
             url=urls.queue,
+            estate=self.ctx.estate,
         )
 
     def explain_command(self) -> list[str]:

@@ -14,6 +14,7 @@ from cockpit.config.types import (
     _Num,
     _Opt,
     _Rec,
+    _RecOrList,
     _RedisQueues,
     _Secret,
     _Seq,
@@ -112,9 +113,15 @@ SQS = _Rec(
     },
     name="sqs",
 )
-AWS = _Rec(
+_ESTATE = _Str(check=_no_space("an estate name", _shell_safe("an estate name")))
+AWS = _RecOrList(
     AwsConfig,
     {
+        "name": (
+            _ESTATE,
+            "the estate's name (estate column, `/estate:NAME`, confirmations, audit); required "
+            "when aws: is a list of estates (one per account/region); default: profile, then region",
+        ),
         "profile": (_Opt(NAME), "named AWS profile (SSO works); null: the default chain"),
         "region": (_Opt(NAME), "AWS region; null: the profile's region"),
         "endpoint_url": (_Opt(_Str(check=_http_url)), "e.g. a LocalStack or moto endpoint"),
@@ -139,6 +146,8 @@ KUBERNETES = _Rec(
         "context": (_Opt(NAME), "kubeconfig context; null: the current context"),
         "namespaces": (STRS, "namespaces to watch (default: the context's namespace)"),
         "kubeconfig": (_Opt(NAME), "kubeconfig file; null: $KUBECONFIG, then ~/.kube/config"),
+        "name": (_Opt(_Str(empty_ok=False, check=_no_space("an estate name", _shell_safe("an estate name")))),
+                 "the estate's name; null: the context's name"),
     },
     name="kubernetes",
 )
@@ -430,8 +439,8 @@ PROFILE = _Rec(
         "timeout": (SECONDS, "how long one refresh may take"),
         "audit_log": (_Opt(NAME), "audit file; null: $XDG_STATE_HOME/cockpit/audit.jsonl"),
         "theme": (_Opt(NAME), "Textual theme name"),
-        "aws": (_Opt(AWS), "AWS sources"),
-        "kubernetes": (_Seq(KUBERNETES), "Kubernetes contexts"),
+        "aws": (_Opt(AWS), "AWS sources: one estate, or a list of named estates (accounts, regions)"),
+        "kubernetes": (_Seq(KUBERNETES, unique="estate"), "Kubernetes contexts, one estate each"),
         "hosts": (_Seq(HOST, unique="name"), "plain hosts over SSH (or this machine)"),
         "health": (_Seq(HEALTH, unique="name"), "HTTP health checks"),
         "databases": (_Seq(DATABASE, unique="name"), "PostgreSQL databases"),
@@ -447,7 +456,7 @@ PROFILE = _Rec(
         "notify": (_Opt(NOTIFY), "incident updates to Slack (see Slack); null: none"),
     },
     name="profiles.<name>",
-    implicit=("name",),
+    implicit=("name", "aws_more"),
     check=_check_profile,
 )
 _RECORDS = (

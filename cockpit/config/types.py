@@ -253,6 +253,14 @@ class _Seq(_Type):
             if self.unique is not None:
                 key = getattr(value, self.unique)
                 if key in seen:
+                    if isinstance(self.item, _Rec) and self.unique not in self.item.keys:
+                        # derived (e.g. a context's estate name): no key of that name to point at
+                        w.fail(
+                            _line(item),
+                            here,
+                            f"{self.unique} {key!r} is used twice (first at line {seen[key]})",
+                            "give each its own name:",
+                        )
                     w.fail(
                         _line(item),
                         f"{here}.{self.unique}",
@@ -313,6 +321,42 @@ class _Rec(_Type):
         if self.check is not None:
             self.check(values, w, where, _line(node))
         return self.cls(**values, **implicit)
+
+
+@dataclass(frozen=True)
+class _RecOrList(_Rec):
+    """The record's mapping (one), or a list of them (several), each with its own unique
+    ``list_key`` (e.g. the AWS estates of a profile, each named)."""
+
+    list_key: str = "name"
+
+    @property
+    def doc(self) -> str:  # type: ignore[override]
+        return "mapping, or list of mappings"
+
+    def convert(self, node: Node, w: _Walk, where: str, line: int, **implicit: Any) -> Any:
+        if not isinstance(node, SequenceNode):
+            return super().convert(node, w, where, line, **implicit)
+        if not node.value:
+            w.fail(line, where, "an empty list", f"give at least one mapping, or leave {where.rsplit('.', 1)[-1]} out")
+        one = _Rec(self.cls, self.keys, self.name, self.check, self.implicit)
+        out = []
+        seen: dict[Any, int] = {}
+        for i, item in enumerate(node.value):
+            w.count(item, line, where)
+            here = f"{where}[{i}]"
+            value = one.convert(item, w, here, _line(item), **implicit)
+            key = getattr(value, self.list_key)
+            if not key:
+                w.fail(_line(item), here, f"missing required key {self.list_key!r}",
+                       f"each item of a list needs its own {self.list_key}")
+            if key in seen:
+                w.fail(_line(item), f"{here}.{self.list_key}",
+                       f"{key!r} is used twice (first at line {seen[key]})",
+                       "names must be unique within a list")
+            seen[key] = _line(item)
+            out.append(value)
+        return tuple(out)
 
 
 @dataclass(frozen=True)

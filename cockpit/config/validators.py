@@ -131,6 +131,13 @@ def _check_host(values: dict[str, Any], w: _Walk, where: str, line: int) -> None
         w.fail(line, where, "missing required key 'ssh' (or local: true for this machine)")
 
 
+def _split_aws_estates(values: dict[str, Any], w: _Walk, where: str, line: int) -> None:
+    """``aws:`` given as a list: the first estate stays ``aws``, the others go to ``aws_more``."""
+    aws = values.get("aws")
+    if isinstance(aws, tuple):
+        values["aws"], values["aws_more"] = aws[0], aws[1:]
+
+
 def _absolute_path(what: str, inner: Callable[[str], str | None]) -> Callable[[str], str | None]:
     def check(value: str) -> str | None:
         problem = inner(value)
@@ -212,6 +219,7 @@ def _check_profile(values: dict[str, Any], w: _Walk, where: str, line: int) -> N
     ``notify:`` names its webhook outside the lab."""
     from cockpit.registry import REGISTRY
 
+    _split_aws_estates(values, w, where, line)
     _check_notify(values, w, where, line)
 
     pending, w.step_actions = w.step_actions, []

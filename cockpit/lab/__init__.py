@@ -113,8 +113,8 @@ class Lab:
         """``base`` with only what runs without the AWS side: the private PostgreSQL and
         Redis and this machine (usable once ``start_lab``'s ``on_servers`` was called)."""
         return dataclasses.replace(
-            self.profile(base), aws=None, kubernetes=(), health=(), prometheus=(), alertmanager=(),
-            sentry=(), pagerduty=None,
+            self.profile(base), aws=None, aws_more=(), kubernetes=(), health=(), prometheus=(),
+            alertmanager=(), sentry=(), pagerduty=None,
         )
 
     def remote_profile(self, base: Profile) -> Profile:
@@ -189,10 +189,31 @@ class Lab:
         if notify is not None and notify.slack_webhook is None and extras.get("slack_webhook"):
             # The lab's own Slack (its page: extras["slack_page"]); a profile's own webhook stays.
             notify = dataclasses.replace(notify, slack_webhook=SecretRef(extras["slack_webhook"]))
-        return dataclasses.replace(base, aws=aws, databases=databases, redis=redis, hosts=hosts,
-                                   health=health, kubernetes=kubernetes, prometheus=prometheus,
-                                   alertmanager=alertmanager, notify=notify,
+        aws, aws_more = self._estates(base, aws)
+        return dataclasses.replace(base, aws=aws, aws_more=aws_more, databases=databases, redis=redis,
+                                   hosts=hosts, health=health, kubernetes=kubernetes,
+                                   prometheus=prometheus, alertmanager=alertmanager, notify=notify,
                                    **_incident_apis(extras))
+
+    def _estates(self, base: Profile, aws: AwsConfig) -> tuple[AwsConfig, tuple[AwsConfig, ...]]:
+        """A lab profile whose ``aws:`` lists several estates (``lab-two-regions``): the first
+        is the whole lab (us-east-1), each other one the small estate the lab seeds in its
+        region (``cockpit.lab.second_region``: eu-west-1), all on the lab's endpoint."""
+        from cockpit.lab.second_region import SECOND_REGION
+
+        wanted = base.aws_estates
+        if len(wanted) < 2:
+            return aws, ()
+        first = dataclasses.replace(aws, name=wanted[0].estate)
+        more = tuple(
+            AwsConfig(
+                name=e.estate, endpoint_url=self.aws_endpoint, region=e.region or SECOND_REGION,
+                ecs=(EcsCluster("production"),), alarms=AlarmFilter(states=("ALARM", "INSUFFICIENT_DATA")),
+                sqs=(SqsQueue("jobs", "jobs-dlq"),),
+            )
+            for e in wanted[1:]
+        )
+        return first, more
 
     def send(self, command: str) -> None:
         """A controller command for the child (``fail-next-deployment api``, ``log-rate 5``)."""

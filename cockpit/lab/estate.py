@@ -155,10 +155,10 @@ def cloudwatch_backend() -> Any:
     return cloudwatch_backends[ACCOUNT][REGION]
 
 
-def ecs_backend() -> Any:
+def ecs_backend(region: str = REGION) -> Any:
     from moto.ecs.models import ecs_backends
 
-    return ecs_backends[ACCOUNT][REGION]
+    return ecs_backends[ACCOUNT][region]
 
 
 def settle_service(svc: Any, *, created: datetime) -> None:

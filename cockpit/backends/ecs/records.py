@@ -44,7 +44,7 @@ def short_task_definition(arn: str) -> str:
     return arn.rsplit("/", 1)[-1] if arn else ""
 
 
-def service_status(svc: dict[str, Any], *, source: str, cluster: str) -> ServiceStatus:
+def service_status(svc: dict[str, Any], *, source: str, cluster: str, estate: str = "") -> ServiceStatus:
     """Turn one DescribeServices service into a row (pure; tested against dicts)."""
     running = int(svc.get("runningCount", 0) or 0)
     desired = int(svc.get("desiredCount", 0) or 0)
@@ -97,6 +97,7 @@ def service_status(svc: dict[str, Any], *, source: str, cluster: str) -> Service
         cluster=cluster,
         deployments=deployments,
         events=tuple(events[:MAX_EVENTS]),
+        estate=estate,
     )
 
 

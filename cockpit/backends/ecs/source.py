@@ -41,8 +41,8 @@ class EcsServicesSource(_Detail, _Actions):
     def __init__(self, ctx: AwsContext, cluster: EcsCluster) -> None:
         self.ctx = ctx
         self.cluster = cluster
-        self.id = f"aws:ecs:{cluster.cluster}"
-        self.title = f"ECS {cluster.cluster}"
+        self.id = f"aws:ecs:{cluster.cluster}{ctx.tag}"
+        self.title = f"ECS {cluster.cluster}{ctx.suffix}"
         self._last_names: list[str] = list(cluster.services)
         # The cluster's service ARNs from ListServices, asked again every ``list_interval``
         # s: services are created in minutes, while their counts and deployments (what
@@ -108,7 +108,8 @@ class EcsServicesSource(_Detail, _Actions):
                     self._arns = None
                     gone.add(str(svc.get("serviceName", "")))
                     continue
-                row = service_status(svc, source=self.id, cluster=name)
+                self.ctx.learn_account(svc.get("serviceArn"))
+                row = service_status(svc, source=self.id, cluster=name, estate=self.ctx.estate)
                 rows[row.name] = row
             for f in resp.get("failures", []):
                 if not self.cluster.services:
@@ -139,6 +140,7 @@ class EcsServicesSource(_Detail, _Actions):
                     running=0,
                     desired=0,
                     cluster=name,
+                    estate=self.ctx.estate,
                 )
         if self.cluster.services:
             order = {s: i for i, s in enumerate(self.cluster.services)}

@@ -96,7 +96,8 @@ def _contexts(profile: Profile) -> list[tuple[KubeContext, KubernetesConfig]]:
     out = []
     for kc in profile.kubernetes:
         kubeconfig = getattr(kc, "kubeconfig", None)  # an optional field the profile may grow
-        out.append((KubeContext(kc.context, kubeconfig=str(kubeconfig) if kubeconfig else None), kc))
+        out.append((KubeContext(kc.context, kubeconfig=str(kubeconfig) if kubeconfig else None,
+                                estate=kc.estate), kc))
     return out
 
 

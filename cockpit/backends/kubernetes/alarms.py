@@ -5,6 +5,7 @@ and its previous log for the detail view.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -106,7 +107,8 @@ class KubernetesAlarmsSource(_PodActions):
         if note is not None:
             out.append(note)
         out.sort(key=lambda a: (-int(a.severity), a.name))
-        return out
+        # Built by pure functions that know no context: stamped here, a few dozen at most.
+        return [dataclasses.replace(a, estate=self.ctx.estate) for a in out]
 
     def explain_command(self) -> list[str]:
         ns = self.namespaces[0]

@@ -36,10 +36,12 @@ log = logging.getLogger(__name__)
 class KubeContext:
     """One kubeconfig context: its REST client, informers and kubectl conventions."""
 
-    def __init__(self, context: str | None, *, kubeconfig: str | None = None) -> None:
+    def __init__(self, context: str | None, *, kubeconfig: str | None = None,
+                 estate: str = "") -> None:
         self.context = context
         self.kubeconfig = kubeconfig
         self.name = context or "current-context"
+        self.estate = estate or self.name  # the profile's name for it (its rows carry it)
         self._lock = threading.Lock()
         self._rest: KubeRest | None = None
         self._informers: dict[tuple[str, str], Informer] = {}
@@ -50,6 +52,10 @@ class KubeContext:
         self.log_followers: weakref.WeakSet[KubernetesLogSource] = weakref.WeakSet()
         self.log_claims_version = 0
         self._log_positions: dict[tuple[str, str, str], tuple[datetime, set[str]]] = {}
+
+    def describe_estate(self) -> dict[str, str]:
+        """What a confirmation and the audit say about where an action runs."""
+        return {"estate": self.estate, "context": self.name}
 
     # --- client ------------------------------------------------------------------------
 

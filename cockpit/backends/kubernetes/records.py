@@ -176,7 +176,7 @@ def _images(o: dict[str, Any]) -> str:
 
 
 def workload_status(plural: str, o: dict[str, Any], *, source: str,
-                    events: Sequence[tuple[datetime, str]] = ()) -> ServiceStatus:
+                    events: Sequence[tuple[datetime, str]] = (), estate: str = "") -> ServiceStatus:
     """One Deployment / StatefulSet / DaemonSet as a services row."""
     desired, ready, updated, available = _counts(plural, o)
     state, detail = rollout_state(plural, o)
@@ -211,6 +211,7 @@ def workload_status(plural: str, o: dict[str, Any], *, source: str,
         created_at=parse_time(m.get("creationTimestamp")),
         cluster=str(m.get("namespace", "")),
         events=tuple(events[:MAX_EVENTS]),
+        estate=estate,
     )
 
 

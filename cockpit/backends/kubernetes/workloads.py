@@ -202,7 +202,8 @@ class KubernetesServicesSource(_PodActions, HelmReleases):
                 m = _meta(o)
                 evs = sorted(events_by_obj.get((m.get("namespace", ""), WORKLOAD_KINDS[inf.plural],
                                                 m.get("name", "")), []), reverse=True)
-                rows.append(workload_status(inf.plural, o, source=self.id, events=evs))
+                rows.append(workload_status(inf.plural, o, source=self.id, events=evs,
+                                            estate=self.ctx.estate))
         rows.sort(key=lambda r: (r.cluster, r.name))
         return rows
 
