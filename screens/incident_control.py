@@ -209,8 +209,10 @@ class IncidentControl:
         audit = self.runner.audit
         entries = await asyncio.to_thread(audit.read, since, self.profile.name)
         events = build_timeline(one_cockpit(entries, audit.session), live=audit.session)
-        report = to_markdown(events, self.profile.name, title=inc.title if inc else "",
-                             declared=inc.severity if inc else "")
+        from cockpit.integrations.slack import from_markdown
+
+        report = from_markdown(to_markdown(events, self.profile.name, title=inc.title if inc else "",
+                                           declared=inc.severity if inc else ""))
         self.request_action(INCIDENT_POST_REPORT, self.slack_channel(report, len(events)))
 
     def _refused_for_watchers(self: _Host) -> bool:

@@ -285,3 +285,19 @@ def test_cockpit_check_never_prints_the_webhook(tmp_path, monkeypatch):
             main_check(["--config", str(config), "--format", fmt], stdout=out, stderr=err)
             assert "SecretToken" not in out.getvalue() + err.getvalue()
     assert "a literal webhook URL is not allowed" in err.getvalue()
+
+
+def test_the_report_goes_in_slacks_formatting_and_estate_text_stays_inert():
+    from cockpit.integrations.slack import from_markdown
+    from cockpit.timeline import md_text
+
+    md = "\n".join(["# Incident report: api down", "**Severity:** P1 (declared)", "## Timeline",
+                    f"- 10:01 - {md_text('alarm <!channel> [x](http://evil) > quote & **bold**')}",
+                    "- [ ] _To be completed._"])
+    out = from_markdown(md).split("\n")
+    assert out[0] == "*Incident report: api down*"
+    assert out[1] == "*Severity:* P1 (declared)"
+    assert out[2] == "*Timeline*"
+    # no mention, no link, no quote: Slack shows the estate's text as it was
+    assert out[3] == "• 10:01 - alarm &lt;!channel&gt; [x](http://evil) &gt; quote &amp; *bold*"
+    assert out[4] == "• ☐ _To be completed._"

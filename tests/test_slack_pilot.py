@@ -151,14 +151,17 @@ async def test_post_report_sends_the_timeline_report_after_showing_it(slack):
         await _palette(pilot, "incident: post report")
         await wait_until(lambda: isinstance(app.screen, ConfirmScreen), 5)
         shown = str(app.screen.query_one("#preview").render())
-        assert shown.startswith("# Incident report: checkout down")
-        assert "**Severity:** P2 (declared)" in shown and "incident started: P2 checkout down" in shown
+        # Slack's own formatting (mrkdwn), which has no headings and one star for bold: the
+        # channel would show '# ' and '**' as typed.
+        assert shown.startswith("*Incident report: checkout down*")
+        assert "*Severity:* P2 (declared)" in shown and "incident started: P2 checkout down" in shown
+        assert "**" not in shown and "\n#" not in shown and not shown.startswith("#")
         await pilot.press("tab", "enter")
         await wait_until(lambda: slack.texts(), 10)
         [posted] = slack.texts()
-        for heading in ("## Impact", "## Timeline", "## Resolution", "## Action items"):
-            assert heading in posted
-        assert posted.startswith("# Incident report: checkout down")
+        for heading in ("*Impact*", "*Timeline*", "*Resolution*", "*Action items*"):
+            assert f"\n{heading}\n" in posted
+        assert posted == shown
         await pilot.press("q")
     assert '"action": "incident.post_report"' in _audit_text()
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -67,6 +68,27 @@ def slack_escape(text: str) -> str:
     """Text as Slack's message formatting wants it: ``&``, ``<`` and ``>`` as entities, so
     the channel shows what was typed and ``<!channel>`` or ``<url|label>`` stay plain text."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def from_markdown(markdown: str) -> str:
+    """The timeline's Markdown report in Slack's own formatting (mrkdwn), which has no
+    headings, bold with one star and no backslash escapes: a heading becomes a bold line,
+    ``**x**`` becomes ``*x*``, list items get a bullet. The report's estate text is already
+    inert (``md_text``: entities for ``&`` and ``<``); ``>`` becomes an entity too, so no line
+    turns into a quote."""
+    out = []
+    for line in markdown.split("\n"):
+        line = line.replace(">", "&gt;")
+        line = re.sub(r"\\([\\\[\]])", r"\1", line)
+        if m := re.match(r"#{1,6} (.*)", line):
+            line = f"*{m.group(1)}*"
+        line = re.sub(r"\*\*(.+?)\*\*", r"*\1*", line)
+        if line.startswith("- [ ] "):
+            line = "• ☐ " + line[6:]
+        elif line.startswith("- "):
+            line = "• " + line[2:]
+        out.append(line)
+    return "\n".join(out)
 
 
 def shown_url(url: str) -> str:
