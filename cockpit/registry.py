@@ -29,6 +29,7 @@ from cockpit.backends.base import (
 )
 from cockpit.dbmodel import Session
 from cockpit.model import Alarm, DatabaseSnapshot, QueueStatus, ServiceStatus
+from cockpit.shell import SHELL_OPEN
 
 
 def snapshot_id_for(db_name: str, now: datetime | None = None) -> str:
@@ -423,6 +424,7 @@ REGISTRY: tuple[ActionSpec, ...] = (
     NODE_UNCORDON,
     HOST_RUN_CHECK,
     HOST_REMOVE_ROTATED_LOGS,
+    SHELL_OPEN,
 )
 
 

@@ -321,7 +321,7 @@ def action_bindings(record_type: type) -> list[Binding]:
     return [
         Binding(spec.key, f"row_action('{spec.id}')", spec.title, id=f"action.{spec.id}")
         for spec in REGISTRY
-        if spec.key and spec.target_type is record_type
+        if spec.key and spec.target_type in (record_type, object)  # object: any row (shell: open)
     ]
 
 

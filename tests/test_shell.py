@@ -1,0 +1,202 @@
+"""A shell on a row (`x`): the argv and environment built for each kind of row, and the runner's
+safety around it (read-only, the confirmation's argv, the audit's exit status).
+
+The argv is what the confirmation, the audit and ``ps`` show: no password may be in it; the
+child gets the password in its environment (PGPASSWORD, REDISCLI_AUTH).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from cockpit import shell
+from cockpit.actions import ActionRunner, ConfirmRequest
+from cockpit.audit import AuditLog
+from cockpit.backends.aws import AwsContext
+from cockpit.backends.kubernetes.context import KubeContext
+from cockpit.backends.postgres import PostgresSource
+from cockpit.backends.redis import RedisConnection, RedisSource
+from cockpit.backends.ssh import LocalTransport, SshTransport
+from cockpit.model import Alarm, DatabaseSnapshot, QueueStatus, ServiceStatus, Severity
+from cockpit.profile import AwsConfig, DatabaseConfig, Profile, RedisConfig, SecretRef, Thresholds
+from cockpit.registry import available_actions, get_action
+from cockpit.shell import SHELL_OPEN, shell_command
+
+SECRET = "s3cr3t-pw"
+
+
+def db_row(backend: str, source: str, name: str = "main") -> DatabaseSnapshot:
+    return DatabaseSnapshot(name=name, backend=backend, source=source)
+
+
+def svc_row(backend: str, source: str, name: str = "api", cluster: str = "") -> ServiceStatus:
+    return ServiceStatus(name=name, backend=backend, source=source, status=Severity.OK, status_text="ok",
+                         running=1, desired=1, cluster=cluster)
+
+
+def postgres(dsn_ref: str) -> PostgresSource:
+    return PostgresSource(DatabaseConfig("main", SecretRef(dsn_ref)), Thresholds())
+
+
+def redis(url_ref: str) -> RedisSource:
+    return RedisSource(RedisConnection(RedisConfig("cache", SecretRef(url_ref))), Thresholds())
+
+
+def host_backend(transport: Any) -> Any:
+    return SimpleNamespace(host=SimpleNamespace(name="app-1", transport=transport))
+
+
+def test_psql_gets_the_password_in_its_environment_never_in_argv(monkeypatch):
+    monkeypatch.setenv("ORDERS_DSN", f"postgresql://app:{SECRET}@db.internal:5433/orders?sslmode=require")
+    cmd = shell_command(postgres("env:ORDERS_DSN"), db_row("postgres", "pg:main"), {})
+    assert cmd.argv[0] == "psql"
+    assert SECRET not in " ".join(cmd.argv)
+    assert dict(cmd.env) == {"PGPASSWORD": SECRET}
+    conninfo = dict(w.split("=", 1) for w in cmd.argv[1].split())
+    assert conninfo == {"user": "app", "dbname": "orders", "host": "db.internal", "port": "5433",
+                        "sslmode": "require"}
+    assert cmd.child_env({"PATH": "/bin"}) == {"PATH": "/bin", "PGPASSWORD": SECRET}
+
+
+def test_psql_without_a_password_leaves_it_to_pgpass(monkeypatch):
+    # psql reads ~/.pgpass (or $PGPASSFILE) itself: nothing of ours is put in its way.
+    cmd = shell_command(postgres("postgresql://app@127.0.0.1:5432/orders"), db_row("postgres", "pg:main"), {})
+    assert cmd.env == ()
+    assert "PGPASSWORD" not in cmd.child_env({})
+
+
+def test_redis_cli_gets_host_port_db_in_argv_and_the_password_in_rediscli_auth(tmp_path):
+    secret_file = tmp_path / "url"
+    secret_file.write_text(f"redis://default:{SECRET}@cache.internal:6380/4\n")
+    secret_file.chmod(0o600)
+    cmd = shell_command(redis(f"file:{secret_file}"), db_row("redis", "redis:cache", "cache"), {})
+    assert cmd.argv == ("redis-cli", "-h", "cache.internal", "-p", "6380", "-n", "4", "--user", "default")
+    assert dict(cmd.env) == {"REDISCLI_AUTH": SECRET}
+    tls = shell_command(redis(f"rediss://:{SECRET}@c:6390/0"), db_row("redis", "redis:cache"), {})
+    assert tls.argv == ("redis-cli", "-h", "c", "-p", "6390", "-n", "0", "--tls")
+    assert SECRET not in " ".join(tls.argv) and dict(tls.env) == {"REDISCLI_AUTH": SECRET}
+    plain = shell_command(redis("redis://127.0.0.1:6379"), db_row("redis", "redis:cache"), {})
+    assert plain.argv == ("redis-cli", "-h", "127.0.0.1", "-p", "6379", "-n", "0") and plain.env == ()
+
+
+def test_ssh_to_a_host_row_uses_the_hosts_backend_options(monkeypatch):
+    transport = SshTransport("app-1", "ops@app-1.internal", options=["-F", "/etc/ck/ssh_config", "-p", "2222"])
+    for row in (svc_row("host", "host:app-1", "app-1"), svc_row("systemd", "host:app-1", "nginx.service")):
+        cmd = shell_command(host_backend(transport), row, {})
+        # Interactive: no BatchMode (a passphrase may be typed), no -T (a tty is wanted).
+        assert cmd.argv == ("ssh", "-F", "/etc/ck/ssh_config", "-p", "2222", "ops@app-1.internal")
+        assert cmd.env == ()
+    monkeypatch.setenv("SHELL", "/bin/bash")
+    local = shell_command(host_backend(LocalTransport("this machine")), svc_row("host", "host:local"), {})
+    assert local.argv == ("/bin/bash",)
+
+
+def test_kubectl_exec_into_the_chosen_pod_and_container_with_the_profiles_context():
+    ctx = KubeContext("staging", kubeconfig="/home/u/.kube/staging")
+    backend = SimpleNamespace(ctx=ctx, namespace="shop")
+    cmd = shell_command(backend, svc_row("kubernetes", "k8s:staging:shop", "web", cluster="shop"),
+                        {"pod": "web-5d9f-abcde", "container": "app"})
+    assert cmd.argv == ("kubectl", "--kubeconfig", "/home/u/.kube/staging", "--context", "staging", "-n", "shop",
+                        "exec", "-it", "web-5d9f-abcde", "-c", "app", "--", "sh")
+    pod = Alarm(name="pod shop/web-1", source="k8s:staging:shop", severity=Severity.UNKNOWN, state="pod",
+                reason="", resource="shop/pod/web-1")
+    assert shell_command(backend, pod, {"container": "sidecar"}).argv[-7:] == (
+        "exec", "-it", "web-1", "-c", "sidecar", "--", "sh")
+    with pytest.raises(shell.ActionRefused, match="no pod"):
+        shell_command(backend, svc_row("kubernetes", "k8s:staging:shop", "web", cluster="shop"), {})
+
+
+def test_ecs_exec_and_the_message_when_session_manager_plugin_is_missing(tmp_path, monkeypatch):
+    ctx = AwsContext(AwsConfig(profile="ops", region="eu-west-1"))
+    backend = SimpleNamespace(ctx=ctx, cluster=SimpleNamespace(cluster="production"))
+    row = svc_row("ecs", "aws:ecs:production", "api", cluster="production")
+    arn = "arn:aws:ecs:eu-west-1:123456789012:task/production/0123abcd"
+    cmd = shell_command(backend, row, {"task": arn, "container": "api"})
+    assert cmd.argv == ("aws", "ecs", "execute-command", "--cluster", "production", "--task", arn,
+                        "--container", "api", "--interactive", "--command", "/bin/sh",
+                        "--profile", "ops", "--region", "eu-west-1")
+    # aws on PATH, the plugin not: refused before the confirmation, saying what to install.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "aws").write_text("#!/bin/sh\n")
+    (bin_dir / "aws").chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    problem = shell.missing_tool(cmd)
+    assert problem is not None and "session-manager-plugin is not on PATH" in str(problem)
+    with pytest.raises(shell.ActionRefused, match="session-manager-plugin"):
+        SHELL_OPEN.resolve_params(backend, row, {"task": arn, "container": "api"})
+
+
+def test_shell_is_offered_only_on_rows_that_have_one(monkeypatch):
+    monkeypatch.setenv("ORDERS_DSN", "postgresql://app@127.0.0.1/orders")
+    assert SHELL_OPEN in available_actions(db_row("postgres", "pg:main"), postgres("env:ORDERS_DSN"))
+    assert get_action("shell.open").key == "x"
+    queue = QueueStatus(name="jobs", backend="sqs", source="aws:sqs", depth=0)
+    assert SHELL_OPEN not in available_actions(queue, SimpleNamespace())
+    rds = db_row("rds", "aws:rds")
+    assert SHELL_OPEN not in available_actions(rds, SimpleNamespace(ctx=object()))
+
+
+# --- through the runner ---------------------------------------------------------------------
+
+
+def _runner(tmp_path: Path, backend: Any, *, read_only: bool = False,
+            confirm: Any = None) -> tuple[ActionRunner, list[ConfirmRequest], Path]:
+    asked: list[ConfirmRequest] = []
+
+    async def answer(req: ConfirmRequest) -> bool:
+        asked.append(req)
+        return True
+
+    path = tmp_path / "audit.jsonl"
+    runner = ActionRunner(profile=Profile(name="t", read_only=read_only), audit=AuditLog(path),
+                          resolve_backend=lambda sid: backend, confirm=confirm or answer)
+    return runner, asked, path
+
+
+def _audit(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+async def test_a_shell_is_confirmed_with_its_argv_and_audited_with_its_exit_status(tmp_path, monkeypatch):
+    monkeypatch.setenv("ORDERS_DSN", f"postgresql://app:{SECRET}@127.0.0.1:5432/orders")
+    backend = postgres("env:ORDERS_DSN")
+    runner, asked, path = _runner(tmp_path, backend)
+    ran: list[shell.ShellCommand] = []
+
+    async def terminal(cmd: shell.ShellCommand) -> int:
+        ran.append(cmd)
+        return 0 if len(ran) == 1 else 3
+
+    shell.TERMINAL.set(terminal)
+    outcome = await runner.request(SHELL_OPEN, db_row("postgres", "pg:main", "orders"), {}, origin="key")
+    assert outcome.status == "ok", outcome.message
+    assert asked[0].command == shlex.join(ran[0].argv) and asked[0].command.startswith("psql ")
+    assert dict(ran[0].env)["PGPASSWORD"] == SECRET
+    lines = _audit(path)
+    assert [(e["phase"], e.get("exit_status")) for e in lines] == [("started", None), ("finished", 0)]
+    assert lines[0]["started"] <= lines[1]["time"]
+    assert SECRET not in path.read_text()
+    failed = await runner.request(SHELL_OPEN, db_row("postgres", "pg:main", "orders"), {}, origin="key")
+    assert failed.status == "failed" and "exit status 3" in failed.message
+    assert _audit(path)[-1]["exit_status"] == 3
+
+
+async def test_read_only_refuses_a_shell_before_anything_runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("ORDERS_DSN", "postgresql://app@127.0.0.1:5432/orders")
+    runner, asked, path = _runner(tmp_path, postgres("env:ORDERS_DSN"), read_only=True)
+
+    async def terminal(cmd: shell.ShellCommand) -> int:
+        raise AssertionError("a read-only cockpit ran a shell")
+
+    shell.TERMINAL.set(terminal)
+    outcome = await runner.request(SHELL_OPEN, db_row("postgres", "pg:main"), {}, origin="key")
+    assert outcome.status == "refused" and "read-only" in outcome.message
+    assert asked == []
+    assert [e["outcome"] for e in _audit(path)] == ["refused"]
