@@ -130,8 +130,8 @@ class ConfirmScreen(ModalScreen[bool | str]):
             yield Static(_field("target", req.target), id="target")
             if req.destroys:
                 yield Static(_field("destroys", req.destroys), id="destroys", classes="risk-destructive")
-            if req.params:
-                shown = ", ".join(f"{k}={v}" for k, v in req.params.items())
+            shown = ", ".join(f"{k}={v}" for k, v in req.params.items() if v != "")  # unset: not said
+            if shown:
                 yield Static(_field("parameters", shown), id="params")
             yield Static(
                 Text.assemble(("risk       ", "dim"), risk.value), classes=f"risk-{risk.value}"

@@ -200,3 +200,88 @@ async def test_read_only_refuses_a_shell_before_anything_runs(tmp_path, monkeypa
     assert outcome.status == "refused" and "read-only" in outcome.message
     assert asked == []
     assert [e["outcome"] for e in _audit(path)] == ["refused"]
+
+
+# --- pilot: the `x` key --------------------------------------------------------------------
+
+
+class PgRows:
+    """A database source as the cockpit builds one for PostgreSQL: its ``db`` holds the DSN."""
+
+    def __init__(self, dsn_ref: str) -> None:
+        from cockpit.model import PaneKind
+
+        self.id, self.pane, self.title = "pg:main", PaneKind.DATABASE, "PostgreSQL main"
+        self.db = DatabaseConfig("main", SecretRef(dsn_ref))
+
+    async def fetch(self) -> list[DatabaseSnapshot]:
+        return [DatabaseSnapshot("orders", "postgres", "pg:main", status="up", connections=3)]
+
+    async def close(self) -> None:
+        pass
+
+
+def _pilot_app(read_only: bool = False) -> Any:
+    from cockpit.app import CockpitApp
+    from cockpit.sources import Sources
+
+    return CockpitApp(Profile(name="test", refresh=0.5, read_only=read_only),
+                      sources_factory=lambda p, n: Sources([PgRows("env:ORDERS_DSN")], []))
+
+
+async def _focus_db_row(app: Any, pilot: Any) -> None:
+    from cockpit.model import PaneKind
+    from tests.helpers import wait_until
+
+    pane = app.cockpit.panes[PaneKind.DATABASE]
+    await wait_until(lambda: pane.row_count() == 1, 10)
+    pane.focus_body()
+    await pilot.pause()
+
+
+def _audit_lines() -> list[dict[str, Any]]:
+    import os
+
+    return _audit(Path(os.environ["XDG_STATE_HOME"]) / "cockpit" / "audit.jsonl")
+
+
+async def test_x_shows_the_exact_argv_in_the_confirmation_and_no_password(monkeypatch):
+    from screens.confirm import ConfirmScreen
+    from tests.helpers import wait_until
+
+    monkeypatch.setenv("ORDERS_DSN", f"postgresql://app:{SECRET}@127.0.0.1:5432/orders")
+    app = _pilot_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await _focus_db_row(app, pilot)
+        await pilot.press("x")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), 10)
+        shown = str(app.screen.query_one("#command").render())
+        assert shown == "psql 'user=app dbname=orders host=127.0.0.1 port=5432'"
+        assert not app.screen.query("#params")  # no empty pod=, task=, container=
+        assert SECRET not in app.export_screenshot()
+        await pilot.press("escape")  # Cancel: nothing runs
+        await wait_until(lambda: any(e.get("outcome") == "cancelled" for e in _audit_lines()), 10)
+    assert [e["action"] for e in _audit_lines()] == ["shell.open"]
+
+
+async def test_x_is_refused_in_read_only_without_a_confirmation(monkeypatch):
+    from screens.confirm import ConfirmScreen
+    from tests.helpers import wait_until
+
+    monkeypatch.setenv("ORDERS_DSN", "postgresql://app@127.0.0.1:5432/orders")
+    app = _pilot_app(read_only=True)
+    seen: list[str] = []
+    async with app.run_test(size=(160, 48)) as pilot:
+        await _focus_db_row(app, pilot)
+        original = app.notify
+
+        def notify(message: str, **kw: Any) -> None:
+            seen.append(str(message))
+            original(message, **kw)
+
+        app.notify = notify  # type: ignore[method-assign]
+        await pilot.press("x")
+        await wait_until(lambda: any("read-only" in m for m in seen), 10)
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert "shell: open refused: test is read-only" in seen[-1]
+    assert [(e["action"], e["outcome"]) for e in _audit_lines()] == [("shell.open", "refused")]
