@@ -5,8 +5,8 @@ like any action; this module only asks the questions a picker answers (a workloa
 ECS task, a container among several) and lends the terminal: ``run_in_terminal`` suspends the
 app (``App.suspend``: alternate screen, mouse, bracketed paste and the key reader off), runs
 the child on the terminal, puts back what the child may have left behind (tty modes, mouse
-reporting, cursor keys, a scroll region), resumes, and repaints the whole screen, since the
-terminal's alternate screen starts blank again.
+reporting, cursor keys, a scroll region), and resumes; Textual then repaints the whole screen,
+as it must: the terminal's alternate screen starts blank again.
 """
 
 from __future__ import annotations
@@ -95,8 +95,6 @@ class ShellTerminal:
                         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
                 with contextlib.suppress(OSError):
                     os.write(out, AFTER_CHILD.encode())
-        # The alternate screen is blank again: every cell, not only what changed since.
-        for screen in app.screen_stack:
-            screen.refresh()
-        app.screen.refresh(layout=True)
+        # The alternate screen is blank again: App.suspend ends with refresh(layout=True), which
+        # repaints every cell of the screen (tests/test_shell_pty.py holds it to a full repaint).
         return code
