@@ -276,6 +276,18 @@ def _check_tools(backend: Any, target: Any, params: dict[str, Any]) -> dict[str,
     return {}
 
 
+class _EverySource(type):
+    def __instancecheck__(cls, instance: object) -> bool:
+        return True
+
+
+class AnySource(metaclass=_EverySource):
+    """The capability ``shell: open`` needs: every source has it, and the row decides
+    (``unavailable``); its CLI equivalent is the shell's own argv."""
+
+    shell_command = staticmethod(shell_command)
+
+
 def _optional(name: str, label: str) -> Param:
     return Param(name, label, str, lambda b, t: "")
 
@@ -284,7 +296,7 @@ SHELL_OPEN = ActionSpec(
     id="shell.open",
     title="shell: open",
     target_type=object,  # any row with a shell: see ``unavailable``
-    capability=object,
+    capability=AnySource,
     risk=Risk.CHANGE,
     key="x",
     description="Open an interactive shell for the row (the cockpit suspends until it exits): "
