@@ -189,13 +189,20 @@ def missing_tool(command: ShellCommand) -> ActionRefused | None:
     program = command.argv[0]
     if shutil.which(program) is None:
         return ActionRefused(f"{program} is not on PATH", INSTALL_HINTS.get(program, f"install {program}"))
-    if command.argv[1:3] == ("ecs", "execute-command") and shutil.which(SSM_PLUGIN) is None:
-        return ActionRefused(
-            f"{SSM_PLUGIN} is not on PATH: aws ecs execute-command needs it to open the session",
-            "install the Session Manager plugin for the AWS CLI "
-            "(docs.aws.amazon.com/systems-manager/latest/userguide/session-manager-working-with-install-plugin.html)",
-        )
+    if command.argv[1:3] == ("ecs", "execute-command"):
+        return ecs_exec_missing()
     return None
+
+
+def ecs_exec_missing() -> ActionRefused | None:
+    """Why ECS Exec cannot start here: ``aws`` runs ``session-manager-plugin`` for the session."""
+    if shutil.which(SSM_PLUGIN) is not None:
+        return None
+    return ActionRefused(
+        f"{SSM_PLUGIN} is not on PATH: aws ecs execute-command needs it to open the session",
+        "install the Session Manager plugin for the AWS CLI "
+        "(docs.aws.amazon.com/systems-manager/latest/userguide/session-manager-working-with-install-plugin.html)",
+    )
 
 
 # --- ECS tasks (the UI asks which one) ---------------------------------------------------------
@@ -269,7 +276,10 @@ class Ended(str):
 
 
 def _check_tools(backend: Any, target: Any, params: dict[str, Any]) -> dict[str, Any]:
-    # Refused before the confirmation, with what to install: no dialog for a shell that cannot start.
+    # Refused before the confirmation, with what to install: no dialog for a shell that cannot
+    # start (ECS Exec's plugin first: without it, which task does not matter).
+    if kind_of(backend, target) == "ecs" and (problem := ecs_exec_missing()) is not None:
+        raise problem
     problem = missing_tool(shell_command(backend, target, params))
     if problem is not None:
         raise problem

@@ -18,7 +18,7 @@ import termios
 from typing import Any
 
 from cockpit.model import Alarm
-from cockpit.shell import ShellCommand, ecs_tasks, kind_of, run_here
+from cockpit.shell import ShellCommand, ecs_exec_missing, ecs_tasks, kind_of, run_here
 
 # What a child may leave set that Textual does not set back itself: mouse reporting of any
 # kind, application cursor keys and keypad, a scroll region, an origin mode, colours.
@@ -48,6 +48,8 @@ async def shell_params(app: Any, target: Any, backend: Any) -> dict[str, str] | 
             container = await _container(app, pod, list(by_name[pod].containers))
             return None if container is None else {"pod": pod, "container": container}
         if kind == "ecs":
+            if ecs_exec_missing() is not None:
+                return {}  # the runner refuses it, saying what to install (and audits that)
             tasks = dict(await ecs_tasks(backend, target))
             if not tasks:
                 app.notify(f"{name} has no running task to open a shell in", severity="warning")

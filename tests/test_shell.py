@@ -285,3 +285,87 @@ async def test_x_is_refused_in_read_only_without_a_confirmation(monkeypatch):
         assert not isinstance(app.screen, ConfirmScreen)
         assert "shell: open refused: test is read-only" in seen[-1]
     assert [(e["action"], e["outcome"]) for e in _audit_lines()] == [("shell.open", "refused")]
+
+
+# --- Kubernetes: which pod, which container (the API double) ----------------------------------
+
+
+async def test_x_on_a_workload_asks_the_pod_and_the_container_then_execs_into_them(k8s: Any) -> None:
+    from textual import work
+    from textual.app import App
+    from textual.widgets import OptionList
+
+    from cockpit.backends.kubernetes import KubernetesServicesSource
+    from screens.k8s import ContainerPicker
+    from screens.shell import shell_params
+    from tests.helpers import wait_until
+    from tests.test_kubernetes import NS, rows_by_name
+
+    k8s.state.add_deployment(NS, "worker", containers=("app", "sidecar"))
+    pods = sorted(p["metadata"]["name"] for p in k8s.state.pods_for(NS, "worker", 2, containers=("app", "sidecar")))
+    src = KubernetesServicesSource(KubeContext(k8s.context), NS)
+
+    class Picks(App):
+        answer: Any = "not yet"
+
+        @work
+        async def ask(self, row: Any) -> None:
+            self.answer = await shell_params(self, row, src)
+
+    app = Picks()
+    try:
+        row = rows_by_name(await src.fetch())["deployment/worker"]
+        async with app.run_test(size=(120, 40)) as pilot:
+
+            async def pick(prompt: str, index: int) -> None:
+                await wait_until(lambda: isinstance(app.screen, ContainerPicker) and prompt in app.screen.prompt, 10)
+                app.screen.query_one(OptionList).highlighted = index
+                await pilot.press("enter")
+                await pilot.pause()
+
+            app.ask(row)
+            await pick("Shell in which pod of deployment/worker?", 1)
+            await pick(f"Shell in which container of {pods[1]}?", 1)
+            await wait_until(lambda: app.answer != "not yet", 10)
+        assert app.answer == {"pod": pods[1], "container": "sidecar"}
+        cmd = shell_command(src, row, app.answer)
+        assert cmd.argv == ("kubectl", "--context", k8s.context, "-n", NS, "exec", "-it", pods[1],
+                            "-c", "sidecar", "--", "sh")
+    finally:
+        await src.close()
+
+
+async def test_x_on_an_ecs_service_says_session_manager_plugin_is_missing(monkeypatch) -> None:
+    import shutil
+
+    from cockpit.app import CockpitApp
+    from cockpit.lab import start_lab
+    from cockpit.model import PaneKind
+    from screens.confirm import ConfirmScreen
+    from tests.helpers import wait_until
+
+    if shutil.which("session-manager-plugin"):
+        pytest.skip("session-manager-plugin is installed here")
+    app = CockpitApp(Profile(name="lab", description="lab", lab=True, refresh=1),
+                     start_lab=lambda: start_lab(with_servers=False))
+    seen: list[str] = []
+    async with app.run_test(size=(160, 48)) as pilot:
+        services = app.cockpit.panes[PaneKind.SERVICES]
+        await wait_until(lambda: any(s.name == "api" for s in services.records.values()), 30)
+        services.focus_body()
+        api = next(k for k, s in services.records.items() if s.name == "api")
+        services.table.move_cursor(row=services.table.row_keys.index(api))
+        await pilot.pause()
+        original = app.notify
+
+        def notify(message: str, **kw: Any) -> None:
+            seen.append(str(message))
+            original(message, **kw)
+
+        app.notify = notify  # type: ignore[method-assign]
+        await pilot.press("x")
+        await wait_until(lambda: any("session-manager-plugin" in m for m in seen), 15)
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert "session-manager-plugin is not on PATH" in seen[-1] and "install" in seen[-1]
+    [entry] = [e for e in _audit_lines() if e.get("action") == "shell.open"]
+    assert entry["outcome"] == "refused"
