@@ -318,7 +318,8 @@ async def test_x_on_a_workload_asks_the_pod_and_the_container_then_execs_into_th
         async with app.run_test(size=(120, 40)) as pilot:
 
             async def pick(prompt: str, index: int) -> None:
-                await wait_until(lambda: isinstance(app.screen, ContainerPicker) and prompt in app.screen.prompt, 10)
+                await wait_until(lambda: isinstance(app.screen, ContainerPicker) and prompt in app.screen.prompt
+                                 and bool(app.screen.query(OptionList)), 10)
                 app.screen.query_one(OptionList).highlighted = index
                 await pilot.press("enter")
                 await pilot.pause()
