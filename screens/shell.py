@@ -17,6 +17,7 @@ import sys
 import termios
 from typing import Any
 
+from cockpit.errors import CockpitError
 from cockpit.model import Alarm
 from cockpit.shell import ShellCommand, ecs_exec_missing, ecs_tasks, kind_of, run_here
 
@@ -79,6 +80,9 @@ class ShellTerminal:
 
     async def run_in_terminal(self, command: ShellCommand) -> int:
         app: Any = self
+        if app._driver is None or not app._driver.can_suspend:
+            raise CockpitError("a shell needs the cockpit in a terminal",
+                               "a browser (cockpit serve) or a headless run has none to lend")
         fd = sys.__stdin__.fileno() if sys.__stdin__ is not None else 0
         out = sys.__stderr__.fileno() if sys.__stderr__ is not None else 2
         # Blocking on purpose: while the child has the terminal nothing of ours may paint

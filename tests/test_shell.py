@@ -370,3 +370,21 @@ async def test_x_on_an_ecs_service_says_session_manager_plugin_is_missing(monkey
         assert "session-manager-plugin is not on PATH" in seen[-1] and "install" in seen[-1]
     [entry] = [e for e in _audit_lines() if e.get("action") == "shell.open"]
     assert entry["outcome"] == "refused"
+
+
+async def test_help_lists_x_and_a_headless_cockpit_says_a_shell_needs_a_terminal(monkeypatch) -> None:
+    from screens.confirm import ConfirmScreen
+    from tests.helpers import wait_until
+
+    monkeypatch.setenv("ORDERS_DSN", "postgresql://app@127.0.0.1:5432/orders")
+    app = _pilot_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        keyed = dict(app.help_sections()[1][1])
+        assert keyed["x"].startswith("shell: open (change) — Open an interactive shell")
+        await _focus_db_row(app, pilot)
+        await pilot.press("x")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), 10)
+        await pilot.press("right", "enter")  # Confirm: no terminal to lend in a headless run
+        await wait_until(lambda: any(e.get("outcome") == "failed" for e in _audit_lines()), 10)
+    [entry] = [e for e in _audit_lines() if e.get("phase") == "finished"]
+    assert "a shell needs the cockpit in a terminal" in entry["error"]
