@@ -79,6 +79,11 @@ def _argv_of_processes_with(text: str) -> list[str]:
     return found
 
 
+def _prompt_after_ctrl_c(text: str, prompt: str) -> bool:
+    lines = text.splitlines()
+    return any("^C" in line and prompt in after for line, after in zip(lines, lines[1:], strict=False))
+
+
 def select_row(term: OracleTerminal, pane: str, row: str, rows: list[str]) -> None:
     """Focus ``pane`` and put its cursor on ``row`` (``rows``: the pane's rows, any order)."""
     focus(term, pane)
@@ -98,7 +103,7 @@ def open_shell(term: OracleTerminal, wanted: str) -> None:
 
 
 def shell_session(term: OracleTerminal, row: tuple[str, str, list[str]], wanted: str, ready: str, command: bytes,
-                  answer: str, leave: bytes) -> None:
+                  answer: str, leave: bytes, interrupt: bytes = b"") -> None:
     pane, name, rows = row
     select_row(term, pane, name, rows)
     before = term.text()
@@ -108,6 +113,9 @@ def shell_session(term: OracleTerminal, row: tuple[str, str, list[str]], wanted:
     # (Not paste mode: readline in psql and redis-cli turns bracketed paste on for itself.)
     off = {ALT_SCREEN, MOUSE} | ({PASTE} if wanted.startswith("ssh") else set())
     assert not off & term.screen.mode, "the shell got the cockpit's alternate screen, mouse or paste mode"
+    if interrupt:
+        term.send(interrupt)
+        term.wait_for(lambda s: _prompt_after_ctrl_c(s, ready), 30, f"{wanted} ready again after Ctrl+C")
     term.send(command)
     term.wait_for(lambda s: answer in s, 30, f"{answer!r} from {wanted}")
     assert not _argv_of_processes_with(SECRET), "a password is in a process's arguments"
@@ -129,8 +137,9 @@ def test_x_opens_ssh_psql_and_redis_cli_and_the_cockpit_comes_back_whole(cockpit
     shell_session(term, ("Services", "app-1", ["app-1"]), "ssh app-1", "$ ", b"echo shell-$((6*7))-ok\r",
                   "shell-42-ok",
                   b"printf '\\033[?1h\\033[5;10r\\033[?2004l'; exit\r")  # leaves cursor keys, margins on
+    # Ctrl+C first: it reaches the cockpit too (one process group), which must let psql have it.
     shell_session(term, ("Database", "main", dbs), "psql ", "=#", b"select 'pg' || 6*7 as probe;\r", "pg42",
-                  b"\\q\r")
+                  b"\\q\r", interrupt=b"select 'half typed\x03")
     shell_session(term, ("Database", "cache", dbs), "redis-cli ", "> ", b"PING\r", "PONG", b"exit\r")
     # Each shell: a started and a finished line, with the exit status; no password anywhere.
     import json
