@@ -388,3 +388,50 @@ async def test_help_lists_x_and_a_headless_cockpit_says_a_shell_needs_a_terminal
         await wait_until(lambda: any(e.get("outcome") == "failed" for e in _audit_lines()), 10)
     [entry] = [e for e in _audit_lines() if e.get("phase") == "finished"]
     assert "a shell needs the cockpit in a terminal" in entry["error"]
+
+
+async def test_x_on_the_pods_screen_asks_the_container_of_the_focused_pod(k8s: Any, monkeypatch) -> None:
+    from textual import work
+    from textual.app import App
+    from textual.widgets import OptionList, Static
+
+    import screens.k8s as k8s_screens
+    from cockpit.backends.kubernetes import KubernetesServicesSource
+    from tests.helpers import wait_until
+    from tests.test_kubernetes import NS, rows_by_name
+
+    monkeypatch.setattr(k8s_screens, "REFRESH", 600.0)
+    k8s.state.add_deployment(NS, "worker", containers=("app", "sidecar"))
+    pods = sorted(p["metadata"]["name"] for p in k8s.state.pods_for(NS, "worker", 2, containers=("app", "sidecar")))
+    src = KubernetesServicesSource(KubeContext(k8s.context), NS)
+    asked: list[tuple[Any, ...]] = []
+
+    class Harness(App):
+        def make_banner(self) -> Static:
+            return Static()
+
+        @work
+        async def request_action(self, spec: Any, target: Any, origin: str = "palette", params: Any = None) -> None:
+            asked.append((spec.id, target.resource, origin, params))
+
+    app = Harness()
+    try:
+        row = rows_by_name(await src.fetch())["deployment/worker"]
+        async with app.run_test(size=(160, 40)) as pilot:
+            screen = k8s_screens.WorkloadPodsScreen(src, row, Static())
+            await app.push_screen(screen)
+            await wait_until(lambda: sorted(screen.pods) == pods, 10)
+            screen.table.move_cursor(row=1)
+            await pilot.press("x")
+            await wait_until(lambda: isinstance(app.screen, k8s_screens.ContainerPicker)
+                             and bool(app.screen.query(OptionList)), 10)
+            assert app.screen.prompt == f"Shell in which container of {screen.focused_pod().name}?"
+            app.screen.query_one(OptionList).highlighted = 1
+            await pilot.press("enter")
+            await wait_until(lambda: bool(asked), 10)
+        pod = screen.focused_pod()
+        assert asked == [("shell.open", f"{NS}/pod/{pod.name}", "pods screen", {"container": "sidecar"})]
+        assert shell_command(src, src.pod_ref(NS, pod.name), asked[0][3]).argv[-7:] == (
+            "exec", "-it", pod.name, "-c", "sidecar", "--", "sh")
+    finally:
+        await src.close()
