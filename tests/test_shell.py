@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -435,3 +436,40 @@ async def test_x_on_the_pods_screen_asks_the_container_of_the_focused_pod(k8s: A
             "exec", "-it", pod.name, "-c", "sidecar", "--", "sh")
     finally:
         await src.close()
+
+
+# --- the footer follows the row under the cursor ------------------------------------------------
+
+
+async def test_footer_keys_follow_a_row_that_comes_under_the_cursor_without_a_move() -> None:
+    """Seen at merge: the lab's `api` row arrived above the host row the cursor sat on; the
+    cursor stayed at row 0, no row was highlighted anew, and the footer kept the host's keys
+    (no `r`, none of the profile's) until the cursor moved."""
+    from cockpit.app import CockpitApp
+    from cockpit.model import PaneKind
+    from cockpit.sources import Sources
+    from tests.fakes import ListSource
+    from tests.helpers import wait_until
+    from widgets.footer import KeyFooter
+
+    class Restartable(ListSource):
+        async def restart(self, target: Any) -> str:
+            return "restarted"
+
+        def restart_command(self, target: Any) -> list[str]:
+            return ["fakectl", "restart", target.name]
+
+    quiet = ListSource("fake:quiet", PaneKind.SERVICES, [svc_row("ecs", "fake:quiet", "zz-quiet")])
+    later = Restartable("fake:ecs", PaneKind.SERVICES, [])
+    app = CockpitApp(Profile(name="test", refresh=0.2), sources_factory=lambda p, n: Sources([quiet, later], []))
+    async with app.run_test(size=(160, 48)) as pilot:
+        pane = app.cockpit.panes[PaneKind.SERVICES]
+        await wait_until(lambda: pane.row_count() == 1, 10)
+        pane.focus_body()
+        await pilot.pause()
+        footer = app.screen.query_one(KeyFooter)
+        assert "r" not in [k.key for k in footer.keys]
+        later.records = [replace(svc_row("ecs", "fake:ecs", "api"), status=Severity.CRITICAL)]
+        await wait_until(lambda: pane.row_count() == 2 and pane.selected is not None
+                         and pane.selected.name == "api", 10)
+        await wait_until(lambda: "r" in [k.key for k in footer.keys], 5)
