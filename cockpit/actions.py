@@ -474,6 +474,7 @@ class ActionRunner:
             try:
                 message = await spec.run(backend, target, resolved)
             except CockpitError as e:
+                entry.update(getattr(e, "audit", None) or {})
                 return await finish("failed", f"{spec.title} on {name} failed: {e}", str(e))
             except asyncio.CancelledError:
                 await finish("failed", f"{spec.title} on {name} interrupted", "interrupted")
@@ -481,6 +482,7 @@ class ActionRunner:
             except Exception as e:  # a backend bug must still leave an audit line
                 error = f"{type(e).__name__}: {e}"
                 return await finish("failed", f"{spec.title} on {name} failed: {error}", error)
+            entry.update(getattr(message, "audit", None) or {})  # e.g. a shell's exit status
             return await finish("ok", message)
         finally:
             self._running -= 1

@@ -40,6 +40,7 @@ from screens.incident_control import IncidentControl
 from screens.main import CockpitScreen
 from screens.navigation import Navigation
 from screens.palette import CockpitCommands
+from screens.shell import ShellTerminal
 from themes import CSS_PATH, LOUD_THEMES, THEMES, resolve_theme
 from widgets import output
 from widgets.banner import ProfileBanner
@@ -58,7 +59,8 @@ class BootFailed(Message):
         self.hint = hint
 
 
-class CockpitApp(HabitsMixin, HubBridge, StreamSinks, IncidentControl, DrillRunner, Navigation, App[int]):
+class CockpitApp(HabitsMixin, HubBridge, StreamSinks, IncidentControl, DrillRunner, Navigation, ShellTerminal,
+                 App[int]):
     TITLE = "ops cockpit"
     CSS_PATH = str(CSS_PATH)
     ENABLE_COMMAND_PALETTE = True
@@ -342,7 +344,7 @@ class CockpitApp(HabitsMixin, HubBridge, StreamSinks, IncidentControl, DrillRunn
         from screens.confirm import make_confirmer
 
         answer = await make_confirmer(self)(request)
-        if answer and not request.dry_run:
+        if answer and not request.dry_run and request.action.id != "shell.open":  # the shell says it
             # Progress: the runner now calls the backend; its result follows as a notice.
             self.notify(f"{request.action.title} {request.target}: running…", timeout=4)
         return answer
@@ -354,14 +356,24 @@ class CockpitApp(HabitsMixin, HubBridge, StreamSinks, IncidentControl, DrillRunn
         return self.hub.source(source) if self.hub and source else None
 
     @work(group="actions", exit_on_error=False)
-    async def request_action(self, spec, target: Any, origin: str = "palette") -> None:
+    async def request_action(self, spec, target: Any, origin: str = "palette",
+                             params: dict[str, Any] | None = None) -> None:
         """Every entry point (palette, row key) ends here, and here only in the runner."""
+        from cockpit import shell
         from cockpit.actions import Risk
 
-        params: dict[str, Any] | None = None
+        is_shell = spec.id == shell.SHELL_OPEN.id
+        if is_shell:
+            shell.TERMINAL.set(self.run_in_terminal)  # this worker's, not a process global
         # Read-only, or a reason it cannot run now (a post too soon after the last), refuses
         # before asking anything: the runner says so and audits it.
-        if spec.params and (spec.risk is Risk.READ or not self.runner.read_only) and \
+        if is_shell and params is None and not self.runner.read_only:
+            from screens.shell import shell_params
+
+            params = await shell_params(self, target, self.backend_for(target))
+            if params is None:
+                return
+        elif params is None and spec.params and (spec.risk is Risk.READ or not self.runner.read_only) and \
                 spec.unavailable_reason(self.backend_for(target), target) is None:
             from screens.confirm import ask_params
 
@@ -376,10 +388,14 @@ class CockpitApp(HabitsMixin, HubBridge, StreamSinks, IncidentControl, DrillRunn
             severity = "warning"
         else:
             severity = "error"
+        # Back from a shell that ended well, the screen is as it was: nothing on top of it, and
+        # no refresh out of turn (the audit has the shell's start, end and exit status).
+        quiet = is_shell and outcome.ok
         # The message can carry estate text (a check's output, an error): never parse markup.
-        self.notify(outcome.message, title=f"{spec.title}: {outcome.status}", severity=severity,
-                    timeout=8 if outcome.ok else 15)
-        if outcome.ok and self.hub is not None:
+        if not quiet:
+            self.notify(outcome.message, title=f"{spec.title}: {outcome.status}", severity=severity,
+                        timeout=8 if outcome.ok else 15)
+        if outcome.ok and self.hub is not None and not quiet:
             self.hub.refresh_now(getattr(target, "source", None))
         self._tell_screens("after_action", target, outcome)  # an open detail shows the result
         if (view := outcome_view(spec, target, outcome)) is not None:  # a profile action's output

@@ -30,6 +30,7 @@ from cockpit.backends.base import (
 from cockpit.dbmodel import Session
 from cockpit.integrations.slack import SlackChannel, SlackPostable, slack_escape
 from cockpit.model import Alarm, DatabaseSnapshot, QueueStatus, ServiceStatus
+from cockpit.shell import SHELL_OPEN
 
 
 def snapshot_id_for(db_name: str, now: datetime | None = None) -> str:
@@ -568,6 +569,7 @@ REGISTRY: tuple[ActionSpec, ...] = (
     PAGERDUTY_ADD_NOTE,
     INCIDENT_POST_UPDATE,
     INCIDENT_POST_REPORT,
+    SHELL_OPEN,
 )
 # Run by the cockpit itself, never offered: found by id for the audit and the timeline.
 AUTOMATIC: tuple[ActionSpec, ...] = (INCIDENT_NOTIFY,)

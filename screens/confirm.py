@@ -177,12 +177,12 @@ class ConfirmScreen(NoticeLine, ModalScreen[bool | str]):
                 yield Static(_field("estate", req.estate), id="estate")
             if req.destroys:
                 yield Static(_field("destroys", req.destroys), id="destroys", classes="risk-destructive")
+            shown = ", ".join(f"{k}={v}" for k, v in req.params.items() if v != "")  # unset: not said
             if req.preview:
                 # What will go out, whole and as it will read: the post a channel will see.
                 yield Static(Text("this text will be posted:", style="dim"))
                 yield Static(Text(sanitize_block(req.preview)), id="preview", classes="command")
-            elif req.params:
-                shown = ", ".join(f"{k}={v}" for k, v in req.params.items())
+            elif shown:
                 yield Static(_field("parameters", shown), id="params")
             yield Static(
                 Text.assemble(("risk       ", "dim"), risk.value), classes=f"risk-{risk.value}"

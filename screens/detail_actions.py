@@ -40,6 +40,8 @@ def offers(record: Any, backend: Any) -> list[Offer]:
         if not isinstance(backend, spec.capability):
             continue
         if spec.applies_to(record):
+            if spec.target_type is object and spec.unavailable_reason(backend, record) is not None:
+                continue  # an any-row action (shell: open) only where this row has one
             out.append(Offer(spec, spec.key or next(spare, ""), False))
         elif spec.target_type is Session and callable(getattr(backend, "activity", None)):
             out.append(Offer(spec, spec.key or next(spare, ""), True))

@@ -168,6 +168,7 @@ class WorkloadPodsScreen(_FollowsWatch):
         Binding("p", "previous_log", "Previous log", id="pods.previous"),
         Binding("d", "delete_pod", "pod: delete", id="pods.delete"),
         Binding("l", "follow_logs", "Follow workload logs", id="pods.follow"),
+        Binding("x", "shell", "shell: open", id="pods.shell"),
     ]
     # Pod names are cut in the middle, keeping the hash that tells replicas apart
     # (scanner-wor…-9b0d9); node and age drop out first on a small terminal.
@@ -236,6 +237,24 @@ class WorkloadPodsScreen(_FollowsWatch):
 
     def action_follow_logs(self) -> None:
         start_following(self.app, self.source, self.record)
+
+    @work(group="shell", exclusive=True, exit_on_error=False)
+    async def action_shell(self) -> None:
+        """`x`: kubectl exec into the focused pod (the container asked when it has several)."""
+        from cockpit.shell import SHELL_OPEN
+
+        pod = self.focused_pod()
+        if pod is None:
+            self.app.notify("no pod selected", timeout=3)
+            return
+        params = None
+        if not getattr(getattr(self.app, "runner", None), "read_only", False):  # refused there, unasked
+            container = await choose_container(self.app, f"Shell in which container of {pod.name}?",
+                                               list(pod.containers), offer_all=False) if pod.containers else ""
+            if container is None:
+                return
+            params = {"container": container}
+        host(self).request_action(SHELL_OPEN, self.source.pod_ref(pod.namespace, pod.name), "pods screen", params)
 
     @work(group="previous", exclusive=True, exit_on_error=False)
     async def action_previous_log(self) -> None:

@@ -42,7 +42,7 @@ profiles:
         title: "service: note the name"
         applies_to: {pane: services, backend: ecs}
         risk: read
-        key: x
+        key: o
         argv: [recorder, read, "{target.name}", "{target.cluster}"]
         explain: Writes the row's name down.
       - id: svc.poke
@@ -124,8 +124,8 @@ async def test_profile_actions_of_each_risk_run_from_row_key_and_palette(recorde
         # read, from its row key: no confirmation, the exact argv, started/finished audited
         _focus_api(app)
         # its key is in the footer of the row it applies to
-        await wait_until(lambda: "x service: note the name" in _screen(app), 5)
-        await pilot.press("x")
+        await wait_until(lambda: "o service: note the name" in _screen(app), 5)
+        await pilot.press("o")
         await wait_until(lambda: _ran(recorder), 15)
         assert _ran(recorder) == [["read", "api", "production"]]
         await wait_until(lambda: ("finished", "ok") in _phases("svc.note"), 10)

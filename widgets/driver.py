@@ -5,6 +5,13 @@ exit flag and the escape-key timer (``select(0.1)``), key or no key: 600 wake-up
 ~0.09 s of CPU a minute measured in the idle lab, ~8 % of the whole cockpit's. Here the
 thread blocks on the terminal and a wake-up pipe; it only times out while the parser waits
 to tell a lone Esc from the start of a sequence.
+
+It also survives ``App.suspend()`` (a shell on a row, cockpit/shell.py): Textual's suspend
+closes the driver (``close``, which closes the wake-up pipe here) and resume starts
+application mode again, so the pipe is made again on resume; and the pixel mouse mode
+(1016, set when the terminal answers the in-band resize query) is switched off with the
+rest of the mouse, or a program run meanwhile that turns mouse reporting on would get
+pixel coordinates.
 """
 
 from __future__ import annotations
@@ -64,7 +71,7 @@ class QuietInputDriver(LinuxDriver):
 
     def disable_input(self) -> None:
         with contextlib.suppress(OSError):
-            os.write(self._wake_w, b"x")
+            os.write(self._wake_w, b"x")  # -1 after close: EBADF, suppressed
         super().disable_input()
         with contextlib.suppress(OSError):  # empty again, for input enabled after a suspend
             os.set_blocking(self._wake_r, False)
@@ -74,5 +81,19 @@ class QuietInputDriver(LinuxDriver):
     def close(self) -> None:
         super().close()
         for fd in (self._wake_r, self._wake_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._wake_r = self._wake_w = -1
+
+    def resume_application_mode(self) -> None:
+        if self._wake_r < 0:  # closed by the suspend: the input thread needs a new one
+            self._wake_r, self._wake_w = os.pipe()
+            os.set_blocking(self._wake_w, False)
+        super().resume_application_mode()
+
+    def _disable_mouse_support(self) -> None:
+        if self._mouse and self._mouse_pixels:
+            self.write("\x1b[?1016l")
+            self._mouse_pixels = False  # asked for again by the next start's resize query
+        super()._disable_mouse_support()

@@ -321,7 +321,7 @@ def action_bindings(record_type: type) -> list[Binding]:
     return [
         Binding(spec.key, f"row_action('{spec.id}')", spec.title, id=f"action.{spec.id}")
         for spec in REGISTRY
-        if spec.key and spec.target_type is record_type
+        if spec.key and spec.target_type in (record_type, object)  # object: any row (shell: open)
     ]
 
 
@@ -363,6 +363,7 @@ class TablePane(Pane):
         self.records: dict[str, Any] = {}
         self._row_cache: dict[Any, tuple[Any, tuple[str, list[Text]]]] = {}
         self._offered: tuple[bool | None, ...] | None = None  # row actions the footer shows
+        self._offered_key: str | None = None  # ... for this row
 
     def compose_body(self) -> ComposeResult:
         yield self.table
@@ -411,6 +412,10 @@ class TablePane(Pane):
         self._row_cache = cache
         if self.table.is_mounted:
             self.table.sync(rows)
+            if self.table.selected_key != self._offered_key:
+                # Another row came under the cursor without a move (rows added above it, a
+                # re-sort): no RowHighlighted, so the footer's keys are checked here.
+                self._refresh_offered()
             if self.has_focus_within and _alerting(self.selected):
                 # The incident turned red on the very row under the cursor: seen.
                 self._note_selected_for_drill()
@@ -469,6 +474,10 @@ class TablePane(Pane):
             host(self).request_action(get_action(action_id, getattr(self.app, "action_specs", ())), rec, "key")
 
     def on_data_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
+        self._refresh_offered()
+        self._note_selected_for_drill()
+
+    def _refresh_offered(self) -> None:
         # The footer rebuilds its keys on refresh_bindings (a layout pass, ~10 ms): only
         # when the new row offers other actions than the last one, not on every cursor move.
         offered = tuple(
@@ -477,14 +486,16 @@ class TablePane(Pane):
             for b in bs
             if b.action.startswith("row_action(")
         )
+        self._offered_key = self.table.selected_key
         if offered != self._offered:
             self._offered = offered
             self.refresh_bindings()
-        self._note_selected_for_drill()
 
     def on_descendant_focus(self) -> None:
         # Focusing the pane whose cursor already sits on the incident's row is looking at it
-        # too: no row is highlighted anew then. (Textual calls Pane's handler as well.)
+        # too: no row is highlighted anew then. (Textual calls Pane's handler as well.) What
+        # the row offers may have changed since it was highlighted (its source came up).
+        self._refresh_offered()
         self._note_selected_for_drill()
 
     def _note_selected_for_drill(self) -> None:

@@ -184,7 +184,7 @@ def _check_action(values: dict[str, Any], w: _Walk, where: str, line: int) -> No
     target = values.get("applies_to")
     record_type = PANES[target.pane] if target is not None else None
     if key is not None and record_type is not None:
-        taken = {s.key: s.title for s in REGISTRY if s.key and s.target_type is record_type}
+        taken = {s.key: s.title for s in REGISTRY if s.key and s.target_type in (record_type, object)}
         taken.update(dict.fromkeys(_PANE_KEYS, "a cockpit key"))
         if key in taken:
             w.fail(line, f"{where}.key", f"{key!r} is taken on these rows ({taken[key]})",
