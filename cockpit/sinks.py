@@ -61,7 +61,18 @@ class StreamSinks:
             recorder.header = [self.encoder.hello()]
             recorder.publish(self.encoder.hello())
             self.sinks.append(recorder)
-        if self._share_target is not None:
+        if self._share_target is not None and (self._share_target == "redis" or self._share_target.startswith(("redis://", "rediss://"))):
+            from cockpit.share_redis import RedisShare, parse_redis_target
+
+            def said(text: str, ok: bool) -> None:  # Redis slow, away, back: the share's status
+                self.notify(text, severity="information" if ok else "warning", timeout=10)
+
+            target = parse_redis_target(self._share_target, self.profile.name, self.profile.share)
+            self.share_server = RedisShare(target, self.encoder.full_state, self.profile.share, on_status=said)
+            await self.share_server.start()
+            self.sinks.append(self.share_server)
+            self.notify(f"sharing on {target}\nwatchers: {self.share_server.watch_command}", timeout=20)
+        elif self._share_target is not None:
             from cockpit.share import ShareServer, parse_target
 
             server = ShareServer(parse_target(self._share_target, self.profile.name), self.encoder.full_state)

@@ -27,6 +27,7 @@ from cockpit.config.validators import (
     _check_action,
     _check_basic_auth,
     _check_host,
+    _check_share,
     _check_unit_rule,
     _dimension,
     _http_url,
@@ -51,6 +52,7 @@ from cockpit.profile import (
     PrometheusConfig,
     RedisConfig,
     Runbook,
+    ShareConfig,
     SqsQueue,
     Thresholds,
     UnitConfig,
@@ -357,6 +359,25 @@ ACTION = _Rec(
     name="actions",
     check=_check_action,
 )
+SHARE = _Rec(
+    ShareConfig,
+    {
+        "url": (
+            _Opt(_Secret()),
+            "redis://HOST:PORT/N?stream=NAME (or rediss://) that `--share redis` and "
+            "`cockpit poll` publish to; the password via env: or file:",
+        ),
+        "maxlen": (
+            _Num(doc="integer >= 100", integer=True, minimum=100),
+            "entries the stream keeps (XADD MAXLEN ~)",
+        ),
+        "max_age": (_Opt(SECONDS), "seconds of history kept (XTRIM MINID ~); null: by length only"),
+        "snapshot_every": (SECONDS, "seconds between full state entries (where watchers start)"),
+        "lease_ttl": (SECONDS, "the driver lease of `cockpit attach --drive` lapses this long after its holder"),
+    },
+    name="share",
+    check=_check_share,
+)
 PROFILE = _Rec(
     Profile,
     {
@@ -380,6 +401,7 @@ PROFILE = _Rec(
         "runbooks": (_Seq(RUNBOOK), "runbook entries shown next to alarms and services"),
         "record": (_Bool(), "record the event stream to $XDG_STATE_HOME/cockpit/recordings/ (as --record)"),
         "actions": (_Seq(ACTION, unique="id"), "the team's own actions (see Your own actions)"),
+        "share": (SHARE, "sharing on Redis Streams: retention, snapshots (see War room on Redis)"),
     },
     name="profiles.<name>",
     implicit=("name",),
@@ -402,6 +424,7 @@ _RECORDS = (
     ACTION_TARGET,
     ACTION_PARAM,
     ACTION,
+    SHARE,
     PROFILE,
 )
 _TOP_KEYS = {
