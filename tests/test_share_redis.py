@@ -332,3 +332,44 @@ async def test_poller_publishes_headless_and_an_attached_watcher_sees_it(redis_u
     finally:
         poller.stop()
         await asyncio.wait_for(task, 30)
+
+
+async def test_attach_drive_one_driver_of_two_with_backends_and_an_audit_naming_it(redis_url, tmp_path):
+    from cockpit.poll import Drive, Poller
+    from cockpit.share_redis import RedisShare, owner_name
+    from screens.redis_watch import RedisWatchScreen, redis_feed
+
+    url = f"{redis_url}?stream=cockpit:drive"
+    target = parse_redis_target(url)
+    audit = tmp_path / "audit.jsonl"
+    profile = Profile(name="prod", refresh=0.2, audit_log=str(audit), share=ShareConfig(lease_ttl=2))
+    estate = FakeEstate()
+    poller = Poller(profile, target, sources_factory=estate.factory, log=lambda text: None)
+    task = asyncio.create_task(poller.run())
+
+    def contender() -> CockpitApp:
+        drive = Drive(target, profile, sources_factory=FakeEstate().factory)
+        return CockpitApp(profile, feed=redis_feed(target, drive), screen_factory=RedisWatchScreen)
+
+    try:
+        await asyncio.wait_for(poller.started.wait(), 10)
+        a, b = contender(), contender()
+        async with a.run_test(size=(160, 48)), b.run_test(size=(160, 48)):
+            await wait_until(lambda: sorted([a.runner.read_only, b.runner.read_only]) == [False, True], 10)
+            driver, other = (a, b) if not a.runner.read_only else (b, a)
+            services = driver.cockpit.panes[PaneKind.SERVICES]
+            await wait_until(lambda: services.row_count() == 2, 10)
+            row = next(iter(services.records.values()))
+            assert driver.backend_for(row) is not None  # its actions reach a backend
+            assert other.backend_for(row) is None and other.hub is None  # the other only watches
+            assert any(isinstance(s, RedisShare) and not s.states for s in driver.sinks)
+            assert redis.Redis.from_url(redis_url, decode_responses=True).get(target.lease_key).startswith(owner_name())
+        notes = [json.loads(x) for x in audit.read_text().splitlines()]
+        said = [n["summary"] for n in notes if n.get("type") == "note"]
+        assert said == [f"driver lease on {target} taken by {owner_name()}",
+                        f"driver lease on {target} released by {owner_name()}"]
+        assert all(n["driver"] == owner_name() for n in notes if n.get("type") == "note")
+        assert redis.Redis.from_url(redis_url).get(target.lease_key) is None  # released on exit
+    finally:
+        poller.stop()
+        await asyncio.wait_for(task, 30)
