@@ -213,10 +213,10 @@ def _share_target(share: str | None, prof: Any) -> str | None:
     from cockpit.share import claim_socket_path, parse_target, token_file
     from cockpit.share_redis import is_redis, parse_redis_target
 
-    profile = prof.name
+    profile = prof if isinstance(prof, str) else prof.name  # a Profile, or (tests) its name
     try:
         if is_redis(share):
-            redis_target = parse_redis_target(share, profile, prof.share)
+            redis_target = parse_redis_target(share, profile, getattr(prof, "share", None))
             print(f"cockpit: sharing on {redis_target}\n  watchers: cockpit attach {redis_target}", file=sys.stderr)
             return share
         target = parse_target(share, profile)
