@@ -5,7 +5,7 @@
         [--settle 10] [--maxlen 1000] [--compare] [--json PATH]
 
 Starts a private redis-server and ``cockpit poll --profile lab --share redis://…`` (the lab's
-log generator at 1 line/s, the lab profile with ``share: {maxlen: N, snapshot_every: 10}``),
+log generator at 1 line/s, the lab profile with ``share: {maxlen: N}``),
 waits for its first state entry, then attaches ``--watchers`` watchers: ``--ttys`` of them real
 ``cockpit attach redis://…`` TUIs in 160x48 ptys (bench/tui.py's Session: bytes written to the
 terminal), the rest headless attach clients (this script with ``--watcher``: RedisWatcher and
@@ -103,7 +103,7 @@ def main() -> int:
     url = f"redis://127.0.0.1:{server.port}/0?stream=cockpit:bench"
     config = tmp / "profiles.yaml"
     text = (REPO / "cockpit" / "profiles.yaml").read_text()
-    config.write_text(text.replace("  lab:\n", f"  lab:\n    share: {{maxlen: {args.maxlen}, snapshot_every: 10}}\n", 1))
+    config.write_text(text.replace("  lab:\n", f"  lab:\n    share: {{maxlen: {args.maxlen}}}\n", 1))
     py = sys.executable
     procs: list[subprocess.Popen[bytes]] = []
     sessions: list[Session] = []

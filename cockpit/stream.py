@@ -220,10 +220,12 @@ class StreamEncoder:
         upsert = [v for k, v in current.items() if previous.get(k) != v]
         remove = [k for k in previous if k not in current]
         sent = self._sent_at.get(update.source_id)
-        # ...except when the watcher's copy would otherwise turn stale (three intervals): a
-        # quiet source is said to be alive every two intervals, records left out.
+        # ...except when the watcher's copy is an interval old: a quiet source is said to be
+        # alive, records left out. Every other refresh was not enough: under load a refresh
+        # that ends late, plus the watcher's hold, crossed the three intervals of "stale" and
+        # the headers and rows flickered between stale and live (twice the terminal bytes).
         alive = (update.fetched_at is not None and sent is not None
-                 and update.fetched_at - sent >= 2 * update.interval)
+                 and update.fetched_at - sent >= update.interval)
         if not upsert and not remove and self._meta.get(update.source_id) == meta and not alive:
             return None
         self._last[update.source_id] = current
