@@ -284,6 +284,13 @@ def _watch(command: str, argv: list[str]) -> int:
     except ValueError as e:
         print(f"cockpit: {e}", file=sys.stderr)
         return 2
+    except Exception as e:  # Redis unreachable or refusing (replay, --drive): said, not a traceback
+        if not is_redis(getattr(args, "file", None) or getattr(args, "target", None)):
+            raise
+        from cockpit.share_redis import _describe
+
+        print(f"cockpit: cannot use Redis: {_describe(e)}", file=sys.stderr)
+        return 2
     return int(app.run() or 0)
 
 

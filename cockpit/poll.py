@@ -196,8 +196,10 @@ def main_record(argv: list[str]) -> int:
         count = export(parse_redis_target(args.source), args.file)
     except CockpitError as e:
         return _fail(e)
-    except OSError as e:
-        print(f"cockpit: cannot read the stream: {e}", file=sys.stderr)
+    except Exception as e:  # Redis unreachable, a wrong password, not a stream: said, not a traceback
+        from cockpit.share_redis import _describe
+
+        print(f"cockpit: cannot read the stream: {_describe(e)}", file=sys.stderr)
         return 2
     print(f"cockpit: {count} events written to {args.file}", file=sys.stderr)
     return 0

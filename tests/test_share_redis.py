@@ -373,3 +373,26 @@ async def test_attach_drive_one_driver_of_two_with_backends_and_an_audit_naming_
     finally:
         poller.stop()
         await asyncio.wait_for(task, 30)
+
+
+def test_cli_says_what_is_wrong_with_redis_instead_of_a_traceback(tmp_path, capsys):
+    from cockpit import cli
+
+    port = free_port()  # nothing listens there
+    assert cli.main(["record", "export", f"redis://127.0.0.1:{port}/0?stream=x", str(tmp_path / "o.cz")]) == 2
+    assert "cannot read the stream" in capsys.readouterr().err
+    assert cli.main(["poll", "--share", f"redis://:hunter2@127.0.0.1:{port}/0"]) == 2
+    err = capsys.readouterr().err
+    assert "ps" in err and "hunter2" not in err
+
+
+def test_the_watchers_headers_say_how_far_behind_the_driver_it_is():
+    from screens.redis_watch import RedisWatchScreen
+
+    screen = RedisWatchScreen.__new__(RedisWatchScreen)  # the word alone, no app
+    screen.connected, screen.lag = True, 0.4
+    assert screen.live_word() == "● live"
+    screen.lag = 4.2
+    assert screen.live_word() == "▲ 4 s behind the driver"
+    screen.connected, screen.lost_at = False, time.time() - 3
+    assert screen.live_word().startswith("▲ 7 s behind the driver · reconnecting")
