@@ -107,6 +107,21 @@ async def _state_before(client: Any, target: RedisTarget, end: str, limit: int =
     return None
 
 
+async def _state_after(client: Any, target: RedisTarget, start: str, end: str,
+                       limit: int = 200_000) -> tuple[str, Any] | None:
+    seen = 0
+    while seen < limit:
+        chunk = await client.xrange(target.stream, start, end, count=COUNT)
+        for entry_id, fields in chunk:
+            if fields.get("k") == "state":
+                return entry_id, fields
+        if len(chunk) < COUNT:
+            return None
+        seen += len(chunk)
+        start = "(" + chunk[-1][0]
+    return None
+
+
 class RedisWatcher:
     """``entries()`` yields ``Entry`` and ``Status`` items, forever, reconnecting as needed."""
 
@@ -235,18 +250,16 @@ async def read_range(target: RedisTarget, start: float | None = None, end: float
     try:
         first = "-" if start is None else f"{int(start * 1000)}"
         last = "+" if end is None else f"{int(end * 1000)}"
-        state = await _state_before(client, target, "+" if start is None else f"{int(start * 1000)}")
-        if state is None and start is not None:  # none before: the first one after
-            after = [x for x in await client.xrange(target.stream, first, last, count=COUNT) if x[1].get("k") == "state"]
-            state = after[0] if after else None
+        # The whole stream starts at its oldest state; a range at the last one before it.
+        state = None if start is None else await _state_before(client, target, first)
+        if state is None:
+            state = await _state_after(client, target, first, last)
         entries: list[Entry] = []
-        cursor = state[0] if state is not None else first
+        cursor = first
         if state is not None:
             parsed = parse_entry(*state)
             if parsed is not None:
                 entries.append(parsed)
-            cursor = "(" + state[0]
-        if start is not None and state is not None and int(state[0].split("-")[0]) < int(start * 1000):
             cursor = "(" + state[0]
         while True:
             chunk = await client.xrange(target.stream, cursor, last, count=COUNT)

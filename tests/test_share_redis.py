@@ -396,3 +396,22 @@ def test_the_watchers_headers_say_how_far_behind_the_driver_it_is():
     assert screen.live_word() == "▲ 4 s behind the driver"
     screen.connected, screen.lost_at = False, time.time() - 3
     assert screen.live_word().startswith("▲ 7 s behind the driver · reconnecting")
+
+
+async def test_a_range_starts_at_the_last_state_before_it_and_the_whole_stream_at_the_first(redis_url):
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    enc = StreamEncoder("t")
+
+    def add(ms: int, kind: str, data: str, n: int) -> None:
+        client.xadd("r", {"k": kind, "s": "a", "n": str(n), "d": data}, id=f"{ms}-0")
+
+    hello = json.dumps(enc.hello())
+    add(1_000_000, "state", f"[{hello}]", 1)
+    add(1_001_000, "logs", json.dumps(enc.logs(line(1))), 2)
+    add(1_002_000, "state", f"[{hello}]", 3)  # a periodic state: not in the events
+    add(1_003_000, "logs", json.dumps(enc.logs(line(2))), 4)
+    target = parse_redis_target(f"{redis_url}?stream=r")
+    whole = await read_range(target)
+    assert [e["kind"] for e in whole] == ["hello", "logs", "logs"]
+    late = await read_range(target, start=1_002_500)  # from the second state on
+    assert [e["kind"] for e in late] == ["hello", "logs"] and "line 2" in json.dumps(late)
