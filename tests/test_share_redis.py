@@ -415,3 +415,26 @@ async def test_a_range_starts_at_the_last_state_before_it_and_the_whole_stream_a
     assert [e["kind"] for e in whole] == ["hello", "logs", "logs"]
     late = await read_range(target, start=1_002_500)  # from the second state on
     assert [e["kind"] for e in late] == ["hello", "logs"] and "line 2" in json.dumps(late)
+
+
+async def test_a_second_cockpit_sharing_on_the_same_stream_does_not_drive(redis_url):
+    url = f"{redis_url}?stream=cockpit:two"
+    holder = DriverLease(parse_redis_target(url), ttl=5, owner="ann@bastion")
+    assert await holder.acquire()
+    app = CockpitApp(Profile(name="two", refresh=0.2), sources_factory=FakeEstate().factory, share=url)
+    try:
+        async with app.run_test(size=(160, 48)):
+            await wait_until(lambda: app.runner.read_only, 10)  # ann drives: actions refused here
+        assert await holder.holder() == "ann@bastion"
+    finally:
+        await holder.release()
+    app = CockpitApp(Profile(name="two", refresh=0.2), sources_factory=FakeEstate().factory, share=url)
+    async with app.run_test(size=(160, 48)):
+        await wait_until(lambda: getattr(app, "_lease", None) is not None, 10)
+        assert not app.runner.read_only
+        assert await holder.holder() == owner_of(app)
+    assert await holder.holder() is None  # released on quit
+
+
+def owner_of(app: CockpitApp) -> str:
+    return app._lease.name  # type: ignore[attr-defined]
