@@ -37,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
                         "sources refreshed every 10 s or slower")
     p.add_argument("--record", metavar="FILE", help="record the event stream to FILE (gzip JSON lines, rotated)")
     p.add_argument("--share", nargs="?", const="", metavar="TARGET",
-                   help="share the live stream: a Unix socket (default, mode 0600) or tcp://127.0.0.1:PORT")
+                   help="share the live stream: a Unix socket (default, mode 0600), tcp://127.0.0.1:PORT, "
+                        "or redis://HOST:PORT/N?stream=NAME (rediss://; password=env:X|file:P)")
     p.add_argument("--check-config", action="store_true", help="validate profiles.yaml and exit")
     p.add_argument("--lab-env", metavar="FILE", help="open the lab `cockpit lab up` runs (its env file)")
     p.add_argument("--version", action="version", version=f"cockpit {__version__}")
@@ -53,7 +54,7 @@ def _fail(err: CockpitError) -> int:
 
 # Global options that take a value: what follows them is not a subcommand.
 _VALUED = frozenset({"--profile", "--config", "--theme", "--refresh", "--record", "--lab-env"})
-_DISPATCHED = (*SUBCOMMANDS, "check", "lab", "drill", "serve", *WATCH_COMMANDS)
+_DISPATCHED = (*SUBCOMMANDS, "check", "lab", "drill", "serve", "poll", "record", *WATCH_COMMANDS)
 
 
 def _subcommand_first(argv: list[str]) -> list[str]:
@@ -96,6 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from cockpit.serve import main_serve
 
         return main_serve(argv[1:])
+    if argv and argv[0] in ("poll", "record"):
+        from cockpit.poll import main_poll, main_record
+
+        return (main_poll if argv[0] == "poll" else main_record)(argv[1:])
     if argv and argv[0] in WATCH_COMMANDS:
         return _watch(argv[0], argv[1:])
     command = argv.pop(0) if argv and argv[0] in SUBCOMMANDS else None
@@ -143,7 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     while True:
         app = CockpitApp(
             profile, read_only=args.read_only, dry_run=args.dry_run, theme=args.theme, refresh=args.refresh,
-            war_room=args.war_room, low_bandwidth=args.low_bandwidth, record=args.record, share=_share_target(args.share, profile.name),
+            war_room=args.war_room, low_bandwidth=args.low_bandwidth, record=args.record,
+            share=_share_target(args.share, profile),
             **lab_kw,
         )
         app.profile_names = tuple(config.profiles)  # for `:profile NAME` (screens/habits.py)
@@ -196,7 +202,7 @@ def _fewer_malloc_arenas() -> None:
         pass
 
 
-def _share_target(share: str | None, profile: str) -> str | None:
+def _share_target(share: str | None, prof: Any) -> str | None:
     """Resolve --share before the screen is taken, and print where watchers connect.
 
     The TCP token is not printed in the watchers' command: it goes in a 0600 file the driver
@@ -205,8 +211,14 @@ def _share_target(share: str | None, profile: str) -> str | None:
     if share is None:
         return None
     from cockpit.share import claim_socket_path, parse_target, token_file
+    from cockpit.share_redis import is_redis, parse_redis_target
 
+    profile = prof if isinstance(prof, str) else prof.name  # a Profile, or (tests) its name
     try:
+        if is_redis(share):
+            redis_target = parse_redis_target(share, profile, getattr(prof, "share", None))
+            print(f"cockpit: sharing on {redis_target}\n  watchers: cockpit attach {redis_target}", file=sys.stderr)
+            return share
         target = parse_target(share, profile)
         if target.kind == "tcp":
             if not target.port:
@@ -229,7 +241,7 @@ def _share_target(share: str | None, profile: str) -> str | None:
 def _watch(command: str, argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog=f"cockpit {command}")
     if command == "replay":
-        p.add_argument("file", help="a recording made with --record")
+        p.add_argument("file", help="a recording made with --record, or redis://…?stream=NAME&from=ISO&to=ISO")
     else:
         p.add_argument("target", nargs="?", default="",
                        help="the driver's address: a socket path (default: your lab driver's) or tcp://127.0.0.1:PORT")
@@ -237,21 +249,28 @@ def _watch(command: str, argv: list[str]) -> int:
         p.add_argument("--token-file", metavar="PATH",
                        help="a 0600 file holding a TCP driver's token (else $COCKPIT_SHARE_TOKEN, else the "
                             "token file of your own driver on that port); never give the token as an argument")
+        p.add_argument("--drive", action="store_true",
+                       help="redis:// only: take the driver role (a lease in Redis; one driver at a time) "
+                            "and run actions with the backends of --profile")
+        p.add_argument("--config", metavar="PATH", help="profiles.yaml (for --drive)")
     p.add_argument("--theme")
     args = p.parse_args(argv)
     from cockpit.app import CockpitApp
     from cockpit.profile import Profile
+    from cockpit.share_redis import is_redis
 
     try:
         if command == "replay":
             from cockpit.replay import Player
             from screens.replay import ReplayScreen, replay_feed
 
-            player = Player.open(args.file)  # streamed: a long recording costs no more memory
+            player = _redis_player(args.file) if is_redis(args.file) else Player.open(args.file)
             profile = Profile(name=player.profile or "replay", description=f"replay of {args.file}",
                               read_only=True)
             app = CockpitApp(profile, theme=args.theme, read_only=True, feed=replay_feed(player),
                              screen_factory=lambda banner: ReplayScreen(banner, player))
+        elif is_redis(args.target):
+            app = _redis_attach(args)
         else:
             from cockpit.share import parse_target, watcher_token
             from screens.replay import attach_feed
@@ -265,7 +284,58 @@ def _watch(command: str, argv: list[str]) -> int:
     except ValueError as e:
         print(f"cockpit: {e}", file=sys.stderr)
         return 2
+    except Exception as e:  # Redis unreachable or refusing (replay, --drive): said, not a traceback
+        if not is_redis(getattr(args, "file", None) or getattr(args, "target", None)):
+            raise
+        from cockpit.share_redis import _describe
+
+        print(f"cockpit: cannot use Redis: {_describe(e)}", file=sys.stderr)
+        return 2
     return int(app.run() or 0)
+
+
+def _redis_player(source: str) -> Any:
+    """A replay of a Redis stream's range: XRANGE from the last state before `from`."""
+    import asyncio
+
+    from cockpit.redis_watch import parse_time, read_range
+    from cockpit.replay import Player
+    from cockpit.share_redis import parse_redis_target
+
+    target = parse_redis_target(source)
+    events = asyncio.run(read_range(target, parse_time(target.query.get("from")), parse_time(target.query.get("to"))))
+    return Player(events)
+
+
+def _redis_attach(args: argparse.Namespace) -> Any:
+    """A watcher of a Redis stream; with --drive, the driver (lease, actions, audit)."""
+    from cockpit.app import CockpitApp
+    from cockpit.profile import Profile
+    from cockpit.share_redis import parse_redis_target
+    from screens.redis_watch import RedisWatchScreen, redis_feed
+
+    if not args.drive:
+        target = parse_redis_target(args.target)
+        profile = Profile(name="watcher", description=f"watching {target} (read-only)", read_only=True)
+        return CockpitApp(profile, theme=args.theme, read_only=True, feed=redis_feed(target),
+                          screen_factory=RedisWatchScreen)
+    import asyncio
+
+    from cockpit.config import find_config_path, load_config
+    from cockpit.poll import Drive
+
+    profile = load_config(find_config_path(args.config, environ=os.environ)).get(
+        None if args.profile == "lab" else args.profile)
+    target = parse_redis_target(args.target, profile.name, profile.share)
+    drive = Drive(target, profile)
+
+    async def check() -> None:  # said before the screen is taken; the app takes it again
+        await drive.take()
+        await drive.lease.release()
+
+    asyncio.run(check())
+    drive = Drive(target, profile)
+    return CockpitApp(profile, theme=args.theme, feed=redis_feed(target, drive), screen_factory=RedisWatchScreen)
 
 
 if __name__ == "__main__":

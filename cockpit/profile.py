@@ -293,6 +293,17 @@ class NotifyConfig:
 
 
 @dataclass(frozen=True)
+class ShareConfig:
+    """Sharing on Redis Streams (``--share redis://…``): retention and snapshot cadence."""
+
+    url: SecretRef | None = None  # redis://HOST:PORT/N?stream=NAME used by `--share redis` alone
+    maxlen: int = 10000  # XADD MAXLEN ~ N: entries kept
+    max_age: float | None = 3600.0  # XTRIM MINID ~ now - max_age; None: by length only
+    snapshot_every: float = 30.0  # a full state entry, so watchers start without the history
+    lease_ttl: float = 15.0  # the driver lease (`attach --drive`) expires this long after its holder
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     description: str = ""
@@ -316,6 +327,7 @@ class Profile:
     thresholds: Thresholds = field(default_factory=Thresholds)
     runbooks: tuple[Runbook, ...] = ()
     record: bool = False  # record the event stream (as --record) to the state dir
+    share: ShareConfig = field(default_factory=ShareConfig)
     actions: tuple[ActionConfig, ...] = ()
     notify: NotifyConfig | None = None
     # ``aws:`` as a list: the estates after the first (which is ``aws``, so code that knows

@@ -30,6 +30,30 @@ class _Host(Protocol):
     def publish(self, event: dict[str, Any] | None) -> None: ...
 
 
+async def _take_lease(host: Any, target: Any) -> None:
+    """A cockpit sharing on Redis drives: it holds the stream's driver lease, or (another
+    holds it) its actions are refused, as an attached cockpit's are without --drive."""
+    from cockpit.share_redis import DriverLease
+
+    def lost(message: str) -> None:
+        host.runner.read_only = True
+        host.notify(message, severity="error", timeout=30)
+
+    lease = DriverLease(target, host.profile.share.lease_ttl, on_lost=lost)
+    try:
+        held = await lease.acquire()
+        who = None if held else await lease.holder()
+    except Exception as e:  # Redis away at start: the share retries; actions stay allowed
+        host.notify(f"driver lease not taken ({e}); retrying with the share", severity="warning")
+        return
+    if held:
+        host._lease = lease
+        return
+    await lease.release()
+    lost(f"{who or 'another cockpit'} drives {target}: this cockpit's actions are refused "
+         "(quit, or wait until they leave, and start again)")
+
+
 class StreamSinks:
     encoder: StreamEncoder
     sinks: list[Any]
@@ -61,7 +85,19 @@ class StreamSinks:
             recorder.header = [self.encoder.hello()]
             recorder.publish(self.encoder.hello())
             self.sinks.append(recorder)
-        if self._share_target is not None:
+        if self._share_target is not None and (self._share_target == "redis" or self._share_target.startswith(("redis://", "rediss://"))):
+            from cockpit.share_redis import RedisShare, parse_redis_target
+
+            def said(text: str, ok: bool) -> None:  # Redis slow, away, back: the share's status
+                self.notify(text, severity="information" if ok else "warning", timeout=10)
+
+            target = parse_redis_target(self._share_target, self.profile.name, self.profile.share)
+            self.share_server = RedisShare(target, self.encoder.full_state, self.profile.share, on_status=said)
+            await self.share_server.start()
+            self.sinks.append(self.share_server)
+            self.notify(f"sharing on {target}\nwatchers: {self.share_server.watch_command}", timeout=20)
+            await _take_lease(self, target)
+        elif self._share_target is not None:
             from cockpit.share import ShareServer, parse_target
 
             server = ShareServer(parse_target(self._share_target, self.profile.name), self.encoder.full_state)
@@ -71,6 +107,9 @@ class StreamSinks:
             self.notify(f"sharing on {address}\nwatchers: {server.watch_command}", timeout=20)
 
     async def _close_sinks(self: _Host) -> None:
+        lease = getattr(self, "_lease", None)
+        if lease is not None:
+            await lease.release()
         sinks, self.sinks = self.sinks, []
         for sink in sinks:
             closer = getattr(sink, "stop", None) or getattr(sink, "close", None)

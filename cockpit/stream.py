@@ -200,6 +200,7 @@ class StreamEncoder:
         self._last: dict[str, dict[str, Any]] = {}  # source -> key -> encoded record
         self._meta: dict[str, dict[str, Any]] = {}  # source -> last meta fields
         self._detail: dict[str, Any] | None = None  # the detail open now, for late watchers
+        self._sent_at: dict[str, float] = {}  # source -> the fetched_at watchers last got
 
     def hello(self) -> dict[str, Any]:
         return {"v": VERSION, "t": self.clock(), "kind": "hello", "profile": self.profile,
@@ -218,10 +219,19 @@ class StreamEncoder:
         current = {_key(r): encode(r) for r in update.records or ()}
         upsert = [v for k, v in current.items() if previous.get(k) != v]
         remove = [k for k in previous if k not in current]
-        if not upsert and not remove and self._meta.get(update.source_id) == meta:
+        sent = self._sent_at.get(update.source_id)
+        # ...except when the watcher's copy is an interval old: a quiet source is said to be
+        # alive, records left out. Every other refresh was not enough: under load a refresh
+        # that ends late, plus the watcher's hold, crossed the three intervals of "stale" and
+        # the headers and rows flickered between stale and live (twice the terminal bytes).
+        alive = (update.fetched_at is not None and sent is not None
+                 and update.fetched_at - sent >= update.interval)
+        if not upsert and not remove and self._meta.get(update.source_id) == meta and not alive:
             return None
         self._last[update.source_id] = current
         self._meta[update.source_id] = meta
+        if update.fetched_at is not None:
+            self._sent_at[update.source_id] = update.fetched_at
         return {"v": VERSION, "t": self.clock(), "kind": "snapshot", "source": update.source_id,
                 "fetched_at": update.fetched_at, **meta, "upsert": upsert, "remove": remove}
 
@@ -249,8 +259,11 @@ class StreamEncoder:
         out = [self.hello()]
         for source, records in self._last.items():
             meta = self._meta[source]
+            # When the driver last fetched it, not now: a source stale at the driver is stale
+            # for a late watcher too.
+            fetched_at = self._sent_at.get(source, self.clock())
             out.append({"v": VERSION, "t": self.clock(), "kind": "snapshot", "source": source,
-                        "fetched_at": self.clock(), **meta, "upsert": list(records.values()),
+                        "fetched_at": fetched_at, **meta, "upsert": list(records.values()),
                         "remove": [], "full": True})
         if self._detail is not None:  # after the records it is found among
             out.append({**self._detail, "t": self.clock()})

@@ -38,7 +38,9 @@ def test_snapshots_are_diffs_and_an_unchanged_refresh_costs_nothing():
     enc, dec = StreamEncoder("lab"), StreamDecoder()
     first = enc.snapshot(update(services()))
     assert len(first["upsert"]) == 2 and first["remove"] == []
-    assert enc.snapshot(update(services(), fetched_at=105.0)) is None  # nothing a watcher sees changed
+    assert enc.snapshot(update(services(), fetched_at=104.0)) is None  # nothing a watcher sees changed
+    alive = enc.snapshot(update(services(), fetched_at=105.0))  # an interval on: alive, no records
+    assert alive["upsert"] == [] and alive["remove"] == []
     changed = services()
     changed[1] = type(changed[1])(**{**changed[1].__dict__, "running": 3})
     diff = enc.snapshot(update(changed, fetched_at=110.0))
@@ -268,3 +270,19 @@ async def test_record_true_in_a_profile_records_to_the_state_dir(_private_state)
     (path,) = (_private_state / "cockpit" / "recordings").glob("ops-*.cz")
     events = read_recording(path)
     assert events[0]["kind"] == "hello" and any(e["kind"] == "snapshot" for e in events)
+
+
+def test_a_watcher_does_not_see_a_quiet_source_as_stale():
+    # Issue 25 (seen in the Redis bench): unchanged refreshes were never sent, so a watcher's
+    # copy of a quiet source kept its first fetched_at and its rows turned "▲ stale" after
+    # three intervals while the driver's were live. An unchanged refresh is sent, records
+    # left out, once the watcher's copy is an interval old.
+    enc, dec = StreamEncoder("lab"), StreamDecoder()
+    dec.apply(enc.snapshot(update(services(), fetched_at=100.0)))
+    for t in (105.0, 110.0, 115.0):
+        event = enc.snapshot(update(services(), fetched_at=t))
+        if event is not None:
+            assert event["upsert"] == [] and event["remove"] == []
+            last = dec.apply(event)
+    assert not last.is_stale(116.0) and len(last.records) == 2
+    assert enc.snapshot(update(services(), fetched_at=116.0)) is None  # not an early refresh

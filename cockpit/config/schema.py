@@ -30,6 +30,7 @@ from cockpit.config.validators import (
     _check_host,
     _check_pagerduty,
     _check_profile,
+    _check_share,
     _check_unit_rule,
     _dimension,
     _http_url,
@@ -58,6 +59,7 @@ from cockpit.profile import (
     RedisConfig,
     Runbook,
     SentryConfig,
+    ShareConfig,
     SqsQueue,
     Thresholds,
     UnitConfig,
@@ -428,6 +430,26 @@ NOTIFY = _Rec(
     },
     name="notify",
 )
+
+SHARE = _Rec(
+    ShareConfig,
+    {
+        "url": (
+            _Opt(_Secret()),
+            "redis://HOST:PORT/N?stream=NAME (or rediss://) that `--share redis` and "
+            "`cockpit poll` publish to; the password via env: or file:",
+        ),
+        "maxlen": (
+            _Num(doc="integer >= 100", integer=True, minimum=100),
+            "entries the stream keeps (XADD MAXLEN ~)",
+        ),
+        "max_age": (_Opt(SECONDS), "seconds of history kept (XTRIM MINID ~); null: by length only"),
+        "snapshot_every": (SECONDS, "seconds between full state entries (where watchers start)"),
+        "lease_ttl": (SECONDS, "the driver lease of `cockpit attach --drive` lapses this long after its holder"),
+    },
+    name="share",
+    check=_check_share,
+)
 PROFILE = _Rec(
     Profile,
     {
@@ -454,6 +476,7 @@ PROFILE = _Rec(
         "record": (_Bool(), "record the event stream to $XDG_STATE_HOME/cockpit/recordings/ (as --record)"),
         "actions": (_Seq(ACTION, unique="id"), "the team's own actions (see Your own actions)"),
         "notify": (_Opt(NOTIFY), "incident updates to Slack (see Slack); null: none"),
+        "share": (SHARE, "sharing on Redis Streams: retention, snapshots (see War room on Redis)"),
     },
     name="profiles.<name>",
     implicit=("name", "aws_more"),
@@ -480,6 +503,7 @@ _RECORDS = (
     ACTION_PARAM,
     ACTION,
     NOTIFY,
+    SHARE,
     PROFILE,
 )
 _TOP_KEYS = {

@@ -138,6 +138,16 @@ def _split_aws_estates(values: dict[str, Any], w: _Walk, where: str, line: int) 
         values["aws"], values["aws_more"] = aws[0], aws[1:]
 
 
+def _check_share(values: dict[str, Any], w: _Walk, where: str, line: int) -> None:
+    url = values.get("url")
+    if url is not None and not str(url).startswith(("env:", "file:", "redis://", "rediss://")):
+        w.fail(line, f"{where}.url", f"expected a redis:// or rediss:// URL, got {str(url)!r}")
+    every, age = values.get("snapshot_every", 30.0), values.get("max_age", 3600.0)
+    if age is not None and every >= age:
+        w.fail(line, where, f"snapshot_every ({every:g} s) must be shorter than max_age ({age:g} s)",
+               "else the time trim removes the last full state and late watchers start empty")
+
+
 def _absolute_path(what: str, inner: Callable[[str], str | None]) -> Callable[[str], str | None]:
     def check(value: str) -> str | None:
         problem = inner(value)
