@@ -489,7 +489,8 @@ class TablePane(Pane):
         self._offered_key = self.table.selected_key
         if offered != self._offered:
             self._offered = offered
-            self.refresh_bindings()
+            if self.is_attached:  # an update may land on a pane whose screen has gone (exit)
+                self.refresh_bindings()
 
     def on_descendant_focus(self) -> None:
         # Focusing the pane whose cursor already sits on the incident's row is looking at it
