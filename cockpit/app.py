@@ -42,6 +42,7 @@ from screens.palette import CockpitCommands
 from themes import CSS_PATH, LOUD_THEMES, THEMES, resolve_theme
 from widgets import output
 from widgets.banner import ProfileBanner
+from widgets.pane import TablePane
 
 log = logging.getLogger(__name__)
 
@@ -388,10 +389,11 @@ class CockpitApp(HabitsMixin, HubBridge, StreamSinks, IncidentControl, DrillRunn
         """What the palette's commands are built from, at the moment it opens."""
         screen = self.cockpit
         focused = screen.focused_pane()
-        panes = {kind: PaneRows(tuple(getattr(pane, "records", {}).values()), getattr(pane, "selected", None))
-                 for kind, pane in screen.panes.items()}
+        panes = {kind: PaneRows(tuple(pane.records.values()), pane.selected)
+                 for kind, pane in screen.panes.items() if isinstance(pane, TablePane)}
         return CommandContext(
-            verbs=self, backend_for=self.backend_for, panes=panes, focused=getattr(focused, "selected", None),
+            verbs=self, backend_for=self.backend_for, panes=panes,
+            focused=focused.selected if isinstance(focused, TablePane) else None,
             sources=self.hub.sources if self.hub else (), log_sources=self.hub.log_sources if self.hub else (),
             lab=self.lab is not None, drill_running=self.drill is not None and not self.drill.finished,
             themes=tuple(THEMES), action_specs=self.action_specs, whole=no_target(self.profile),

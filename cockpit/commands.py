@@ -18,7 +18,7 @@ from functools import partial
 from typing import Any, Protocol
 
 from cockpit.backends.base import PodsReader, WorkloadLogsFollowable
-from cockpit.model import PaneKind
+from cockpit.model import PaneKind, PaneRecord
 from cockpit.text import sanitize
 
 # Past this many rows only the focused row's actions are listed: 2,000 services times three
@@ -87,8 +87,8 @@ class Verbs(Protocol):
 class PaneRows:
     """One pane's rows, and the one its cursor is on."""
 
-    records: Sequence[Any] = ()
-    selected: Any = None
+    records: Sequence[PaneRecord] = ()
+    selected: PaneRecord | None = None
 
 
 @dataclass(frozen=True)

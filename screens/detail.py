@@ -21,6 +21,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Checkbox, Static
 
+from cockpit.hub import SourceUpdate
 from cockpit.model import Deployment, DetailSection, Severity
 from cockpit.profile import Runbook
 from cockpit.text import sanitize
@@ -361,7 +362,7 @@ class DetailScreen(Screen):
 
     # --- following the source ------------------------------------------------------------
 
-    def source_updated(self, update: Any) -> None:
+    def source_updated(self, update: SourceUpdate) -> None:
         """A refresh of some source (a ``SourceUpdate``): follow it if it is this row's."""
         key = getattr(self.record, "key", None)
         if key is None or update.source_id != getattr(self.record, "source", None):
@@ -373,7 +374,7 @@ class DetailScreen(Screen):
             self._note(self.status, f"✖ {update.title}: {update.error} · as read at {when}")
         if update.records is None:
             return
-        record = next((r for r in update.records if getattr(r, "key", None) == key), None)
+        record = next((r for r in update.records if r.key == key), None)
         if record is None:
             if not update.error:
                 self._note(self.status, f"✖ no longer in {update.title} · as last seen")

@@ -268,3 +268,15 @@ async def test_record_true_in_a_profile_records_to_the_state_dir(_private_state)
     (path,) = (_private_state / "cockpit" / "recordings").glob("ops-*.cz")
     events = read_recording(path)
     assert events[0]["kind"] == "hello" and any(e["kind"] == "snapshot" for e in events)
+
+
+def test_a_snapshot_carries_only_its_panes_record_type():
+    dec = StreamDecoder()
+    with pytest.raises(StreamError, match="cannot be shown in the queues pane"):
+        dec.apply(StreamEncoder("lab").snapshot(update(services(), pane=PaneKind.QUEUES)))
+    # Log lines come as logs frames: a snapshot of the logs pane says a state, no records.
+    logs = {"v": VERSION, "kind": "snapshot", "source": "x", "pane": "logs", "title": "x", "fetched": True,
+            "fetched_at": 1.0, "interval": 5, "upsert": [encode(LogRecord(T0, "api", LogLevel.INFO, "hi"))]}
+    with pytest.raises(StreamError, match="cannot be shown in the logs pane"):
+        dec.apply(logs)
+    assert dec.apply({**logs, "upsert": []}).records == ()

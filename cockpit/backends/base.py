@@ -23,6 +23,7 @@ from cockpit.model import (
     DetailSection,
     LogRecord,
     PaneKind,
+    PaneRecord,
     QueueStatus,
     ServiceStatus,
 )
@@ -40,7 +41,7 @@ class Source(Protocol):
     pane: PaneKind
     title: str  # what the pane shows for it: "ECS production"
 
-    async def fetch(self) -> Sequence[Any]:
+    async def fetch(self) -> Sequence[PaneRecord]:
         """Return the current records; raise ``CockpitError`` (or anything) on failure."""
         ...
 
