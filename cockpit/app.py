@@ -181,7 +181,9 @@ class CockpitApp(HabitsMixin, HubBridge, StreamSinks, IncidentControl, DrillRunn
         self.set_interval(max(self.profile.refresh, 1.0), self._check_staleness, name="staleness")
         if self._start_war_room:
             self.action_toggle_war_room()
-        self.boot()
+        # Sources are built (their SDKs imported, in a thread that holds the GIL for much of
+        # it) after the first frame is on screen, not while it is being painted.
+        self.call_after_refresh(self.boot)
 
     def _check_staleness(self) -> None:
         # Only flips a pane's status line when it crosses the stale limit: no ticking text.
