@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App
@@ -23,7 +23,6 @@ from textual.driver import Driver
 from textual.drivers.linux_driver import LinuxDriver
 from textual.message import Message
 
-from cockpit.commands import CommandContext, PaletteCommand, PaneRows, extra_commands
 from cockpit.custom_actions import no_target, outcome_view, profile_actions
 from cockpit.drill_runner import DrillRunner
 from cockpit.hub import Hub, LogBatch, SourceUpdate
@@ -43,6 +42,9 @@ from themes import CSS_PATH, LOUD_THEMES, THEMES, resolve_theme
 from widgets import output
 from widgets.banner import ProfileBanner
 from widgets.pane import TablePane
+
+if TYPE_CHECKING:
+    from cockpit.commands import CommandContext, PaletteCommand
 
 log = logging.getLogger(__name__)
 
@@ -389,6 +391,8 @@ class CockpitApp(HabitsMixin, HubBridge, StreamSinks, IncidentControl, DrillRunn
 
     def command_context(self) -> CommandContext:
         """What the palette's commands are built from, at the moment it opens."""
+        from cockpit.commands import CommandContext, PaneRows
+
         screen = self.cockpit
         focused = screen.focused_pane()
         panes = {kind: PaneRows(tuple(pane.records.values()), pane.selected)
@@ -402,6 +406,8 @@ class CockpitApp(HabitsMixin, HubBridge, StreamSinks, IncidentControl, DrillRunn
         )
 
     def extra_palette_commands(self) -> list[PaletteCommand]:
+        from cockpit.commands import extra_commands
+
         return extra_commands(self.command_context())
 
     def action_explain_screen(self) -> None:  # `e` on a screen without its own explain

@@ -62,13 +62,15 @@ class _Host(Protocol):
     runner: Any  # cockpit.actions.ActionRunner
     profile: Any
     sinks: list[Any]
-    encoder: StreamEncoder
     alarm_tracker: Any
     follow_driver: bool
     _updates: Throttle[SourceUpdate]
     _shown_sources: set[str]
     _logs: Throttle[LogBatch]
     _last_paint_lines: int
+
+    @property
+    def encoder(self) -> StreamEncoder: ...
 
     @property
     def screen(self) -> Any: ...
