@@ -327,8 +327,8 @@ class DetailScreen(Screen):
         """The palette's first entries while this detail is open: what it offers."""
         from functools import partial
 
+        from cockpit.commands import PaletteCommand
         from screens.detail_actions import palette_entries
-        from screens.palette import PaletteCommand
 
         return [PaletteCommand(title, help_, partial(self.app.request_action, spec, target, "palette"),  # type: ignore[attr-defined]
                                focused=True)
