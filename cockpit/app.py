@@ -324,7 +324,7 @@ class CockpitApp(HabitsMixin, HubBridge, StreamSinks, IncidentControl, DrillRunn
         )
 
     def _resolve_backend(self, source_id: str) -> Any:
-        from cockpit.drills import DRILL_SOURCE
+        from cockpit.lab.drills import DRILL_SOURCE
 
         if source_id == DRILL_SOURCE:  # a drill start acts on the lab itself
             return self.lab

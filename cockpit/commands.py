@@ -213,7 +213,7 @@ def source_commands(ctx: CommandContext) -> list[PaletteCommand]:
         out.append(PaletteCommand("aws: api calls", "API calls per refresh and since start (cost and throttling)",
                                   partial(verbs.push_sections, "AWS API calls", load_calls)))
     if ctx.lab:
-        from cockpit.drills import DRILLS
+        from cockpit.lab.drills import DRILLS
 
         out += [PaletteCommand(f"drill: start {name}", f"{d.title}: {d.description}",
                                partial(verbs.start_drill, name)) for name, d in DRILLS.items()]
