@@ -13,10 +13,8 @@ confirmation modal, the audit log and the explain layer show.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from cockpit.dbmodel import Activity, Session
-from cockpit.k8smodel import PodView
 from cockpit.model import (
     Alarm,
     DatabaseSnapshot,
@@ -27,6 +25,10 @@ from cockpit.model import (
     QueueStatus,
     ServiceStatus,
 )
+
+if TYPE_CHECKING:  # annotations only: the database and pod records load when a screen needs them
+    from cockpit.dbmodel import Activity, Session
+    from cockpit.k8smodel import PodView
 
 
 @runtime_checkable
