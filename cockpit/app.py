@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App
@@ -23,7 +23,6 @@ from textual.driver import Driver
 from textual.drivers.linux_driver import LinuxDriver
 from textual.message import Message
 
-from cockpit.commands import CommandContext, PaletteCommand, PaneRows, extra_commands
 from cockpit.custom_actions import no_target, outcome_view, profile_actions
 from cockpit.drill_runner import DrillRunner
 from cockpit.hub import Hub, LogBatch, SourceUpdate
@@ -44,6 +43,10 @@ from screens.shell import ShellTerminal
 from themes import CSS_PATH, LOUD_THEMES, THEMES, resolve_theme
 from widgets import output
 from widgets.banner import ProfileBanner
+from widgets.pane import TablePane
+
+if TYPE_CHECKING:
+    from cockpit.commands import CommandContext, PaletteCommand
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +192,9 @@ class CockpitApp(HabitsMixin, HubBridge, StreamSinks, IncidentControl, DrillRunn
         self.set_interval(max(self.profile.refresh, 1.0), self._check_staleness, name="staleness")
         if self._start_war_room:
             self.action_toggle_war_room()
-        self.boot()
+        # Sources are built (their SDKs imported, in a thread that holds the GIL for much of
+        # it) after the first frame is on screen, not while it is being painted.
+        self.call_after_refresh(self.boot)
 
     def _check_staleness(self) -> None:
         # Only flips a pane's status line when it crosses the stale limit: no ticking text.
@@ -332,7 +337,7 @@ class CockpitApp(HabitsMixin, HubBridge, StreamSinks, IncidentControl, DrillRunn
         )
 
     def _resolve_backend(self, source_id: str) -> Any:
-        from cockpit.drills import DRILL_SOURCE
+        from cockpit.lab.drills import DRILL_SOURCE
 
         if source_id == DRILL_SOURCE:  # a drill start acts on the lab itself
             return self.lab
@@ -419,12 +424,15 @@ class CockpitApp(HabitsMixin, HubBridge, StreamSinks, IncidentControl, DrillRunn
 
     def command_context(self) -> CommandContext:
         """What the palette's commands are built from, at the moment it opens."""
+        from cockpit.commands import CommandContext, PaneRows
+
         screen = self.cockpit
         focused = screen.focused_pane()
-        panes = {kind: PaneRows(tuple(getattr(pane, "records", {}).values()), getattr(pane, "selected", None))
-                 for kind, pane in screen.panes.items()}
+        panes = {kind: PaneRows(tuple(pane.records.values()), pane.selected)
+                 for kind, pane in screen.panes.items() if isinstance(pane, TablePane)}
         return CommandContext(
-            verbs=self, backend_for=self.backend_for, panes=panes, focused=getattr(focused, "selected", None),
+            verbs=self, backend_for=self.backend_for, panes=panes,
+            focused=focused.selected if isinstance(focused, TablePane) else None,
             sources=self.hub.sources if self.hub else (), log_sources=self.hub.log_sources if self.hub else (),
             lab=self.lab is not None, drill_running=self.drill is not None and not self.drill.finished,
             themes=tuple(THEMES), action_specs=self.action_specs, whole=no_target(self.profile),
@@ -432,6 +440,8 @@ class CockpitApp(HabitsMixin, HubBridge, StreamSinks, IncidentControl, DrillRunn
         )
 
     def extra_palette_commands(self) -> list[PaletteCommand]:
+        from cockpit.commands import extra_commands
+
         return extra_commands(self.command_context())
 
     def action_explain_screen(self) -> None:  # `e` on a screen without its own explain

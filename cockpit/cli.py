@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return main_lab(argv[1:])
     if argv and argv[0] == "drill":
-        from cockpit.drills import main_drill
+        from cockpit.lab.drills import main_drill
 
         return main_drill(argv[1:])
     if argv and argv[0] == "run":

@@ -18,7 +18,7 @@ from functools import partial
 from typing import Any, Protocol
 
 from cockpit.backends.base import PodsReader, WorkloadLogsFollowable
-from cockpit.model import PaneKind
+from cockpit.model import PaneKind, PaneRecord
 from cockpit.text import sanitize
 
 # Past this many rows only the focused row's actions are listed: 2,000 services times three
@@ -89,8 +89,8 @@ class Verbs(Protocol):
 class PaneRows:
     """One pane's rows, and the one its cursor is on."""
 
-    records: Sequence[Any] = ()
-    selected: Any = None
+    records: Sequence[PaneRecord] = ()
+    selected: PaneRecord | None = None
 
 
 @dataclass(frozen=True)
@@ -232,7 +232,7 @@ def source_commands(ctx: CommandContext) -> list[PaletteCommand]:
         out.append(PaletteCommand("aws: api calls", "API calls per refresh and since start (cost and throttling)",
                                   partial(verbs.push_sections, "AWS API calls", load_calls)))
     if ctx.lab:
-        from cockpit.drills import DRILLS
+        from cockpit.lab.drills import DRILLS
 
         out += [PaletteCommand(f"drill: start {name}", f"{d.title}: {d.description}",
                                partial(verbs.start_drill, name)) for name, d in DRILLS.items()]

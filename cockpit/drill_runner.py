@@ -1,5 +1,5 @@
 """The drill runner: the glue between the palette's ``drill: start`` / ``drill: abort`` and a
-``DrillSession`` (cockpit/drills.py) on the lab.
+``DrillSession`` (cockpit/lab/drills/session.py) on the lab.
 
 It starts a drill through the action runner (so read-only, confirmation and audit apply),
 polls the drill's goal once a second like any source, notes when the trainee first looks at
@@ -45,8 +45,8 @@ class DrillRunner:
                                exclusive=True, exit_on_error=False)
 
     async def _run_drill(self: _Host, name: str) -> None:
-        from cockpit.drills import DRILLS, DrillSession, describe_summary
         from cockpit.hub import describe_error
+        from cockpit.lab.drills import DRILLS, DrillSession, describe_summary
 
         if self.drill is not None and not self.drill.finished:
             self.notify(f"drill {self.drill.drill.name} is still running", severity="warning")

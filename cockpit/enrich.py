@@ -8,9 +8,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-from cockpit.model import ServiceStatus
+from cockpit.model import PaneRecord, ServiceStatus
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +25,10 @@ class ServiceMetricsProvider(Protocol):
 
 
 def merge_service_metrics(
-    records: Sequence[ServiceStatus], providers: Iterable[Any]
-) -> tuple[ServiceStatus, ...]:
-    """``records`` with each provider's ``service_metrics(record.name)`` added to ``metrics``.
+    records: Sequence[PaneRecord], providers: Iterable[object]
+) -> tuple[PaneRecord, ...]:
+    """``records`` with each provider's ``service_metrics(record.name)`` added to the
+    ``metrics`` of each ``ServiceStatus`` among them (other records pass unchanged).
 
     A metric name the record already has is kept as it is (the record's own source wins,
     then the first provider); records with nothing to add are returned unchanged (the same
@@ -36,8 +37,11 @@ def merge_service_metrics(
     must still show.
     """
     found = [p for p in providers if isinstance(p, ServiceMetricsProvider)]
-    out = []
+    out: list[PaneRecord] = []
     for record in records:
+        if not isinstance(record, ServiceStatus):
+            out.append(record)
+            continue
         metrics = list(record.metrics)
         names = {name for name, _ in metrics}
         for provider in found:

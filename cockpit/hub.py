@@ -12,11 +12,11 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from cockpit.backends.base import LogSource, ServerFilterable, Source
 from cockpit.errors import CockpitError
-from cockpit.model import LogRecord, PaneKind
+from cockpit.model import LogRecord, PaneKind, PaneRecord
 from cockpit.text import EstateText
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ class SourceUpdate(EstateText):
     source_id: str
     pane: PaneKind
     title: str
-    records: tuple[Any, ...] | None  # last good records (kept after a failure); None: never fetched
+    records: tuple[PaneRecord, ...] | None  # last good records (kept after a failure); None: never fetched
     fetched_at: float | None  # wall-clock time of the last good fetch
     interval: float
     error: str | None = None  # what failed
@@ -87,7 +87,7 @@ def backoff_delay(interval: float, failures: int) -> float:
     return min(interval * (2 ** (failures - 1)), MAX_BACKOFF)
 
 
-def source_interval(source: Any, interval: float) -> float:
+def source_interval(source: Source, interval: float) -> float:
     """How often to fetch a source: the profile's interval, or longer for a source whose data
     changes slowly (a stack's status, an RDS instance, Prometheus' 15 s scrapes), which says
     so with ``min_interval``; never more than three refreshes apart, so a short profile
@@ -100,7 +100,7 @@ class _SourceState:
     source: Source
     interval: float
     timeout: float
-    records: tuple[Any, ...] | None = None
+    records: tuple[PaneRecord, ...] | None = None
     fetched_at: float | None = None
     failures: int = 0
     error: tuple[str, str] | None = None

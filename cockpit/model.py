@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeAlias
 
 from cockpit.text import EstateText
 
@@ -187,6 +188,19 @@ class DatabaseSnapshot(EstateText):
     @property
     def key(self) -> str:
         return f"{self.source}/{self.name}"
+
+
+# What a source's fetch returns and a table pane shows, whatever the backend: the records
+# that cross the hub in a ``SourceUpdate`` (logs cross it as ``LogBatch``es of LogRecord).
+PaneRecord: TypeAlias = ServiceStatus | Alarm | QueueStatus | DatabaseSnapshot
+
+# The record type of each table pane: a source feeds its pane only these.
+PANE_RECORDS: dict[PaneKind, type[PaneRecord]] = {
+    PaneKind.SERVICES: ServiceStatus,
+    PaneKind.ALARMS: Alarm,
+    PaneKind.QUEUES: QueueStatus,
+    PaneKind.DATABASE: DatabaseSnapshot,
+}
 
 
 @dataclass(frozen=True)

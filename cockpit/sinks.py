@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from cockpit.stream import StreamEncoder
+if TYPE_CHECKING:
+    from cockpit.stream import StreamEncoder
 
 
 class _Host(Protocol):
     profile: Any  # cockpit.profile.Profile
-    encoder: StreamEncoder
     sinks: list[Any]
     share_server: Any
     _record_path: str | None
@@ -26,6 +26,9 @@ class _Host(Protocol):
 
     def notify(self, message: str, *, title: str = "", severity: Any = "information",
                timeout: float | None = None, markup: bool = False) -> None: ...
+
+    @property
+    def encoder(self) -> StreamEncoder: ...
 
     def publish(self, event: dict[str, Any] | None) -> None: ...
 
@@ -55,7 +58,8 @@ async def _take_lease(host: Any, target: Any) -> None:
 
 
 class StreamSinks:
-    encoder: StreamEncoder
+    _encoder: StreamEncoder | None = None
+    profile: Any
     sinks: list[Any]
     share_server: Any
     _record_path: str | None
@@ -64,11 +68,21 @@ class StreamSinks:
     def _init_sinks(self: _Host, profile: Any, record: str | None, share: str | None) -> None:
         # The event stream: recorded, shared, or (for watchers and replays) the only input.
         # Its hello names the profile and says production and lab, as a watcher shows them.
-        self.encoder = StreamEncoder(profile.name, production=profile.production, lab=profile.lab)
         self.sinks = []
         self._record_path = record
         self._share_target = share
         self.share_server = None
+
+    @property
+    def encoder(self) -> StreamEncoder:
+        # Made when first used (a recording, a share, a watcher's clock), not before the
+        # first frame: most cockpits never stream.
+        if self._encoder is None:
+            from cockpit.stream import StreamEncoder
+
+            p = self.profile
+            self._encoder = StreamEncoder(p.name, production=p.production, lab=p.lab)
+        return self._encoder
 
     async def _open_sinks(self: _Host) -> None:
         if self.profile.record and not self._record_path:

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from cockpit.backends.base import LogSource, Source
 from cockpit.errors import CockpitError
-from cockpit.model import PaneKind
+from cockpit.model import PaneKind, PaneRecord
 from cockpit.profile import Profile
 
 
@@ -26,7 +25,7 @@ class NoticeSource:
     message: str
     hint: str = ""
 
-    async def fetch(self) -> Sequence[Any]:
+    async def fetch(self) -> Sequence[PaneRecord]:
         raise CockpitError(self.message, self.hint)
 
     async def close(self) -> None:

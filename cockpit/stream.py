@@ -38,16 +38,9 @@ _ENUMS: dict[str, type[enum.Enum]] = {
 }
 
 
-# The record type each pane renders: a snapshot carrying another one is rejected (a
-# ServiceStatus in the queues pane crashed it). Types registered later are not checked.
-_PANE_TYPES: dict[model.PaneKind, type] = {
-    model.PaneKind.SERVICES: model.ServiceStatus,
-    model.PaneKind.ALARMS: model.Alarm,
-    model.PaneKind.QUEUES: model.QueueStatus,
-    model.PaneKind.DATABASE: model.DatabaseSnapshot,
-    model.PaneKind.LOGS: model.LogRecord,
-}
-_BUILTIN = frozenset(_PANE_TYPES.values()) | {model.Deployment}
+# A snapshot carries only its pane's record type (model.PANE_RECORDS): another one is
+# rejected (a ServiceStatus in the queues pane crashed it), and so is any record in a
+# snapshot of the logs pane, whose lines come as ``logs`` frames.
 
 
 _HINTS: dict[type, dict[str, Any]] = {}
@@ -182,8 +175,8 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _key(record: Any) -> str:
-    return str(getattr(record, "key", None) or id(record))
+def _key(record: model.PaneRecord) -> str:
+    return record.key
 
 
 # --- encoder (driver side) ------------------------------------------------------------------
@@ -298,7 +291,7 @@ class StreamDecoder:
 
     def __init__(self) -> None:
         self.profile = ""
-        self._records: dict[str, dict[str, Any]] = {}
+        self._records: dict[str, dict[str, model.PaneRecord]] = {}
         self.rejected = 0
         self.last_rejection = ""
 
@@ -365,16 +358,18 @@ class StreamDecoder:
             if not isinstance(k, str):
                 raise StreamError(f"snapshot removes a key that is not text: {_show(k)}")
             records.pop(k, None)
-        want = _PANE_TYPES[model.PaneKind(pane)]
+        want = model.PANE_RECORDS.get(model.PaneKind(pane))
         for raw in _need(event, "upsert", list | tuple, ()):
             rec = decode(raw)
             if not dataclasses.is_dataclass(rec) or isinstance(rec, type):
                 raise StreamError(f"snapshot upserts {_show(raw)}, not a record")
+            if want is None or not isinstance(rec, want):
+                raise StreamError(f"a {type(rec).__name__} cannot be shown in the {pane} pane")
             records[_key(rec)] = rec
         # Checked on the merged records: a source's earlier ones must fit this pane too.
-        for rec in records.values():
-            if type(rec) in _BUILTIN and not isinstance(rec, want):
-                raise StreamError(f"a {type(rec).__name__} cannot be shown in the {pane} pane")
+        for kept in records.values():
+            if want is None or not isinstance(kept, want):
+                raise StreamError(f"a {type(kept).__name__} cannot be shown in the {pane} pane")
         update = SourceUpdate(
             source_id=source, pane=model.PaneKind(pane), title=_need(event, "title", str),
             records=tuple(records.values()) if event.get("fetched") else None,

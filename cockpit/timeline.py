@@ -122,7 +122,7 @@ def _note_event(e: dict[str, Any], when: datetime) -> TimelineEvent:
 
 def _drill_event(e: dict[str, Any], when: datetime) -> TimelineEvent:
     # Lazy, like _action_title: the drills module pulls in the action registry.
-    from cockpit.drills import describe_summary
+    from cockpit.lab.drills import describe_summary
 
     name = str(e.get("drill", "?"))
     outcome = str(e.get("outcome") or e.get("phase") or "?")

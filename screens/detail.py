@@ -21,6 +21,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Checkbox, Static
 
+from cockpit.hub import SourceUpdate
 from cockpit.model import Deployment, DetailSection, Severity
 from cockpit.profile import Runbook
 from cockpit.text import sanitize
@@ -333,8 +334,8 @@ class DetailScreen(Screen):
         """The palette's first entries while this detail is open: what it offers."""
         from functools import partial
 
+        from cockpit.commands import PaletteCommand
         from screens.detail_actions import palette_entries
-        from screens.palette import PaletteCommand
 
         return [PaletteCommand(title, help_, partial(self.app.request_action, spec, target, "palette"),  # type: ignore[attr-defined]
                                focused=True)
@@ -368,7 +369,7 @@ class DetailScreen(Screen):
 
     # --- following the source ------------------------------------------------------------
 
-    def source_updated(self, update: Any) -> None:
+    def source_updated(self, update: SourceUpdate) -> None:
         """A refresh of some source (a ``SourceUpdate``): follow it if it is this row's."""
         key = getattr(self.record, "key", None)
         if key is None or update.source_id != getattr(self.record, "source", None):
@@ -380,7 +381,7 @@ class DetailScreen(Screen):
             self._note(self.status, f"✖ {update.title}: {update.error} · as read at {when}")
         if update.records is None:
             return
-        record = next((r for r in update.records if getattr(r, "key", None) == key), None)
+        record = next((r for r in update.records if r.key == key), None)
         if record is None:
             if not update.error:
                 self._note(self.status, f"✖ no longer in {update.title} · as last seen")

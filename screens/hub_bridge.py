@@ -11,12 +11,18 @@ Alarm transitions seen on the way are written to the audit log for the incident 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from textual.message import Message
 
 from cockpit.hub import Hub, LogBatch, SourceUpdate, Throttle
 from cockpit.model import Alarm, PaneKind
+
+if TYPE_CHECKING:
+    from cockpit.stream import StreamEncoder
+    from screens.main import CockpitScreen
+
+T = TypeVar("T", SourceUpdate, LogBatch)
 
 # Log lines that trickle in wait this long at most for the next ones (see HubBridge._logs),
 # well inside the two seconds from arrival to screen that issue 11 allows; this many waiting
@@ -41,21 +47,30 @@ class LogsArrived(Message):
         self.batch = batch
 
 
+@runtime_checkable
+class FollowsSources(Protocol):
+    """A screen that follows its row's source while it is open (a live detail)."""
+
+    def source_updated(self, update: SourceUpdate) -> None: ...
+
+
 class _Host(Protocol):
     """What the bridge uses of the app it is mixed into."""
 
     hub: Hub | None
-    cockpit: Any  # screens.main.CockpitScreen
+    cockpit: CockpitScreen
     runner: Any  # cockpit.actions.ActionRunner
     profile: Any
     sinks: list[Any]
-    encoder: Any
     alarm_tracker: Any
     follow_driver: bool
     _updates: Throttle[SourceUpdate]
     _shown_sources: set[str]
     _logs: Throttle[LogBatch]
     _last_paint_lines: int
+
+    @property
+    def encoder(self) -> StreamEncoder: ...
 
     @property
     def screen(self) -> Any: ...
@@ -78,7 +93,7 @@ class _Host(Protocol):
 
     def _paint_logs(self, batches: list[LogBatch]) -> None: ...
 
-    def _from_hub(self, take: Callable[[Any], None], item: Any) -> None: ...
+    def _from_hub(self, take: Callable[[T], None], item: T) -> None: ...
 
     def _take_update(self, update: SourceUpdate) -> None: ...
 
@@ -87,6 +102,8 @@ class _Host(Protocol):
     def _apply_update(self, update: SourceUpdate) -> None: ...
 
     def _tell_screens(self, hook: str, *args: Any) -> None: ...
+
+    def _follow_rows(self, update: SourceUpdate) -> None: ...
 
     def _record_alarm_transitions(self, update: SourceUpdate) -> None: ...
 
@@ -129,7 +146,7 @@ class HubBridge:
             self.publish(self.encoder.logs(batch))
         self._from_hub(self._take_logs, batch)
 
-    def _from_hub(self: _Host, take: Callable[[Any], None], item: Any) -> None:
+    def _from_hub(self: _Host, take: Callable[[T], None], item: T) -> None:
         # Straight to the hold, not through the app's message queue: the hub runs on this
         # loop, and each message was a wake-up and a dispatch of its own (~210 a minute in
         # the idle lab) for what is mostly held anyway. A watcher's or a replay's updates
@@ -141,7 +158,7 @@ class HubBridge:
         except Exception as e:  # as a failing message handler would: shown, and the app ends
             self._handle_exception(e)
 
-    def apply_stream_output(self: _Host, out: Any) -> None:
+    def apply_stream_output(self: _Host, out: SourceUpdate | LogBatch | dict[str, Any]) -> None:
         """What a decoded stream event does on a watcher's or a replay's screen."""
         if isinstance(out, SourceUpdate):
             self.post_message(SourceUpdated(out))
@@ -209,7 +226,7 @@ class HubBridge:
 
             if isinstance(src := self.hub.source(update.source_id), OnCallReader):
                 self.cockpit.banner.set_oncall(src.oncall_text)
-        self._tell_screens("source_updated", update)  # open details follow their row
+        self._follow_rows(update)
         # Only the driver records alarm transitions: watchers and replays have no estate.
         if (self.hub is not None and update.pane is PaneKind.ALARMS
                 and update.records is not None and not update.error):
@@ -221,6 +238,12 @@ class HubBridge:
             method = getattr(screen, hook, None)
             if callable(method):
                 method(*args)
+
+    def _follow_rows(self: _Host, update: SourceUpdate) -> None:
+        """Open details follow their row: each screen of the stack that follows sources."""
+        for screen in self.screen_stack:
+            if isinstance(screen, FollowsSources):
+                screen.source_updated(update)
 
     def _record_alarm_transitions(self: _Host, update: SourceUpdate) -> None:
         """Alarm state changes go to the audit log, so the incident timeline can be rebuilt."""

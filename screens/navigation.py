@@ -18,7 +18,6 @@ from textual import work
 from textual.app import App
 
 from cockpit.model import PaneKind
-from screens.detail import DetailScreen
 from widgets.logview import LogView
 from widgets.pane import Pane
 
@@ -54,6 +53,8 @@ class Navigation:
         provider = backend if isinstance(backend, DetailProvider) else None
         names = (getattr(record, "name", ""), getattr(record, "resource", ""))
         runbooks = match_runbooks(self.profile.runbooks, *names)
+        from screens.detail import DetailScreen
+
         self.push_screen(DetailScreen(record, message.title, self.make_banner(), provider, runbooks))
 
     def record_runbook_step(self: _Host, runbook, step: str, done: bool, target: str) -> None:
@@ -67,6 +68,8 @@ class Navigation:
             self.notify(f"runbook step not recorded: {e}", severity="error")
 
     def on_log_view_open_line(self: _Host, message: LogView.OpenLine) -> None:
+        from screens.detail import DetailScreen
+
         self.push_screen(DetailScreen(message.line.record, "Log line", self.make_banner()))
 
     def explain_sections(self: _Host, pane: Pane) -> list[Any]:

@@ -7,14 +7,16 @@ markup, so an alert named ``[/x]`` shows as itself.
 
 from __future__ import annotations
 
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 from textual.fuzzy import Matcher
 
-from cockpit.commands import PaletteCommand, all_commands
 from widgets.host import CockpitHost
+
+if TYPE_CHECKING:
+    from cockpit.commands import PaletteCommand
 
 EXACT = 1e9  # Textual's fuzzy scores are unbounded; a full, exact title beats any of them
 
@@ -39,6 +41,8 @@ class CockpitCommands(Provider):
         # revision?), for every row listed. The screen under the palette first: a detail
         # offers what it shows (its sessions too).
         if self._built is None:
+            from cockpit.commands import all_commands
+
             own = getattr(self.screen, "palette_commands", None)
             self._built = (own() if callable(own) else []) + all_commands(
                 cast(CockpitHost, self.app).command_context())

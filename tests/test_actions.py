@@ -614,7 +614,7 @@ async def test_a_drill_met_while_its_action_is_unaudited_still_counts_the_action
 ) -> None:
     """The command changes the estate before its audit line is written; a drill whose goal
     is met in between must wait for that line, or it reports "actions: none"."""
-    from cockpit.drills import Drill, DrillSession
+    from cockpit.lab.drills import Drill, DrillSession
 
     backend, confirmer = FakeBackend(), ScriptedConfirmer(True)
     backend.gate = asyncio.Event()  # the restart has happened, its command not yet returned

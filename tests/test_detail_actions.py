@@ -224,7 +224,7 @@ async def test_e_explains_on_detail_and_other_screens():
 
 def test_every_lab_alarm_has_a_runbook():
     from cockpit.config import load_config
-    from cockpit.drill_catalogue import DLQ_ALARM, ERROR_ALARM, SERVICE_DOWN_ALARM
+    from cockpit.lab.drills import DLQ_ALARM, ERROR_ALARM, SERVICE_DOWN_ALARM
     from cockpit.lab.promservers import LAB_RULES
     from cockpit.runbooks import match_runbooks
 

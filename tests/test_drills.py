@@ -16,8 +16,8 @@ import pytest
 
 from cockpit.actions import ActionRunner, ConfirmRequest, get_action
 from cockpit.audit import AuditLog
-from cockpit.drills import DRILLS, DrillSession, DrillUnavailable, main_drill
 from cockpit.lab import Lab, start_lab
+from cockpit.lab.drills import DRILLS, DrillSession, DrillUnavailable, main_drill
 from cockpit.labenv import lab_environment, write_env_file
 from cockpit.model import Severity
 from cockpit.profile import Profile

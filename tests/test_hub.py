@@ -294,3 +294,17 @@ async def test_a_source_not_answered_yet_carries_its_deadline_and_a_timeout_says
         assert updates[0].error and updates[0].error.startswith("timeout: no answer within 0.3 s")
     finally:
         await hub.stop()
+
+
+def test_records_cross_the_hub_typed():
+    # One record union from a source's fetch to the panes (mypy checks every step of it);
+    # the update once carried tuple[Any, ...], which let any object reach a pane.
+    import typing
+
+    from cockpit.backends.base import Source
+    from cockpit.model import PaneRecord
+
+    assert typing.get_type_hints(SourceUpdate)["records"] == tuple[PaneRecord, ...] | None
+    from collections.abc import Sequence
+
+    assert typing.get_type_hints(Source.fetch)["return"] == Sequence[PaneRecord]

@@ -13,8 +13,8 @@ import pytest
 
 from cockpit.actions import ActionRunner, ConfirmRequest
 from cockpit.audit import AuditLog
-from cockpit.drills import DRILLS, DrillSession
 from cockpit.lab import Lab, start_lab
+from cockpit.lab.drills import DRILLS, DrillSession
 from cockpit.lab.incidentlab import PAGE_TITLE, SPIKE_TITLE, lab_state
 from cockpit.model import Severity
 from cockpit.profile import Profile

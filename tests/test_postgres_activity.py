@@ -307,7 +307,7 @@ async def test_query_text_is_stored_safe(src: PostgresSource, postgres_dsn: str)
 async def test_lab_drill_blocking_chain_shows_in_the_tree_and_clears(
     src: PostgresSource, postgres_dsn: str
 ) -> None:
-    from cockpit.lab.db_drills import start_blocking_chain
+    from cockpit.lab.drills.database import start_blocking_chain
 
     stop = await asyncio.to_thread(start_blocking_chain, postgres_dsn)
     try:
@@ -329,7 +329,7 @@ async def test_lab_drill_blocking_chain_shows_in_the_tree_and_clears(
 async def test_lab_drill_stop_releases_the_chain_untouched(
     src: PostgresSource, postgres_dsn: str
 ) -> None:
-    from cockpit.lab.db_drills import start_blocking_chain
+    from cockpit.lab.drills.database import start_blocking_chain
 
     stop = await asyncio.to_thread(start_blocking_chain, postgres_dsn)
     await sessions_when(src, lambda ss: len(blocking_tree(ss)) >= 3)

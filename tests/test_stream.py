@@ -286,3 +286,15 @@ def test_a_watcher_does_not_see_a_quiet_source_as_stale():
             last = dec.apply(event)
     assert not last.is_stale(116.0) and len(last.records) == 2
     assert enc.snapshot(update(services(), fetched_at=116.0)) is None  # not an early refresh
+
+
+def test_a_snapshot_carries_only_its_panes_record_type():
+    dec = StreamDecoder()
+    with pytest.raises(StreamError, match="cannot be shown in the queues pane"):
+        dec.apply(StreamEncoder("lab").snapshot(update(services(), pane=PaneKind.QUEUES)))
+    # Log lines come as logs frames: a snapshot of the logs pane says a state, no records.
+    logs = {"v": VERSION, "kind": "snapshot", "source": "x", "pane": "logs", "title": "x", "fetched": True,
+            "fetched_at": 1.0, "interval": 5, "upsert": [encode(LogRecord(T0, "api", LogLevel.INFO, "hi"))]}
+    with pytest.raises(StreamError, match="cannot be shown in the logs pane"):
+        dec.apply(logs)
+    assert dec.apply({**logs, "upsert": []}).records == ()

@@ -65,8 +65,9 @@ def since_text(since: datetime | None, at: datetime) -> str:
     return local.strftime("%Y-%m-%d %H:%M")
 
 
-class AlarmsPane(TablePane):
+class AlarmsPane(TablePane[Alarm]):
     kind = PaneKind.ALARMS
+    record_type = Alarm
     title = "Alarms"
     BINDINGS: ClassVar[list[BindingType]] = [*action_bindings(Alarm)]
     noun = "alarms"

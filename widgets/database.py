@@ -43,8 +43,9 @@ def _lag(d: DatabaseSnapshot) -> str:
     return when
 
 
-class DatabasePane(TablePane):
+class DatabasePane(TablePane[DatabaseSnapshot]):
     kind = PaneKind.DATABASE
+    record_type = DatabaseSnapshot
     title = "Database"
     BINDINGS: ClassVar[list[BindingType]] = [*action_bindings(DatabaseSnapshot)]
     noun = "databases"

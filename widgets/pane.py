@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.widgets import Input, Static
 
 from cockpit.hub import TIMEOUT_WORD, SourceUpdate
-from cockpit.model import PaneKind, Severity
+from cockpit.model import PaneKind, PaneRecord, ServiceStatus, Severity
 from cockpit.text import one_line, sanitize
 from widgets.host import host
 from widgets.keyed_table import Col, KeyedTable, Row
@@ -300,18 +300,19 @@ class Pane(Vertical):
         pass
 
 
-def _alerting(record: Any) -> bool:
-    """Whether a row's record is in trouble (services carry ``status``, the rest ``severity``)."""
-    for attr in ("status", "severity"):
-        value = getattr(record, attr, None)
-        if isinstance(value, Severity):
-            return value is not Severity.OK
-    return False
+def row_severity(record: PaneRecord) -> Severity:
+    """A row's state: services carry ``status``, the rest ``severity``."""
+    return record.status if isinstance(record, ServiceStatus) else record.severity
 
 
-def _healthy(record: Any) -> bool:
+def _alerting(record: PaneRecord | None) -> bool:
+    """Whether a row's record is in trouble."""
+    return record is not None and row_severity(record) is not Severity.OK
+
+
+def _healthy(record: PaneRecord) -> bool:
     """Whether a row shows as ok (green): what a failing or stale source must not claim."""
-    return any(getattr(record, attr, None) is Severity.OK for attr in ("status", "severity"))
+    return row_severity(record) is Severity.OK
 
 
 def action_bindings(record_type: type) -> list[Binding]:
@@ -341,10 +342,14 @@ def split_estate_filter(text: str) -> tuple[str | None, str]:
     return estate, " ".join(rest).strip().lower() if estate is not None else text.lower()
 
 
-class TablePane(Pane):
-    """A pane whose records are rows of a ``KeyedTable``."""
+R = TypeVar("R", bound=PaneRecord)
+
+
+class TablePane(Pane, Generic[R]):
+    """A pane whose records (of its one ``record_type``) are rows of a ``KeyedTable``."""
 
     columns: ClassVar[Sequence[Col | tuple[str, int]]]
+    record_type: type[R]
     # Where the estate column goes when the profile spans several estates (None: never).
     estate_at: ClassVar[int | None] = None
     BINDINGS = [
@@ -371,18 +376,16 @@ class TablePane(Pane):
     def focus_body(self) -> None:
         self.table.focus()
 
-    def all_records(self) -> list[Any]:
-        out: list[Any] = []
-        for u in self.updates.values():
-            out.extend(u.records or ())
-        return out
+    def all_records(self) -> list[R]:
+        rt = self.record_type
+        return [r for u in self.updates.values() for r in u.records or () if isinstance(r, rt)]
 
     def render_records(self, now: float | None = None) -> None:
         records = self.sort(self.all_records())
         estate, needle = split_estate_filter(self.filter_text)
         rows: list[Row] = []
         self.records = {}
-        cache: dict[Any, tuple[Any, tuple[str, list[Text]]]] = {}
+        cache: dict[str, tuple[tuple[object, R], tuple[str, list[Text]]]] = {}
         theme = self.app.theme  # cells carry the theme's colours: another theme, new cells
         self._conditions = self._row_conditions(self.now() if now is None else now)
         # A failing or stale source's rows stay (its last good data) but never look healthy.
@@ -390,7 +393,7 @@ class TablePane(Pane):
         for rec in records:
             # Rendering a row (sparklines, ages) costs more than comparing two frozen records:
             # a record equal to last time's reuses last time's cells (1,000 rows, one changed).
-            ident = getattr(rec, "key", None) or id(rec)
+            ident = rec.key
             hit = self._row_cache.get(ident)
             if hit is not None and hit[0] == (theme, rec):
                 key, cells = hit[1]
@@ -433,7 +436,7 @@ class TablePane(Pane):
         return len(self.records)
 
     @property
-    def selected(self) -> Any | None:
+    def selected(self) -> R | None:
         key = self.table.selected_key
         return self.records.get(key) if key else None
 
@@ -511,10 +514,10 @@ class TablePane(Pane):
         if rec is not None:
             self.post_message(self.OpenDetail(rec, self.title))
 
-    def sort(self, records: list[Any]) -> list[Any]:
+    def sort(self, records: list[R]) -> list[R]:
         return records
 
-    def row(self, record: Any) -> tuple[str, list[Text]]:
+    def row(self, record: R) -> tuple[str, list[Text]]:
         raise NotImplementedError
 
     # --- cell helpers shared by the panes -----------------------------------------------

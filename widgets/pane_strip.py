@@ -7,26 +7,18 @@ what it says changes, never on a refresh that changed nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
 
 from rich.text import Text
 from textual.widgets import Static
 
-from cockpit.model import PaneKind, Severity
+from cockpit.model import PaneKind, PaneRecord, Severity
+from widgets.pane import Pane, TablePane, row_severity
 
 SHORT = {PaneKind.DATABASE: "DB"}
 
 
-def _severity(record: Any) -> Severity | None:
-    for attr in ("status", "severity"):
-        value = getattr(record, attr, None)
-        if isinstance(value, Severity):
-            return value
-    return None
-
-
-def pane_state(severity: Severity, records: Iterable[Any] | None) -> list[tuple[str, Severity]]:
+def pane_state(severity: Severity, records: Iterable[PaneRecord] | None) -> list[tuple[str, Severity]]:
     """``[("✖1", CRITICAL), ("▲6", WARNING)]``: a table pane's rows in trouble, by severity;
     the pane's own state (``●`` live, ``✖`` failing, ...) when none are, or for the logs."""
     if severity in (Severity.CRITICAL, Severity.WARNING, Severity.UNKNOWN):
@@ -35,7 +27,7 @@ def pane_state(severity: Severity, records: Iterable[Any] | None) -> list[tuple[
         own = []
     counts = {Severity.CRITICAL: 0, Severity.WARNING: 0}
     for rec in records or ():
-        sev = _severity(rec)
+        sev = row_severity(rec)
         if sev in counts:
             counts[sev] += 1
     marks = [(f"{sev.symbol}{n}", sev) for sev, n in counts.items() if n]
@@ -56,7 +48,7 @@ class PaneStrip(Static):
         super().__init__("", **kwargs)
         self._shown: Text | None = None
 
-    def show(self, panes: dict[PaneKind, Any], current: PaneKind, styles: dict[Severity, str]) -> bool:
+    def show(self, panes: Mapping[PaneKind, Pane], current: PaneKind, styles: dict[Severity, str]) -> bool:
         """Say each pane's state; False (nothing repaints) when the line says it already."""
         line = Text()
         for n, (kind, pane) in enumerate(panes.items(), 1):
@@ -64,8 +56,8 @@ class PaneStrip(Static):
                 line.append(" · ", "dim")
             name = f"{n} {SHORT.get(kind, pane.title)}"
             line.append(name, "bold reverse" if kind is current else "bold")
-            severity = getattr(pane.header, "severity", Severity.UNKNOWN)
-            records = getattr(pane, "records", {}).values() if hasattr(pane, "records") else None
+            severity = pane.header.severity
+            records = pane.records.values() if isinstance(pane, TablePane) else None
             for mark, sev in pane_state(severity, records):
                 line.append(" ")
                 line.append(mark, styles.get(sev, "dim"))

@@ -23,8 +23,9 @@ def _age(seconds: float | None) -> str:
     return f"{int(seconds)}s"
 
 
-class QueuesPane(TablePane):
+class QueuesPane(TablePane[QueueStatus]):
     kind = PaneKind.QUEUES
+    record_type = QueueStatus
     title = "Queues"
     BINDINGS: ClassVar[list[BindingType]] = [*action_bindings(QueueStatus)]
     noun = "queues"

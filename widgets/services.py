@@ -49,8 +49,9 @@ def errors_cell(record: ServiceStatus) -> str:
     return f"{rate:>5} {ms:>4}"
 
 
-class ServicesPane(TablePane):
+class ServicesPane(TablePane[ServiceStatus]):
     kind = PaneKind.SERVICES
+    record_type = ServiceStatus
     title = "Services"
     BINDINGS: ClassVar[list[BindingType]] = [*action_bindings(ServiceStatus)]
     noun = "services"

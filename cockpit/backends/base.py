@@ -13,19 +13,22 @@ confirmation modal, the audit log and the explain layer show.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from cockpit.dbmodel import Activity, Session
-from cockpit.k8smodel import PodView
 from cockpit.model import (
     Alarm,
     DatabaseSnapshot,
     DetailSection,
     LogRecord,
     PaneKind,
+    PaneRecord,
     QueueStatus,
     ServiceStatus,
 )
+
+if TYPE_CHECKING:  # annotations only: the database and pod records load when a screen needs them
+    from cockpit.dbmodel import Activity, Session
+    from cockpit.k8smodel import PodView
 
 
 @runtime_checkable
@@ -40,7 +43,7 @@ class Source(Protocol):
     pane: PaneKind
     title: str  # what the pane shows for it: "ECS production"
 
-    async def fetch(self) -> Sequence[Any]:
+    async def fetch(self) -> Sequence[PaneRecord]:
         """Return the current records; raise ``CockpitError`` (or anything) on failure."""
         ...
 

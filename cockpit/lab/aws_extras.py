@@ -25,10 +25,10 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from cockpit.lab.awsclient import REGION
 from cockpit.profile import LoadBalancerMetrics
 
 ACCOUNT = "123456789012"
-REGION = "us-east-1"
 # The ALB in front of api (the lab's p95 alarm watches the same load balancer).
 API_LOAD_BALANCER = LoadBalancerMetrics(
     service="api",
@@ -51,19 +51,10 @@ _TEMPLATE = json.dumps(
 
 
 def lab_client(endpoint: str, service: str) -> Any:
-    """A boto3 client of the lab's moto, sending bodies uncompressed: moto fails to read a
-    gzip-compressed request (botocore compresses bodies above 10 KiB, e.g. PutMetricData)."""
-    import boto3
-    from botocore.config import Config
+    """A boto3 client of the lab's moto (cockpit.lab.awsclient: its settings, in one place)."""
+    from cockpit.lab.awsclient import lab_client as client
 
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"max_attempts": 1}, disable_request_compression=True),
-    )
+    return client(endpoint, service)
 
 
 def seed_extras(endpoint: str, lock: Any = None) -> None:

@@ -185,13 +185,9 @@ def binaries_missing() -> str | None:
 
 def api_deploy_failing(endpoint: str) -> Callable[[], bool]:
     """A check: does ``api``'s PRIMARY ECS deployment have failed tasks (a bad deploy)?"""
-    import boto3
-    from botocore.config import Config
+    from cockpit.lab.awsclient import lab_client
 
-    ecs = boto3.client(
-        "ecs", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
-        aws_secret_access_key="testing", config=Config(retries={"max_attempts": 1}),
-    )  # fmt: skip
+    ecs = lab_client(endpoint, "ecs")
 
     def failing() -> bool:
         services = ecs.describe_services(cluster="production", services=["api"])["services"]

@@ -1,4 +1,4 @@
-"""Lab drill "a query blocks others": a holder idle in transaction and two waiters behind it.
+"""Drill db-lock, "a query blocks others": a holder idle in transaction and two waiters behind it.
 
 ``start_blocking_chain(dsn)`` builds the chain holder -> waiter -> waiter2 on one row of a
 drill table and returns a ``stop()`` that undoes it. The trainee finds the holder in the
@@ -12,7 +12,10 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+
+from cockpit.lab.drills.base import Drill, DrillUnavailable
 
 TABLE_SQL = "CREATE TABLE IF NOT EXISTS cockpit_drill_accounts (id int PRIMARY KEY, balance int)"
 SEED_SQL = "INSERT INTO cockpit_drill_accounts VALUES (1, 100) ON CONFLICT (id) DO NOTHING"
@@ -94,3 +97,41 @@ def _close(holder: Any, waiters: list[Any], threads: list[threading.Thread]) -> 
     for conn in waiters:
         with contextlib.suppress(Exception):
             conn.close()
+
+
+BLOCKED_SQL = (
+    "select count(*) from pg_stat_activity"
+    " where datname = current_database() and cardinality(pg_blocking_pids(pid)) > 0"
+)
+
+
+@dataclass(frozen=True)
+class DbLock(Drill):
+    def _inject(self, lab: Any) -> dict[str, Any]:
+        dsn = getattr(lab, "postgres_dsn", None)
+        if not dsn:
+            note = getattr(lab, "notes", {}).get("database", "")
+            raise DrillUnavailable("drill db-lock needs the lab's PostgreSQL", note or "install postgresql")
+        return {"stop": start_blocking_chain(dsn)}
+
+    def _goal_met(self, lab: Any, state: dict[str, Any]) -> bool:
+        import psycopg
+
+        with psycopg.connect(lab.postgres_dsn, autocommit=True, connect_timeout=3) as c:
+            row = c.execute(BLOCKED_SQL).fetchone()
+            return row is not None and int(row[0]) == 0
+
+    def _cleanup(self, lab: Any, state: dict[str, Any]) -> None:
+        stop = state.get("stop")
+        if stop is not None:
+            stop()
+
+
+DB_LOCK = DbLock(
+    "db-lock",
+    "blocking chain in PostgreSQL",
+    "A session (application drill-holder) holds a row lock, idle in transaction; "
+    "two sessions wait behind it, one behind the other.",
+    "no blocked sessions (terminate the session that holds the lock)",
+    detect_on=("lab-postgres",),
+)
