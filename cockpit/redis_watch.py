@@ -93,32 +93,34 @@ async def _last_state(client: Any, target: RedisTarget) -> tuple[str, Any] | Non
     return await _state_before(client, target, "+")
 
 
-async def _state_before(client: Any, target: RedisTarget, end: str, limit: int = 200_000) -> tuple[str, Any] | None:
-    seen = 0
-    while seen < limit:
-        chunk = await client.xrevrange(target.stream, end, "-", count=COUNT)
-        for entry_id, fields in chunk:
-            if fields.get("k") == "state":
-                return entry_id, fields
-        if len(chunk) < COUNT:
-            return None
-        seen += len(chunk)
-        end = "(" + chunk[-1][0]
-    return None
+async def _state_before(client: Any, target: RedisTarget, end: str) -> tuple[str, Any] | None:
+    """The newest full state at or before ``end``."""
+    return await _first_state(client, target, "-", end, newest_first=True)
 
 
-async def _state_after(client: Any, target: RedisTarget, start: str, end: str,
+async def _state_after(client: Any, target: RedisTarget, start: str, end: str) -> tuple[str, Any] | None:
+    """The oldest full state from ``start`` to ``end``."""
+    return await _first_state(client, target, start, end, newest_first=False)
+
+
+async def _first_state(client: Any, target: RedisTarget, start: str, end: str, *, newest_first: bool,
                        limit: int = 200_000) -> tuple[str, Any] | None:
     seen = 0
     while seen < limit:
-        chunk = await client.xrange(target.stream, start, end, count=COUNT)
+        if newest_first:
+            chunk = await client.xrevrange(target.stream, end, start, count=COUNT)
+        else:
+            chunk = await client.xrange(target.stream, start, end, count=COUNT)
         for entry_id, fields in chunk:
             if fields.get("k") == "state":
                 return entry_id, fields
         if len(chunk) < COUNT:
             return None
         seen += len(chunk)
-        start = "(" + chunk[-1][0]
+        if newest_first:
+            end = "(" + chunk[-1][0]
+        else:
+            start = "(" + chunk[-1][0]
     return None
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -52,6 +53,8 @@ class _Host(Protocol):
     async def _page_incident(self, title: str, severity: str, started: float) -> None: ...
 
     def _resolve_page(self, started: float) -> Any: ...
+
+    async def _say_page(self, paging: Awaitable[str]) -> None: ...
 
     def _auto_post(self, text: str, origin: str, consent: str) -> Any: ...
 
@@ -109,23 +112,21 @@ class IncidentControl:
         """PagerDuty is paged when the profile says ``trigger_on_incident`` (audited as notes)."""
         from cockpit.integrations.paging import page_incident_start
 
-        try:
-            said = await page_incident_start(self.profile, title, severity, started, self._note,
-                                             dry_run=bool(getattr(self, "dry_run", False)))
-        except Exception as e:
-            self.notify(str(e), severity="error")
-            return
-        if said:
-            self.notify(said)
+        await self._say_page(page_incident_start(self.profile, title, severity, started, self._note,
+                                                 dry_run=bool(getattr(self, "dry_run", False))))
 
     @work(group="incident", exit_on_error=False)
     async def _resolve_page(self: _Host, started: float) -> None:
         """The page incident: start made is resolved with the incident (its dedup_key)."""
         from cockpit.integrations.paging import page_incident_resolve
 
+        await self._say_page(page_incident_resolve(self.profile, started, self._note,
+                                                   dry_run=bool(getattr(self, "dry_run", False))))
+
+    async def _say_page(self: _Host, paging: Awaitable[str]) -> None:
+        # A failed page is said; the incident goes on without it.
         try:
-            said = await page_incident_resolve(self.profile, started, self._note,
-                                               dry_run=bool(getattr(self, "dry_run", False)))
+            said = await paging
         except Exception as e:
             self.notify(str(e), severity="error")
             return

@@ -27,7 +27,7 @@ from screens.confirm import ConfirmScreen, ParamsScreen
 from screens.detail import SectionsScreen
 
 from .fixtures.moto import aws_client
-from .helpers import wait_until
+from .helpers import ran, recording_stub, wait_until
 from .test_lab_actions import _palette, _ready
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,25 +66,12 @@ profiles:
 @pytest.fixture
 def recorder(tmp_path, monkeypatch) -> Path:
     """A stub ``recorder`` on PATH: each run appends one line, its arguments tab-separated."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    log = tmp_path / "argv.log"
-    stub = bin_dir / "recorder"
-    stub.write_text(textwrap.dedent(f"""\
-        #!/bin/sh
-        for a in "$@"; do printf '%s\\t' "$a"; done >> {log}
-        echo >> {log}
-        echo "recorded $*"
-    """))
-    stub.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    log, path = recording_stub(tmp_path, "recorder", "recorded $*")
+    monkeypatch.setenv("PATH", path)
     return log
 
 
-def _ran(log: Path) -> list[list[str]]:
-    if not log.exists():
-        return []
-    return [line.rstrip("\t").split("\t") for line in log.read_text().splitlines() if line]
+_ran = ran
 
 
 def _raw_audit() -> list[dict]:

@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import subprocess
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,7 @@ from cockpit.lab.k8s import LAB_NAMESPACE, K8sState, lab_kubernetes, seed_repo_s
 from cockpit.lab.k8s.builders import encode_release, helm_release_secret
 
 from .conftest import skip_or_fail
-from .helpers import wait_until
+from .helpers import ran, recording_stub, wait_until
 
 NS = LAB_NAMESPACE
 
@@ -239,25 +238,12 @@ def test_the_real_kubectl_lists_the_lab_release_secrets(tmp_path: Path):
 @pytest.fixture
 def helm_stub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A recording ``helm`` on PATH: each run appends its arguments, tab-separated."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    log = tmp_path / "helm-argv.log"
-    stub = bin_dir / "helm"
-    stub.write_text(textwrap.dedent(f"""\
-        #!/bin/sh
-        for a in "$@"; do printf '%s\\t' "$a"; done >> {log}
-        echo >> {log}
-        echo "Rollback was a success! Happy Helming!"
-    """))
-    stub.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    log, path = recording_stub(tmp_path, "helm", "Rollback was a success! Happy Helming!")
+    monkeypatch.setenv("PATH", path)
     return log
 
 
-def _ran(log: Path) -> list[list[str]]:
-    if not log.exists():
-        return []
-    return [line.rstrip("\t").split("\t") for line in log.read_text().splitlines() if line]
+_ran = ran
 
 
 @pytest.fixture

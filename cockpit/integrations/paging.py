@@ -70,54 +70,44 @@ async def page_incident_start(profile: Profile, title: str, severity: str, start
     """``incident: start``'s page, when the profile says ``trigger_on_incident``: audited
     before (what will be sent) and after (its outcome); returns what to tell the user ("" when
     the profile does not page). Read-only and dry-run profiles say what they would page."""
-    cfg = profile.pagerduty
-    if cfg is None or not cfg.trigger_on_incident:
-        return ""
     level = PAGE_SEVERITY.get(severity, "error")
-    dedup = dedup_key(profile, started)
-    summary = f"{severity} {title}"
-    command = event_command(cfg, "trigger", dedup,
-                            {"summary": summary, "source": "ops-cockpit", "severity": level})
-    if profile.read_only or dry_run:
-        why = "read-only" if profile.read_only else "dry run"
-        note(f"pagerduty: not paged ({why}): would run {command}")
-        return f"PagerDuty not paged ({why})"
-    note(f"pagerduty: triggering an incident ({level}, dedup_key {dedup}): {command}")
-    try:
-        key = await trigger_incident(cfg, summary, level, dedup, timeout=max(1.0, profile.timeout))
-    except Exception as e:
-        from cockpit.hub import describe_error
-
-        message, hint = describe_error(e)
-        note(f"pagerduty: page failed: {message}")
-        raise BackendError(f"PagerDuty was not paged: {message}", hint) from e
-    note(f"pagerduty: incident triggered (dedup_key {key})")
-    return f"PagerDuty paged ({level}, dedup_key {key})"
-
-
+    payload = {"summary": f"{severity} {title}", "source": "ops-cockpit", "severity": level}
+    return await _audited_event(profile, "trigger", started, payload, note, dry_run,
+                                doing=f"triggering an incident ({level}", done="incident triggered",
+                                told=f"paged ({level}", untold="not paged")
 
 
 async def page_incident_resolve(profile: Profile, started: float, note: Callable[[str], None],
                                 *, dry_run: bool = False) -> str:
     """``incident: resolve`` resolves the page ``incident: start`` made (its dedup_key), audited
     like the trigger; "" when the profile does not page."""
+    return await _audited_event(profile, "resolve", started, None, note, dry_run,
+                                doing="resolving the incident (", done="incident resolved",
+                                told="page resolved (", untold="page not resolved")
+
+
+async def _audited_event(profile: Profile, action: str, started: float, payload: dict[str, str] | None,
+                         note: Callable[[str], None], dry_run: bool, *, doing: str, done: str,
+                         told: str, untold: str) -> str:
     cfg = profile.pagerduty
     if cfg is None or not cfg.trigger_on_incident:
         return ""
     dedup = dedup_key(profile, started)
-    command = event_command(cfg, "resolve", dedup)
+    command = event_command(cfg, action, dedup, payload)
     if profile.read_only or dry_run:
         why = "read-only" if profile.read_only else "dry run"
-        note(f"pagerduty: not resolved ({why}): would run {command}")
-        return f"PagerDuty page not resolved ({why})"
-    note(f"pagerduty: resolving the incident (dedup_key {dedup}): {command}")
+        note(f"pagerduty: {untold} ({why}): would run {command}")
+        return f"PagerDuty {untold} ({why})"
+    sep = "" if doing.endswith("(") else ", "
+    note(f"pagerduty: {doing}{sep}dedup_key {dedup}): {command}")
     try:
-        await send_event(cfg, "resolve", dedup, timeout=max(1.0, profile.timeout))
+        key = await send_event(cfg, action, dedup, payload, timeout=max(1.0, profile.timeout))
     except Exception as e:
         from cockpit.hub import describe_error
 
         message, hint = describe_error(e)
-        note(f"pagerduty: resolve failed: {message}")
-        raise BackendError(f"the PagerDuty page was not resolved: {message}", hint) from e
-    note(f"pagerduty: incident resolved (dedup_key {dedup})")
-    return f"PagerDuty page resolved (dedup_key {dedup})"
+        note(f"pagerduty: {action} failed: {message}")
+        raise BackendError(f"PagerDuty {action} failed: {message}", hint) from e
+    note(f"pagerduty: {done} (dedup_key {key})")
+    sep = "" if told.endswith("(") else ", "
+    return f"PagerDuty {told}{sep}dedup_key {key})"
