@@ -119,6 +119,9 @@ class CockpitApp(HabitsMixin, HubBridge, StreamSinks, IncidentControl, DrillRunn
         self.hub: Hub | None = None
         self.runner = self._make_runner()
         self.notifier: Any = None
+        # The profile as its sources see it: a lab's gets its PagerDuty, Sentry and Slack
+        # only once the lab runs, and incident: start pages through that one.
+        self.estate_profile = profile
         self.open_notifier(profile)  # the incident channel (notify:); a lab's once it runs
         self.action_specs: tuple = profile_actions(profile)  # the profile's own (actions:)
         self.alarm_tracker: Any = None  # built on the first alarm update, off the first frame
@@ -210,6 +213,7 @@ class CockpitApp(HabitsMixin, HubBridge, StreamSinks, IncidentControl, DrillRunn
                 # With the lab's local sources running already (on_servers), only the rest.
                 profile = (self.lab.remote_profile if self.hub is not None else self.lab.profile)(profile)
                 notes = dict(self.lab.notes)
+                self.estate_profile = profile
                 self.open_notifier(profile)
                 if profile.notify is not None and self.lab.extras.get("slack_page"):
                     self.notify(f"the lab's Slack channel {profile.notify.channel_hint}: "

@@ -30,6 +30,7 @@ class _Host(Protocol):
     cockpit: Any  # screens.main.CockpitScreen
     runner: Any  # cockpit.actions.ActionRunner
     profile: Any
+    estate_profile: Any  # the profile with a lab's PagerDuty filled in (cockpit/app.py)
     _feed: Any  # set for a watcher or a replay: nothing of theirs is recorded
     notifier: Any  # cockpit.integrations.slack.SlackNotifier, or None without notify:
     theme: str
@@ -110,7 +111,7 @@ class IncidentControl:
         from cockpit.integrations.paging import page_incident_start
 
         try:
-            said = await page_incident_start(self.profile, title, severity, started, self._note,
+            said = await page_incident_start(self.estate_profile, title, severity, started, self._note,
                                              dry_run=bool(getattr(self, "dry_run", False)))
         except Exception as e:
             self.notify(str(e), severity="error")
@@ -124,7 +125,7 @@ class IncidentControl:
         from cockpit.integrations.paging import page_incident_resolve
 
         try:
-            said = await page_incident_resolve(self.profile, started, self._note,
+            said = await page_incident_resolve(self.estate_profile, started, self._note,
                                                dry_run=bool(getattr(self, "dry_run", False)))
         except Exception as e:
             self.notify(str(e), severity="error")

@@ -1,0 +1,43 @@
+"""The incident loop on the shipped lab profile, the way a trainee runs it: what the on-call
+engineer found wrong when trying the merged Sentry / PagerDuty / Slack work on the lab."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from cockpit.app import CockpitApp
+from cockpit.config import load_config
+from cockpit.lab import start_lab
+from cockpit.lab.incidentlab import lab_state
+
+from .helpers import wait_until
+from .test_custom_actions import _screen
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _lab_app() -> CockpitApp:
+    profile = replace(load_config(ROOT / "profiles.yaml").get("lab"), refresh=0.5)
+    return CockpitApp(profile, start_lab=lambda: start_lab(with_servers=False))
+
+
+async def test_on_the_lab_incident_start_pages_pagerduty_and_resolve_resolves_it() -> None:
+    """The lab profile says `incident: start` pages (its PagerDuty has trigger_on_incident):
+    the lab's PagerDuty gets the trigger, and resolve resolves it (both were skipped: the
+    cockpit read the profile from before the lab filled in its PagerDuty)."""
+    from screens.incident import IncidentStartScreen
+
+    app = _lab_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_until(lambda: app.lab is not None and "on call: Ada Trainee" in _screen(app), 60)
+        app.action_incident_start()
+        await wait_until(lambda: isinstance(app.screen, IncidentStartScreen) and app.screen.query("#title"), 5)
+        await pilot.pause()
+        await pilot.press(*"api down", "enter")
+        url = app.lab.extras["pagerduty_url"]
+        await wait_until(lambda: any(e.get("event_action") == "trigger" for e in lab_state(url)["events"]), 15)
+        app.action_incident_resolve()
+        await wait_until(lambda: any(e.get("event_action") == "resolve" for e in lab_state(url)["events"]), 15)
+        await pilot.press("q")
+        await pilot.press("tab", "enter")  # "quit anyway" is not asked: the incident is resolved
