@@ -89,7 +89,10 @@ class IncidentControl:
             return
         notify = self.profile.notify
         posts = self.notifier is not None and notify is not None and notify.post_on_start
-        answer = await self.push_screen_wait(IncidentStartScreen(self.notifier.channel if posts else ""))
+        pd = self.estate_profile.pagerduty
+        pages = pd is not None and pd.trigger_on_incident
+        answer = await self.push_screen_wait(IncidentStartScreen(self.notifier.channel if posts else "",
+                                                                 pages=pages))
         if answer is None:
             return
         title, severity = answer

@@ -41,3 +41,24 @@ async def test_on_the_lab_incident_start_pages_pagerduty_and_resolve_resolves_it
         await wait_until(lambda: any(e.get("event_action") == "resolve" for e in lab_state(url)["events"]), 15)
         await pilot.press("q")
         await pilot.press("tab", "enter")  # "quit anyway" is not asked: the incident is resolved
+
+
+async def test_the_start_dialog_says_whole_that_it_posts_and_pages_at_80x24() -> None:
+    """The start dialog's standing confirmation was cut at the dialog's edge ("(notify.po")
+    and said nothing of the page that Start sends too."""
+    from textual.app import App
+
+    from screens.incident import IncidentStartScreen
+
+    class Host(App[None]):
+        def on_mount(self) -> None:
+            self.push_screen(IncidentStartScreen("#incidents", pages=True))
+
+    app = Host()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(lambda: isinstance(app.screen, IncidentStartScreen) and app.screen.query("#title"), 5)
+        await pilot.pause()
+        screen = _screen(app)
+        assert "to #incidents" in screen and "(notify.post_on_start)" in screen  # wrapped, not cut
+        assert "Start also pages PagerDuty (pagerduty.trigger_on_incident)" in screen
+        assert " Start " in screen and " Cancel " in screen
