@@ -1,0 +1,43 @@
+"""The incident timeline as the on-call engineer reads it after a drill: what trying the merged
+PagerDuty work on the lab showed to be out of order."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cockpit.audit import AlarmTracker, AuditLog, parse_time
+from cockpit.model import Alarm, Severity
+
+
+def _page(state: str, since: datetime) -> Alarm:
+    return Alarm(name="#1001 api-service-down", source="pagerduty", severity=Severity.CRITICAL,
+                 state=state, reason="high urgency, assigned to Ada Trainee", since=since)
+
+
+def test_a_page_acknowledged_later_is_dated_when_it_was_seen_acknowledged(tmp_path: Path) -> None:
+    """A PagerDuty incident keeps its creation time through every state: its acknowledgement
+    was dated then, so the timeline showed it before the drill that paged (and before the
+    `pagerduty: acknowledge` action that made it)."""
+    audit = AuditLog(tmp_path / "audit.jsonl", profile="lab")
+    tracker = AlarmTracker(audit, "lab")
+    created = (datetime.now(UTC) - timedelta(minutes=5)).replace(microsecond=0)
+    (first,) = tracker.observe("pagerduty", [_page("triggered", created)])
+    assert parse_time(first["time"]) == created  # first seen: its own time
+    seen = datetime.now(UTC)
+    (ack,) = tracker.observe("pagerduty", [_page("acknowledged", created)])
+    assert parse_time(ack["time"]) >= seen - timedelta(seconds=1), ack["time"]
+
+
+def test_an_alarm_whose_source_dates_each_change_keeps_its_own_time(tmp_path: Path) -> None:
+    """CloudWatch dates every state change itself (StateUpdatedTimestamp): kept as it is."""
+    audit = AuditLog(tmp_path / "audit.jsonl", profile="lab")
+    tracker = AlarmTracker(audit, "lab")
+    t0 = (datetime.now(UTC) - timedelta(minutes=10)).replace(microsecond=0)
+    t1 = t0 + timedelta(minutes=3)
+    cw = Alarm(name="api-cpu", source="cw", severity=Severity.WARNING, state="INSUFFICIENT_DATA",
+               reason="", since=t0)
+    tracker.observe("cw", [cw])
+    (alarm,) = tracker.observe("cw", [Alarm(name="api-cpu", source="cw", severity=Severity.CRITICAL,
+                                            state="ALARM", reason="", since=t1)])
+    assert parse_time(alarm["time"]) == t1
