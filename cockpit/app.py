@@ -153,10 +153,13 @@ class CockpitApp(HabitsMixin, HubBridge, StreamSinks, IncidentControl, DrillRunn
 
     def make_banner(self) -> ProfileBanner:
         p = self.profile
-        return ProfileBanner(
+        banner = ProfileBanner(
             p.name, p.description, production=p.production, lab=p.lab,
             read_only=p.read_only, dry_run=self.dry_run, low_bandwidth=self.low_bandwidth,
         )
+        if (cockpit := getattr(self, "cockpit", None)) is not None:  # a detail's: who is on call too
+            banner.set_oncall(cockpit.banner.oncall)
+        return banner
 
     def watch_theme(self, theme: str) -> None:
         # Status cells carry the theme's colours and (war room) capitals: redraw them now.

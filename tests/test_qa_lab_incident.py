@@ -62,3 +62,28 @@ async def test_the_start_dialog_says_whole_that_it_posts_and_pages_at_80x24() ->
         assert "to #incidents" in screen and "(notify.post_on_start)" in screen  # wrapped, not cut
         assert "Start also pages PagerDuty (pagerduty.trigger_on_incident)" in screen
         assert " Start " in screen and " Cancel " in screen
+
+
+async def test_who_is_on_call_stays_in_the_header_in_an_incident_and_on_a_detail_screen() -> None:
+    """The header's "on call: Ada Trainee" went as soon as it mattered most: the incident
+    banner covered it, and a row's detail screen had a header without it."""
+    from tests.test_dialogs_banner import start_incident, top_line
+
+    app = _lab_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_until(lambda: app.lab is not None and "on call: Ada Trainee" in top_line(app), 60)
+        from cockpit.model import PaneKind
+
+        services = app.cockpit.panes[PaneKind.SERVICES]
+        await wait_until(lambda: services.records, 30)
+        services.table.focus()
+        await pilot.press("enter")  # the focused Services row's detail
+        await wait_until(lambda: app.screen is not app.cockpit, 5)
+        await pilot.pause()
+        assert "on call: Ada Trainee" in top_line(app)
+        await pilot.press("escape")
+        await wait_until(lambda: app.screen is app.cockpit, 5)
+        await start_incident(app, pilot, "api down")
+        assert "INCIDENT: api down" in top_line(app) and "on call: Ada Trainee" in top_line(app)
+        app.action_incident_resolve()
+        await pilot.press("q")
