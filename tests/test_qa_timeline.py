@@ -41,3 +41,12 @@ def test_an_alarm_whose_source_dates_each_change_keeps_its_own_time(tmp_path: Pa
     (alarm,) = tracker.observe("cw", [Alarm(name="api-cpu", source="cw", severity=Severity.CRITICAL,
                                             state="ALARM", reason="", since=t1)])
     assert parse_time(alarm["time"]) == t1
+
+
+def test_help_says_the_posted_report_is_in_slacks_formatting() -> None:
+    """The report goes to Slack in Slack's own formatting (bold lines, bullets); help and the
+    palette said "the timeline's Markdown", which is what the channel no longer shows."""
+    from cockpit.registry import INCIDENT_POST_REPORT
+
+    assert "Markdown" not in INCIDENT_POST_REPORT.description
+    assert "Slack's own formatting" in INCIDENT_POST_REPORT.description
