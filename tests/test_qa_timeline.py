@@ -50,3 +50,19 @@ def test_help_says_the_posted_report_is_in_slacks_formatting() -> None:
 
     assert "Markdown" not in INCIDENT_POST_REPORT.description
     assert "Slack's own formatting" in INCIDENT_POST_REPORT.description
+
+
+def test_the_alarms_estate_column_shows_an_estate_whole_in_a_grid_pane() -> None:
+    """On lab-two-regions at 160x48 the Alarms pane (71 cells) showed Kubernetes rows' estate
+    `lab-simulated` as `lab-si`: a name the profile does not have, and two estates that share
+    their first letters (prod-eu-west-1, prod-eu-west-2) could not be told apart."""
+    from widgets.alarms import AlarmsPane
+    from widgets.columns import fit_columns
+    from widgets.pane import ESTATE_COL
+
+    cols = list(AlarmsPane.columns)
+    cols.insert(AlarmsPane.estate_at or 0, ESTATE_COL)
+    prefs = [15, 60, len("lab-simulated"), 12, 120]  # the widest cell of each column so far
+    widths = fit_columns(cols, prefs, 69)
+    assert widths[2] == len("lab-simulated"), widths
+    assert widths[1] is not None and widths[1] >= 20  # the alarm's name keeps its minimum
