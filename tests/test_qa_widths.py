@@ -27,3 +27,34 @@ async def test_a_pane_that_grows_a_scrollbar_keeps_its_hidden_columns_mark_whole
         assert table.hidden_columns > 0
         header = next(line for line in screen_text(app).splitlines() if "severity" in line)
         assert f"+{table.hidden_columns} cols →" in header, header
+
+
+def _rendered(parts: list, width: int = 160) -> str:
+    import io
+
+    from rich.console import Console
+
+    console = Console(width=width, file=io.StringIO(), record=True, color_system=None)
+    for part in parts:
+        console.print(part)
+    return console.export_text()
+
+
+def test_a_detail_sections_title_is_one_line_over_a_narrow_table() -> None:
+    """A PagerDuty page's detail titled its on-call table "on call for its" / "escalation
+    policy" on two lines: the title was wrapped to the width of the two narrow columns."""
+    from cockpit.model import DetailSection
+    from screens.detail import render_section
+
+    text = _rendered(render_section(DetailSection(
+        "on call for its escalation policy", ("user", "level"), rows=(("Ada Trainee", "1"), ("Grace Lead", "2")))))
+    assert "on call for its escalation policy" in text, text
+
+
+def test_a_detail_sections_title_from_the_estate_is_not_markup() -> None:
+    """Section titles carry estate names (a Sentry event's time, a release): shown as typed."""
+    from cockpit.model import DetailSection
+    from screens.detail import render_section
+
+    text = _rendered(render_section(DetailSection("release [bold]x[/bold] [/oops]", ("a",), rows=(("1",),))))
+    assert "release [bold]x[/bold] [/oops]" in text, text
