@@ -66,3 +66,18 @@ def test_the_alarms_estate_column_shows_an_estate_whole_in_a_grid_pane() -> None
     widths = fit_columns(cols, prefs, 69)
     assert widths[2] == len("lab-simulated"), widths
     assert widths[1] is not None and widths[1] >= 20  # the alarm's name keeps its minimum
+
+
+def test_cockpit_check_says_a_stacks_state_once() -> None:
+    """`cockpit check --profile lab` printed "UPDATE_ROLLBACK_FAILED: UPDATE_ROLLBACK_FAILED:
+    The following resource(s)...": the CloudFormation reason already leads with the state."""
+    from cockpit.check import findings_for
+
+    stack = Alarm(name="stack app-queues", source="stacks", severity=Severity.CRITICAL,
+                  state="UPDATE_ROLLBACK_FAILED",
+                  reason="UPDATE_ROLLBACK_FAILED: The following resource(s) failed to update: [JobsQueue].")
+    (finding,) = findings_for(stack)
+    assert finding.text == stack.reason
+    cw = Alarm(name="api-cpu", source="cw", severity=Severity.CRITICAL, state="ALARM", reason="Threshold Crossed")
+    (finding,) = findings_for(cw)
+    assert finding.text == "ALARM: Threshold Crossed"
