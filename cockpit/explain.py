@@ -23,9 +23,13 @@ PANES: dict[PaneKind, tuple[str, str]] = {
         "Replaces `aws ecs describe-services`, `kubectl get deploy`, `systemctl status`.",
     ),
     PaneKind.ALARMS: (
-        "What is firing now, worst first: CloudWatch alarms in ALARM or without data, and the "
-        "cockpit's own threshold alarms. `since` is when the state last changed.",
-        "Replaces `aws cloudwatch describe-alarms --state-value ALARM`.",
+        "What is firing now, worst first: CloudWatch alarms in ALARM or without data, stuck "
+        "CloudFormation stacks, Kubernetes trouble (CrashLoopBackOff, OOMKilled, Warning events), "
+        "Alertmanager alerts, Prometheus targets and thresholds, health checks, Sentry issues "
+        "(new, regressed, spiking), open PagerDuty incidents, and the cockpit's own threshold "
+        "alarms. `since` is when the state last changed.",
+        "Replaces `aws cloudwatch describe-alarms --state-value ALARM`, `amtool alert query`, "
+        "`sentry-cli issues list`, PagerDuty's incidents page.",
     ),
     PaneKind.LOGS: (
         "The merged log stream of every followed source, newest at the bottom, kept in a "

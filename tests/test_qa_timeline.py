@@ -81,3 +81,15 @@ def test_cockpit_check_says_a_stacks_state_once() -> None:
     cw = Alarm(name="api-cpu", source="cw", severity=Severity.CRITICAL, state="ALARM", reason="Threshold Crossed")
     (finding,) = findings_for(cw)
     assert finding.text == "ALARM: Threshold Crossed"
+
+
+def test_explain_of_the_alarms_pane_names_what_fills_it() -> None:
+    """A trainee pressing `e` on the lab's Alarms pane read that it shows "CloudWatch alarms
+    ... and the cockpit's own threshold alarms", beside a Sentry spike and a PagerDuty page."""
+    from cockpit.explain import PANES
+    from cockpit.model import PaneKind
+
+    what, replaces = PANES[PaneKind.ALARMS]
+    for source in ("CloudWatch", "Kubernetes", "Alertmanager", "Prometheus", "Sentry", "PagerDuty"):
+        assert source in what, source
+    assert "sentry-cli" in replaces and "pagerduty" in replaces.lower()
