@@ -431,7 +431,12 @@ class CockpitApp(HabitsMixin, HubBridge, StreamSinks, IncidentControl, DrillRunn
         toggle_explain(self.screen)
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.help_sections(), self.make_banner()))
+        # A detail's own keys first: there `1` acknowledges a page, not "Pane 1".
+        here = [] if self.screen is getattr(self, "cockpit", None) else [
+            (b.key_display or b.key, b.description)
+            for bs in self.screen._bindings.key_to_bindings.values() for b in bs if b.description and b.show]
+        sections = self.help_sections()
+        self.push_screen(HelpScreen([("This screen", here), *sections] if here else sections, self.make_banner()))
 
     def help_sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
         from screens.help import help_sections
