@@ -7,12 +7,11 @@ action explains itself. Headless: the explain panel only renders these sections.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from cockpit.masking import mask_argv
+from cockpit.masking import mask_argv, shell_join
 from cockpit.model import PaneKind
 
 PANES: dict[PaneKind, tuple[str, str]] = {
@@ -57,7 +56,7 @@ class ExplainSection:
 
 
 def _command(argv: Iterable[str]) -> str:
-    return shlex.join(mask_argv(argv))
+    return shell_join(mask_argv(argv))
 
 
 def explain(pane: PaneKind, sources: Iterable[Any], record: Any = None, backend: Any = None,
