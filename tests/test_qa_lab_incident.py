@@ -87,3 +87,17 @@ async def test_who_is_on_call_stays_in_the_header_in_an_incident_and_on_a_detail
         assert "INCIDENT: api down" in top_line(app) and "on call: Ada Trainee" in top_line(app)
         app.action_incident_resolve()
         await pilot.press("q")
+
+
+async def test_who_is_on_call_is_in_the_header_at_80x24() -> None:
+    """Over SSH at 80x24 the header read "LAB: lab-two-regions  Embedded lab in two regions,
+    one estate each  ·  on cal…": the profile's description pushed who is on call off the line."""
+    from tests.test_dialogs_banner import top_line
+
+    profile = replace(load_config(ROOT / "profiles.yaml").get("lab-two-regions"), refresh=0.5)
+    app = CockpitApp(profile, start_lab=lambda: start_lab(with_servers=False))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(lambda: app.lab is not None and app.cockpit.banner.oncall, 60)
+        await pilot.pause()
+        assert "on call: Ada Trainee" in top_line(app)[:78], top_line(app)  # what 80 columns show
+        await pilot.press("q")
