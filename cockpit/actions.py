@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from cockpit.audit import AuditLog, utc_iso
 from cockpit.errors import ActionRefused, CockpitError
-from cockpit.masking import mask_argv
+from cockpit.masking import mask_argv, shell_join
 from cockpit.model import Alarm, DatabaseSnapshot, QueueStatus, ServiceStatus
 from cockpit.profile import Profile
 from cockpit.text import EstateText
@@ -411,7 +411,9 @@ class ActionRunner:
         try:
             resolved = spec.resolve_params(backend, target, params)
             entry["params"] = resolved
-            command = shlex.join(spec.command(backend, target, resolved))
+            # A team's own argv is shown exactly as it runs (no shell ever expands a "$X" in it).
+            join = shlex.join if getattr(spec, "config", None) is not None else shell_join
+            command = join(spec.command(backend, target, resolved))
         except CockpitError as e:
             return await finish("refused", f"{spec.title} refused: {e}", str(e))
         entry["command"] = command

@@ -124,6 +124,9 @@ class CockpitApp(HabitsMixin, HubBridge, StreamSinks, IncidentControl, DrillRunn
         self.hub: Hub | None = None
         self.runner = self._make_runner()
         self.notifier: Any = None
+        # The profile as its sources see it: a lab's gets its PagerDuty, Sentry and Slack
+        # only once the lab runs, and incident: start pages through that one.
+        self.estate_profile = profile
         self.open_notifier(profile)  # the incident channel (notify:); a lab's once it runs
         self.action_specs: tuple = profile_actions(profile)  # the profile's own (actions:)
         self.alarm_tracker: Any = None  # built on the first alarm update, off the first frame
@@ -155,10 +158,13 @@ class CockpitApp(HabitsMixin, HubBridge, StreamSinks, IncidentControl, DrillRunn
 
     def make_banner(self) -> ProfileBanner:
         p = self.profile
-        return ProfileBanner(
+        banner = ProfileBanner(
             p.name, p.description, production=p.production, lab=p.lab,
             read_only=p.read_only, dry_run=self.dry_run, low_bandwidth=self.low_bandwidth,
         )
+        if (cockpit := getattr(self, "cockpit", None)) is not None:  # a detail's: who is on call too
+            banner.set_oncall(cockpit.banner.oncall)
+        return banner
 
     def watch_theme(self, theme: str) -> None:
         # Status cells carry the theme's colours and (war room) capitals: redraw them now.
@@ -217,6 +223,7 @@ class CockpitApp(HabitsMixin, HubBridge, StreamSinks, IncidentControl, DrillRunn
                 # With the lab's local sources running already (on_servers), only the rest.
                 profile = (self.lab.remote_profile if self.hub is not None else self.lab.profile)(profile)
                 notes = dict(self.lab.notes)
+                self.estate_profile = profile
                 self.open_notifier(profile)
                 if profile.notify is not None and self.lab.extras.get("slack_page"):
                     self.notify(f"the lab's Slack channel {profile.notify.channel_hint}: "
@@ -450,7 +457,12 @@ class CockpitApp(HabitsMixin, HubBridge, StreamSinks, IncidentControl, DrillRunn
         toggle_explain(self.screen)
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.help_sections(), self.make_banner()))
+        # A detail's own keys first: there `1` acknowledges a page, not "Pane 1".
+        here = [] if self.screen is getattr(self, "cockpit", None) else [
+            (b.key_display or b.key, b.description)
+            for bs in self.screen._bindings.key_to_bindings.values() for b in bs if b.description and b.show]
+        sections = self.help_sections()
+        self.push_screen(HelpScreen([("This screen", here), *sections] if here else sections, self.make_banner()))
 
     def help_sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
         from screens.help import help_sections

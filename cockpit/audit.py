@@ -322,6 +322,7 @@ class AlarmTracker:
         self.audit = audit
         self.profile = profile
         self._states: dict[str, str] = {}
+        self._at: dict[str, datetime] = {}  # when each alarm's last transition was dated
         # Start from what this session already wrote (a tracker built again must not record
         # every firing alarm anew). Another session's states are another cockpit's view, of
         # perhaps another estate (each lab is its own): a new cockpit records what it sees,
@@ -331,6 +332,7 @@ class AlarmTracker:
             for e in audit.read(since=since, profile=profile):
                 if e.get("type") == "alarm" and e.get("alarm") and e.get("session") == audit.session:
                     self._states[str(e["alarm"])] = str(e.get("to", ""))
+                    self._at[str(e["alarm"])] = parse_time(e["time"])
         except Exception as e:  # an unreadable log must not stop the cockpit; actions will say it
             log.warning("audit log not read for alarm states: %s", e)
         self._states = {k: v for k, v in self._states.items() if v and v != "OK"}
@@ -342,11 +344,20 @@ class AlarmTracker:
         written: list[dict[str, Any]] = []
         for key, alarm in now.items():
             if before.get(key) != alarm.state:
+                at = alarm.since
+                if before.get(key) and (at is None or at <= self._at.get(key, at)):
+                    # A source that dates an alarm by its start (a PagerDuty incident by its
+                    # creation, a Sentry issue by its first event) changed its state since the
+                    # last look: dated by the alarm, an acknowledgement would come before the
+                    # page itself and the action that made it.
+                    at = datetime.now(UTC)
                 written.append(self.audit.record_alarm_transition(
-                    self.profile, key, alarm.name, before.get(key, ""), alarm.state, alarm.since,
+                    self.profile, key, alarm.name, before.get(key, ""), alarm.state, at,
                     alarm.reason, severity=alarm.severity.label, resource=alarm.resource,
                 ))
                 self._states[key] = alarm.state
+                if at is not None:
+                    self._at[key] = at
         for key, state in before.items():
             if key not in now:
                 written.append(self.audit.record_alarm_transition(
@@ -354,4 +365,5 @@ class AlarmTracker:
                     "no longer in a reported state",
                 ))
                 del self._states[key]
+                self._at.pop(key, None)
         return written

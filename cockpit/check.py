@@ -147,6 +147,8 @@ def findings_for(record: Any) -> list[Finding]:
         if record.severity < Severity.WARNING:
             return []
         text = record.state + (f": {record.reason}" if record.reason else "")
+        if record.reason.startswith(f"{record.state}:"):  # a stack's reason leads with its state
+            text = record.reason
         return [Finding(record.severity, "alarm", record.name, text, record.source)]
     if isinstance(record, QueueStatus):
         parts = [f"depth {record.depth}" if record.depth is not None else record.note or "depth unknown"]

@@ -7,12 +7,11 @@ action explains itself. Headless: the explain panel only renders these sections.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from cockpit.masking import mask_argv
+from cockpit.masking import mask_argv, shell_join
 from cockpit.model import PaneKind
 
 PANES: dict[PaneKind, tuple[str, str]] = {
@@ -23,9 +22,13 @@ PANES: dict[PaneKind, tuple[str, str]] = {
         "Replaces `aws ecs describe-services`, `kubectl get deploy`, `systemctl status`.",
     ),
     PaneKind.ALARMS: (
-        "What is firing now, worst first: CloudWatch alarms in ALARM or without data, and the "
-        "cockpit's own threshold alarms. `since` is when the state last changed.",
-        "Replaces `aws cloudwatch describe-alarms --state-value ALARM`.",
+        "What is firing now, worst first: CloudWatch alarms in ALARM or without data, stuck "
+        "CloudFormation stacks, Kubernetes trouble (CrashLoopBackOff, OOMKilled, Warning events), "
+        "Alertmanager alerts, Prometheus targets and thresholds, health checks, Sentry issues "
+        "(new, regressed, spiking), open PagerDuty incidents, and the cockpit's own threshold "
+        "alarms. `since` is when the state last changed.",
+        "Replaces `aws cloudwatch describe-alarms --state-value ALARM`, `amtool alert query`, "
+        "`sentry-cli issues list`, PagerDuty's incidents page.",
     ),
     PaneKind.LOGS: (
         "The merged log stream of every followed source, newest at the bottom, kept in a "
@@ -53,7 +56,7 @@ class ExplainSection:
 
 
 def _command(argv: Iterable[str]) -> str:
-    return shlex.join(mask_argv(argv))
+    return shell_join(mask_argv(argv))
 
 
 def explain(pane: PaneKind, sources: Iterable[Any], record: Any = None, backend: Any = None,

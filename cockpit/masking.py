@@ -150,6 +150,18 @@ def mask_svg_text(svg: str) -> str:
     return _SVG_TEXT.sub(node, svg)
 
 
+_VARIABLE = re.compile(r"\$[A-Z_][A-Z0-9_]*")
+
+
+def shell_join(argv: Iterable[str]) -> str:
+    """``shlex.join``, but a word that is only a variable (``$SENTRY_AUTH_TOKEN``, how a
+    shown command names a token) is double-quoted: pasted, the shell puts the token there,
+    where single quotes would send the variable's name as the token."""
+    import shlex
+
+    return " ".join(f'"{a}"' if _VARIABLE.fullmatch(a) else shlex.quote(a) for a in map(str, argv))
+
+
 def mask_argv(argv: Iterable[str]) -> list[str]:
     """An argv with secrets masked: values of secret flags, assignments, URLs."""
     out: list[str] = []

@@ -515,8 +515,8 @@ INCIDENT_POST_REPORT = ActionSpec(
     capability=SlackPostable,
     risk=Risk.CHANGE,
     key=None,
-    description="Post the incident report (the timeline's Markdown: severity, duration, "
-    "impact, timeline, actions, follow-ups) to the incident channel, after showing it.",
+    description="Post the incident report (the timeline's report: severity, duration, impact, "
+    "timeline, actions, follow-ups, in Slack's own formatting) to the incident channel, after showing it.",
     argv=lambda b, t, p: b.report_command(),
     call=lambda b, t, p: b.post(t.report),
     prepare=lambda b, t, p: {"events": t.events},

@@ -125,9 +125,12 @@ def render_record(record: Any) -> list[Any]:
 def render_section(section: DetailSection) -> list[Any]:
     parts: list[Any] = []
     if section.columns:
-        t = Table(title=sanitize(section.title, 200), title_justify="left", expand=False)
+        # Text, not str: Rich parses markup in a str title. The table is at least as wide as
+        # its title, which Rich wraps to the table's width ("on call for its" / "escalation...").
+        title = Text(sanitize(section.title, 200))
+        t = Table(title=title, title_justify="left", expand=False, min_width=title.cell_len)
         for col in section.columns:
-            t.add_column(sanitize(col, 60))
+            t.add_column(Text(sanitize(col, 60)))
         for row in section.rows:
             t.add_row(*(Text(sanitize(cell, 2000)) for cell in row))
         parts.append(t)

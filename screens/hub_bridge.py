@@ -225,7 +225,10 @@ class HubBridge:
             from cockpit.backends.base import OnCallReader
 
             if isinstance(src := self.hub.source(update.source_id), OnCallReader):
-                self.cockpit.banner.set_oncall(src.oncall_text)
+                self.cockpit.incident_banner.set_oncall(src.oncall_text)
+                for screen in self.screen_stack:  # the cockpit's header and any open detail's
+                    if hasattr(banner := getattr(screen, "banner", None), "set_oncall"):
+                        banner.set_oncall(src.oncall_text)
         self._follow_rows(update)
         # Only the driver records alarm transitions: watchers and replays have no estate.
         if (self.hub is not None and update.pane is PaneKind.ALARMS

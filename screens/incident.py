@@ -28,19 +28,24 @@ class IncidentStartScreen(ModalScreen[tuple[str, str] | None]):
     IncidentStartScreen > Vertical { width: 70; height: auto; border: thick $error;
                                      background: $surface; padding: 1 2; }
     IncidentStartScreen Horizontal { height: auto; margin-top: 1; }
+    IncidentStartScreen .consent { width: 100%; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="incident.cancel")]
 
-    def __init__(self, posts_to: str = "") -> None:
+    def __init__(self, posts_to: str = "", *, pages: bool = False) -> None:
         super().__init__()
         self.posts_to = posts_to  # the channel Start posts to (notify.post_on_start), if any
+        self.pages = pages  # Start pages PagerDuty too (pagerduty.trigger_on_incident)
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label("Start an incident")
             if self.posts_to:
                 yield Label(Text(f"Start also posts the title and severity to {sanitize(self.posts_to, 80)} "
-                                 "(notify.post_on_start)"), id="posts-to")
+                                 "(notify.post_on_start)"), id="posts-to", classes="consent")
+            if self.pages:
+                yield Label(Text("Start also pages PagerDuty (pagerduty.trigger_on_incident)"), id="pages",
+                            classes="consent")
             yield Input(placeholder="title, e.g. api 5xx errors after deploy", id="title")
             yield Select([(SEVERITY_HELP[s], s) for s in SEVERITIES], value="P2", allow_blank=False,
                          id="severity")

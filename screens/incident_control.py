@@ -31,6 +31,7 @@ class _Host(Protocol):
     cockpit: Any  # screens.main.CockpitScreen
     runner: Any  # cockpit.actions.ActionRunner
     profile: Any
+    estate_profile: Any  # the profile with a lab's PagerDuty filled in (cockpit/app.py)
     _feed: Any  # set for a watcher or a replay: nothing of theirs is recorded
     notifier: Any  # cockpit.integrations.slack.SlackNotifier, or None without notify:
     theme: str
@@ -91,7 +92,10 @@ class IncidentControl:
             return
         notify = self.profile.notify
         posts = self.notifier is not None and notify is not None and notify.post_on_start
-        answer = await self.push_screen_wait(IncidentStartScreen(self.notifier.channel if posts else ""))
+        pd = self.estate_profile.pagerduty
+        pages = pd is not None and pd.trigger_on_incident
+        answer = await self.push_screen_wait(IncidentStartScreen(self.notifier.channel if posts else "",
+                                                                 pages=pages))
         if answer is None:
             return
         title, severity = answer
@@ -112,15 +116,16 @@ class IncidentControl:
         """PagerDuty is paged when the profile says ``trigger_on_incident`` (audited as notes)."""
         from cockpit.integrations.paging import page_incident_start
 
-        await self._say_page(page_incident_start(self.profile, title, severity, started, self._note,
-                                                 dry_run=bool(getattr(self, "dry_run", False))))
+        # The estate's profile: the lab fills in its PagerDuty there, after the profile was read.
+        await self._say_page(page_incident_start(self.estate_profile, title, severity, started,
+                                                 self._note, dry_run=bool(getattr(self, "dry_run", False))))
 
     @work(group="incident", exit_on_error=False)
     async def _resolve_page(self: _Host, started: float) -> None:
         """The page incident: start made is resolved with the incident (its dedup_key)."""
         from cockpit.integrations.paging import page_incident_resolve
 
-        await self._say_page(page_incident_resolve(self.profile, started, self._note,
+        await self._say_page(page_incident_resolve(self.estate_profile, started, self._note,
                                                    dry_run=bool(getattr(self, "dry_run", False))))
 
     async def _say_page(self: _Host, paging: Awaitable[str]) -> None:

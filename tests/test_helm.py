@@ -259,7 +259,7 @@ async def lab_services(tmp_path: Path):
         stop()
 
 
-async def test_the_backend_lists_the_release_with_its_history_in_the_workload_detail(lab_services):
+async def test_the_backend_lists_the_release_with_its_history_in_the_workload_detail(lab_services, helm_stub):
     src, _, _ = lab_services
     rows = {r.name: r for r in await src.fetch()}
     api, worker = rows["deployment/scanner-api"], rows["deployment/scanner-worker"]

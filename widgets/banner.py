@@ -20,18 +20,19 @@ class ProfileBanner(Static):
             (f"{'▲ ' if production else ''}{kind} {profile_name}", "bold"),
             ("  [" + "] [".join(flags) + "]") if flags else "",
         )
-        text = Text.assemble(
-            (f"{'▲ ' if production else ''}{kind}: {profile_name}", "bold"),
-            f"  {description}" if description else "",
-            ("  [" + "] [".join(flags) + "]") if flags else "",
-        )
-        self._text = text
+        self._head = Text(f"{'▲ ' if production else ''}{kind}: {profile_name}", "bold")
+        self._tail = Text.assemble(f"  {description}" if description else "",
+                                   ("  [" + "] [".join(flags) + "]") if flags else "")
         self.oncall = ""
-        self.update(text)
+        self.update(self._line())
+
+    def _line(self) -> Text:
+        # Who is on call before the description: at 80 columns the description is what is cut.
+        return Text.assemble(self._head, ("  ·  " + self.oncall) if self.oncall else "", self._tail)
 
     def set_oncall(self, who: str) -> None:
-        """Who PagerDuty pages first now ("on call: Ada"), at the end of the line; "" drops it."""
+        """Who PagerDuty pages first now ("on call: Ada"), after the profile; "" drops it."""
         if who == self.oncall:
             return  # no repaint when nothing moved
         self.oncall = who
-        self.update(Text.assemble(self._text, ("  ·  " + who) if who else ""))
+        self.update(self._line())

@@ -15,7 +15,8 @@ class Col:
     """A column that fits its content: at least ``min`` cells, up to its widest cell (or
     ``max``), widened in ``priority`` order (0: identifying, widened first, never dropped;
     the highest drops out first as the pane narrows). ``grow`` takes what is left;
-    ``middle`` shortens in the middle, keeping a name's distinguishing suffix."""
+    ``middle`` shortens in the middle, keeping a name's distinguishing suffix; ``whole``
+    is never cut: it has its widest cell (up to ``max``) or drops out."""
 
     label: str
     min: int
@@ -23,6 +24,7 @@ class Col:
     max: int | None = None
     grow: bool = False
     middle: bool = False
+    whole: bool = False
 
 
 def as_col(spec: Col | tuple[str, int], last: bool = False) -> Col:
@@ -49,16 +51,18 @@ def fit_columns(cols: Sequence[Col], prefs: Sequence[int], width: int, pad: int 
         cap = cols[i].max
         return want if cap is None else min(want, cap)
 
+    mins = [wanted(i) if cols[i].whole else cols[i].min for i in range(n)]
+
     def need(ix: list[int], full: bool) -> int:
-        return sum((wanted(i) if full and cols[i].priority == 0 and not cols[i].grow else cols[i].min) + 2 * pad
+        return sum((wanted(i) if full and cols[i].priority == 0 and not cols[i].grow else mins[i]) + 2 * pad
                    for i in ix)
 
     for i in sorted(range(n), key=lambda i: (-cols[i].priority, -i)):
         if cols[i].priority == 0 or need(shown, cols[i].priority > 1) <= width:
             break
         shown.remove(i)
-    widths = {i: cols[i].min for i in shown}
-    room = width - sum(cols[i].min + 2 * pad for i in shown)
+    widths = {i: mins[i] for i in shown}
+    room = width - sum(mins[i] + 2 * pad for i in shown)
     for i in sorted(shown, key=lambda i: (cols[i].priority, i)):
         extra = max(0, min(wanted(i) - widths[i], room))
         widths[i] += extra

@@ -46,6 +46,7 @@ class IncidentBanner(Static):
         self.marker = marker
         self.incident: Incident | None = None
         self._timer: Timer | None = None
+        self.oncall = ""  # "on call: Ada": the profile banner's end, which this one covers
 
     def on_mount(self) -> None:
         self._timer = self.set_interval(1, self.tick, pause=True)
@@ -67,6 +68,11 @@ class IncidentBanner(Static):
         self.set_class(True, "-resolved")
         self.tick()
 
+    def set_oncall(self, who: str) -> None:
+        if who != self.oncall:
+            self.oncall = who
+            self.tick()
+
     def tick(self) -> None:
         inc = self.incident
         if inc is None:
@@ -75,5 +81,6 @@ class IncidentBanner(Static):
         state = "RESOLVED after" if inc.resolved is not None else "open for"
         started = time.strftime("%H:%M", time.gmtime(inc.started))
         text = Text(f"{inc.severity} INCIDENT: {sanitize(inc.title, 200)} · {state} "
-                    f"{clock_text(end - inc.started)} · since {started} UTC")
+                    f"{clock_text(end - inc.started)} · since {started} UTC"
+                    + (f" · {self.oncall}" if self.oncall else ""))
         self.update(Text.assemble(self.marker, " · ", text) if self.marker else text)

@@ -289,7 +289,7 @@ class KeyedTable(DataTable):
         cursor, hover = self.cursor_coordinate, self.hover_coordinate
         pad = 2 * self.cell_padding
         key = (
-            y, x1, x2, self.size.width, base_style, self._look, self._pseudo_class_state,
+            y, x1, x2, self.scrollable_content_region.width, base_style, self._look, self._pseudo_class_state,
             self.show_cursor, self._show_hover_cursor, self.fixed_columns, self._labelled_row_exists,
             cursor if cursor.row < 0 else None, hover if hover.row < 0 else None,
             tuple((column.label.plain, str(column.label.style), tuple(column.label.spans),
@@ -304,7 +304,7 @@ class KeyedTable(DataTable):
                 # Said where the missing columns would be (z, maximise, or the detail has
                 # them), over the end of the header (left blank for it: see _relayout).
                 mark = self._mark([None] * self.hidden_columns)
-                width = self.size.width
+                width = self.scrollable_content_region.width  # not under the scrollbar
                 if strip.cell_length >= width > len(mark):
                     style = strip._segments[-1].style if strip._segments else None
                     strip = Strip.join([strip.crop(0, width - len(mark)), Strip([Segment(mark, style)])])

@@ -326,7 +326,8 @@ def action_bindings(record_type: type) -> list[Binding]:
     ]
 
 
-ESTATE_COL = Col("estate", 6, 1, max=16)
+# Whole or not at all: "lab-si" of "lab-simulated" reads as another estate's name.
+ESTATE_COL = Col("estate", 6, 1, max=16, whole=True)
 
 
 def split_estate_filter(text: str) -> tuple[str | None, str]:

@@ -137,6 +137,8 @@ class HelmReleases:
             rollback_choice(revs)
         except BackendError as e:
             return e.message
+        if shutil.which("helm") is None:  # said before the name is typed, not after
+            return "helm is not on PATH: the rollback runs your own helm binary (install helm or add it to PATH)"
         return None
 
     def helm_rollback_change(self, target: ServiceStatus) -> dict[str, Any]:
