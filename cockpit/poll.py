@@ -93,7 +93,8 @@ class Poller:
 
             lab = await asyncio.to_thread(start_lab)
             profile, notes = lab.profile(profile), dict(lab.notes)
-        encoder = StreamEncoder(profile.name, production=profile.production, lab=profile.lab)
+        encoder = StreamEncoder(profile.name, production=profile.production, lab=profile.lab,
+                                estates=profile.several_estates)
         self.share = RedisShare(self.target, encoder.full_state, profile.share,
                                 on_status=lambda text, ok: self.log(text))
         factory = self.sources_factory or build_sources

@@ -81,7 +81,8 @@ class StreamSinks:
             from cockpit.stream import StreamEncoder
 
             p = self.profile
-            self._encoder = StreamEncoder(p.name, production=p.production, lab=p.lab)
+            self._encoder = StreamEncoder(p.name, production=p.production, lab=p.lab,
+                                          estates=p.several_estates)
         return self._encoder
 
     async def _open_sinks(self: _Host) -> None:

@@ -185,10 +185,12 @@ def _key(record: model.PaneRecord) -> str:
 class StreamEncoder:
     """Turns hub output into events; keeps per-source state to send diffs."""
 
-    def __init__(self, profile: str, *, clock=time.time, production: bool = False, lab: bool = False) -> None:
+    def __init__(self, profile: str, *, clock=time.time, production: bool = False, lab: bool = False,
+                 estates: bool = False) -> None:
         self.profile = profile
         self.production = production  # watchers show the driver's danger banner too
         self.lab = lab
+        self.estates = estates  # several estates: watchers show each row's estate too
         self.clock = clock
         self._last: dict[str, dict[str, Any]] = {}  # source -> key -> encoded record
         self._meta: dict[str, dict[str, Any]] = {}  # source -> last meta fields
@@ -197,7 +199,7 @@ class StreamEncoder:
 
     def hello(self) -> dict[str, Any]:
         return {"v": VERSION, "t": self.clock(), "kind": "hello", "profile": self.profile,
-                "production": self.production, "lab": self.lab}
+                "production": self.production, "lab": self.lab, "estates": self.estates}
 
     def snapshot(self, update: SourceUpdate) -> dict[str, Any] | None:
         """A diff event for ``update``; None when nothing a watcher sees has changed."""
@@ -323,6 +325,7 @@ class StreamDecoder:
             self.profile = _need(event, "profile", str, "")
             _need(event, "production", bool, False)
             _need(event, "lab", bool, False)
+            _need(event, "estates", bool, False)  # absent before it existed: one estate's look
             return event
         if kind == "snapshot":
             return self._snapshot(event)

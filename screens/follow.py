@@ -1,5 +1,6 @@
-"""Watchers and replays following the driver: its profile and production marker (from the
-stream's ``hello``) and the detail screen it has open (``detail`` events).
+"""Watchers and replays following the driver: its profile, production marker and whether its
+rows come from several estates (from the stream's ``hello``), and the detail screen it has
+open (``detail`` events).
 
 The watcher opens the same detail from the records it already has (found by source and
 key), read-only: it has no backend, so the detail offers no action and reads no sections.
@@ -43,6 +44,12 @@ def _show_driver(app: Any, hello: dict[str, Any]) -> None:
             banner.set_class(fresh.has_class("-production"), "-production")
             banner.set_class(fresh.has_class("-lab"), "-lab")
             banner.update(fresh.content)
+    if "estates" in hello:  # an older driver's hello does not say: the panes stay as built
+        from widgets.pane import TablePane
+
+        for pane in app.cockpit.panes.values():
+            if isinstance(pane, TablePane):
+                pane.show_estates(bool(hello["estates"]))
 
 
 def _follow_detail(app: Any, event: dict[str, Any], again: bool = True) -> None:

@@ -362,14 +362,43 @@ class TablePane(Pane, Generic[R]):
         super().__init__(**kwargs)
         # Only a profile of several estates shows the column: one estate's panes look as ever.
         self.estate_index = self.estate_at if estates else None
-        columns = list(self.columns)
-        if self.estate_index is not None:
-            columns.insert(self.estate_index, ESTATE_COL)
-        self.table = KeyedTable(columns, classes="pane-table")
+        self.table = self._make_table()
         self.records: dict[str, Any] = {}
         self._row_cache: dict[Any, tuple[Any, tuple[str, list[Text]]]] = {}
         self._offered: tuple[bool | None, ...] | None = None  # row actions the footer shows
         self._offered_key: str | None = None  # ... for this row
+
+    def _make_table(self) -> KeyedTable:
+        columns = list(self.columns)
+        if self.estate_index is not None:
+            columns.insert(self.estate_index, ESTATE_COL)
+        return KeyedTable(columns, classes="pane-table")
+
+    def show_estates(self, estates: bool) -> None:
+        """Show or hide the estate column after the pane was built: a watcher or a replay
+        learns from the driver's ``hello`` that its rows come from several estates."""
+        index = self.estate_at if estates else None
+        if index == self.estate_index:
+            return
+        self.estate_index = index
+        # DataTable cannot insert a column: a new table, which the rows are synced into again.
+        old, self.table = self.table, self._make_table()
+        self._row_cache = {}
+        if old.sort_column and old.sort_column[0] in (c.label for c in self.table._cols):
+            self.table.sort_column = old.sort_column
+        if old.parent is None:  # not composed yet: composed with the new one
+            return
+        focused = old.has_focus
+        mounting = self.mount(self.table, after=old)
+        old.remove()
+        if focused:
+            self.table.focus()
+
+        async def fill() -> None:  # rows go to a mounted table only (render_records)
+            await mounting
+            self.render_records()
+
+        self.call_later(fill)
 
     def compose_body(self) -> ComposeResult:
         yield self.table
