@@ -43,6 +43,10 @@ def _app(**kw) -> tuple[CockpitApp, list]:
 async def _ready(app: CockpitApp) -> None:
     panes = app.cockpit.panes
     await wait_until(lambda: any(s.name == "api" for s in panes[PaneKind.SERVICES].records.values()), 30)
+    # Every services source has answered: a later one inserts its rows above a row the test
+    # has put the cursor on, and the row keys then belong to another row.
+    await wait_until(lambda: all(u.records is not None or u.error is not None
+                                 for u in panes[PaneKind.SERVICES].updates.values()), 30)
     await wait_until(lambda: panes[PaneKind.QUEUES].row_count() > 0, 15)
     await wait_until(lambda: panes[PaneKind.DATABASE].row_count() > 0, 15)
 
