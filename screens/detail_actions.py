@@ -8,6 +8,7 @@ that blocks others; the palette lists every session). Each runs through
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,12 +113,19 @@ def step_target(app: Any, record: Any, spec: ActionSpec) -> Any:
     return related_target(app, record, spec)
 
 
+def subject_names(resource: str) -> set[str]:
+    """The row names an alarm's resource may mean: itself, its last path part, and its name
+    before a qualifier in parentheses (a PagerDuty service named ``api (production)``)."""
+    last = resource.rsplit("/", 1)[-1]
+    bare = re.sub(r"\s*\([^()]*\)$", "", last)
+    return {resource, last, bare} - {""}
+
+
 def related_target(app: Any, record: Any, spec: ActionSpec) -> Any:
     """The row an alarm is about, for a runbook step whose action is not the alarm's own
     ("Restart the service" on api's service-down alarm): the one row of the cockpit named
     by the alarm's resource (a queue also by its dead-letter queue) that the action fits."""
-    resource = str(getattr(record, "resource", "") or "")
-    names = {resource, resource.rsplit("/", 1)[-1]} - {""}
+    names = subject_names(str(getattr(record, "resource", "") or ""))
     cockpit = getattr(app, "cockpit", None)
     if not names or cockpit is None:
         return None

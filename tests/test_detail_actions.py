@@ -273,3 +273,14 @@ async def test_runbook_step_on_an_alarm_acts_on_the_row_the_alarm_is_about():
         await pilot.click("#confirm")
         await wait_until(lambda: estate.services.restarted == ["api"], 5)
         await wait_until(lambda: box.value, 5)
+
+
+
+def test_a_pagerduty_services_qualifier_still_names_the_row_the_alarm_is_about():
+    # PagerDuty services are often named "api (production)"; the lab's is "api (lab)". A
+    # runbook step "Restart the service" on such a page found no row (QA on the lab).
+    from screens.detail_actions import subject_names
+
+    assert "api" in subject_names("api (lab)")
+    assert "api" in subject_names("aws:ecs/production/api")
+    assert subject_names("") == set()
