@@ -23,18 +23,9 @@ SERVICES = (("api", 2), ("billing", 1))
 
 
 def client(endpoint: str, service: str) -> Any:
-    from botocore.config import Config
+    from cockpit.lab.seed import client as main_region_client
 
-    from cockpit.lab.seed import session
-
-    return session().client(
-        service,
-        endpoint_url=endpoint,
-        region_name=SECOND_REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"max_attempts": 1}, inject_host_prefix=False),
-    )
+    return main_region_client(endpoint, service, region=SECOND_REGION)
 
 
 def seed_second_region(endpoint: str, lock: threading.RLock) -> None:

@@ -59,13 +59,13 @@ def preload_backends() -> None:
         boto3.Session = real
 
 
-def client(endpoint: str, service: str) -> Any:
+def client(endpoint: str, service: str, region: str = REGION) -> Any:
     from botocore.config import Config
 
     return session().client(
         service,
         endpoint_url=endpoint,
-        region_name=REGION,
+        region_name=region,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
         config=Config(retries={"max_attempts": 1}, inject_host_prefix=False),
