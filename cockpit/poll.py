@@ -17,14 +17,8 @@ import signal
 import sys
 from typing import Any
 
+from cockpit.cli import _fail  # the CLI says an error one way (poll runs only from it)
 from cockpit.errors import CockpitError
-
-
-def _fail(err: CockpitError) -> int:
-    print(f"cockpit: {err.message}", file=sys.stderr)
-    if err.hint:
-        print(f"  {err.hint}", file=sys.stderr)
-    return 2
 
 
 def main_poll(argv: list[str]) -> int:
