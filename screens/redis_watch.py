@@ -10,7 +10,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from screens.main import CockpitScreen
-from screens.replay import REJECT_NOTICE_EVERY_S
+from screens.replay import FrameApplier
 
 if TYPE_CHECKING:
     from cockpit.app import CockpitApp
@@ -48,7 +48,6 @@ def redis_feed(target: Any, drive: Any = None):
 
     async def feed(app: CockpitApp) -> None:
         from cockpit.redis_watch import RedisWatcher, Status
-        from cockpit.stream import StreamDecoder
 
         if drive is not None:
             from cockpit.errors import CockpitError
@@ -60,8 +59,7 @@ def redis_feed(target: Any, drive: Any = None):
                 app.notify(f"{e.message}\n{e.hint}", severity="error", timeout=20)
         screen: Any = app.cockpit
         watcher = RedisWatcher(target)
-        decoder = StreamDecoder()
-        shown_at = 0.0
+        frames = FrameApplier(app)
         said = ""
         try:
             async for item in watcher.entries():
@@ -73,15 +71,7 @@ def redis_feed(target: Any, drive: Any = None):
                     said = item.error
                     continue
                 for event in item.events:
-                    out = decoder.feed(event)
-                    if out is None:
-                        app.rejected_frames = decoder.rejected + watcher.rejected
-                        if time.monotonic() - shown_at > REJECT_NOTICE_EVERY_S:
-                            shown_at = time.monotonic()
-                            app.notify(f"{app.rejected_frames} malformed frames rejected so far;"
-                                       f" last: {decoder.last_rejection}", severity="warning", timeout=8)
-                        continue
-                    app.apply_stream_output(out)
+                    frames.apply(event, also_rejected=watcher.rejected)
         finally:
             if drive is not None:
                 await drive.stop()

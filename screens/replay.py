@@ -18,6 +18,30 @@ if TYPE_CHECKING:
 REJECT_NOTICE_EVERY_S = 5.0
 
 
+class FrameApplier:
+    """A driver's frames onto the app (socket and Redis watchers): a malformed frame is
+    skipped, counted and said (at most every few seconds), never the end of the feed."""
+
+    def __init__(self, app: CockpitApp, source: str = "") -> None:
+        from cockpit.stream import StreamDecoder
+
+        self.app = app
+        self.decoder = StreamDecoder()
+        self.source = source  # " from the driver": where the notice says the frames came from
+        self._shown_at = 0.0
+
+    def apply(self, event: Any, also_rejected: int = 0) -> None:
+        out = self.decoder.feed(event)
+        if out is not None:
+            self.app.apply_stream_output(out)
+            return
+        self.app.rejected_frames = self.decoder.rejected + also_rejected
+        if time.monotonic() - self._shown_at > REJECT_NOTICE_EVERY_S:
+            self._shown_at = time.monotonic()
+            self.app.notify(f"{self.app.rejected_frames} malformed frames{self.source} rejected so far;"
+                            f" last: {self.decoder.last_rejection}", severity="warning", timeout=8)
+
+
 def _hms(t: float) -> str:
     return time.strftime("%H:%M:%S", time.gmtime(t))
 
@@ -117,10 +141,8 @@ def replay_feed(player: Player):
 def attach_feed(target: Any):
     async def feed(app: CockpitApp) -> None:
         from cockpit.share import watch
-        from cockpit.stream import StreamDecoder
 
-        decoder = StreamDecoder()
-        shown_at = 0.0
+        frames = FrameApplier(app, " from the driver")
         async for event in watch(target):
             kind = event.get("kind")
             if kind == "status":
@@ -130,16 +152,6 @@ def attach_feed(target: Any):
                 app.notify(f"the driver {kind} this watcher: {event.get('reason')}", severity="error",
                            timeout=15)
                 continue
-            out = decoder.feed(event)
-            if out is None:
-                # A malformed frame is skipped, counted and said (at most every few seconds),
-                # never the end of the feed.
-                app.rejected_frames = decoder.rejected
-                if time.monotonic() - shown_at > REJECT_NOTICE_EVERY_S:
-                    shown_at = time.monotonic()
-                    app.notify(f"{decoder.rejected} malformed frames from the driver rejected so far;"
-                               f" last: {decoder.last_rejection}", severity="warning", timeout=8)
-                continue
-            app.apply_stream_output(out)
+            frames.apply(event)
 
     return feed
