@@ -105,6 +105,9 @@ class ActionSpec:
     destroys: Callable[[Any, Any], str] | None = field(default=None, repr=False, compare=False)
     # The text that will go out (a Slack post), shown whole in its confirmation.
     preview: Callable[[Any, Any, dict[str, Any]], str] | None = field(default=None, repr=False, compare=False)
+    # It takes the user's terminal (a shell): its own pickers ask its parameters, and it says
+    # nothing over the screen it gives back when it ends well.
+    interactive: bool = False
 
     def applies_to(self, target: object) -> bool:
         return isinstance(target, self.target_type)

@@ -356,7 +356,7 @@ class CockpitApp(HabitsMixin, HubBridge, StreamSinks, IncidentControl, DrillRunn
         from screens.confirm import make_confirmer
 
         answer = await make_confirmer(self)(request)
-        if answer and not request.dry_run and request.action.id != "shell.open":  # the shell says it
+        if answer and not request.dry_run and not request.action.interactive:  # a shell says it
             # Progress: the runner now calls the backend; its result follows as a notice.
             self.notify(f"{request.action.title} {request.target}: running…", timeout=4)
         return answer
@@ -374,12 +374,11 @@ class CockpitApp(HabitsMixin, HubBridge, StreamSinks, IncidentControl, DrillRunn
         from cockpit import shell
         from cockpit.actions import Risk
 
-        is_shell = spec.id == shell.SHELL_OPEN.id
-        if is_shell:
+        if spec.interactive:
             shell.TERMINAL.set(self.run_in_terminal)  # this worker's, not a process global
         # Read-only, or a reason it cannot run now (a post too soon after the last), refuses
         # before asking anything: the runner says so and audits it.
-        if is_shell and params is None and not self.runner.read_only:
+        if spec.interactive and params is None and not self.runner.read_only:
             from screens.shell import shell_params
 
             params = await shell_params(self, target, self.backend_for(target))
@@ -402,7 +401,7 @@ class CockpitApp(HabitsMixin, HubBridge, StreamSinks, IncidentControl, DrillRunn
             severity = "error"
         # Back from a shell that ended well, the screen is as it was: nothing on top of it, and
         # no refresh out of turn (the audit has the shell's start, end and exit status).
-        quiet = is_shell and outcome.ok
+        quiet = spec.interactive and outcome.ok
         # The message can carry estate text (a check's output, an error): never parse markup.
         if not quiet:
             self.notify(outcome.message, title=f"{spec.title}: {outcome.status}", severity=severity,

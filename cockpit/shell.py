@@ -318,5 +318,6 @@ SHELL_OPEN = ActionSpec(
     call=_run,
     prepare=_check_tools,
     unavailable=unavailable,
+    interactive=True,
 )
 SHELL_TARGETS: tuple[type, ...] = (ServiceStatus, DatabaseSnapshot, Alarm)
