@@ -227,8 +227,6 @@ def _check_action(values: dict[str, Any], w: _Walk, where: str, line: int) -> No
 def _check_profile(values: dict[str, Any], w: _Walk, where: str, line: int) -> None:
     """Runbook steps name a built-in action or one of this profile's own (``actions:``);
     ``notify:`` names its webhook outside the lab."""
-    from cockpit.registry import REGISTRY
-
     _split_aws_estates(values, w, where, line)
     _check_notify(values, w, where, line)
 
@@ -236,6 +234,8 @@ def _check_profile(values: dict[str, Any], w: _Walk, where: str, line: int) -> N
     own = [a.id for a in values.get("actions", ())]
     for step_line, step_where, action in pending:
         if action not in own:
+            from cockpit.registry import REGISTRY  # the whole action registry: only for a step to check
+
             close = difflib.get_close_matches(action, [*own, *(s.id for s in REGISTRY)], n=1)
             w.fail(step_line, step_where, f"unknown action {action!r}",
                    f"did you mean {close[0]!r}?" if close else
