@@ -234,7 +234,8 @@ def _check_profile(values: dict[str, Any], w: _Walk, where: str, line: int) -> N
     own = [a.id for a in values.get("actions", ())]
     for step_line, step_where, action in pending:
         if action not in own:
-            from cockpit.registry import REGISTRY  # the whole action registry: only for a step to check
+            # The whole action registry, imported only for a step to check: not before every first frame.
+            from cockpit.registry import REGISTRY
 
             close = difflib.get_close_matches(action, [*own, *(s.id for s in REGISTRY)], n=1)
             w.fail(step_line, step_where, f"unknown action {action!r}",
