@@ -208,6 +208,9 @@ class CockpitApp(HabitsMixin, HubBridge, StreamSinks, IncidentControl, DrillRunn
 
     @work(exclusive=True, group="boot", exit_on_error=False)
     async def boot(self) -> None:
+        if not gc.isenabled():  # cli.main turned it off while the first frame was built
+            gc.freeze()  # what start-up made leaves the collector's view (see _started_up)
+            gc.enable()
         if self._feed is not None:  # a watcher or a replay: no backend exists in this process
             await self._feed(self)
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -131,9 +132,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.low_bandwidth:
         # Textual reads its frame cap once, at import: set it before the app is imported.
         os.environ.setdefault("TEXTUAL_FPS", "10")
+    # The cyclic collector ran ~140 times while the app's modules and the first screen were
+    # built, over objects that live all shift: 0.1 s of the first frame. The app turns it
+    # back on once that frame is on screen (CockpitApp.boot).
+    gc.disable()
     try:
         from cockpit.app import CockpitApp
     except CockpitError as e:  # widgets/textual_pin.py: not the Textual release verified
+        gc.enable()
         return _fail(e)
 
     lab_kw: dict[str, Any] = {}
