@@ -117,7 +117,7 @@ main(["--config", sys.argv[1], "--profile", "sdks", "--read-only"])
 
 def test_the_cyclic_collector_waits_for_the_first_frame_and_comes_back_on(tmp_path: Path) -> None:
     """cli.main builds the app's modules and first screen with the collector off (its ~140
-    passes over objects that live all shift were 0.1 s of the first frame); left off, a
+    passes over objects that live all shift were ~45 ms of the first frame); left off, a
     cockpit open all shift would never free a reference cycle again."""
     config = tmp_path / "profiles.yaml"
     config.write_text(PROFILE)
