@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import textwrap
 import time
@@ -49,3 +50,24 @@ def ran(log: Path) -> list[list[str]]:
     if not log.exists():
         return []
     return [line.rstrip("\t").split("\t") for line in log.read_text().splitlines() if line]
+
+
+@contextlib.asynccontextmanager
+async def polled_and_watched(url: str, profile, sources_factory):
+    """A headless ``cockpit poll`` of ``profile`` publishing to the Redis stream at ``url``,
+    and a read-only watcher app on that stream (not yet running: ``watcher.run_test()``)."""
+    from cockpit.app import CockpitApp
+    from cockpit.poll import Poller
+    from cockpit.profile import Profile
+    from cockpit.share_redis import parse_redis_target
+    from screens.redis_watch import RedisWatchScreen, redis_feed
+
+    poller = Poller(profile, parse_redis_target(url), sources_factory=sources_factory, log=lambda text: None)
+    task = asyncio.create_task(poller.run())
+    try:
+        await asyncio.wait_for(poller.started.wait(), 10)
+        yield CockpitApp(Profile(name="watcher", read_only=True), read_only=True,
+                         feed=redis_feed(parse_redis_target(url)), screen_factory=RedisWatchScreen)
+    finally:
+        poller.stop()
+        await asyncio.wait_for(task, 30)

@@ -135,25 +135,12 @@ def test_the_hello_says_whether_the_driver_spans_several_estates():
 
 
 async def test_a_redis_watcher_of_a_headless_two_estate_poller_shows_the_estate_column(redis_url):
-    import asyncio
-
-    from cockpit.poll import Poller
-    from cockpit.share_redis import parse_redis_target
-    from screens.redis_watch import RedisWatchScreen, redis_feed
+    from tests.helpers import polled_and_watched
 
     url = f"{redis_url}?stream=cockpit:estates"
     profile = Profile(name="prod", refresh=0.2, aws=AwsConfig(name=ESTATES[0]),
                       aws_more=(AwsConfig(name=ESTATES[1]),))
-    poller = Poller(profile, parse_redis_target(url), sources_factory=_two_estates, log=lambda text: None)
-    task = asyncio.create_task(poller.run())
-    try:
-        await asyncio.wait_for(poller.started.wait(), 10)
-        watcher = CockpitApp(Profile(name="watcher", read_only=True), read_only=True,
-                             feed=redis_feed(parse_redis_target(url)), screen_factory=RedisWatchScreen)
-        async with watcher.run_test(size=(160, 48)):
-            await wait_until(lambda: watcher.cockpit.panes[PaneKind.QUEUES].row_count() == 2, 10)
-            assert _columns(watcher, PaneKind.QUEUES)[2] == "estate"
-            assert _estates_shown(watcher, PaneKind.QUEUES) == {("jobs", e) for e in ESTATES}
-    finally:
-        poller.stop()
-        await asyncio.wait_for(task, 30)
+    async with polled_and_watched(url, profile, _two_estates) as watcher, watcher.run_test(size=(160, 48)):
+        await wait_until(lambda: watcher.cockpit.panes[PaneKind.QUEUES].row_count() == 2, 10)
+        assert _columns(watcher, PaneKind.QUEUES)[2] == "estate"
+        assert _estates_shown(watcher, PaneKind.QUEUES) == {("jobs", e) for e in ESTATES}

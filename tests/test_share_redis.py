@@ -311,27 +311,17 @@ async def test_an_unreachable_redis_never_slows_the_driver_and_a_state_heals(tmp
 
 
 async def test_poller_publishes_headless_and_an_attached_watcher_sees_it(redis_url):
-    from cockpit.poll import Poller
-    from screens.redis_watch import RedisWatchScreen, redis_feed
+    from tests.helpers import polled_and_watched
 
     url = f"{redis_url}?stream=cockpit:poll"
     estate = FakeEstate()
-    poller = Poller(Profile(name="prod", refresh=0.2, production=True), parse_redis_target(url),
-                    sources_factory=estate.factory, log=lambda text: None)
-    task = asyncio.create_task(poller.run())
-    try:
-        await asyncio.wait_for(poller.started.wait(), 10)
-        watcher = CockpitApp(Profile(name="watcher", read_only=True), read_only=True,
-                             feed=redis_feed(parse_redis_target(url)), screen_factory=RedisWatchScreen)
-        async with watcher.run_test(size=(160, 48)):
-            await wait_until(lambda: watcher.cockpit.panes[PaneKind.SERVICES].row_count() == 2, 10)
-            assert watcher.hub is None  # no backend in the watcher
-            calls = estate.services.calls
-            await asyncio.sleep(0.5)
-            assert estate.services.calls - calls <= 4  # the poller's refreshes only
-    finally:
-        poller.stop()
-        await asyncio.wait_for(task, 30)
+    profile = Profile(name="prod", refresh=0.2, production=True)
+    async with polled_and_watched(url, profile, estate.factory) as watcher, watcher.run_test(size=(160, 48)):
+        await wait_until(lambda: watcher.cockpit.panes[PaneKind.SERVICES].row_count() == 2, 10)
+        assert watcher.hub is None  # no backend in the watcher
+        calls = estate.services.calls
+        await asyncio.sleep(0.5)
+        assert estate.services.calls - calls <= 4  # the poller's refreshes only
 
 
 async def test_attach_drive_one_driver_of_two_with_backends_and_an_audit_naming_it(redis_url, tmp_path):
